@@ -1,0 +1,42 @@
+# The two set-up commands of the README are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: run test lint bench system-deps sandbox clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# Debian packages the sandbox build needs on the host (root only).
+system-deps:
+	@command -v debootstrap >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages: debootstrap"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; \
+	  else echo "debootstrap is missing: apt-get install debootstrap (as root)"; exit 1; fi; }
+
+sandbox: $(STAMP) system-deps
+	$(BIN)/hotline sandbox build
+
+# Start the embedded Asterisk (building it the first time) and the service; Ctrl-C stops both.
+run: sandbox
+	$(BIN)/hotline run --with-sandbox
+
+# The whole suite, real-Asterisk tests included (they start their own Asterisk instance).
+test: sandbox
+	$(BIN)/python -m pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check hotline tests bench
+	$(BIN)/mypy
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from hotline.app.cli import main
+
+raise SystemExit(main())

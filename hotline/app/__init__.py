@@ -1,0 +1,1 @@
+"""The application: settings, logging, the service lifecycle and the `hotline` CLI."""

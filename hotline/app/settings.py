@@ -1,0 +1,190 @@
+"""Service settings: `config/hotline.yaml`, overridden by `HOTLINE_<SECTION>_<KEY>` variables.
+
+Validated once at start into frozen objects. Every problem names its source: the file and
+line with the key path, or the environment variable. The AMI secret is a `SecretStr`, so
+it never appears in a log line or a repr.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from hotline.common.errors import ConfigError
+from hotline.common.yamlsrc import Sourced, YamlSyntaxError, format_path, load_file
+
+ENV_PREFIX = "HOTLINE_"
+# Variables with the prefix that are not settings overrides.
+RESERVED_ENV = {"HOTLINE_CONFIG", "HOTLINE_REQUIRE_ASTERISK", "HOTLINE_TEST_SANDBOX"}
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+MISSING_SECRET = "ami.secret is required for an Asterisk that is not the embedded sandbox"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AmiSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=1, le=65535)
+    username: str = "hotline"
+    # None: use the secret that the embedded sandbox generated for its manager.conf.
+    secret: SecretStr | None = None
+    connect_timeout: float = Field(5.0, gt=0)
+    action_timeout: float = Field(10.0, gt=0)
+    # A dead or half-open connection is noticed within this many seconds.
+    watchdog_interval: float = Field(5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _remote_needs_secret(self) -> AmiSettings:
+        # The sandbox's generated secret only exists for an Asterisk on this machine.
+        if self.secret is None and self.host not in LOOPBACK:
+            raise ValueError(MISSING_SECRET)
+        return self
+
+
+class LedgerSettings(_Section):
+    path: Path = Path("../var/ledger.sqlite3")
+
+
+class DialplanSettings(_Section):
+    paths: list[Path] = Field(default_factory=lambda: [Path("../dialplans")])
+
+
+class RoutingSettings(_Section):
+    path: Path = Path("routing.yaml")
+
+
+class LogSettings(_Section):
+    format: Literal["auto", "console", "json"] = "auto"
+    level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class SandboxSettings(_Section):
+    # Where the Debian sid root with Asterisk is built; None: $XDG_CACHE_HOME/hotline or
+    # /var/cache/hotline.
+    cache_dir: Path | None = None
+    instance: str = Field("default", pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    # "auto": the Debian mirror that this machine's own apt sources use.
+    mirror: str = "auto"
+    # Templates of the Asterisk configuration (config/asterisk/ in the repository).
+    templates: Path = Path("asterisk")
+
+
+class Settings(_Section):
+    ami: AmiSettings = AmiSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    dialplans: DialplanSettings = DialplanSettings()
+    routing: RoutingSettings = RoutingSettings()
+    log: LogSettings = LogSettings()
+    sandbox: SandboxSettings = SandboxSettings()
+    # Relative paths above are resolved against this folder (the config file's folder).
+    base_dir: Path = Path(".")
+
+    def resolve(self, path: Path) -> Path:
+        """`path` made absolute against the config file's folder."""
+        return path if path.is_absolute() else (self.base_dir / path).resolve()
+
+
+SECTIONS = {
+    name: info.annotation
+    for name, info in Settings.model_fields.items()
+    if isinstance(info.annotation, type) and issubclass(info.annotation, _Section)
+}
+
+
+def default_config_path() -> Path | None:
+    """`$HOTLINE_CONFIG`, else `config/hotline.yaml` under the current folder if present."""
+    explicit = os.environ.get("HOTLINE_CONFIG")
+    if explicit:
+        return Path(explicit)
+    here = Path("config/hotline.yaml")
+    return here if here.exists() else None
+
+
+def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Load, override from `env` and validate; raises ConfigError listing every problem."""
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    source: Sourced | None = None
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            source = load_file(path)
+        except FileNotFoundError:
+            raise ConfigError([f"{path}: config file not found"]) from None
+        except YamlSyntaxError as exc:
+            raise ConfigError([str(exc)]) from None
+        if not isinstance(source.data, dict):
+            raise ConfigError([f"{source.where(())}: the top level must be a mapping of sections"])
+        data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in source.data.items()}
+
+    env_origin: dict[tuple[str, str], str] = {}
+    for name, raw in sorted(env.items()):
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV:
+            continue
+        rest = name[len(ENV_PREFIX) :].lower()
+        section, _, key = rest.partition("_")
+        model = SECTIONS.get(section)
+        if model is None or not key or key not in model.model_fields:
+            problems.append(f"${name}: no such setting (expected HOTLINE_<SECTION>_<KEY>, "
+                            f"sections: {', '.join(sorted(SECTIONS))})")
+            continue
+        target = data.setdefault(section, {})
+        if not isinstance(target, dict):
+            continue  # reported by validation below, at the file's line
+        target[key] = _env_value(raw)
+        env_origin[(section, key)] = name
+
+    base = path.parent.resolve() if path is not None else Path.cwd()
+    try:
+        settings = Settings.model_validate({**data, "base_dir": base})
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = tuple(err["loc"])
+            if MISSING_SECRET in err["msg"]:
+                loc, err = (*loc, "secret"), {**err, "type": "missing"}
+            where = _origin(loc, source, env_origin, path)
+            problems.append(f"{where}: {format_path(loc)}: {_message(err)}")
+        raise ConfigError(problems) from None
+    if problems:
+        raise ConfigError(problems)
+    return settings
+
+
+def _env_value(raw: str) -> Any:
+    """Environment values are YAML scalars (`5039` is a number), or text when not parsable."""
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return raw
+    return raw if value is None or isinstance(value, (dict, list)) else value
+
+
+def _origin(
+    loc: tuple[Any, ...],
+    source: Sourced | None,
+    env_origin: dict[tuple[str, str], str],
+    path: Path | None,
+) -> str:
+    if len(loc) >= 2 and (loc[0], loc[1]) in env_origin:
+        return "$" + env_origin[(loc[0], loc[1])]
+    if source is not None:
+        return source.where(loc)
+    return str(path) if path is not None else "(defaults)"
+
+
+def _message(err: Any) -> str:
+    if err["type"] == "extra_forbidden":
+        return "unknown key"
+    if err["type"] == "missing":
+        return "required key is missing"
+    msg: str = err["msg"]
+    return msg

@@ -1,0 +1,47 @@
+"""Objects built in one place from the settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hotline.app.settings import Settings
+from hotline.common.errors import ConfigError
+from hotline.pbx.gateway import AmiGateway
+from hotline.pbx.sandbox import Instance, Sandbox, default_cache_dir
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def sandbox_from(settings: Settings) -> Sandbox:
+    cache = settings.sandbox.cache_dir
+    templates = settings.resolve(settings.sandbox.templates)
+    if not templates.is_dir():
+        # Running without a config file from elsewhere: the repository's templates.
+        templates = REPO_ROOT / "config" / "asterisk"
+    return Sandbox(settings.resolve(cache) if cache else default_cache_dir(), templates,
+                   settings.sandbox.mirror)
+
+
+def instance_from(settings: Settings) -> Instance:
+    return sandbox_from(settings).instance(settings.sandbox.instance, settings.ami.port)
+
+
+def ami_secret(settings: Settings) -> str:
+    """The configured secret, or the embedded sandbox instance's generated one."""
+    if settings.ami.secret is not None:
+        return settings.ami.secret.get_secret_value()
+    inst = instance_from(settings)
+    path = inst.dir / "ami.secret"
+    if not path.exists():
+        raise ConfigError([
+            f"ami.secret is not set and the embedded sandbox has no secret yet ({path}): "
+            "start it with `hotline sandbox up`, or set ami.secret for an existing Asterisk"
+        ], code="ami-no-secret")
+    return inst.secret()
+
+
+def gateway_from(settings: Settings) -> AmiGateway:
+    ami = settings.ami
+    return AmiGateway(ami.host, ami.port, ami.username, ami_secret(settings),
+                      action_timeout=ami.action_timeout, connect_timeout=ami.connect_timeout,
+                      watchdog_interval=ami.watchdog_interval)

@@ -1,0 +1,72 @@
+"""Results of AsyncAGI commands, as carried by `Event: AsyncAGIExec` (Asterisk >= 12)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+_RESULT = re.compile(r"^(?P<code>\d{3})[ -]?(?P<rest>.*)$", re.S)
+_KV = re.compile(r"(\w+)=(\S*)")
+
+
+@dataclass(frozen=True)
+class AgiResult:
+    """`200 result=49 (timeout) endpos=1234` -> code 200, result '49', data 'timeout'."""
+
+    code: int
+    result: str | None
+    data: str | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+    raw: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.code == 200 and self.result != "-1"
+
+    @property
+    def hangup(self) -> bool:
+        """The channel hung up (result=-1 or 511 dead channel) while the command ran."""
+        return self.code == 511 or (self.code == 200 and self.result == "-1")
+
+    @property
+    def digit(self) -> str | None:
+        """The key pressed, for commands that return an ASCII code (WAIT FOR DIGIT, ...)."""
+        if self.code != 200 or self.result is None:
+            return None
+        try:
+            value = int(self.result)
+        except ValueError:
+            return None
+        return chr(value) if value > 0 else None
+
+
+def parse_agi_result(encoded: str) -> AgiResult:
+    """Parse the URL-encoded `Result` header of an AsyncAGIExec event."""
+    raw = unquote(encoded).strip()
+    match = _RESULT.match(raw)
+    if match is None:
+        return AgiResult(code=0, result=None, raw=raw)
+    code = int(match.group("code"))
+    rest = match.group("rest").strip()
+    result: str | None = None
+    data: str | None = None
+    extra: dict[str, str] = {}
+    if code == 200:
+        paren = re.search(r"\((.*?)\)", rest)
+        if paren is not None:
+            data = paren.group(1)
+            rest = rest[: paren.start()] + rest[paren.end() :]
+        for key, value in _KV.findall(rest):
+            if key == "result":
+                result = value
+            else:
+                extra[key] = value
+    return AgiResult(code=code, result=result, data=data, extra=extra, raw=raw)
+
+
+def quote_agi_arg(text: str) -> str:
+    """One AGI command argument, double-quoted, for prompts and paths with spaces."""
+    if any(c in text for c in "\r\n"):
+        raise ValueError("an AGI argument cannot contain a line break")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'

@@ -1,0 +1,506 @@
+"""The AMI gateway: the one object that owns the connection to Asterisk.
+
+Everything else in hotline asks it: send an action, run an AsyncAGI command, receive
+events. panoramisk 1.4 provides the protocol class the connection is made with
+(`panoramisk.ami_protocol.AMIProtocol`); its defects are contained here, each replaced
+by behaviour that has a test (tests/unit/test_gateway.py):
+
+1. AsyncAGI results never resolve (it knows only the pre-12 `AsyncAGI/Exec` event):
+   commands complete on `Event: AsyncAGIExec` by CommandID.
+2. QueueAdd never resolves, 3. "... successfully queued" replies drop the connection:
+   a response completes its action unless the action asked for an EventList.
+4. An exception in an event callback drops the connection: consumers run in their own
+   tasks behind bounded queues; an exception is logged with the event.
+5. Non-ASCII text split across TCP reads is lost: bytes are framed before decoding.
+6. No action timeout, fire-and-forget ping, endless login retries: every action has a
+   timeout, a watchdog pings and drops a dead connection, a refused login raises.
+7. Unanswered actions are re-sent after a reconnect: never; they fail with
+   AmiDisconnected and their caller decides.
+8. Events with a pending ActionID never reach event handlers: events are always
+   dispatched; only responses and EventList members go to the action.
+
+Slow consumers: each consumer has a bounded queue. When it is full the gateway does not
+block (calls would stall) and does not drop silently: it counts what the consumer missed,
+logs `ami.events_dropped`, and hands the consumer an `EventGap` before its next event, so
+the consumer knows to resync its state from Asterisk (the call tracker does).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fnmatch
+import inspect
+import itertools
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from panoramisk.ami_protocol import AMIProtocol
+
+from hotline.common.errors import HotlineError
+from hotline.pbx.ami.agi import AgiResult, parse_agi_result
+from hotline.pbx.ami.message import AmiFramer, AmiMessage, serialize_action
+
+log = structlog.get_logger("hotline.ami")
+
+# Actions that change something in Asterisk: never re-sent, never retried by the gateway.
+NON_IDEMPOTENT = frozenset({
+    "originate", "redirect", "agi", "queueadd", "queueremove", "queuepause", "queuepenalty",
+    "hangup", "playdtmf", "setvar", "atxfer", "blindtransfer", "bridge", "userevent",
+})
+
+
+class AmiError(HotlineError):
+    code = "ami-error"
+
+
+class AmiLoginRefused(AmiError):
+    code = "ami-login-refused"
+
+
+class AmiTimeout(AmiError):
+    code = "ami-timeout"
+
+
+class AmiDisconnected(AmiError):
+    code = "ami-disconnected"
+
+
+class AmiActionFailed(AmiError):
+    code = "ami-action-failed"
+
+    def __init__(self, message: str, response: AmiMessage | None = None) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+class AgiHangup(AmiError):
+    """The channel left AsyncAGI (hung up, or was sent on) before the command finished."""
+
+    code = "agi-channel-gone"
+
+
+@dataclass(frozen=True)
+class EventGap:
+    """Handed to a consumer that was too slow: `dropped` events were not delivered to it."""
+
+    dropped: int
+
+
+EventHandler = Callable[[AmiMessage | EventGap], Awaitable[None] | None]
+
+
+@dataclass
+class _Pending:
+    name: str
+    future: asyncio.Future[Any]
+    wants_list: bool = False
+    events: list[AmiMessage] = field(default_factory=list)
+    response: AmiMessage | None = None
+
+
+@dataclass
+class _PendingAgi:
+    channel: str
+    command: str
+    future: asyncio.Future[AgiResult]
+
+
+class _Consumer:
+    def __init__(self, name: str, patterns: tuple[str, ...], handler: EventHandler,
+                 size: int) -> None:
+        self.name = name
+        self.patterns = patterns
+        self.exact = frozenset(p.lower() for p in patterns if not _is_glob(p))
+        self.globs = [re.compile(fnmatch.translate(p.lower())) for p in patterns if _is_glob(p)]
+        self.handler = handler
+        self.queue: asyncio.Queue[AmiMessage | EventGap] = asyncio.Queue(size)
+        self.dropped = 0
+        self.task: asyncio.Task[None] | None = None
+
+    def wants(self, event_lower: str) -> bool:
+        if event_lower in self.exact:
+            return True
+        return any(g.match(event_lower) for g in self.globs)
+
+    def offer(self, message: AmiMessage) -> None:
+        if self.dropped:
+            if self.queue.full():
+                self.dropped += 1
+                return
+            self.queue.put_nowait(EventGap(self.dropped))
+            log.error("ami.events_dropped", consumer=self.name, dropped=self.dropped,
+                      queue_size=self.queue.maxsize)
+            self.dropped = 0
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    async def run(self) -> None:
+        while True:
+            item = await self.queue.get()
+            try:
+                result = self.handler(item)
+                if inspect.isawaitable(result):
+                    await result
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                event = item.event if isinstance(item, AmiMessage) else "EventGap"
+                fields = item.headers if isinstance(item, AmiMessage) else {"gap": item}
+                log.exception("ami.consumer_failed", consumer=self.name, event=event,
+                              fields=_safe_fields(fields))
+
+
+def _is_glob(pattern: str) -> bool:
+    return any(c in pattern for c in "*?[")
+
+
+def _safe_fields(fields: Any) -> Any:
+    if isinstance(fields, dict):
+        return {k: ("***" if k.lower() == "secret" else v) for k, v in fields.items()}
+    return fields
+
+
+class _Protocol(AMIProtocol):  # type: ignore[misc]
+    """panoramisk's AMIProtocol with its receive path and close replaced (defects 5, 7, 8)."""
+
+    def __init__(self, gateway: AmiGateway) -> None:
+        self.gateway = gateway
+        self.framer = AmiFramer()
+        self.closed_future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.greeted: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            for message in self.framer.feed(data):
+                self.gateway._handle(message)
+        except Exception:
+            # A bug in our handling must not kill the connection silently.
+            log.exception("ami.handle_failed")
+        if self.framer.greeting is not None and not self.greeted.done():
+            self.greeted.set_result(self.framer.greeting)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        if not self.closed_future.done():
+            self.closed_future.set_result(None)
+
+    def close(self) -> None:
+        # Unlike panoramisk, nothing is kept for re-sending.
+        if not self.closed:
+            self.closed = True
+            self.transport.close()
+
+    def write(self, data: bytes) -> None:
+        self.transport.write(data)
+
+
+class AmiGateway:
+    """Owns the AMI connection: login, actions with timeouts, AsyncAGI, events, reconnect.
+
+    Run `run()` as a long-lived task; it returns only when cancelled and raises
+    AmiLoginRefused when Asterisk refuses the credentials (retrying would not help).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        *,
+        action_timeout: float = 10.0,
+        connect_timeout: float = 5.0,
+        watchdog_interval: float = 5.0,
+        backoff_max: float = 10.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.username = username
+        self._secret = secret
+        self.action_timeout = action_timeout
+        self.connect_timeout = connect_timeout
+        self.watchdog_interval = watchdog_interval
+        self.backoff_max = backoff_max
+        self._protocol: _Protocol | None = None
+        self._pending: dict[str, _Pending] = {}
+        self._agi: dict[str, _PendingAgi] = {}
+        self._consumers: list[_Consumer] = []
+        self._route_cache: dict[str, list[_Consumer]] = {}
+        self._ids = itertools.count(1)
+        self._prefix = f"hotline-{uuid.uuid4().hex[:8]}"
+        self._on_connect: list[Callable[[], Awaitable[None]]] = []
+        self.connected = asyncio.Event()
+        self.asterisk_version: str | None = None
+        self.connections = 0
+        self.last_received = 0.0
+        self.events_received = 0
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def on_connect(self, callback: Callable[[], Awaitable[None]]) -> None:
+        """Run `callback` after every successful login (the first and each reconnect)."""
+        self._on_connect.append(callback)
+
+    async def run(self) -> None:
+        backoff = 0.25
+        try:
+            while True:
+                try:
+                    await self._session()
+                    backoff = 0.25
+                except AmiLoginRefused:
+                    raise
+                except (OSError, TimeoutError, AmiError) as exc:
+                    log.warning("ami.connect_failed", address=self.address, error=str(exc))
+                log.info("ami.reconnecting", address=self.address, delay=backoff)
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.backoff_max)
+        finally:
+            for consumer in self._consumers:
+                if consumer.task is not None:
+                    consumer.task.cancel()
+            self._drop_connection("gateway stopped")
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        async with asyncio.timeout(timeout):
+            await self.connected.wait()
+
+    async def _session(self) -> None:
+        loop = asyncio.get_running_loop()
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+        # cancellation that races with completion, and the service would never stop.
+        async with asyncio.timeout(self.connect_timeout):
+            _, protocol = await loop.create_connection(
+                lambda: _Protocol(self), self.host, self.port)
+        self._protocol = protocol
+        self.last_received = time.monotonic()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                self.asterisk_version = await protocol.greeted
+            await self._login()
+            self.connections += 1
+            self.connected.set()
+            log.info("ami.connected", address=self.address, user=self.username,
+                     protocol=self.asterisk_version, connection=self.connections)
+            for callback in self._on_connect:
+                try:
+                    await callback()
+                except Exception:
+                    log.exception("ami.on_connect_failed", callback=repr(callback))
+            watchdog = asyncio.create_task(self._watchdog(protocol))
+            try:
+                await protocol.closed_future
+            finally:
+                watchdog.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watchdog
+            log.warning("ami.disconnected", address=self.address)
+        finally:
+            self._drop_connection("AMI connection lost")
+
+    async def _login(self) -> None:
+        try:
+            reply = await self.send(
+                {"Action": "Login", "Username": self.username, "Secret": self._secret,
+                 "Events": "on"}, timeout=self.connect_timeout, check=False)
+        except AmiTimeout:
+            raise AmiError(f"AMI login timed out for user {self.username} at "
+                           f"{self.address}") from None
+        if not reply.is_success:
+            raise AmiLoginRefused(
+                f"AMI login refused for user {self.username} at {self.address}: "
+                f"{reply.get('Message') or 'no reason given'}")
+
+    async def _watchdog(self, protocol: _Protocol) -> None:
+        """Ping when the line is quiet; a ping unanswered within the interval means the
+        connection is dead or half-open: drop it so `run` reconnects."""
+        while not protocol.closed:
+            await asyncio.sleep(self.watchdog_interval)
+            if time.monotonic() - self.last_received < self.watchdog_interval:
+                continue
+            try:
+                await self.send({"Action": "Ping"}, timeout=self.watchdog_interval)
+            except (AmiTimeout, AmiDisconnected):
+                log.error("ami.watchdog_timeout", address=self.address,
+                          silent_for=round(time.monotonic() - self.last_received, 1))
+                protocol.close()
+                if not protocol.closed_future.done():
+                    protocol.closed_future.set_result(None)
+                return
+
+    def _drop_connection(self, reason: str) -> None:
+        self.connected.clear()
+        protocol, self._protocol = self._protocol, None
+        if protocol is not None:
+            protocol.close()
+        pending, self._pending = self._pending, {}
+        for item in pending.values():
+            if not item.future.done():
+                item.future.set_exception(AmiDisconnected(
+                    f"{reason} before {item.name} was answered; it was not re-sent"))
+        agis, self._agi = self._agi, {}
+        for agi in agis.values():
+            if not agi.future.done():
+                agi.future.set_exception(AmiDisconnected(
+                    f"{reason} while AGI {agi.command!r} ran on {agi.channel}; not re-sent"))
+
+    async def close(self) -> None:
+        """Log off politely (best effort) and drop the connection."""
+        if self._protocol is not None and self.connected.is_set():
+            with contextlib.suppress(AmiError, OSError):
+                await self.send({"Action": "Logoff"}, timeout=1.0, check=False)
+        self._drop_connection("gateway closed")
+
+    # -- actions --------------------------------------------------------------------------
+
+    def _next_id(self) -> str:
+        return f"{self._prefix}-{next(self._ids)}"
+
+    async def send(self, action: dict[str, Any], *, timeout: float | None = None,
+                   check: bool = True) -> AmiMessage:
+        """Send an action and return its response. `check`: raise AmiActionFailed on an
+        Error response. Raises AmiTimeout, AmiDisconnected (never re-sent)."""
+        response, _ = await self._send(action, timeout, wants_list=False)
+        if check and not response.is_success:
+            raise AmiActionFailed(
+                f"{action.get('Action')} failed: {response.get('Message') or 'error'}",
+                response)
+        return response
+
+    async def send_list(self, action: dict[str, Any], *,
+                        timeout: float | None = None) -> list[AmiMessage]:
+        """Send an action answered by an EventList; return its events (without the
+        closing `...Complete` event). Raises AmiActionFailed on an Error response."""
+        response, events = await self._send(action, timeout, wants_list=True)
+        if not response.is_success:
+            raise AmiActionFailed(
+                f"{action.get('Action')} failed: {response.get('Message') or 'error'}",
+                response)
+        return events
+
+    async def _send(self, action: dict[str, Any], timeout: float | None,
+                    wants_list: bool) -> tuple[AmiMessage, list[AmiMessage]]:
+        protocol = self._protocol
+        name = str(action.get("Action", "?"))
+        if protocol is None or protocol.closed or (
+                not self.connected.is_set() and name.lower() != "login"):
+            raise AmiDisconnected(f"not connected to AMI at {self.address}; {name} not sent")
+        action_id = self._next_id()
+        fields: dict[str, str | list[str]] = {"Action": name, "ActionID": action_id}
+        for key, value in action.items():
+            if key.lower() in ("action", "actionid"):
+                continue
+            fields[key] = [str(v) for v in value] if isinstance(value, list) else str(value)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        pending = _Pending(name, future, wants_list)
+        self._pending[action_id] = pending
+        try:
+            protocol.write(serialize_action(fields))
+            limit = self.action_timeout if timeout is None else timeout
+            try:
+                async with asyncio.timeout(limit):
+                    await future
+            except TimeoutError:
+                raise AmiTimeout(
+                    f"{name} got no answer from AMI at {self.address} within {limit:g} s"
+                ) from None
+        finally:
+            self._pending.pop(action_id, None)
+        assert pending.response is not None
+        return pending.response, pending.events
+
+    async def agi(self, channel: str, command: str, *, timeout: float | None = None,
+                  ) -> AgiResult:
+        """Run one AsyncAGI command on `channel`; returns when Asterisk reports it done
+        (AsyncAGIExec). Raises AgiHangup if the channel leaves AGI first."""
+        command_id = self._next_id()
+        future: asyncio.Future[AgiResult] = asyncio.get_running_loop().create_future()
+        self._agi[command_id] = _PendingAgi(channel, command, future)
+        try:
+            await self.send({"Action": "AGI", "Channel": channel, "Command": command,
+                             "CommandID": command_id}, timeout=timeout)
+            if timeout is None:
+                return await future
+            try:
+                async with asyncio.timeout(timeout):
+                    return await future
+            except TimeoutError:
+                raise AmiTimeout(f"AGI {command!r} on {channel} did not finish within "
+                                 f"{timeout:g} s") from None
+        finally:
+            self._agi.pop(command_id, None)
+
+    # -- events ---------------------------------------------------------------------------
+
+    def subscribe(self, name: str, patterns: Iterable[str], handler: EventHandler, *,
+                  queue_size: int = 10_000) -> None:
+        """Deliver events whose name matches one of `patterns` (exact or glob, case-
+        insensitive) to `handler`, in order, from a task of the consumer's own."""
+        consumer = _Consumer(name, tuple(patterns), handler, queue_size)
+        consumer.task = asyncio.get_running_loop().create_task(
+            consumer.run(), name=f"ami-consumer-{name}")
+        self._consumers.append(consumer)
+        self._route_cache.clear()
+
+    def _handle(self, message: AmiMessage) -> None:
+        self.last_received = time.monotonic()
+        event = message.event
+        action_id = message.action_id
+        if event is None:
+            if action_id is not None:
+                pending = self._pending.get(action_id)
+                if pending is not None and pending.response is None:
+                    pending.response = message
+                    if not (pending.wants_list and message.is_success
+                            and message.get("EventList") == "start") and not pending.future.done():
+                        pending.future.set_result(None)
+            return
+        self.events_received += 1
+        if action_id is not None:
+            pending = self._pending.get(action_id)
+            if pending is not None and pending.wants_list:
+                if message.get("EventList") == "Complete":
+                    if not pending.future.done():
+                        pending.future.set_result(None)
+                else:
+                    pending.events.append(message)
+                return
+        if event == "AsyncAGIExec":
+            self._agi_exec(message)
+        elif event == "AsyncAGIEnd":
+            self._agi_end(message)
+        lower = event.lower()
+        consumers = self._route_cache.get(lower)
+        if consumers is None:
+            consumers = [c for c in self._consumers if c.wants(lower)]
+            self._route_cache[lower] = consumers
+        for consumer in consumers:
+            consumer.offer(message)
+
+    def _agi_exec(self, message: AmiMessage) -> None:
+        command_id = message.get("CommandID")
+        agi = self._agi.get(command_id) if command_id else None
+        if agi is not None and not agi.future.done():
+            agi.future.set_result(parse_agi_result(message.get("Result") or ""))
+
+    def _agi_end(self, message: AmiMessage) -> None:
+        channel = message.get("Channel")
+        for agi in list(self._agi.values()):
+            if agi.channel == channel and not agi.future.done():
+                agi.future.set_exception(AgiHangup(
+                    f"{channel} left AsyncAGI before {agi.command!r} finished"))

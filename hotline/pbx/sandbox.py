@@ -1,0 +1,500 @@
+"""The embedded Asterisk: a Debian sid root holding Debian's `asterisk`, run on 127.0.0.1.
+
+Debian 12 has no `asterisk` package; sid has. Installing sid packages into the host would
+pull in sid's libc, so the root is built once by debootstrap into a cache folder outside
+the repository and Asterisk runs chrooted in it, sharing the host's loopback network.
+
+- `build()` is idempotent and safe to run twice at once (a file lock); it builds into
+  `root.partial` and renames it to `root` only when complete, so an interrupted build is
+  found as a leftover `root.partial` and redone, never half-used.
+- Each instance (a name and an AMI port) gets its own tree inside the root
+  (`/srv/hotline/<name>`: configuration, spool, run, log, astdb), so two instances can
+  run at once. Its configuration is rendered from the templates in `config/asterisk/`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from hotline.common.errors import HotlineError
+
+MIN_ASTERISK_MAJOR = 20
+PACKAGES = ("asterisk", "asterisk-core-sounds-en-gsm")
+COMPLETE_MARK = ".hotline-sandbox.json"
+# Seconds after which a call that arrives finds hotline's heartbeat stale.
+HEARTBEAT_MAX = 15
+TEMPLATE_FIELD = re.compile(r"@([A-Z_]+)@")
+
+Progress = Callable[[str], None]
+
+
+class SandboxError(HotlineError):
+    code = "sandbox-failed"
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def default_cache_dir() -> Path:
+    """$XDG_CACHE_HOME/hotline, else /var/cache/hotline for root, else ~/.cache/hotline."""
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return Path(xdg) / "hotline"
+    if os.geteuid() == 0:
+        return Path("/var/cache/hotline")
+    return Path.home() / ".cache" / "hotline"
+
+
+def host_debian_mirror() -> str:
+    """The Debian mirror this machine's own apt sources use (deb.debian.org if none found)."""
+    candidates = [Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list")]
+    for path in candidates:
+        try:
+            text = path.read_text()
+        except OSError:
+            continue
+        for match in re.finditer(r"(?:URIs:|^deb)\s+(?:\[[^\]]*\]\s+)?(\S+)", text, re.M):
+            uri = match.group(1)
+            if "security" not in uri and uri.startswith(("http://", "https://")):
+                return uri.rstrip("/")
+    return "http://deb.debian.org/debian"
+
+
+@dataclass(frozen=True)
+class Sandbox:
+    """The built root in `cache_dir`, and the instances that run in it."""
+
+    cache_dir: Path
+    templates: Path
+    mirror: str = "auto"
+
+    @property
+    def root(self) -> Path:
+        return self.cache_dir / "root"
+
+    @property
+    def partial(self) -> Path:
+        return self.cache_dir / "root.partial"
+
+    def is_built(self) -> bool:
+        return (self.root / COMPLETE_MARK).is_file()
+
+    def built_version(self) -> str | None:
+        try:
+            info = json.loads((self.root / COMPLETE_MARK).read_text())
+        except (OSError, ValueError):
+            return None
+        version = info.get("asterisk_version")
+        return version if isinstance(version, str) else None
+
+    # -- build -------------------------------------------------------------------------
+
+    def build(self, progress: Progress = _quiet, *, force: bool = False) -> str:
+        """Build the root once (later calls reuse it); returns the Asterisk version line."""
+        _require_root("build the embedded Asterisk")
+        self.cache_dir.mkdir(parents=True, exist_ok=True)
+        with _locked(self.cache_dir / "build.lock", progress):
+            if self.is_built() and not force:
+                version = self.built_version() or "unknown"
+                progress(f"sandbox: reusing {self.root} ({version})")
+                return version
+            if shutil.which("debootstrap") is None:
+                raise SandboxError(
+                    "debootstrap is not installed: run `apt-get install -y debootstrap` "
+                    "(Debian package) and try again",
+                    code="sandbox-missing-debootstrap",
+                )
+            if self.partial.exists():
+                progress(f"sandbox: removing an interrupted build at {self.partial}")
+                _remove_tree(self.partial)
+            if force and self.root.exists():
+                _remove_tree(self.root)
+            mirror = host_debian_mirror() if self.mirror == "auto" else self.mirror
+            started = time.monotonic()
+            progress(f"sandbox: debootstrap sid from {mirror} into {self.partial} "
+                     "(first build downloads about 100 MB)")
+            _run_streamed(
+                ["debootstrap", "--variant=minbase", "sid", str(self.partial), mirror],
+                progress, "debootstrap",
+            )
+            self._prepare_root(self.partial)
+            progress("sandbox: apt-get update inside the root")
+            # sid's Release file on a snapshot mirror may have expired: accept it anyway.
+            _run_streamed(
+                ["chroot", str(self.partial), "apt-get", "-o",
+                 "Acquire::Check-Valid-Until=false", "update"],
+                progress, "apt-get update",
+            )
+            progress(f"sandbox: installing {' '.join(PACKAGES)}")
+            _run_streamed(
+                ["chroot", str(self.partial), "env", "DEBIAN_FRONTEND=noninteractive",
+                 "apt-get", "install", "-y", "--no-install-recommends", *PACKAGES],
+                progress, "apt-get install",
+            )
+            version = _asterisk_version(self.partial)
+            (self.partial / COMPLETE_MARK).write_text(json.dumps({
+                "asterisk_version": version, "mirror": mirror,
+                "built_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            }))
+            self.partial.rename(self.root)
+            progress(f"sandbox: built {version} in {time.monotonic() - started:.0f} s")
+            return version
+
+    def _prepare_root(self, root: Path) -> None:
+        # Packages must not start services inside the root.
+        policy = root / "usr/sbin/policy-rc.d"
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        # No network here: a hostname that does not resolve costs Asterisk slow DNS
+        # time-outs on every call.
+        host = socket.gethostname()
+        (root / "etc/hosts").write_text(f"127.0.0.1 localhost {host}\n::1 localhost\n")
+
+    # -- instances ---------------------------------------------------------------------
+
+    def instance(self, name: str = "default", ami_port: int = 5038) -> Instance:
+        return Instance(self, name, ami_port)
+
+    def running_instances(self) -> list[Instance]:
+        base = self.root / "srv/hotline"
+        found = []
+        for meta in sorted(base.glob("*/instance.json")):
+            try:
+                info = json.loads(meta.read_text())
+            except (OSError, ValueError):
+                continue
+            inst = Instance(self, meta.parent.name, int(info.get("ami_port", 5038)))
+            if inst.pid() is not None:
+                found.append(inst)
+        return found
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One Asterisk running in the sandbox root, with its private tree and AMI port."""
+
+    sandbox: Sandbox
+    name: str
+    ami_port: int
+
+    @property
+    def chroot_dir(self) -> str:
+        """The instance's folder as Asterisk sees it, inside the root."""
+        return f"/srv/hotline/{self.name}"
+
+    @property
+    def dir(self) -> Path:
+        """The instance's folder as the host sees it."""
+        return self.sandbox.root / "srv/hotline" / self.name
+
+    @property
+    def conf(self) -> str:
+        return f"{self.chroot_dir}/etc/asterisk.conf"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.dir / "asterisk.pid"
+
+    @property
+    def console_log(self) -> Path:
+        return self.dir / "log/console.log"
+
+    def host_path(self, chroot_path: str) -> Path:
+        """A path inside the root (as Asterisk names it) seen from the host."""
+        return self.sandbox.root / chroot_path.lstrip("/")
+
+    def secret(self) -> str:
+        """The AMI secret generated for this instance (created on first use, kept)."""
+        path = self.dir / "ami.secret"
+        if not path.exists():
+            self.dir.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(24))
+        return path.read_text().strip()
+
+    def render_config(self, username: str = "hotline") -> None:
+        """Write the instance's Asterisk configuration from the templates."""
+        if not self.sandbox.templates.is_dir():
+            raise SandboxError(f"Asterisk config templates not found at {self.sandbox.templates}",
+                               code="sandbox-no-templates")
+        modules = _modules_dir(self.sandbox.root)
+        values = {
+            "INSTANCE": self.chroot_dir,
+            "MODULES": modules,
+            "AMI_PORT": str(self.ami_port),
+            "AMI_USER": username,
+            "AMI_SECRET": self.secret(),
+            "HEARTBEAT_MAX": str(HEARTBEAT_MAX),
+        }
+        etc = self.dir / "etc"
+        for sub in ("etc", "spool", "run", "log", "db", "keys", "cache",
+                    "sounds/hotline"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        staged = self.dir / "etc.new"
+        if staged.exists():
+            shutil.rmtree(staged)
+        staged.mkdir()
+        for template in sorted(self.sandbox.templates.glob("*.conf")):
+            text = template.read_text(encoding="utf-8")
+
+            def fill(match: re.Match[str], name: str = template.name) -> str:
+                key = match.group(1)
+                if key not in values:
+                    raise SandboxError(f"{name}: unknown template field @{key}@",
+                                       code="sandbox-bad-template")
+                return values[key]
+
+            out = staged / template.name
+            out.write_text(TEMPLATE_FIELD.sub(fill, text), encoding="utf-8")
+            if template.name == "manager.conf":
+                out.chmod(0o600)
+        # Swap the whole folder so Asterisk never reads a half-written configuration.
+        if etc.exists():
+            shutil.rmtree(etc)
+        staged.rename(etc)
+        (self.dir / "instance.json").write_text(json.dumps(
+            {"name": self.name, "ami_port": self.ami_port, "ami_user": username}))
+
+    def pid(self) -> int | None:
+        """The pid of this instance's Asterisk if it is running."""
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (OSError, ValueError):
+            return None
+        return pid if _is_our_asterisk(pid, self.conf) else None
+
+    def up(self, progress: Progress = _quiet, *, boot_timeout: float = 60.0,
+           username: str = "hotline") -> None:
+        """Start Asterisk in the background; return once it is FullyBooted."""
+        _require_root("start the embedded Asterisk")
+        if not self.sandbox.is_built():
+            self.sandbox.build(progress)
+        if self.pid() is not None:
+            progress(f"sandbox: instance {self.name!r} is already up (AMI 127.0.0.1:"
+                     f"{self.ami_port})")
+            return
+        if _port_in_use(self.ami_port):
+            raise SandboxError(
+                f"AMI port 127.0.0.1:{self.ami_port} is already in use by another program; "
+                "choose another with HOTLINE_AMI_PORT", code="sandbox-port-busy")
+        _check_version(self.sandbox.built_version())
+        self.render_config(username)
+        self.console_log.parent.mkdir(parents=True, exist_ok=True)
+        progress(f"sandbox: starting Asterisk {self.name!r} (AMI 127.0.0.1:{self.ami_port})")
+        with open(self.console_log, "ab") as log:
+            proc = subprocess.Popen(
+                ["chroot", str(self.sandbox.root), "/usr/sbin/asterisk", "-f", "-n",
+                 "-C", self.conf],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, close_fds=True,
+            )
+        self.pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + boot_timeout
+        while True:
+            if proc.poll() is not None:
+                self.pid_file.unlink(missing_ok=True)
+                raise SandboxError(
+                    f"Asterisk exited with status {proc.returncode} while starting:\n"
+                    + self.log_tail(), code="sandbox-start-failed")
+            if time.monotonic() > deadline:
+                self.down()
+                raise SandboxError(f"Asterisk did not boot within {boot_timeout:.0f} s:\n"
+                                   + self.log_tail(), code="sandbox-start-failed")
+            ok, _ = self._remote("core waitfullybooted", timeout=5)
+            if ok and _port_in_use(self.ami_port):
+                break
+            time.sleep(0.1)
+        progress(f"sandbox: Asterisk {self.name!r} is FullyBooted (pid {proc.pid})")
+
+    def down(self, progress: Progress = _quiet, *, timeout: float = 10.0) -> bool:
+        """Stop this instance; returns False if it was not running. Leaves no process."""
+        pid = self.pid()
+        if pid is None:
+            self.pid_file.unlink(missing_ok=True)
+            return False
+        progress(f"sandbox: stopping Asterisk {self.name!r} (pid {pid})")
+        self._remote("core stop now", timeout=5)
+        if not _wait_gone(pid, timeout):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+            if not _wait_gone(pid, 5):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGKILL)
+                _wait_gone(pid, 5)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+    def cli(self, command: str, timeout: float = 30.0) -> str:
+        """Run an Asterisk CLI command in this instance and return its output."""
+        if self.pid() is None:
+            raise SandboxError(f"sandbox instance {self.name!r} is not running "
+                               "(start it with `hotline sandbox up`)", code="sandbox-down")
+        ok, out = self._remote(command, timeout=timeout)
+        if not ok:
+            raise SandboxError(f"asterisk -rx {command!r} failed: {out.strip()}",
+                               code="sandbox-cli-failed")
+        return out
+
+    def _remote(self, command: str, timeout: float) -> tuple[bool, str]:
+        try:
+            res = subprocess.run(
+                ["chroot", str(self.sandbox.root), "/usr/sbin/asterisk", "-C", self.conf,
+                 "-rx", command],
+                capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL,
+            )
+        except subprocess.TimeoutExpired:
+            return False, "timed out"
+        out = res.stdout + res.stderr
+        # asterisk -rx exits 0 even when it cannot connect; the message says so.
+        ok = res.returncode == 0 and "Unable to connect to remote asterisk" not in out
+        return ok, res.stdout if ok else out
+
+    def log_tail(self, lines: int = 30) -> str:
+        parts = []
+        for path in (self.console_log, self.dir / "log/messages.log"):
+            try:
+                text = path.read_text(errors="replace").splitlines()[-lines:]
+            except OSError:
+                continue
+            parts.append(f"--- {path} ---\n" + "\n".join(text))
+        return "\n".join(parts) or "(no log)"
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _require_root(what: str) -> None:
+    if os.geteuid() != 0:
+        raise SandboxError(
+            f"root is needed to {what} (debootstrap and chroot). Run as root, or point "
+            "hotline at an existing Asterisk instead: set ami.host/port/username/secret in "
+            "config/hotline.yaml (see README, 'Using an existing Asterisk')",
+            code="sandbox-needs-root",
+        )
+
+
+@contextlib.contextmanager
+def _locked(path: Path, progress: Progress) -> Iterator[None]:
+    with open(path, "a+") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            progress("sandbox: another build is running; waiting for it")
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _run_streamed(cmd: list[str], progress: Progress, what: str) -> None:
+    tail: list[str] = []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                          errors="replace", stdin=subprocess.DEVNULL) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            line = line.rstrip()
+            tail = [*tail[-40:], line]
+            if line.startswith(("I: Retrieving", "I: Extracting", "I: Base system", "Get:",
+                                "Setting up asterisk", "Fetched", "E:", "W:")):
+                progress(f"  {line}")
+        code = proc.wait()
+    if code != 0:
+        raise SandboxError(f"{what} failed with status {code}:\n" + "\n".join(tail),
+                           code="sandbox-build-failed")
+
+
+def _asterisk_version(root: Path) -> str:
+    res = subprocess.run(["chroot", str(root), "/usr/sbin/asterisk", "-V"],
+                         capture_output=True, text=True, check=False)
+    version = res.stdout.strip()
+    _check_version(version)
+    return version
+
+
+def _check_version(version: str | None) -> None:
+    match = re.match(r"Asterisk (\d+)\.", version or "")
+    if match is None or int(match.group(1)) < MIN_ASTERISK_MAJOR:
+        raise SandboxError(
+            f"need Asterisk >= {MIN_ASTERISK_MAJOR}, found {version or 'nothing'} in the "
+            "sandbox root; rebuild it with `hotline sandbox build --force`",
+            code="sandbox-bad-version")
+
+
+def _modules_dir(root: Path) -> str:
+    found = sorted(root.glob("usr/lib/*/asterisk/modules"))
+    if not found:
+        raise SandboxError(f"no Asterisk modules folder in {root}", code="sandbox-broken")
+    return "/" + str(found[0].relative_to(root))
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove a root, unmounting first anything an interrupted debootstrap left mounted."""
+    prefix = str(path.resolve()) + "/"
+    try:
+        mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
+    except OSError:
+        mounts = []
+    for mount in sorted((m for m in mounts if m.startswith(prefix)), reverse=True):
+        subprocess.run(["umount", "-l", mount], check=False)
+    shutil.rmtree(path)
+
+
+def _is_our_asterisk(pid: int, conf: str) -> bool:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return any(arg.endswith(b"asterisk") for arg in cmdline) and conf.encode() in cmdline
+
+
+def _wait_gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        # A child of ours that exited is a zombie until reaped.
+        with contextlib.suppress(ChildProcessError):
+            done, _ = os.waitpid(pid, os.WNOHANG)
+            if done == pid:
+                return True
+        if not Path(f"/proc/{pid}").exists():
+            return True
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0]
+        except (OSError, IndexError):
+            return True
+        if state == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def find_free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

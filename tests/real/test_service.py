@@ -1,0 +1,125 @@
+"""The service against the real Asterisk: login, FullyBooted, heartbeat, clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import structlog
+from asterisk.ami import AMIClient, SimpleAction
+
+from hotline.app.service import Service
+from hotline.app.settings import load_settings
+from hotline.pbx.sandbox import Instance, find_free_port
+from tests.real.test_sandbox import asterisk_pids
+
+pytestmark = pytest.mark.asterisk
+REPO = Path(__file__).resolve().parents[2]
+
+
+def env_for(inst: Instance) -> dict[str, str]:
+    return {**os.environ, "HOTLINE_AMI_PORT": str(inst.ami_port),
+            "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LOG_FORMAT": "json"}
+
+
+def getvar(inst: Instance, name: str) -> str | None:
+    """Read a global variable with the independent (threaded) AMI client."""
+    client = AMIClient(address="127.0.0.1", port=inst.ami_port, timeout=5)
+    login = client.login(username="hotline", secret=inst.secret()).response
+    assert login is not None, "test AMI client could not log in"
+    try:
+        reply = client.send_action(SimpleAction("Getvar", Variable=name)).response
+        value = reply.keys.get("Value") if reply is not None else None
+        return value or None
+    finally:
+        client.logoff()
+
+
+async def test_service_logs_in_sees_fully_booted_and_beats(asterisk: Instance) -> None:
+    settings = load_settings(None, {"HOTLINE_AMI_PORT": str(asterisk.ami_port),
+                                    "HOTLINE_SANDBOX_INSTANCE": asterisk.name})
+    service = Service(settings)
+    with structlog.testing.capture_logs() as logs:
+        task = asyncio.create_task(service.run())
+        await asyncio.wait_for(service.fully_booted.wait(), 10)
+        before = time.time()
+        service.stop()
+        await asyncio.wait_for(task, 5)
+    events = [entry["event"] for entry in logs]
+    assert "ami.connected" in events
+    assert "asterisk.fully_booted" in events
+    beat = await asyncio.to_thread(getvar, asterisk, "HOTLINE_HEARTBEAT")
+    assert beat is not None
+    assert abs(int(beat) - before) <= 5
+
+
+def test_wrong_secret_is_a_clear_error_not_a_loop(asterisk: Instance) -> None:
+    env = {**env_for(asterisk), "HOTLINE_AMI_SECRET": "wrong"}
+    started = time.monotonic()
+    res = subprocess.run([sys.executable, "-m", "hotline", "run"], env=env,
+                         capture_output=True, text=True, timeout=30, cwd=REPO)
+    assert res.returncode == 1
+    assert (f"AMI login refused for user hotline at 127.0.0.1:{asterisk.ami_port}"
+            in res.stderr)
+    assert "wrong" not in res.stderr  # the secret is never printed
+    assert time.monotonic() - started < 15
+
+
+def test_sigterm_stops_the_service_within_5_seconds(asterisk: Instance) -> None:
+    proc = subprocess.Popen([sys.executable, "-m", "hotline", "run"], env=env_for(asterisk),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    try:
+        _wait_for_line(proc, "asterisk.fully_booted")
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=5)
+        assert time.monotonic() - started < 5
+        assert proc.returncode == 0
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def test_run_with_sandbox_ctrl_c_leaves_no_asterisk(sandbox: object) -> None:
+    name, port = f"test-run-{os.getpid()}", find_free_port()
+    env = {**os.environ, "HOTLINE_AMI_PORT": str(port), "HOTLINE_SANDBOX_INSTANCE": name,
+           "HOTLINE_LOG_FORMAT": "json"}
+    proc = subprocess.Popen([sys.executable, "-m", "hotline", "run", "--with-sandbox"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=REPO)
+    conf = f"/srv/hotline/{name}/etc/asterisk.conf"
+    try:
+        _wait_for_line(proc, "asterisk.fully_booted", timeout=90)
+        assert len(asterisk_pids(conf)) == 1
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0
+    assert asterisk_pids(conf) == []
+
+
+def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 20) -> None:
+    assert proc.stderr is not None
+    deadline = time.monotonic() + timeout
+    seen = []
+    os.set_blocking(proc.stderr.fileno(), False)
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if line:
+            seen.append(line)
+            if needle in line:
+                os.set_blocking(proc.stderr.fileno(), True)
+                return
+        elif proc.poll() is not None:
+            break
+        else:
+            time.sleep(0.05)
+    raise AssertionError(f"{needle!r} not seen; stderr was:\n{''.join(seen)}")

@@ -1,0 +1,64 @@
+"""Building the sandbox: an interrupted build is redone, two builds at once wait, root."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from hotline.pbx import sandbox as sandbox_mod
+from hotline.pbx.sandbox import Sandbox, SandboxError
+
+
+def test_interrupted_build_is_redone_not_used(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    sb = Sandbox(tmp_path, Path("unused"))
+    sb.partial.mkdir(parents=True)
+    (sb.partial / "half-written").write_text("x")
+    assert not sb.is_built()
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], progress: object, what: str) -> None:
+        calls.append(cmd)
+        raise SandboxError(f"{what} failed (simulated)")
+
+    monkeypatch.setattr(sandbox_mod, "_run_streamed", fake_run)
+    with pytest.raises(SandboxError, match="simulated"):
+        sb.build()
+    assert calls
+    assert calls[0][0] == "debootstrap"
+    # The leftover was removed before the new build started, and nothing is "built".
+    assert not (sb.partial / "half-written").exists()
+    assert not sb.is_built()
+
+
+def test_a_second_build_waits_for_the_first(tmp_path: Path) -> None:
+    sb = Sandbox(tmp_path, Path("unused"))
+    tmp_path.mkdir(exist_ok=True)
+    (sb.root).mkdir()
+    (sb.root / sandbox_mod.COMPLETE_MARK).write_text('{"asterisk_version": "Asterisk 22.1"}')
+    lines: list[str] = []
+    with open(tmp_path / "build.lock", "a+") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result: list[str] = []
+        worker = threading.Thread(target=lambda: result.append(sb.build(lines.append)))
+        worker.start()
+        time.sleep(0.3)
+        assert result == []  # still waiting for the lock
+        fcntl.flock(held, fcntl.LOCK_UN)
+        worker.join(5)
+    assert result == ["Asterisk 22.1"]
+    assert "another build is running" in lines[0]
+
+
+def test_without_root_it_says_how_to_use_an_existing_asterisk(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    with pytest.raises(SandboxError) as info:
+        Sandbox(tmp_path, Path("unused")).build()
+    assert info.value.code == "sandbox-needs-root"
+    assert "existing Asterisk" in str(info.value)
