@@ -32,7 +32,7 @@ test: sandbox
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
-	$(BIN)/ruff check hotline tests bench
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 bench: $(STAMP)
