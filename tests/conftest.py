@@ -7,12 +7,19 @@ instead of a skip.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from asterisk.ami import AMIClient, SimpleAction
 
+from hotline.app.service import Service
+from hotline.app.settings import load_settings
+from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance, Sandbox, SandboxError, default_cache_dir, find_free_port
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,3 +66,81 @@ def _remove_instance_dir(inst: Instance) -> None:
 
     if inst.pid() is None and inst.dir.name.startswith("test-"):
         shutil.rmtree(inst.dir, ignore_errors=True)
+
+
+def ami_client(inst: Instance) -> AMIClient:
+    """The independent AMI client (asterisk-ami, threaded): a second opinion on what
+    hotline did, sharing none of hotline's gateway code."""
+    client = AMIClient(address="127.0.0.1", port=inst.ami_port, timeout=5)
+    future = client.login(username="hotline", secret=inst.secret())
+    if future.response is None or future.response.is_error():
+        raise AssertionError(f"independent AMI client could not log in: {future.response}")
+    return client
+
+
+def ami_action(inst: Instance, name: str, **fields: str) -> dict[str, str]:
+    client = ami_client(inst)
+    try:
+        reply = client.send_action(SimpleAction(name, **fields)).response
+        assert reply is not None, f"no reply to {name}"
+        return dict(reply.keys)
+    finally:
+        client.logoff()
+
+
+def live_channels(inst: Instance) -> list[dict[str, str]]:
+    """CoreShowChannels through the independent client."""
+    client = ami_client(inst)
+    found: list[dict[str, str]] = []
+    done = threading.Event()
+
+    def on_event(event: object, **_: object) -> None:
+        name = getattr(event, "name", "")
+        keys = dict(getattr(event, "keys", {}))
+        if name == "CoreShowChannel":
+            found.append(keys)
+        elif name == "CoreShowChannelsComplete":
+            done.set()
+
+    client.add_event_listener(on_event)
+    try:
+        client.send_action(SimpleAction("CoreShowChannels")).response
+        done.wait(5)
+        return found
+    finally:
+        client.logoff()
+
+
+@pytest.fixture(scope="session")
+async def hotline_service(asterisk: Instance, tmp_path_factory: pytest.TempPathFactory,
+                          ) -> AsyncIterator[Service]:
+    """The hotline service, in this process, on the shared Asterisk and a fresh ledger."""
+    ledger = tmp_path_factory.mktemp("ledger") / "ledger.sqlite3"
+    settings = load_settings(None, service_env(asterisk, ledger))
+    service = Service(settings)
+    task = asyncio.create_task(service.run())
+    async with asyncio.timeout(15):
+        await service.fully_booted.wait()
+        assert service.calls is not None
+        await service.gateway.wait_connected()
+    yield service
+    service.stop()
+    async with asyncio.timeout(10):
+        await task
+
+
+def service_env(inst: Instance, ledger: Path) -> dict[str, str]:
+    return {"HOTLINE_AMI_PORT": str(inst.ami_port), "HOTLINE_SANDBOX_INSTANCE": inst.name,
+            "HOTLINE_LEDGER_PATH": str(ledger)}
+
+
+@pytest.fixture
+async def caller(asterisk: Instance, hotline_service: Service) -> AsyncIterator[AmiGateway]:
+    """A gateway of the test's own for placing calls (what `hotline call` uses)."""
+    gateway = AmiGateway("127.0.0.1", asterisk.ami_port, "hotline", asterisk.secret())
+    task = asyncio.create_task(gateway.run())
+    await gateway.wait_connected(5)
+    yield gateway
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

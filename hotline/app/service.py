@@ -15,8 +15,11 @@ import time
 
 import structlog
 
+from hotline.app.calls import CallHandling
 from hotline.app.settings import Settings
-from hotline.app.wiring import gateway_from
+from hotline.app.wiring import gateway_from, ledger_path, prompts_from
+from hotline.ivr.prompts import BUILTIN, PromptError
+from hotline.ledger.store import Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiError, AmiGateway, EventGap
 
@@ -30,6 +33,7 @@ class Service:
         self.settings = settings
         self.gateway = gateway or gateway_from(settings)
         self.fully_booted = asyncio.Event()
+        self.calls: CallHandling | None = None
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -37,14 +41,29 @@ class Service:
 
     async def run(self) -> None:
         """Run until stop() (or a signal, see `serve`); raises AmiLoginRefused."""
+        prompts = prompts_from(self.settings)
+        try:
+            built = await asyncio.to_thread(prompts.build, BUILTIN)
+            if built:
+                log.info("prompts.built", prompts=built, folder=str(prompts.host_dir))
+        except PromptError as exc:
+            log.error("prompts.unavailable", error=str(exc))
+        ledger = await Ledger.open(ledger_path(self.settings))
+        self.calls = CallHandling(self.gateway, ledger, prompts)
+        self.calls.attach()
         self.gateway.subscribe("lifecycle", ["FullyBooted", "Shutdown"], self._on_lifecycle)
         self.gateway.on_connect(self._beat)
-        log.info("service.starting", ami=self.gateway.address, user=self.gateway.username)
+        log.info("service.starting", ami=self.gateway.address, user=self.gateway.username,
+                 ledger=str(ledger.path))
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(self.gateway.run(), name="ami-gateway"),
-                         group.create_task(self._heartbeat(), name="heartbeat")]
+                         group.create_task(self._heartbeat(), name="heartbeat"),
+                         group.create_task(self.calls.writer.run(), name="ledger-writer")]
                 await self._stop.wait()
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(3.0):
+                        await self.calls.shutdown()
                 for task in tasks:
                     task.cancel()
         except BaseExceptionGroup as group_error:
@@ -55,6 +74,7 @@ class Service:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await self.gateway.close()
+            await ledger.close()
             log.info("service.stopped")
 
     async def _on_lifecycle(self, event: AmiMessage | EventGap) -> None:

@@ -62,6 +62,19 @@ class RoutingSettings(_Section):
     path: Path = Path("routing.yaml")
 
 
+class PromptSettings(_Section):
+    # Where hotline writes prompt audio and where Asterisk reads the same folder. Both
+    # None: the embedded sandbox instance's sounds folder.
+    host_dir: Path | None = None
+    asterisk_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> PromptSettings:
+        if (self.host_dir is None) != (self.asterisk_dir is None):
+            raise ValueError("prompts.host_dir and prompts.asterisk_dir go together")
+        return self
+
+
 class LogSettings(_Section):
     format: Literal["auto", "console", "json"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -83,6 +96,7 @@ class Settings(_Section):
     ledger: LedgerSettings = LedgerSettings()
     dialplans: DialplanSettings = DialplanSettings()
     routing: RoutingSettings = RoutingSettings()
+    prompts: PromptSettings = PromptSettings()
     log: LogSettings = LogSettings()
     sandbox: SandboxSettings = SandboxSettings()
     # Relative paths above are resolved against this folder (the config file's folder).

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from hotline.app.settings import Settings
 from hotline.common.errors import ConfigError
+from hotline.ivr.prompts import PromptStore
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance, Sandbox, default_cache_dir
 
@@ -45,3 +46,16 @@ def gateway_from(settings: Settings) -> AmiGateway:
     return AmiGateway(ami.host, ami.port, ami.username, ami_secret(settings),
                       action_timeout=ami.action_timeout, connect_timeout=ami.connect_timeout,
                       watchdog_interval=ami.watchdog_interval)
+
+
+def prompts_from(settings: Settings) -> PromptStore:
+    """Prompt audio: the configured folders, or the sandbox instance's sounds folder."""
+    if settings.prompts.host_dir is not None and settings.prompts.asterisk_dir is not None:
+        return PromptStore(settings.resolve(settings.prompts.host_dir),
+                           settings.prompts.asterisk_dir)
+    inst = instance_from(settings)
+    return PromptStore(inst.dir / "sounds" / "hotline", f"{inst.chroot_dir}/sounds/hotline")
+
+
+def ledger_path(settings: Settings) -> Path:
+    return settings.resolve(settings.ledger.path)

@@ -1,1 +1,1 @@
-"""ivr"""
+"""Voice menus: dialplan schema and loader, menu engine, prompts, calendar, voicemail."""

@@ -1,1 +1,1 @@
-"""ledger"""
+"""The ledger (台帐): every call exactly once, work orders, reports, storage."""

@@ -371,6 +371,10 @@ class AmiGateway:
     def _next_id(self) -> str:
         return f"{self._prefix}-{next(self._ids)}"
 
+    def owns_id(self, action_or_command_id: str) -> bool:
+        """Whether this gateway (this run of hotline) issued the id."""
+        return action_or_command_id.startswith(self._prefix)
+
     async def send(self, action: dict[str, Any], *, timeout: float | None = None,
                    check: bool = True) -> AmiMessage:
         """Send an action and return its response. `check`: raise AmiActionFailed on an

@@ -1,0 +1,255 @@
+"""Calls: AMI events -> call tracker -> ledger; AsyncAGI channels -> the IVR.
+
+One consumer handles every call event in order, so a call exists in the tracker before its
+IVR session reports anything. The ledger is written by a task of its own behind a queue:
+a slow or failing disk never holds up a caller, and a failed write is retried, not lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import structlog
+
+from hotline.ivr import first_menu
+from hotline.ivr.prompts import PromptStore
+from hotline.ledger.store import Ledger
+from hotline.pbx.agi import AgiChannel
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.gateway import AgiHangup, AmiDisconnected, AmiError, AmiGateway, EventGap
+from hotline.pbx.tracking import (
+    Call,
+    CallState,
+    CallTracker,
+    DigitsPressed,
+    IvrEntered,
+    caller_id,
+    event_time,
+    fact_from_event,
+)
+
+log = structlog.get_logger("hotline.calls")
+
+CALL_EVENTS = (
+    "AsyncAGIStart", "AsyncAGIExec", "QueueCallerJoin", "QueueCallerLeave",
+    "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer", "AgentConnect",
+    "AgentComplete", "Hangup",
+)
+
+Clock = Callable[[], datetime]
+# CommandIDs of the AGI commands that send a call on (their completion needs no action).
+SEND_ON_PREFIX = "hotline-send-on-"
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class LedgerWriter:
+    """Writes call snapshots in batches, newest snapshot per call; retries on failure."""
+
+    def __init__(self, ledger: Ledger, clock: Clock = utc_now) -> None:
+        self.ledger = ledger
+        self.clock = clock
+        self._queue: asyncio.Queue[Call] = asyncio.Queue()
+        self.written = 0
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    def put(self, call: Call) -> None:
+        self.idle.clear()
+        self._queue.put_nowait(call)
+
+    async def run(self) -> None:
+        delay = 0.1
+        batch: dict[str, Call] = {}
+        while True:
+            if not batch:
+                call = await self._queue.get()
+                batch[call.linkedid] = call
+            while not self._queue.empty():
+                call = self._queue.get_nowait()
+                batch[call.linkedid] = call
+            try:
+                await self.ledger.upsert_calls(list(batch.values()), self.clock())
+            except Exception as exc:
+                log.error("ledger.write_failed", error=str(exc), calls=len(batch),
+                          retry_in=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            self.written += len(batch)
+            batch = {}
+            delay = 0.1
+            if self._queue.empty():
+                self.idle.set()
+
+    async def drain(self, timeout: float = 3.0) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                await self.idle.wait()
+
+
+class CallHandling:
+    def __init__(self, gateway: AmiGateway, ledger: Ledger, prompts: PromptStore,
+                 clock: Clock = utc_now) -> None:
+        self.gateway = gateway
+        self.ledger = ledger
+        self.prompts = prompts
+        self.clock = clock
+        self.tracker = CallTracker()
+        self.writer = LedgerWriter(ledger, clock)
+        self.sessions: dict[str, asyncio.Task[None]] = {}  # channel -> IVR session
+
+    def attach(self) -> None:
+        self.gateway.subscribe("calls", CALL_EVENTS, self._on_event)
+        self.gateway.on_connect(self.resync)
+
+    # -- events ---------------------------------------------------------------------------
+
+    async def _on_event(self, message: AmiMessage | EventGap) -> None:
+        if isinstance(message, EventGap):
+            log.error("calls.events_missed", dropped=message.dropped)
+            await self.resync()
+            return
+        if message.event == "AsyncAGIExec":
+            await self._on_agi_exec(message)
+            return
+        fact = fact_from_event(message)
+        if fact is None:
+            return
+        at = event_time(message) or self.clock()
+        call = self.tracker.apply(fact, at)
+        if call is not None:
+            self._record(call)
+        if isinstance(fact, IvrEntered) and call is not None and fact.channel not in self.sessions:
+            self._start_session(fact.channel, fact.linkedid)
+
+    def _record(self, call: Call) -> None:
+        self.writer.put(call)
+        if call.state == CallState.ENDED:
+            log.info("call.finished", linkedid=call.linkedid, outcome=call.outcome and
+                     call.outcome.value, digits=call.digits, queue=call.queue, seat=call.seat,
+                     wait=call.wait_seconds, talk=call.talk_seconds,
+                     reason=call.end_reason and call.end_reason.value)
+
+    async def _on_agi_exec(self, message: AmiMessage) -> None:
+        """An AGI command we did not send finished on a channel no session of ours owns:
+        the command of an earlier hotline run. The channel now waits in AsyncAGI with
+        nobody to talk to it; send it on so the caller is never left in silence."""
+        channel = message.get("Channel")
+        command_id = message.get("CommandID") or ""
+        if (not channel or channel in self.sessions or self.gateway.owns_id(command_id)
+                or command_id.startswith(SEND_ON_PREFIX)):
+            return
+        linkedid = message.get("Linkedid") or ""
+        call = self.tracker.calls.get(linkedid)
+        finished = call is not None and call.answered_at is not None
+        await self._send_on(channel, done=finished)
+
+    # -- IVR sessions -----------------------------------------------------------------------
+
+    def _start_session(self, channel: str, linkedid: str) -> None:
+        task = asyncio.get_running_loop().create_task(
+            self._session(channel, linkedid), name=f"ivr-{channel}")
+        self.sessions[channel] = task
+        task.add_done_callback(lambda _: self.sessions.pop(channel, None))
+
+    async def _session(self, channel: str, linkedid: str) -> None:
+        agi = AgiChannel(self.gateway, channel)
+        bound = structlog.contextvars.bound_contextvars(linkedid=linkedid, channel=channel)
+        with bound:
+            try:
+                await agi.answer()
+                digits = await agi.get_data(self.prompts.playable(first_menu.WELCOME),
+                                            first_menu.READ_TIMEOUT_MS, 1)
+                if digits:
+                    self._apply(DigitsPressed(linkedid, digits))
+                action = first_menu.choose(digits)
+                if isinstance(action, first_menu.ToQueue):
+                    await agi.exec("Queue", f"{action.queue},r,,,300")
+                else:
+                    await agi.stream_file(self.prompts.playable(action.prompt))
+                await agi.set_variable("HOTLINE_DONE", "1")
+                await agi.hangup()
+            except AgiHangup:
+                log.debug("ivr.caller_left")
+            except AmiDisconnected:
+                # AMI dropped mid-menu: once back, send the call on (centre queue).
+                log.warning("ivr.ami_lost_mid_menu")
+                with contextlib.suppress(TimeoutError):
+                    await self.gateway.wait_connected(30)
+                    await self._send_on(channel, done=False)
+            except AmiError as exc:
+                log.error("ivr.failed", error=str(exc))
+                await self._send_on(channel, done=False)
+
+    def _apply(self, fact: DigitsPressed) -> None:
+        call = self.tracker.apply(fact, self.clock())
+        if call is not None:
+            self._record(call)
+
+    async def _send_on(self, channel: str, *, done: bool) -> None:
+        """Leave AsyncAGI: to the dialplan's fallback (queue, voicemail), or, when the
+        call is finished (`done`), to hang up."""
+        try:
+            if done:
+                await self.gateway.send({"Action": "AGI", "Channel": channel,
+                                         "Command": "SET VARIABLE HOTLINE_DONE 1",
+                                         "CommandID": f"{SEND_ON_PREFIX}done-{channel}"})
+            await self.gateway.send({"Action": "AGI", "Channel": channel,
+                                     "Command": "ASYNCAGI BREAK",
+                                     "CommandID": f"{SEND_ON_PREFIX}{channel}"})
+            log.info("ivr.sent_on", channel=channel, done=done)
+        except AmiError as exc:
+            log.warning("ivr.send_on_failed", channel=channel, error=str(exc))
+
+    # -- resync -------------------------------------------------------------------------------
+
+    async def resync(self) -> None:
+        """After every (re)connect: close calls that vanished, adopt channels left in
+        AsyncAGI by an earlier run, and send those on."""
+        try:
+            channels = await self.gateway.send_list({"Action": "CoreShowChannels"})
+        except AmiError as exc:
+            log.error("calls.resync_failed", error=str(exc))
+            return
+        now = self.clock()
+        alive = {c.get("Linkedid") or "" for c in channels}
+        for call in self.tracker.vanished(alive, now):
+            self._record(call)
+        tracked = set(self.tracker.calls)
+        stale = [lid for lid in await self.ledger.open_calls()
+                 if lid not in alive and lid not in tracked]
+        if stale:
+            await self.ledger.close_vanished(stale, now)
+            log.warning("calls.closed_vanished", count=len(stale))
+        for chan in channels:
+            name = chan.get("Channel") or ""
+            if chan.get("Application") != "AGI" or name in self.sessions:
+                continue
+            if "agi:async" not in (chan.get("ApplicationData") or ""):
+                continue
+            fact = IvrEntered(chan.get("Linkedid") or "", chan.get("Uniqueid") or "", name,
+                              caller_id(chan.get("CallerIDNum")),
+                              caller_id(chan.get("CallerIDName")))
+            adopted = self.tracker.apply(fact, now)
+            if adopted is not None:
+                self._record(adopted)
+            log.warning("calls.adopted_from_earlier_run", channel=name)
+            await self._send_on(name, done=False)
+        log.info("calls.resynced", channels=len(channels), tracked=len(self.tracker.calls))
+
+    async def shutdown(self) -> None:
+        """On a clean stop: send every caller still in the menu on to the fallback (the
+        centre's queue), and let queued and connected calls finish without hotline."""
+        for channel, task in list(self.sessions.items()):
+            task.cancel()
+            call = next((c for c in self.tracker.calls.values()
+                         if c.caller_channel == channel), None)
+            in_menu = call is None or call.state == CallState.IVR
+            await self._send_on(channel, done=not in_menu)
+        await self.writer.drain()

@@ -1,0 +1,175 @@
+"""The ledger in SQLite (aiosqlite, WAL). One row per call, keyed by Linkedid: every write
+is an upsert, so a replayed or repeated write never makes a second row."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiosqlite
+
+from hotline.common.errors import HotlineError
+from hotline.ledger.schema import MIGRATIONS, SCHEMA_VERSION
+from hotline.pbx.tracking import Call, CallState
+
+# The bureau's clock: times are stored and shown in Beijing time, with their offset.
+CHINA = ZoneInfo("Asia/Shanghai")
+
+
+class LedgerError(HotlineError):
+    code = "ledger-error"
+
+
+def iso(at: datetime | None) -> str | None:
+    return None if at is None else at.astimezone(CHINA).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class CallRow:
+    linkedid: str
+    caller_number: str | None
+    caller_name: str | None
+    started_at: str
+    queued_at: str | None
+    answered_at: str | None
+    ended_at: str | None
+    state: str
+    digits: str
+    queue: str | None
+    seat: str | None
+    seats_no_answer: str
+    wait_seconds: float | None
+    talk_seconds: float | None
+    outcome: str | None
+    end_reason: str | None
+    updated_at: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+COLUMNS = [name for name in CallRow.__dataclass_fields__]
+_UPSERT = (
+    f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
+    "ON CONFLICT(linkedid) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in ("linkedid", "started_at"))
+    # An ended call is final: a late snapshot of it in progress must not reopen it.
+    + " WHERE calls.ended_at IS NULL OR excluded.ended_at IS NOT NULL"
+)
+
+
+def row_of(call: Call, now: datetime) -> tuple[Any, ...]:
+    values = {
+        "linkedid": call.linkedid,
+        "caller_number": call.caller_number,
+        "caller_name": call.caller_name,
+        "started_at": iso(call.started_at),
+        "queued_at": iso(call.queued_at),
+        "answered_at": iso(call.answered_at),
+        "ended_at": iso(call.ended_at),
+        "state": call.state.value,
+        "digits": call.digits,
+        "queue": call.queue,
+        "seat": call.seat,
+        "seats_no_answer": ",".join(call.seats_no_answer),
+        "wait_seconds": call.wait_seconds,
+        "talk_seconds": call.talk_seconds,
+        "outcome": call.outcome.value if call.outcome else None,
+        "end_reason": call.end_reason.value if call.end_reason else None,
+        "updated_at": iso(now),
+    }
+    return tuple(values[c] for c in COLUMNS)
+
+
+class Ledger:
+    """An open ledger database. Use `await Ledger.open(path)`; close with `close()`."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+        self._db = db
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path) -> Ledger:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            # synchronous=FULL: a committed call survives a power cut, not only a crash.
+            await db.execute("PRAGMA synchronous=FULL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await migrate(db, path)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, path)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def upsert_calls(self, calls: Sequence[Call], now: datetime) -> None:
+        """Write call snapshots in one transaction (all or none)."""
+        await self._db.executemany(_UPSERT, [row_of(c, now) for c in calls])
+        await self._db.commit()
+
+    async def open_calls(self) -> list[str]:
+        async with self._db.execute(
+                "SELECT linkedid FROM calls WHERE ended_at IS NULL") as cur:
+            return [row[0] for row in await cur.fetchall()]
+
+    async def close_vanished(self, linkedids: Sequence[str], at: datetime) -> None:
+        """Close calls left open by an earlier run that Asterisk no longer has."""
+        stamp = iso(at)
+        await self._db.executemany(
+            "UPDATE calls SET ended_at = ?, state = ?, end_reason = 'vanished', "
+            "outcome = CASE WHEN answered_at IS NOT NULL THEN 'answered' "
+            "ELSE 'interrupted' END, updated_at = ? WHERE linkedid = ? AND ended_at IS NULL",
+            [(stamp, CallState.ENDED.value, stamp, lid) for lid in linkedids])
+        await self._db.commit()
+
+    async def latest(self, limit: int = 20) -> list[CallRow]:
+        async with self._db.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM calls ORDER BY started_at DESC, linkedid "
+                "LIMIT ?", (limit,)) as cur:
+            return [CallRow(*row) for row in await cur.fetchall()]
+
+    async def get(self, linkedid: str) -> CallRow | None:
+        async with self._db.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM calls WHERE linkedid = ?",
+                (linkedid,)) as cur:
+            row = await cur.fetchone()
+        return CallRow(*row) if row is not None else None
+
+
+async def migrate(db: aiosqlite.Connection, path: Path) -> None:
+    await db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+    async with db.execute("SELECT version FROM schema_version") as cur:
+        row = await cur.fetchone()
+    current = row[0] if row is not None else 0
+    if current > SCHEMA_VERSION:
+        raise LedgerError(
+            f"{path}: ledger schema version {current} is newer than this hotline "
+            f"({SCHEMA_VERSION}); upgrade hotline instead of using an older one",
+            code="ledger-too-new")
+    try:
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            await db.executescript("BEGIN;\n" + MIGRATIONS[version - 1] + _set_version(version)
+                                   + "COMMIT;")
+    except sqlite3.Error as exc:
+        await db.rollback()
+        raise LedgerError(f"{path}: migrating the ledger failed: {exc}",
+                          code="ledger-migration-failed") from exc
+
+
+def _set_version(version: int) -> str:
+    return (f"DELETE FROM schema_version; INSERT INTO schema_version (version) "
+            f"VALUES ({version});\n")
+
+
+def dumps(rows: Sequence[CallRow]) -> str:
+    return json.dumps([r.as_dict() for r in rows], ensure_ascii=False)

@@ -1,0 +1,374 @@
+"""Call tracking: one call per Linkedid across all its channels, with explicit states.
+
+Pure: AMI events are turned into facts (`fact_from_event`), and `CallTracker.apply`
+moves a call through its states with the time it is given. No I/O, no clock.
+
+A call starts when its channel enters hotline's IVR (AsyncAGIStart) or, for a call that
+reached a queue without hotline (the dialplan fallback), when it joins the queue. It ends
+when the caller's own channel hangs up; seat legs share the Linkedid and are ignored for
+that purpose.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from urllib.parse import unquote
+
+from hotline.pbx.ami.message import AmiMessage
+
+
+class CallState(enum.Enum):
+    IVR = "ivr"
+    QUEUED = "queued"
+    RINGING = "ringing"
+    CONNECTED = "connected"
+    VOICEMAIL = "voicemail"
+    ENDED = "ended"
+
+
+S = CallState
+# Which state may follow which. ENDED is reachable from everywhere.
+TRANSITIONS: dict[CallState, frozenset[CallState]] = {
+    S.IVR: frozenset({S.QUEUED, S.VOICEMAIL, S.ENDED}),
+    S.QUEUED: frozenset({S.RINGING, S.CONNECTED, S.IVR, S.VOICEMAIL, S.ENDED}),
+    S.RINGING: frozenset({S.QUEUED, S.CONNECTED, S.IVR, S.VOICEMAIL, S.ENDED}),
+    S.CONNECTED: frozenset({S.IVR, S.ENDED}),
+    S.VOICEMAIL: frozenset({S.IVR, S.ENDED}),
+    S.ENDED: frozenset(),
+}
+
+
+class Outcome(enum.Enum):
+    ANSWERED = "answered"
+    ABANDONED = "abandoned"  # the caller hung up while queued or ringing a seat
+    ENDED_IN_IVR = "ended_in_ivr"
+    UNANSWERED = "unanswered"  # left the queue with nobody answering (timeout)
+    INTERRUPTED = "interrupted"  # vanished while hotline was not watching
+
+
+class EndReason(enum.Enum):
+    HANGUP = "hangup"
+    VANISHED = "vanished"  # not found in Asterisk after a reconnect or restart
+
+
+# -- facts ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IvrEntered:
+    linkedid: str
+    uniqueid: str
+    channel: str
+    number: str | None
+    name: str | None
+
+
+@dataclass(frozen=True)
+class QueueJoined:
+    linkedid: str
+    uniqueid: str
+    channel: str
+    queue: str
+    number: str | None
+    name: str | None
+
+
+@dataclass(frozen=True)
+class SeatRinging:
+    linkedid: str
+    queue: str
+    seat: str
+
+
+@dataclass(frozen=True)
+class SeatNoAnswer:
+    linkedid: str
+    queue: str
+    seat: str
+
+
+@dataclass(frozen=True)
+class SeatConnected:
+    linkedid: str
+    queue: str
+    seat: str
+    hold_seconds: float | None
+
+
+@dataclass(frozen=True)
+class SeatCompleted:
+    linkedid: str
+    talk_seconds: float | None
+
+
+@dataclass(frozen=True)
+class QueueAbandoned:
+    linkedid: str
+    queue: str
+
+
+@dataclass(frozen=True)
+class QueueLeft:
+    linkedid: str
+    queue: str
+
+
+@dataclass(frozen=True)
+class ChannelHungUp:
+    linkedid: str
+    uniqueid: str
+    cause: str | None
+
+
+@dataclass(frozen=True)
+class DigitsPressed:
+    """Reported by the IVR: keys the caller entered, in order."""
+
+    linkedid: str
+    digits: str
+
+
+Fact = (IvrEntered | QueueJoined | SeatRinging | SeatNoAnswer | SeatConnected | SeatCompleted
+        | QueueAbandoned | QueueLeft | ChannelHungUp | DigitsPressed)
+
+UNKNOWN_CALLER = {"", "<unknown>", "unknown"}
+
+
+def caller_id(value: str | None) -> str | None:
+    return None if value is None or value in UNKNOWN_CALLER else value
+
+
+def _seconds(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def event_time(message: AmiMessage) -> datetime | None:
+    """The event's own time (manager.conf `timestampevents = yes`), if it carries one."""
+    stamp = message.get("Timestamp")
+    if stamp is None:
+        return None
+    try:
+        return datetime.fromtimestamp(float(stamp), tz=UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def fact_from_event(message: AmiMessage) -> Fact | None:
+    """The fact an AMI event carries for call tracking, or None if it carries none."""
+    event = message.event
+    linkedid = message.get("Linkedid")
+    if event is None or not linkedid:
+        return None
+    queue = message.get("Queue") or ""
+    seat = message.get("MemberName") or message.get("Interface") or ""
+    if event == "AsyncAGIStart":
+        return IvrEntered(linkedid, message.get("Uniqueid") or "", message.get("Channel") or "",
+                          caller_id(message.get("CallerIDNum")),
+                          caller_id(message.get("CallerIDName")))
+    if event == "QueueCallerJoin":
+        return QueueJoined(linkedid, message.get("Uniqueid") or "",
+                           message.get("Channel") or "", queue,
+                           caller_id(message.get("CallerIDNum")),
+                           caller_id(message.get("CallerIDName")))
+    if event == "AgentCalled":
+        return SeatRinging(linkedid, queue, seat)
+    if event == "AgentRingNoAnswer":
+        return SeatNoAnswer(linkedid, queue, seat)
+    if event == "AgentConnect":
+        return SeatConnected(linkedid, queue, seat, _seconds(message.get("HoldTime")))
+    if event == "AgentComplete":
+        return SeatCompleted(linkedid, _seconds(message.get("TalkTime")))
+    if event == "QueueCallerAbandon":
+        return QueueAbandoned(linkedid, queue)
+    if event == "QueueCallerLeave":
+        return QueueLeft(linkedid, queue)
+    if event == "Hangup":
+        return ChannelHungUp(linkedid, message.get("Uniqueid") or "", message.get("Cause"))
+    return None
+
+
+def agi_env(message: AmiMessage) -> dict[str, str]:
+    """The `agi_*` variables of an AsyncAGIStart event (its Env header is URL-encoded)."""
+    env: dict[str, str] = {}
+    for line in unquote(message.get("Env") or "").splitlines():
+        key, sep, value = line.partition(": ")
+        if sep:
+            env[key] = value
+    return env
+
+
+# -- the call -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Call:
+    """What the ledger needs of a call, as far as it has got. Immutable: each change is a
+    new value, so a snapshot handed to the ledger writer never changes under it."""
+
+    linkedid: str
+    caller_channel: str
+    caller_uniqueid: str
+    caller_number: str | None
+    caller_name: str | None
+    state: CallState
+    started_at: datetime
+    history: tuple[tuple[CallState, datetime], ...] = ()
+    digits: str = ""
+    queue: str | None = None
+    queued_at: datetime | None = None
+    seat: str | None = None
+    seats_no_answer: tuple[str, ...] = ()
+    answered_at: datetime | None = None
+    ended_at: datetime | None = None
+    wait_seconds: float | None = None
+    talk_seconds: float | None = None
+    abandoned: bool = False
+    left_queue: bool = False
+    outcome: Outcome | None = None
+    end_reason: EndReason | None = None
+
+    def moved(self, state: CallState, at: datetime) -> Call:
+        if state == self.state:
+            return self
+        if state not in TRANSITIONS[self.state]:
+            raise InvalidTransition(self.linkedid, self.state, state)
+        return replace(self, state=state, history=(*self.history, (state, at)))
+
+
+class InvalidTransition(ValueError):
+    def __init__(self, linkedid: str, old: CallState, new: CallState) -> None:
+        super().__init__(f"call {linkedid}: {old.value} -> {new.value} is not a transition")
+        self.old = old
+        self.new = new
+
+
+def outcome_of(call: Call) -> Outcome:
+    if call.answered_at is not None:
+        return Outcome.ANSWERED
+    if call.abandoned or (call.state in (S.QUEUED, S.RINGING) and not call.left_queue):
+        return Outcome.ABANDONED
+    if call.queue is not None:
+        return Outcome.UNANSWERED
+    return Outcome.ENDED_IN_IVR
+
+
+@dataclass
+class CallTracker:
+    """The calls in progress, keyed by Linkedid. `apply` returns the changed call (a new
+    snapshot) or None when the fact changed nothing (unknown call, replayed event)."""
+
+    calls: dict[str, Call] = field(default_factory=dict)
+    # Linkedids of calls that ended recently: a late or replayed event must not revive one.
+    ended: dict[str, datetime] = field(default_factory=dict)
+    ended_memory: timedelta = timedelta(minutes=10)
+
+    def apply(self, fact: Fact, at: datetime) -> Call | None:
+        linkedid = fact.linkedid
+        if linkedid in self.ended:
+            return None
+        call = self.calls.get(linkedid)
+        if call is None:
+            call = self._start(fact, at)
+            if call is None:
+                return None
+            self.calls[linkedid] = call
+            if isinstance(fact, IvrEntered):
+                return call
+        new = self._next(call, fact, at)
+        if new is call:
+            return None
+        if new.state == S.ENDED:
+            del self.calls[linkedid]
+            self._remember_end(linkedid, at)
+        else:
+            self.calls[linkedid] = new
+        return new
+
+    def _start(self, fact: Fact, at: datetime) -> Call | None:
+        if isinstance(fact, IvrEntered):
+            return Call(fact.linkedid, fact.channel, fact.uniqueid, fact.number, fact.name,
+                        S.IVR, at, ((S.IVR, at),))
+        if isinstance(fact, QueueJoined):
+            # Reached a queue without hotline's IVR (the dialplan's fallback).
+            return Call(fact.linkedid, fact.channel, fact.uniqueid, fact.number, fact.name,
+                        S.IVR, at, ((S.IVR, at),))
+        return None
+
+    def _next(self, call: Call, fact: Fact, at: datetime) -> Call:
+        if isinstance(fact, IvrEntered):
+            return call  # a second AGI on the same call: nothing new
+        if isinstance(fact, DigitsPressed):
+            return replace(call, digits=call.digits + fact.digits)
+        if isinstance(fact, QueueJoined):
+            moved = call.moved(S.QUEUED, at)
+            return replace(moved, queue=fact.queue, queued_at=at, left_queue=False)
+        if isinstance(fact, SeatRinging):
+            if call.state not in (S.QUEUED, S.RINGING):
+                return call
+            return call.moved(S.RINGING, at)
+        if isinstance(fact, SeatNoAnswer):
+            if call.state != S.RINGING:
+                return call
+            return replace(call.moved(S.QUEUED, at),
+                           seats_no_answer=(*call.seats_no_answer, fact.seat))
+        if isinstance(fact, SeatConnected):
+            if call.state not in (S.QUEUED, S.RINGING):
+                return call
+            wait = fact.hold_seconds
+            if wait is None and call.queued_at is not None:
+                wait = (at - call.queued_at).total_seconds()
+            return replace(call.moved(S.CONNECTED, at), seat=fact.seat, answered_at=at,
+                           wait_seconds=wait, queue=fact.queue or call.queue)
+        if isinstance(fact, SeatCompleted):
+            talk = fact.talk_seconds
+            if talk is None and call.answered_at is not None:
+                talk = (at - call.answered_at).total_seconds()
+            return replace(call, talk_seconds=talk)
+        if isinstance(fact, QueueAbandoned):
+            if call.state not in (S.QUEUED, S.RINGING):
+                return call
+            wait = (at - call.queued_at).total_seconds() if call.queued_at else None
+            return replace(call, abandoned=True, wait_seconds=wait)
+        if isinstance(fact, QueueLeft):
+            # Asterisk reports the leave just before AgentConnect when a seat answers, so
+            # leaving says nothing yet about where the call goes: keep the state, note it.
+            if call.state not in (S.QUEUED, S.RINGING) or call.abandoned:
+                return call
+            wait = (at - call.queued_at).total_seconds() if call.queued_at else None
+            return replace(call, left_queue=True, wait_seconds=wait)
+        if isinstance(fact, ChannelHungUp):
+            if fact.uniqueid != call.caller_uniqueid:
+                return call
+            return self._end(call, at, EndReason.HANGUP)
+        return call
+
+    def _end(self, call: Call, at: datetime, reason: EndReason) -> Call:
+        if call.state == S.CONNECTED and call.talk_seconds is None and call.answered_at:
+            call = replace(call, talk_seconds=(at - call.answered_at).total_seconds())
+        if call.state in (S.QUEUED, S.RINGING) and call.wait_seconds is None and call.queued_at:
+            call = replace(call, wait_seconds=(at - call.queued_at).total_seconds())
+        outcome = outcome_of(call) if reason == EndReason.HANGUP else (
+            Outcome.ANSWERED if call.answered_at else Outcome.INTERRUPTED)
+        return replace(call.moved(S.ENDED, at), ended_at=at, outcome=outcome, end_reason=reason)
+
+    def vanished(self, alive_linkedids: set[str], at: datetime) -> list[Call]:
+        """After a resync: end every tracked call whose Linkedid Asterisk no longer has."""
+        gone = [call for lid, call in self.calls.items() if lid not in alive_linkedids]
+        ended = []
+        for call in gone:
+            final = self._end(call, at, EndReason.VANISHED)
+            del self.calls[call.linkedid]
+            self._remember_end(call.linkedid, at)
+            ended.append(final)
+        return ended
+
+    def _remember_end(self, linkedid: str, at: datetime) -> None:
+        self.ended[linkedid] = at
+        horizon = at - self.ended_memory
+        for old in [lid for lid, t in self.ended.items() if t < horizon]:
+            del self.ended[old]
