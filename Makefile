@@ -12,13 +12,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages the sandbox build needs on the host (root only).
+# Debian packages on the host: debootstrap builds the sandbox, espeak-ng and sox make prompts.
+HOST_PACKAGES := debootstrap espeak-ng sox
 system-deps:
-	@command -v debootstrap >/dev/null 2>&1 || { \
+	@missing=""; for p in $(HOST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    echo "installing Debian packages: debootstrap"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; \
-	  else echo "debootstrap is missing: apt-get install debootstrap (as root)"; exit 1; fi; }
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "missing Debian packages:$$missing (apt-get install them as root)"; exit 1; fi; fi
 
 sandbox: $(STAMP) system-deps
 	$(BIN)/hotline sandbox build

@@ -21,8 +21,9 @@ by behaviour that has a test (tests/unit/test_gateway.py):
 
 Slow consumers: each consumer has a bounded queue. When it is full the gateway does not
 block (calls would stall) and does not drop silently: it counts what the consumer missed,
-logs `ami.events_dropped`, and hands the consumer an `EventGap` before its next event, so
-the consumer knows to resync its state from Asterisk (the call tracker does).
+logs `ami.events_dropped`, and hands the consumer an `EventGap` as soon as it has caught up
+(always before its next event), so the consumer knows to resync its state from Asterisk
+(the call tracker does).
 """
 
 from __future__ import annotations
@@ -133,17 +134,24 @@ class _Consumer:
             if self.queue.full():
                 self.dropped += 1
                 return
-            self.queue.put_nowait(EventGap(self.dropped))
-            log.error("ami.events_dropped", consumer=self.name, dropped=self.dropped,
-                      queue_size=self.queue.maxsize)
-            self.dropped = 0
+            self._put_gap()
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
             self.dropped += 1
 
+    def _put_gap(self) -> None:
+        self.queue.put_nowait(EventGap(self.dropped))
+        log.error("ami.events_dropped", consumer=self.name, dropped=self.dropped,
+                  queue_size=self.queue.maxsize)
+        self.dropped = 0
+
     async def run(self) -> None:
         while True:
+            if self.dropped and self.queue.empty():
+                # Caught up after missing events: say so now, not with the next event,
+                # which may be long in coming (a quiet line after a burst).
+                self._put_gap()
             item = await self.queue.get()
             try:
                 result = self.handler(item)
@@ -154,7 +162,9 @@ class _Consumer:
             except Exception:
                 event = item.event if isinstance(item, AmiMessage) else "EventGap"
                 fields = item.headers if isinstance(item, AmiMessage) else {"gap": item}
-                log.exception("ami.consumer_failed", consumer=self.name, event=event,
+                # Not `event=`: that is the log line's own name in structlog (a TypeError
+                # here would end this consumer's task).
+                log.exception("ami.consumer_failed", consumer=self.name, ami_event=event,
                               fields=_safe_fields(fields))
 
 

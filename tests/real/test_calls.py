@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import wave
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
@@ -64,14 +66,25 @@ async def test_key_0_says_goodbye(hotline_service: Service, caller: AmiGateway,
     assert_no_channels_left(asterisk, call.linkedid)
 
 
-async def test_no_key_times_out_to_goodbye(hotline_service: Service,
-                                           caller: AmiGateway) -> None:
+def wav_seconds(path: Path) -> float:
+    with wave.open(str(path)) as audio:
+        assert (audio.getframerate(), audio.getnchannels()) == (8000, 1)
+        return audio.getnframes() / audio.getframerate()
+
+
+async def test_no_key_hears_the_whole_welcome_then_goodbye(hotline_service: Service,
+                                                           caller: AmiGateway) -> None:
+    assert hotline_service.calls is not None
+    prompts = hotline_service.calls.prompts.host_dir
+    welcome, goodbye = wav_seconds(prompts / "welcome.wav"), wav_seconds(prompts / "goodbye.wav")
     call = TestCall("13800000000", None, [])
     row = await call_and_row(hotline_service, caller, call)
     assert row.digits == ""
     assert (row.queue, row.outcome) == (None, "ended_in_ivr")
-    # The menu waited its 5 s read timeout before saying goodbye.
-    assert (t(row.ended_at) - t(row.started_at)).total_seconds() >= 5
+    # Asterisk played the welcome in full, waited the 5 s read timeout, played goodbye:
+    # a missing prompt would have been skipped at once.
+    took = (t(row.ended_at) - t(row.started_at)).total_seconds()
+    assert welcome + 5 + goodbye - 0.5 <= took <= welcome + 5 + goodbye + 3
 
 
 async def test_caller_hangs_up_in_the_menu(hotline_service: Service,

@@ -1,0 +1,156 @@
+"""The hotline never goes silent: with hotline down, killed mid-call, or restarted.
+
+These tests run hotline as a separate process (so it can be killed) against an Asterisk
+instance of their own (so no other hotline answers their calls).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from hotline.app.testcall import TestCall, place_call, read_ledger_row, wait_for_ledger_row
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.gateway import AmiGateway, EventGap
+from hotline.pbx.sandbox import Instance, Sandbox, find_free_port
+from tests.conftest import live_channels
+
+pytestmark = pytest.mark.asterisk
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def own_asterisk(sandbox: Sandbox) -> Iterator[Instance]:
+    inst = sandbox.instance(f"test-res-{os.getpid()}", find_free_port())
+    inst.up()
+    yield inst
+    inst.down()
+    shutil.rmtree(inst.dir, ignore_errors=True)
+
+
+@pytest.fixture
+async def gateway(own_asterisk: Instance) -> AsyncIterator[AmiGateway]:
+    gw = AmiGateway("127.0.0.1", own_asterisk.ami_port, "hotline", own_asterisk.secret())
+    task = asyncio.create_task(gw.run())
+    await gw.wait_connected(5)
+    yield gw
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+class HotlineProcess:
+    def __init__(self, inst: Instance, ledger: Path) -> None:
+        env = {**os.environ, "HOTLINE_AMI_PORT": str(inst.ami_port),
+               "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LEDGER_PATH": str(ledger),
+               "HOTLINE_LOG_FORMAT": "json"}
+        self.log = ledger.with_suffix(f".{os.urandom(3).hex()}.log")
+        self.proc = subprocess.Popen([sys.executable, "-m", "hotline", "run"], env=env,
+                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "w"),
+                                     cwd=REPO)
+
+    async def wait_for(self, needle: str, timeout: float = 15) -> None:
+        async with asyncio.timeout(timeout):
+            while needle not in self.log.read_text():
+                assert self.proc.poll() is None, self.log.read_text()
+                await asyncio.sleep(0.05)
+
+    def kill(self) -> None:
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(5)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+
+
+async def in_menu(gateway: AmiGateway, call: TestCall) -> asyncio.Event:
+    """An event set once the call's IVR is reading keys (GET DATA started)."""
+    ready = asyncio.Event()
+
+    def watch(message: AmiMessage | EventGap) -> None:
+        if (isinstance(message, AmiMessage) and message.get("Linkedid") == call.linkedid
+                and (message.get("Command") or "").startswith("GET DATA")):
+            ready.set()
+
+    gateway.subscribe(f"menu-{call.linkedid}", ["AGIExecStart"], watch)
+    return ready
+
+
+async def test_with_hotline_down_a_call_goes_straight_to_the_centre(
+        gateway: AmiGateway, own_asterisk: Instance) -> None:
+    # No hotline has ever run on this instance: the heartbeat is missing, so stale.
+    call = TestCall("13955112345", "降级来电", [])
+    await place_call(gateway, call, timeout=30)
+    assert call.ivr_channel is None  # never entered hotline's IVR
+    assert call.queued
+    assert call.answered
+
+
+async def test_a_call_in_the_menu_when_hotline_dies_is_sent_on_by_the_next_run(
+        gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    first = HotlineProcess(own_asterisk, ledger)
+    second = None
+    try:
+        await first.wait_for("calls.resynced")
+        call = TestCall("13955112345", "纳税人李四", [])
+        ready = await in_menu(gateway, call)
+        placed = asyncio.create_task(place_call(gateway, call, timeout=60))
+        async with asyncio.timeout(10):
+            await ready.wait()
+        first.kill()  # hotline dies while the caller listens to the welcome
+        row = read_ledger_row(ledger, call.linkedid)
+        assert row is not None
+        assert row.state == "ivr"
+        started = row.started_at
+        second = HotlineProcess(own_asterisk, ledger)
+        await placed  # the call goes on: queued, answered by a seat, ended
+        assert call.queued
+        assert call.answered
+        final = await wait_for_ledger_row(ledger, call.linkedid)
+        assert final.started_at == started  # the same row, not a second one
+        assert (final.caller_number, final.caller_name) == ("13955112345", "纳税人李四")
+        assert (final.queue, final.seat, final.outcome) == ("center", "演示座席8001", "answered")
+        await second.wait_for("calls.adopted_from_earlier_run")
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+async def test_a_call_that_ended_while_hotline_was_dead_is_closed_as_vanished(
+        gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    first = HotlineProcess(own_asterisk, ledger)
+    second = None
+    try:
+        await first.wait_for("calls.resynced")
+        call = TestCall("13955112345", None, [])
+        ready = await in_menu(gateway, call)
+        placed = asyncio.create_task(place_call(gateway, call, timeout=60))
+        async with asyncio.timeout(10):
+            await ready.wait()
+        first.kill()
+        assert call.ivr_channel is not None
+        await gateway.send({"Action": "Hangup", "Channel": call.ivr_channel, "Cause": "16"})
+        await placed
+        assert [c for c in live_channels(own_asterisk) if c.get("Linkedid") == call.linkedid] == []
+        second = HotlineProcess(own_asterisk, ledger)
+        final = await wait_for_ledger_row(ledger, call.linkedid)
+        assert (final.outcome, final.end_reason, final.state) == (
+            "interrupted", "vanished", "ended")
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()

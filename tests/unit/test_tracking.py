@@ -1,0 +1,150 @@
+"""Call tracking: explicit states keyed by Linkedid, pure, with a controlled clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.tracking import (
+    CallState,
+    CallTracker,
+    ChannelHungUp,
+    DigitsPressed,
+    EndReason,
+    InvalidTransition,
+    IvrEntered,
+    Outcome,
+    QueueAbandoned,
+    QueueJoined,
+    QueueLeft,
+    SeatCompleted,
+    SeatConnected,
+    SeatNoAnswer,
+    SeatRinging,
+    agi_env,
+    event_time,
+    fact_from_event,
+)
+
+T0 = datetime(2026, 11, 27, 1, 0, 0, tzinfo=UTC)
+LID = "1795769531.0"
+
+
+def at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def entered(tracker: CallTracker) -> None:
+    tracker.apply(IvrEntered(LID, LID, "Local/s@caller-1;1", "13955112345", "纳税人"), at(0))
+
+
+def test_answered_call_walks_every_state_with_its_times() -> None:
+    tr = CallTracker()
+    entered(tr)
+    tr.apply(DigitsPressed(LID, "1"), at(3))
+    tr.apply(QueueJoined(LID, LID, "Local/s@caller-1;1", "center", None, None), at(4))
+    tr.apply(SeatRinging(LID, "center", "s1"), at(4.1))
+    tr.apply(QueueLeft(LID, "center"), at(6))  # Asterisk sends it before AgentConnect
+    tr.apply(SeatConnected(LID, "center", "s1", 2.0), at(6))
+    tr.apply(SeatCompleted(LID, 30.0), at(36))
+    call = tr.apply(ChannelHungUp(LID, LID, "16"), at(36.2))
+    assert call is not None
+    assert [s for s, _ in call.history] == [CallState.IVR, CallState.QUEUED, CallState.RINGING,
+                                            CallState.CONNECTED, CallState.ENDED]
+    assert (call.outcome, call.end_reason) == (Outcome.ANSWERED, EndReason.HANGUP)
+    assert (call.digits, call.queue, call.seat) == ("1", "center", "s1")
+    assert (call.wait_seconds, call.talk_seconds) == (2.0, 30.0)
+    assert (call.started_at, call.answered_at, call.ended_at) == (at(0), at(6), at(36.2))
+    assert LID not in tr.calls
+
+
+def test_abandoned_in_queue() -> None:
+    tr = CallTracker()
+    entered(tr)
+    tr.apply(QueueJoined(LID, LID, "c", "center", None, None), at(4))
+    tr.apply(SeatRinging(LID, "center", "s1"), at(5))
+    tr.apply(SeatNoAnswer(LID, "center", "s1"), at(20))
+    tr.apply(QueueAbandoned(LID, "center"), at(25))
+    call = tr.apply(ChannelHungUp(LID, LID, "16"), at(25.1))
+    assert call is not None
+    assert call.outcome == Outcome.ABANDONED
+    assert call.wait_seconds == 21.0
+    assert call.seats_no_answer == ("s1",)
+    assert call.seat is None
+
+
+def test_left_queue_unanswered_is_not_abandoned() -> None:
+    tr = CallTracker()
+    entered(tr)
+    tr.apply(QueueJoined(LID, LID, "c", "center", None, None), at(4))
+    tr.apply(QueueLeft(LID, "center"), at(124))  # the queue's timeout
+    call = tr.apply(ChannelHungUp(LID, LID, "16"), at(130))
+    assert call is not None
+    assert call.outcome == Outcome.UNANSWERED
+    assert call.wait_seconds == 120.0
+
+
+def test_ended_in_ivr_and_seat_legs_do_not_end_the_call() -> None:
+    tr = CallTracker()
+    entered(tr)
+    assert tr.apply(ChannelHungUp(LID, "1795769532.2", "16"), at(1)) is None  # a seat leg
+    call = tr.apply(ChannelHungUp(LID, LID, "16"), at(2))
+    assert call is not None
+    assert call.outcome == Outcome.ENDED_IN_IVR
+
+
+def test_replayed_and_late_events_change_nothing() -> None:
+    tr = CallTracker()
+    entered(tr)
+    hangup = ChannelHungUp(LID, LID, "16")
+    assert tr.apply(hangup, at(2)) is not None
+    assert tr.apply(hangup, at(2)) is None
+    assert tr.apply(IvrEntered(LID, LID, "c", None, None), at(3)) is None  # no revival
+    assert tr.apply(SeatConnected(LID, "center", "s1", 1.0), at(3)) is None
+
+
+def test_events_for_unknown_calls_are_ignored_but_a_queue_join_starts_one() -> None:
+    tr = CallTracker()
+    assert tr.apply(SeatRinging("x", "center", "s1"), at(0)) is None
+    call = tr.apply(QueueJoined("y", "y", "SIP/trunk-1", "center", "0551", None), at(0))
+    assert call is not None
+    assert call.state == CallState.QUEUED  # a fallback call, never in hotline's IVR
+
+
+def test_vanished_calls_are_closed() -> None:
+    tr = CallTracker()
+    entered(tr)
+    tr.apply(IvrEntered("other", "other", "c2", None, None), at(0))
+    [gone] = tr.vanished({"other"}, at(10))
+    assert (gone.linkedid, gone.outcome, gone.end_reason) == (
+        LID, Outcome.INTERRUPTED, EndReason.VANISHED)
+    assert set(tr.calls) == {"other"}
+
+
+def test_invalid_transition_is_refused() -> None:
+    tr = CallTracker()
+    entered(tr)
+    call = tr.calls[LID]
+    ended = call.moved(CallState.ENDED, at(1))
+    with pytest.raises(InvalidTransition, match="ended -> ivr"):
+        ended.moved(CallState.IVR, at(2))
+
+
+def test_facts_from_real_events() -> None:
+    start = AmiMessage(
+        "Event: AsyncAGIStart\r\nTimestamp: 1795769531.250000\r\nChannel: Local/s@caller-0;1"
+        "\r\nCallerIDNum: 13955112345\r\nCallerIDName: 纳税人张三\r\nUniqueid: 1795769531.0"
+        "\r\nLinkedid: 1795769531.0\r\nEnv: agi_request%3A%20async%0Aagi_calleridname%3A%20"
+        "%E7%BA%B3%E7%A8%8E%E4%BA%BA%0A")
+    fact = fact_from_event(start)
+    assert fact == IvrEntered("1795769531.0", "1795769531.0", "Local/s@caller-0;1",
+                              "13955112345", "纳税人张三")
+    assert event_time(start) == datetime.fromtimestamp(1795769531.25, tz=UTC)
+    assert agi_env(start)["agi_calleridname"] == "纳税人"
+    unknown = AmiMessage("Event: QueueCallerJoin\r\nLinkedid: 1\r\nUniqueid: 1\r\nChannel: c"
+                         "\r\nQueue: center\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>")
+    assert fact_from_event(unknown) == QueueJoined("1", "1", "c", "center", None, None)
+    assert fact_from_event(AmiMessage("Event: Newstate\r\nLinkedid: 1")) is None
+    assert fact_from_event(AmiMessage("Event: Hangup\r\nUniqueid: 1")) is None  # no Linkedid
