@@ -104,7 +104,7 @@ def live_channels(inst: Instance) -> list[dict[str, str]]:
 
     client.add_event_listener(on_event)
     try:
-        client.send_action(SimpleAction("CoreShowChannels")).response
+        _ = client.send_action(SimpleAction("CoreShowChannels")).response
         done.wait(5)
         return found
     finally:

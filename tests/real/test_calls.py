@@ -128,13 +128,13 @@ async def test_asterisk_restart_hotline_reconnects_and_logs_the_next_call(
         hotline_service: Service, caller: AmiGateway, asterisk: Instance) -> None:
     gateway = hotline_service.gateway
     before = gateway.connections
-    asterisk.down()
-    asterisk.up()
+    await asyncio.to_thread(asterisk.down)
+    await asyncio.to_thread(asterisk.up)
     async with asyncio.timeout(20):
-        while gateway.connections == before or not gateway.connected.is_set():
+        # Polls the gateway's connection counter: there is no event for "a new one".
+        while gateway.connections == before or not gateway.connected.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
-        while not caller.connected.is_set():
-            await asyncio.sleep(0.05)
+        await caller.connected.wait()
     call = TestCall("13955112345", "重启后来电", ["0"])
     row = await call_and_row(hotline_service, caller, call)
     assert (row.caller_name, row.digits, row.outcome) == ("重启后来电", "0", "ended_in_ivr")

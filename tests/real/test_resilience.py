@@ -54,8 +54,9 @@ class HotlineProcess:
                "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LEDGER_PATH": str(ledger),
                "HOTLINE_LOG_FORMAT": "json"}
         self.log = ledger.with_suffix(f".{os.urandom(3).hex()}.log")
+        self.log_file = open(self.log, "w")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen([sys.executable, "-m", "hotline", "run"], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=open(self.log, "w"),
+                                     stdout=subprocess.DEVNULL, stderr=self.log_file,
                                      cwd=REPO)
 
     async def wait_for(self, needle: str, timeout: float = 15) -> None:
@@ -72,6 +73,7 @@ class HotlineProcess:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             self.proc.wait(10)
+        self.log_file.close()
 
 
 async def in_menu(gateway: AmiGateway, call: TestCall) -> asyncio.Event:
