@@ -44,6 +44,12 @@ class AmiMessage:
         return cls(EOL.join(f"{k}: {v}" for k, v in headers.items()))
 
     def get(self, key: str, default: str | None = None) -> str | None:
+        value = self.get_exact(key)
+        return self._get_slow(key, default) if value is None else value
+
+    def get_exact(self, key: str) -> str | None:
+        """The header spelled exactly `key`; never builds the full mapping. The gateway's
+        hot path uses it for headers Asterisk always spells one way (ActionID)."""
         text = self.text
         prefix = key + ": "
         if text.startswith(prefix):
@@ -51,7 +57,7 @@ class AmiMessage:
         else:
             found = text.find(EOL + prefix)
             if found < 0:
-                return self._get_slow(key, default)
+                return None
             start = found + len(prefix) + 2
         end = text.find(EOL, start)
         return text[start:] if end < 0 else text[start:end]
@@ -77,7 +83,9 @@ class AmiMessage:
 
     @property
     def action_id(self) -> str | None:
-        return self.get("ActionID")
+        # Exact: most events carry no ActionID, and a case-insensitive miss would parse
+        # every header of every event.
+        return self.get_exact("ActionID")
 
     @property
     def is_success(self) -> bool:
