@@ -103,6 +103,7 @@ class CallHandling:
         self.tracker = CallTracker()
         self.writer = LedgerWriter(ledger, clock)
         self.sessions: dict[str, asyncio.Task[None]] = {}  # channel -> IVR session
+        self.queue_snapshot: dict[str, dict[str, int]] = {}
 
     def attach(self) -> None:
         self.gateway.subscribe("calls", CALL_EVENTS, self._on_event)
@@ -241,7 +242,26 @@ class CallHandling:
                 self._record(adopted)
             log.warning("calls.adopted_from_earlier_run", channel=name)
             await self._send_on(name, done=False)
+        await self._resync_queues()
         log.info("calls.resynced", channels=len(channels), tracked=len(self.tracker.calls))
+
+    async def _resync_queues(self) -> None:
+        """What the queues hold now (callers waiting, members), as Asterisk says."""
+        try:
+            entries = await self.gateway.send_list({"Action": "QueueStatus"})
+        except AmiError as exc:
+            log.error("calls.queue_resync_failed", error=str(exc))
+            return
+        waiting: dict[str, int] = {}
+        members: dict[str, int] = {}
+        for entry in entries:
+            queue = entry.get("Queue") or "?"
+            if entry.event == "QueueEntry":
+                waiting[queue] = waiting.get(queue, 0) + 1
+            elif entry.event == "QueueMember":
+                members[queue] = members.get(queue, 0) + 1
+        self.queue_snapshot = {"waiting": waiting, "members": members}
+        log.info("calls.queues_resynced", waiting=waiting, members=members)
 
     async def shutdown(self) -> None:
         """On a clean stop: send every caller still in the menu on to the fallback (the

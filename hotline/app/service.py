@@ -49,10 +49,11 @@ class Service:
         except PromptError as exc:
             log.error("prompts.unavailable", error=str(exc))
         ledger = await Ledger.open(ledger_path(self.settings))
+        # The heartbeat first on every connect: it is what lets callers reach hotline.
+        self.gateway.on_connect(self._beat)
         self.calls = CallHandling(self.gateway, ledger, prompts)
         self.calls.attach()
         self.gateway.subscribe("lifecycle", ["FullyBooted", "Shutdown"], self._on_lifecycle)
-        self.gateway.on_connect(self._beat)
         log.info("service.starting", ami=self.gateway.address, user=self.gateway.username,
                  ledger=str(ledger.path))
         try:

@@ -204,6 +204,11 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
         self.closed = True
         if not self.closed_future.done():
             self.closed_future.set_result(None)
+        # Closed before the greeting or during login: fail now, not at connect_timeout.
+        if not self.greeted.done():
+            self.greeted.set_exception(AmiDisconnected("AMI closed the connection at once"))
+        if self.gateway._protocol is self:
+            self.gateway._drop_connection("AMI connection lost")
 
     def close(self) -> None:
         # Unlike panoramisk, nothing is kept for re-sending.
@@ -251,6 +256,7 @@ class AmiGateway:
         self._prefix = f"hotline-{uuid.uuid4().hex[:8]}"
         self._on_connect: list[Callable[[], Awaitable[None]]] = []
         self.connected = asyncio.Event()
+        self._logged_in = False
         self.asterisk_version: str | None = None
         self.connections = 0
         self.last_received = 0.0
@@ -304,7 +310,7 @@ class AmiGateway:
                 self.asterisk_version = await protocol.greeted
             await self._login()
             self.connections += 1
-            self.connected.set()
+            self._logged_in = True
             log.info("ami.connected", address=self.address, user=self.username,
                      protocol=self.asterisk_version, connection=self.connections)
             for callback in self._on_connect:
@@ -312,6 +318,8 @@ class AmiGateway:
                     await callback()
                 except Exception:
                     log.exception("ami.on_connect_failed", callback=repr(callback))
+            # `connected` means logged in *and* resynced by the on_connect callbacks.
+            self.connected.set()
             watchdog = asyncio.create_task(self._watchdog(protocol))
             try:
                 await protocol.closed_future
@@ -355,6 +363,7 @@ class AmiGateway:
 
     def _drop_connection(self, reason: str) -> None:
         self.connected.clear()
+        self._logged_in = False
         protocol, self._protocol = self._protocol, None
         if protocol is not None:
             protocol.close()
@@ -412,7 +421,7 @@ class AmiGateway:
         protocol = self._protocol
         name = str(action.get("Action", "?"))
         if protocol is None or protocol.closed or (
-                not self.connected.is_set() and name.lower() != "login"):
+                not self._logged_in and name.lower() != "login"):
             raise AmiDisconnected(f"not connected to AMI at {self.address}; {name} not sent")
         action_id = self._next_id()
         fields: dict[str, str | list[str]] = {"Action": name, "ActionID": action_id}

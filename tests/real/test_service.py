@@ -17,6 +17,7 @@ from asterisk.ami import AMIClient, SimpleAction
 from hotline.app.service import Service
 from hotline.app.settings import load_settings
 from hotline.pbx.sandbox import Instance, find_free_port
+from tests.conftest import ami_action
 from tests.real.test_sandbox import asterisk_pids
 
 pytestmark = pytest.mark.asterisk
@@ -45,16 +46,22 @@ async def test_service_logs_in_sees_fully_booted_and_beats(asterisk: Instance) -
     settings = load_settings(None, {"HOTLINE_AMI_PORT": str(asterisk.ami_port),
                                     "HOTLINE_SANDBOX_INSTANCE": asterisk.name})
     service = Service(settings)
+    await asyncio.to_thread(ami_action, asterisk, "Setvar", Variable="HOTLINE_HEARTBEAT",
+                            Value="1")
     with structlog.testing.capture_logs() as logs:
         task = asyncio.create_task(service.run())
-        await asyncio.wait_for(service.fully_booted.wait(), 10)
+        async with asyncio.timeout(10):
+            await service.fully_booted.wait()
+            await service.gateway.connected.wait()
         before = time.time()
+        beat = await asyncio.to_thread(getvar, asterisk, "HOTLINE_HEARTBEAT")
         service.stop()
-        await asyncio.wait_for(task, 5)
+        async with asyncio.timeout(5):
+            await task
     events = [entry["event"] for entry in logs]
     assert "ami.connected" in events
     assert "asterisk.fully_booted" in events
-    beat = await asyncio.to_thread(getvar, asterisk, "HOTLINE_HEARTBEAT")
+    # Connected means the heartbeat was refreshed (it is the first thing done on login).
     assert beat is not None
     assert abs(int(beat) - before) <= 5
 
