@@ -191,12 +191,13 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
         super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        try:
-            for message in self.framer.feed(data):
+        for message in self.framer.feed(data):
+            try:
                 self.gateway._handle(message)
-        except Exception:
-            # A bug in our handling must not kill the connection silently.
-            log.exception("ami.handle_failed")
+            except Exception:
+                # A bug in handling one message must neither drop the connection nor lose
+                # the other messages of the same read.
+                log.exception("ami.handle_failed", ami_event=message.event)
         if self.framer.greeting is not None and not self.greeted.done():
             self.greeted.set_result(self.framer.greeting)
 

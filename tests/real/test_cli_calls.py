@@ -73,7 +73,7 @@ async def test_hotline_call_prints_the_outcome_and_its_ledger_row(
 ])
 async def test_bad_arguments_get_a_clear_error(hotline_service: Service, asterisk: Instance,
                                                args: list[str], message: str) -> None:
-    code, out, err = await hotline(hotline_service, asterisk, *args)
+    code, _out, err = await hotline(hotline_service, asterisk, *args)
     assert code in (1, 2)
     assert message in err
     assert "Traceback" not in err

@@ -1,0 +1,664 @@
+"""The AMI gateway against a fake AMI server (tests/fakeami.py) replaying recorded
+Asterisk 22 transcripts. Each panoramisk 1.4 defect the gateway contains has a test that
+fails without the containment, and, where cheap, one showing stock panoramisk still has
+the defect."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+from collections.abc import AsyncIterator, Iterable, Mapping
+from typing import Any
+
+import pytest
+from panoramisk.actions import Action as StockAction
+from panoramisk.ami_protocol import AMIProtocol
+from panoramisk.manager import Manager
+from panoramisk.message import Message as StockMessage
+from structlog.testing import capture_logs
+
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.gateway import (
+    AgiHangup,
+    AmiActionFailed,
+    AmiDisconnected,
+    AmiGateway,
+    AmiLoginRefused,
+    AmiTimeout,
+    EventGap,
+)
+from tests.fakeami import (
+    GREETING,
+    Action,
+    FakeAmi,
+    event,
+    frames,
+    response,
+    transcript,
+    wait_until,
+)
+
+CHANNEL = "PJSIP/trunk-cmcc-00000007"
+NAME = "纳税人张三"
+
+
+@contextlib.asynccontextmanager
+async def running(ami: FakeAmi, **options: Any) -> AsyncIterator[AmiGateway]:
+    """A gateway logged in to `ami`, its `run()` cancelled (and checked) at the end."""
+    settings: dict[str, Any] = {"action_timeout": 1.0, "connect_timeout": 1.0,
+                                "watchdog_interval": 5.0, "backoff_max": 0.5}
+    settings.update(options)
+    gateway = AmiGateway("127.0.0.1", ami.port, ami.username, ami.secret, **settings)
+    task = asyncio.create_task(gateway.run())
+    try:
+        await gateway.wait_connected(2.0)
+        yield gateway
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+class Inbox:
+    """A subscriber that keeps what it receives."""
+
+    def __init__(self, gateway: AmiGateway, *patterns: str, queue_size: int = 10_000) -> None:
+        self.items: list[AmiMessage | EventGap] = []
+        gateway.subscribe(f"inbox-{id(self)}", patterns, self.items.append,
+                          queue_size=queue_size)
+
+    @property
+    def events(self) -> list[AmiMessage]:
+        return [i for i in self.items if isinstance(i, AmiMessage)]
+
+    def names(self) -> list[str | None]:
+        return [e.event for e in self.events]
+
+    async def wait_for(self, name: str, timeout: float = 2.0) -> AmiMessage:
+        await wait_until(lambda: name in self.names(), timeout, f"event {name}")
+        return next(e for e in self.events if e.event == name)
+
+
+def marker(text: str) -> str:
+    return event("UserEvent", {"UserEvent": text})
+
+
+# -- login ------------------------------------------------------------------------------
+
+
+async def test_login_sets_connected_and_the_version() -> None:
+    async with FakeAmi() as ami, running(ami) as gateway:
+        assert gateway.connected.is_set()
+        assert gateway.asterisk_version == GREETING
+        assert gateway.connections == 1
+        login = ami.received("Login")[0]
+        assert login.get("Username") == "hotline"
+        assert login.get("Secret") == ami.secret
+        assert login.get("Events") == "on"
+        assert gateway.owns_id(login.id)
+
+
+async def test_refused_login_raises_a_clear_error_and_does_not_retry() -> None:
+    async with FakeAmi(accept_login=False) as ami:
+        gateway = AmiGateway("127.0.0.1", ami.port, "hotline", "wrong-secret",
+                             connect_timeout=1.0)
+        with capture_logs() as logs, pytest.raises(AmiLoginRefused) as refused:
+            await asyncio.wait_for(gateway.run(), 3)
+        assert str(refused.value).startswith(
+            f"AMI login refused for user hotline at 127.0.0.1:{ami.port}")
+        assert "Authentication failed" in str(refused.value)
+        # run() itself ended: nothing is left to retry.
+        assert len(ami.connections) == 1
+        assert len(ami.received("Login")) == 1
+        assert not gateway.connected.is_set()
+        assert "wrong-secret" not in repr(logs)  # the secret is never logged
+
+
+# -- actions ----------------------------------------------------------------------------
+
+
+async def test_an_unanswered_action_times_out_within_its_timeout() -> None:
+    async with FakeAmi() as ami, running(ami, action_timeout=0.2) as gateway:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(AmiTimeout, match=r"Status got no answer .* within 0\.2 s"):
+            await gateway.send({"Action": "Status"})
+        assert 0.19 <= loop.time() - started < 0.6
+        started = loop.time()
+        with pytest.raises(AmiTimeout):
+            await gateway.send({"Action": "Status"}, timeout=0.05)
+        assert loop.time() - started < 0.4
+        assert len(ami.received("Status")) == 2
+        # The connection is still fine.
+        assert (await gateway.send({"Action": "Ping"}))["Ping"] == "Pong"
+
+
+async def test_an_error_response_raises_action_failed_with_the_response() -> None:
+    async with FakeAmi() as ami, running(ami) as gateway:
+        ami.reply("Hangup", response("No such channel", status="Error"))
+        with pytest.raises(AmiActionFailed, match="Hangup failed: No such channel") as failed:
+            await gateway.send({"Action": "Hangup", "Channel": CHANNEL})
+        assert failed.value.response is not None
+        assert failed.value.response["Message"] == "No such channel"
+        ami.reply("Hangup", response("No such channel", status="Error"))
+        reply = await gateway.send({"Action": "Hangup", "Channel": CHANNEL}, check=False)
+        assert not reply.is_success
+
+
+async def test_action_values_reach_asterisk_as_sent_and_injection_is_refused() -> None:
+    async with FakeAmi() as ami, running(ami) as gateway:
+        ami.reply("Setvar", response(None))
+        await gateway.send({"Action": "Setvar", "Channel": CHANNEL,
+                            "Variable": "CALLER_NAME", "Value": NAME})
+        setvar = ami.received("Setvar")[0]
+        assert setvar.get("Value") == NAME
+        with pytest.raises(ValueError, match="line break"):
+            await gateway.send({"Action": "Setvar", "Variable": "X",
+                                "Value": "1\r\nAction: Originate"})
+        await gateway.send({"Action": "Ping"})
+        assert ami.received("Originate") == []
+
+
+async def test_send_list_collects_an_event_list_that_subscribers_do_not_see() -> None:
+    """CoreShowChannels: the events up to the Complete event belong to the action; an
+    unrelated event arriving in the middle still reaches subscribers."""
+    async with FakeAmi() as ami, running(ami) as gateway:
+        inbox = Inbox(gateway, "*")
+        parts = frames(transcript("core_show_channels"))
+        newchannel = frames(transcript("inbound_call"))[0]
+        ami.reply("CoreShowChannels", "".join([*parts[:2], newchannel, *parts[2:]]))
+        channels = await gateway.send_list({"Action": "CoreShowChannels"})
+        assert [c.event for c in channels] == ["CoreShowChannel"] * 3
+        assert [c["CallerIDName"] for c in channels] == [NAME, "座席1001", "纳税人李四"]
+        assert channels[0]["Application"] == "Queue"
+        await ami.connection.push(marker("after-the-list"))
+        await inbox.wait_for("UserEvent")
+        assert "Newchannel" in inbox.names()
+        assert not [n for n in inbox.names() if n and n.startswith("CoreShowChannel")]
+
+
+async def test_send_list_queue_status() -> None:
+    async with FakeAmi() as ami, running(ami) as gateway:
+        ami.reply("QueueStatus", transcript("queue_status"))
+        items = await gateway.send_list({"Action": "QueueStatus", "Queue": "tax-inquiry"})
+        assert [i.event for i in items] == ["QueueParams", "QueueMember", "QueueMember",
+                                            "QueueEntry"]
+        members = {m["Name"]: m for m in items if m.event == "QueueMember"}
+        assert members["座席1002"]["PausedReason"] == "午休"
+        assert members["座席1001"]["PausedReason"] == ""
+        assert items[3]["CallerIDName"] == "纳税人李四"
+
+
+async def test_send_list_error_response_raises() -> None:
+    async with FakeAmi() as ami, running(ami) as gateway:
+        ami.reply("CoreShowChannels", response("Permission denied", status="Error"))
+        with pytest.raises(AmiActionFailed, match="Permission denied"):
+            await gateway.send_list({"Action": "CoreShowChannels"})
+
+
+async def test_events_with_a_pending_action_id_reach_subscribers() -> None:
+    """Defect 8: OriginateResponse carries the Originate's ActionID and arrives while the
+    action is still pending; it is an event like any other."""
+    async with FakeAmi() as ami, running(ami) as gateway:
+        inbox = Inbox(gateway, "OriginateResponse")
+        ami.reply("Originate", transcript("originate_async"))
+        reply = await gateway.send({"Action": "Originate", "Channel": "Local/s@caller",
+                                    "Context": "ivr", "Exten": "12366", "Priority": "1",
+                                    "CallerID": f'"{NAME}" <055112345678>',
+                                    "Async": "true"})
+        assert reply["Message"] == "Originate successfully queued"
+        originated = await inbox.wait_for("OriginateResponse")
+        assert originated.action_id == ami.received("Originate")[0].id
+        assert originated["CallerIDName"] == NAME
+
+
+async def test_event_before_the_response_with_the_same_action_id_reaches_subscribers(
+) -> None:
+    async with FakeAmi() as ami, running(ami) as gateway:
+        inbox = Inbox(gateway, "OriginateResponse")
+        reply, originated = frames(transcript("originate_async"))
+        ami.reply("Originate", originated + reply)  # the event first, then the response
+        await gateway.send({"Action": "Originate", "Channel": "Local/s@caller",
+                            "Application": "Wait", "Data": "1", "Async": "true"})
+        assert (await inbox.wait_for("OriginateResponse"))["Response"] == "Success"
+
+
+async def test_stock_panoramisk_hides_events_with_a_pending_action_id() -> None:
+    protocol, factory = _stock_protocol()
+    # as_list=None: what Manager.send_action passes by default.
+    future = protocol.send({"Action": "Originate", "Channel": "Local/s@caller",
+                            "Async": "true"}, as_list=None)
+    action_id = next(iter(protocol.responses))
+    protocol.data_received(transcript("originate_async").replace(
+        "{ActionID}", action_id).encode())
+    assert factory.dispatched == []  # OriginateResponse went into the action's future
+    assert [m["Event"] for m in future.result() if "Event" in m] == ["OriginateResponse"]
+
+
+async def test_queue_add_resolves() -> None:
+    """Defect 2: "Added interface to queue" completes QueueAdd (panoramisk waits for more)."""
+    async with FakeAmi() as ami, running(ami) as gateway:
+        ami.reply("QueueAdd", transcript("queue_add"))
+        reply = await gateway.send({"Action": "QueueAdd", "Queue": "tax-inquiry",
+                                    "Interface": "Local/1001@seats/n",
+                                    "MemberName": "座席1001",
+                                    "StateInterface": "Custom:seat-1001"}, timeout=0.5)
+        assert reply["Message"] == "Added interface to queue"
+        assert ami.received("QueueAdd")[0].get("MemberName") == "座席1001"
+
+
+async def test_stock_panoramisk_queue_add_never_resolves() -> None:
+    action = StockAction({"Action": "QueueAdd", "Queue": "tax-inquiry"})
+    text = transcript("queue_add").replace("{ActionID}", action.id)
+    action.add_message(_stock_message(text))
+    assert not action.future.done()
+
+
+async def test_play_dtmf_resolves_and_keeps_the_connection() -> None:
+    """Defect 3: "DTMF successfully queued" without an Async header."""
+    async with FakeAmi() as ami, running(ami) as gateway:
+        ami.reply("PlayDTMF", transcript("play_dtmf"))
+        reply = await gateway.send({"Action": "PlayDTMF", "Channel": CHANNEL, "Digit": "7",
+                                    "Receive": "true"}, timeout=0.5)
+        assert reply["Message"] == "DTMF successfully queued"
+        assert (await gateway.send({"Action": "Ping"}))["Ping"] == "Pong"
+        assert len(ami.connections) == 1
+        assert gateway.connections == 1
+
+
+async def test_stock_panoramisk_play_dtmf_raises_key_error() -> None:
+    action = StockAction({"Action": "PlayDTMF", "Channel": CHANNEL, "Digit": "7"})
+    text = transcript("play_dtmf").replace("{ActionID}", action.id)
+    with pytest.raises(KeyError, match="async"):
+        action.add_message(_stock_message(text))
+
+
+# -- AsyncAGI ---------------------------------------------------------------------------
+
+
+async def test_agi_command_resolves_on_async_agi_exec() -> None:
+    """Defect 1: Asterisk 22 ends a command with `Event: AsyncAGIExec` (CommandID and a
+    URL-encoded Result), not the pre-12 `AsyncAGI` / `SubEvent: Exec`."""
+    async with FakeAmi() as ami, running(ami) as gateway:
+        ami.reply("AGI", transcript("agi_wait_for_digit"))
+        result = await gateway.agi(CHANNEL, "WAIT FOR DIGIT 5000", timeout=1.0)
+        assert (result.code, result.result, result.digit) == (200, "49", "1")
+        sent = ami.received("AGI")[0]
+        assert sent.get("Channel") == CHANNEL
+        assert sent.get("Command") == "WAIT FOR DIGIT 5000"
+        assert sent.get("CommandID")
+
+
+async def test_agi_results_are_matched_by_command_id() -> None:
+    async with FakeAmi() as ami, running(ami) as gateway:
+        ami.handler = lambda action: (response("Added AGI command to queue")
+                                      if action.name == "AGI" else None)
+        other = "PJSIP/trunk-cmcc-00000009"
+        first = asyncio.create_task(gateway.agi(CHANNEL, "WAIT FOR DIGIT 5000", timeout=1))
+        second = asyncio.create_task(gateway.agi(other, "WAIT FOR DIGIT 5000", timeout=1))
+        await ami.wait_action("AGI", 2)
+        by_channel = {a.get("Channel"): a.get("CommandID") for a in ami.received("AGI")}
+        await ami.connection.push(
+            event("AsyncAGIExec", {"Channel": other, "CommandID": "someone-else",
+                                   "Result": "200%20result%3D50%0A"})
+            + event("AsyncAGIExec", {"Channel": other, "CommandID": by_channel[other] or "",
+                                     "Result": "200%20result%3D51%0A"}))
+        assert (await second).digit == "3"
+        assert not first.done()
+        await ami.connection.push(
+            event("AsyncAGIExec", {"Channel": CHANNEL, "CommandID": by_channel[CHANNEL] or "",
+                                   "Result": "200%20result%3D0%20(timeout)%0A"}))
+        result = await first
+        assert result.digit is None
+        assert result.data == "timeout"
+
+
+async def test_agi_fails_with_agi_hangup_when_the_channel_leaves_first() -> None:
+    async with FakeAmi() as ami, running(ami) as gateway:
+        inbox = Inbox(gateway, "Hangup", "AsyncAGIEnd")
+        ami.reply("AGI", transcript("agi_channel_gone"))
+        with pytest.raises(AgiHangup, match=re.escape(CHANNEL)):
+            await gateway.agi(CHANNEL, 'STREAM FILE "zh/welcome" ""', timeout=1.0)
+        await inbox.wait_for("Hangup")  # the events still reach subscribers
+        assert inbox.names() == ["AsyncAGIEnd", "Hangup"]
+
+
+async def test_agi_end_of_another_channel_does_not_fail_the_command() -> None:
+    async with FakeAmi() as ami, running(ami) as gateway:
+        parts = frames(transcript("agi_wait_for_digit"))
+        other_end = event("AsyncAGIEnd", {"Channel": "PJSIP/trunk-cmcc-00000009"})
+        ami.reply("AGI", parts[0] + other_end + "".join(parts[1:]))
+        assert (await gateway.agi(CHANNEL, "WAIT FOR DIGIT 5000", timeout=1.0)).digit == "1"
+
+
+async def test_stock_panoramisk_agi_never_resolves_on_asterisk_22() -> None:
+    protocol, _ = _stock_protocol()
+    future = protocol.send({"Action": "AGI", "Channel": CHANNEL,
+                            "Command": "WAIT FOR DIGIT 5000", "CommandID": "cmd-1"},
+                           as_list=None)  # as Manager.send_agi_command sends it
+    action_id = next(k for k in protocol.responses if k != "cmd-1")
+    protocol.data_received(transcript("agi_wait_for_digit").replace(
+        "{ActionID}", action_id).replace("{CommandID}", "cmd-1").encode())
+    assert not future.done()
+
+
+# -- chunked bytes ----------------------------------------------------------------------
+
+
+async def test_chinese_name_split_across_tcp_reads_arrives_whole() -> None:
+    """Defect 5, end to end: the event is cut inside 纳 and inside the frame's CRLF."""
+    async with FakeAmi() as ami, running(ami) as gateway:
+        inbox = Inbox(gateway, "Newchannel", "AsyncAGIStart")
+        data = transcript("inbound_call").encode()
+        name_at = data.index(NAME.encode())
+        end_at = data.index(b"\r\n\r\n")
+        await ami.connection.push(data, cut_at=[name_at + 1, name_at + 2, end_at + 3])
+        await inbox.wait_for("AsyncAGIStart")
+        newchannel, agi_start = inbox.events
+        assert newchannel["CallerIDName"] == NAME
+        assert agi_start["CallerIDName"] == NAME
+        assert "agi_calleridname%3A%20%E7%BA%B3" in agi_start["Env"]
+
+
+# -- disconnects and reconnects ---------------------------------------------------------
+
+
+async def test_a_disconnect_fails_the_pending_originate_which_is_never_resent() -> None:
+    """Defect 7: the Originate fails with AmiDisconnected, the gateway reconnects by itself
+    and logs in again, and Asterisk never sees that Originate a second time."""
+
+    def drop_on_originate(action: Action) -> None:
+        if action.name == "Originate":
+            action.connection.drop()
+
+    async with FakeAmi() as ami, running(ami) as gateway:
+        ami.handler = drop_on_originate
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(AmiDisconnected, match="it was not re-sent"):
+            await gateway.send({"Action": "Originate", "Channel": "Local/s@caller",
+                                "Context": "ivr", "Exten": "12366", "Priority": "1",
+                                "Async": "true"}, timeout=3.0)
+        assert loop.time() - started < 1.0  # at once, not at the timeout
+        second = await ami.wait_connections(2)
+        await wait_until(lambda: gateway.connections == 2, what="second login")
+        await gateway.send({"Action": "Ping"})  # after FullyBooted on the new connection
+        assert len(ami.received("Originate")) == 1
+        assert [a.name for a in second.actions] == ["Login", "Ping"]
+
+
+async def test_an_action_while_disconnected_fails_at_once() -> None:
+    async with FakeAmi() as ami, running(ami, backoff_max=0.5) as gateway:
+        await ami.stop_listening()
+        ami.connection.drop()
+        await wait_until(lambda: not gateway.connected.is_set(), what="disconnect")
+        with pytest.raises(AmiDisconnected, match="Redirect not sent"):
+            await gateway.send({"Action": "Redirect", "Channel": CHANNEL})
+        await ami.start_listening()
+        await ami.wait_connections(2)
+        await gateway.wait_connected(2)
+        await gateway.send({"Action": "Ping"})
+        assert ami.received("Redirect") == []
+
+
+async def test_stock_panoramisk_keeps_unanswered_actions_to_resend() -> None:
+    protocol, factory = _stock_protocol()
+    protocol.send({"Action": "Originate", "Channel": "Local/s@caller", "Async": "true"})
+    protocol.close()
+    assert [a["Action"] for a in factory.awaiting_actions] == ["Originate"]
+
+
+async def test_reconnects_with_growing_delays_after_the_server_closes() -> None:
+    async with FakeAmi() as ami, running(ami, backoff_max=0.3) as gateway:
+        with capture_logs() as logs:
+            await ami.stop_listening()  # Asterisk is restarting: connections are refused
+            ami.connection.drop()
+            await wait_until(lambda: _count(logs, "ami.reconnecting") >= 3, 3,
+                             "three reconnect attempts")
+            await ami.start_listening()
+            await ami.wait_connections(2, timeout=3)
+            await gateway.wait_connected(2)
+        delays = [e["delay"] for e in logs if e["event"] == "ami.reconnecting"]
+        assert delays[:3] == [0.25, 0.3, 0.3]
+        assert _count(logs, "ami.disconnected") == 1
+        assert _count(logs, "ami.connect_failed") >= 2
+        assert gateway.connections == 2
+        assert (await gateway.send({"Action": "Ping"}))["Ping"] == "Pong"
+
+
+async def test_a_connection_closed_before_the_greeting_is_retried_at_once() -> None:
+    """Asterisk past its authlimit closes new connections without a word: the gateway
+    retries after its backoff instead of waiting out connect_timeout each time."""
+    async with FakeAmi() as ami:
+        ami.close_on_accept = 2
+        gateway = AmiGateway("127.0.0.1", ami.port, ami.username, ami.secret,
+                             connect_timeout=3.0)
+        task = asyncio.create_task(gateway.run())
+        try:
+            with capture_logs() as logs:
+                await gateway.wait_connected(2.0)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert len(ami.connections) == 3
+        assert _count(logs, "ami.connect_failed") == 2
+
+
+async def test_on_connect_callbacks_run_after_each_login() -> None:
+    """After every login (the first and each reconnect) the callbacks run, may already
+    send actions, and a failing one is logged without stopping the others."""
+    async with FakeAmi() as ami:
+        calls: list[int] = []
+        gateway = AmiGateway("127.0.0.1", ami.port, ami.username, ami.secret,
+                             connect_timeout=1.0)
+
+        async def resync() -> None:
+            calls.append(gateway.connections)
+            await gateway.send({"Action": "CoreShowChannels"}, check=False)
+
+        async def broken() -> None:
+            raise RuntimeError("resync bug")
+
+        ami.reply("CoreShowChannels", response("Channels will follow"),
+                  response("Channels will follow"))
+        gateway.on_connect(broken)
+        gateway.on_connect(resync)
+        task = asyncio.create_task(gateway.run())
+        try:
+            with capture_logs() as logs:
+                await gateway.wait_connected(2)
+                assert calls == [1]  # `connected` comes after the callbacks
+                ami.connection.drop()
+                await wait_until(lambda: len(calls) == 2, what="second on_connect")
+                await gateway.wait_connected(2)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert calls == [1, 2]
+        assert [[a.name for a in c.actions] for c in ami.connections] == [
+            ["Login", "CoreShowChannels"], ["Login", "CoreShowChannels"]]
+        assert _count(logs, "ami.on_connect_failed") == 2
+
+
+async def test_watchdog_notices_a_half_open_connection_and_reconnects() -> None:
+    async with FakeAmi() as ami, running(ami, watchdog_interval=0.2) as gateway:
+        with capture_logs() as logs:
+            ami.connection.silent = True  # the socket stays open, nothing is answered
+            second = await ami.wait_connections(2, timeout=3)
+            await gateway.wait_connected(1)
+        assert _count(logs, "ami.watchdog_timeout") == 1
+        assert ami.connections[0].actions[-1].name == "Ping"  # it asked before giving up
+        assert gateway.connections == 2
+        assert second.actions[0].name == "Login"
+
+
+async def test_watchdog_stays_quiet_while_the_line_is_alive() -> None:
+    async with FakeAmi() as ami, running(ami, watchdog_interval=0.1) as gateway:
+        with capture_logs() as logs:
+            await wait_until(lambda: len(ami.received("Ping")) >= 2, what="two pings")
+        assert _count(logs, "ami.watchdog_timeout") == 0
+        assert gateway.connections == 1
+        assert len(ami.connections) == 1
+
+
+# -- consumers --------------------------------------------------------------------------
+
+
+async def test_a_consumer_that_raises_is_logged_and_keeps_receiving() -> None:
+    """Defect 4: an exception in a consumer neither kills it nor the connection."""
+    async with FakeAmi() as ami, running(ami) as gateway:
+        received: list[str | None] = []
+
+        def tracker(item: AmiMessage | EventGap) -> None:
+            assert isinstance(item, AmiMessage)
+            if item.event == "Newchannel":
+                raise RuntimeError("tracker bug")
+            received.append(item.event)
+
+        gateway.subscribe("tracker", ["Newchannel", "AsyncAGIStart", "Hangup"], tracker)
+        with capture_logs() as logs:
+            await ami.connection.push(transcript("inbound_call"))
+            await wait_until(lambda: received == ["AsyncAGIStart"], what="AsyncAGIStart")
+            await ami.connection.push(transcript("call_to_seat"))
+            await wait_until(lambda: received == ["AsyncAGIStart", "Hangup"], what="Hangup")
+        failed = [e for e in logs if e["event"] == "ami.consumer_failed"]
+        assert len(failed) == 1
+        assert failed[0]["consumer"] == "tracker"
+        assert failed[0]["ami_event"] == "Newchannel"
+        assert failed[0]["log_level"] == "error"
+        assert gateway.connections == 1
+        assert len(ami.connections) == 1
+        assert (await gateway.send({"Action": "Ping"}))["Ping"] == "Pong"
+
+
+async def test_an_async_consumer_that_raises_is_logged_too() -> None:
+    async with FakeAmi() as ami, running(ami) as gateway:
+        received: list[str] = []
+
+        async def tracker(item: AmiMessage | EventGap) -> None:
+            assert isinstance(item, AmiMessage)
+            if item["UserEvent"] == "bad":
+                raise RuntimeError("tracker bug")
+            received.append(item["UserEvent"])
+
+        gateway.subscribe("tracker", ["UserEvent"], tracker)
+        with capture_logs() as logs:
+            await ami.connection.push(marker("bad") + marker("good"))
+            await wait_until(lambda: received == ["good"], what="the good event")
+        assert [e["ami_event"] for e in logs if e["event"] == "ami.consumer_failed"] == [
+            "UserEvent"]
+
+
+async def test_stock_panoramisk_callback_exception_escapes_data_received() -> None:
+    """An exception out of data_received makes asyncio close the connection."""
+
+    def callback(manager: Any, message: Any) -> None:
+        raise RuntimeError("tracker bug")
+
+    manager = Manager(loop=asyncio.get_running_loop())
+    manager.register_event("Newchannel", callback)
+    protocol = AMIProtocol()
+    protocol.connection_made(_Transport())
+    protocol.factory = manager
+    protocol.encoding = "utf8"
+    with pytest.raises(RuntimeError, match="tracker bug"):
+        protocol.data_received(frames(transcript("inbound_call"))[0].encode())
+
+
+async def test_a_slow_consumer_gets_a_gap_instead_of_silently_missing_events() -> None:
+    async with FakeAmi() as ami, running(ami) as gateway:
+        gate = asyncio.Event()
+        items: list[AmiMessage | EventGap] = []
+
+        async def slow(item: AmiMessage | EventGap) -> None:
+            items.append(item)
+            await gate.wait()
+
+        gateway.subscribe("slow", ["UserEvent"], slow, queue_size=5)
+        fast = Inbox(gateway, "UserEvent")
+        with capture_logs() as logs:
+            await ami.connection.push("".join(marker(str(n)) for n in range(1, 21)))
+            await wait_until(lambda: len(fast.events) == 20, what="20 events")
+            gate.set()
+            await wait_until(lambda: len(items) >= 5, what="the five queued events")
+            await ami.connection.push(marker("21"))
+            await wait_until(lambda: len(items) == 7, what="event 21")
+        assert [i["UserEvent"] for i in items[:5] if isinstance(i, AmiMessage)] == [
+            "1", "2", "3", "4", "5"]
+        assert items[5] == EventGap(dropped=15)
+        assert isinstance(items[6], AmiMessage)
+        assert items[6]["UserEvent"] == "21"
+        dropped = [e for e in logs if e["event"] == "ami.events_dropped"]
+        assert [(e["consumer"], e["dropped"]) for e in dropped] == [("slow", 15)]
+        # The fast consumer lost nothing; the connection is unaffected.
+        assert [e["UserEvent"] for e in fast.events] == [str(n) for n in range(1, 22)]
+        assert gateway.connections == 1
+
+
+async def test_a_gap_is_delivered_even_if_no_later_event_comes() -> None:
+    async with FakeAmi() as ami, running(ami) as gateway:
+        gate = asyncio.Event()
+        items: list[AmiMessage | EventGap] = []
+
+        async def slow(item: AmiMessage | EventGap) -> None:
+            items.append(item)
+            await gate.wait()
+
+        gateway.subscribe("slow", ["UserEvent"], slow, queue_size=2)
+        await ami.connection.push("".join(marker(str(n)) for n in range(1, 6)))
+        await wait_until(lambda: len(items) == 1, what="the first event")
+        gate.set()
+        await wait_until(lambda: len(items) == 3 and isinstance(items[-1], EventGap),
+                         what="the gap after the queue drained")
+        assert items[-1] == EventGap(dropped=3)
+
+
+async def test_subscription_patterns() -> None:
+    async with FakeAmi() as ami, running(ami) as gateway:
+        queue_events = Inbox(gateway, "Queue*", "agentconnect")
+        await ami.connection.push(transcript("inbound_call") + transcript("call_to_seat"))
+        await queue_events.wait_for("AgentConnect")
+        assert queue_events.names() == ["QueueCallerJoin", "AgentConnect"]
+
+
+# -- helpers for the stock panoramisk comparisons ---------------------------------------
+
+
+class _Factory:
+    """Just enough of panoramisk's Manager for AMIProtocol."""
+
+    def __init__(self) -> None:
+        self.dispatched: list[Any] = []
+        self.awaiting_actions: list[Any] = []
+        self.forgetable_actions = ("ping", "login")
+
+    def dispatch(self, message: Any) -> None:
+        self.dispatched.append(message)
+
+
+class _Transport(asyncio.Transport):
+    def write(self, data: Any) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _stock_protocol() -> tuple[AMIProtocol, _Factory]:
+    protocol = AMIProtocol()
+    protocol.connection_made(_Transport())
+    factory = _Factory()
+    protocol.factory = factory
+    protocol.encoding = "utf8"
+    return protocol, factory
+
+
+def _stock_message(text: str) -> Any:
+    return StockMessage.from_line(text.strip())
+
+
+def _count(logs: Iterable[Mapping[str, Any]], name: str) -> int:
+    return sum(1 for entry in logs if entry["event"] == name)
