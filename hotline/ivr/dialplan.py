@@ -1,0 +1,633 @@
+"""YAML dialplans: the schema, compiled once into frozen objects, with `file:line` errors.
+
+A dialplan file (dialplans/*.yaml):
+
+    dialplan: "12366"              # its name
+    language: zh-CN
+    entry: {goto: main}            # what a new call does first (any action)
+    prompts:
+      welcome: {text: 您好，欢迎致电……}        # text (synthesised) and/or file (recorded)
+    menus:
+      main:
+        greeting: {first: welcome, again: main_short}
+        options:
+          "1": {goto: consult}
+          "0": {queue: center}
+        timeout: 5                 # seconds to wait for a first key after the greeting
+        inter_digit_timeout: 2     # seconds between the keys of a multi-key option
+        max_attempts: 3
+        invalid: invalid_key       # prompt after a key that means nothing here
+        no_input: no_input         # prompt after a timeout
+        on_exhausted: {queue: center}
+
+An action is one step or a list of steps run in order. Steps:
+`goto: MENU`, `back`, `repeat`, `play: PROMPT | [PROMPTS]`, `collect: {...}`,
+`set: {category: ..., topic: ...}`, `queue: NAME`, `voicemail`, `transfer: NUMBER`,
+`hangup` (or `hangup: PROMPT`), and `when: [{if: COND, then: ACTION}, ..., {else: ACTION}]`
+with conditions `calendar: open | after_hours | non_working_day` and
+`caller_prefix: ["0551", ...]`. A list that ends without leaving the menu returns to it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hotline.common.yamlsrc import PathKey, Sourced, YamlSyntaxError, format_path, load_file
+
+CATEGORIES = ("consultation", "tip_off", "complaint", "suggestion", "other")
+CALENDAR_STATES = ("open", "after_hours", "non_working_day")
+OPTION_KEY = re.compile(r"^[0-9*#]{1,8}$")
+MENU_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+DIALED = re.compile(r"^\+?[0-9]{3,20}$")
+
+
+# -- the compiled form -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Goto:
+    menu: str
+
+
+@dataclass(frozen=True)
+class Back:
+    pass
+
+
+@dataclass(frozen=True)
+class Repeat:
+    pass
+
+
+@dataclass(frozen=True)
+class Play:
+    prompts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Collect:
+    into: str
+    prompt: str
+    min_length: int = 1
+    max_length: int = 32
+    pattern: str | None = None
+    terminator: str = "#"
+    timeout: float = 8.0
+    inter_digit_timeout: float = 4.0
+    attempts: int = 3
+    invalid: str | None = None
+    on_fail: tuple[Step, ...] = ()
+
+
+@dataclass(frozen=True)
+class SetCall:
+    category: str | None = None
+    topic: str | None = None
+
+
+@dataclass(frozen=True)
+class ToQueue:
+    queue: str
+    prefer_region: bool = False
+
+
+@dataclass(frozen=True)
+class ToVoicemail:
+    box: str = "12366"
+
+
+@dataclass(frozen=True)
+class Transfer:
+    number: str
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class HangUp:
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    calendar: tuple[str, ...] = ()
+    caller_prefix: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Branch:
+    condition: Condition | None  # None: the `else` branch
+    then: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class When:
+    branches: tuple[Branch, ...]
+
+
+Step = Goto | Back | Repeat | Play | Collect | SetCall | ToQueue | ToVoicemail | Transfer \
+    | HangUp | When
+TERMINAL = (ToQueue, ToVoicemail, Transfer, HangUp)
+LEAVES_MENU = (Goto, Back, Repeat, *TERMINAL)
+
+
+@dataclass(frozen=True)
+class PromptDef:
+    name: str
+    text: str | None
+    file: Path | None
+
+
+@dataclass(frozen=True)
+class Menu:
+    name: str
+    greeting_first: tuple[str, ...]
+    greeting_again: tuple[str, ...]
+    options: Mapping[str, tuple[Step, ...]]
+    timeout: float = 5.0
+    inter_digit_timeout: float = 2.0
+    max_attempts: int = 3
+    invalid: str | None = None
+    no_input: str | None = None
+    on_exhausted: tuple[Step, ...] = (HangUp(),)
+
+
+@dataclass(frozen=True)
+class Dialplan:
+    name: str
+    language: str
+    entry: tuple[Step, ...]
+    prompts: Mapping[str, PromptDef]
+    menus: Mapping[str, Menu]
+    source: str = ""
+    version: str = ""
+
+
+# -- problems -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int
+    path: PathKey
+    message: str
+    severity: str = "error"  # or "warning"
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}"
+        tag = "" if self.severity == "error" else "warning: "
+        return f"{where}: {format_path(self.path)}: {tag}{self.message}"
+
+
+class DialplanInvalid(ValueError):
+    code = "dialplan-invalid"
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("\n".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class Reference:
+    kind: str  # "menu", "prompt" or "queue"
+    name: str
+    path: PathKey
+
+
+@dataclass
+class _Compiler:
+    source: Sourced
+    problems: list[Problem] = field(default_factory=list)
+    refs: list[Reference] = field(default_factory=list)
+
+    def ref(self, kind: str, name: str | None, path: PathKey) -> str | None:
+        if name is not None:
+            self.refs.append(Reference(kind, name, path))
+        return name
+
+    def error(self, path: PathKey, message: str, severity: str = "error") -> None:
+        self.problems.append(
+            Problem(self.source.filename, self.source.line_of(path), path, message, severity))
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def mapping(self, value: Any, path: PathKey, what: str) -> dict[str, Any] | None:
+        if not isinstance(value, dict):
+            self.error(path, f"{what} must be a mapping, not {_kind(value)}")
+            return None
+        return value
+
+    def unknown_keys(self, data: Mapping[str, Any], allowed: Iterable[str],
+                     path: PathKey) -> None:
+        allowed = set(allowed)
+        for key in data:
+            if key not in allowed:
+                self.error((*path, key), f"unknown key (expected one of: "
+                           f"{', '.join(sorted(allowed))})")
+
+    def text(self, value: Any, path: PathKey, what: str = "value") -> str | None:
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            self.error(path, f"{what} must be text, not {_kind(value)}")
+            return None
+        return str(value)
+
+    def number(self, value: Any, path: PathKey, low: float, high: float) -> float | None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            self.error(path, f"must be a number of seconds, not {_kind(value)}")
+            return None
+        if not low <= value <= high:
+            self.error(path, f"must be between {low:g} and {high:g}, not {value:g}")
+            return None
+        return float(value)
+
+    def integer(self, value: Any, path: PathKey, low: int, high: int) -> int | None:
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error(path, f"must be a whole number, not {_kind(value)}")
+            return None
+        if not low <= value <= high:
+            self.error(path, f"must be between {low} and {high}, not {value}")
+            return None
+        return value
+
+    def prompt_list(self, value: Any, path: PathKey) -> tuple[str, ...]:
+        items = value if isinstance(value, list) else [value]
+        out = []
+        for i, item in enumerate(items):
+            sub = (*path, i) if isinstance(value, list) else path
+            name = self.ref("prompt", self.text(item, sub, "a prompt name"), sub)
+            if name is not None:
+                out.append(name)
+        if not out and not self.problems:
+            self.error(path, "needs at least one prompt")
+        return tuple(out)
+
+    # -- the document -----------------------------------------------------------------
+
+    def dialplan(self) -> Dialplan | None:
+        data = self.mapping(self.source.data, (), "a dialplan")
+        if data is None:
+            return None
+        self.unknown_keys(data, ("dialplan", "language", "entry", "prompts", "menus"), ())
+        name = self.text(data.get("dialplan", Path(self.source.filename).stem),
+                         ("dialplan",), "the dialplan name") or "?"
+        language = self.text(data.get("language", "zh-CN"), ("language",)) or "zh-CN"
+        prompts = self.prompts(data.get("prompts", {}), ("prompts",))
+        menus_raw = data.get("menus")
+        if menus_raw is None:
+            self.error((), "required key 'menus' is missing")
+            menus_raw = {}
+        menus: dict[str, Menu] = {}
+        raw = self.mapping(menus_raw, ("menus",), "menus")
+        for menu_name, menu_data in (raw or {}).items():
+            path = ("menus", menu_name)
+            if not MENU_NAME.match(menu_name):
+                self.error(path, "a menu name is a letter then letters, digits, _ or -")
+            menu = self.menu(menu_name, menu_data, path)
+            if menu is not None:
+                menus[menu_name] = menu
+        default_entry = {"goto": "main"}
+        entry = self.action(data.get("entry", default_entry), ("entry",))
+        return Dialplan(name, language, entry, prompts, menus, self.source.filename)
+
+    def prompts(self, value: Any, path: PathKey) -> dict[str, PromptDef]:
+        out: dict[str, PromptDef] = {}
+        data = self.mapping(value, path, "prompts")
+        for name, spec in (data or {}).items():
+            sub = (*path, name)
+            if isinstance(spec, str):
+                spec = {"text": spec}
+            body = self.mapping(spec, sub, "a prompt")
+            if body is None:
+                continue
+            self.unknown_keys(body, ("text", "file"), sub)
+            text = self.text(body["text"], (*sub, "text")) if "text" in body else None
+            file = self.text(body["file"], (*sub, "file")) if "file" in body else None
+            out[name] = PromptDef(name, text, Path(file) if file else None)
+        return out
+
+    def menu(self, name: str, value: Any, path: PathKey) -> Menu | None:
+        data = self.mapping(value, path, "a menu")
+        if data is None:
+            return None
+        self.unknown_keys(data, ("greeting", "options", "timeout", "inter_digit_timeout",
+                                 "max_attempts", "invalid", "no_input", "on_exhausted"), path)
+        greeting = data.get("greeting")
+        first: tuple[str, ...] = ()
+        again: tuple[str, ...] = ()
+        if greeting is None:
+            self.error(path, "required key 'greeting' is missing")
+        elif isinstance(greeting, dict):
+            self.unknown_keys(greeting, ("first", "again"), (*path, "greeting"))
+            if "first" not in greeting:
+                self.error((*path, "greeting"), "required key 'first' is missing")
+            else:
+                first = self.prompt_list(greeting["first"], (*path, "greeting", "first"))
+            again = (self.prompt_list(greeting["again"], (*path, "greeting", "again"))
+                     if "again" in greeting else first)
+        else:
+            first = again = self.prompt_list(greeting, (*path, "greeting"))
+        options: dict[str, tuple[Step, ...]] = {}
+        raw_options = self.mapping(data.get("options", {}), (*path, "options"), "options")
+        for key, action in (raw_options or {}).items():
+            sub = (*path, "options", key)
+            if not OPTION_KEY.match(key):
+                self.error(sub, "an option is 1 to 8 keys of 0-9, * and #")
+                continue
+            options[key] = self.action(action, sub)
+        if not options:
+            self.error((*path, "options"), "a menu needs at least one option")
+        timeout = self.number(data.get("timeout", 5), (*path, "timeout"), 1, 60)
+        inter = self.number(data.get("inter_digit_timeout", 2),
+                            (*path, "inter_digit_timeout"), 0.5, 30)
+        attempts = self.integer(data.get("max_attempts", 3), (*path, "max_attempts"), 1, 10)
+        invalid = (self.ref("prompt", self.text(data["invalid"], (*path, "invalid"),
+                                                "a prompt name"), (*path, "invalid"))
+                   if "invalid" in data else None)
+        no_input = (self.ref("prompt", self.text(data["no_input"], (*path, "no_input"),
+                                                 "a prompt name"), (*path, "no_input"))
+                    if "no_input" in data else None)
+        exhausted = (self.action(data["on_exhausted"], (*path, "on_exhausted"))
+                     if "on_exhausted" in data else (HangUp(),))
+        return Menu(name, first, again, options, timeout or 5.0, inter or 2.0, attempts or 3,
+                    invalid, no_input, exhausted)
+
+    # -- actions ----------------------------------------------------------------------
+
+    def action(self, value: Any, path: PathKey) -> tuple[Step, ...]:
+        if isinstance(value, list):
+            if not value:
+                self.error(path, "an action list needs at least one step")
+            steps = [self.step(item, (*path, i)) for i, item in enumerate(value)]
+        else:
+            steps = [self.step(value, path)]
+        out = tuple(s for s in steps if s is not None)
+        for i, step in enumerate(out[:-1]):
+            if isinstance(step, LEAVES_MENU):
+                sub = (*path, i) if isinstance(value, list) else path
+                self.error(sub, f"'{_step_name(step)}' leaves the menu: the steps after it "
+                           "would never run")
+        return out
+
+    def step(self, value: Any, path: PathKey) -> Step | None:
+        if isinstance(value, str):
+            shorthand: dict[str, Step] = {"back": Back(), "repeat": Repeat(),
+                                          "hangup": HangUp(), "voicemail": ToVoicemail()}
+            if value in shorthand:
+                return shorthand[value]
+            self.error(path, f"unknown action '{value}' (expected a mapping such as "
+                       "{goto: MENU}, or one of: back, repeat, hangup, voicemail)")
+            return None
+        data = self.mapping(value, path, "an action")
+        if data is None:
+            return None
+        if len(data) != 1:
+            self.error(path, f"an action has exactly one key, found {len(data)}: "
+                       f"{', '.join(sorted(data))} (use a list for several steps)")
+            return None
+        kind, arg = next(iter(data.items()))
+        sub = (*path, kind)
+        handler = getattr(self, f"_step_{kind}", None)
+        if handler is None:
+            self.error(sub, "unknown action (expected one of: back, collect, goto, hangup, "
+                       "play, queue, repeat, set, transfer, voicemail, when)")
+            return None
+        result: Step | None = handler(arg, sub)
+        return result
+
+    def _step_goto(self, arg: Any, path: PathKey) -> Step | None:
+        name = self.ref("menu", self.text(arg, path, "a menu name"), path)
+        return Goto(name) if name else None
+
+    def _step_back(self, arg: Any, path: PathKey) -> Step | None:
+        return Back()
+
+    def _step_repeat(self, arg: Any, path: PathKey) -> Step | None:
+        return Repeat()
+
+    def _step_play(self, arg: Any, path: PathKey) -> Step | None:
+        prompts = self.prompt_list(arg, path)
+        return Play(prompts) if prompts else None
+
+    def _step_hangup(self, arg: Any, path: PathKey) -> Step | None:
+        if arg is None or arg is True:
+            return HangUp()
+        if isinstance(arg, dict):
+            self.unknown_keys(arg, ("prompt",), path)
+            arg = arg.get("prompt")
+        prompt = self.ref("prompt", self.text(arg, path, "a prompt name"), path)
+        return HangUp(prompt)
+
+    def _step_voicemail(self, arg: Any, path: PathKey) -> Step | None:
+        if arg is None or arg is True:
+            return ToVoicemail()
+        if isinstance(arg, dict):
+            self.unknown_keys(arg, ("box",), path)
+            arg = arg.get("box", "12366")
+        box = self.text(arg, path, "a voicemail box")
+        return ToVoicemail(box) if box else None
+
+    def _step_queue(self, arg: Any, path: PathKey) -> Step | None:
+        if isinstance(arg, dict):
+            self.unknown_keys(arg, ("name", "prefer_region"), path)
+            if "name" not in arg:
+                self.error(path, "required key 'name' is missing")
+                return None
+            name = self.ref("queue", self.text(arg["name"], (*path, "name"), "a queue name"),
+                            (*path, "name"))
+            prefer = arg.get("prefer_region", False)
+            if not isinstance(prefer, bool):
+                self.error((*path, "prefer_region"), "must be true or false")
+                prefer = False
+            return ToQueue(name, prefer) if name else None
+        name = self.ref("queue", self.text(arg, path, "a queue name"), path)
+        return ToQueue(name) if name else None
+
+    def _step_transfer(self, arg: Any, path: PathKey) -> Step | None:
+        prompt = None
+        if isinstance(arg, dict):
+            self.unknown_keys(arg, ("number", "prompt"), path)
+            prompt = (self.ref("prompt", self.text(arg["prompt"], (*path, "prompt")),
+                               (*path, "prompt")) if "prompt" in arg else None)
+            if "number" not in arg:
+                self.error(path, "required key 'number' is missing")
+                return None
+            arg = arg["number"]
+            path = (*path, "number")
+        number = self.text(arg, path, "a phone number")
+        if number is None:
+            return None
+        if not DIALED.match(number):
+            self.error(path, f"'{number}' is not a phone number (3 to 20 digits)")
+            return None
+        return Transfer(number, prompt)
+
+    def _step_set(self, arg: Any, path: PathKey) -> Step | None:
+        data = self.mapping(arg, path, "set")
+        if data is None:
+            return None
+        self.unknown_keys(data, ("category", "topic"), path)
+        category = None
+        if "category" in data:
+            category = self.text(data["category"], (*path, "category"))
+            if category is not None and category not in CATEGORIES:
+                self.error((*path, "category"), f"unknown category '{category}' (expected "
+                           f"one of: {', '.join(CATEGORIES)})")
+                category = None
+        topic = self.text(data["topic"], (*path, "topic")) if "topic" in data else None
+        return SetCall(category, topic)
+
+    def _step_collect(self, arg: Any, path: PathKey) -> Step | None:
+        data = self.mapping(arg, path, "collect")
+        if data is None:
+            return None
+        allowed = ("into", "prompt", "min_length", "max_length", "pattern", "terminator",
+                   "timeout", "inter_digit_timeout", "attempts", "invalid", "on_fail")
+        self.unknown_keys(data, allowed, path)
+        for required in ("into", "prompt"):
+            if required not in data:
+                self.error(path, f"required key '{required}' is missing")
+        if "into" not in data or "prompt" not in data:
+            return None
+        into = self.text(data["into"], (*path, "into"), "a variable name")
+        if into is not None and not re.match(r"^[a-z][a-z0-9_]{0,31}$", into):
+            self.error((*path, "into"), "a variable name is lower-case letters, digits, _")
+        prompt = self.ref("prompt", self.text(data["prompt"], (*path, "prompt"),
+                                              "a prompt name"), (*path, "prompt"))
+        low = self.integer(data.get("min_length", 1), (*path, "min_length"), 1, 64) or 1
+        high = self.integer(data.get("max_length", 32), (*path, "max_length"), 1, 64) or 32
+        if low > high:
+            self.error((*path, "min_length"), f"min_length {low} is above max_length {high}")
+        pattern = None
+        if "pattern" in data:
+            pattern = self.text(data["pattern"], (*path, "pattern"))
+            if pattern is not None:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    self.error((*path, "pattern"), f"invalid regular expression: {exc}")
+                    pattern = None
+        terminator = self.text(data.get("terminator", "#"), (*path, "terminator")) or "#"
+        if terminator not in ("#", "*"):
+            self.error((*path, "terminator"), "the terminator is # or *")
+        timeout = self.number(data.get("timeout", 8), (*path, "timeout"), 1, 60) or 8.0
+        inter = self.number(data.get("inter_digit_timeout", 4),
+                            (*path, "inter_digit_timeout"), 0.5, 30) or 4.0
+        attempts = self.integer(data.get("attempts", 3), (*path, "attempts"), 1, 10) or 3
+        invalid = (self.ref("prompt", self.text(data["invalid"], (*path, "invalid"),
+                                                "a prompt name"), (*path, "invalid"))
+                   if "invalid" in data else None)
+        on_fail = (self.action(data["on_fail"], (*path, "on_fail"))
+                   if "on_fail" in data else (Repeat(),))
+        if into is None or prompt is None:
+            return None
+        return Collect(into, prompt, low, high, pattern, terminator, timeout, inter, attempts,
+                       invalid, on_fail)
+
+    def _step_when(self, arg: Any, path: PathKey) -> Step | None:
+        if not isinstance(arg, list) or not arg:
+            self.error(path, "when is a list of {if: CONDITION, then: ACTION} and an "
+                       "optional final {else: ACTION}")
+            return None
+        branches = []
+        for i, item in enumerate(arg):
+            sub = (*path, i)
+            data = self.mapping(item, sub, "a branch")
+            if data is None:
+                continue
+            if "else" in data:
+                self.unknown_keys(data, ("else",), sub)
+                if i != len(arg) - 1:
+                    self.error(sub, "else must be the last branch")
+                branches.append(Branch(None, self.action(data["else"], (*sub, "else"))))
+                continue
+            self.unknown_keys(data, ("if", "then"), sub)
+            if "if" not in data or "then" not in data:
+                self.error(sub, "a branch needs both 'if' and 'then' (or only 'else')")
+                continue
+            condition = self.condition(data["if"], (*sub, "if"))
+            then = self.action(data["then"], (*sub, "then"))
+            if condition is not None:
+                branches.append(Branch(condition, then))
+        return When(tuple(branches))
+
+    def condition(self, value: Any, path: PathKey) -> Condition | None:
+        data = self.mapping(value, path, "a condition")
+        if data is None:
+            return None
+        self.unknown_keys(data, ("calendar", "caller_prefix"), path)
+        if not data:
+            self.error(path, "a condition needs calendar and/or caller_prefix")
+            return None
+        calendar: list[str] = []
+        if "calendar" in data:
+            raw = data["calendar"] if isinstance(data["calendar"], list) else [data["calendar"]]
+            for state in raw:
+                if state not in CALENDAR_STATES:
+                    self.error((*path, "calendar"), f"unknown calendar state '{state}' "
+                               f"(expected one of: {', '.join(CALENDAR_STATES)})")
+                else:
+                    calendar.append(state)
+        prefixes: list[str] = []
+        if "caller_prefix" in data:
+            raw = data["caller_prefix"]
+            raw = raw if isinstance(raw, list) else [raw]
+            for i, prefix in enumerate(raw):
+                text = str(prefix) if isinstance(prefix, (str, int)) else None
+                if text is None or not re.match(r"^\+?[0-9]{1,20}$", text):
+                    self.error((*path, "caller_prefix", i) if isinstance(
+                        data["caller_prefix"], list) else (*path, "caller_prefix"),
+                        f"'{prefix}' is not a number prefix (quote it to keep a leading 0)")
+                else:
+                    prefixes.append(text)
+        return Condition(tuple(calendar), tuple(prefixes))
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false",
+            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
+
+
+def _step_name(step: Step) -> str:
+    return {Goto: "goto", Back: "back", Repeat: "repeat", ToQueue: "queue",
+            ToVoicemail: "voicemail", Transfer: "transfer", HangUp: "hangup"}.get(
+                type(step), type(step).__name__.lower())
+
+
+def compile_source(source: Sourced, queues: Iterable[str] | None = None,
+                   ) -> tuple[Dialplan | None, list[Problem]]:
+    """Compile a loaded YAML document; returns the dialplan (None if unusable) and every
+    problem found (errors make the dialplan unusable; warnings do not). `queues`: the
+    queue names routing knows (None: not checked)."""
+    compiler = _Compiler(source)
+    plan = compiler.dialplan()
+    if plan is not None:
+        from hotline.ivr.lint import lint
+
+        compiler.problems.extend(lint(plan, source, compiler.refs, queues))
+    errors = [p for p in compiler.problems if p.severity == "error"]
+    return (None if errors else plan), compiler.problems
+
+
+def load_dialplan(path: Path, display: str | None = None,
+                  queues: Iterable[str] | None = None) -> tuple[Dialplan | None, list[Problem]]:
+    """Load and compile one file. Never raises for a bad file: problems say what is wrong."""
+    name = display or str(path)
+    try:
+        source = load_file(path, name)
+    except FileNotFoundError:
+        return None, [Problem(name, 1, (), "file not found")]
+    except YamlSyntaxError as exc:
+        return None, [Problem(exc.filename, exc.line, (), exc.problem)]
+    plan, problems = compile_source(source, queues)
+    if plan is not None:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        plan = Dialplan(plan.name, plan.language, plan.entry, plan.prompts, plan.menus,
+                        name, digest)
+    return plan, problems

@@ -1,0 +1,419 @@
+"""The menu engine: a pure state machine over a compiled dialplan.
+
+`start(plan, context)` and `step(session, event)` return the next session and the one
+command the adapter must carry out; the command's result comes back as the next event.
+No I/O, no clock: the same engine runs live calls (over AsyncAGI) and `hotline simulate`.
+
+Keys are taken one at a time: a greeting is played interruptibly (barge-in: a key stops
+it and counts), then the engine waits for a first key (`timeout`), then for each further
+key of a multi-key option (`inter_digit_timeout`). Keys typed ahead are kept in the
+session and used before anything more is played.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+
+from hotline.ivr.dialplan import (
+    Back,
+    Collect,
+    Condition,
+    Dialplan,
+    Goto,
+    HangUp,
+    Menu,
+    Play,
+    Repeat,
+    SetCall,
+    Step,
+    ToQueue,
+    ToVoicemail,
+    Transfer,
+    When,
+)
+
+MAX_TRANSITIONS = 2000  # a runaway dialplan ends the call instead of looping forever
+
+# -- commands (engine -> adapter) ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PlayPrompts:
+    """Play these prompts in order; a key stops them (if interruptible) and is returned."""
+
+    prompts: tuple[str, ...]
+    interruptible: bool = True
+
+
+@dataclass(frozen=True)
+class ReadKey:
+    """Wait up to `timeout` seconds for one key."""
+
+    timeout: float
+
+
+@dataclass(frozen=True)
+class JoinQueue:
+    queue: str
+    prefer_region: bool = False
+
+
+@dataclass(frozen=True)
+class LeaveVoicemail:
+    box: str
+
+
+@dataclass(frozen=True)
+class Dial:
+    number: str
+    prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class Finish:
+    """Play `prompt` (if any, not interruptible) and hang up. The session is over."""
+
+    prompt: str | None = None
+    reason: str = "hangup"
+
+
+Command = PlayPrompts | ReadKey | JoinQueue | LeaveVoicemail | Dial | Finish
+
+# -- events (adapter -> engine) -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Key:
+    key: str
+
+
+@dataclass(frozen=True)
+class NoKey:
+    """ReadKey timed out."""
+
+
+@dataclass(frozen=True)
+class PromptsDone:
+    """PlayPrompts finished without a key."""
+
+
+@dataclass(frozen=True)
+class Done:
+    """A queue, voicemail or dial step returned. `answered`: a seat or party answered."""
+
+    answered: bool = False
+
+
+Event = Key | NoKey | PromptsDone | Done
+
+
+@dataclass(frozen=True)
+class CallContext:
+    caller: str | None = None
+    calendar: str = "open"  # open | after_hours | non_working_day
+
+
+@dataclass(frozen=True)
+class Collecting:
+    step: Collect
+    digits: str = ""
+    attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Session:
+    plan: Dialplan
+    context: CallContext
+    menu: str | None = None
+    phase: str = "start"
+    stack: tuple[str, ...] = ()
+    visited: frozenset[str] = frozenset()
+    attempts: int = 0
+    keys: str = ""
+    pending: tuple[Step, ...] = ()
+    typeahead: str = ""
+    collecting: Collecting | None = None
+    category: str | None = None
+    topic: str | None = None
+    variables: tuple[tuple[str, str], ...] = ()
+    path: tuple[str, ...] = ()  # the menus entered, in order (the IVR path)
+    pressed: str = ""  # every key the caller pressed, in order
+    transitions: int = 0
+    finished: bool = False
+
+    def variable(self, name: str) -> str | None:
+        return dict(self.variables).get(name)
+
+
+Result = tuple[Session, Command]
+
+
+def start(plan: Dialplan, context: CallContext) -> Result:
+    """A new call: run the dialplan's entry action."""
+    session = Session(plan, context, pending=plan.entry, phase="steps")
+    return _run(session)
+
+
+def step(session: Session, event: Event) -> Result:
+    """Feed the result of the last command; get the next command."""
+    if session.finished:
+        raise ValueError("the session has finished")
+    session = replace(session, transitions=session.transitions + 1)
+    if session.transitions > MAX_TRANSITIONS:
+        return _finish(session, None, "runaway")
+    if isinstance(event, Key):
+        session = replace(session, pressed=session.pressed + event.key)
+    phase = session.phase
+    if phase in ("greeting", "waiting", "inter_digit"):
+        return _menu_event(session, event)
+    if phase in ("collect_prompt", "collect_first", "collect_next"):
+        return _collect_event(session, event)
+    if phase == "play":
+        if isinstance(event, Key):
+            session = replace(session, typeahead=session.typeahead + event.key)
+        return _run(replace(session, phase="steps"))
+    if phase in ("queue", "voicemail", "dial"):
+        return _finish(session, None, f"after-{phase}")
+    raise ValueError(f"no event expected in phase {phase!r}")
+
+
+# -- running actions --------------------------------------------------------------------------
+
+
+def _run(s: Session) -> Result:
+    while s.pending:
+        current, rest = s.pending[0], s.pending[1:]
+        s = replace(s, pending=rest)
+        if isinstance(current, Goto):
+            stack = (*s.stack, s.menu) if s.menu is not None else s.stack
+            return _enter(replace(s, stack=stack), current.menu)
+        if isinstance(current, Back):
+            if s.stack:
+                return _enter(replace(s, stack=s.stack[:-1]), s.stack[-1])
+            return _enter(s, s.menu) if s.menu else _finish(s, None, "no-menu")
+        if isinstance(current, Repeat):
+            return _enter(s, s.menu) if s.menu else _finish(s, None, "no-menu")
+        if isinstance(current, Play):
+            return replace(s, phase="play"), PlayPrompts(current.prompts)
+        if isinstance(current, SetCall):
+            s = replace(s, category=current.category or s.category,
+                        topic=current.topic or s.topic)
+            continue
+        if isinstance(current, When):
+            branch = next((b for b in current.branches
+                           if b.condition is None or _holds(b.condition, s.context)), None)
+            if branch is not None:
+                s = replace(s, pending=(*branch.then, *s.pending))
+            continue
+        if isinstance(current, Collect):
+            s = replace(s, collecting=Collecting(current), phase="collect_prompt")
+            return _listen(s, PlayPrompts((current.prompt,)))
+        if isinstance(current, ToQueue):
+            return replace(s, phase="queue"), JoinQueue(current.queue, current.prefer_region)
+        if isinstance(current, ToVoicemail):
+            return replace(s, phase="voicemail"), LeaveVoicemail(current.box)
+        if isinstance(current, Transfer):
+            return replace(s, phase="dial"), Dial(current.number, current.prompt)
+        if isinstance(current, HangUp):
+            return _finish(s, current.prompt, "hangup")
+    # The action ended without leaving: back to the menu it was chosen in.
+    if s.menu is None:
+        return _finish(s, None, "no-menu")
+    return _enter(s, s.menu)
+
+
+def _holds(condition: Condition, context: CallContext) -> bool:
+    if condition.calendar and context.calendar not in condition.calendar:
+        return False
+    if condition.caller_prefix:
+        caller = context.caller or ""
+        if not any(caller.startswith(p) for p in condition.caller_prefix):
+            return False
+    return True
+
+
+def _finish(s: Session, prompt: str | None, reason: str) -> Result:
+    return replace(s, phase="finished", finished=True, pending=()), Finish(prompt, reason)
+
+
+# -- menus ------------------------------------------------------------------------------------
+
+
+def _menu(s: Session) -> Menu:
+    assert s.menu is not None
+    return s.plan.menus[s.menu]
+
+
+def _enter(s: Session, name: str) -> Result:
+    menu = s.plan.menus[name]
+    greeting = menu.greeting_again if name in s.visited else menu.greeting_first
+    s = replace(s, menu=name, phase="greeting", attempts=0, keys="", collecting=None,
+                visited=s.visited | {name}, path=(*s.path, name))
+    return _listen(s, PlayPrompts(greeting))
+
+
+def _listen(s: Session, command: PlayPrompts | ReadKey) -> Result:
+    """Issue a command that reads keys, unless keys typed ahead answer it already."""
+    if s.typeahead:
+        key, rest = s.typeahead[0], s.typeahead[1:]
+        return step(replace(s, typeahead=rest, transitions=s.transitions - 1), Key(key))
+    return s, command
+
+
+def _menu_event(s: Session, event: Event) -> Result:
+    menu = _menu(s)
+    if isinstance(event, PromptsDone):
+        return replace(s, phase="waiting"), ReadKey(menu.timeout)
+    if isinstance(event, NoKey):
+        if s.phase == "inter_digit" and s.keys in menu.options:
+            return _choose(s, s.keys)
+        if s.phase == "inter_digit":
+            return _retry(s, menu.invalid)
+        return _retry(s, menu.no_input)
+    if isinstance(event, Key):
+        keys = s.keys + event.key
+        longer = any(k != keys and k.startswith(keys) for k in menu.options)
+        if keys in menu.options and not longer:
+            return _choose(s, keys)
+        if longer:
+            return _listen(replace(s, keys=keys, phase="inter_digit"),
+                           ReadKey(menu.inter_digit_timeout))
+        return _retry(s, menu.invalid)
+    raise ValueError(f"unexpected {event!r} in a menu")
+
+
+def _choose(s: Session, keys: str) -> Result:
+    action = _menu(s).options[keys]
+    return _run(replace(s, keys="", phase="steps", pending=action))
+
+
+def _retry(s: Session, prompt: str | None) -> Result:
+    menu = _menu(s)
+    attempts = s.attempts + 1
+    if attempts >= menu.max_attempts:
+        return _run(replace(s, attempts=attempts, keys="", phase="steps",
+                            pending=menu.on_exhausted))
+    prompts = ((prompt,) if prompt else ()) + menu.greeting_again
+    # Keys typed after a wrong one are dropped: the caller hears why and starts again.
+    return replace(s, attempts=attempts, keys="", phase="greeting", typeahead=""), \
+        PlayPrompts(prompts)
+
+
+# -- collecting digits ------------------------------------------------------------------------
+
+
+def _collect_event(s: Session, event: Event) -> Result:
+    assert s.collecting is not None
+    col = s.collecting
+    spec = col.step
+    if isinstance(event, PromptsDone):
+        return replace(s, phase="collect_first"), ReadKey(spec.timeout)
+    if isinstance(event, Key):
+        if event.key == spec.terminator:
+            return _collected(s)
+        digits = col.digits + event.key
+        s = replace(s, collecting=replace(col, digits=digits), phase="collect_next")
+        if len(digits) >= spec.max_length:
+            return _collected(s)
+        return _listen(s, ReadKey(spec.inter_digit_timeout))
+    if isinstance(event, NoKey):
+        if col.digits:
+            return _collected(s)
+        return _collect_failed(s)
+    raise ValueError(f"unexpected {event!r} while collecting")
+
+
+def _collected(s: Session) -> Result:
+    assert s.collecting is not None
+    col = s.collecting
+    spec = col.step
+    value = col.digits
+    ok = spec.min_length <= len(value) <= spec.max_length and (
+        spec.pattern is None or re.fullmatch(spec.pattern, value) is not None)
+    if not ok:
+        return _collect_failed(s)
+    variables = (*tuple((k, v) for k, v in s.variables if k != spec.into), (spec.into, value))
+    return _run(replace(s, collecting=None, phase="steps", variables=variables))
+
+
+def _collect_failed(s: Session) -> Result:
+    assert s.collecting is not None
+    col = s.collecting
+    spec = col.step
+    attempts = col.attempts + 1
+    if attempts >= spec.attempts:
+        return _run(replace(s, collecting=None, phase="steps", pending=spec.on_fail))
+    prompts = ((spec.invalid,) if spec.invalid else ()) + (spec.prompt,)
+    s = replace(s, collecting=Collecting(spec, "", attempts), phase="collect_prompt",
+                typeahead="")
+    return s, PlayPrompts(prompts)
+
+
+# -- offline runs (hotline simulate) ------------------------------------------------------------
+
+
+@dataclass
+class Trace:
+    steps: list[dict[str, object]] = field(default_factory=list)
+    final: dict[str, object] = field(default_factory=dict)
+
+
+def simulate(plan: Dialplan, context: CallContext, keys: list[str],
+             ) -> tuple[Session, Trace]:
+    """Walk the dialplan as a caller who presses `keys` in order, each as soon as the IVR
+    listens (barge-in), and nothing after them. The same engine as live calls."""
+    trace = Trace()
+    remaining = list(keys)
+    session, command = start(plan, context)
+    while True:
+        entry: dict[str, object] = {"menu": session.menu, "command": _describe(command)}
+        if isinstance(command, PlayPrompts):
+            entry["prompts"] = [_prompt_text(plan, p) for p in command.prompts]
+        trace.steps.append(entry)
+        event: Event
+        if isinstance(command, (PlayPrompts, ReadKey)):
+            if remaining:
+                event = Key(remaining.pop(0))
+            else:
+                event = PromptsDone() if isinstance(command, PlayPrompts) else NoKey()
+        else:
+            # A queue, voicemail, transfer or hang-up: where the caller ends up.
+            break
+        entry["event"] = _describe(event)
+        session, command = step(session, event)
+    trace.final = {"action": _describe(command), "path": list(session.path),
+                   "pressed": session.pressed, "category": session.category,
+                   "topic": session.topic, "variables": dict(session.variables),
+                   "unused_keys": "".join(remaining)}
+    if isinstance(command, Finish) and command.prompt:
+        trace.final["prompt"] = _prompt_text(plan, command.prompt)
+    return session, trace
+
+
+def _prompt_text(plan: Dialplan, name: str) -> str:
+    prompt = plan.prompts.get(name)
+    return f"{name}: {prompt.text}" if prompt and prompt.text else name
+
+
+def _describe(item: Command | Event) -> str:
+    if isinstance(item, PlayPrompts):
+        return "play " + ", ".join(item.prompts)
+    if isinstance(item, ReadKey):
+        return f"wait for a key ({item.timeout:g} s)"
+    if isinstance(item, JoinQueue):
+        return f"queue {item.queue}" + (" (region first)" if item.prefer_region else "")
+    if isinstance(item, LeaveVoicemail):
+        return f"voicemail {item.box}"
+    if isinstance(item, Dial):
+        return f"transfer to {item.number}"
+    if isinstance(item, Finish):
+        return "hang up" + (f" after {item.prompt}" if item.prompt else "") + (
+            f" ({item.reason})" if item.reason not in ("hangup",) else "")
+    if isinstance(item, Key):
+        return f"key {item.key}"
+    if isinstance(item, NoKey):
+        return "no key (timeout)"
+    if isinstance(item, PromptsDone):
+        return "prompt finished"
+    return "done" + (" (answered)" if item.answered else "")

@@ -1,0 +1,130 @@
+"""Checks of a compiled dialplan beyond its schema: references, reachability, loops with no
+way out, options that shadow each other, prompts with nothing to play."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from hotline.common.yamlsrc import Sourced
+from hotline.ivr.dialplan import (
+    TERMINAL,
+    Back,
+    Collect,
+    Dialplan,
+    Goto,
+    Problem,
+    Reference,
+    Step,
+    When,
+)
+
+
+def walk(steps: Iterable[Step]) -> Iterator[Step]:
+    """Every step, nested ones (when branches, collect's on_fail) included."""
+    for step in steps:
+        yield step
+        if isinstance(step, When):
+            for branch in step.branches:
+                yield from walk(branch.then)
+        elif isinstance(step, Collect):
+            yield from walk(step.on_fail)
+
+
+def menu_steps(plan: Dialplan, name: str) -> list[Step]:
+    menu = plan.menus[name]
+    steps: list[Step] = []
+    for action in menu.options.values():
+        steps.extend(walk(action))
+    steps.extend(walk(menu.on_exhausted))
+    return steps
+
+
+def lint(plan: Dialplan, source: Sourced, refs: list[Reference],
+         queues: Iterable[str] | None) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def report(path: tuple[str | int, ...], message: str, severity: str = "error") -> None:
+        problems.append(Problem(source.filename, source.line_of(path), path, message,
+                                severity))
+
+    known_queues = set(queues) if queues is not None else None
+    used_prompts = set()
+    for ref in refs:
+        if ref.kind == "menu" and ref.name not in plan.menus:
+            report(ref.path, f"unknown menu '{ref.name}'{_suggest(ref.name, plan.menus)}")
+        elif ref.kind == "prompt":
+            used_prompts.add(ref.name)
+            if ref.name not in plan.prompts:
+                report(ref.path, f"unknown prompt '{ref.name}'{_suggest(ref.name, plan.prompts)}")
+        elif ref.kind == "queue" and known_queues is not None and ref.name not in known_queues:
+            report(ref.path, f"unknown queue '{ref.name}' (routing knows: "
+                   f"{', '.join(sorted(known_queues)) or 'none'})")
+
+    for name, prompt in plan.prompts.items():
+        if not prompt.text and prompt.file is None:
+            report(("prompts", name), "a prompt needs text or a recorded file (or both)")
+        elif name not in used_prompts:
+            report(("prompts", name), "prompt is never played", "warning")
+
+    # Menus reachable from the entry.
+    edges = {name: {s.menu for s in menu_steps(plan, name) if isinstance(s, Goto)}
+             for name in plan.menus}
+    start = {s.menu for s in walk(plan.entry) if isinstance(s, Goto)}
+    reachable: set[str] = set()
+    todo = [m for m in start if m in plan.menus]
+    while todo:
+        current = todo.pop()
+        if current in reachable:
+            continue
+        reachable.add(current)
+        todo.extend(m for m in edges[current] if m in plan.menus)
+    for name in plan.menus:
+        if name not in reachable:
+            report(("menus", name), "menu is unreachable from the entry", "warning")
+
+    # A way out: a terminal step (queue, voicemail, transfer, hangup) reachable from the menu.
+    parents: dict[str, set[str]] = {name: set() for name in plan.menus}
+    for name, targets in edges.items():
+        for target in targets:
+            if target in parents:
+                parents[target].add(name)
+    exits = {name for name in plan.menus
+             if any(isinstance(s, TERMINAL) for s in menu_steps(plan, name))}
+    entry_exits = any(isinstance(s, TERMINAL) for s in walk(plan.entry))
+    changed = True
+    while changed:
+        changed = False
+        for name in plan.menus:
+            if name in exits:
+                continue
+            steps = menu_steps(plan, name)
+            via_goto = any(isinstance(s, Goto) and s.menu in exits for s in steps)
+            via_back = any(isinstance(s, Back) for s in steps) and (
+                bool(parents[name] & exits))
+            if via_goto or via_back:
+                exits.add(name)
+                changed = True
+    for name in sorted(reachable - exits):
+        report(("menus", name), "a loop with no way out: no queue, voicemail, transfer or "
+               "hangup can be reached from this menu, so callers would go round forever")
+    if not start and not entry_exits:
+        report(("entry",), "the entry goes to no menu and ends nothing")
+
+    # Options that shadow longer ones: after `1`, hotline must wait to see if `2` follows.
+    for name, menu in plan.menus.items():
+        keys = sorted(menu.options)
+        for short in keys:
+            longer = [k for k in keys if k != short and k.startswith(short)]
+            if longer:
+                report(("menus", name, "options", short),
+                       f"option '{short}' shadows {', '.join(repr(k) for k in longer)}: "
+                       f"callers who press {short} wait {menu.inter_digit_timeout:g} s for "
+                       "another key", "warning")
+    return problems
+
+
+def _suggest(name: str, known: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f" (did you mean '{close[0]}'?)" if close else ""
