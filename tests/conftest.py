@@ -116,7 +116,7 @@ async def hotline_service(asterisk: Instance, tmp_path_factory: pytest.TempPathF
                           ) -> AsyncIterator[Service]:
     """The hotline service, in this process, on the shared Asterisk and a fresh ledger."""
     ledger = tmp_path_factory.mktemp("ledger") / "ledger.sqlite3"
-    settings = load_settings(None, service_env(asterisk, ledger))
+    settings = load_settings(REPO / "config" / "hotline.yaml", service_env(asterisk, ledger))
     service = Service(settings)
     task = asyncio.create_task(service.run())
     async with asyncio.timeout(15):
@@ -129,9 +129,18 @@ async def hotline_service(asterisk: Instance, tmp_path_factory: pytest.TempPathF
         await task
 
 
+# A working day at 10:00 Beijing time: the line is open whatever the real clock says.
+OPEN_TIME = "2026-11-25T10:00:00+08:00"
+
+
 def service_env(inst: Instance, ledger: Path) -> dict[str, str]:
+    """Settings of a test service: the repository's config, this instance and ledger, the
+    shipped dialplans plus the tests' own (12399), and a calendar that says open."""
     return {"HOTLINE_AMI_PORT": str(inst.ami_port), "HOTLINE_SANDBOX_INSTANCE": inst.name,
-            "HOTLINE_LEDGER_PATH": str(ledger)}
+            "HOTLINE_LEDGER_PATH": str(ledger),
+            "HOTLINE_DIALPLANS_PATHS": f"[{REPO / 'dialplans'}, {REPO / 'tests' / 'dialplans'}]",
+            "HOTLINE_SERVICE_CALENDAR_TIME": OPEN_TIME,
+            "HOTLINE_SERVICE_PID_FILE": str(ledger.with_suffix(".pid"))}
 
 
 @pytest.fixture

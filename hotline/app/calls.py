@@ -14,18 +14,22 @@ from datetime import UTC, datetime
 
 import structlog
 
-from hotline.ivr import first_menu
+from hotline.app.ivr_runner import IvrRunner, Progress
+from hotline.ivr.calendar import calendar_state
+from hotline.ivr.engine import CallContext
 from hotline.ivr.prompts import PromptStore
+from hotline.ivr.registry import DialplanRegistry
 from hotline.ledger.store import Ledger
-from hotline.pbx.agi import AgiChannel
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AgiHangup, AmiDisconnected, AmiError, AmiGateway, EventGap
 from hotline.pbx.tracking import (
     Call,
     CallState,
     CallTracker,
-    DigitsPressed,
+    Fact,
     IvrEntered,
+    IvrProgress,
+    agi_env,
     caller_id,
     event_time,
     fact_from_event,
@@ -36,8 +40,9 @@ log = structlog.get_logger("hotline.calls")
 CALL_EVENTS = (
     "AsyncAGIStart", "AsyncAGIExec", "QueueCallerJoin", "QueueCallerLeave",
     "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer", "AgentConnect",
-    "AgentComplete", "Hangup",
+    "AgentComplete", "Hangup", "DTMFEnd", "AGIExecStart", "AGIExecEnd",
 )
+RUNNER_EVENTS = ("DTMFEnd", "AGIExecStart", "AGIExecEnd")
 
 Clock = Callable[[], datetime]
 # CommandIDs of the AGI commands that send a call on (their completion needs no action).
@@ -94,15 +99,19 @@ class LedgerWriter:
 
 
 class CallHandling:
-    def __init__(self, gateway: AmiGateway, ledger: Ledger, prompts: PromptStore,
-                 clock: Clock = utc_now) -> None:
+    def __init__(self, gateway: AmiGateway, ledger: Ledger, dialplans: DialplanRegistry,
+                 prompts: PromptStore, clock: Clock = utc_now,
+                 calendar_clock: Clock | None = None) -> None:
         self.gateway = gateway
+        self.calendar_clock = calendar_clock or clock
         self.ledger = ledger
+        self.dialplans = dialplans
         self.prompts = prompts
         self.clock = clock
         self.tracker = CallTracker()
         self.writer = LedgerWriter(ledger, clock)
         self.sessions: dict[str, asyncio.Task[None]] = {}  # channel -> IVR session
+        self.runners: dict[str, IvrRunner] = {}
         self.queue_snapshot: dict[str, dict[str, int]] = {}
 
     def attach(self) -> None:
@@ -116,6 +125,11 @@ class CallHandling:
             log.error("calls.events_missed", dropped=message.dropped)
             await self.resync()
             return
+        if message.event in RUNNER_EVENTS:
+            runner = self.runners.get(message.get("Channel") or "")
+            if runner is not None:
+                runner.on_event(message)
+            return
         if message.event == "AsyncAGIExec":
             await self._on_agi_exec(message)
             return
@@ -127,7 +141,7 @@ class CallHandling:
         if call is not None:
             self._record(call)
         if isinstance(fact, IvrEntered) and call is not None and fact.channel not in self.sessions:
-            self._start_session(fact.channel, fact.linkedid)
+            self._start_session(fact, agi_env(message).get("agi_extension"))
 
     def _record(self, call: Call) -> None:
         self.writer.put(call)
@@ -153,29 +167,45 @@ class CallHandling:
 
     # -- IVR sessions -----------------------------------------------------------------------
 
-    def _start_session(self, channel: str, linkedid: str) -> None:
+    def _start_session(self, fact: IvrEntered, extension: str | None) -> None:
+        channel = fact.channel
         task = asyncio.get_running_loop().create_task(
-            self._session(channel, linkedid), name=f"ivr-{channel}")
+            self._session(fact, extension), name=f"ivr-{channel}")
         self.sessions[channel] = task
-        task.add_done_callback(lambda _: self.sessions.pop(channel, None))
 
-    async def _session(self, channel: str, linkedid: str) -> None:
-        agi = AgiChannel(self.gateway, channel)
-        bound = structlog.contextvars.bound_contextvars(linkedid=linkedid, channel=channel)
-        with bound:
+        def done(_: asyncio.Task[None]) -> None:
+            self.sessions.pop(channel, None)
+            self.runners.pop(channel, None)
+
+        task.add_done_callback(done)
+
+    async def _session(self, fact: IvrEntered, extension: str | None) -> None:
+        channel, linkedid = fact.channel, fact.linkedid
+        with structlog.contextvars.bound_contextvars(linkedid=linkedid, channel=channel):
+            plan = self.dialplans.for_extension(extension)
+            if plan is None:
+                log.error("ivr.no_dialplan", extension=extension)
+                await self._send_on(channel, done=False)
+                return
+            context = CallContext(fact.number, calendar_state(self.calendar_clock()))
+
+            def report(progress: Progress) -> None:
+                self._apply(IvrProgress(linkedid, progress.pressed, progress.path,
+                                        progress.category, progress.topic, plan.name))
+
+            def answered() -> bool:
+                call = self.tracker.calls.get(linkedid)
+                return call is not None and call.answered_at is not None
+
+            runner = IvrRunner(self.gateway, channel, plan, context,
+                               self.prompts.for_dialplan(plan.name), report, answered)
+            self.runners[channel] = runner
+            log.info("ivr.started", dialplan=plan.name, version=plan.version,
+                     calendar=context.calendar)
             try:
-                await agi.answer()
-                digits = await agi.get_data(self.prompts.playable(first_menu.WELCOME),
-                                            first_menu.READ_TIMEOUT_MS, 1)
-                if digits:
-                    self._apply(DigitsPressed(linkedid, digits))
-                action = first_menu.choose(digits)
-                if isinstance(action, first_menu.ToQueue):
-                    await agi.exec("Queue", f"{action.queue},r,,,300")
-                else:
-                    await agi.stream_file(self.prompts.playable(action.prompt))
-                await agi.set_variable("HOTLINE_DONE", "1")
-                await agi.hangup()
+                await self.gateway.agi(channel, "ANSWER")
+                finish = await runner.run()
+                log.debug("ivr.finished", reason=finish.reason)
             except AgiHangup:
                 log.debug("ivr.caller_left")
             except AmiDisconnected:
@@ -187,8 +217,12 @@ class CallHandling:
             except AmiError as exc:
                 log.error("ivr.failed", error=str(exc))
                 await self._send_on(channel, done=False)
+            except Exception:
+                # A bug must not leave the caller in silence.
+                log.exception("ivr.crashed")
+                await self._send_on(channel, done=False)
 
-    def _apply(self, fact: DigitsPressed) -> None:
+    def _apply(self, fact: Fact) -> None:
         call = self.tracker.apply(fact, self.clock())
         if call is not None:
             self._record(call)

@@ -7,6 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hotline import __version__
@@ -14,6 +15,7 @@ from hotline.app.logs import configure_logging
 from hotline.app.settings import Settings, default_config_path, load_settings
 from hotline.app.wiring import REPO_ROOT, instance_from, sandbox_from
 from hotline.common.errors import ConfigError, HotlineError
+from hotline.ivr.dialplan import Dialplan
 from hotline.pbx.gateway import AmiLoginRefused
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -131,7 +133,8 @@ def cmd_call(args: argparse.Namespace, settings: Settings) -> int:
     from hotline.app.wiring import gateway_from, ledger_path
 
     call = TestCall(check_number(args.number), args.name, parse_keys(args.keys or ""),
-                    hangup_when_queued=args.hangup_when_queued)
+                    hangup_when_queued=args.hangup_when_queued, extension=args.to,
+                    rush=args.rush)
 
     async def go() -> int:
         gateway = gateway_from(settings)
@@ -218,6 +221,12 @@ def _width(text: str) -> int:
     return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
+def _extension(text: str) -> str:
+    if not text.isdigit() or not 3 <= len(text) <= 10:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number to dial")
+    return text
+
+
 def _positive(text: str) -> int:
     try:
         value = int(text)
@@ -226,6 +235,146 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
+
+
+# -- dialplans ------------------------------------------------------------------------------
+
+
+def _dialplan_paths(args: argparse.Namespace, settings: Settings) -> list[Path]:
+    given = getattr(args, "paths", None) or []
+    return [Path(p) for p in given] or [settings.resolve(p) for p in settings.dialplans.paths]
+
+
+def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
+    from hotline.app.wiring import known_queues
+    from hotline.ivr.registry import dialplan_files, load_all
+
+    paths = _dialplan_paths(args, settings)
+    queues = known_queues(settings)
+    result = load_all(paths, queues, display_root=Path.cwd())
+    for problem in result.problems:
+        print(problem)
+    errors = len(result.errors)
+    warnings = len(result.problems) - errors
+    files = len(dialplan_files(paths))
+    print(f"{files} file(s), {len(result.plans)} dialplan(s): {errors} error(s), "
+          f"{warnings} warning(s)" + ("" if queues is not None else
+                                      " (queues not checked: no routing file)"))
+    return 1 if errors else 0
+
+
+def _load_plan(args: argparse.Namespace, settings: Settings) -> Dialplan:
+    from hotline.app.wiring import known_queues
+    from hotline.ivr.registry import load_all
+
+    paths = [Path(args.dialplan)] if args.dialplan else _dialplan_paths(args, settings)
+    result = load_all(paths, known_queues(settings), display_root=Path.cwd())
+    if result.errors:
+        raise ConfigError([str(p) for p in result.errors], code="dialplan-invalid")
+    if args.dialplan or len(result.plans) == 1:
+        return next(iter(result.plans.values()))
+    plan = result.plans.get(args.line)
+    if plan is None:
+        raise ConfigError([f"no dialplan named {args.line!r} (found: "
+                           f"{', '.join(sorted(result.plans))})"], code="dialplan-missing")
+    return plan
+
+
+def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
+    from hotline.app.testcall import check_number
+    from hotline.ivr.calendar import calendar_state
+    from hotline.ivr.engine import CallContext, simulate
+
+    plan = _load_plan(args, settings)
+    keys = [c for c in (args.keys or "") if not c.isspace()]
+    bad = sorted({k for k in keys if k not in "0123456789*#"})
+    if bad:
+        raise ConfigError([f"--keys: {''.join(bad)!r} is not a key (use 0-9, * and #)"],
+                          code="bad-keys")
+    caller = check_number(args.caller) if args.caller else None
+    at = args.at or datetime.now(UTC)
+    state = calendar_state(at)
+    _, trace = simulate(plan, CallContext(caller, state), keys)
+    if args.json:
+        print(json.dumps({"dialplan": plan.name, "version": plan.version,
+                          "at": at.isoformat(), "calendar": state, "caller": caller,
+                          "steps": trace.steps, "final": trace.final}, ensure_ascii=False))
+        return 0
+    print(f"dialplan {plan.name} ({plan.source}), {at.isoformat()}: {state}"
+          + (f", caller {caller}" if caller else ""))
+    for i, entry in enumerate(trace.steps, 1):
+        print(f"{i:3}. [{entry['menu'] or '-'}] {entry['command']}")
+        for text in entry.get("prompts", []) or []:  # type: ignore[attr-defined]
+            print(f"       “{text}”")
+        if "event" in entry:
+            print(f"       -> {entry['event']}")
+    final = trace.final
+    print(f"final: {final['action']}")
+    print(f"  path: {' > '.join(final['path']) or '-'}; keys: {final['pressed'] or '-'}")  # type: ignore[arg-type]
+    for key in ("category", "topic"):
+        if final.get(key):
+            print(f"  {key}: {final[key]}")
+    if final.get("variables"):
+        print(f"  collected: {final['variables']}")
+    if final.get("unused_keys"):
+        print(f"  keys never used: {final['unused_keys']}")
+    return 0
+
+
+def cmd_prompts_build(args: argparse.Namespace, settings: Settings) -> int:
+    from hotline.app.service import prompts_of
+    from hotline.app.wiring import prompts_from
+
+    plan_args = argparse.Namespace(dialplan=args.dialplan, line=None, paths=None)
+    plans = [_load_plan(plan_args, settings)] if args.dialplan else _all_plans(settings)
+    store = prompts_from(settings)
+    for plan in plans:
+        target = store.for_dialplan(plan.name)
+        built = target.build(prompts_of(plan), plan.language)
+        print(f"{plan.name}: {len(built)} built, {len(plan.prompts) - len(built)} "
+              f"up to date, in {target.host_dir}")
+    return 0
+
+
+def _all_plans(settings: Settings) -> list[Dialplan]:
+    from hotline.app.wiring import known_queues
+    from hotline.ivr.registry import load_all
+
+    paths = [settings.resolve(p) for p in settings.dialplans.paths]
+    result = load_all(paths, known_queues(settings), display_root=Path.cwd())
+    if result.errors:
+        raise ConfigError([str(p) for p in result.errors], code="dialplan-invalid")
+    return list(result.plans.values())
+
+
+def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
+    import os
+    import signal
+
+    _all_plans(settings)  # refuse to signal when the files are invalid: nothing changes
+    pid_file = settings.resolve(settings.service.pid_file)
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, 0)
+    except (OSError, ValueError):
+        print(f"hotline: [service-not-running] no running service found by {pid_file}",
+              file=sys.stderr)
+        return 1
+    os.kill(pid, signal.SIGHUP)
+    print(f"dialplans are valid; reload sent to the service (pid {pid})")
+    return 0
+
+
+def _datetime(text: str) -> datetime:
+    from hotline.ivr.calendar import CHINA
+
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an ISO date-time (e.g. 2026-10-01T10:00 or "
+            "2026-10-01T10:00+08:00)") from None
+    return value if value.tzinfo else value.replace(tzinfo=CHINA)
 
 
 # -- parser ------------------------------------------------------------------------------
@@ -265,12 +414,42 @@ def build_parser() -> argparse.ArgumentParser:
     call.add_argument("--name", help="the caller's name (CallerID name)")
     call.add_argument("--keys", default="",
                       help='keys to press as the IVR asks, e.g. "1 2 #"; h hangs up')
+    call.add_argument("--to", default="12366", type=_extension,
+                      help="the number dialed (default 12366)")
+    call.add_argument("--rush", action="store_true",
+                      help="press each key at once, without waiting for the IVR to listen")
     call.add_argument("--hangup-when-queued", action="store_true",
                       help="hang up as soon as the call is queued (an abandoned call)")
     call.add_argument("--timeout", type=_positive, default=120,
                       help="seconds to wait for the call to end (default 120)")
     call.add_argument("--json", action="store_true")
     call.set_defaults(handler=cmd_call)
+
+    check = sub.add_parser("check", help="validate dialplans and what they refer to")
+    check.add_argument("paths", nargs="*", metavar="PATH",
+                       help="dialplan files or folders (default: the configured ones)")
+    check.set_defaults(handler=cmd_check)
+
+    simulate = sub.add_parser("simulate", help="walk a dialplan offline, as a caller")
+    simulate.add_argument("--dialplan", metavar="FILE", help="a dialplan file")
+    simulate.add_argument("--line", default="12366",
+                          help="the dialplan to use among the configured ones")
+    simulate.add_argument("--at", type=_datetime, metavar="ISO-DATETIME",
+                          help="the moment of the call (default now; no offset: Beijing)")
+    simulate.add_argument("--caller", metavar="NUMBER")
+    simulate.add_argument("--keys", default="", help='keys pressed, e.g. "1 2 #"')
+    simulate.add_argument("--json", action="store_true")
+    simulate.set_defaults(handler=cmd_simulate, paths=None)
+
+    prompts = sub.add_parser("prompts", help="prompt audio")
+    psub = prompts.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
+    pbuild = psub.add_parser("build", help="make each prompt playable (recording or speech)")
+    pbuild.add_argument("--dialplan", metavar="FILE")
+    pbuild.set_defaults(handler=cmd_prompts_build)
+
+    reload = sub.add_parser("reload", help="check the dialplans, then reload them in the "
+                            "running service")
+    reload.set_defaults(handler=cmd_reload)
 
     ledger = sub.add_parser("ledger", help="the call ledger (台帐)")
     lsub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
+from collections.abc import Iterable
+from pathlib import Path
 
 import structlog
 
 from hotline.app.calls import CallHandling
 from hotline.app.settings import Settings
-from hotline.app.wiring import gateway_from, ledger_path, prompts_from
-from hotline.ivr.prompts import BUILTIN, PromptError
+from hotline.app.wiring import dialplans_from, gateway_from, ledger_path, prompts_from
+from hotline.common.errors import ConfigError
+from hotline.ivr.dialplan import Dialplan
+from hotline.ivr.prompts import Prompt, PromptError, PromptStore
+from hotline.ivr.registry import DialplanRegistry
 from hotline.ledger.store import Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiError, AmiGateway, EventGap
@@ -34,6 +40,8 @@ class Service:
         self.gateway = gateway or gateway_from(settings)
         self.fully_booted = asyncio.Event()
         self.calls: CallHandling | None = None
+        self.dialplans: DialplanRegistry
+        self.prompts: PromptStore
         self._stop = asyncio.Event()
 
     def stop(self) -> None:
@@ -41,17 +49,24 @@ class Service:
 
     async def run(self) -> None:
         """Run until stop() (or a signal, see `serve`); raises AmiLoginRefused."""
+        self.dialplans = dialplans_from(self.settings)
+        loaded = self.dialplans.reload()
+        if loaded.errors:
+            # A bad file stops a cold start (on a reload the last good version stays).
+            raise ConfigError([str(p) for p in loaded.errors], code="dialplan-invalid")
+        for problem in loaded.problems:
+            log.warning("dialplan.warning", problem=str(problem))
         prompts = prompts_from(self.settings)
-        try:
-            built = await asyncio.to_thread(prompts.build, BUILTIN)
-            if built:
-                log.info("prompts.built", prompts=built, folder=str(prompts.host_dir))
-        except PromptError as exc:
-            log.error("prompts.unavailable", error=str(exc))
+        self.prompts = prompts
+        await self._build_prompts(self.dialplans.plans.values())
         ledger = await Ledger.open(ledger_path(self.settings))
         # The heartbeat first on every connect: it is what lets callers reach hotline.
         self.gateway.on_connect(self._beat)
-        self.calls = CallHandling(self.gateway, ledger, prompts)
+        fixed = self.settings.service.calendar_time
+        self.calls = CallHandling(self.gateway, ledger, self.dialplans, prompts,
+                                  calendar_clock=(lambda: fixed) if fixed else None)
+        if fixed:
+            log.warning("service.calendar_time_fixed", calendar_time=fixed.isoformat())
         self.calls.attach()
         self.gateway.subscribe("lifecycle", ["FullyBooted", "Shutdown"], self._on_lifecycle)
         log.info("service.starting", ami=self.gateway.address, user=self.gateway.username,
@@ -60,7 +75,8 @@ class Service:
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(self.gateway.run(), name="ami-gateway"),
                          group.create_task(self._heartbeat(), name="heartbeat"),
-                         group.create_task(self.calls.writer.run(), name="ledger-writer")]
+                         group.create_task(self.calls.writer.run(), name="ledger-writer"),
+                         group.create_task(self._watch_dialplans(), name="dialplan-watch")]
                 await self._stop.wait()
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(3.0):
@@ -77,6 +93,44 @@ class Service:
                     await self.gateway.close()
             await ledger.close()
             log.info("service.stopped")
+
+    async def _build_prompts(self, plans: Iterable[Dialplan]) -> None:
+        for plan in list(plans):
+            store = self.prompts.for_dialplan(plan.name)
+            try:
+                built = await asyncio.to_thread(store.build, prompts_of(plan), plan.language)
+            except PromptError as exc:
+                log.error("prompts.unavailable", dialplan=plan.name, error=str(exc))
+                continue
+            if built:
+                log.info("prompts.built", dialplan=plan.name, count=len(built),
+                         folder=str(store.host_dir))
+
+    async def reload(self) -> bool:
+        """Load the dialplans again; swap them in only if every file is valid. Calls in
+        progress finish on the version they started with."""
+        before = dict(self.dialplans.plans)
+        result = self.dialplans.reload()
+        if result.errors:
+            log.error("dialplan.reload_rejected", errors=[str(p) for p in result.errors])
+            return False
+        changed = [name for name, plan in self.dialplans.plans.items()
+                   if before.get(name) is None or before[name].version != plan.version]
+        await self._build_prompts(self.dialplans.plans.values())
+        log.info("dialplan.reloaded", generation=self.dialplans.generation,
+                 changed=changed, versions={n: p.version for n, p in
+                                            self.dialplans.plans.items()})
+        return True
+
+    async def _watch_dialplans(self) -> None:
+        interval = self.settings.service.watch_interval
+        if interval <= 0:
+            return
+        while True:
+            await asyncio.sleep(interval)
+            if self.dialplans.changed():
+                log.info("dialplan.files_changed")
+                await self.reload()
 
     async def _on_lifecycle(self, event: AmiMessage | EventGap) -> None:
         if isinstance(event, EventGap):
@@ -106,18 +160,33 @@ class Service:
 
 
 async def serve(settings: Settings) -> None:
-    """Run the service until SIGINT or SIGTERM; stop within 5 s."""
+    """Run the service until SIGINT or SIGTERM (stop within 5 s); SIGHUP reloads the
+    dialplans. Writes the pid file that `hotline reload` uses."""
     service = Service(settings)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, service, sig)
+    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(service.reload()))
+    pid_file = settings.resolve(settings.service.pid_file)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(f"{os.getpid()}\n")
     try:
         await service.run()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
+        with contextlib.suppress(OSError):
+            if pid_file.read_text().strip() == str(os.getpid()):
+                pid_file.unlink()
 
 
 def _on_signal(service: Service, sig: signal.Signals) -> None:
     log.info("service.signal", signal=sig.name)
     service.stop()
+
+
+def prompts_of(plan: Dialplan) -> list[Prompt]:
+    base = Path(plan.source).parent
+    return [Prompt(p.name, p.text, (p.file if p.file is None or p.file.is_absolute()
+                                    else base / p.file))
+            for p in plan.prompts.values()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,6 +76,23 @@ class PromptSettings(_Section):
         return self
 
 
+class ServiceSettings(_Section):
+    # `hotline reload` finds the running service by this file (it sends SIGHUP).
+    pid_file: Path = Path("../var/hotline.pid")
+    # Seconds between checks of the dialplan files for changes (0: only on reload).
+    watch_interval: float = Field(1.0, ge=0)
+    # Evaluate the calendar (open, after hours, holiday) as if it were this moment: for
+    # demos and tests. Ledger times stay real. None: now.
+    calendar_time: datetime | None = None
+
+    @model_validator(mode="after")
+    def _aware(self) -> ServiceSettings:
+        if self.calendar_time is not None and self.calendar_time.tzinfo is None:
+            raise ValueError("service.calendar_time needs a UTC offset, e.g. "
+                             "2026-10-01T10:00:00+08:00")
+        return self
+
+
 class LogSettings(_Section):
     format: Literal["auto", "console", "json"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -97,6 +115,7 @@ class Settings(_Section):
     dialplans: DialplanSettings = DialplanSettings()
     routing: RoutingSettings = RoutingSettings()
     prompts: PromptSettings = PromptSettings()
+    service: ServiceSettings = ServiceSettings()
     log: LogSettings = LogSettings()
     sandbox: SandboxSettings = SandboxSettings()
     # Relative paths above are resolved against this folder (the config file's folder).
@@ -157,7 +176,8 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         target[key] = _env_value(raw)
         env_origin[(section, key)] = name
 
-    base = path.parent.resolve() if path is not None else Path.cwd()
+    # Without a file, relative defaults behave as if the file were ./config/hotline.yaml.
+    base = path.parent.resolve() if path is not None else Path.cwd() / "config"
     try:
         settings = Settings.model_validate({**data, "base_dir": base})
     except ValidationError as exc:
@@ -179,7 +199,8 @@ def _env_value(raw: str) -> Any:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
         return raw
-    return raw if value is None or isinstance(value, (dict, list)) else value
+    # A list is allowed (HOTLINE_DIALPLANS_PATHS="[dialplans, more]"), a mapping is not.
+    return raw if value is None or isinstance(value, dict) else value
 
 
 def _origin(

@@ -80,6 +80,10 @@ class TestCall:
     name: str | None
     keys: list[str]
     hangup_when_queued: bool = False
+    extension: str = "12366"
+    # Press each key as soon as Asterisk reported the previous one, without waiting for
+    # the IVR to read keys: the caller who types ahead.
+    rush: bool = False
     linkedid: str = field(default_factory=lambda: f"hotline-call-{uuid.uuid4().hex[:12]}")
     ivr_channel: str | None = None
     pressed: list[str] = field(default_factory=list)
@@ -99,7 +103,7 @@ async def place_call(gateway: AmiGateway, call: TestCall, *, timeout: float = 12
     caller_id = f'"{call.name}" <{call.number}>' if call.name else call.number
     await gateway.send({
         "Action": "Originate", "Channel": "Local/s@caller/n", "Context": "ivr",
-        "Exten": "12366", "Priority": "1", "CallerID": caller_id, "Async": "true",
+        "Exten": call.extension, "Priority": "1", "CallerID": caller_id, "Async": "true",
         "ChannelId": call.linkedid, "OtherChannelId": f"{call.linkedid}-caller",
         "Timeout": "30000",
     })
@@ -131,6 +135,8 @@ async def place_call(gateway: AmiGateway, call: TestCall, *, timeout: float = 12
                 call.answered = True
             elif event == "Hangup" and message.get("Uniqueid") == call.linkedid:
                 return
+            if call.rush and call.pressed and awaiting_digit is None:
+                capacity = max(capacity, 1)
             if capacity > 0 and awaiting_digit is None and keys and call.ivr_channel:
                 key = keys.pop(0)
                 if key == "h":

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from hotline.app.settings import Settings
 from hotline.common.errors import ConfigError
+from hotline.common.yamlsrc import YamlSyntaxError, load_file
 from hotline.ivr.prompts import PromptStore
+from hotline.ivr.registry import DialplanRegistry
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance, Sandbox, default_cache_dir
 
@@ -59,3 +61,25 @@ def prompts_from(settings: Settings) -> PromptStore:
 
 def ledger_path(settings: Settings) -> Path:
     return settings.resolve(settings.ledger.path)
+
+
+def known_queues(settings: Settings) -> set[str] | None:
+    """The queue names of config/routing.yaml (None if there is no routing file)."""
+    path = settings.resolve(settings.routing.path)
+    if not path.exists():
+        return None
+    try:
+        source = load_file(path)
+    except YamlSyntaxError as exc:
+        raise ConfigError([str(exc)]) from None
+    data = source.data if isinstance(source.data, dict) else {}
+    queues = data.get("queues")
+    if not isinstance(queues, dict):
+        raise ConfigError([f"{source.where(('queues',))}: queues: must be a mapping of "
+                           "queue names"])
+    return {str(name) for name in queues}
+
+
+def dialplans_from(settings: Settings) -> DialplanRegistry:
+    paths = [settings.resolve(p) for p in settings.dialplans.paths]
+    return DialplanRegistry(paths, known_queues(settings), display_root=Path.cwd())

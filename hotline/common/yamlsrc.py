@@ -25,6 +25,9 @@ class Sourced:
     filename: str
     data: Any
     lines: dict[PathKey, int] = field(default_factory=dict)
+    # Numbers whose text differs from the number YAML read (0551 is octal 361, 1_000 is
+    # 1000), as written: to tell an admin who meant text what happened to it.
+    written: dict[PathKey, str] = field(default_factory=dict)
 
     def line_of(self, path: Iterable[str | int]) -> int:
         """The line of `path`, or of its nearest ancestor that has one (1 for the root)."""
@@ -81,14 +84,15 @@ def load_text(text: str, filename: str) -> Sourced:
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(filename, 1, f"invalid YAML: {exc}") from None
     lines: dict[PathKey, int] = {}
+    written: dict[PathKey, str] = {}
     if node is None:
         loader.dispose()
         return Sourced(filename, {}, {(): 1})
     try:
-        data = _walk(loader, node, (), lines, filename)
+        data = _walk(loader, node, (), lines, filename, written)
     finally:
         loader.dispose()
-    return Sourced(filename, data, lines)
+    return Sourced(filename, data, lines, written)
 
 
 def load_file(path: Path, display: str | None = None) -> Sourced:
@@ -102,7 +106,8 @@ def load_file(path: Path, display: str | None = None) -> Sourced:
 
 
 def _walk(
-    loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, lines: dict[PathKey, int], fn: str
+    loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, lines: dict[PathKey, int], fn: str,
+    written: dict[PathKey, str],
 ) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
@@ -122,12 +127,17 @@ def _walk(
                 raise YamlSyntaxError(
                     fn, key_node.start_mark.line + 1, f"{where}: duplicate key '{skey}'"
                 )
-            result[skey] = _walk(loader, value_node, (*path, skey), lines, fn)
+            result[skey] = _walk(loader, value_node, (*path, skey), lines, fn, written)
             lines[(*path, skey)] = key_node.start_mark.line + 1
         return result
     if isinstance(node, yaml.SequenceNode):
-        return [_walk(loader, item, (*path, i), lines, fn) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+        return [_walk(loader, item, (*path, i), lines, fn, written)
+                for i, item in enumerate(node.value)]
+    value = loader.construct_object(node, deep=True)
+    if (isinstance(value, (int, float)) and not isinstance(value, bool)
+            and isinstance(node.value, str) and node.value != str(value)):
+        written[path] = node.value
+    return value
 
 
 def _scalar_text(node: yaml.Node, value: Any) -> str:

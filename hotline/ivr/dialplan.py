@@ -181,6 +181,8 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}"
         tag = "" if self.severity == "error" else "warning: "
+        if not self.path:  # the whole file (or a YAML error, which names its own key)
+            return f"{where}: {tag}{self.message}"
         return f"{where}: {format_path(self.path)}: {tag}{self.message}"
 
 
@@ -234,7 +236,18 @@ class _Compiler:
         if isinstance(value, bool) or not isinstance(value, (str, int, float)):
             self.error(path, f"{what} must be text, not {_kind(value)}")
             return None
+        if self.misread(value, path):
+            return None
         return str(value)
+
+    def misread(self, value: Any, path: PathKey) -> bool:
+        """Report text that YAML read as a different number (0551 is octal 361)."""
+        written = self.source.written.get(path)
+        if written is None or isinstance(value, str):
+            return False
+        self.error(path, f"YAML reads {written} as the number {value}: write \"{written}\" "
+                   "(in quotes) to keep it as written")
+        return True
 
     def number(self, value: Any, path: PathKey, low: float, high: float) -> float | None:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -256,13 +269,14 @@ class _Compiler:
 
     def prompt_list(self, value: Any, path: PathKey) -> tuple[str, ...]:
         items = value if isinstance(value, list) else [value]
+        before = len(self.problems)
         out = []
         for i, item in enumerate(items):
             sub = (*path, i) if isinstance(value, list) else path
             name = self.ref("prompt", self.text(item, sub, "a prompt name"), sub)
             if name is not None:
                 out.append(name)
-        if not out and not self.problems:
+        if not out and len(self.problems) == before:
             self.error(path, "needs at least one prompt")
         return tuple(out)
 
@@ -419,6 +433,7 @@ class _Compiler:
         if isinstance(arg, dict):
             self.unknown_keys(arg, ("prompt",), path)
             arg = arg.get("prompt")
+            path = (*path, "prompt")
         prompt = self.ref("prompt", self.text(arg, path, "a prompt name"), path)
         return HangUp(prompt)
 
@@ -428,6 +443,7 @@ class _Compiler:
         if isinstance(arg, dict):
             self.unknown_keys(arg, ("box",), path)
             arg = arg.get("box", "12366")
+            path = (*path, "box")
         box = self.text(arg, path, "a voicemail box")
         return ToVoicemail(box) if box else None
 
@@ -577,11 +593,14 @@ class _Compiler:
             raw = data["caller_prefix"]
             raw = raw if isinstance(raw, list) else [raw]
             for i, prefix in enumerate(raw):
+                sub = ((*path, "caller_prefix", i) if isinstance(data["caller_prefix"], list)
+                       else (*path, "caller_prefix"))
+                if self.misread(prefix, sub):
+                    continue
                 text = str(prefix) if isinstance(prefix, (str, int)) else None
                 if text is None or not re.match(r"^\+?[0-9]{1,20}$", text):
-                    self.error((*path, "caller_prefix", i) if isinstance(
-                        data["caller_prefix"], list) else (*path, "caller_prefix"),
-                        f"'{prefix}' is not a number prefix (quote it to keep a leading 0)")
+                    self.error(sub, f"'{prefix}' is not a number prefix "
+                               "(quote it to keep a leading 0)")
                 else:
                     prefixes.append(text)
         return Condition(tuple(calendar), tuple(prefixes))

@@ -164,6 +164,10 @@ def step(session: Session, event: Event) -> Result:
         return _finish(session, None, "runaway")
     if isinstance(event, Key):
         session = replace(session, pressed=session.pressed + event.key)
+    return _dispatch(session, event)
+
+
+def _dispatch(session: Session, event: Event) -> Result:
     phase = session.phase
     if phase in ("greeting", "waiting", "inter_digit"):
         return _menu_event(session, event)
@@ -257,7 +261,8 @@ def _listen(s: Session, command: PlayPrompts | ReadKey) -> Result:
     """Issue a command that reads keys, unless keys typed ahead answer it already."""
     if s.typeahead:
         key, rest = s.typeahead[0], s.typeahead[1:]
-        return step(replace(s, typeahead=rest, transitions=s.transitions - 1), Key(key))
+        # Already counted in `pressed` when it was typed.
+        return _dispatch(replace(s, typeahead=rest), Key(key))
     return s, command
 
 

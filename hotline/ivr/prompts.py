@@ -1,6 +1,10 @@
-"""Prompts: named audio that Asterisk plays. A prompt with text and no recording is
-synthesised in Mandarin with espeak-ng and converted by sox to 8 kHz mono WAV, so a menu
-is audible before a studio records it. A recording always wins over synthesis."""
+"""Prompts: named audio that Asterisk plays.
+
+A prompt with a recorded `file` uses the recording (converted by sox to 8 kHz mono WAV);
+a prompt with only `text` is synthesised in Mandarin (or the dialplan's language) by
+espeak-ng, so a new menu is audible before a studio records it. A recording always wins.
+Each dialplan's prompts live in a folder of their own, so two dialplans may share names.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +12,14 @@ import hashlib
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.common.errors import HotlineError
 
-# Formats Asterisk plays that a recording may come in; checked before synthesising.
-RECORDED_SUFFIXES = (".wav", ".gsm", ".sln", ".ulaw", ".alaw", ".g722")
+# espeak-ng voices by dialplan language.
+VOICES = {"zh-CN": "cmn", "zh": "cmn", "cmn": "cmn", "en": "en-us", "en-US": "en-us"}
 
 
 class PromptError(HotlineError):
@@ -24,15 +29,8 @@ class PromptError(HotlineError):
 @dataclass(frozen=True)
 class Prompt:
     name: str
-    text: str
-
-
-# The prompts of the first menu (the YAML dialplans bring their own).
-BUILTIN = (
-    # Digits are written as words: espeak-ng reads "12366" as a number (一万二千...).
-    Prompt("welcome", "您好，欢迎致电一二三六六纳税服务热线。人工服务请按一，结束通话请按零。"),
-    Prompt("goodbye", "感谢您的来电，再见。"),
-)
+    text: str | None
+    file: Path | None = None  # a recording; wins over the text
 
 
 @dataclass(frozen=True)
@@ -43,54 +41,67 @@ class PromptStore:
     host_dir: Path
     asterisk_dir: str
 
+    def for_dialplan(self, name: str) -> PromptStore:
+        safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+        return PromptStore(self.host_dir / safe, f"{self.asterisk_dir.rstrip('/')}/{safe}")
+
     def playable(self, name: str) -> str:
-        """The name to give STREAM FILE / GET DATA: the path without extension."""
+        """The name to give STREAM FILE: the path without extension."""
         return f"{self.asterisk_dir.rstrip('/')}/{name}"
 
-    def recorded(self, name: str) -> Path | None:
-        for suffix in RECORDED_SUFFIXES:
-            path = self.host_dir / "recorded" / f"{name}{suffix}"
-            if path.exists():
-                return path
-        return None
-
-    def build(self, prompts: tuple[Prompt, ...] | list[Prompt]) -> list[str]:
+    def build(self, prompts: Iterable[Prompt], language: str = "zh-CN") -> list[str]:
         """Make every prompt playable; returns the names (re)built. Idempotent: a prompt
-        whose text has not changed is not synthesised again."""
+        whose source (recording or text) has not changed is not built again."""
         self.host_dir.mkdir(parents=True, exist_ok=True)
+        voice = VOICES.get(language, "cmn")
         built = []
         for prompt in prompts:
-            recorded = self.recorded(prompt.name)
-            target = self.host_dir / f"{prompt.name}{recorded.suffix if recorded else '.wav'}"
-            if recorded is not None:
-                for stale in self.host_dir.glob(f"{prompt.name}.*"):
-                    if stale != target and stale.suffix != ".txt":
-                        stale.unlink()
-                shutil.copyfile(recorded, target)
+            target = self.host_dir / f"{prompt.name}.wav"
+            stamp = self.host_dir / f"{prompt.name}.source"
+            if prompt.file is not None:
+                if not prompt.file.is_file():
+                    raise PromptError(f"prompt {prompt.name}: recording {prompt.file} not "
+                                      "found", code="prompt-file-missing")
+                source = "file:" + hashlib.sha256(prompt.file.read_bytes()).hexdigest()
+            elif prompt.text:
+                source = f"text:{voice}:" + hashlib.sha256(prompt.text.encode()).hexdigest()
+            else:
+                raise PromptError(f"prompt {prompt.name} has neither text nor a recording",
+                                  code="prompt-empty")
+            if target.exists() and stamp.exists() and stamp.read_text() == source:
                 continue
-            stamp = self.host_dir / f"{prompt.name}.txt"
-            digest = hashlib.sha256(prompt.text.encode()).hexdigest()
-            if target.exists() and stamp.exists() and stamp.read_text() == digest:
-                continue
-            synthesise(prompt.text, target)
-            stamp.write_text(digest)
+            if prompt.file is not None:
+                convert(prompt.file, target)
+            else:
+                assert prompt.text is not None
+                synthesise(prompt.text, target, voice)
+            stamp.write_text(source)
             built.append(prompt.name)
         return built
 
 
-def synthesise(text: str, target: Path) -> None:
-    """Mandarin speech for `text` as 8 kHz mono 16-bit WAV at `target` (atomically)."""
-    for tool in ("espeak-ng", "sox"):
-        if shutil.which(tool) is None:
-            raise PromptError(f"{tool} is not installed (Debian package {tool}); prompts "
-                              "with text cannot be synthesised", code="prompt-tool-missing")
+def _need(tool: str) -> None:
+    if shutil.which(tool) is None:
+        raise PromptError(f"{tool} is not installed (Debian package {tool}): prompts cannot "
+                          "be made", code="prompt-tool-missing")
+
+
+def synthesise(text: str, target: Path, voice: str = "cmn") -> None:
+    """Speech for `text` as 8 kHz mono 16-bit WAV at `target` (written atomically)."""
+    _need("espeak-ng")
     with tempfile.TemporaryDirectory() as tmp:
         raw = Path(tmp) / "raw.wav"
-        out = Path(tmp) / "out.wav"
-        _run(["espeak-ng", "-v", "cmn", "-s", "175", "-w", str(raw), text])
-        _run(["sox", str(raw), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer",
-              str(out)])
-        shutil.move(out, target)
+        _run(["espeak-ng", "-v", voice, "-s", "175", "-w", str(raw), text])
+        convert(raw, target)
+
+
+def convert(source: Path, target: Path) -> None:
+    """Any audio sox reads -> 8 kHz mono 16-bit WAV at `target` (written atomically)."""
+    _need("sox")
+    partial = target.with_suffix(".partial.wav")
+    _run(["sox", str(source), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer",
+          str(partial)])
+    partial.replace(target)
 
 
 def _run(cmd: list[str]) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+from hotline.common.yamlsrc import YamlSyntaxError, load_file
 from hotline.ivr.dialplan import Dialplan, Problem, load_dialplan
 
 
@@ -50,12 +51,20 @@ def load_all(paths: Iterable[Path], queues: Iterable[str] | None = None,
         if plan is None:
             continue
         if plan.name in plans:
-            problems.append(Problem(display, 1, ("dialplan",),
+            problems.append(Problem(display, _name_line(file), ("dialplan",),
                                     f"dialplan '{plan.name}' is also defined in "
                                     f"{plans[plan.name].source}"))
             continue
         plans[plan.name] = plan
     return LoadResult(plans, problems)
+
+
+def _name_line(file: Path) -> int:
+    """The line of the `dialplan:` key (the file was just loaded, so this rarely fails)."""
+    try:
+        return load_file(file).line_of(("dialplan",))
+    except (OSError, YamlSyntaxError):
+        return 1
 
 
 def _display(file: Path, root: Path | None) -> str:

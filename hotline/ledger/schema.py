@@ -28,6 +28,13 @@ MIGRATIONS: list[str] = [
     CREATE INDEX calls_started_at ON calls (started_at);
     CREATE INDEX calls_open ON calls (ended_at) WHERE ended_at IS NULL;
     """,
+    # 2: what the IVR learnt: the menus walked, the call's category and topic
+    """
+    ALTER TABLE calls ADD COLUMN ivr_path TEXT NOT NULL DEFAULT '';
+    ALTER TABLE calls ADD COLUMN category TEXT;
+    ALTER TABLE calls ADD COLUMN topic TEXT;
+    ALTER TABLE calls ADD COLUMN dialplan TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -49,6 +49,10 @@ class CallRow:
     outcome: str | None
     end_reason: str | None
     updated_at: str
+    ivr_path: str
+    category: str | None
+    topic: str | None
+    dialplan: str | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -83,6 +87,10 @@ def row_of(call: Call, now: datetime) -> tuple[Any, ...]:
         "outcome": call.outcome.value if call.outcome else None,
         "end_reason": call.end_reason.value if call.end_reason else None,
         "updated_at": iso(now),
+        "ivr_path": ">".join(call.ivr_path),
+        "category": call.category,
+        "topic": call.topic,
+        "dialplan": call.dialplan,
     }
     return tuple(values[c] for c in COLUMNS)
 

@@ -123,6 +123,9 @@ class _Consumer:
         self.queue: asyncio.Queue[AmiMessage | EventGap] = asyncio.Queue(size)
         self.dropped = 0
         self.task: asyncio.Task[None] | None = None
+        self.offered = 0  # events offered to this consumer (delivered or dropped)
+        self.handled = 0  # events its handler has finished with
+        self._progress = asyncio.Event()
 
     def wants(self, event_lower: str) -> bool:
         if event_lower in self.exact:
@@ -130,6 +133,7 @@ class _Consumer:
         return any(g.match(event_lower) for g in self.globs)
 
     def offer(self, message: AmiMessage) -> None:
+        self.offered += 1
         if self.dropped:
             if self.queue.full():
                 self.dropped += 1
@@ -166,6 +170,19 @@ class _Consumer:
                 # here would end this consumer's task).
                 log.exception("ami.consumer_failed", consumer=self.name, ami_event=event,
                               fields=_safe_fields(fields))
+            finally:
+                if isinstance(item, EventGap):
+                    self.handled += item.dropped
+                else:
+                    self.handled += 1
+                self._progress.set()
+
+    async def caught_up(self) -> None:
+        """Return once every event offered so far has been handled (or dropped)."""
+        target = self.offered
+        while self.handled + self.dropped < target:
+            self._progress.clear()
+            await self._progress.wait()
 
 
 def _is_glob(pattern: str) -> bool:
@@ -480,6 +497,19 @@ class AmiGateway:
             consumer.run(), name=f"ami-consumer-{name}")
         self._consumers.append(consumer)
         self._route_cache.clear()
+
+    async def caught_up(self, consumer: str, timeout: float = 1.0) -> bool:
+        """Wait until `consumer` has handled every event received so far (False if it
+        did not within `timeout`)."""
+        for item in self._consumers:
+            if item.name == consumer:
+                try:
+                    async with asyncio.timeout(timeout):
+                        await item.caught_up()
+                except TimeoutError:
+                    return False
+                return True
+        raise KeyError(consumer)
 
     def _handle(self, message: AmiMessage) -> None:
         self.last_received = time.monotonic()

@@ -130,8 +130,20 @@ class DigitsPressed:
     digits: str
 
 
+@dataclass(frozen=True)
+class IvrProgress:
+    """Reported by the IVR after each step: everything so far (it replaces, not adds)."""
+
+    linkedid: str
+    pressed: str
+    path: tuple[str, ...]
+    category: str | None
+    topic: str | None
+    dialplan: str | None = None
+
+
 Fact = (IvrEntered | QueueJoined | SeatRinging | SeatNoAnswer | SeatConnected | SeatCompleted
-        | QueueAbandoned | QueueLeft | ChannelHungUp | DigitsPressed)
+        | QueueAbandoned | QueueLeft | ChannelHungUp | DigitsPressed | IvrProgress)
 
 UNKNOWN_CALLER = {"", "<unknown>", "unknown"}
 
@@ -219,6 +231,10 @@ class Call:
     started_at: datetime
     history: tuple[tuple[CallState, datetime], ...] = ()
     digits: str = ""
+    ivr_path: tuple[str, ...] = ()
+    category: str | None = None
+    topic: str | None = None
+    dialplan: str | None = None
     queue: str | None = None
     queued_at: datetime | None = None
     seat: str | None = None
@@ -304,6 +320,12 @@ class CallTracker:
             return call  # a second AGI on the same call: nothing new
         if isinstance(fact, DigitsPressed):
             return replace(call, digits=call.digits + fact.digits)
+        if isinstance(fact, IvrProgress):
+            new = replace(call, digits=fact.pressed, ivr_path=fact.path,
+                          category=fact.category or call.category,
+                          topic=fact.topic or call.topic,
+                          dialplan=fact.dialplan or call.dialplan)
+            return call if new == call else new
         if isinstance(fact, QueueJoined):
             moved = call.moved(S.QUEUED, at)
             return replace(moved, queue=fact.queue, queued_at=at, left_queue=False)

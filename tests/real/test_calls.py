@@ -1,11 +1,14 @@
-"""Real calls through the real Asterisk: each branch of the first menu, and its ledger row."""
+"""Real calls through the real Asterisk and the YAML dialplans, and their ledger rows.
+
+Most calls dial 12399, the tests' own small dialplan (tests/dialplans/test.yaml: short
+prompts and timeouts); one walks the shipped 12366 menu.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import wave
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -19,6 +22,7 @@ from tests.conftest import ami_action, live_channels
 
 pytestmark = pytest.mark.asterisk
 SEAT = "演示座席8001"
+TEST_LINE = "12399"
 
 
 async def call_and_row(service: Service, caller: AmiGateway, call: TestCall) -> CallRow:
@@ -31,6 +35,17 @@ def t(stamp: str | None) -> datetime:
     return datetime.fromisoformat(stamp)
 
 
+def seconds(a: str | None, b: str | None) -> float:
+    return (t(b) - t(a)).total_seconds()
+
+
+def prompt_seconds(service: Service, dialplan: str, name: str) -> float:
+    path = service.prompts.for_dialplan(dialplan).host_dir / f"{name}.wav"
+    with wave.open(str(path)) as audio:
+        assert (audio.getframerate(), audio.getnchannels()) == (8000, 1)
+        return audio.getnframes() / audio.getframerate()
+
+
 def assert_no_channels_left(asterisk: Instance, linkedid: str) -> None:
     left = [c for c in live_channels(asterisk) if c.get("Linkedid") == linkedid]
     assert left == [], f"channels of {linkedid} still up: {left}"
@@ -38,13 +53,14 @@ def assert_no_channels_left(asterisk: Instance, linkedid: str) -> None:
 
 async def test_key_1_reaches_a_seat_who_answers(
         hotline_service: Service, caller: AmiGateway, asterisk: Instance) -> None:
-    call = TestCall("13955112345", "纳税人张三", ["1"])
+    call = TestCall("13955112345", "纳税人张三", ["1"], extension=TEST_LINE)
     row = await call_and_row(hotline_service, caller, call)
     assert row.linkedid == call.linkedid
     assert (row.caller_number, row.caller_name) == ("13955112345", "纳税人张三")
-    assert row.digits == "1"
+    assert (row.digits, row.ivr_path, row.category) == ("1", "main", "consultation")
     assert (row.queue, row.seat) == ("center", SEAT)
     assert (row.outcome, row.end_reason, row.state) == ("answered", "hangup", "ended")
+    assert (row.dialplan) == TEST_LINE
     assert t(row.started_at) <= t(row.queued_at) <= t(row.answered_at) <= t(row.ended_at)
     # The simulated seat talks for 2 s (SEAT_TALK default in [seats]).
     assert row.talk_seconds is not None
@@ -55,48 +71,54 @@ async def test_key_1_reaches_a_seat_who_answers(
     assert_no_channels_left(asterisk, call.linkedid)
 
 
+async def test_barge_in_a_key_stops_the_greeting(hotline_service: Service,
+                                                 caller: AmiGateway) -> None:
+    greeting = prompt_seconds(hotline_service, TEST_LINE, "hello")
+    assert greeting > 4  # long enough that not waiting for it shows
+    row = await call_and_row(hotline_service, caller,
+                             TestCall("13955112345", None, ["1"], extension=TEST_LINE))
+    assert row.outcome == "answered"
+    assert seconds(row.started_at, row.queued_at) < 1.5
+
+
 async def test_key_0_says_goodbye(hotline_service: Service, caller: AmiGateway,
                                   asterisk: Instance) -> None:
-    call = TestCall("055112345678", None, ["0"])
+    call = TestCall("055112345678", None, ["0"], extension=TEST_LINE)
     row = await call_and_row(hotline_service, caller, call)
     assert (row.caller_number, row.caller_name) == ("055112345678", None)
     assert row.digits == "0"
     assert (row.queue, row.seat, row.answered_at) == (None, None, None)
     assert (row.outcome, row.end_reason) == ("ended_in_ivr", "hangup")
+    # Goodbye is played in full before the hang-up.
+    assert seconds(row.started_at, row.ended_at) >= prompt_seconds(
+        hotline_service, TEST_LINE, "bye") - 0.2
     assert_no_channels_left(asterisk, call.linkedid)
 
 
-def wav_seconds(path: Path) -> float:
-    with wave.open(str(path)) as audio:
-        assert (audio.getframerate(), audio.getnchannels()) == (8000, 1)
-        return audio.getnframes() / audio.getframerate()
+async def test_no_key_hears_prompts_retries_then_goodbye(hotline_service: Service,
+                                                         caller: AmiGateway) -> None:
+    def p(name: str) -> float:
+        return prompt_seconds(hotline_service, TEST_LINE, name)
 
-
-async def test_no_key_hears_the_whole_welcome_then_goodbye(hotline_service: Service,
-                                                           caller: AmiGateway) -> None:
-    assert hotline_service.calls is not None
-    prompts = hotline_service.calls.prompts.host_dir
-    welcome, goodbye = wav_seconds(prompts / "welcome.wav"), wav_seconds(prompts / "goodbye.wav")
-    call = TestCall("13800000000", None, [])
+    call = TestCall("13800000000", None, [], extension=TEST_LINE)
     row = await call_and_row(hotline_service, caller, call)
-    assert row.digits == ""
-    assert (row.queue, row.outcome) == (None, "ended_in_ivr")
-    # Asterisk played the welcome in full, waited the 5 s read timeout, played goodbye:
-    # a missing prompt would have been skipped at once.
-    took = (t(row.ended_at) - t(row.started_at)).total_seconds()
-    assert welcome + 5 + goodbye - 0.5 <= took <= welcome + 5 + goodbye + 3
+    assert (row.digits, row.queue, row.outcome) == ("", None, "ended_in_ivr")
+    # hello, 2 s, "none" + short, 2 s (second attempt: exhausted), bye: every prompt was
+    # really played (a missing one would be skipped at once).
+    expected = p("hello") + 2 + p("none") + p("short") + 2 + p("bye")
+    took = seconds(row.started_at, row.ended_at)
+    assert expected - 0.5 <= took <= expected + 3
 
 
 async def test_caller_hangs_up_in_the_menu(hotline_service: Service,
                                            caller: AmiGateway) -> None:
-    call = TestCall("13900001111", "挂机测试", ["h"])
+    call = TestCall("13900001111", "挂机测试", ["h"], extension=TEST_LINE)
     row = await call_and_row(hotline_service, caller, call)
     assert call.pressed == []
     assert (row.digits, row.queue, row.outcome, row.end_reason) == (
         "", None, "ended_in_ivr", "hangup")
     assert row.caller_name == "挂机测试"
-    # Hung up during the welcome prompt: well before the read timeout.
-    assert (t(row.ended_at) - t(row.started_at)).total_seconds() < 5
+    assert seconds(row.started_at, row.ended_at) < 2  # during the greeting
 
 
 async def test_caller_hangs_up_while_queued(hotline_service: Service, caller: AmiGateway,
@@ -104,7 +126,8 @@ async def test_caller_hangs_up_while_queued(hotline_service: Service, caller: Am
     # The seat rings without answering, so the caller is still waiting when they leave.
     ami_action(asterisk, "Setvar", Variable="SEAT_MODE_8001", Value="noanswer")
     try:
-        call = TestCall("13911112222", None, ["1"], hangup_when_queued=True)
+        call = TestCall("13911112222", None, ["1"], hangup_when_queued=True,
+                        extension=TEST_LINE)
         row = await call_and_row(hotline_service, caller, call)
     finally:
         ami_action(asterisk, "Setvar", Variable="SEAT_MODE_8001", Value="")
@@ -114,6 +137,33 @@ async def test_caller_hangs_up_while_queued(hotline_service: Service, caller: Am
     assert row.wait_seconds is not None
     assert 0 <= row.wait_seconds < 3
     assert_no_channels_left(asterisk, call.linkedid)
+
+
+async def test_keys_typed_ahead_between_prompts_are_not_lost(
+        hotline_service: Service, caller: AmiGateway) -> None:
+    # "2" opens the submenu; "1" is pressed at once, before the submenu listens, while
+    # no AGI command reads keys (Asterisk discards it; hotline keeps it from DTMFEnd).
+    call = TestCall("13955112345", None, ["2", "1"], extension=TEST_LINE, rush=True)
+    row = await call_and_row(hotline_service, caller, call)
+    assert call.pressed == ["2", "1"]
+    assert (row.digits, row.ivr_path, row.category) == ("21", "main>sub", "complaint")
+    assert (row.queue, row.outcome) == ("center", "answered")
+
+
+async def test_an_information_prompt_returns_to_the_menu(hotline_service: Service,
+                                                         caller: AmiGateway) -> None:
+    call = TestCall("13955112345", None, ["3", "0"], extension=TEST_LINE)
+    row = await call_and_row(hotline_service, caller, call)
+    assert (row.digits, row.ivr_path, row.outcome) == ("30", "main>main", "ended_in_ivr")
+
+
+async def test_the_shipped_12366_menu_routes_a_topic_to_its_queue(
+        hotline_service: Service, caller: AmiGateway) -> None:
+    call = TestCall("13955112345", "纳税人赵六", ["1", "1"])
+    row = await call_and_row(hotline_service, caller, call)
+    assert (row.dialplan, row.ivr_path, row.digits) == ("12366", "main>consult", "11")
+    assert (row.category, row.topic) == ("consultation", "individual_income_tax")
+    assert (row.queue, row.seat, row.outcome) == ("iit", SEAT, "answered")
 
 
 async def test_exactly_one_row_per_call(hotline_service: Service) -> None:
@@ -135,6 +185,6 @@ async def test_asterisk_restart_hotline_reconnects_and_logs_the_next_call(
         while gateway.connections == before or not gateway.connected.is_set():  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         await caller.connected.wait()
-    call = TestCall("13955112345", "重启后来电", ["0"])
+    call = TestCall("13955112345", "重启后来电", ["0"], extension=TEST_LINE)
     row = await call_and_row(hotline_service, caller, call)
     assert (row.caller_name, row.digits, row.outcome) == ("重启后来电", "0", "ended_in_ivr")

@@ -34,7 +34,8 @@ async def hotline(service: Service, asterisk: Instance, *args: str) -> tuple[int
 async def test_hotline_call_prints_the_outcome_and_its_ledger_row(
         hotline_service: Service, asterisk: Instance) -> None:
     code, out, err = await hotline(hotline_service, asterisk, "call", "13955112345",
-                                   "--name", "纳税人王五", "--keys", "1", "--json")
+                                   "--name", "纳税人王五", "--keys", "1", "--to", "12399",
+                                   "--json")
     assert code == 0, err
     result = json.loads(out)
     assert result["pressed"] == "1"
@@ -44,7 +45,7 @@ async def test_hotline_call_prints_the_outcome_and_its_ledger_row(
     assert (row["digits"], row["queue"], row["outcome"]) == ("1", "center", "answered")
 
     code, out, err = await hotline(hotline_service, asterisk, "call", "13955112345",
-                                   "--keys", "0")
+                                   "--keys", "0", "--to", "12399")
     assert code == 0, err
     assert ": ended_in_ivr (语音结束), keys pressed: 0" in out.splitlines()[0]
 
@@ -67,6 +68,7 @@ async def test_hotline_call_prints_the_outcome_and_its_ledger_row(
 
 @pytest.mark.parametrize(("args", "message"), [
     (["call", "abc"], "NUMBER 'abc' is not a phone number"),
+    (["call", "13955112345", "--to", "12a"], "'12a' is not a number to dial"),
     (["call", "13955112345", "--keys", "1x"], "--keys: 'x' is not a key"),
     (["ledger", "list", "--limit", "0"], "0 must be at least 1"),
     (["call"], "the following arguments are required: number"),

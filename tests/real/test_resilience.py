@@ -22,7 +22,7 @@ from hotline.app.testcall import TestCall, place_call, read_ledger_row, wait_for
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance, Sandbox, find_free_port
-from tests.conftest import live_channels
+from tests.conftest import OPEN_TIME, live_channels
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
@@ -52,7 +52,8 @@ class HotlineProcess:
     def __init__(self, inst: Instance, ledger: Path) -> None:
         env = {**os.environ, "HOTLINE_AMI_PORT": str(inst.ami_port),
                "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LEDGER_PATH": str(ledger),
-               "HOTLINE_LOG_FORMAT": "json"}
+               "HOTLINE_LOG_FORMAT": "json", "HOTLINE_SERVICE_CALENDAR_TIME": OPEN_TIME,
+               "HOTLINE_SERVICE_PID_FILE": str(ledger.with_suffix(".pid"))}
         self.log = ledger.with_suffix(f".{os.urandom(3).hex()}.log")
         self.log_file = open(self.log, "w")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen([sys.executable, "-m", "hotline", "run"], env=env,
@@ -77,12 +78,12 @@ class HotlineProcess:
 
 
 async def in_menu(gateway: AmiGateway, call: TestCall) -> asyncio.Event:
-    """An event set once the call's IVR is reading keys (GET DATA started)."""
+    """An event set once the call's IVR plays its greeting (STREAM FILE with keys)."""
     ready = asyncio.Event()
 
     def watch(message: AmiMessage | EventGap) -> None:
         if (isinstance(message, AmiMessage) and message.get("Linkedid") == call.linkedid
-                and (message.get("Command") or "").startswith("GET DATA")):
+                and (message.get("Command") or "").startswith("STREAM FILE")):
             ready.set()
 
     gateway.subscribe(f"menu-{call.linkedid}", ["AGIExecStart"], watch)
