@@ -271,11 +271,11 @@ def _load_plan(args: argparse.Namespace, settings: Settings) -> Dialplan:
     result = load_all(paths, known_queues(settings), display_root=Path.cwd())
     if result.errors:
         raise ConfigError([str(p) for p in result.errors], code="dialplan-invalid")
-    if args.dialplan or len(result.plans) == 1:
+    if args.dialplan or (args.line is None and len(result.plans) == 1):
         return next(iter(result.plans.values()))
-    plan = result.plans.get(args.line)
+    plan = result.plans.get(args.line or "12366")
     if plan is None:
-        raise ConfigError([f"no dialplan named {args.line!r} (found: "
+        raise ConfigError([f"no dialplan named {args.line or '12366'!r} (found: "
                            f"{', '.join(sorted(result.plans))})"], code="dialplan-missing")
     return plan
 
@@ -432,8 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = sub.add_parser("simulate", help="walk a dialplan offline, as a caller")
     simulate.add_argument("--dialplan", metavar="FILE", help="a dialplan file")
-    simulate.add_argument("--line", default="12366",
-                          help="the dialplan to use among the configured ones")
+    simulate.add_argument("--line", help="the dialplan to use among the configured ones "
+                          "(default 12366)")
     simulate.add_argument("--at", type=_datetime, metavar="ISO-DATETIME",
                           help="the moment of the call (default now; no offset: Beijing)")
     simulate.add_argument("--caller", metavar="NUMBER")

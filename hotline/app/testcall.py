@@ -84,6 +84,8 @@ class TestCall:
     # Press each key as soon as Asterisk reported the previous one, without waiting for
     # the IVR to read keys: the caller who types ahead.
     rush: bool = False
+    # Press no key until this is set (a test holds the caller in the menu meanwhile).
+    gate: asyncio.Event | None = None
     linkedid: str = field(default_factory=lambda: f"hotline-call-{uuid.uuid4().hex[:12]}")
     ivr_channel: str | None = None
     pressed: list[str] = field(default_factory=list)
@@ -93,7 +95,7 @@ class TestCall:
 
 async def place_call(gateway: AmiGateway, call: TestCall, *, timeout: float = 120.0) -> None:
     """Place `call` and return once its IVR leg has hung up."""
-    events: asyncio.Queue[AmiMessage] = asyncio.Queue()
+    events: asyncio.Queue[AmiMessage | None] = asyncio.Queue()
 
     def collect(message: AmiMessage | EventGap) -> None:
         if isinstance(message, AmiMessage) and message.get("Linkedid") == call.linkedid:
@@ -110,9 +112,16 @@ async def place_call(gateway: AmiGateway, call: TestCall, *, timeout: float = 12
     keys = list(call.keys)
     capacity = 0
     awaiting_digit: str | None = None
+    gate = call.gate
+    if gate is not None:
+        # Wake the loop when the gate opens (None in the queue: no event, just look again).
+        asyncio.get_running_loop().create_task(gate.wait()).add_done_callback(
+            lambda _: events.put_nowait(None))
     async with asyncio.timeout(timeout):
         while True:
             message = await events.get()
+            if message is None:
+                message = AmiMessage("Event: GateOpened")
             event = message.event
             channel = message.get("Channel")
             if event == "OriginateResponse" and message.get("Response") != "Success":
@@ -137,6 +146,8 @@ async def place_call(gateway: AmiGateway, call: TestCall, *, timeout: float = 12
                 return
             if call.rush and call.pressed and awaiting_digit is None:
                 capacity = max(capacity, 1)
+            if gate is not None and not gate.is_set():
+                continue
             if capacity > 0 and awaiting_digit is None and keys and call.ivr_channel:
                 key = keys.pop(0)
                 if key == "h":

@@ -49,11 +49,14 @@ async def gateway(own_asterisk: Instance) -> AsyncIterator[AmiGateway]:
 
 
 class HotlineProcess:
-    def __init__(self, inst: Instance, ledger: Path) -> None:
-        env = {**os.environ, "HOTLINE_AMI_PORT": str(inst.ami_port),
-               "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LEDGER_PATH": str(ledger),
-               "HOTLINE_LOG_FORMAT": "json", "HOTLINE_SERVICE_CALENDAR_TIME": OPEN_TIME,
-               "HOTLINE_SERVICE_PID_FILE": str(ledger.with_suffix(".pid"))}
+    def __init__(self, inst: Instance, ledger: Path,
+                 extra: dict[str, str] | None = None) -> None:
+        self.env = {"HOTLINE_AMI_PORT": str(inst.ami_port),
+                    "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LEDGER_PATH": str(ledger),
+                    "HOTLINE_LOG_FORMAT": "json", "HOTLINE_SERVICE_CALENDAR_TIME": OPEN_TIME,
+                    "HOTLINE_SERVICE_PID_FILE": str(ledger.with_suffix(".pid")),
+                    **(extra or {})}
+        env = {**os.environ, **self.env}
         self.log = ledger.with_suffix(f".{os.urandom(3).hex()}.log")
         self.log_file = open(self.log, "w")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen([sys.executable, "-m", "hotline", "run"], env=env,

@@ -1,0 +1,114 @@
+"""Hot reload on a running service: calls in progress keep their version, new calls get
+the new one, an invalid file is rejected and the last good version stays live."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
+from hotline.pbx.gateway import AmiGateway
+from hotline.pbx.sandbox import Instance, Sandbox, find_free_port
+from tests.real.test_resilience import HotlineProcess, in_menu
+
+pytestmark = pytest.mark.asterisk
+REPO = Path(__file__).resolve().parents[2]
+
+VERSION = """\
+dialplan: "12399"
+prompts:
+  hello: 您好，这里是热线测试，请在提示音结束之前按键选择您需要的服务。
+  bye: 再见。
+menus:
+  main:
+    greeting: hello
+    options:
+      "1": {action}
+    timeout: 3
+    max_attempts: 1
+    on_exhausted: {{hangup: bye}}
+"""
+TO_QUEUE = VERSION.format(action="{queue: center}")
+TO_GOODBYE = VERSION.format(action="{hangup: bye}")
+
+
+@pytest.fixture(scope="module")
+def own_asterisk(sandbox: Sandbox) -> Iterator[Instance]:
+    inst = sandbox.instance(f"test-rl-{os.getpid()}", find_free_port())
+    inst.up()
+    yield inst
+    inst.down()
+    shutil.rmtree(inst.dir, ignore_errors=True)
+
+
+async def hotline_cli(proc_env: dict[str, str], *args: str) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hotline", *args, env={**os.environ, **proc_env}, cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode()
+
+
+async def test_reload_keeps_calls_on_their_version(own_asterisk: Instance,
+                                                   tmp_path: Path) -> None:
+    plans = tmp_path / "dialplans"
+    plans.mkdir()
+    line = plans / "line.yaml"
+    line.write_text(TO_QUEUE, encoding="utf-8")
+    ledger = tmp_path / "ledger.sqlite3"
+    service = HotlineProcess(own_asterisk, ledger, {
+        "HOTLINE_DIALPLANS_PATHS": f"[{plans}]", "HOTLINE_SERVICE_WATCH_INTERVAL": "0"})
+    gateway = AmiGateway("127.0.0.1", own_asterisk.ami_port, "hotline", own_asterisk.secret())
+    runner = asyncio.create_task(gateway.run())
+    try:
+        await gateway.wait_connected(5)
+        await service.wait_for("calls.resynced")
+        # A call enters the menu on the first version and holds there.
+        gate = asyncio.Event()
+        first = TestCall("13955112345", None, ["1"], extension="12399", gate=gate)
+        ready = await in_menu(gateway, first)
+        first_call = asyncio.create_task(place_call(gateway, first, timeout=60))
+        async with asyncio.timeout(10):
+            await ready.wait()
+
+        # The administrator changes option 1 and reloads.
+        line.write_text(TO_GOODBYE, encoding="utf-8")
+        code, out = await hotline_cli(service.env, "reload")
+        assert code == 0, out
+        assert f"reload sent to the service (pid {service.proc.pid})" in out
+        await service.wait_for("dialplan.reloaded")
+
+        # The call in progress presses 1 and still goes to the queue (its version)...
+        gate.set()
+        await first_call
+        row = await wait_for_ledger_row(ledger, first.linkedid)
+        assert (row.digits, row.queue, row.outcome) == ("1", "center", "answered")
+        # ...while a new call gets the new version.
+        second = TestCall("13955112345", None, ["1"], extension="12399")
+        await place_call(gateway, second, timeout=60)
+        row = await wait_for_ledger_row(ledger, second.linkedid)
+        assert (row.digits, row.queue, row.outcome) == ("1", None, "ended_in_ivr")
+
+        # An invalid file is rejected with its line; the last good version stays live.
+        line.write_text(TO_GOODBYE.replace("{hangup: bye}\n    timeout",
+                                           "{hangup: bye}\n    timeuot"), encoding="utf-8")
+        code, out = await hotline_cli(service.env, "reload")
+        assert code == 2
+        assert "line.yaml:10: menus.main.timeuot: unknown key" in out
+        service.proc.send_signal(signal.SIGHUP)  # even if signalled anyway
+        await service.wait_for("dialplan.reload_rejected")
+        third = TestCall("13955112345", None, ["1"], extension="12399")
+        await place_call(gateway, third, timeout=60)
+        row = await wait_for_ledger_row(ledger, third.linkedid)
+        assert (row.digits, row.outcome) == ("1", "ended_in_ivr")
+    finally:
+        runner.cancel()
+        service.stop()

@@ -1,0 +1,112 @@
+"""`hotline check`, `simulate`, `prompts build` and `reload` as an administrator runs them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import wave
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def hotline(*args: str, env: dict[str, str] | None = None,
+            cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hotline", *args], capture_output=True,
+                          text=True, timeout=60, cwd=cwd, env={**os.environ, **(env or {})})
+
+
+def test_check_passes_the_shipped_dialplan() -> None:
+    res = hotline("check")
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert res.stdout.strip().endswith("1 dialplan(s): 0 error(s), 0 warning(s)")
+
+
+def test_check_reports_every_error_with_file_and_line_and_fails(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        'dialplan: "9"\n'
+        "prompts:\n"
+        "  hi: 你好\n"
+        "menus:\n"
+        "  main:\n"
+        "    greeting: hi\n"
+        "    options:\n"
+        '      "1": {goto: mian}\n'
+        '      "2": {queue: nowhere}\n'
+        '      "3": {dance: true}\n', encoding="utf-8")
+    res = hotline("check", str(bad))
+    assert res.returncode == 1
+    lines = res.stdout.splitlines()
+    assert f"{bad}:8: menus.main.options.\"1\".goto: unknown menu 'mian' (did you mean " \
+           "'main'?)" in lines
+    assert any(line.startswith(f"{bad}:9: menus.main.options.\"2\".queue: unknown queue "
+                               "'nowhere'") for line in lines)
+    assert any(line.startswith(f"{bad}:10: menus.main.options.\"3\".dance: unknown action")
+               for line in lines)
+    assert lines[-1].endswith("3 error(s), 0 warning(s)")
+
+
+def test_simulate_walks_the_menu_with_the_live_engine() -> None:
+    res = hotline("simulate", "--keys", "1 1", "--at", "2026-11-25T10:00", "--json")
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out["calendar"] == "open"
+    assert out["final"]["action"] == "queue iit"
+    assert out["final"]["path"] == ["main", "consult"]
+    assert (out["final"]["category"], out["final"]["topic"]) == (
+        "consultation", "individual_income_tax")
+    assert out["steps"][0]["command"] == "play welcome, main_menu"
+    assert out["steps"][0]["event"] == "key 1"
+
+
+def test_simulate_on_a_holiday_offers_voicemail() -> None:
+    res = hotline("simulate", "--keys", "2", "--at", "2026-10-01T10:00")
+    assert res.returncode == 0, res.stderr
+    assert "non_working_day" in res.stdout.splitlines()[0]
+    assert "final: voicemail 12366" in res.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["simulate", "--keys", "1x"], "--keys: 'x' is not a key"),
+    (["simulate", "--at", "tomorrow"], "'tomorrow' is not an ISO date-time"),
+    (["simulate", "--line", "999"], "no dialplan named '999'"),
+    (["check", "/nonexistent/x.yaml"], "/nonexistent/x.yaml:1: file not found"),
+])
+def test_bad_arguments_get_a_clear_error(args: list[str], message: str) -> None:
+    res = hotline(*args)
+    assert res.returncode in (1, 2)
+    assert message in res.stdout + res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_prompts_build_synthesises_8khz_audio_once(tmp_path: Path) -> None:
+    env = {"HOTLINE_PROMPTS_HOST_DIR": str(tmp_path / "sounds"),
+           "HOTLINE_PROMPTS_ASTERISK_DIR": "/srv/sounds"}
+    plan = REPO / "tests" / "dialplans" / "test.yaml"
+    first = hotline("prompts", "build", "--dialplan", str(plan), env=env)
+    assert first.returncode == 0, first.stderr
+    assert "12399: 7 built, 0 up to date" in first.stdout
+    with wave.open(str(tmp_path / "sounds" / "12399" / "hello.wav")) as audio:
+        assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (8000, 1, 2)
+        assert audio.getnframes() > 8000  # more than a second of speech
+    again = hotline("prompts", "build", "--dialplan", str(plan), env=env)
+    assert "12399: 0 built, 7 up to date" in again.stdout
+
+
+def test_reload_without_a_running_service_says_so(tmp_path: Path) -> None:
+    res = hotline("reload", env={"HOTLINE_SERVICE_PID_FILE": str(tmp_path / "none.pid")})
+    assert res.returncode == 1
+    assert "[service-not-running]" in res.stderr
+
+
+def test_reload_refuses_invalid_dialplans_before_signalling(tmp_path: Path) -> None:
+    (tmp_path / "x.yaml").write_text("menus: {main: {greeting: a}}\n", encoding="utf-8")
+    res = hotline("reload", env={"HOTLINE_DIALPLANS_PATHS": f"[{tmp_path}]",
+                                 "HOTLINE_SERVICE_PID_FILE": str(tmp_path / "x.pid")})
+    assert res.returncode == 2
+    assert "x.yaml:1: menus.main" in res.stderr
