@@ -87,3 +87,34 @@ async def test_a_newer_ledger_is_refused_not_rebuilt(tmp_path: Path) -> None:
     con.close()
     with pytest.raises(LedgerError, match="newer than this hotline"):
         await Ledger.open(path)
+
+
+async def test_a_version_1_ledger_is_upgraded_in_place(tmp_path: Path) -> None:
+    from hotline.ledger.schema import MIGRATIONS
+
+    path = tmp_path / "old.sqlite3"
+    con = sqlite3.connect(path)
+    con.executescript(MIGRATIONS[0])
+    con.executescript("CREATE TABLE schema_version (version INTEGER NOT NULL);"
+                      "INSERT INTO schema_version VALUES (1);")
+    con.execute("INSERT INTO calls (linkedid, caller_number, started_at, state, updated_at, "
+                "outcome, ended_at) VALUES ('old-1', '13955112345', "
+                "'2026-11-20T09:00:00.000+08:00', 'ended', '2026-11-20T09:01:00.000+08:00', "
+                "'answered', '2026-11-20T09:01:00.000+08:00')")
+    con.commit()
+    con.close()
+    ledger = await Ledger.open(path)
+    try:
+        row = await ledger.get("old-1")
+        assert row is not None
+        assert (row.caller_number, row.outcome) == ("13955112345", "answered")
+        assert (row.ivr_path, row.category, row.topic) == ("", None, None)
+        await ledger.upsert_calls([call(linkedid="new-1", category="tip_off")], T0)
+        new = await ledger.get("new-1")
+        assert new is not None
+        assert new.category == "tip_off"
+    finally:
+        await ledger.close()
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+    con.close()
