@@ -166,6 +166,21 @@ async def test_the_shipped_12366_menu_routes_a_topic_to_its_queue(
     assert (row.queue, row.seat, row.outcome) == ("iit", SEAT, "answered")
 
 
+@pytest.mark.parametrize(("keys", "path", "category", "topic", "queue"), [
+    (["2"], "main", "tip_off", None, "tipoff"),
+    (["1", "*", "0"], "main>consult>main", "consultation", None, "center"),
+    (["1", "4"], "main>consult", "consultation", "property_and_land", "property"),
+])
+async def test_the_shipped_12366_menu_records_the_path_walked(
+        hotline_service: Service, caller: AmiGateway, keys: list[str], path: str,
+        category: str, topic: str | None, queue: str) -> None:
+    call = TestCall("055312345678", None, keys)
+    row = await call_and_row(hotline_service, caller, call)
+    assert (row.ivr_path, row.digits) == (path, "".join(keys))
+    assert (row.category, row.topic, row.queue, row.outcome) == (
+        category, topic, queue, "answered")
+
+
 async def test_exactly_one_row_per_call(hotline_service: Service) -> None:
     assert hotline_service.calls is not None
     rows = await hotline_service.calls.ledger.latest(100)
