@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 import structlog
 
 from hotline.app.ivr_runner import IvrRunner, Progress
-from hotline.ivr.calendar import calendar_state
+from hotline.ivr.calendar import Calendar
 from hotline.ivr.engine import CallContext
 from hotline.ivr.prompts import PromptStore
 from hotline.ivr.registry import DialplanRegistry
@@ -101,8 +101,10 @@ class LedgerWriter:
 class CallHandling:
     def __init__(self, gateway: AmiGateway, ledger: Ledger, dialplans: DialplanRegistry,
                  prompts: PromptStore, clock: Clock = utc_now,
-                 calendar_clock: Clock | None = None) -> None:
+                 calendar_clock: Clock | None = None, calendar: Calendar | None = None,
+                 ) -> None:
         self.gateway = gateway
+        self.calendar = calendar or Calendar()
         self.calendar_clock = calendar_clock or clock
         self.ledger = ledger
         self.dialplans = dialplans
@@ -187,7 +189,7 @@ class CallHandling:
                 log.error("ivr.no_dialplan", extension=extension)
                 await self._send_on(channel, done=False)
                 return
-            context = CallContext(fact.number, calendar_state(self.calendar_clock()))
+            context = CallContext(fact.number, self.calendar.state(self.calendar_clock()))
 
             def report(progress: Progress) -> None:
                 self._apply(IvrProgress(linkedid, progress.pressed, progress.path,

@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from hotline import __version__
@@ -257,10 +257,74 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     errors = len(result.errors)
     warnings = len(result.problems) - errors
     files = len(dialplan_files(paths))
+    calendar_errors, calendar_warnings = _check_calendar(settings)
+    errors += calendar_errors
+    warnings += calendar_warnings
     print(f"{files} file(s), {len(result.plans)} dialplan(s): {errors} error(s), "
           f"{warnings} warning(s)" + ("" if queues is not None else
                                       " (queues not checked: no routing file)"))
     return 1 if errors else 0
+
+
+def _check_calendar(settings: Settings) -> tuple[int, int]:
+    """Validate config/calendar.yaml and warn about years without an official schedule."""
+    from hotline.app.wiring import calendar_from
+    from hotline.ivr.calendar import CHINA
+
+    path = settings.resolve(settings.calendar.path)
+    try:
+        calendar = calendar_from(settings)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(problem)
+        return len(exc.problems), 0
+    year = datetime.now(CHINA).year
+    missing = calendar.missing_years([year, year + 1])
+    for item in missing:
+        print(f"{_relative(path)}:1: years: warning: no official schedule for {item}: "
+              "Monday to Friday are taken as working days and only 1 Jan, 1-2 May and "
+              f"1-3 Oct as holidays; add years.{item} when the State Council publishes it")
+    return 0, len(missing)
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def cmd_calendar(args: argparse.Namespace, settings: Settings) -> int:
+    from hotline.app.wiring import calendar_from
+    from hotline.ivr.calendar import CHINA
+
+    calendar = calendar_from(settings)
+    today = datetime.now(CHINA).date()
+    start = args.start or today
+    end = args.end or (start + timedelta(days=13))
+    if end < start:
+        raise ConfigError([f"--to {end} is before --from {start}"], code="bad-dates")
+    if (end - start).days > 3660:
+        raise ConfigError(["at most ten years at once"], code="bad-dates")
+    days = list(calendar.days(start, end, args.queue))
+    if args.json:
+        print(json.dumps([{
+            "date": d.day.isoformat(), "working": d.working, "reason": d.reason,
+            "name": d.name, "label": d.label, "source": d.source,
+            "hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in d.hours]} for d in days],
+            ensure_ascii=False))
+        return 0
+    weekdays = "一二三四五六日"
+    for d in days:
+        hours = " ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in d.hours) or "-"
+        mark = "上班" if d.working else "休息"
+        print(f"{d.day.isoformat()} 周{weekdays[d.day.weekday()]}  {mark}  {hours:23} "
+              f"{d.label}")
+    missing = calendar.missing_years(range(start.year, end.year + 1))
+    for year in missing:
+        print(f"注意：{year}年尚无官方节假日安排，按周一至周五推定，请在 config/calendar.yaml "
+              f"中补充 years.{year}", file=sys.stderr)
+    return 0
 
 
 def _load_plan(args: argparse.Namespace, settings: Settings) -> Dialplan:
@@ -282,7 +346,7 @@ def _load_plan(args: argparse.Namespace, settings: Settings) -> Dialplan:
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
     from hotline.app.testcall import check_number
-    from hotline.ivr.calendar import calendar_state
+    from hotline.app.wiring import calendar_from
     from hotline.ivr.engine import CallContext, simulate
 
     plan = _load_plan(args, settings)
@@ -293,7 +357,7 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
                           code="bad-keys")
     caller = check_number(args.caller) if args.caller else None
     at = args.at or datetime.now(UTC)
-    state = calendar_state(at)
+    state = calendar_from(settings).state(at)
     _, trace = simulate(plan, CallContext(caller, state), keys)
     if args.json:
         print(json.dumps({"dialplan": plan.name, "version": plan.version,
@@ -363,6 +427,13 @@ def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
     os.kill(pid, signal.SIGHUP)
     print(f"dialplans are valid; reload sent to the service (pid {pid})")
     return 0
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-01") from None
 
 
 def _datetime(text: str) -> datetime:
@@ -440,6 +511,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--keys", default="", help='keys pressed, e.g. "1 2 #"')
     simulate.add_argument("--json", action="store_true")
     simulate.set_defaults(handler=cmd_simulate, paths=None)
+
+    calendar = sub.add_parser("calendar", help="working days and hours, and why")
+    calendar.add_argument("--from", dest="start", type=_date, metavar="DATE")
+    calendar.add_argument("--to", dest="end", type=_date, metavar="DATE")
+    calendar.add_argument("--queue", help="the hours of this queue")
+    calendar.add_argument("--json", action="store_true")
+    calendar.set_defaults(handler=cmd_calendar)
 
     prompts = sub.add_parser("prompts", help="prompt audio")
     psub = prompts.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)

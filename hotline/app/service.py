@@ -14,14 +14,22 @@ import os
 import signal
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from pathlib import Path
 
 import structlog
 
 from hotline.app.calls import CallHandling
 from hotline.app.settings import Settings
-from hotline.app.wiring import dialplans_from, gateway_from, ledger_path, prompts_from
+from hotline.app.wiring import (
+    calendar_from,
+    dialplans_from,
+    gateway_from,
+    ledger_path,
+    prompts_from,
+)
 from hotline.common.errors import ConfigError
+from hotline.ivr.calendar import CHINA
 from hotline.ivr.dialplan import Dialplan
 from hotline.ivr.prompts import Prompt, PromptError, PromptStore
 from hotline.ivr.registry import DialplanRegistry
@@ -63,8 +71,11 @@ class Service:
         # The heartbeat first on every connect: it is what lets callers reach hotline.
         self.gateway.on_connect(self._beat)
         fixed = self.settings.service.calendar_time
+        self.calendar = calendar_from(self.settings)
+        self.warn_missing_years(fixed)
         self.calls = CallHandling(self.gateway, ledger, self.dialplans, prompts,
-                                  calendar_clock=(lambda: fixed) if fixed else None)
+                                  calendar_clock=(lambda: fixed) if fixed else None,
+                                  calendar=self.calendar)
         if fixed:
             log.warning("service.calendar_time_fixed", calendar_time=fixed.isoformat())
         self.calls.attach()
@@ -93,6 +104,14 @@ class Service:
                     await self.gateway.close()
             await ledger.close()
             log.info("service.stopped")
+
+    def warn_missing_years(self, fixed: datetime | None) -> None:
+        """Loudly: a year (this one or the next) without its official schedule."""
+        now = (fixed or datetime.now(CHINA)).astimezone(CHINA)
+        for year in self.calendar.missing_years([now.year, now.year + 1]):
+            log.warning("calendar.official_schedule_missing", year=year,
+                        fallback="Monday-Friday working; 1 Jan, 1-2 May, 1-3 Oct closed",
+                        fix=f"add years.{year} to config/calendar.yaml")
 
     async def _build_prompts(self, plans: Iterable[Dialplan]) -> None:
         for plan in list(plans):

@@ -63,6 +63,10 @@ class RoutingSettings(_Section):
     path: Path = Path("routing.yaml")
 
 
+class CalendarSettings(_Section):
+    path: Path = Path("calendar.yaml")
+
+
 class PromptSettings(_Section):
     # Where hotline writes prompt audio and where Asterisk reads the same folder. Both
     # None: the embedded sandbox instance's sounds folder.
@@ -114,6 +118,7 @@ class Settings(_Section):
     ledger: LedgerSettings = LedgerSettings()
     dialplans: DialplanSettings = DialplanSettings()
     routing: RoutingSettings = RoutingSettings()
+    calendar: CalendarSettings = CalendarSettings()
     prompts: PromptSettings = PromptSettings()
     service: ServiceSettings = ServiceSettings()
     log: LogSettings = LogSettings()

@@ -7,6 +7,7 @@ from pathlib import Path
 from hotline.app.settings import Settings
 from hotline.common.errors import ConfigError
 from hotline.common.yamlsrc import YamlSyntaxError, load_file
+from hotline.ivr.calendar import Calendar, CalendarInvalid, parse_calendar
 from hotline.ivr.prompts import PromptStore
 from hotline.ivr.registry import DialplanRegistry
 from hotline.pbx.gateway import AmiGateway
@@ -83,3 +84,16 @@ def known_queues(settings: Settings) -> set[str] | None:
 def dialplans_from(settings: Settings) -> DialplanRegistry:
     paths = [settings.resolve(p) for p in settings.dialplans.paths]
     return DialplanRegistry(paths, known_queues(settings), display_root=Path.cwd())
+
+
+def calendar_from(settings: Settings) -> Calendar:
+    """config/calendar.yaml, validated (the default calendar if there is no file)."""
+    path = settings.resolve(settings.calendar.path)
+    if not path.exists():
+        return Calendar()
+    try:
+        return parse_calendar(load_file(path))
+    except YamlSyntaxError as exc:
+        raise ConfigError([str(exc)], code="calendar-invalid") from None
+    except CalendarInvalid as exc:
+        raise ConfigError(exc.problems, code="calendar-invalid") from None
