@@ -20,6 +20,7 @@ Where a day's status comes from, first match wins:
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from itertools import pairwise
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -312,7 +313,7 @@ def _hours(value: Any, path: PathKey, error: Any) -> Hours:
             continue
         out.append((start, end))
     out.sort()
-    for (_, end_a), (start_b, _) in zip(out, out[1:], strict=False):
+    for (_, end_a), (start_b, _) in pairwise(out):
         if start_b < end_a:
             error(path, "the ranges overlap")
             break

@@ -51,7 +51,7 @@ def test_check_reports_every_error_with_file_and_line_and_fails(tmp_path: Path) 
                                "'nowhere'") for line in lines)
     assert any(line.startswith(f"{bad}:10: menus.main.options.\"3\".dance: unknown action")
                for line in lines)
-    assert lines[-1].endswith("3 error(s), 0 warning(s)")
+    assert " 3 error(s), " in lines[-1]
 
 
 def test_simulate_walks_the_menu_with_the_live_engine() -> None:
