@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 
 import structlog
 
-from hotline.app.ivr_runner import IvrRunner, Progress
+from hotline.app.ivr_runner import CallLink, IvrRunner, Progress
+from hotline.app.voicemail import Voicemail
 from hotline.ivr.calendar import Calendar
 from hotline.ivr.engine import CallContext
 from hotline.ivr.prompts import PromptStore
@@ -102,8 +103,9 @@ class CallHandling:
     def __init__(self, gateway: AmiGateway, ledger: Ledger, dialplans: DialplanRegistry,
                  prompts: PromptStore, clock: Clock = utc_now,
                  calendar_clock: Clock | None = None, calendar: Calendar | None = None,
-                 ) -> None:
+                 voicemail: Voicemail | None = None) -> None:
         self.gateway = gateway
+        self.voicemail = voicemail
         self.calendar = calendar or Calendar()
         self.calendar_clock = calendar_clock or clock
         self.ledger = ledger
@@ -199,8 +201,10 @@ class CallHandling:
                 call = self.tracker.calls.get(linkedid)
                 return call is not None and call.answered_at is not None
 
+            link = CallLink(linkedid, fact.number, fact.name, self._apply)
             runner = IvrRunner(self.gateway, channel, plan, context,
-                               self.prompts.for_dialplan(plan.name), report, answered)
+                               self.prompts.for_dialplan(plan.name), report, answered,
+                               link, self.voicemail)
             self.runners[channel] = runner
             log.info("ivr.started", dialplan=plan.name, version=plan.version,
                      calendar=context.calendar)

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from hotline import __version__
 from hotline.app.logs import configure_logging
@@ -210,6 +211,126 @@ def cmd_ledger_list(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+VOICEMAIL_STATUS = {"recording": "录音中", "new": "待处理", "done": "已处理",
+                    "discarded": "已重录", "failed": "失败"}
+VOICEMAIL_FLAGS = {"short": "过短", "silent": "无声", "hangup": "挂机结束",
+                   "interrupted": "中断", "no_audio": "无录音"}
+
+
+async def _with_book(settings: Settings, work: Callable[[Any], Any]) -> Any:
+    from hotline.app.wiring import ledger_path
+    from hotline.ledger.store import Ledger
+    from hotline.ledger.voicemail import VoicemailBook
+
+    path = ledger_path(settings)
+    if not path.exists():
+        raise HotlineError(f"no ledger at {path} yet (the service creates it)",
+                           code="ledger-missing")
+    ledger = await Ledger.open(path)
+    try:
+        return await work(VoicemailBook(ledger))
+    finally:
+        await ledger.close()
+
+
+def _voicemail_view(row: Any) -> dict[str, Any]:
+    from hotline.ledger.privacy import is_confidential, mask_name, mask_number
+
+    data: dict[str, Any] = row.as_dict()
+    if is_confidential(row.category):
+        data["caller_number"] = mask_number(row.caller_number)
+        data["caller_name"] = mask_name(row.caller_name)
+        data["masked"] = True
+    return data
+
+
+def cmd_voicemail_list(args: argparse.Namespace, settings: Settings) -> int:
+    async def work(book: Any) -> list[Any]:
+        rows: list[Any] = await book.listing(args.status, args.limit)
+        return rows
+
+    rows = [_voicemail_view(r) for r in asyncio.run(_with_book(settings, work))]
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    header = ("编号", "留言时间", "来电号码", "时长秒", "类别", "状态", "标记", "处理期限")
+    table = [header]
+    for r in rows:
+        flags = "、".join(VOICEMAIL_FLAGS.get(f, f) for f in r["flags"].split(",") if f)
+        table.append((str(r["id"]), str(r["started_at"])[:19].replace("T", " "),
+                      str(r["caller_number"] or "-"), _num(r["duration_seconds"]),
+                      OUTCOME_CATEGORY.get(r["category"] or "", "-"),
+                      VOICEMAIL_STATUS.get(r["status"], r["status"]), flags or "-",
+                      str(r["due_at"] or "-")[:16].replace("T", " ")))
+    _print_table(table)
+    if not rows:
+        print("(没有符合条件的留言)")
+    return 0
+
+
+def cmd_voicemail_play(args: argparse.Namespace, settings: Settings) -> int:
+    import shutil
+    import subprocess
+
+    async def work(book: Any) -> Any:
+        return await book.get(args.id)
+
+    row = asyncio.run(_with_book(settings, work))
+    if row is None:
+        raise HotlineError(f"no voicemail {args.id}", code="voicemail-unknown")
+    source = Path(row.file)
+    if not source.exists():
+        raise HotlineError(f"voicemail {args.id}: its file {source} is missing",
+                           code="voicemail-file-missing")
+    if args.to:
+        target = Path(args.to)
+        if target.exists():
+            raise HotlineError(f"{target} exists already: choose another file",
+                               code="voicemail-target-exists")
+        if shutil.which("sox"):
+            res = subprocess.run(["sox", str(source), str(target)], capture_output=True,
+                                 text=True, check=False)
+            if res.returncode != 0:
+                raise HotlineError(f"sox could not convert: {res.stderr.strip()}")
+        else:
+            shutil.copyfile(source, target)
+        print(target)
+        return 0
+    player = shutil.which("play") or shutil.which("aplay")
+    if player and sys.stdout.isatty():
+        subprocess.run([player, str(source)], check=False)
+    print(source)
+    return 0
+
+
+def cmd_voicemail_done(args: argparse.Namespace, settings: Settings) -> int:
+    from hotline.app.calls import utc_now
+
+    note = args.note.strip()
+    if not note:
+        raise HotlineError("--note must say what was done", code="voicemail-note-missing")
+
+    async def work(book: Any) -> Any:
+        return await book.handle(args.id, at=utc_now(), note=note,
+                                 department=args.department)
+
+    row = asyncio.run(_with_book(settings, work))
+    action = f"已转办 {args.department}" if args.department else "已处理"
+    print(f"voicemail {row.id}: done ({action}); work order {row.work_order_id}")
+    return 0
+
+
+def _print_table(table: Sequence[tuple[str, ...]]) -> None:
+    widths = [max(_width(r[i]) for r in table) for i in range(len(table[0]))]
+    for r in table:
+        print("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(r, widths,
+                                                                           strict=True)))
+
+
+OUTCOME_CATEGORY = {"consultation": "税务咨询", "tip_off": "涉税举报", "complaint": "涉税投诉",
+                    "suggestion": "意见建议", "other": "其他"}
+
+
 def _num(value: object) -> str:
     return "-" if value is None else f"{float(str(value)):.0f}"
 
@@ -313,13 +434,14 @@ def cmd_calendar(args: argparse.Namespace, settings: Settings) -> int:
             "name": d.name, "label": d.label, "source": d.source,
             "hours": [f"{a:%H:%M}-{b:%H:%M}" for a, b in d.hours]} for d in days],
             ensure_ascii=False))
-        return 0
-    weekdays = "一二三四五六日"
-    for d in days:
-        hours = " ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in d.hours) or "-"
-        mark = "上班" if d.working else "休息"
-        print(f"{d.day.isoformat()} 周{weekdays[d.day.weekday()]}  {mark}  {hours:23} "
-              f"{d.label}")
+    else:
+        weekdays = "一二三四五六日"
+        for d in days:
+            hours = " ".join(f"{a:%H:%M}-{b:%H:%M}" for a, b in d.hours) or "-"
+            mark = "上班" if d.working else "休息"
+            print(f"{d.day.isoformat()} 周{weekdays[d.day.weekday()]}  {mark}  {hours:23} "
+                  f"{d.label}")
+    # On stderr, with --json too: stdout stays clean JSON and the warning is not lost.
     missing = calendar.missing_years(range(start.year, end.year + 1))
     for year in missing:
         print(f"注意：{year}年尚无官方节假日安排，按周一至周五推定，请在 config/calendar.yaml "
@@ -528,6 +650,24 @@ def build_parser() -> argparse.ArgumentParser:
     reload = sub.add_parser("reload", help="check the dialplans, then reload them in the "
                             "running service")
     reload.set_defaults(handler=cmd_reload)
+
+    voicemail = sub.add_parser("voicemail", help="voicemail left after hours (留言)")
+    vsub = voicemail.add_subparsers(dest="voicemail_command", metavar="ACTION", required=True)
+    vlist = vsub.add_parser("list", help="voicemails, newest first")
+    vlist.add_argument("--status", choices=["new", "done", "failed", "discarded",
+                                            "recording", "all"], default="all")
+    vlist.add_argument("--limit", type=_positive, default=50)
+    vlist.add_argument("--json", action="store_true")
+    vlist.set_defaults(handler=cmd_voicemail_list)
+    vplay = vsub.add_parser("play", help="play a voicemail, or convert it to a WAV file")
+    vplay.add_argument("id", type=_positive)
+    vplay.add_argument("--to", metavar="FILE", help="write it to this WAV file")
+    vplay.set_defaults(handler=cmd_voicemail_play)
+    vdone = vsub.add_parser("done", help="mark a voicemail handled (closes its work order)")
+    vdone.add_argument("id", type=_positive)
+    vdone.add_argument("--note", required=True, help="what was done")
+    vdone.add_argument("--department", help="pass the work order on to this department")
+    vdone.set_defaults(handler=cmd_voicemail_done)
 
     ledger = sub.add_parser("ledger", help="the call ledger (台帐)")
     lsub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)

@@ -18,12 +18,15 @@ from dataclasses import dataclass
 
 import structlog
 
+from hotline.app.voicemail import Recording, Voicemail, VoicemailError
 from hotline.ivr import engine
 from hotline.ivr.dialplan import Dialplan
 from hotline.ivr.prompts import PromptStore
 from hotline.pbx.agi import AgiChannel
+from hotline.pbx.ami.agi import quote_agi_arg
 from hotline.pbx.ami.message import AmiMessage
-from hotline.pbx.gateway import AmiGateway
+from hotline.pbx.gateway import AgiHangup, AmiGateway
+from hotline.pbx.tracking import Fact, VoicemailSaved, VoicemailStarted
 
 log = structlog.get_logger("hotline.ivr")
 
@@ -40,11 +43,22 @@ class Progress:
     topic: str | None
 
 
+@dataclass
+class CallLink:
+    """What the runner knows of its call, and how it tells the tracker."""
+
+    linkedid: str
+    number: str | None
+    name: str | None
+    apply: Callable[[Fact], None]
+
+
 class IvrRunner:
     def __init__(self, gateway: AmiGateway, channel: str, plan: Dialplan,
                  context: engine.CallContext, prompts: PromptStore,
                  report: Callable[[Progress], None],
-                 answered: Callable[[], bool]) -> None:
+                 answered: Callable[[], bool], link: CallLink | None = None,
+                 voicemail: Voicemail | None = None) -> None:
         self.gateway = gateway
         self.agi = AgiChannel(gateway, channel)
         self.channel = channel
@@ -53,6 +67,8 @@ class IvrRunner:
         self.prompts = prompts
         self.report = report
         self.answered = answered
+        self.link = link
+        self.voicemail = voicemail
         self.typeahead: collections.deque[str] = collections.deque()
         self._reading = False
         self._consumed = False
@@ -124,7 +140,7 @@ class IvrRunner:
             await self.agi.exec("Queue", f"{command.queue},{QUEUE_OPTIONS},,,{QUEUE_TIMEOUT}")
             return engine.Done(answered=self.answered())
         if isinstance(command, engine.LeaveVoicemail):
-            await self.agi.exec("VoiceMail", f"{command.box}@hotline,s")
+            await self._leave_voicemail(command)
             return engine.Done()
         if isinstance(command, engine.Dial):
             if command.prompt:
@@ -132,6 +148,81 @@ class IvrRunner:
             await self.agi.exec("Dial", f"Local/{command.number}@outbound/n,60")
             return engine.Done()
         raise AssertionError(f"unexpected command {command!r}")
+
+    async def _leave_voicemail(self, command: engine.LeaveVoicemail) -> None:
+        """Record (beep, maximum length, silence or # ends it), let the caller listen or
+        record again if the dialplan offers it, then save: file, ledger row and work
+        order together. Any failure ends with the dialplan's apology, never silence."""
+        spec = command.step
+        if self.voicemail is None or self.link is None:
+            await self._play_optional(spec.failed)
+            return
+        link = self.link
+        link.apply(VoicemailStarted(link.linkedid))
+        session = self.session
+        recording: Recording | None = None
+        try:
+            while True:
+                recording = await self.voicemail.begin(
+                    linkedid=link.linkedid, caller_number=link.number, caller_name=link.name,
+                    box=spec.box, category=session.category if session else None,
+                    topic=session.topic if session else None)
+                try:
+                    result = await self.agi.command(
+                        f"RECORD FILE {quote_agi_arg(recording.asterisk_path)} wav "
+                        f'"#" {int(spec.max_seconds * 1000)} 0 BEEP '
+                        f"s={int(spec.silence_seconds)}")
+                except AgiHangup:
+                    recording.flags.append("hangup")
+                    await self._save(recording)
+                    raise
+                if result.data == "hangup":
+                    recording.flags.append("hangup")
+                    await self._save(recording)
+                    raise AgiHangup(f"{self.channel} hung up while recording")
+                if result.code != 200 or result.result == "-1":
+                    await self.voicemail.fail(recording, result.data or f"agi-{result.code}")
+                    log.error("voicemail.record_failed", result=result.raw,
+                              file=str(recording.host_path))
+                    await self._play_optional(spec.failed)
+                    return
+                choice = await self._review(spec.review, recording)
+                if choice == "2":
+                    await self.voicemail.discard(recording)
+                    recording = None
+                    continue
+                break
+            await self._save(recording)
+            await self._play_optional(spec.saved)
+        except VoicemailError as exc:
+            log.error("voicemail.unavailable", error=str(exc), code=exc.code)
+            if recording is not None and exc.code != "voicemail-no-audio":
+                await self.voicemail.fail(recording, "error")
+            await self._play_optional(spec.failed)
+
+    async def _review(self, prompt: str | None, recording: Recording) -> str | None:
+        """`1` listens, `2` records again, `#` or nothing saves."""
+        if prompt is None:
+            return None
+        for _ in range(3):
+            key = await self.agi.stream_file(self.prompts.playable(prompt), ALL_KEYS)
+            if key is None:
+                key = (await self.agi.command("WAIT FOR DIGIT 5000")).digit
+            if key == "1":
+                await self.agi.stream_file(recording.asterisk_path, "#")
+                continue
+            return key
+        return None
+
+    async def _save(self, recording: Recording) -> None:
+        assert self.voicemail is not None
+        assert self.link is not None
+        voicemail_id = await self.voicemail.save(recording)
+        self.link.apply(VoicemailSaved(self.link.linkedid, voicemail_id))
+
+    async def _play_optional(self, prompt: str | None) -> None:
+        if prompt:
+            await self.agi.stream_file(self.prompts.playable(prompt))
 
     async def _finish(self, command: engine.Finish) -> None:
         if command.prompt:

@@ -19,14 +19,16 @@ from pathlib import Path
 
 import structlog
 
-from hotline.app.calls import CallHandling
+from hotline.app.calls import CallHandling, utc_now
 from hotline.app.settings import Settings
+from hotline.app.voicemail import Voicemail
 from hotline.app.wiring import (
     calendar_from,
     dialplans_from,
     gateway_from,
     ledger_path,
     prompts_from,
+    spool_from,
 )
 from hotline.common.errors import ConfigError
 from hotline.ivr.calendar import CHINA
@@ -73,9 +75,11 @@ class Service:
         fixed = self.settings.service.calendar_time
         self.calendar = calendar_from(self.settings)
         self.warn_missing_years(fixed)
+        voicemail = Voicemail(ledger, spool_from(self.settings), self.calendar, utc_now)
+        await voicemail.reconcile()
         self.calls = CallHandling(self.gateway, ledger, self.dialplans, prompts,
                                   calendar_clock=(lambda: fixed) if fixed else None,
-                                  calendar=self.calendar)
+                                  calendar=self.calendar, voicemail=voicemail)
         if fixed:
             log.warning("service.calendar_time_fixed", calendar_time=fixed.isoformat())
         self.calls.attach()

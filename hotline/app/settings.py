@@ -63,6 +63,19 @@ class RoutingSettings(_Section):
     path: Path = Path("routing.yaml")
 
 
+class VoicemailSettings(_Section):
+    # Where recordings go: as hotline sees the folder and as Asterisk does. Both None:
+    # the embedded sandbox instance's spool.
+    host_dir: Path | None = None
+    asterisk_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> VoicemailSettings:
+        if (self.host_dir is None) != (self.asterisk_dir is None):
+            raise ValueError("voicemail.host_dir and voicemail.asterisk_dir go together")
+        return self
+
+
 class CalendarSettings(_Section):
     path: Path = Path("calendar.yaml")
 
@@ -119,6 +132,7 @@ class Settings(_Section):
     dialplans: DialplanSettings = DialplanSettings()
     routing: RoutingSettings = RoutingSettings()
     calendar: CalendarSettings = CalendarSettings()
+    voicemail: VoicemailSettings = VoicemailSettings()
     prompts: PromptSettings = PromptSettings()
     service: ServiceSettings = ServiceSettings()
     log: LogSettings = LogSettings()

@@ -22,10 +22,10 @@ from hotline.ledger.store import COLUMNS, CallRow
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
 
-KEYS = set("0123456789*#h")
+KEYS = set("0123456789*#hs")
 NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
 WATCHED = ("AsyncAGIStart", "AGIExecStart", "AGIExecEnd", "DTMFEnd", "QueueCallerJoin",
-           "AgentConnect", "Hangup", "OriginateResponse")
+           "AgentConnect", "Hangup", "OriginateResponse", "UserEvent")
 
 
 class TestCallError(HotlineError):
@@ -33,12 +33,12 @@ class TestCallError(HotlineError):
 
 
 def parse_keys(text: str) -> list[str]:
-    """`"1 2 #"` or `"12#"` -> ['1', '2', '#']; anything but 0-9 * # h is an error."""
+    """`"1 2 #"` or `"12#"` -> ['1', '2', '#']; anything but 0-9 * # h s is an error."""
     keys = [c for c in text if not c.isspace()]
     bad = sorted({c for c in keys if c not in KEYS})
     if bad:
-        raise TestCallError(f"--keys: {''.join(bad)!r} is not a key (use 0-9, *, #, and h "
-                            "to hang up)", code="bad-keys")
+        raise TestCallError(f"--keys: {''.join(bad)!r} is not a key (use 0-9, *, #; h to "
+                            "hang up, s to speak when a recording starts)", code="bad-keys")
     return keys
 
 
@@ -86,6 +86,10 @@ class TestCall:
     rush: bool = False
     # Press no key until this is set (a test holds the caller in the menu meanwhile).
     gate: asyncio.Event | None = None
+    # The sound file (as Asterisk names it, without extension) the caller says at the
+    # key `s`: once a recording starts, the caller's leg plays it into the call.
+    speak: str = "/usr/share/asterisk/sounds/en_US_f_Allison/tt-weasels"
+    recording_started: bool = False
     linkedid: str = field(default_factory=lambda: f"hotline-call-{uuid.uuid4().hex[:12]}")
     ivr_channel: str | None = None
     pressed: list[str] = field(default_factory=list)
@@ -112,6 +116,7 @@ async def place_call(gateway: AmiGateway, call: TestCall, *, timeout: float = 12
     keys = list(call.keys)
     capacity = 0
     awaiting_digit: str | None = None
+    speaking = False
     gate = call.gate
     if gate is not None:
         # Wake the loop when the gate opens (None in the queue: no event, just look again).
@@ -130,7 +135,16 @@ async def place_call(gateway: AmiGateway, call: TestCall, *, timeout: float = 12
             if event == "AsyncAGIStart":
                 call.ivr_channel = channel
             elif event == "AGIExecStart" and channel == call.ivr_channel:
-                capacity = reading_capacity(message.get("Command") or "")
+                command = message.get("Command") or ""
+                capacity = reading_capacity(command)
+                if command.upper().startswith("RECORD FILE"):
+                    call.recording_started = True
+                    if keys and keys[0] == "s":
+                        keys.pop(0)
+                        await _speak(gateway, call)
+                        speaking = True
+            elif event == "UserEvent" and message.get("UserEvent") == "CallerSpoke":
+                speaking = False
             elif event == "AGIExecEnd" and channel == call.ivr_channel:
                 capacity = 0
             elif event == "DTMFEnd" and channel == call.ivr_channel:
@@ -148,6 +162,8 @@ async def place_call(gateway: AmiGateway, call: TestCall, *, timeout: float = 12
                 capacity = max(capacity, 1)
             if gate is not None and not gate.is_set():
                 continue
+            if speaking or (keys and keys[0] == "s"):
+                continue  # say nothing until the recording has started and speech ended
             if capacity > 0 and awaiting_digit is None and keys and call.ivr_channel:
                 key = keys.pop(0)
                 if key == "h":
@@ -165,6 +181,14 @@ async def _hang_up(gateway: AmiGateway, call: TestCall) -> None:
     # The caller's own leg hangs up; Asterisk hangs up the IVR half with it.
     await gateway.send({"Action": "Hangup", "Channel": (call.ivr_channel or "")
                         .replace(";1", ";2"), "Cause": "16"})
+
+
+async def _speak(gateway: AmiGateway, call: TestCall) -> None:
+    caller_leg = (call.ivr_channel or "").replace(";1", ";2")
+    await gateway.send({"Action": "Setvar", "Channel": caller_leg, "Variable": "SPEAK",
+                        "Value": call.speak})
+    await gateway.send({"Action": "Redirect", "Channel": caller_leg,
+                        "Context": "caller-speak", "Exten": "s", "Priority": "1"})
 
 
 def read_ledger_row(path: Path, linkedid: str) -> CallRow | None:

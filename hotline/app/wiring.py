@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hotline.app.settings import Settings
 from hotline.common.errors import ConfigError
@@ -12,6 +13,9 @@ from hotline.ivr.prompts import PromptStore
 from hotline.ivr.registry import DialplanRegistry
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance, Sandbox, default_cache_dir
+
+if TYPE_CHECKING:
+    from hotline.app.voicemail import Spool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,3 +101,15 @@ def calendar_from(settings: Settings) -> Calendar:
         raise ConfigError([str(exc)], code="calendar-invalid") from None
     except CalendarInvalid as exc:
         raise ConfigError(exc.problems, code="calendar-invalid") from None
+
+
+def spool_from(settings: Settings) -> Spool:
+    """Voicemail recordings: the configured folders, or the sandbox instance's spool."""
+    from hotline.app.voicemail import Spool
+
+    vm = settings.voicemail
+    if vm.host_dir is not None and vm.asterisk_dir is not None:
+        return Spool(settings.resolve(vm.host_dir), vm.asterisk_dir)
+    inst = instance_from(settings)
+    return Spool(inst.dir / "spool" / "hotline-voicemail",
+                 f"{inst.chroot_dir}/spool/hotline-voicemail")

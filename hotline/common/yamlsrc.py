@@ -133,7 +133,13 @@ def _walk(
     if isinstance(node, yaml.SequenceNode):
         return [_walk(loader, item, (*path, i), lines, fn, written)
                 for i, item in enumerate(node.value)]
-    value = loader.construct_object(node, deep=True)
+    try:
+        value = loader.construct_object(node, deep=True)
+    except (ValueError, yaml.YAMLError) as exc:
+        # e.g. `2027-02-30`: YAML takes it for a date and the date does not exist.
+        raise YamlSyntaxError(fn, node.start_mark.line + 1,
+                              f"{format_path(path)}: cannot read {node.value!r}: {exc}",
+                              ) from None
     if (isinstance(value, (int, float)) and not isinstance(value, bool)
             and isinstance(node.value, str) and node.value != str(value)):
         written[path] = node.value

@@ -19,6 +19,7 @@ Where a day's status comes from, first match wins:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -169,7 +170,7 @@ class Calendar:
 
     def state(self, at: datetime, queue: str | None = None) -> str:
         """`open`, `after_hours` or `non_working_day` at the moment `at` (aware)."""
-        local = at.astimezone(CHINA)
+        local = _beijing(at)
         info = self.day(local.date(), queue)
         if not info.working:
             return "non_working_day"
@@ -184,7 +185,7 @@ class Calendar:
         (or of the next working day after a holiday)."""
         if count < 0:
             raise ValueError("count must not be negative")
-        day = at.astimezone(CHINA).date()
+        day = _beijing(at).date()
         left = count
         while left > 0:
             day += timedelta(days=1)
@@ -196,6 +197,14 @@ class Calendar:
         closing = self.day(day).hours
         end = closing[-1][1] if closing else time(23, 59, 59)
         return datetime.combine(day, end, tzinfo=CHINA)
+
+
+def _beijing(at: datetime) -> datetime:
+    """`at` in Beijing time; a naive datetime would silently mean the machine's zone."""
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"{at.isoformat()} has no UTC offset (the calendar needs an "
+                         "aware datetime, e.g. 2026-10-01T10:00:00+08:00)")
+    return at.astimezone(CHINA)
 
 
 def _by_weekday(day: date, source: str) -> Day:
@@ -247,11 +256,10 @@ def parse_calendar(source: Sourced) -> Calendar:
         raw_years = {}
     for year_key, spec in raw_years.items():
         path: PathKey = ("years", year_key)
-        try:
-            year = int(year_key)
-        except ValueError:
+        if not re.fullmatch(r"[0-9]{4}", str(year_key)):
             error(path, f"'{year_key}' is not a year")
             continue
+        year = int(year_key)
         if not isinstance(spec, dict):
             error(path, "must be a mapping with holidays and workdays")
             continue
@@ -302,9 +310,10 @@ def _hours(value: Any, path: PathKey, error: Any) -> Hours:
     for i, item in enumerate(value):
         text = str(item)
         try:
-            start_text, end_text = text.split("-")
-            start, end = time.fromisoformat(start_text.strip()), time.fromisoformat(
-                end_text.strip())
+            start_text, end_text = (part.strip() for part in text.split("-"))
+            if not all(re.fullmatch(r"[0-9]{2}:[0-9]{2}", t) for t in (start_text, end_text)):
+                raise ValueError(text)  # not HH:MM (and no zone: hours are Beijing time)
+            start, end = time.fromisoformat(start_text), time.fromisoformat(end_text)
         except ValueError:
             error((*path, i), f"'{text}' is not a range like \"08:30-12:00\"")
             continue

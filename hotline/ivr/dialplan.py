@@ -99,6 +99,11 @@ class ToQueue:
 @dataclass(frozen=True)
 class ToVoicemail:
     box: str = "12366"
+    max_seconds: float = 120.0
+    silence_seconds: float = 5.0
+    review: str | None = None  # prompt offering: listen (1), record again (2), save (#)
+    saved: str | None = None  # prompt after saving
+    failed: str | None = None  # prompt when the recording could not be made
 
 
 @dataclass(frozen=True)
@@ -286,7 +291,9 @@ class _Compiler:
         data = self.mapping(self.source.data, (), "a dialplan")
         if data is None:
             return None
-        self.unknown_keys(data, ("dialplan", "language", "entry", "prompts", "menus"), ())
+        # `x-...` keys hold shared pieces for YAML anchors (&name / *name): not read.
+        self.unknown_keys({k: v for k, v in data.items() if not str(k).startswith("x-")},
+                          ("dialplan", "language", "entry", "prompts", "menus"), ())
         name = self.text(data.get("dialplan", Path(self.source.filename).stem),
                          ("dialplan",), "the dialplan name") or "?"
         language = self.text(data.get("language", "zh-CN"), ("language",)) or "zh-CN"
@@ -440,12 +447,21 @@ class _Compiler:
     def _step_voicemail(self, arg: Any, path: PathKey) -> Step | None:
         if arg is None or arg is True:
             return ToVoicemail()
-        if isinstance(arg, dict):
-            self.unknown_keys(arg, ("box",), path)
-            arg = arg.get("box", "12366")
-            path = (*path, "box")
-        box = self.text(arg, path, "a voicemail box")
-        return ToVoicemail(box) if box else None
+        if not isinstance(arg, dict):
+            box = self.text(arg, path, "a voicemail box")
+            return ToVoicemail(box) if box else None
+        self.unknown_keys(arg, ("box", "max_seconds", "silence_seconds", "review", "saved",
+                                "failed"), path)
+        box = self.text(arg.get("box", "12366"), (*path, "box"), "a voicemail box") or "12366"
+        longest = self.number(arg.get("max_seconds", 120), (*path, "max_seconds"), 5, 600)
+        silence = self.number(arg.get("silence_seconds", 5), (*path, "silence_seconds"), 1, 60)
+        prompts: dict[str, str | None] = {}
+        for key in ("review", "saved", "failed"):
+            prompts[key] = (self.ref("prompt", self.text(arg[key], (*path, key),
+                                                         "a prompt name"), (*path, key))
+                            if key in arg else None)
+        return ToVoicemail(box, longest or 120.0, silence or 5.0, prompts["review"],
+                           prompts["saved"], prompts["failed"])
 
     def _step_queue(self, arg: Any, path: PathKey) -> Step | None:
         if isinstance(arg, dict):

@@ -61,7 +61,11 @@ class JoinQueue:
 
 @dataclass(frozen=True)
 class LeaveVoicemail:
-    box: str
+    step: ToVoicemail
+
+    @property
+    def box(self) -> str:
+        return self.step.box
 
 
 @dataclass(frozen=True)
@@ -216,7 +220,7 @@ def _run(s: Session) -> Result:
         if isinstance(current, ToQueue):
             return replace(s, phase="queue"), JoinQueue(current.queue, current.prefer_region)
         if isinstance(current, ToVoicemail):
-            return replace(s, phase="voicemail"), LeaveVoicemail(current.box)
+            return replace(s, phase="voicemail"), LeaveVoicemail(current)
         if isinstance(current, Transfer):
             return replace(s, phase="dial"), Dial(current.number, current.prompt)
         if isinstance(current, HangUp):

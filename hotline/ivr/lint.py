@@ -14,6 +14,7 @@ from hotline.ivr.dialplan import (
     Goto,
     Problem,
     Reference,
+    Repeat,
     Step,
     When,
 )
@@ -83,8 +84,11 @@ def lint(plan: Dialplan, source: Sourced, refs: list[Reference],
             report(("menus", name), "menu is unreachable from the entry", "warning")
 
     # A way out: a terminal step (queue, voicemail, transfer, hangup) reachable from the menu.
+    # `back` returns to a menu on the call's stack: one that is reachable and goes here.
     parents: dict[str, set[str]] = {name: set() for name in plan.menus}
     for name, targets in edges.items():
+        if name not in reachable:
+            continue
         for target in targets:
             if target in parents:
                 parents[target].add(name)
@@ -107,6 +111,21 @@ def lint(plan: Dialplan, source: Sourced, refs: list[Reference],
     for name in sorted(reachable - exits):
         report(("menus", name), "a loop with no way out: no queue, voicemail, transfer or "
                "hangup can be reached from this menu, so callers would go round forever")
+    # A caller who presses nothing exhausts every menu: each on_exhausted must end the call
+    # or go to menus that do so themselves (a least fixpoint, so no cycle counts).
+    silent_safe: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for name in sorted(reachable - silent_safe):
+            back_to = parents[name] | ({name} if name in start else set())  # top: re-enter
+            if _settles(plan.menus[name].on_exhausted, back_to, silent_safe):
+                silent_safe.add(name)
+                changed = True
+    for name in sorted((reachable & exits) - silent_safe):
+        report(("menus", name, "on_exhausted"), "a loop with no way out for a caller who "
+               "presses nothing: on_exhausted never leads to a queue, voicemail, transfer "
+               "or hangup, so the call would go round forever")
     if not start and not entry_exits:
         report(("entry",), "the entry goes to no menu and ends nothing")
 
@@ -121,6 +140,31 @@ def lint(plan: Dialplan, source: Sourced, refs: list[Reference],
                        f"callers who press {short} wait {menu.inter_digit_timeout:g} s for "
                        "another key", "warning")
     return problems
+
+
+def _settles(steps: tuple[Step, ...], back_to: set[str], safe: set[str]) -> bool:
+    """Whether running `steps` with no key pressed surely ends the call or enters a menu in
+    `safe`, whichever `when` branch is taken and whether a `collect` succeeds or fails
+    (`back_to`: where `back` may return). An action that ends without leaving its menu
+    enters that menu again: not settled."""
+    for i, step in enumerate(steps):
+        if isinstance(step, TERMINAL):
+            return True
+        if isinstance(step, Goto):
+            return step.menu in safe
+        if isinstance(step, Back):
+            return bool(back_to) and back_to <= safe
+        if isinstance(step, Repeat):
+            return False
+        rest = steps[i + 1:]
+        if isinstance(step, When):
+            if not all(_settles((*b.then, *rest), back_to, safe) for b in step.branches):
+                return False
+            if any(b.condition is None for b in step.branches):
+                return True
+        elif isinstance(step, Collect) and not _settles(step.on_fail, back_to, safe):
+            return False  # a failed collect runs on_fail instead of the rest
+    return False
 
 
 def _suggest(name: str, known: Iterable[str]) -> str:

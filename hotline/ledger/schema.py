@@ -35,6 +35,49 @@ MIGRATIONS: list[str] = [
     ALTER TABLE calls ADD COLUMN topic TEXT;
     ALTER TABLE calls ADD COLUMN dialplan TEXT;
     """,
+    # 3: voicemail and work orders (登记表)
+    """
+    CREATE TABLE work_orders (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind            TEXT NOT NULL,
+        source          TEXT NOT NULL UNIQUE,
+        linkedid        TEXT,
+        callback_number TEXT,
+        caller_name     TEXT,
+        category        TEXT,
+        content         TEXT NOT NULL DEFAULT '',
+        department      TEXT,
+        difficulty      TEXT NOT NULL DEFAULT 'ordinary',
+        created_at      TEXT NOT NULL,
+        due_at          TEXT NOT NULL,
+        status          TEXT NOT NULL DEFAULT 'open',
+        passed_on_at    TEXT,
+        closed_at       TEXT,
+        note            TEXT
+    );
+    CREATE INDEX work_orders_open ON work_orders (status, due_at);
+    CREATE TABLE voicemails (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        linkedid         TEXT NOT NULL,
+        caller_number    TEXT,
+        caller_name      TEXT,
+        box              TEXT NOT NULL,
+        file             TEXT NOT NULL UNIQUE,
+        started_at       TEXT NOT NULL,
+        ended_at         TEXT,
+        duration_seconds REAL,
+        status           TEXT NOT NULL,
+        flags            TEXT NOT NULL DEFAULT '',
+        category         TEXT,
+        topic            TEXT,
+        due_at           TEXT,
+        work_order_id    INTEGER REFERENCES work_orders (id),
+        handled_at       TEXT,
+        note             TEXT
+    );
+    CREATE INDEX voicemails_status ON voicemails (status, started_at);
+    ALTER TABLE calls ADD COLUMN voicemail_id INTEGER;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

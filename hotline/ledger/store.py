@@ -3,9 +3,11 @@ is an upsert, so a replayed or repeated write never makes a second row."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from pathlib import Path
@@ -53,6 +55,7 @@ class CallRow:
     category: str | None
     topic: str | None
     dialplan: str | None
+    voicemail_id: int | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +94,7 @@ def row_of(call: Call, now: datetime) -> tuple[Any, ...]:
         "category": call.category,
         "topic": call.topic,
         "dialplan": call.dialplan,
+        "voicemail_id": call.voicemail_id,
     }
     return tuple(values[c] for c in COLUMNS)
 
@@ -101,6 +105,21 @@ class Ledger:
     def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
         self._db = db
         self.path = path
+        # One connection is shared by the call writer and the other books: a transaction
+        # holds this lock, so another task's statements never land inside it.
+        self.lock = asyncio.Lock()
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        """BEGIN ... COMMIT under the lock; ROLLBACK on any error."""
+        async with self.lock:
+            await self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                await self._db.rollback()
+                raise
+            await self._db.commit()
 
     @classmethod
     async def open(cls, path: Path) -> Ledger:
@@ -120,10 +139,15 @@ class Ledger:
     async def close(self) -> None:
         await self._db.close()
 
+    @property
+    def db(self) -> aiosqlite.Connection:
+        """The connection, for the ledger's other books (voicemail, work orders)."""
+        return self._db
+
     async def upsert_calls(self, calls: Sequence[Call], now: datetime) -> None:
         """Write call snapshots in one transaction (all or none)."""
-        await self._db.executemany(_UPSERT, [row_of(c, now) for c in calls])
-        await self._db.commit()
+        async with self.transaction() as db:
+            await db.executemany(_UPSERT, [row_of(c, now) for c in calls])
 
     async def open_calls(self) -> list[str]:
         async with self._db.execute(
@@ -133,12 +157,13 @@ class Ledger:
     async def close_vanished(self, linkedids: Sequence[str], at: datetime) -> None:
         """Close calls left open by an earlier run that Asterisk no longer has."""
         stamp = iso(at)
-        await self._db.executemany(
-            "UPDATE calls SET ended_at = ?, state = ?, end_reason = 'vanished', "
-            "outcome = CASE WHEN answered_at IS NOT NULL THEN 'answered' "
-            "ELSE 'interrupted' END, updated_at = ? WHERE linkedid = ? AND ended_at IS NULL",
-            [(stamp, CallState.ENDED.value, stamp, lid) for lid in linkedids])
-        await self._db.commit()
+        async with self.transaction() as db:
+            await db.executemany(
+                "UPDATE calls SET ended_at = ?, state = ?, end_reason = 'vanished', "
+                "outcome = CASE WHEN answered_at IS NOT NULL THEN 'answered' "
+                "WHEN voicemail_id IS NOT NULL THEN 'voicemail' ELSE 'interrupted' END, "
+                "updated_at = ? WHERE linkedid = ? AND ended_at IS NULL",
+                [(stamp, CallState.ENDED.value, stamp, lid) for lid in linkedids])
 
     async def latest(self, limit: int = 20) -> list[CallRow]:
         async with self._db.execute(

@@ -42,6 +42,7 @@ TRANSITIONS: dict[CallState, frozenset[CallState]] = {
 
 class Outcome(enum.Enum):
     ANSWERED = "answered"
+    VOICEMAIL = "voicemail"  # the caller left a voicemail
     ABANDONED = "abandoned"  # the caller hung up while queued or ringing a seat
     ENDED_IN_IVR = "ended_in_ivr"
     UNANSWERED = "unanswered"  # left the queue with nobody answering (timeout)
@@ -142,8 +143,20 @@ class IvrProgress:
     dialplan: str | None = None
 
 
+@dataclass(frozen=True)
+class VoicemailStarted:
+    linkedid: str
+
+
+@dataclass(frozen=True)
+class VoicemailSaved:
+    linkedid: str
+    voicemail_id: int
+
+
 Fact = (IvrEntered | QueueJoined | SeatRinging | SeatNoAnswer | SeatConnected | SeatCompleted
-        | QueueAbandoned | QueueLeft | ChannelHungUp | DigitsPressed | IvrProgress)
+        | QueueAbandoned | QueueLeft | ChannelHungUp | DigitsPressed | IvrProgress
+        | VoicemailStarted | VoicemailSaved)
 
 UNKNOWN_CALLER = {"", "<unknown>", "unknown"}
 
@@ -245,6 +258,7 @@ class Call:
     talk_seconds: float | None = None
     abandoned: bool = False
     left_queue: bool = False
+    voicemail_id: int | None = None
     outcome: Outcome | None = None
     end_reason: EndReason | None = None
 
@@ -266,6 +280,8 @@ class InvalidTransition(ValueError):
 def outcome_of(call: Call) -> Outcome:
     if call.answered_at is not None:
         return Outcome.ANSWERED
+    if call.voicemail_id is not None:
+        return Outcome.VOICEMAIL
     if call.abandoned or (call.state in (S.QUEUED, S.RINGING) and not call.left_queue):
         return Outcome.ABANDONED
     if call.queue is not None:
@@ -281,11 +297,21 @@ class CallTracker:
     calls: dict[str, Call] = field(default_factory=dict)
     # Linkedids of calls that ended recently: a late or replayed event must not revive one.
     ended: dict[str, datetime] = field(default_factory=dict)
+    finished: dict[str, Call] = field(default_factory=dict)
     ended_memory: timedelta = timedelta(minutes=10)
 
     def apply(self, fact: Fact, at: datetime) -> Call | None:
         linkedid = fact.linkedid
         if linkedid in self.ended:
+            # A voicemail saved after its caller hung up (a hang-up ends the recording)
+            # still belongs to the call: amend the final snapshot.
+            final = self.finished.get(linkedid)
+            if isinstance(fact, VoicemailSaved) and final is not None:
+                amended = replace(final, voicemail_id=fact.voicemail_id)
+                amended = replace(amended, outcome=outcome_of(amended)
+                                  if final.end_reason == EndReason.HANGUP else final.outcome)
+                self.finished[linkedid] = amended
+                return amended
             return None
         call = self.calls.get(linkedid)
         if call is None:
@@ -300,7 +326,7 @@ class CallTracker:
             return None
         if new.state == S.ENDED:
             del self.calls[linkedid]
-            self._remember_end(linkedid, at)
+            self._remember_end(new, at)
         else:
             self.calls[linkedid] = new
         return new
@@ -320,6 +346,12 @@ class CallTracker:
             return call  # a second AGI on the same call: nothing new
         if isinstance(fact, DigitsPressed):
             return replace(call, digits=call.digits + fact.digits)
+        if isinstance(fact, VoicemailStarted):
+            if call.state == S.VOICEMAIL:
+                return call
+            return call.moved(S.VOICEMAIL, at)
+        if isinstance(fact, VoicemailSaved):
+            return replace(call, voicemail_id=fact.voicemail_id)
         if isinstance(fact, IvrProgress):
             new = replace(call, digits=fact.pressed, ivr_path=fact.path,
                           category=fact.category or call.category,
@@ -385,12 +417,14 @@ class CallTracker:
         for call in gone:
             final = self._end(call, at, EndReason.VANISHED)
             del self.calls[call.linkedid]
-            self._remember_end(call.linkedid, at)
+            self._remember_end(final, at)
             ended.append(final)
         return ended
 
-    def _remember_end(self, linkedid: str, at: datetime) -> None:
-        self.ended[linkedid] = at
+    def _remember_end(self, call: Call, at: datetime) -> None:
+        self.ended[call.linkedid] = at
+        self.finished[call.linkedid] = call
         horizon = at - self.ended_memory
         for old in [lid for lid, t in self.ended.items() if t < horizon]:
             del self.ended[old]
+            self.finished.pop(old, None)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.ivr.dialplan import Dialplan, load_dialplan
+from hotline.ivr.dialplan import Dialplan, ToVoicemail, load_dialplan
 from hotline.ivr.engine import (
     MAX_TRANSITIONS,
     CallContext,
@@ -166,7 +166,7 @@ def test_key_after_the_greeting_counts(plan: Dialplan) -> None:
     """A key read after the greeting chooses the option."""
     session, _ = start(plan, OPEN)
     _, command = feed(session, PromptsDone(), Key("6"))
-    assert command == LeaveVoicemail("12366")
+    assert command == LeaveVoicemail(ToVoicemail("12366"))
 
 
 # -- no key, wrong key, attempts ----------------------------------------------------------------
@@ -554,7 +554,7 @@ def test_when_with_no_branch_taken_runs_on(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("key", "command"), [
-    ("6", LeaveVoicemail("12366")),
+    ("6", LeaveVoicemail(ToVoicemail("12366"))),
     ("7", Dial("12366", "info")),
     ("8", JoinQueue("property", prefer_region=True)),
 ])

@@ -1,0 +1,187 @@
+"""Voicemail: recorded on the call with AsyncAGI `RECORD FILE`, kept with its ledger row.
+
+Why RECORD FILE and not Asterisk's VoiceMail application: hotline must own the file and
+its ledger entry together. With RECORD FILE hotline names the file (never reusing a name),
+writes the ledger row before any audio exists, and learns the outcome of every recording
+(key, silence, maximum length, hang-up, write error) as the command's result; the beep,
+the listen/re-record choice and the prompts come from the dialplan like any menu.
+VoiceMail() keeps its own numbered files and metadata in its spool, which hotline would
+have to watch and reconcile after the fact.
+
+Consistency: the row is inserted (status `recording`) before RECORD FILE starts, and
+saving updates it and opens its work order in one transaction. A hang-up during the
+recording keeps what was recorded (flag `hangup`). After a crash, `reconcile()` at start
+finishes `recording` rows from their files (flag `interrupted`), or marks them `failed`
+with `no_audio` when there is no file. Files are never overwritten: every recording gets
+a new name, and a re-recording a new file (the earlier one is kept, `discarded`).
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import contextlib
+import math
+import uuid
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import structlog
+
+from hotline.common.errors import HotlineError
+from hotline.ivr.calendar import CHINA, Calendar
+from hotline.ledger.store import Ledger
+from hotline.ledger.voicemail import VoicemailBook
+
+log = structlog.get_logger("hotline.voicemail")
+
+MIN_SECONDS = 2.0  # shorter recordings are kept but flagged `short`
+SILENCE_DBFS = -50.0  # quieter recordings are kept but flagged `silent`
+CATEGORY_LABELS = {"consultation": "税务咨询", "tip_off": "涉税举报", "complaint": "涉税投诉",
+                   "suggestion": "意见和建议", "other": "其他"}
+
+
+class VoicemailError(HotlineError):
+    code = "voicemail-failed"
+
+
+@dataclass(frozen=True)
+class Spool:
+    """Where recordings go: `host_dir` as hotline sees it, `asterisk_dir` as Asterisk does."""
+
+    host_dir: Path
+    asterisk_dir: str
+
+
+@dataclass
+class Recording:
+    voicemail_id: int
+    host_path: Path  # without extension; Asterisk adds .wav
+    asterisk_path: str
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def wav(self) -> Path:
+        return self.host_path.with_suffix(".wav")
+
+
+@dataclass(frozen=True)
+class Audio:
+    seconds: float
+    dbfs: float  # RMS level; -inf for digital silence
+
+
+def analyse(path: Path) -> Audio:
+    """Duration and RMS level of a 16-bit WAV file."""
+    with wave.open(str(path)) as wav:
+        frames = wav.getnframes()
+        rate = wav.getframerate()
+        width = wav.getsampwidth()
+        data = wav.readframes(frames)
+    seconds = frames / rate if rate else 0.0
+    if width != 2 or not data:
+        return Audio(seconds, float("-inf"))
+    samples = array.array("h")
+    samples.frombytes(data[: len(data) - len(data) % 2])
+    if not samples:
+        return Audio(seconds, float("-inf"))
+    mean_square = sum(s * s for s in samples) / len(samples)
+    if mean_square == 0:
+        return Audio(seconds, float("-inf"))
+    return Audio(seconds, 20 * math.log10(math.sqrt(mean_square) / 32768))
+
+
+class Voicemail:
+    def __init__(self, ledger: Ledger, spool: Spool, calendar: Calendar,
+                 clock: Callable[[], datetime]) -> None:
+        self.book = VoicemailBook(ledger)
+        self.spool = spool
+        self.calendar = calendar
+        self.clock = clock
+
+    async def begin(self, *, linkedid: str, caller_number: str | None,
+                    caller_name: str | None, box: str, category: str | None,
+                    topic: str | None) -> Recording:
+        """A new, never-used file name and its ledger row. Raises VoicemailError when the
+        spool cannot be written (the caller then hears an apology, not silence)."""
+        now = self.clock()
+        local = now.astimezone(CHINA)
+        folder = Path(f"{local:%Y/%m/%d}")
+        name = f"{local:%H%M%S}-{uuid.uuid4().hex[:10]}"
+        host_dir = self.spool.host_dir / folder
+        try:
+            await asyncio.to_thread(_probe, host_dir, name)
+        except OSError as exc:
+            raise VoicemailError(f"voicemail spool {self.spool.host_dir} is not writable: "
+                                 f"{exc.strerror or exc}", code="voicemail-spool-unwritable",
+                                 ) from exc
+        host_path = host_dir / name
+        if await asyncio.to_thread(host_path.with_suffix(".wav").exists):
+            raise VoicemailError(f"{host_path}.wav exists already")  # never overwrite
+        asterisk_path = f"{self.spool.asterisk_dir.rstrip('/')}/{folder.as_posix()}/{name}"
+        voicemail_id = await self.book.begin(
+            linkedid=linkedid, caller_number=caller_number, caller_name=caller_name,
+            box=box, file=str(host_path.with_suffix(".wav")), at=now, category=category,
+            topic=topic)
+        log.info("voicemail.recording", voicemail_id=voicemail_id, file=str(host_path))
+        return Recording(voicemail_id, host_path, asterisk_path)
+
+    async def discard(self, recording: Recording) -> None:
+        """The caller chose to record again: keep this file, mark it discarded."""
+        await self.book.mark(recording.voicemail_id, "discarded", recording.flags,
+                             self.clock())
+
+    async def fail(self, recording: Recording, reason: str) -> None:
+        await self.book.mark(recording.voicemail_id, "failed", [*recording.flags, reason],
+                             self.clock())
+
+    async def save(self, recording: Recording) -> int:
+        """Finish the recording: measure it, flag it, open its work order due by the end
+        of the next working day. Returns the voicemail id."""
+        now = self.clock()
+        flags = list(recording.flags)
+        if not await asyncio.to_thread(recording.wav.exists):
+            await self.book.mark(recording.voicemail_id, "failed", [*flags, "no_audio"], now)
+            raise VoicemailError(f"no recording was written at {recording.wav}",
+                                 code="voicemail-no-audio")
+        audio = await asyncio.to_thread(analyse, recording.wav)
+        if audio.seconds < MIN_SECONDS:
+            flags.append("short")
+        if audio.dbfs < SILENCE_DBFS:
+            flags.append("silent")
+        due = self.calendar.add_working_days(now, 1)
+        row = await self.book.get(recording.voicemail_id)
+        label = CATEGORY_LABELS.get(row.category or "", "未选择类别") if row else "未选择类别"
+        content = f"留言录音 {audio.seconds:.0f} 秒（{label}），请回电处理"
+        order = await self.book.save(recording.voicemail_id, ended_at=now,
+                                     duration=audio.seconds, flags=flags, due_at=due,
+                                     content=content)
+        log.info("voicemail.saved", voicemail_id=recording.voicemail_id, work_order=order,
+                 seconds=round(audio.seconds, 2), flags=flags, due=due.isoformat())
+        return recording.voicemail_id
+
+    async def reconcile(self) -> None:
+        """After a crash: finish or fail the recordings left in status `recording`."""
+        for row in await self.book.unfinished():
+            wav = Path(row.file)
+            recording = Recording(row.id, wav.with_suffix(""), "", ["interrupted"])
+            found = await asyncio.to_thread(wav.exists)
+            if found:
+                with contextlib.suppress(VoicemailError):
+                    await self.save(recording)
+            else:
+                await self.book.mark(row.id, "failed", ["interrupted", "no_audio"],
+                                     self.clock())
+            log.warning("voicemail.reconciled", voicemail_id=row.id, file=row.file,
+                        found=found)
+
+
+def _probe(folder: Path, name: str) -> None:
+    """Make the folder and show it is writable (OSError if not)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = folder / f".{name}.probe"
+    probe.write_bytes(b"")
+    probe.unlink()

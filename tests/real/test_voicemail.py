@@ -1,0 +1,224 @@
+"""After hours: a caller leaves a voicemail on the real sandbox, with hotline's calendar
+on a holiday. The caller's leg plays known speech into the recording."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import sqlite3
+import sys
+import wave
+from collections.abc import AsyncIterator, Iterator
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
+from hotline.app.voicemail import analyse
+from hotline.ivr.calendar import Calendar
+from hotline.ivr.prompts import synthesise
+from hotline.pbx.gateway import AmiGateway
+from hotline.pbx.sandbox import Instance, Sandbox, find_free_port
+from tests.real.test_resilience import HotlineProcess
+
+pytestmark = pytest.mark.asterisk
+REPO = Path(__file__).resolve().parents[2]
+HOLIDAY = "2026-10-01T10:00:00+08:00"  # 国庆节: the line is closed
+SPEECH = "您好，我想咨询个人所得税汇算的问题，请回电话给我，谢谢。"
+
+
+@pytest.fixture(scope="module")
+def own_asterisk(sandbox: Sandbox) -> Iterator[Instance]:
+    inst = sandbox.instance(f"test-vm-{os.getpid()}", find_free_port())
+    inst.up()
+    yield inst
+    inst.down()
+    shutil.rmtree(inst.dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def speech(own_asterisk: Instance) -> tuple[str, float]:
+    """Known audio the caller says: (its name for Asterisk, its length in seconds)."""
+    target = own_asterisk.dir / "sounds" / "caller-speech.wav"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    synthesise(SPEECH, target)
+    with wave.open(str(target)) as audio:
+        seconds = audio.getnframes() / audio.getframerate()
+    return f"{own_asterisk.chroot_dir}/sounds/caller-speech", seconds
+
+
+@pytest.fixture
+async def gateway(own_asterisk: Instance) -> AsyncIterator[AmiGateway]:
+    gw = AmiGateway("127.0.0.1", own_asterisk.ami_port, "hotline", own_asterisk.secret())
+    task = asyncio.create_task(gw.run())
+    await gw.wait_connected(5)
+    yield gw
+    task.cancel()
+
+
+@pytest.fixture
+async def closed_line(own_asterisk: Instance, tmp_path: Path) -> AsyncIterator[HotlineProcess]:
+    service = HotlineProcess(own_asterisk, tmp_path / "ledger.sqlite3", {
+        "HOTLINE_SERVICE_CALENDAR_TIME": HOLIDAY,
+        "HOTLINE_DIALPLANS_PATHS": f"[{REPO / 'dialplans'}, {REPO / 'tests' / 'dialplans'}]",
+    })
+    await service.wait_for("calls.resynced")
+    yield service
+    service.stop()
+
+
+def voicemails(ledger: Path) -> list[dict[str, object]]:
+    con = sqlite3.connect(ledger)
+    con.row_factory = sqlite3.Row
+    rows = [dict(r) for r in con.execute("SELECT * FROM voicemails ORDER BY id")]
+    con.close()
+    return rows
+
+
+def work_order(ledger: Path, order_id: object) -> dict[str, object]:
+    con = sqlite3.connect(ledger)
+    con.row_factory = sqlite3.Row
+    row = con.execute("SELECT * FROM work_orders WHERE id = ?", (order_id,)).fetchone()
+    con.close()
+    assert row is not None
+    return dict(row)
+
+
+def ledger_of(service: HotlineProcess) -> Path:
+    return Path(service.env["HOTLINE_LEDGER_PATH"])
+
+
+async def test_after_hours_caller_leaves_a_voicemail_that_becomes_a_work_order(
+        closed_line: HotlineProcess, gateway: AmiGateway,
+        speech: tuple[str, float]) -> None:
+    name, seconds = speech
+    # 12366 on a holiday: the closed menu; 2 leaves a message; the caller speaks, ends
+    # the recording with #, and saves it with # at the review prompt.
+    call = TestCall("13955112345", "纳税人张三", ["2", "s", "#", "#"], speak=name)
+    await place_call(gateway, call, timeout=90)
+    ledger = ledger_of(closed_line)
+    row = await wait_for_ledger_row(ledger, call.linkedid)
+    assert (row.ivr_path, row.outcome, row.state) == ("closed", "voicemail", "ended")
+    [vm] = voicemails(ledger)
+    assert row.voicemail_id == vm["id"]
+    assert (vm["status"], vm["caller_number"], vm["caller_name"], vm["box"]) == (
+        "new", "13955112345", "纳税人张三", "12366")
+    wav = Path(str(vm["file"]))
+    assert wav.exists()
+    audio = analyse(wav)
+    # The recording holds the caller's speech (the beep comes before it starts).
+    assert abs(audio.seconds - seconds) < 1.0, (audio.seconds, seconds)
+    assert vm["duration_seconds"] == pytest.approx(audio.seconds, abs=0.01)
+    assert audio.dbfs > -40  # speech, not silence
+    assert vm["flags"] == ""
+    # Due by the end of the next working day after it was left.
+    started = datetime.fromisoformat(str(vm["started_at"]))
+    due = Calendar().add_working_days(started, 1)
+    assert vm["due_at"] == due.isoformat(timespec="milliseconds")
+    order = work_order(ledger, vm["work_order_id"])
+    assert (order["kind"], order["status"], order["callback_number"]) == (
+        "voicemail", "open", "13955112345")
+    assert order["due_at"] == vm["due_at"]
+    assert order["source"] == f"voicemail:{vm['id']}"
+
+
+async def test_caller_hangs_up_while_recording_the_message_is_kept(
+        closed_line: HotlineProcess, gateway: AmiGateway,
+        speech: tuple[str, float]) -> None:
+    name, seconds = speech
+    call = TestCall("13800001234", None, ["2", "s", "h"], speak=name)
+    await place_call(gateway, call, timeout=90)
+    ledger = ledger_of(closed_line)
+    row = await wait_for_ledger_row(ledger, call.linkedid)
+    [vm] = voicemails(ledger)
+    assert (vm["status"], vm["flags"]) == ("new", "hangup")
+    assert row.outcome == "voicemail"
+    assert abs(float(str(vm["duration_seconds"])) - seconds) < 1.0
+    assert vm["work_order_id"] is not None
+
+
+async def test_record_again_keeps_both_files(closed_line: HotlineProcess,
+                                             gateway: AmiGateway,
+                                             speech: tuple[str, float]) -> None:
+    name, _ = speech
+    # 12399 (the tests' menu), option 4: a voicemail with review.
+    call = TestCall("13800005678", None, ["4", "s", "#", "2", "s", "#", "#"], speak=name,
+                    extension="12399")
+    await place_call(gateway, call, timeout=120)
+    ledger = ledger_of(closed_line)
+    row = await wait_for_ledger_row(ledger, call.linkedid)
+    first, second = voicemails(ledger)
+    assert (first["status"], second["status"]) == ("discarded", "new")
+    assert first["file"] != second["file"]
+    assert Path(str(first["file"])).exists()
+    assert Path(str(second["file"])).exists()
+    assert (second["category"], row.voicemail_id) == ("suggestion", second["id"])
+
+
+async def test_unwritable_spool_gives_a_clear_error_and_ends_politely(
+        own_asterisk: Instance, gateway: AmiGateway, tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the spool folder should be")
+    service = HotlineProcess(own_asterisk, tmp_path / "ledger.sqlite3", {
+        "HOTLINE_SERVICE_CALENDAR_TIME": HOLIDAY,
+        "HOTLINE_VOICEMAIL_HOST_DIR": str(blocker / "spool"),
+        "HOTLINE_VOICEMAIL_ASTERISK_DIR": "/srv/nowhere",
+    })
+    try:
+        await service.wait_for("calls.resynced")
+        call = TestCall("13955112345", None, ["2"])
+        await place_call(gateway, call, timeout=90)
+        row = await wait_for_ledger_row(ledger_of(service), call.linkedid)
+        assert (row.outcome, row.end_reason) == ("ended_in_ivr", "hangup")
+        assert voicemails(ledger_of(service)) == []
+        log = service.log.read_text()
+        assert "voicemail-spool-unwritable" in log
+        assert "is not writable" in log
+        assert "Traceback" not in log
+        # The apology was played before the hang-up: the call did not just drop.
+        assert not call.recording_started
+    finally:
+        service.stop()
+
+
+async def test_staff_list_play_and_handle_voicemail(
+        closed_line: HotlineProcess, gateway: AmiGateway, speech: tuple[str, float],
+        tmp_path: Path) -> None:
+    name, _ = speech
+    call = TestCall("13955112345", None, ["2", "s", "#", "#"], speak=name)
+    await place_call(gateway, call, timeout=90)
+    ledger = ledger_of(closed_line)
+    await wait_for_ledger_row(ledger, call.linkedid)
+    env = {**os.environ, "HOTLINE_LEDGER_PATH": str(ledger)}
+
+    async def hotline(*args: str) -> tuple[int, str, str]:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "hotline", *args, env=env, cwd=REPO,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        out, err = await proc.communicate()
+        assert proc.returncode is not None
+        return proc.returncode, out.decode(), err.decode()
+
+    code, out, _ = await hotline("voicemail", "list", "--status", "new", "--json")
+    assert code == 0
+    [item] = json.loads(out)
+    code, out, _ = await hotline("voicemail", "list")
+    assert "待处理" in out
+    assert "13955112345" in out
+    target = tmp_path / "copy.wav"
+    code, out, err = await hotline("voicemail", "play", str(item["id"]), "--to", str(target))
+    assert code == 0, err
+    assert analyse(target).seconds == pytest.approx(item["duration_seconds"], abs=0.05)
+    code, out, err = await hotline("voicemail", "done", str(item["id"]), "--note",
+                                   "已回电答复", "--department", "第一税务分局")
+    assert code == 0, err
+    [handled] = [v for v in voicemails(ledger) if v["id"] == item["id"]]
+    assert (handled["status"], handled["note"]) == ("done", "已回电答复")
+    order = work_order(ledger, handled["work_order_id"])
+    assert (order["status"], order["department"]) == ("passed_on", "第一税务分局")
+    code, _, err = await hotline("voicemail", "done", str(item["id"]), "--note", "again")
+    assert code == 1
+    assert "is done, not new" in err
