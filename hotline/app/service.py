@@ -25,6 +25,7 @@ from hotline.app.voicemail import Voicemail
 from hotline.app.wiring import (
     calendar_from,
     dialplans_from,
+    fallback_inbox_from,
     gateway_from,
     ledger_path,
     prompts_from,
@@ -51,6 +52,7 @@ class Service:
         self.fully_booted = asyncio.Event()
         self.calls: CallHandling | None = None
         self.dialplans: DialplanRegistry
+        self.voicemail: Voicemail
         self.prompts: PromptStore
         self._stop = asyncio.Event()
 
@@ -76,7 +78,9 @@ class Service:
         self.calendar = calendar_from(self.settings)
         self.warn_missing_years(fixed)
         voicemail = Voicemail(ledger, spool_from(self.settings), self.calendar, utc_now)
+        self.voicemail = voicemail
         await voicemail.reconcile()
+        await self._import_fallback_voicemail()
         self.calls = CallHandling(self.gateway, ledger, self.dialplans, prompts,
                                   calendar_clock=(lambda: fixed) if fixed else None,
                                   calendar=self.calendar, voicemail=voicemail)
@@ -91,7 +95,8 @@ class Service:
                 tasks = [group.create_task(self.gateway.run(), name="ami-gateway"),
                          group.create_task(self._heartbeat(), name="heartbeat"),
                          group.create_task(self.calls.writer.run(), name="ledger-writer"),
-                         group.create_task(self._watch_dialplans(), name="dialplan-watch")]
+                         group.create_task(self._watch_dialplans(), name="dialplan-watch"),
+                         group.create_task(self._import_loop(), name="voicemail-import")]
                 await self._stop.wait()
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(3.0):
@@ -108,6 +113,20 @@ class Service:
                     await self.gateway.close()
             await ledger.close()
             log.info("service.stopped")
+
+    async def _import_fallback_voicemail(self) -> None:
+        inbox = fallback_inbox_from(self.settings)
+        if inbox is None or not await asyncio.to_thread(inbox.is_dir):
+            return
+        try:
+            await self.voicemail.import_fallback(inbox)
+        except Exception:
+            log.exception("voicemail.import_failed", inbox=str(inbox))
+
+    async def _import_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.voicemail.import_interval)
+            await self._import_fallback_voicemail()
 
     def warn_missing_years(self, fixed: datetime | None) -> None:
         """Loudly: a year (this one or the next) without its official schedule."""

@@ -68,6 +68,11 @@ class VoicemailSettings(_Section):
     # the embedded sandbox instance's spool.
     host_dir: Path | None = None
     asterisk_dir: str | None = None
+    # The INBOX of the box Asterisk's own VoiceMail fills while hotline is down (the
+    # dialplan's fallback); hotline imports those messages. None with the sandbox: its
+    # 12366@hotline box; None otherwise: no import.
+    fallback_inbox: Path | None = None
+    import_interval: float = Field(60.0, gt=0)
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> VoicemailSettings:

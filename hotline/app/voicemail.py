@@ -163,6 +163,45 @@ class Voicemail:
                  seconds=round(audio.seconds, 2), flags=flags, due=due.isoformat())
         return recording.voicemail_id
 
+    async def import_fallback(self, inbox: Path) -> int:
+        """Import the messages Asterisk's VoiceMail took while hotline was down (the
+        dialplan's fallback) from its INBOX folder: each becomes a voicemail and a work
+        order like any other. A message's files are removed from Asterisk's spool only
+        after its ledger entry is committed; importing twice is harmless (the message
+        id is the work order's unique source). Returns how many were imported."""
+        count = 0
+        for meta in sorted(await asyncio.to_thread(lambda: list(inbox.glob("msg*.txt")))):
+            info = _read_message_info(meta)
+            wav = meta.with_suffix(".wav")
+            if not await asyncio.to_thread(wav.exists):
+                continue  # still being written, or only another format: next time
+            msg_id = info.get("msg_id") or f"{info.get('origtime', '0')}-{meta.stem}"
+            origtime = float(info.get("origtime") or 0) or self.clock().timestamp()
+            started = datetime.fromtimestamp(origtime, tz=CHINA)
+            number, name = _caller_id(info.get("callerid", ""))
+            folder = self.spool.host_dir / f"{started:%Y/%m/%d}"
+            target = folder / f"fallback-{msg_id}.wav"
+            await asyncio.to_thread(_copy_atomic, wav, target)
+            audio = await asyncio.to_thread(analyse, target)
+            flags = ["fallback"]
+            if audio.seconds < MIN_SECONDS:
+                flags.append("short")
+            if audio.dbfs < SILENCE_DBFS:
+                flags.append("silent")
+            due = self.calendar.add_working_days(started, 1)
+            voicemail_id = await self.book.imported(
+                source=f"asterisk-voicemail:{msg_id}", linkedid=f"asterisk-voicemail:{msg_id}",
+                caller_number=number, caller_name=name, box=inbox.parent.name,
+                file=str(target), started_at=started, duration=audio.seconds, flags=flags,
+                due_at=due, content=f"留言录音 {audio.seconds:.0f} 秒（热线服务中断期间），"
+                                    "请回电处理")
+            await asyncio.to_thread(_remove_message, inbox, meta.stem)
+            if voicemail_id is not None:
+                count += 1
+                log.warning("voicemail.imported_from_fallback", voicemail_id=voicemail_id,
+                            msg_id=msg_id, seconds=round(audio.seconds, 1))
+        return count
+
     async def reconcile(self) -> None:
         """After a crash: finish or fail the recordings left in status `recording`."""
         for row in await self.book.unfinished():
@@ -185,3 +224,39 @@ def _probe(folder: Path, name: str) -> None:
     probe = folder / f".{name}.probe"
     probe.write_bytes(b"")
     probe.unlink()
+
+
+def _read_message_info(path: Path) -> dict[str, str]:
+    """Asterisk's msgNNNN.txt: `key=value` lines under [message]."""
+    info: dict[str, str] = {}
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not line.startswith((";", "[")):
+            info[key.strip()] = value.strip()
+    return info
+
+
+def _caller_id(text: str) -> tuple[str | None, str | None]:
+    """`"纳税人" <13955112345>` -> ("13955112345", "纳税人")."""
+    text = text.strip()
+    if "<" in text and text.endswith(">"):
+        raw_name, _, number = text[:-1].partition("<")
+        return (number.strip() or None), (raw_name.strip().strip('"') or None)
+    return (text or None), None
+
+
+def _copy_atomic(source: Path, target: Path) -> None:
+    import shutil
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if target.exists():
+        return  # imported before; the ledger decides whether it is known
+    partial = target.with_suffix(".partial")
+    shutil.copyfile(source, partial)
+    partial.replace(target)
+
+
+def _remove_message(inbox: Path, stem: str) -> None:
+    """Asterisk's files of one message (msgNNNN.txt, .wav, ...)."""
+    for leftover in inbox.glob(f"{stem}.*"):
+        leftover.unlink(missing_ok=True)

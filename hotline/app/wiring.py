@@ -113,3 +113,12 @@ def spool_from(settings: Settings) -> Spool:
     inst = instance_from(settings)
     return Spool(inst.dir / "spool" / "hotline-voicemail",
                  f"{inst.chroot_dir}/spool/hotline-voicemail")
+
+
+def fallback_inbox_from(settings: Settings) -> Path | None:
+    vm = settings.voicemail
+    if vm.fallback_inbox is not None:
+        return settings.resolve(vm.fallback_inbox)
+    if vm.host_dir is not None:
+        return None  # an Asterisk of its own: say where its fallback box is, or nothing
+    return instance_from(settings).dir / "spool" / "voicemail" / "hotline" / "12366" / "INBOX"

@@ -153,6 +153,14 @@ class Session:
 Result = tuple[Session, Command]
 
 
+def _update(s: Session, **changes: object) -> Session:
+    """`dataclasses.replace` for the session, without re-running __init__ on its eighteen
+    fields: replace() was 84% of the engine's time per step."""
+    new = object.__new__(Session)
+    object.__setattr__(new, "__dict__", {**s.__dict__, **changes})
+    return new
+
+
 def start(plan: Dialplan, context: CallContext) -> Result:
     """A new call: run the dialplan's entry action."""
     session = Session(plan, context, pending=plan.entry, phase="steps")
@@ -163,11 +171,13 @@ def step(session: Session, event: Event) -> Result:
     """Feed the result of the last command; get the next command."""
     if session.finished:
         raise ValueError("the session has finished")
-    session = replace(session, transitions=session.transitions + 1)
-    if session.transitions > MAX_TRANSITIONS:
-        return _finish(session, None, "runaway")
+    if session.transitions >= MAX_TRANSITIONS:
+        return _finish(_update(session, transitions=session.transitions + 1), None, "runaway")
     if isinstance(event, Key):
-        session = replace(session, pressed=session.pressed + event.key)
+        session = _update(session, transitions=session.transitions + 1,
+                          pressed=session.pressed + event.key)
+    else:
+        session = _update(session, transitions=session.transitions + 1)
     return _dispatch(session, event)
 
 
@@ -179,8 +189,8 @@ def _dispatch(session: Session, event: Event) -> Result:
         return _collect_event(session, event)
     if phase == "play":
         if isinstance(event, Key):
-            session = replace(session, typeahead=session.typeahead + event.key)
-        return _run(replace(session, phase="steps"))
+            session = _update(session, typeahead=session.typeahead + event.key)
+        return _run(_update(session, phase="steps"))
     if phase in ("queue", "voicemail", "dial"):
         return _finish(session, None, f"after-{phase}")
     raise ValueError(f"no event expected in phase {phase!r}")
@@ -192,37 +202,37 @@ def _dispatch(session: Session, event: Event) -> Result:
 def _run(s: Session) -> Result:
     while s.pending:
         current, rest = s.pending[0], s.pending[1:]
-        s = replace(s, pending=rest)
+        s = _update(s, pending=rest)
         if isinstance(current, Goto):
             stack = (*s.stack, s.menu) if s.menu is not None else s.stack
-            return _enter(replace(s, stack=stack), current.menu)
+            return _enter(_update(s, stack=stack), current.menu)
         if isinstance(current, Back):
             if s.stack:
-                return _enter(replace(s, stack=s.stack[:-1]), s.stack[-1])
+                return _enter(_update(s, stack=s.stack[:-1]), s.stack[-1])
             return _enter(s, s.menu) if s.menu else _finish(s, None, "no-menu")
         if isinstance(current, Repeat):
             return _enter(s, s.menu) if s.menu else _finish(s, None, "no-menu")
         if isinstance(current, Play):
-            return replace(s, phase="play"), PlayPrompts(current.prompts)
+            return _update(s, phase="play"), PlayPrompts(current.prompts)
         if isinstance(current, SetCall):
-            s = replace(s, category=current.category or s.category,
+            s = _update(s, category=current.category or s.category,
                         topic=current.topic or s.topic)
             continue
         if isinstance(current, When):
             branch = next((b for b in current.branches
                            if b.condition is None or _holds(b.condition, s.context)), None)
             if branch is not None:
-                s = replace(s, pending=(*branch.then, *s.pending))
+                s = _update(s, pending=(*branch.then, *s.pending))
             continue
         if isinstance(current, Collect):
-            s = replace(s, collecting=Collecting(current), phase="collect_prompt")
+            s = _update(s, collecting=Collecting(current), phase="collect_prompt")
             return _listen(s, PlayPrompts((current.prompt,)))
         if isinstance(current, ToQueue):
-            return replace(s, phase="queue"), JoinQueue(current.queue, current.prefer_region)
+            return _update(s, phase="queue"), JoinQueue(current.queue, current.prefer_region)
         if isinstance(current, ToVoicemail):
-            return replace(s, phase="voicemail"), LeaveVoicemail(current)
+            return _update(s, phase="voicemail"), LeaveVoicemail(current)
         if isinstance(current, Transfer):
-            return replace(s, phase="dial"), Dial(current.number, current.prompt)
+            return _update(s, phase="dial"), Dial(current.number, current.prompt)
         if isinstance(current, HangUp):
             return _finish(s, current.prompt, "hangup")
     # The action ended without leaving: back to the menu it was chosen in.
@@ -242,7 +252,7 @@ def _holds(condition: Condition, context: CallContext) -> bool:
 
 
 def _finish(s: Session, prompt: str | None, reason: str) -> Result:
-    return replace(s, phase="finished", finished=True, pending=()), Finish(prompt, reason)
+    return _update(s, phase="finished", finished=True, pending=()), Finish(prompt, reason)
 
 
 # -- menus ------------------------------------------------------------------------------------
@@ -256,7 +266,7 @@ def _menu(s: Session) -> Menu:
 def _enter(s: Session, name: str) -> Result:
     menu = s.plan.menus[name]
     greeting = menu.greeting_again if name in s.visited else menu.greeting_first
-    s = replace(s, menu=name, phase="greeting", attempts=0, keys="", collecting=None,
+    s = _update(s, menu=name, phase="greeting", attempts=0, keys="", collecting=None,
                 visited=s.visited | {name}, path=(*s.path, name))
     return _listen(s, PlayPrompts(greeting))
 
@@ -266,14 +276,14 @@ def _listen(s: Session, command: PlayPrompts | ReadKey) -> Result:
     if s.typeahead:
         key, rest = s.typeahead[0], s.typeahead[1:]
         # Already counted in `pressed` when it was typed.
-        return _dispatch(replace(s, typeahead=rest), Key(key))
+        return _dispatch(_update(s, typeahead=rest), Key(key))
     return s, command
 
 
 def _menu_event(s: Session, event: Event) -> Result:
     menu = _menu(s)
     if isinstance(event, PromptsDone):
-        return replace(s, phase="waiting"), ReadKey(menu.timeout)
+        return _update(s, phase="waiting"), ReadKey(menu.timeout)
     if isinstance(event, NoKey):
         if s.phase == "inter_digit" and s.keys in menu.options:
             return _choose(s, s.keys)
@@ -286,7 +296,7 @@ def _menu_event(s: Session, event: Event) -> Result:
         if keys in menu.options and not longer:
             return _choose(s, keys)
         if longer:
-            return _listen(replace(s, keys=keys, phase="inter_digit"),
+            return _listen(_update(s, keys=keys, phase="inter_digit"),
                            ReadKey(menu.inter_digit_timeout))
         return _retry(s, menu.invalid)
     raise ValueError(f"unexpected {event!r} in a menu")
@@ -294,18 +304,18 @@ def _menu_event(s: Session, event: Event) -> Result:
 
 def _choose(s: Session, keys: str) -> Result:
     action = _menu(s).options[keys]
-    return _run(replace(s, keys="", phase="steps", pending=action))
+    return _run(_update(s, keys="", phase="steps", pending=action))
 
 
 def _retry(s: Session, prompt: str | None) -> Result:
     menu = _menu(s)
     attempts = s.attempts + 1
     if attempts >= menu.max_attempts:
-        return _run(replace(s, attempts=attempts, keys="", phase="steps",
+        return _run(_update(s, attempts=attempts, keys="", phase="steps",
                             pending=menu.on_exhausted))
     prompts = ((prompt,) if prompt else ()) + menu.greeting_again
     # Keys typed after a wrong one are dropped: the caller hears why and starts again.
-    return replace(s, attempts=attempts, keys="", phase="greeting", typeahead=""), \
+    return _update(s, attempts=attempts, keys="", phase="greeting", typeahead=""), \
         PlayPrompts(prompts)
 
 
@@ -317,12 +327,12 @@ def _collect_event(s: Session, event: Event) -> Result:
     col = s.collecting
     spec = col.step
     if isinstance(event, PromptsDone):
-        return replace(s, phase="collect_first"), ReadKey(spec.timeout)
+        return _update(s, phase="collect_first"), ReadKey(spec.timeout)
     if isinstance(event, Key):
         if event.key == spec.terminator:
             return _collected(s)
         digits = col.digits + event.key
-        s = replace(s, collecting=replace(col, digits=digits), phase="collect_next")
+        s = _update(s, collecting=replace(col, digits=digits), phase="collect_next")
         if len(digits) >= spec.max_length:
             return _collected(s)
         return _listen(s, ReadKey(spec.inter_digit_timeout))
@@ -343,7 +353,7 @@ def _collected(s: Session) -> Result:
     if not ok:
         return _collect_failed(s)
     variables = (*tuple((k, v) for k, v in s.variables if k != spec.into), (spec.into, value))
-    return _run(replace(s, collecting=None, phase="steps", variables=variables))
+    return _run(_update(s, collecting=None, phase="steps", variables=variables))
 
 
 def _collect_failed(s: Session) -> Result:
@@ -352,9 +362,9 @@ def _collect_failed(s: Session) -> Result:
     spec = col.step
     attempts = col.attempts + 1
     if attempts >= spec.attempts:
-        return _run(replace(s, collecting=None, phase="steps", pending=spec.on_fail))
+        return _run(_update(s, collecting=None, phase="steps", pending=spec.on_fail))
     prompts = ((spec.invalid,) if spec.invalid else ()) + (spec.prompt,)
-    s = replace(s, collecting=Collecting(spec, "", attempts), phase="collect_prompt",
+    s = _update(s, collecting=Collecting(spec, "", attempts), phase="collect_prompt",
                 typeahead="")
     return s, PlayPrompts(prompts)
 

@@ -56,6 +56,34 @@ class VoicemailBook:
         assert cur.lastrowid is not None
         return cur.lastrowid
 
+    async def imported(self, *, source: str, linkedid: str, caller_number: str | None,
+                       caller_name: str | None, box: str, file: str, started_at: datetime,
+                       duration: float, flags: list[str], due_at: datetime,
+                       content: str) -> int | None:
+        """A message left without hotline (Asterisk's own VoiceMail, the fallback), with
+        its work order, in one transaction. None if `source` was imported before."""
+        async with self.ledger.transaction() as db:
+            async with db.execute("SELECT id FROM work_orders WHERE source = ?",
+                                  (source,)) as cur:
+                if await cur.fetchone() is not None:
+                    return None
+            cur = await db.execute(
+                "INSERT INTO voicemails (linkedid, caller_number, caller_name, box, file, "
+                "started_at, ended_at, duration_seconds, status, flags, due_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'new', ?, ?)",
+                (linkedid, caller_number, caller_name, box, file, iso(started_at),
+                 iso(started_at), round(duration, 3), ",".join(flags), iso(due_at)))
+            voicemail_id = cur.lastrowid
+            cur = await db.execute(
+                "INSERT INTO work_orders (kind, source, linkedid, callback_number, caller_name,"
+                " content, created_at, due_at, status) "
+                "VALUES ('voicemail', ?, ?, ?, ?, ?, ?, ?, 'open')",
+                (source, linkedid, caller_number, caller_name, content, iso(started_at),
+                 iso(due_at)))
+            await db.execute("UPDATE voicemails SET work_order_id = ? WHERE id = ?",
+                             (cur.lastrowid, voicemail_id))
+        return voicemail_id
+
     async def save(self, voicemail_id: int, *, ended_at: datetime, duration: float,
                    flags: list[str], due_at: datetime, content: str) -> int:
         """Mark the recording saved and open its work order, in one transaction."""

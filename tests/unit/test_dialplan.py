@@ -939,7 +939,7 @@ def test_shipped_12366_fails_with_an_unknown_queue() -> None:
                                    queues)
     assert plan is None
     assert [str(p) for p in problems] == [
-        "dialplans/12366.yaml:65: menus.consult.options.\"1\"[2].queue: unknown queue 'iit' "
+        "dialplans/12366.yaml:78: menus.consult.options.\"1\"[2].queue: unknown queue 'iit' "
         f"(routing knows: {', '.join(sorted(queues))})"]
 
 

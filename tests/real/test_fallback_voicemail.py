@@ -1,0 +1,94 @@
+"""Nothing lost while hotline is down: the dialplan's fallback takes a voicemail with
+Asterisk's own VoiceMail, and hotline imports it into the ledger when it is back."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from hotline.app.testcall import TestCall, place_call
+from hotline.app.voicemail import analyse
+from hotline.ivr.prompts import synthesise
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.gateway import AmiGateway, EventGap
+from hotline.pbx.sandbox import Instance, Sandbox, find_free_port
+from tests.real.test_resilience import HotlineProcess
+
+pytestmark = pytest.mark.asterisk
+
+
+@pytest.fixture(scope="module")
+def own_asterisk(sandbox: Sandbox) -> Iterator[Instance]:
+    inst = sandbox.instance(f"test-fb-{os.getpid()}", find_free_port())
+    inst.up()
+    yield inst
+    inst.down()
+    shutil.rmtree(inst.dir, ignore_errors=True)
+
+
+async def test_a_voicemail_taken_without_hotline_is_imported_with_its_work_order(
+        own_asterisk: Instance, tmp_path: Path) -> None:
+    speech = own_asterisk.dir / "sounds" / "fallback-speech.wav"
+    speech.parent.mkdir(parents=True, exist_ok=True)
+    synthesise("热线好像出故障了，请尽快给我回电话。", speech)
+    gateway = AmiGateway("127.0.0.1", own_asterisk.ami_port, "hotline", own_asterisk.secret())
+    runner = asyncio.create_task(gateway.run())
+    try:
+        await gateway.wait_connected(5)
+        # No hotline has run here: the heartbeat is missing. Nobody answers the queue
+        # and the fallback waits 2 s before voicemail.
+        for name, value in (("HOTLINE_FALLBACK_WAIT", "2"), ("SEAT_MODE_8001", "noanswer")):
+            await gateway.send({"Action": "Setvar", "Variable": name, "Value": value})
+        call = TestCall("13955112345", "降级留言", [])
+        spoke = asyncio.Event()
+
+        async def caller_speaks(message: AmiMessage | EventGap) -> None:
+            if not isinstance(message, AmiMessage) or message.get("Linkedid") != call.linkedid:
+                return
+            leg = (message.get("Channel") or "").replace(";1", ";2")
+            if message.event == "QueueCallerLeave":
+                await gateway.send({"Action": "Setvar", "Channel": leg, "Variable": "SPEAK",
+                                    "Value": f"{own_asterisk.chroot_dir}/sounds/fallback-speech"})
+                await gateway.send({"Action": "Redirect", "Channel": leg,
+                                    "Context": "caller-speak", "Exten": "s", "Priority": "1"})
+            elif message.event == "UserEvent" and message.get("UserEvent") == "CallerSpoke":
+                spoke.set()
+                await gateway.send({"Action": "Hangup", "Channel": leg, "Cause": "16"})
+
+        gateway.subscribe("caller-speaks", ["QueueCallerLeave", "UserEvent"], caller_speaks)
+        await place_call(gateway, call, timeout=60)
+        assert spoke.is_set()
+        inbox = own_asterisk.dir / "spool" / "voicemail" / "hotline" / "12366" / "INBOX"
+        assert sorted(p.suffix for p in inbox.glob("msg*")) == [".txt", ".wav"]
+    finally:
+        await gateway.send({"Action": "Setvar", "Variable": "SEAT_MODE_8001", "Value": ""})
+        runner.cancel()
+
+    # hotline comes back: the message is imported, and leaves Asterisk's spool.
+    ledger = tmp_path / "ledger.sqlite3"
+    service = HotlineProcess(own_asterisk, ledger)
+    try:
+        await service.wait_for("voicemail.imported_from_fallback")
+        con = sqlite3.connect(ledger)
+        con.row_factory = sqlite3.Row
+        [vm] = [dict(r) for r in con.execute("SELECT * FROM voicemails")]
+        order = dict(con.execute("SELECT * FROM work_orders WHERE id = ?",
+                                 (vm["work_order_id"],)).fetchone())
+        con.close()
+        assert (vm["caller_number"], vm["caller_name"], vm["status"]) == (
+            "13955112345", "降级留言", "new")
+        assert "fallback" in vm["flags"].split(",")
+        audio = analyse(Path(vm["file"]))
+        assert audio.seconds > 1.5
+        assert audio.dbfs > -45
+        assert (order["kind"], order["status"], order["callback_number"]) == (
+            "voicemail", "open", "13955112345")
+        assert list(inbox.glob("msg*")) == []
+    finally:
+        service.stop()
