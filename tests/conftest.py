@@ -61,6 +61,22 @@ def asterisk(sandbox: Sandbox) -> Iterator[Instance]:
     _remove_instance_dir(inst)
 
 
+@pytest.fixture(scope="module")
+def own_asterisk(sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterator[Instance]:
+    """An Asterisk of the test module's own, for tests that run hotline as a separate
+    process (so no other hotline answers their calls)."""
+    module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:12]
+    inst = sandbox.instance(f"test-{module.replace('_', '-')}-{os.getpid()}",
+                            find_free_port())
+    try:
+        inst.up()
+    except SandboxError as exc:
+        _unavailable(str(exc))
+    yield inst
+    inst.down()
+    _remove_instance_dir(inst)
+
+
 def _remove_instance_dir(inst: Instance) -> None:
     import shutil
 

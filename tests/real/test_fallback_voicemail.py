@@ -4,10 +4,7 @@ Asterisk's own VoiceMail, and hotline imports it into the ledger when it is back
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,19 +14,10 @@ from hotline.app.voicemail import analyse
 from hotline.ivr.prompts import synthesise
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
-from hotline.pbx.sandbox import Instance, Sandbox, find_free_port
+from hotline.pbx.sandbox import Instance
 from tests.real.test_resilience import HotlineProcess
 
 pytestmark = pytest.mark.asterisk
-
-
-@pytest.fixture(scope="module")
-def own_asterisk(sandbox: Sandbox) -> Iterator[Instance]:
-    inst = sandbox.instance(f"test-fb-{os.getpid()}", find_free_port())
-    inst.up()
-    yield inst
-    inst.down()
-    shutil.rmtree(inst.dir, ignore_errors=True)
 
 
 async def test_a_voicemail_taken_without_hotline_is_imported_with_its_work_order(

@@ -5,17 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.pbx.gateway import AmiGateway
-from hotline.pbx.sandbox import Instance, Sandbox, find_free_port
+from hotline.pbx.sandbox import Instance
 from tests.real.test_resilience import HotlineProcess, in_menu
 
 pytestmark = pytest.mark.asterisk
@@ -37,15 +35,6 @@ menus:
 """
 TO_QUEUE = VERSION.format(action="{queue: center}")
 TO_GOODBYE = VERSION.format(action="{hangup: bye}")
-
-
-@pytest.fixture(scope="module")
-def own_asterisk(sandbox: Sandbox) -> Iterator[Instance]:
-    inst = sandbox.instance(f"test-rl-{os.getpid()}", find_free_port())
-    inst.up()
-    yield inst
-    inst.down()
-    shutil.rmtree(inst.dir, ignore_errors=True)
 
 
 async def hotline_cli(proc_env: dict[str, str], *args: str) -> tuple[int, str]:

@@ -9,11 +9,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -21,20 +20,11 @@ import pytest
 from hotline.app.testcall import TestCall, place_call, read_ledger_row, wait_for_ledger_row
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
-from hotline.pbx.sandbox import Instance, Sandbox, find_free_port
+from hotline.pbx.sandbox import Instance
 from tests.conftest import OPEN_TIME, live_channels
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def own_asterisk(sandbox: Sandbox) -> Iterator[Instance]:
-    inst = sandbox.instance(f"test-res-{os.getpid()}", find_free_port())
-    inst.up()
-    yield inst
-    inst.down()
-    shutil.rmtree(inst.dir, ignore_errors=True)
 
 
 @pytest.fixture

@@ -6,11 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import sqlite3
 import sys
 import wave
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
@@ -21,22 +20,13 @@ from hotline.app.voicemail import analyse
 from hotline.ivr.calendar import Calendar
 from hotline.ivr.prompts import synthesise
 from hotline.pbx.gateway import AmiGateway
-from hotline.pbx.sandbox import Instance, Sandbox, find_free_port
+from hotline.pbx.sandbox import Instance
 from tests.real.test_resilience import HotlineProcess
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
 HOLIDAY = "2026-10-01T10:00:00+08:00"  # 国庆节: the line is closed
 SPEECH = "您好，我想咨询个人所得税汇算的问题，请回电话给我，谢谢。"
-
-
-@pytest.fixture(scope="module")
-def own_asterisk(sandbox: Sandbox) -> Iterator[Instance]:
-    inst = sandbox.instance(f"test-vm-{os.getpid()}", find_free_port())
-    inst.up()
-    yield inst
-    inst.down()
-    shutil.rmtree(inst.dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
