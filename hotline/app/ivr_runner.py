@@ -146,7 +146,12 @@ class IvrRunner:
             if command.prompt:
                 await self.agi.stream_file(self.prompts.playable(command.prompt))
             await self.agi.exec("Dial", f"Local/{command.number}@outbound/n,60")
-            return engine.Done()
+            status = await self.agi.command("GET VARIABLE DIALSTATUS")
+            answered = status.data == "ANSWER"
+            if not answered:
+                log.warning("ivr.transfer_failed", number=command.number,
+                            dial_status=status.data)
+            return engine.Done(answered=answered)
         raise AssertionError(f"unexpected command {command!r}")
 
     async def _leave_voicemail(self, command: engine.LeaveVoicemail) -> None:

@@ -16,7 +16,8 @@ from hotline.app.service import Service
 from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.app.wiring import ledger_path
 from hotline.ledger.store import CallRow
-from hotline.pbx.gateway import AmiGateway
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance
 from tests.conftest import ami_action, live_channels
 
@@ -148,6 +149,23 @@ async def test_keys_typed_ahead_between_prompts_are_not_lost(
     assert call.pressed == ["2", "1"]
     assert (row.digits, row.ivr_path, row.category) == ("21", "main>sub", "complaint")
     assert (row.queue, row.outcome) == ("center", "answered")
+
+
+async def test_transfer_to_another_region_dials_out(hotline_service: Service,
+                                                    caller: AmiGateway) -> None:
+    dialed: list[str] = []
+
+    def watch(message: AmiMessage | EventGap) -> None:
+        if isinstance(message, AmiMessage) and message.get("DestChannel", "").startswith(
+                "Local/02112366@outbound"):
+            dialed.append(message.get("DialStatus") or "begin")
+
+    caller.subscribe("dial-watch", ["DialBegin", "DialEnd"], watch)
+    call = TestCall("13955112345", None, ["5"], extension=TEST_LINE)
+    row = await call_and_row(hotline_service, caller, call)
+    # The far end ([outbound] in the sandbox) answered; the caller was connected to it.
+    assert dialed[:2] == ["begin", "ANSWER"]
+    assert (row.digits, row.queue, row.outcome) == ("5", None, "ended_in_ivr")
 
 
 async def test_an_information_prompt_returns_to_the_menu(hotline_service: Service,
