@@ -6,7 +6,7 @@ import array
 import math
 import sqlite3
 import wave
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hotline.app.voicemail import Spool, Voicemail, analyse
@@ -14,7 +14,7 @@ from hotline.ivr.calendar import Calendar
 from hotline.ledger.store import Ledger
 from hotline.ledger.voicemail import VoicemailBook
 
-NOW = datetime(2026, 9, 30, 8, 0, tzinfo=timezone.utc)  # 16:00 Beijing, before 国庆节
+NOW = datetime(2026, 9, 30, 8, 0, tzinfo=UTC)  # 16:00 Beijing, before 国庆节
 
 
 def write_wav(path: Path, seconds: float, amplitude: int) -> None:
