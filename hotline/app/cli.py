@@ -371,7 +371,13 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from hotline.ivr.registry import dialplan_files, load_all
 
     paths = _dialplan_paths(args, settings)
-    queues = known_queues(settings)
+    routing_errors = 0
+    try:
+        queues = known_queues(settings)
+    except ConfigError as exc:  # the routing file is broken: report it, check the rest
+        for routing_problem in exc.problems:
+            print(routing_problem)
+        routing_errors, queues = len(exc.problems), None
     result = load_all(paths, queues, display_root=Path.cwd())
     for problem in result.problems:
         print(problem)
@@ -379,7 +385,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     warnings = len(result.problems) - errors
     files = len(dialplan_files(paths))
     calendar_errors, calendar_warnings = _check_calendar(settings)
-    errors += calendar_errors
+    errors += calendar_errors + routing_errors
     warnings += calendar_warnings
     print(f"{files} file(s), {len(result.plans)} dialplan(s): {errors} error(s), "
           f"{warnings} warning(s)" + ("" if queues is not None else

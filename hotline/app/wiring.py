@@ -13,6 +13,7 @@ from hotline.ivr.prompts import PromptStore
 from hotline.ivr.registry import DialplanRegistry
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance, Sandbox, default_cache_dir
+from hotline.routing.config import RoutingConfig, RoutingInvalid, parse_routing
 
 if TYPE_CHECKING:
     from hotline.app.voicemail import Spool
@@ -68,21 +69,23 @@ def ledger_path(settings: Settings) -> Path:
     return settings.resolve(settings.ledger.path)
 
 
-def known_queues(settings: Settings) -> set[str] | None:
-    """The queue names of config/routing.yaml (None if there is no routing file)."""
+def routing_from(settings: Settings) -> RoutingConfig | None:
+    """config/routing.yaml, validated (None if there is no routing file)."""
     path = settings.resolve(settings.routing.path)
     if not path.exists():
         return None
     try:
-        source = load_file(path)
+        return parse_routing(load_file(path))
     except YamlSyntaxError as exc:
-        raise ConfigError([str(exc)]) from None
-    data = source.data if isinstance(source.data, dict) else {}
-    queues = data.get("queues")
-    if not isinstance(queues, dict):
-        raise ConfigError([f"{source.where(('queues',))}: queues: must be a mapping of "
-                           "queue names"])
-    return {str(name) for name in queues}
+        raise ConfigError([str(exc)], code="routing-invalid") from None
+    except RoutingInvalid as exc:
+        raise ConfigError(exc.problems, code="routing-invalid") from None
+
+
+def known_queues(settings: Settings) -> set[str] | None:
+    """The queue names of config/routing.yaml (None if there is no routing file)."""
+    routing = routing_from(settings)
+    return None if routing is None else set(routing.queues)
 
 
 def dialplans_from(settings: Settings) -> DialplanRegistry:

@@ -1,0 +1,295 @@
+"""config/routing.yaml: queues, seat groups (the centre and the city bureaus), seats with
+skills, overflow thresholds and pause reasons. Validated once into frozen objects; every
+problem is `file:line: key.path: message`.
+
+    queues:
+      center: {name: 综合咨询, ring_timeout: 15, wrapup: 10, max_wait: 300,
+               on_no_answer: voicemail}
+    groups:
+      centre: {name: 省局12366中心, kind: centre}
+      hefei: {name: 合肥市税务局, kind: remote, area_codes: ["0551"]}
+    seats:
+      "1001": {name: 张敏, group: centre, device: Local/1001@seats/n,
+               skills: {center: 5, iit: 3}}
+    overflow:
+      enter: {waiting: 5, expected_wait: 60}
+      leave: {waiting: 1, expected_wait: 20, after: 120}
+      remote_penalty: 10
+    pause_reasons: {meal: 用餐, training: 培训, after_call_work: 话后处理}
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from hotline.common.yamlsrc import PathKey, Sourced, format_path
+
+STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear",
+              "wrandom", "rrordered")
+NO_ANSWER = ("voicemail", "callback", "hangup")
+SEAT_ID = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
+DEVICE = re.compile(r"^(Local|PJSIP|SIP|IAX2|DAHDI)/\S+$")
+DEFAULT_PAUSE_REASONS = {"meal": "用餐", "training": "培训", "after_call_work": "话后处理",
+                         "meeting": "会议", "other": "其他"}
+
+
+@dataclass(frozen=True)
+class QueueDef:
+    id: str
+    name: str
+    strategy: str = "rrmemory"
+    ring_timeout: int = 15
+    wrapup: int = 0
+    max_wait: int = 300
+    announce_position: bool = False
+    announce_wait: bool = False
+    on_no_answer: str = "voicemail"
+
+
+@dataclass(frozen=True)
+class Group:
+    id: str
+    name: str
+    kind: str  # centre | remote
+    area_codes: tuple[str, ...] = ()
+
+    @property
+    def remote(self) -> bool:
+        return self.kind == "remote"
+
+
+@dataclass(frozen=True)
+class Seat:
+    id: str
+    name: str
+    group: str
+    device: str
+    skills: Mapping[str, int]  # queue -> level 1 (can) .. 9 (expert)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    waiting: int
+    expected_wait: float
+    after: float = 0.0  # leave only after the pressure stayed low this long (seconds)
+
+
+@dataclass(frozen=True)
+class OverflowPolicy:
+    enter: Thresholds = Thresholds(5, 60.0)
+    leave: Thresholds = Thresholds(1, 20.0, 120.0)
+    remote_penalty: int = 10
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    queues: Mapping[str, QueueDef]
+    groups: Mapping[str, Group]
+    seats: Mapping[str, Seat]
+    overflow: OverflowPolicy = OverflowPolicy()
+    pause_reasons: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PAUSE_REASONS))
+
+    def group_of(self, seat: Seat) -> Group:
+        return self.groups[seat.group]
+
+    def seats_for(self, queue: str) -> tuple[tuple[Seat, bool], ...]:
+        """The seats with a skill for `queue`, each with whether it is remote (indexed
+        once: the policy asks on every queue event)."""
+        index = self.__dict__.get("_by_queue")
+        if index is None:
+            built: dict[str, list[tuple[Seat, bool]]] = {q: [] for q in self.queues}
+            for seat in self.seats.values():
+                remote = self.groups[seat.group].remote if seat.group in self.groups else False
+                for skill in seat.skills:
+                    built.setdefault(skill, []).append((seat, remote))
+            index = {q: tuple(v) for q, v in built.items()}
+            object.__setattr__(self, "_by_queue", index)
+        found: tuple[tuple[Seat, bool], ...] = index.get(queue, ())
+        return found
+
+    def group_for_caller(self, number: str | None) -> Group | None:
+        """The remote group whose area code the caller's number starts with (landlines)."""
+        if not number:
+            return None
+        best: Group | None = None
+        best_len = 0
+        for group in self.groups.values():
+            for code in group.area_codes:
+                if number.startswith(code) and len(code) > best_len:
+                    best, best_len = group, len(code)
+        return best
+
+
+class RoutingInvalid(ValueError):
+    code = "routing-invalid"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass
+class _Parser:
+    source: Sourced
+    problems: list[str] = field(default_factory=list)
+
+    def error(self, path: PathKey, message: str) -> None:
+        self.problems.append(f"{self.source.where(path)}: {format_path(path)}: {message}")
+
+    def mapping(self, value: Any, path: PathKey, what: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.error(path, f"{what} must be a mapping")
+            return {}
+        return value
+
+    def keys(self, data: Mapping[str, Any], allowed: tuple[str, ...], path: PathKey) -> None:
+        for key in data:
+            if key not in allowed:
+                self.error((*path, key), f"unknown key (expected one of: "
+                           f"{', '.join(sorted(allowed))})")
+
+    def integer(self, data: Mapping[str, Any], key: str, default: int, low: int, high: int,
+                path: PathKey) -> int:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            self.error((*path, key), f"must be a whole number from {low} to {high}")
+            return default
+        return value
+
+    def number(self, data: Mapping[str, Any], key: str, default: float, low: float,
+               high: float, path: PathKey) -> float:
+        value = data.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                low <= value <= high):
+            self.error((*path, key), f"must be a number from {low:g} to {high:g}")
+            return default
+        return float(value)
+
+    def text(self, data: Mapping[str, Any], key: str, path: PathKey,
+             default: str | None = None) -> str | None:
+        value = data.get(key, default)
+        if value is None:
+            self.error(path, f"required key '{key}' is missing")
+            return None
+        if not isinstance(value, (str, int)) or isinstance(value, bool):
+            self.error((*path, key), "must be text")
+            return None
+        return str(value)
+
+    def parse(self) -> RoutingConfig:
+        data = self.mapping(self.source.data, (), "the routing file")
+        self.keys(data, ("queues", "groups", "seats", "overflow", "pause_reasons"), ())
+        queues: dict[str, QueueDef] = {}
+        for qid, spec in self.mapping(data.get("queues"), ("queues",), "queues").items():
+            path = ("queues", qid)
+            body = self.mapping(spec, path, "a queue")
+            self.keys(body, ("name", "strategy", "ring_timeout", "wrapup", "max_wait",
+                             "announce", "on_no_answer"), path)
+            strategy = str(body.get("strategy", "rrmemory"))
+            if strategy not in STRATEGIES:
+                self.error((*path, "strategy"), f"unknown strategy '{strategy}' (expected "
+                           f"one of: {', '.join(STRATEGIES)})")
+            on_no_answer = str(body.get("on_no_answer", "voicemail"))
+            if on_no_answer not in NO_ANSWER:
+                self.error((*path, "on_no_answer"), f"must be one of: {', '.join(NO_ANSWER)}")
+            announce = self.mapping(body.get("announce"), (*path, "announce"), "announce")
+            self.keys(announce, ("position", "expected_wait"), (*path, "announce"))
+            queues[qid] = QueueDef(
+                qid, self.text(body, "name", path, qid) or qid, strategy,
+                self.integer(body, "ring_timeout", 15, 5, 120, path),
+                self.integer(body, "wrapup", 0, 0, 600, path),
+                self.integer(body, "max_wait", 300, 10, 3600, path),
+                bool(announce.get("position", False)),
+                bool(announce.get("expected_wait", False)), on_no_answer)
+        if not queues:
+            self.error(("queues",), "at least one queue is needed")
+        groups: dict[str, Group] = {}
+        raw_groups = self.mapping(data.get("groups"), ("groups",), "groups")
+        for gid, spec in raw_groups.items():
+            path = ("groups", gid)
+            body = self.mapping(spec, path, "a group")
+            self.keys(body, ("name", "kind", "area_codes"), path)
+            kind = str(body.get("kind", "remote"))
+            if kind not in ("centre", "remote"):
+                self.error((*path, "kind"), "must be centre or remote")
+            codes = body.get("area_codes", [])
+            if not isinstance(codes, list) or not all(
+                    isinstance(c, str) and c.isdigit() for c in codes):
+                self.error((*path, "area_codes"), 'must be a list of quoted area codes, e.g. '
+                           '["0551"]')
+                codes = []
+            groups[gid] = Group(gid, self.text(body, "name", path, gid) or gid, kind,
+                                tuple(codes))
+        if raw_groups and not any(g.kind == "centre" for g in groups.values()):
+            self.error(("groups",), "one group must be the provincial centre (kind: centre)")
+        seats: dict[str, Seat] = {}
+        for sid, spec in self.mapping(data.get("seats"), ("seats",), "seats").items():
+            path = ("seats", sid)
+            if not SEAT_ID.match(str(sid)):
+                self.error(path, "a seat id is letters, digits, _ or - (quote numbers)")
+            body = self.mapping(spec, path, "a seat")
+            self.keys(body, ("name", "group", "device", "skills"), path)
+            group = self.text(body, "group", path)
+            if group is not None and group not in groups:
+                self.error((*path, "group"), f"unknown group '{group}'")
+            device = self.text(body, "device", path)
+            if device is not None and not DEVICE.match(device):
+                self.error((*path, "device"), f"'{device}' is not an Asterisk interface "
+                           "(e.g. PJSIP/1001 or Local/1001@seats/n)")
+            skills_raw = self.mapping(body.get("skills"), (*path, "skills"), "skills")
+            skills: dict[str, int] = {}
+            for queue, level in skills_raw.items():
+                if queue not in queues:
+                    self.error((*path, "skills", queue), f"unknown queue '{queue}'")
+                elif isinstance(level, bool) or not isinstance(level, int) or not 1 <= level <= 9:
+                    self.error((*path, "skills", queue), "a skill level is 1 to 9")
+                else:
+                    skills[queue] = level
+            if not skills_raw:
+                self.error(path, "a seat with no skill can serve no queue")
+            seats[str(sid)] = Seat(str(sid), self.text(body, "name", path, str(sid)) or str(sid),
+                                   group or "", device or "", skills)
+        served = {q for seat in seats.values() for q in seat.skills}
+        if seats:
+            for qid in queues:
+                if qid not in served:
+                    self.error(("queues", qid), "no seat has this skill: no one can serve "
+                               "the queue")
+        overflow = self._overflow(self.mapping(data.get("overflow"), ("overflow",),
+                                               "overflow"))
+        reasons = self.mapping(data.get("pause_reasons"), ("pause_reasons",), "pause_reasons")
+        pause_reasons = ({str(k): str(v) for k, v in reasons.items()} if reasons
+                         else dict(DEFAULT_PAUSE_REASONS))
+        return RoutingConfig(queues, groups, seats, overflow, pause_reasons)
+
+    def _overflow(self, data: dict[str, Any]) -> OverflowPolicy:
+        self.keys(data, ("enter", "leave", "remote_penalty"), ("overflow",))
+        enter = self.mapping(data.get("enter"), ("overflow", "enter"), "enter")
+        leave = self.mapping(data.get("leave"), ("overflow", "leave"), "leave")
+        self.keys(enter, ("waiting", "expected_wait"), ("overflow", "enter"))
+        self.keys(leave, ("waiting", "expected_wait", "after"), ("overflow", "leave"))
+        policy = OverflowPolicy(
+            Thresholds(self.integer(enter, "waiting", 5, 1, 10_000, ("overflow", "enter")),
+                       self.number(enter, "expected_wait", 60, 1, 3600, ("overflow", "enter"))),
+            Thresholds(self.integer(leave, "waiting", 1, 0, 10_000, ("overflow", "leave")),
+                       self.number(leave, "expected_wait", 20, 0, 3600, ("overflow", "leave")),
+                       self.number(leave, "after", 120, 0, 3600, ("overflow", "leave"))),
+            self.integer(data, "remote_penalty", 10, 1, 100, ("overflow",)))
+        if policy.leave.waiting >= policy.enter.waiting or (
+                policy.leave.expected_wait >= policy.enter.expected_wait):
+            self.error(("overflow", "leave"), "leave thresholds must be below enter "
+                       "thresholds (hysteresis), or overflow would flap")
+        return policy
+
+
+def parse_routing(source: Sourced) -> RoutingConfig:
+    parser = _Parser(source)
+    config = parser.parse()
+    if parser.problems:
+        raise RoutingInvalid(parser.problems)
+    return config

@@ -1,0 +1,196 @@
+"""Routing policy, pure: which seats serve which queue, at what priority, and when remote
+seats are pulled in (overflow) or a queue is left uncovered.
+
+Asterisk's app_queue rings the members; the policy decides the members. Centre seats
+with a skill are members of that queue at a penalty from their level (an expert rings
+first). Remote seats (city bureaus, 远程座席) are members only while overflow is on for the
+queue, at `remote_penalty` more, so the centre always rings first. Overflow turns on when
+the queue's waiting callers or expected wait reach the `enter` thresholds, or when no
+centre seat can answer; it turns off only when both are at or below `leave` for `after`
+seconds (hysteresis: no flapping). A queue with callers and no available seat during
+opening hours raises a coverage alert, and pulls in moved-in remote seats (顶岗).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+
+from hotline.routing.config import RoutingConfig, Seat
+
+# -- state ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SeatState:
+    logged_in: bool = False
+    paused: str | None = None  # the pause reason, None when not paused
+    moved_in: bool = False  # a remote seat in provincial service (迁入)
+    busy: bool = False  # on a call (Asterisk's device state)
+
+    @property
+    def available(self) -> bool:
+        return self.logged_in and self.paused is None and not self.busy
+
+
+@dataclass(frozen=True)
+class QueueLoad:
+    waiting: int = 0
+    expected_wait: float = 0.0  # seconds a new caller is expected to wait
+
+
+@dataclass(frozen=True)
+class OverflowState:
+    active: bool = False
+    calm_since: float | None = None  # when the pressure first fell below `leave`
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    now: float  # seconds (monotonic or epoch: only differences matter)
+    open: bool  # opening hours: the coverage guard applies
+    seats: Mapping[str, SeatState]
+    loads: Mapping[str, QueueLoad]
+    overflow: Mapping[str, OverflowState] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Alert:
+    queue: str
+    code: str  # no-seat-available
+    message: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    overflow: Mapping[str, OverflowState]
+    members: Mapping[str, Mapping[str, int]]  # queue -> seat id -> penalty
+    alerts: tuple[Alert, ...] = ()
+
+
+# -- the decision ---------------------------------------------------------------------------
+
+
+def next_overflow(policy_enter_waiting: int, policy_enter_wait: float,
+                  policy_leave_waiting: int, policy_leave_wait: float, policy_after: float,
+                  state: OverflowState, load: QueueLoad, centre_available: int,
+                  now: float) -> OverflowState:
+    pressure = (load.waiting >= policy_enter_waiting
+                or load.expected_wait >= policy_enter_wait
+                or (centre_available == 0 and load.waiting > 0))
+    if not state.active:
+        return OverflowState(True, None) if pressure else state
+    calm = (load.waiting <= policy_leave_waiting and load.expected_wait <= policy_leave_wait
+            and centre_available > 0)
+    if not calm:
+        return replace(state, calm_since=None) if state.calm_since is not None else state
+    if state.calm_since is None:
+        return replace(state, calm_since=now) if policy_after > 0 else OverflowState()
+    if now - state.calm_since >= policy_after:
+        return OverflowState()
+    return state
+
+
+@dataclass(frozen=True)
+class QueueDecision:
+    queue: str
+    overflow: OverflowState
+    members: Mapping[str, int]  # seat id -> penalty
+    alert: Alert | None = None
+
+
+def decide_queue(config: RoutingConfig, snap: Snapshot, queue: str) -> QueueDecision:
+    """One queue: what a change of its load or of one of its seats calls for. This is
+    the decision taken on every queue event, so it only looks at the queue's own seats."""
+    policy = config.overflow
+    idle = SeatState()
+    seats = config.seats_for(queue)
+    centre_available = 0
+    remote_available = 0
+    for seat, remote in seats:
+        seat_state = snap.seats.get(seat.id, idle)
+        if seat_state.available:
+            if remote:
+                remote_available += seat_state.moved_in
+            else:
+                centre_available += 1
+    load = snap.loads.get(queue, QueueLoad())
+    flow = next_overflow(policy.enter.waiting, policy.enter.expected_wait,
+                         policy.leave.waiting, policy.leave.expected_wait,
+                         policy.leave.after, snap.overflow.get(queue, OverflowState()),
+                         load, centre_available, snap.now)
+    members: dict[str, int] = {}
+    for seat, remote in seats:
+        seat_state = snap.seats.get(seat.id, idle)
+        if not seat_state.logged_in:
+            continue
+        penalty = 10 - seat.skills[queue]  # level 9 -> penalty 1: experts ring first
+        if remote:
+            if not (seat_state.moved_in and flow.active):
+                continue
+            penalty += policy.remote_penalty
+        members[seat.id] = penalty
+    alert = None
+    if snap.open and centre_available == 0 and (remote_available == 0 or not flow.active):
+        alert = Alert(queue, "no-seat-available",
+                      f"队列 {config.queues[queue].name} 没有可接听的座席")
+    return QueueDecision(queue, flow, members, alert)
+
+
+def decide(config: RoutingConfig, snap: Snapshot) -> Decision:
+    """Overflow per queue, the members each queue should have, and coverage alerts."""
+    parts = [decide_queue(config, snap, queue) for queue in config.queues]
+    return Decision({p.queue: p.overflow for p in parts},
+                    {p.queue: p.members for p in parts},
+                    tuple(p.alert for p in parts if p.alert is not None))
+
+
+# -- applying it ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """One AMI action to bring Asterisk's members to the decision."""
+
+    action: str  # QueueAdd | QueueRemove | QueuePenalty
+    queue: str
+    seat: str
+    penalty: int = 0
+
+
+def changes(current: Mapping[str, Mapping[str, int]],
+            desired: Mapping[str, Mapping[str, int]]) -> list[Change]:
+    """The fewest actions from `current` members to `desired` (queue -> seat -> penalty):
+    only what differs, so an unchanged decision issues nothing (no action storms)."""
+    out: list[Change] = []
+    for queue in sorted(set(current) | set(desired)):
+        now = current.get(queue, {})
+        want = desired.get(queue, {})
+        for seat in sorted(set(now) - set(want)):
+            out.append(Change("QueueRemove", queue, seat))
+        for seat in sorted(set(want) - set(now)):
+            out.append(Change("QueueAdd", queue, seat, want[seat]))
+        for seat in sorted(set(want) & set(now)):
+            if want[seat] != now[seat]:
+                out.append(Change("QueuePenalty", queue, seat, want[seat]))
+    return out
+
+
+def preferred_seats(config: RoutingConfig, queue: str, caller: str | None,
+                    seats: Mapping[str, SeatState]) -> list[str]:
+    """For a call that asks for its region: the available, moved-in seats of the caller's
+    city bureau with the skill, best level first (empty when there is none)."""
+    group = config.group_for_caller(caller)
+    if group is None:
+        return []
+    found: list[tuple[int, str]] = []
+    for seat in config.seats.values():
+        state = seats.get(seat.id)
+        if (seat.group == group.id and queue in seat.skills and state is not None
+                and state.available and (state.moved_in or not group.remote)):
+            found.append((-seat.skills[queue], seat.id))
+    return [sid for _, sid in sorted(found)]
+
+
+def seats_of(config: RoutingConfig, group: str) -> Iterable[Seat]:
+    return (s for s in config.seats.values() if s.group == group)
