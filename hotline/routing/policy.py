@@ -7,8 +7,10 @@ first). Remote seats (city bureaus, 远程座席) are members only while overflo
 queue, at `remote_penalty` more, so the centre always rings first. Overflow turns on when
 the queue's waiting callers or expected wait reach the `enter` thresholds, or when no
 centre seat can answer; it turns off only when both are at or below `leave` for `after`
-seconds (hysteresis: no flapping). A queue with callers and no available seat during
-opening hours raises a coverage alert, and pulls in moved-in remote seats (顶岗).
+seconds (hysteresis: no flapping). During opening hours, a queue that no available seat
+covers (no free centre seat, and no free moved-in remote seat pulled in by overflow)
+raises a coverage alert, whether or not callers are waiting yet; overflow pulls in the
+moved-in remote seats (顶岗) as soon as a caller waits.
 """
 
 from __future__ import annotations
