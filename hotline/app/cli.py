@@ -331,6 +331,131 @@ OUTCOME_CATEGORY = {"consultation": "税务咨询", "tip_off": "涉税举报", "
                     "suggestion": "意见建议", "other": "其他"}
 
 
+SEAT_EVENTS = {"login": "login", "logout": "logout", "pause": "pause", "unpause": "unpause",
+               "move-in": "move_in", "move-out": "move_out"}
+MEMBER_STATE = {"not_in_use": "空闲", "in_use": "通话中", "busy": "忙", "ringing": "振铃",
+                "ringinuse": "振铃", "unavailable": "不可用", "invalid": "无效",
+                "unknown": "未知", "onhold": "保持"}
+
+
+async def _with_gateway(settings: Settings, work: Callable[[Any], Any]) -> Any:
+    from hotline.app.wiring import gateway_from
+
+    gateway = gateway_from(settings)
+    runner = asyncio.create_task(gateway.run())
+    try:
+        async with asyncio.timeout(settings.ami.connect_timeout + 1):
+            waiter = asyncio.create_task(gateway.wait_connected())
+            await asyncio.wait({waiter, runner}, return_when=asyncio.FIRST_COMPLETED)
+            if runner.done():
+                runner.result()
+        return await work(gateway)
+    finally:
+        runner.cancel()
+
+
+def _routing(settings: Settings) -> Any:
+    from hotline.app.wiring import routing_from
+
+    routing = routing_from(settings)
+    if routing is None:
+        raise ConfigError([f"{settings.resolve(settings.routing.path)}: no routing file: "
+                           "seats and queues are defined there"], code="routing-missing")
+    return routing
+
+
+def cmd_seats(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+    import os
+
+    from hotline.app.calls import utc_now
+    from hotline.app.seats import SeatDesk, queue_status
+    from hotline.app.wiring import ledger_path
+    from hotline.ledger.seats import SeatBook
+    from hotline.ledger.store import Ledger
+
+    routing = _routing(settings)
+    action = getattr(args, "seat_action", None)
+    actor = os.environ.get("SUDO_USER") or getpass.getuser()
+
+    async def go(gateway: Any) -> Any:
+        ledger = await Ledger.open(ledger_path(settings))
+        try:
+            if action is not None:
+                desk = SeatDesk(gateway, ledger, routing, utc_now)
+                return await desk.command(args.seat, SEAT_EVENTS[action], actor=actor,
+                                          reason=getattr(args, "reason", None),
+                                          until=getattr(args, "until", None))
+            states = await SeatBook(ledger).states()
+            live = await queue_status(gateway)
+            return states, live
+        finally:
+            await ledger.close()
+
+    result = asyncio.run(_with_gateway(settings, go))
+    if action is not None:
+        print(f"seat {args.seat}: {action} recorded and applied"
+              + (f" ({routing.pause_reasons[args.reason]})" if action == "pause" else ""))
+        return 0
+    states, live = result
+    rows = []
+    for seat in sorted(routing.seats.values(), key=lambda s: s.id):
+        state = states.get(seat.id)
+        group = routing.groups[seat.group]
+        memberships = [m for q in live.values() for m in q.members
+                       if m.interface == seat.device]
+        rows.append({
+            "seat": seat.id, "name": seat.name, "group": seat.group,
+            "group_name": group.name, "remote": group.remote,
+            "logged_in": bool(state and state.logged_in),
+            "paused": state.paused if state else None,
+            "moved_in": bool(state and state.moved_in),
+            "queues": sorted(m.queue for m in memberships),
+            "device_state": memberships[0].status if memberships else None,
+        })
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    table: list[tuple[str, ...]] = [("座席", "姓名", "所属", "状态", "迁入", "所在队列")]
+    for r in rows:
+        if not r["logged_in"]:
+            status = "未登录"
+        elif r["paused"]:
+            status = f"暂停（{routing.pause_reasons.get(r['paused'], r['paused'])}）"
+        else:
+            status = MEMBER_STATE.get(str(r["device_state"]), "已登录")
+        moved = ("已迁入" if r["moved_in"] else "未迁入") if r["remote"] else "-"
+        table.append((str(r["seat"]), str(r["name"]), str(r["group_name"]), status, moved,
+                      ",".join(r["queues"]) or "-"))
+    _print_table(table)
+    return 0
+
+
+def cmd_queues(args: argparse.Namespace, settings: Settings) -> int:
+    from hotline.app.seats import queue_status
+
+    routing = _routing(settings)
+
+    async def go(gateway: Any) -> Any:
+        return await queue_status(gateway)
+
+    live = asyncio.run(_with_gateway(settings, go))
+    queues = [live[q] for q in routing.queues if q in live]
+    if args.json:
+        print(json.dumps([q.as_dict() for q in queues], ensure_ascii=False))
+        return 0
+    table: list[tuple[str, ...]] = [("队列", "名称", "排队", "最长等待秒", "座席(空闲/总数)",
+                                     "今日接通", "今日放弃", "服务水平")]
+    for q in queues:
+        free = sum(1 for m in q.members if m.status == "not_in_use" and not m.paused)
+        longest = max((c.wait for c in q.callers), default=0)
+        table.append((q.queue, routing.queues[q.queue].name, str(q.waiting), str(longest),
+                      f"{free}/{len(q.members)}", str(q.completed), str(q.abandoned),
+                      f"{q.service_level_perf:.0f}%"))
+    _print_table(table)
+    return 0
+
+
 def _num(value: object) -> str:
     return "-" if value is None else f"{float(str(value)):.0f}"
 
@@ -656,6 +781,30 @@ def build_parser() -> argparse.ArgumentParser:
     reload = sub.add_parser("reload", help="check the dialplans, then reload them in the "
                             "running service")
     reload.set_defaults(handler=cmd_reload)
+
+    seats = sub.add_parser("seats", help="seats: list them, or log in, pause, move in ...")
+    seats.add_argument("--json", action="store_true")
+    seats.set_defaults(handler=cmd_seats)
+    ssub2 = seats.add_subparsers(dest="seat_action", metavar="ACTION")
+    for name, text in (("login", "log a seat in (it joins its queues)"),
+                       ("logout", "log a seat out"),
+                       ("pause", "pause a seat with a reason"),
+                       ("unpause", "end a pause"),
+                       ("move-in", "a remote seat enters provincial service (迁入)"),
+                       ("move-out", "a remote seat leaves provincial service (迁出)")):
+        cmd = ssub2.add_parser(name, help=text)
+        cmd.add_argument("seat")
+        if name == "pause":
+            cmd.add_argument("--reason", required=True,
+                             help="meal, training, after_call_work, ... (config/routing.yaml)")
+        if name == "move-in":
+            cmd.add_argument("--until", type=_datetime, metavar="TIME",
+                             help="planned end of the move-in")
+        cmd.set_defaults(handler=cmd_seats)
+
+    queues = sub.add_parser("queues", help="live status of the queues")
+    queues.add_argument("--json", action="store_true")
+    queues.set_defaults(handler=cmd_queues)
 
     voicemail = sub.add_parser("voicemail", help="voicemail left after hours (留言)")
     vsub = voicemail.add_subparsers(dest="voicemail_command", metavar="ACTION", required=True)

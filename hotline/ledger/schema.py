@@ -78,6 +78,28 @@ MIGRATIONS: list[str] = [
     CREATE INDEX voicemails_status ON voicemails (status, started_at);
     ALTER TABLE calls ADD COLUMN voicemail_id INTEGER;
     """,
+    # 4: seats: every login, pause and move (迁入迁出) as an event, and the current state
+    """
+    CREATE TABLE seat_events (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        seat    TEXT NOT NULL,
+        at      TEXT NOT NULL,
+        event   TEXT NOT NULL,
+        reason  TEXT,
+        until   TEXT,
+        actor   TEXT NOT NULL
+    );
+    CREATE INDEX seat_events_seat ON seat_events (seat, at);
+    CREATE INDEX seat_events_kind ON seat_events (event, at);
+    CREATE TABLE seat_states (
+        seat          TEXT PRIMARY KEY,
+        logged_in     INTEGER NOT NULL DEFAULT 0,
+        paused        TEXT,
+        moved_in      INTEGER NOT NULL DEFAULT 0,
+        moved_until   TEXT,
+        updated_at    TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

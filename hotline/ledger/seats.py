@@ -1,0 +1,96 @@
+"""Seats in the ledger: an append-only record of who logged in, paused and moved in or out
+(迁入迁出), when, why and by whom, and each seat's current state, written together."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from hotline.ledger.store import Ledger, iso
+
+EVENTS = ("login", "logout", "pause", "unpause", "move_in", "move_out")
+
+
+@dataclass(frozen=True)
+class SeatRecord:
+    seat: str
+    logged_in: bool
+    paused: str | None
+    moved_in: bool
+    moved_until: str | None
+    updated_at: str | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class SeatBook:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+
+    async def record(self, seat: str, event: str, *, at: datetime, actor: str,
+                     reason: str | None = None, until: datetime | None = None) -> SeatRecord:
+        """Append the event and update the seat's state in one transaction."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown seat event {event!r}")
+        current = await self.state(seat)
+        logged_in, paused, moved_in = current.logged_in, current.paused, current.moved_in
+        moved_until = current.moved_until
+        if event == "login":
+            logged_in = True
+        elif event == "logout":
+            logged_in, paused = False, None
+        elif event == "pause":
+            paused = reason or "other"
+        elif event == "unpause":
+            paused = None
+        elif event == "move_in":
+            moved_in, moved_until = True, iso(until)
+        elif event == "move_out":
+            moved_in, moved_until = False, None
+        stamp = iso(at)
+        async with self.ledger.transaction() as db:
+            await db.execute(
+                "INSERT INTO seat_events (seat, at, event, reason, until, actor) "
+                "VALUES (?, ?, ?, ?, ?, ?)", (seat, stamp, event, reason, iso(until), actor))
+            await db.execute(
+                "INSERT INTO seat_states (seat, logged_in, paused, moved_in, moved_until, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(seat) DO UPDATE SET "
+                "logged_in = excluded.logged_in, paused = excluded.paused, "
+                "moved_in = excluded.moved_in, moved_until = excluded.moved_until, "
+                "updated_at = excluded.updated_at",
+                (seat, int(logged_in), paused, int(moved_in), moved_until, stamp))
+        return SeatRecord(seat, logged_in, paused, moved_in, moved_until, stamp)
+
+    async def state(self, seat: str) -> SeatRecord:
+        async with self.ledger.db.execute(
+                "SELECT seat, logged_in, paused, moved_in, moved_until, updated_at "
+                "FROM seat_states WHERE seat = ?", (seat,)) as cur:
+            row = await cur.fetchone()
+        if row is None:
+            return SeatRecord(seat, False, None, False, None, None)
+        return SeatRecord(row[0], bool(row[1]), row[2], bool(row[3]), row[4], row[5])
+
+    async def states(self) -> dict[str, SeatRecord]:
+        async with self.ledger.db.execute(
+                "SELECT seat, logged_in, paused, moved_in, moved_until, updated_at "
+                "FROM seat_states") as cur:
+            rows = await cur.fetchall()
+        return {r[0]: SeatRecord(r[0], bool(r[1]), r[2], bool(r[3]), r[4], r[5]) for r in rows}
+
+    async def events(self, seat: str | None = None, kinds: tuple[str, ...] = EVENTS,
+                     since: str | None = None) -> list[dict[str, Any]]:
+        where = [f"event IN ({', '.join('?' for _ in kinds)})"]
+        params: list[Any] = list(kinds)
+        if seat is not None:
+            where.append("seat = ?")
+            params.append(seat)
+        if since is not None:
+            where.append("at >= ?")
+            params.append(since)
+        async with self.ledger.db.execute(
+                "SELECT id, seat, at, event, reason, until, actor FROM seat_events WHERE "
+                + " AND ".join(where) + " ORDER BY at, id", params) as cur:
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]

@@ -1,0 +1,173 @@
+"""Seats at work on the real sandbox: logged in, paused and out, as Asterisk sees it, and
+every change recorded in the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sqlite3
+import sys
+from pathlib import Path
+
+import pytest
+
+from hotline.app.testcall import TestCall, place_call
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.gateway import AmiGateway, EventGap
+from hotline.pbx.sandbox import Instance
+from tests.conftest import ami_client
+
+pytestmark = pytest.mark.asterisk
+REPO = Path(__file__).resolve().parents[2]
+
+
+def members(inst: Instance, queue: str) -> dict[str, dict[str, str]]:
+    """QueueStatus members of `queue`, through the independent AMI client."""
+    import threading
+
+    from asterisk.ami import SimpleAction
+
+    client = ami_client(inst)
+    found: dict[str, dict[str, str]] = {}
+    done = threading.Event()
+
+    def on_event(event: object, **_: object) -> None:
+        keys = dict(getattr(event, "keys", {}))
+        name = getattr(event, "name", "")
+        if name == "QueueMember" and keys.get("Queue") == queue:
+            found[keys["Location"]] = keys
+        elif name == "QueueStatusComplete":
+            done.set()
+
+    client.add_event_listener(on_event)
+    try:
+        _ = client.send_action(SimpleAction("QueueStatus", Queue=queue)).response
+        done.wait(5)
+        return found
+    finally:
+        client.logoff()
+
+
+async def hotline(inst: Instance, ledger: Path, *args: str) -> tuple[int, str, str]:
+    env = {**os.environ, "HOTLINE_AMI_PORT": str(inst.ami_port),
+           "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LEDGER_PATH": str(ledger),
+           "USER": "tester"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hotline", *args, env=env, cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def rung_seats(gateway: AmiGateway, caller: str) -> tuple[list[str], TestCall]:
+    """Place a call that reaches the centre queue (no hotline runs here: the fallback);
+    return the seats Asterisk rang for it."""
+    call = TestCall(caller, None, [])
+    rung: list[str] = []
+
+    async def watch(message: AmiMessage | EventGap) -> None:
+        if not isinstance(message, AmiMessage) or message.get("Linkedid") != call.linkedid:
+            return
+        if message.event == "AgentCalled":
+            rung.append(message.get("Interface") or "")
+        elif message.event == "QueueCallerLeave" and not call.answered:
+            # Nobody answered: the caller hangs up rather than leave a voicemail.
+            leg = (message.get("Channel") or "").replace(";1", ";2")
+            await gateway.send({"Action": "Hangup", "Channel": leg, "Cause": "16"})
+
+    gateway.subscribe(f"rung-{call.linkedid}", ["AgentCalled", "QueueCallerLeave"], watch)
+    await place_call(gateway, call, timeout=60)
+    return rung, call
+
+
+async def test_login_pause_and_logout_reach_asterisk_and_the_ledger(
+        own_asterisk: Instance, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    code, out, err = await hotline(own_asterisk, ledger, "seats", "login", "8002")
+    assert code == 0, err
+    center, iit = members(own_asterisk, "center"), members(own_asterisk, "iit")
+    # Skill levels 3 and 7: penalties 7 and 3 (experts ring first).
+    assert center["Local/8002@seats/n"]["Penalty"] == "7"
+    assert iit["Local/8002@seats/n"]["Penalty"] == "3"
+    assert center["Local/8002@seats/n"]["Membership"] == "dynamic"
+
+    code, out, err = await hotline(own_asterisk, ledger, "seats", "pause", "8002",
+                                   "--reason", "meal")
+    assert code == 0, err
+    member = members(own_asterisk, "center")["Local/8002@seats/n"]
+    assert (member["Paused"], member["PausedReason"]) == ("1", "用餐")
+    code, out, _ = await hotline(own_asterisk, ledger, "seats", "--json")
+    [seat] = [s for s in json.loads(out) if s["seat"] == "8002"]
+    assert (seat["logged_in"], seat["paused"], seat["queues"]) == (True, "meal",
+                                                                   ["center", "iit"])
+
+    code, _, err = await hotline(own_asterisk, ledger, "seats", "logout", "8002")
+    assert code == 0, err
+    assert "Local/8002@seats/n" not in members(own_asterisk, "center")
+    assert "Local/8002@seats/n" not in members(own_asterisk, "iit")
+
+    con = sqlite3.connect(ledger)
+    events = con.execute("SELECT seat, event, reason, actor FROM seat_events ORDER BY id"
+                         ).fetchall()
+    con.close()
+    assert events == [("8002", "login", None, "tester"), ("8002", "pause", "meal", "tester"),
+                      ("8002", "logout", None, "tester")]
+
+
+async def test_a_paused_seat_is_not_rung(own_asterisk: Instance, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    gateway = AmiGateway("127.0.0.1", own_asterisk.ami_port, "hotline", own_asterisk.secret())
+    runner = asyncio.create_task(gateway.run())
+    try:
+        await gateway.wait_connected(5)
+        # The demo seat 8001 rings without answering, so only the seats' ringing matters;
+        # no hotline runs on this instance and the fallback waits 3 s in the queue.
+        for name, value in (("SEAT_MODE_8001", "noanswer"), ("HOTLINE_FALLBACK_WAIT", "3")):
+            await gateway.send({"Action": "Setvar", "Variable": name, "Value": value})
+        assert (await hotline(own_asterisk, ledger, "seats", "login", "8002"))[0] == 0
+        assert (await hotline(own_asterisk, ledger, "seats", "pause", "8002", "--reason",
+                              "training"))[0] == 0
+        rung, _ = await rung_seats(gateway, "13955112345")
+        assert "Local/8002@seats/n" not in rung
+        assert "Local/8001@seats/n" in rung
+        assert (await hotline(own_asterisk, ledger, "seats", "unpause", "8002"))[0] == 0
+        # Now the demo seat steps away, so the queue's only choice is 8002.
+        await gateway.send({"Action": "QueuePause", "Interface": "Local/8001@seats/n",
+                            "Paused": "true"})
+        rung, call = await rung_seats(gateway, "13955112346")
+        assert rung == ["Local/8002@seats/n"]
+        assert call.answered  # 8002 answers
+    finally:
+        await gateway.send({"Action": "Setvar", "Variable": "SEAT_MODE_8001", "Value": ""})
+        await gateway.send({"Action": "QueuePause", "Interface": "Local/8001@seats/n",
+                            "Paused": "false"})
+        await hotline(own_asterisk, ledger, "seats", "logout", "8002")
+        runner.cancel()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["seats", "move-in", "8001"], "[seat-not-remote] seat 8001 belongs to the centre"),
+    (["seats", "pause", "8002", "--reason", "nap"], "[seat-bad-reason] --reason 'nap'"),
+    (["seats", "login", "9999"], "[seat-unknown] unknown seat '9999'"),
+    (["seats", "pause", "8201", "--reason", "meal"], "[seat-not-logged-in]"),
+])
+async def test_bad_seat_commands_get_a_clear_error(own_asterisk: Instance, tmp_path: Path,
+                                                  args: list[str], message: str) -> None:
+    code, _, err = await hotline(own_asterisk, tmp_path / "ledger.sqlite3", *args)
+    assert code == 1
+    assert message in err
+    assert "Traceback" not in err
+
+
+async def test_remote_seat_moves_are_audited(own_asterisk: Instance, tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    for args in (["move-in", "8101", "--until", "2026-12-31T17:30"], ["move-out", "8101"]):
+        code, _, err = await hotline(own_asterisk, ledger, "seats", *args)
+        assert code == 0, err
+    con = sqlite3.connect(ledger)
+    rows = con.execute("SELECT seat, event, until FROM seat_events ORDER BY id").fetchall()
+    con.close()
+    assert rows == [("8101", "move_in", "2026-12-31T17:30:00.000+08:00"),
+                    ("8101", "move_out", None)]
