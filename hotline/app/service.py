@@ -20,6 +20,7 @@ from pathlib import Path
 import structlog
 
 from hotline.app.calls import CallHandling, utc_now
+from hotline.app.routing_loop import RoutingLoop
 from hotline.app.settings import Settings
 from hotline.app.voicemail import Voicemail
 from hotline.app.wiring import (
@@ -29,6 +30,7 @@ from hotline.app.wiring import (
     gateway_from,
     ledger_path,
     prompts_from,
+    routing_from,
     spool_from,
 )
 from hotline.common.errors import ConfigError
@@ -84,6 +86,15 @@ class Service:
         self.calls = CallHandling(self.gateway, ledger, self.dialplans, prompts,
                                   calendar_clock=(lambda: fixed) if fixed else None,
                                   calendar=self.calendar, voicemail=voicemail)
+        routing = routing_from(self.settings)
+        calendar = self.calendar
+        self.routing: RoutingLoop | None = None
+        if routing is not None:
+            self.routing = RoutingLoop(
+                self.gateway, ledger, routing,
+                lambda now: calendar.state(fixed or now) == "open", utc_now,
+                self.settings.routing.interval)
+            self.routing.attach()
         if fixed:
             log.warning("service.calendar_time_fixed", calendar_time=fixed.isoformat())
         self.calls.attach()
@@ -97,6 +108,8 @@ class Service:
                          group.create_task(self.calls.writer.run(), name="ledger-writer"),
                          group.create_task(self._watch_dialplans(), name="dialplan-watch"),
                          group.create_task(self._import_loop(), name="voicemail-import")]
+                if self.routing is not None:
+                    tasks.append(group.create_task(self.routing.run(), name="routing"))
                 await self._stop.wait()
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(3.0):

@@ -61,6 +61,8 @@ class DialplanSettings(_Section):
 
 class RoutingSettings(_Section):
     path: Path = Path("routing.yaml")
+    # Seconds between routing rounds (queue events start one sooner).
+    interval: float = Field(2.0, gt=0)
 
 
 class VoicemailSettings(_Section):

@@ -1,0 +1,173 @@
+"""Keeps Asterisk's queue members as the routing policy wants them.
+
+Every `interval` seconds, and soon after any queue event, it reads what Asterisk has
+(QueueStatus), what the ledger says of each seat (logged in, paused, moved in), decides
+(hotline.routing.policy) and sends only the difference: QueueAdd, QueueRemove,
+QueuePenalty, QueuePause. That one loop carries overflow in and out (remote seats join a
+queue under pressure and leave when it has been calm), fixes drift after hotline or
+Asterisk restarts (reconciliation), and raises the coverage alert. It manages only
+dynamic members of seats in config/routing.yaml; static members of queues.conf are left
+alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Mapping
+from datetime import datetime
+
+import structlog
+
+from hotline.app.seats import QueueStatus, queue_status
+from hotline.ledger.seats import SeatBook, SeatRecord
+from hotline.ledger.store import Ledger
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.gateway import AmiActionFailed, AmiError, AmiGateway, EventGap
+from hotline.routing.config import RoutingConfig
+from hotline.routing.policy import (
+    Alert,
+    OverflowState,
+    QueueLoad,
+    SeatState,
+    Snapshot,
+    changes,
+    decide,
+)
+
+log = structlog.get_logger("hotline.routing")
+
+QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon",
+                "QueueMemberStatus", "QueueMemberPause")
+
+
+class RoutingLoop:
+    def __init__(self, gateway: AmiGateway, ledger: Ledger, routing: RoutingConfig,
+                 is_open: Callable[[datetime], bool], clock: Callable[[], datetime],
+                 interval: float = 2.0) -> None:
+        self.gateway = gateway
+        self.book = SeatBook(ledger)
+        self.routing = routing
+        self.is_open = is_open
+        self.clock = clock
+        self.interval = interval
+        self.overflow: dict[str, OverflowState] = {}
+        self.alerts: dict[str, Alert] = {}
+        self.actions_sent = 0
+        self._poke = asyncio.Event()
+        self.rounds = 0
+
+    def attach(self) -> None:
+        self.gateway.subscribe("routing", QUEUE_EVENTS, self._on_event)
+
+    def _on_event(self, message: AmiMessage | EventGap) -> None:
+        self._poke.set()
+
+    async def run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._poke.wait()
+            self._poke.clear()
+            if not self.gateway.connected.is_set():
+                continue
+            try:
+                await self.round()
+            except AmiError as exc:
+                log.warning("routing.round_failed", error=str(exc))
+
+    async def round(self) -> None:
+        """One look at Asterisk and the ledger, one decision, the difference applied."""
+        live = await queue_status(self.gateway)
+        records = await self.book.states()
+        device_of = {seat.device: seat.id for seat in self.routing.seats.values()}
+        busy: set[str] = set()
+        current: dict[str, dict[str, int]] = {q: {} for q in self.routing.queues}
+        paused_live: dict[str, bool] = {}
+        for queue in live.values():
+            for member in queue.members:
+                seat_id = device_of.get(member.interface)
+                if seat_id is None:
+                    continue
+                if member.in_call or member.status in ("in_use", "busy", "ringinuse"):
+                    busy.add(seat_id)
+                if member.dynamic and queue.queue in current:
+                    current[queue.queue][seat_id] = member.penalty
+                    paused_live[seat_id] = member.paused
+        seats = {sid: SeatState(r.logged_in, r.paused, r.moved_in, sid in busy)
+                 for sid, r in records.items()}
+        now = self.clock()
+        snap = Snapshot(time.monotonic(), self.is_open(now), seats, _loads(live),
+                        dict(self.overflow))
+        decision = decide(self.routing, snap)
+        for name, state in decision.overflow.items():
+            before = self.overflow.get(name, OverflowState())
+            if state.active != before.active:
+                log.warning("routing.overflow_on" if state.active else "routing.overflow_off",
+                            queue=name, load=snap.loads.get(name, QueueLoad()).__dict__)
+        self.overflow = dict(decision.overflow)
+        await self._apply(current, decision.members, records, paused_live)
+        self._alerts(decision.alerts)
+        self.rounds += 1
+
+    async def _apply(self, current: Mapping[str, Mapping[str, int]],
+                     desired: Mapping[str, Mapping[str, int]],
+                     records: Mapping[str, SeatRecord],
+                     paused_live: Mapping[str, bool]) -> None:
+        for change in changes(current, desired):
+            seat = self.routing.seats[change.seat]
+            action: dict[str, str] = {"Queue": change.queue, "Interface": seat.device}
+            if change.action == "QueueAdd":
+                record = records.get(change.seat)
+                paused = record is not None and record.paused is not None
+                action.update({"Action": "QueueAdd", "MemberName": seat.name,
+                               "Penalty": str(change.penalty),
+                               "Paused": "true" if paused else "false"})
+            elif change.action == "QueueRemove":
+                action["Action"] = "QueueRemove"
+            else:
+                action.update({"Action": "QueuePenalty", "Penalty": str(change.penalty)})
+            await self._send(action)
+        # Pauses the ledger knows and Asterisk does not (after a restart), or the reverse.
+        for seat_id, live_paused in paused_live.items():
+            known = records.get(seat_id)
+            want = known is not None and known.paused is not None
+            if want != live_paused:
+                reason = self.routing.pause_reasons.get(
+                    known.paused if known is not None and known.paused else "", "")
+                await self._send({"Action": "QueuePause",
+                                  "Interface": self.routing.seats[seat_id].device,
+                                  "Paused": "true" if want else "false", "Reason": reason})
+
+    async def _send(self, action: dict[str, str]) -> None:
+        self.actions_sent += 1
+        try:
+            await self.gateway.send(action)
+            log.info("routing.applied", **{k.lower(): v for k, v in action.items()})
+        except AmiActionFailed as exc:
+            log.warning("routing.action_refused", action=action.get("Action"),
+                        queue=action.get("Queue"), interface=action.get("Interface"),
+                        error=str(exc))
+
+    def _alerts(self, alerts: tuple[Alert, ...]) -> None:
+        now = {a.queue: a for a in alerts}
+        for queue, alert in now.items():
+            if queue not in self.alerts:
+                log.error("routing.coverage_alert", queue=queue, code=alert.code,
+                          message=alert.message)
+        for queue in set(self.alerts) - set(now):
+            log.info("routing.coverage_restored", queue=queue)
+        self.alerts = now
+
+
+def _loads(live: dict[str, QueueStatus]) -> dict[str, QueueLoad]:
+    """Waiting callers and the expected wait: the longest current wait, or Asterisk's
+    average hold time when someone waits, whichever is larger."""
+    loads = {}
+    for queue, status in live.items():
+        longest = max((c.wait for c in status.callers), default=0)
+        waiting = max(status.waiting, len(status.callers))
+        expected = max(float(longest), float(status.holdtime) if waiting else 0.0)
+        loads[queue] = QueueLoad(waiting, expected)
+    return loads

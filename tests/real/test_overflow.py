@@ -1,0 +1,73 @@
+"""Overflow on the real sandbox: with no centre seat free, a moved-in remote seat is
+pulled into the queue and answers; once the centre is back and calm, it leaves."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import yaml
+
+from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
+from hotline.pbx.gateway import AmiGateway
+from hotline.pbx.sandbox import Instance
+from tests.real.test_resilience import HotlineProcess
+from tests.real.test_seats import hotline, members
+
+pytestmark = pytest.mark.asterisk
+REPO = Path(__file__).resolve().parents[2]
+
+
+async def eventually(check: object, timeout: float = 15) -> None:
+    async with asyncio.timeout(timeout):
+        while not await asyncio.to_thread(check):  # type: ignore[arg-type]
+            await asyncio.sleep(0.2)
+
+
+async def test_overflow_pulls_in_a_remote_seat_and_lets_it_go(own_asterisk: Instance,
+                                                              tmp_path: Path) -> None:
+    routing = yaml.safe_load((REPO / "config" / "routing.yaml").read_text(encoding="utf-8"))
+    routing["overflow"]["leave"]["after"] = 1  # leave after 1 s of calm, for the test
+    routing_file = tmp_path / "routing.yaml"
+    routing_file.write_text(yaml.safe_dump(routing, allow_unicode=True), encoding="utf-8")
+    ledger = tmp_path / "ledger.sqlite3"
+    # The Hefei remote seat is at work and moved into provincial service; no centre seat
+    # is logged in (the demo seat 8001 is paused in Asterisk and never answers).
+    for args in (["login", "8101"], ["move-in", "8101"]):
+        code, _, err = await hotline(own_asterisk, ledger, "seats", *args)
+        assert code == 0, err
+    gateway = AmiGateway("127.0.0.1", own_asterisk.ami_port, "hotline", own_asterisk.secret())
+    runner = asyncio.create_task(gateway.run())
+    service = HotlineProcess(own_asterisk, ledger, {
+        "HOTLINE_ROUTING_PATH": str(routing_file), "HOTLINE_ROUTING_INTERVAL": "0.3",
+        "HOTLINE_DIALPLANS_PATHS": f"[{REPO / 'tests' / 'dialplans'}]"})
+    try:
+        await gateway.wait_connected(5)
+        for action in ({"Action": "Setvar", "Variable": "SEAT_MODE_8001", "Value": "noanswer"},
+                       {"Action": "QueuePause", "Interface": "Local/8001@seats/n",
+                        "Paused": "true"}):
+            await gateway.send(action)
+        await service.wait_for("calls.resynced")
+        assert "Local/8101@seats/n" not in members(own_asterisk, "center")
+
+        call = TestCall("055112345678", None, ["1"], extension="12399")
+        await place_call(gateway, call, timeout=60)
+        row = await wait_for_ledger_row(ledger, call.linkedid)
+        assert (row.queue, row.seat, row.outcome) == ("center", "合肥远程座席8101", "answered")
+        await service.wait_for("routing.overflow_on")
+
+        # The centre is back (8002 logs in): calm for a second, the remote seat leaves.
+        code, _, err = await hotline(own_asterisk, ledger, "seats", "login", "8002")
+        assert code == 0, err
+        await eventually(lambda: "Local/8101@seats/n" not in members(own_asterisk, "center"))
+        await service.wait_for("routing.overflow_off")
+        assert "Local/8002@seats/n" in members(own_asterisk, "center")
+    finally:
+        await gateway.send({"Action": "QueuePause", "Interface": "Local/8001@seats/n",
+                            "Paused": "false"})
+        await gateway.send({"Action": "Setvar", "Variable": "SEAT_MODE_8001", "Value": ""})
+        service.stop()
+        for args in (["logout", "8002"], ["logout", "8101"]):
+            await hotline(own_asterisk, ledger, "seats", *args)
+        runner.cancel()
