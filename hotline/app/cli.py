@@ -186,7 +186,7 @@ def cmd_ledger_list(args: argparse.Namespace, settings: Settings) -> int:
         finally:
             await ledger.close()
 
-    rows = asyncio.run(fetch())
+    rows = [_masked(row) for row in asyncio.run(fetch())]
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
@@ -454,6 +454,17 @@ def cmd_queues(args: argparse.Namespace, settings: Settings) -> int:
                       f"{q.service_level_perf:.0f}%"))
     _print_table(table)
     return 0
+
+
+def _masked(row: dict[str, Any]) -> dict[str, Any]:
+    """Reporters and complainants are confidential (保密): their number and name are masked
+    in every listing."""
+    from hotline.ledger.privacy import is_confidential, mask_name, mask_number
+
+    if not is_confidential(row.get("category")):
+        return row
+    return {**row, "caller_number": mask_number(row.get("caller_number")),
+            "caller_name": mask_name(row.get("caller_name")), "masked": True}
 
 
 def _num(value: object) -> str:
