@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import structlog
@@ -103,8 +104,11 @@ class CallHandling:
     def __init__(self, gateway: AmiGateway, ledger: Ledger, dialplans: DialplanRegistry,
                  prompts: PromptStore, clock: Clock = utc_now,
                  calendar_clock: Clock | None = None, calendar: Calendar | None = None,
-                 voicemail: Voicemail | None = None) -> None:
+                 voicemail: Voicemail | None = None,
+                 seat_groups: dict[str, str] | None = None) -> None:
         self.gateway = gateway
+        # seat name (as Asterisk reports it, MemberName) -> group id of routing.yaml
+        self.seat_groups = seat_groups or {}
         self.voicemail = voicemail
         self.calendar = calendar or Calendar()
         self.calendar_clock = calendar_clock or clock
@@ -148,6 +152,10 @@ class CallHandling:
             self._start_session(fact, agi_env(message).get("agi_extension"))
 
     def _record(self, call: Call) -> None:
+        if call.seat is not None and call.seat_group is None:
+            group = self.seat_groups.get(call.seat)
+            if group is not None:
+                call = replace(call, seat_group=group)
         self.writer.put(call)
         if call.state == CallState.ENDED:
             log.info("call.finished", linkedid=call.linkedid, outcome=call.outcome and

@@ -83,10 +83,13 @@ class Service:
         self.voicemail = voicemail
         await voicemail.reconcile()
         await self._import_fallback_voicemail()
+        routing = routing_from(self.settings)
+        seat_groups = ({seat.name: seat.group for seat in routing.seats.values()}
+                       if routing is not None else {})
         self.calls = CallHandling(self.gateway, ledger, self.dialplans, prompts,
                                   calendar_clock=(lambda: fixed) if fixed else None,
-                                  calendar=self.calendar, voicemail=voicemail)
-        routing = routing_from(self.settings)
+                                  calendar=self.calendar, voicemail=voicemail,
+                                  seat_groups=seat_groups)
         calendar = self.calendar
         self.routing: RoutingLoop | None = None
         if routing is not None:

@@ -100,6 +100,10 @@ MIGRATIONS: list[str] = [
         updated_at    TEXT NOT NULL
     );
     """,
+    # 5: the group of the seat that answered (the centre, or which city bureau)
+    """
+    ALTER TABLE calls ADD COLUMN seat_group TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

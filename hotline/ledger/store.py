@@ -56,6 +56,7 @@ class CallRow:
     topic: str | None
     dialplan: str | None
     voicemail_id: int | None
+    seat_group: str | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +96,7 @@ def row_of(call: Call, now: datetime) -> tuple[Any, ...]:
         "topic": call.topic,
         "dialplan": call.dialplan,
         "voicemail_id": call.voicemail_id,
+        "seat_group": call.seat_group,
     }
     return tuple(values[c] for c in COLUMNS)
 

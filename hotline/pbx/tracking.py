@@ -251,6 +251,7 @@ class Call:
     queue: str | None = None
     queued_at: datetime | None = None
     seat: str | None = None
+    seat_group: str | None = None  # filled in by the adapter from the routing config
     seats_no_answer: tuple[str, ...] = ()
     answered_at: datetime | None = None
     ended_at: datetime | None = None

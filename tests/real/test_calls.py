@@ -59,7 +59,7 @@ async def test_key_1_reaches_a_seat_who_answers(
     assert row.linkedid == call.linkedid
     assert (row.caller_number, row.caller_name) == ("13955112345", "纳税人张三")
     assert (row.digits, row.ivr_path, row.category) == ("1", "main", "consultation")
-    assert (row.queue, row.seat) == ("center", SEAT)
+    assert (row.queue, row.seat, row.seat_group) == ("center", SEAT, "centre")
     assert (row.outcome, row.end_reason, row.state) == ("answered", "hangup", "ended")
     assert (row.dialplan) == TEST_LINE
     assert t(row.started_at) <= t(row.queued_at) <= t(row.answered_at) <= t(row.ended_at)

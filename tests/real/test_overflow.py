@@ -56,6 +56,7 @@ async def test_overflow_pulls_in_a_remote_seat_and_lets_it_go(own_asterisk: Inst
         await place_call(gateway, call, timeout=60)
         row = await wait_for_ledger_row(ledger, call.linkedid)
         assert (row.queue, row.seat, row.outcome) == ("center", "合肥远程座席8101", "answered")
+        assert row.seat_group == "hefei"  # a remote seat of the Hefei bureau answered
         await service.wait_for("routing.overflow_on")
 
         # The centre is back (8002 logs in): calm for a second, the remote seat leaves.

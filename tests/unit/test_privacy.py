@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hotline.ledger.privacy import mask_name, mask_number
@@ -14,7 +15,7 @@ from hotline.ledger.store import Ledger
 from hotline.pbx.tracking import Call, CallState, EndReason, Outcome
 
 REPO = Path(__file__).resolve().parents[2]
-T0 = datetime(2026, 11, 27, 1, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
 
 def test_numbers_and_names_are_masked() -> None:
@@ -25,8 +26,7 @@ def test_numbers_and_names_are_masked() -> None:
     assert mask_name("纳税人张三") == "纳***"
 
 
-async def test_ledger_list_masks_tip_off_and_complaint_callers(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
+async def _write_calls(path: Path) -> None:
     ledger = await Ledger.open(path)
     calls = [
         Call(lid, "c", lid, "13955125678", "纳税人张三", CallState.ENDED, T0, category=cat,
@@ -34,6 +34,11 @@ async def test_ledger_list_masks_tip_off_and_complaint_callers(tmp_path: Path) -
         for lid, cat in (("a", "tip_off"), ("b", "complaint"), ("c", "consultation"))]
     await ledger.upsert_calls(calls, T0)
     await ledger.close()
+
+
+def test_ledger_list_masks_tip_off_and_complaint_callers(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    asyncio.run(_write_calls(path))
     env = {**os.environ, "HOTLINE_LEDGER_PATH": str(path)}
     res = subprocess.run([sys.executable, "-m", "hotline", "ledger", "list", "--json"],
                          capture_output=True, text=True, cwd=REPO, env=env, timeout=30)
