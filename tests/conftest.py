@@ -149,11 +149,28 @@ async def hotline_service(asterisk: Instance, tmp_path_factory: pytest.TempPathF
 OPEN_TIME = "2026-11-25T10:00:00+08:00"
 
 
+def routing_for_tests(folder: Path) -> Path:
+    """The shipped routing plus the tests' queue `quick` (linear, 2 s per seat; see the
+    sandbox's queues.conf) and its seat 8003."""
+    import yaml
+
+    routing = yaml.safe_load((REPO / "config" / "routing.yaml").read_text(encoding="utf-8"))
+    routing["queues"]["quick"] = {"name": "测试队列", "strategy": "linear", "ring_timeout": 5}
+    routing["seats"]["8001"]["skills"]["quick"] = 5
+    routing["seats"]["8003"] = {"name": "演示座席8003", "group": "centre",
+                                "device": "Local/8003@seats/n", "skills": {"quick": 5}}
+    path = folder / "routing.yaml"
+    path.write_text(yaml.safe_dump(routing, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def service_env(inst: Instance, ledger: Path) -> dict[str, str]:
     """Settings of a test service: the repository's config, this instance and ledger, the
-    shipped dialplans plus the tests' own (12399), and a calendar that says open."""
+    shipped dialplans plus the tests' own (12399), the tests' routing, and a calendar that
+    says open."""
     return {"HOTLINE_AMI_PORT": str(inst.ami_port), "HOTLINE_SANDBOX_INSTANCE": inst.name,
             "HOTLINE_LEDGER_PATH": str(ledger),
+            "HOTLINE_ROUTING_PATH": str(routing_for_tests(ledger.parent)),
             "HOTLINE_DIALPLANS_PATHS": f"[{REPO / 'dialplans'}, {REPO / 'tests' / 'dialplans'}]",
             "HOTLINE_SERVICE_CALENDAR_TIME": OPEN_TIME,
             "HOTLINE_SERVICE_PID_FILE": str(ledger.with_suffix(".pid"))}

@@ -140,6 +140,22 @@ async def test_caller_hangs_up_while_queued(hotline_service: Service, caller: Am
     assert_no_channels_left(asterisk, call.linkedid)
 
 
+async def test_a_seat_that_does_not_answer_is_recorded(hotline_service: Service,
+                                                      caller: AmiGateway,
+                                                      asterisk: Instance) -> None:
+    # Queue `quick` rings 8001 then 8003, 2 s each; 8001 does not answer.
+    ami_action(asterisk, "Setvar", Variable="SEAT_MODE_8001", Value="noanswer")
+    try:
+        row = await call_and_row(hotline_service, caller,
+                                 TestCall("13955112345", None, ["6"], extension=TEST_LINE))
+    finally:
+        ami_action(asterisk, "Setvar", Variable="SEAT_MODE_8001", Value="")
+    assert (row.queue, row.seat, row.outcome) == ("quick", "演示座席8003", "answered")
+    assert row.seats_no_answer == SEAT
+    assert row.wait_seconds is not None
+    assert row.wait_seconds >= 2  # it waited while 8001 rang out
+
+
 async def test_keys_typed_ahead_between_prompts_are_not_lost(
         hotline_service: Service, caller: AmiGateway) -> None:
     # "2" opens the submenu; "1" is pressed at once, before the submenu listens, while

@@ -12,6 +12,7 @@ import yaml
 from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance
+from tests.conftest import routing_for_tests
 from tests.real.test_resilience import HotlineProcess
 from tests.real.test_seats import hotline, members
 
@@ -28,9 +29,9 @@ async def eventually(check: object, timeout: float = 15) -> None:
 
 async def test_overflow_pulls_in_a_remote_seat_and_lets_it_go(own_asterisk: Instance,
                                                               tmp_path: Path) -> None:
-    routing = yaml.safe_load((REPO / "config" / "routing.yaml").read_text(encoding="utf-8"))
+    routing = yaml.safe_load(routing_for_tests(tmp_path).read_text(encoding="utf-8"))
     routing["overflow"]["leave"]["after"] = 1  # leave after 1 s of calm, for the test
-    routing_file = tmp_path / "routing.yaml"
+    routing_file = tmp_path / "routing-overflow.yaml"
     routing_file.write_text(yaml.safe_dump(routing, allow_unicode=True), encoding="utf-8")
     ledger = tmp_path / "ledger.sqlite3"
     # The Hefei remote seat is at work and moved into provincial service; no centre seat

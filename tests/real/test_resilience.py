@@ -21,7 +21,7 @@ from hotline.app.testcall import TestCall, place_call, read_ledger_row, wait_for
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance
-from tests.conftest import OPEN_TIME, live_channels
+from tests.conftest import OPEN_TIME, live_channels, routing_for_tests
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
@@ -45,6 +45,7 @@ class HotlineProcess:
                     "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LEDGER_PATH": str(ledger),
                     "HOTLINE_LOG_FORMAT": "json", "HOTLINE_SERVICE_CALENDAR_TIME": OPEN_TIME,
                     "HOTLINE_SERVICE_PID_FILE": str(ledger.with_suffix(".pid")),
+                    "HOTLINE_ROUTING_PATH": str(routing_for_tests(ledger.parent)),
                     **(extra or {})}
         env = {**os.environ, **self.env}
         self.log = ledger.with_suffix(f".{os.urandom(3).hex()}.log")

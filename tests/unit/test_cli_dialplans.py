@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import routing_for_tests
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -89,7 +91,8 @@ def test_bad_arguments_get_a_clear_error(args: list[str], message: str) -> None:
 
 def test_prompts_build_synthesises_8khz_audio_once(tmp_path: Path) -> None:
     env = {"HOTLINE_PROMPTS_HOST_DIR": str(tmp_path / "sounds"),
-           "HOTLINE_PROMPTS_ASTERISK_DIR": "/srv/sounds"}
+           "HOTLINE_PROMPTS_ASTERISK_DIR": "/srv/sounds",
+           "HOTLINE_ROUTING_PATH": str(routing_for_tests(tmp_path))}
     plan = REPO / "tests" / "dialplans" / "test.yaml"
     first = hotline("prompts", "build", "--dialplan", str(plan), env=env)
     assert first.returncode == 0, first.stderr
