@@ -21,6 +21,7 @@ from hotline.ivr.calendar import Calendar
 from hotline.ivr.engine import CallContext
 from hotline.ivr.prompts import PromptStore
 from hotline.ivr.registry import DialplanRegistry
+from hotline.ledger.orders import OrderBook
 from hotline.ledger.store import Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AgiHangup, AmiDisconnected, AmiError, AmiGateway, EventGap
@@ -45,6 +46,8 @@ CALL_EVENTS = (
     "AgentComplete", "Hangup", "DTMFEnd", "AGIExecStart", "AGIExecEnd",
 )
 RUNNER_EVENTS = ("DTMFEnd", "AGIExecStart", "AGIExecEnd")
+# Calls of these kinds get a work order when they end (passed on within 1 working day).
+ORDER_KINDS = {"tip_off": "涉税举报", "complaint": "涉税投诉", "suggestion": "意见和建议"}
 
 Clock = Callable[[], datetime]
 # CommandIDs of the AGI commands that send a call on (their completion needs no action).
@@ -111,6 +114,7 @@ class CallHandling:
         self.seat_groups = seat_groups or {}
         self.voicemail = voicemail
         self.calendar = calendar or Calendar()
+        self.orders = OrderBook(ledger, self.calendar)
         self.calendar_clock = calendar_clock or clock
         self.ledger = ledger
         self.dialplans = dialplans
@@ -118,6 +122,7 @@ class CallHandling:
         self.clock = clock
         self.tracker = CallTracker()
         self.writer = LedgerWriter(ledger, clock)
+        self._background: set[asyncio.Task[None]] = set()
         self.sessions: dict[str, asyncio.Task[None]] = {}  # channel -> IVR session
         self.runners: dict[str, IvrRunner] = {}
         self.queue_snapshot: dict[str, dict[str, int]] = {}
@@ -151,12 +156,29 @@ class CallHandling:
         if isinstance(fact, IvrEntered) and call is not None and fact.channel not in self.sessions:
             self._start_session(fact, agi_env(message).get("agi_extension"))
 
+    async def _work_order(self, call: Call) -> None:
+        """Tip-offs, complaints and suggestions get a work order at once, due to be passed
+        on within 1 working day; the seat completes its content."""
+        try:
+            await self.orders.from_call(
+                linkedid=call.linkedid, kind=call.category or "other",
+                number=call.caller_number, name=call.caller_name,
+                at=call.ended_at or self.clock(),
+                content=f"{ORDER_KINDS[call.category or 'other']}来电（{call.linkedid}），"
+                        "请补充受理内容")
+        except Exception:
+            log.exception("ledger.work_order_failed", linkedid=call.linkedid)
+
     def _record(self, call: Call) -> None:
         if call.seat is not None and call.seat_group is None:
             group = self.seat_groups.get(call.seat)
             if group is not None:
                 call = replace(call, seat_group=group)
         self.writer.put(call)
+        if call.state == CallState.ENDED and call.category in ORDER_KINDS:
+            task = asyncio.get_running_loop().create_task(self._work_order(call))
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
         if call.state == CallState.ENDED:
             log.info("call.finished", linkedid=call.linkedid, outcome=call.outcome and
                      call.outcome.value, digits=call.digits, queue=call.queue, seat=call.seat,

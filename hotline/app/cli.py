@@ -456,6 +456,83 @@ def cmd_queues(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+ORDER_CHANGES = {"pass-on": "pass_on", "answer": "answer", "close": "close",
+                 "delay": "delay", "difficult": "difficult", "ordinary": "ordinary"}
+
+
+def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+    import os
+
+    from hotline.app.calls import utc_now
+    from hotline.app.wiring import calendar_from, ledger_path
+    from hotline.ledger.orders import KIND_LABELS, STATUS_LABELS, OrderBook, Viewer
+    from hotline.ledger.store import Ledger
+
+    path = ledger_path(settings)
+    if not path.exists():
+        raise HotlineError(f"no ledger at {path} yet (the service creates it)",
+                           code="ledger-missing")
+    actor = os.environ.get("SUDO_USER") or getpass.getuser()
+    viewer = Viewer(actor, actor in settings.ledger.unmask_users)
+    action = args.order_action or "list"
+    now = utc_now()
+
+    async def go() -> Any:
+        ledger = await Ledger.open(path)
+        book = OrderBook(ledger, calendar_from(settings))
+        try:
+            if action == "list":
+                rows = await book.listing(status=args.status,
+                                          overdue_at=now if args.overdue else None,
+                                          limit=args.limit)
+                await book.audit(actor, "orders.list", "work_orders",
+                                 f"status={args.status} overdue={args.overdue}", now)
+                return [book.view(r, viewer, False, now) for r in rows]
+            if action == "show":
+                if args.unmask and not viewer.may_unmask:
+                    await book.audit(actor, "order.unmask_refused",
+                                     f"work_order:{args.id}", None, now)
+                    raise HotlineError(
+                        f"{actor} may not unmask reporters' numbers (ledger.unmask_users)",
+                        code="unmask-not-allowed")
+                order = await book.get(args.id)
+                await book.audit(actor, "order.unmask" if args.unmask else "order.view",
+                                 f"work_order:{args.id}", None, now)
+                return book.view(order, viewer, args.unmask, now)
+            text = getattr(args, "text", None)
+            return book.view(await book.change(args.id, ORDER_CHANGES[action], actor=actor,
+                                               at=now, text=text), viewer, False, now)
+        finally:
+            await ledger.close()
+
+    result = asyncio.run(go())
+    if args.json or action not in ("list", "show"):
+        if not args.json:
+            print(f"work order {result['id']}: {STATUS_LABELS.get(result['status'])}, due "
+                  f"{str(result['due_at'])[:16].replace('T', ' ')}")
+            return 0
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    if action == "show":
+        for key, value in result.items():
+            print(f"  {key:18} {'' if value is None else value}")
+        return 0
+    table: list[tuple[str, ...]] = [("编号", "类别", "来电号码", "创建", "期限", "状态",
+                                     "承办部门", "逾期")]
+    for r in result:
+        table.append((str(r["id"]), KIND_LABELS.get(r["kind"], r["kind"]),
+                      str(r["callback_number"] or "-"),
+                      str(r["created_at"])[:16].replace("T", " "),
+                      str(r["due_at"])[:16].replace("T", " "),
+                      STATUS_LABELS.get(r["status"], r["status"]),
+                      str(r["department"] or "-"), "逾期" if r["overdue"] else "-"))
+    _print_table(table)
+    if not result:
+        print("(没有符合条件的工单)")
+    return 0
+
+
 def _masked(row: dict[str, Any]) -> dict[str, Any]:
     """Reporters and complainants are confidential (保密): their number and name are masked
     in every listing."""
@@ -816,6 +893,38 @@ def build_parser() -> argparse.ArgumentParser:
     queues = sub.add_parser("queues", help="live status of the queues")
     queues.add_argument("--json", action="store_true")
     queues.set_defaults(handler=cmd_queues)
+
+    orders = sub.add_parser("orders", help="work orders (登记表)")
+    orders.add_argument("--json", action="store_true")
+    orders.add_argument("--status", choices=["open", "passed_on", "answered", "closed"])
+    orders.add_argument("--overdue", action="store_true", help="only those past their deadline")
+    orders.add_argument("--limit", type=_positive, default=100)
+    orders.set_defaults(handler=cmd_orders, order_action=None)
+    osub = orders.add_subparsers(dest="order_action", metavar="ACTION")
+    olist = osub.add_parser("list", help="work orders by deadline")
+    olist.add_argument("--json", action="store_true")
+    olist.add_argument("--status", choices=["open", "passed_on", "answered", "closed"])
+    olist.add_argument("--overdue", action="store_true")
+    olist.add_argument("--limit", type=_positive, default=100)
+    olist.set_defaults(handler=cmd_orders)
+    oshow = osub.add_parser("show", help="one work order (audited)")
+    oshow.add_argument("id", type=_positive)
+    oshow.add_argument("--unmask", action="store_true",
+                       help="show a reporter's number (allowed staff only; audited)")
+    oshow.add_argument("--json", action="store_true")
+    oshow.set_defaults(handler=cmd_orders)
+    for name, flag, text in (("pass-on", "--department", "pass on to a department"),
+                             ("answer", "--result", "record how it was answered"),
+                             ("close", "--note", "close it"),
+                             ("delay", "--note", "the caller was told of a delay"),
+                             ("difficult", None, "a difficult question: 3 working days"),
+                             ("ordinary", None, "an ordinary question: 1 working day")):
+        cmd = osub.add_parser(name, help=text)
+        cmd.add_argument("id", type=_positive)
+        if flag:
+            cmd.add_argument(flag, dest="text", required=name in ("pass-on", "answer"))
+        cmd.add_argument("--json", action="store_true")
+        cmd.set_defaults(handler=cmd_orders)
 
     voicemail = sub.add_parser("voicemail", help="voicemail left after hours (留言)")
     vsub = voicemail.add_subparsers(dest="voicemail_command", metavar="ACTION", required=True)

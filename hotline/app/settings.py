@@ -53,6 +53,9 @@ class AmiSettings(_Section):
 
 class LedgerSettings(_Section):
     path: Path = Path("../var/ledger.sqlite3")
+    # Staff (login names) who may unmask a reporter's or complainant's number, one record
+    # at a time; every unmask is audited.
+    unmask_users: list[str] = Field(default_factory=list)
 
 
 class DialplanSettings(_Section):

@@ -104,6 +104,24 @@ MIGRATIONS: list[str] = [
     """
     ALTER TABLE calls ADD COLUMN seat_group TEXT;
     """,
+    # 6: the audit trail (append-only) and work order answers and delays
+    """
+    CREATE TABLE audit (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at      TEXT NOT NULL,
+        actor   TEXT NOT NULL,
+        action  TEXT NOT NULL,
+        target  TEXT NOT NULL,
+        detail  TEXT
+    );
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    ALTER TABLE work_orders ADD COLUMN answered_at TEXT;
+    ALTER TABLE work_orders ADD COLUMN result TEXT;
+    ALTER TABLE work_orders ADD COLUMN delay_notified_at TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

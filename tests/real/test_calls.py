@@ -47,6 +47,18 @@ def prompt_seconds(service: Service, dialplan: str, name: str) -> float:
         return audio.getnframes() / audio.getframerate()
 
 
+async def order_for(service: Service, linkedid: str) -> dict[str, object]:
+    """The work order made for a call (written just after the call ends)."""
+    assert service.calls is not None
+    async with asyncio.timeout(5):
+        while True:
+            for order in await service.calls.orders.listing(status=None, overdue_at=None,
+                                                            limit=1000):
+                if order["linkedid"] == linkedid:
+                    return order
+            await asyncio.sleep(0.05)
+
+
 def assert_no_channels_left(asterisk: Instance, linkedid: str) -> None:
     left = [c for c in live_channels(asterisk) if c.get("Linkedid") == linkedid]
     assert left == [], f"channels of {linkedid} still up: {left}"
@@ -213,6 +225,11 @@ async def test_the_shipped_12366_menu_records_the_path_walked(
     assert (row.ivr_path, row.digits) == (path, "".join(keys))
     assert (row.category, row.topic, row.queue, row.outcome) == (
         category, topic, queue, "answered")
+    if category == "tip_off":
+        # A tip-off gets its work order at once, to be passed on within 1 working day.
+        assert hotline_service.calls is not None
+        order = await order_for(hotline_service, call.linkedid)
+        assert (order["kind"], order["callback_number"]) == ("tip_off", "055312345678")
 
 
 async def test_exactly_one_row_per_call(hotline_service: Service) -> None:
