@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# Debian packages on the host: debootstrap builds the sandbox, espeak-ng and sox make prompts.
-HOST_PACKAGES := debootstrap espeak-ng sox
+# Debian packages on the host: debootstrap builds the sandbox, espeak-ng and sox make prompts,
+# fonts-wqy-microhei draws Chinese in report charts.
+HOST_PACKAGES := debootstrap espeak-ng sox fonts-wqy-microhei
 system-deps:
 	@missing=""; for p in $(HOST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

@@ -22,6 +22,7 @@ from hotline.ivr.engine import CallContext
 from hotline.ivr.prompts import PromptStore
 from hotline.ivr.registry import DialplanRegistry
 from hotline.ledger.orders import OrderBook
+from hotline.ledger.region import region_of
 from hotline.ledger.store import Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AgiHangup, AmiDisconnected, AmiError, AmiGateway, EventGap
@@ -174,6 +175,8 @@ class CallHandling:
             group = self.seat_groups.get(call.seat)
             if group is not None:
                 call = replace(call, seat_group=group)
+        if call.region is None and call.caller_number:
+            call = replace(call, region=region_of(call.caller_number))
         self.writer.put(call)
         if call.state == CallState.ENDED and call.category in ORDER_KINDS:
             task = asyncio.get_running_loop().create_task(self._work_order(call))

@@ -533,6 +533,40 @@ def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
+    from hotline.app.calls import utc_now
+    from hotline.app.report_render import to_csv, to_html, to_json
+    from hotline.app.wiring import ledger_path
+    from hotline.ledger.report import quarter_bounds, quarterly
+    from hotline.ledger.store import Ledger
+
+    try:
+        quarter_bounds(args.quarter)
+    except ValueError as exc:
+        raise ConfigError([f"--quarter: {exc}"], code="bad-quarter") from None
+    path = ledger_path(settings)
+    if not path.exists():
+        raise HotlineError(f"no ledger at {path} yet (the service creates it)",
+                           code="ledger-missing")
+
+    async def go() -> Any:
+        ledger = await Ledger.open(path)
+        try:
+            return await quarterly(ledger, args.quarter, utc_now())
+        finally:
+            await ledger.close()
+
+    report = asyncio.run(go())
+    text = {"json": to_json, "csv": to_csv, "html": to_html}[args.format](report)
+    if args.output:
+        target = Path(args.output)
+        target.write_text(text, encoding="utf-8")
+        print(target)
+    else:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    return 0
+
+
 def _masked(row: dict[str, Any]) -> dict[str, Any]:
     """Reporters and complainants are confidential (保密): their number and name are masked
     in every listing."""
@@ -893,6 +927,12 @@ def build_parser() -> argparse.ArgumentParser:
     queues = sub.add_parser("queues", help="live status of the queues")
     queues.add_argument("--json", action="store_true")
     queues.set_defaults(handler=cmd_queues)
+
+    report = sub.add_parser("report", help="the quarterly figures (接通率, work orders, ...)")
+    report.add_argument("--quarter", required=True, help="e.g. 2026Q4")
+    report.add_argument("--format", choices=["html", "csv", "json"], default="html")
+    report.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
+    report.set_defaults(handler=cmd_report)
 
     orders = sub.add_parser("orders", help="work orders (登记表)")
     orders.add_argument("--json", action="store_true")

@@ -122,6 +122,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE work_orders ADD COLUMN result TEXT;
     ALTER TABLE work_orders ADD COLUMN delay_notified_at TEXT;
     """,
+    # 7: the caller's region (from the number: mobile segment or area code)
+    """
+    ALTER TABLE calls ADD COLUMN region TEXT;
+    CREATE INDEX calls_region ON calls (region);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -57,6 +57,7 @@ class CallRow:
     dialplan: str | None
     voicemail_id: int | None
     seat_group: str | None
+    region: str | None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -97,6 +98,7 @@ def row_of(call: Call, now: datetime) -> tuple[Any, ...]:
         "dialplan": call.dialplan,
         "voicemail_id": call.voicemail_id,
         "seat_group": call.seat_group,
+        "region": call.region,
     }
     return tuple(values[c] for c in COLUMNS)
 

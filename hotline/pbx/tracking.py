@@ -252,6 +252,7 @@ class Call:
     queued_at: datetime | None = None
     seat: str | None = None
     seat_group: str | None = None  # filled in by the adapter from the routing config
+    region: str | None = None  # filled in by the adapter from the caller's number
     seats_no_answer: tuple[str, ...] = ()
     answered_at: datetime | None = None
     ended_at: datetime | None = None

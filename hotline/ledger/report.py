@@ -1,0 +1,166 @@
+"""The quarterly figures the bureau is assessed on (考核), computed in SQLite.
+
+Every figure is an SQL aggregate over the quarter's rows, so memory stays flat whatever
+the number of calls (no row is loaded into Python). Definitions:
+
+- offered (转人工): calls that reached a seat queue;
+- 接通率 (connection rate): answered by a seat / offered;
+- service level: answered within 20 s of waiting / offered;
+- abandon rate: abandoned in the queue / offered;
+- work orders on time: answered or closed by their deadline; overdue: answered or closed
+  after it, or still open past it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from hotline.ivr.calendar import CHINA
+from hotline.ledger.store import Ledger, iso
+
+SERVICE_LEVEL_SECONDS = 20
+
+
+def quarter_bounds(text: str) -> tuple[datetime, datetime]:
+    """'2026Q4' -> (2026-10-01 00:00 +08:00, 2027-01-01 00:00 +08:00)."""
+    match = re.fullmatch(r"(\d{4})Q([1-4])", text.strip().upper())
+    if match is None:
+        raise ValueError(f"{text!r} is not a quarter like 2026Q4")
+    year, quarter = int(match.group(1)), int(match.group(2))
+    start = date(year, 3 * quarter - 2, 1)
+    end = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
+    return (datetime.combine(start, datetime.min.time(), CHINA),
+            datetime.combine(end, datetime.min.time(), CHINA))
+
+
+@dataclass
+class Report:
+    quarter: str
+    start: str
+    end: str
+    calls: int = 0
+    offered: int = 0
+    answered: int = 0
+    abandoned: int = 0
+    within_service_level: int = 0
+    voicemails: int = 0
+    avg_wait: float | None = None
+    avg_talk: float | None = None
+    by_outcome: dict[str, int] = field(default_factory=dict)
+    by_category: dict[str, int] = field(default_factory=dict)
+    by_topic: dict[str, int] = field(default_factory=dict)
+    by_region: dict[str, int] = field(default_factory=dict)
+    by_hour: dict[int, int] = field(default_factory=dict)
+    by_day: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_seat: list[dict[str, Any]] = field(default_factory=list)
+    by_group: list[dict[str, Any]] = field(default_factory=list)
+    seat_moves: list[dict[str, Any]] = field(default_factory=list)
+    orders: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def connection_rate(self) -> float | None:
+        return self.answered / self.offered if self.offered else None
+
+    @property
+    def service_level(self) -> float | None:
+        return self.within_service_level / self.offered if self.offered else None
+
+    @property
+    def abandon_rate(self) -> float | None:
+        return self.abandoned / self.offered if self.offered else None
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items()}
+        data["connection_rate"] = self.connection_rate
+        data["service_level"] = self.service_level
+        data["abandon_rate"] = self.abandon_rate
+        return data
+
+
+async def quarterly(ledger: Ledger, quarter: str, now: datetime) -> Report:
+    start, end = quarter_bounds(quarter)
+    lo, hi = iso(start), iso(end)
+    report = Report(quarter.upper(), lo or "", hi or "")
+    db = ledger.db
+    window = "started_at >= ? AND started_at < ?"
+    span = (lo, hi)
+
+    async def one(sql: str, params: tuple[Any, ...] = span) -> Any:
+        async with db.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def rows(sql: str, params: tuple[Any, ...] = span) -> list[Any]:
+        async with db.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    row = await one(
+        "SELECT COUNT(*), "
+        "SUM(queue IS NOT NULL), SUM(answered_at IS NOT NULL), "
+        "SUM(outcome = 'abandoned'), "
+        f"SUM(answered_at IS NOT NULL AND wait_seconds <= {SERVICE_LEVEL_SECONDS}), "
+        "SUM(voicemail_id IS NOT NULL), "
+        "AVG(CASE WHEN queue IS NOT NULL THEN wait_seconds END), "
+        "AVG(CASE WHEN answered_at IS NOT NULL THEN talk_seconds END) "
+        f"FROM calls WHERE {window}")
+    (report.calls, offered, answered, abandoned, within, voicemails, avg_wait,
+     avg_talk) = row
+    report.offered, report.answered = offered or 0, answered or 0
+    report.abandoned, report.within_service_level = abandoned or 0, within or 0
+    report.voicemails = voicemails or 0
+    report.avg_wait = round(avg_wait, 1) if avg_wait is not None else None
+    report.avg_talk = round(avg_talk, 1) if avg_talk is not None else None
+    for column, target in (("outcome", report.by_outcome), ("category", report.by_category),
+                           ("topic", report.by_topic), ("region", report.by_region)):
+        for key, count in await rows(
+                f"SELECT COALESCE({column}, '-'), COUNT(*) FROM calls WHERE {window} "
+                f"GROUP BY 1 ORDER BY 2 DESC, 1"):
+            target[str(key)] = count
+    for hour, count in await rows(
+            f"SELECT CAST(substr(started_at, 12, 2) AS INTEGER), COUNT(*) FROM calls "
+            f"WHERE {window} GROUP BY 1 ORDER BY 1"):
+        report.by_hour[int(hour)] = count
+    for day, count, offered_d, answered_d, within_d in await rows(
+            f"SELECT substr(started_at, 1, 10), COUNT(*), SUM(queue IS NOT NULL), "
+            f"SUM(answered_at IS NOT NULL), SUM(answered_at IS NOT NULL AND wait_seconds <= "
+            f"{SERVICE_LEVEL_SECONDS}) FROM calls WHERE {window} GROUP BY 1 ORDER BY 1"):
+        report.by_day[str(day)] = {"calls": count, "offered": offered_d or 0,
+                                   "answered": answered_d or 0, "within": within_d or 0}
+    for seat, group, count, talk in await rows(
+            f"SELECT seat, COALESCE(seat_group, '-'), COUNT(*), AVG(talk_seconds) FROM calls "
+            f"WHERE {window} AND answered_at IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1"):
+        report.by_seat.append({"seat": seat, "group": group, "answered": count,
+                               "avg_talk": round(talk, 1) if talk is not None else None})
+    for group, count, talk in await rows(
+            f"SELECT COALESCE(seat_group, '-'), COUNT(*), AVG(talk_seconds) FROM calls "
+            f"WHERE {window} AND answered_at IS NOT NULL GROUP BY 1 ORDER BY 2 DESC, 1"):
+        report.by_group.append({"group": group, "answered": count,
+                                "avg_talk": round(talk, 1) if talk is not None else None})
+    for seat, moved_in, moved_out in await rows(
+            "SELECT seat, SUM(event = 'move_in'), SUM(event = 'move_out') FROM seat_events "
+            "WHERE at >= ? AND at < ? AND event IN ('move_in', 'move_out') "
+            "GROUP BY seat ORDER BY seat"):
+        report.seat_moves.append({"seat": seat, "moved_in": moved_in, "moved_out": moved_out})
+    stamp = iso(now)
+    on_time, late_done, late_open, still_open, total = await one(
+        "SELECT "
+        "SUM(COALESCE(answered_at, closed_at) IS NOT NULL "
+        "    AND COALESCE(answered_at, closed_at) <= due_at), "
+        "SUM(COALESCE(answered_at, closed_at) IS NOT NULL "
+        "    AND COALESCE(answered_at, closed_at) > due_at), "
+        "SUM(COALESCE(answered_at, closed_at) IS NULL AND due_at < ?), "
+        "SUM(COALESCE(answered_at, closed_at) IS NULL AND due_at >= ?), "
+        "COUNT(*) FROM work_orders WHERE created_at >= ? AND created_at < ?",
+        (stamp, stamp, lo, hi))
+    report.orders = {"total": total or 0, "on_time": on_time or 0,
+                     "overdue_done": late_done or 0, "overdue_open": late_open or 0,
+                     "open": still_open or 0}
+    return report
+
+
+def days_of(report: Report) -> list[str]:
+    start = date.fromisoformat(report.start[:10])
+    end = date.fromisoformat(report.end[:10])
+    return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days)]
