@@ -44,6 +44,7 @@ import structlog
 from panoramisk.ami_protocol import AMIProtocol
 
 from hotline.common.errors import HotlineError
+from hotline.ledger.privacy import mask_name, mask_number
 from hotline.pbx.ami.agi import AgiResult, parse_agi_result
 from hotline.pbx.ami.message import AmiFramer, AmiMessage, serialize_action
 
@@ -189,10 +190,26 @@ def _is_glob(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
 
 
+# Caller identity in an event may be a reporter's: never written to a log in clear.
+_CALLER_NUMBERS = {"calleridnum", "connectedlinenum"}
+_CALLER_NAMES = {"calleridname", "connectedlinename"}
+
+
 def _safe_fields(fields: Any) -> Any:
-    if isinstance(fields, dict):
-        return {k: ("***" if k.lower() == "secret" else v) for k, v in fields.items()}
-    return fields
+    """An event's headers fit for a log line: no secret, callers masked."""
+    if not isinstance(fields, dict):
+        return fields
+    safe = {}
+    for key, value in fields.items():
+        lower = key.lower()
+        if lower == "secret":
+            value = "***"
+        elif lower in _CALLER_NUMBERS:
+            value = mask_number(value)
+        elif lower in _CALLER_NAMES:
+            value = mask_name(value)
+        safe[key] = value
+    return safe
 
 
 class _Protocol(AMIProtocol):  # type: ignore[misc]

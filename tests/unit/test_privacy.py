@@ -52,3 +52,14 @@ def test_ledger_list_masks_tip_off_and_complaint_callers(tmp_path: Path) -> None
                           capture_output=True, text=True, cwd=REPO, env=env, timeout=30).stdout
     assert "13955125678" in text  # the consultation
     assert text.count("139****5678") == 2
+
+
+def test_an_event_in_an_error_log_never_shows_a_caller_or_the_secret() -> None:
+    from hotline.pbx.gateway import _safe_fields
+
+    safe = _safe_fields({"Event": "Newchannel", "CallerIDNum": "13955125678",
+                         "CallerIDName": "举报人", "ConnectedLineNum": "055112345678",
+                         "Secret": "s3cr3t"})
+    assert safe == {"Event": "Newchannel", "CallerIDNum": "139****5678",
+                    "CallerIDName": "举***", "ConnectedLineNum": "055*****5678",
+                    "Secret": "***"}
