@@ -61,5 +61,5 @@ def test_an_event_in_an_error_log_never_shows_a_caller_or_the_secret() -> None:
                          "CallerIDName": "举报人", "ConnectedLineNum": "055112345678",
                          "Secret": "s3cr3t"})
     assert safe == {"Event": "Newchannel", "CallerIDNum": "139****5678",
-                    "CallerIDName": "举***", "ConnectedLineNum": "055*****5678",
+                    "CallerIDName": "举**", "ConnectedLineNum": "055*****5678",
                     "Secret": "***"}
