@@ -131,42 +131,32 @@ def cmd_call(args: argparse.Namespace, settings: Settings) -> int:
         place_call,
         wait_for_ledger_row,
     )
-    from hotline.app.wiring import gateway_from, ledger_path
+    from hotline.app.wiring import ledger_path
 
     call = TestCall(check_number(args.number), args.name, parse_keys(args.keys or ""),
                     hangup_when_queued=args.hangup_when_queued, extension=args.to,
                     rush=args.rush)
 
-    async def go() -> int:
-        gateway = gateway_from(settings)
-        runner = asyncio.create_task(gateway.run())
-        try:
-            async with asyncio.timeout(settings.ami.connect_timeout + 1):
-                waiter = asyncio.create_task(gateway.wait_connected())
-                await asyncio.wait({waiter, runner}, return_when=asyncio.FIRST_COMPLETED)
-                if runner.done():
-                    runner.result()
-            await place_call(gateway, call, timeout=args.timeout)
-            row = await wait_for_ledger_row(ledger_path(settings), call.linkedid)
-        finally:
-            runner.cancel()
-        if args.json:
-            print(json.dumps({"linkedid": call.linkedid, "pressed": "".join(call.pressed),
-                              "ledger": row.as_dict()}, ensure_ascii=False))
-        else:
-            label = OUTCOME_LABELS.get(row.outcome or "", row.outcome)
-            print(f"{call.linkedid}: {row.outcome} ({label}), keys pressed: "
-                  f"{''.join(call.pressed) or '-'}")
-            for key, value in row.as_dict().items():
-                print(f"  {key:16} {'' if value is None else value}")
-        return 0
+    async def go(gateway: Any) -> Any:
+        await place_call(gateway, call, timeout=args.timeout)
+        return await wait_for_ledger_row(ledger_path(settings), call.linkedid)
 
     try:
-        return asyncio.run(go())
+        row = asyncio.run(_with_gateway(settings, go))
     except TimeoutError:
         print(f"hotline: [test-call-timeout] could not reach AMI at {settings.ami.host}:"
               f"{settings.ami.port}, or the call did not end in time", file=sys.stderr)
         return 1
+    if args.json:
+        print(json.dumps({"linkedid": call.linkedid, "pressed": "".join(call.pressed),
+                          "ledger": row.as_dict()}, ensure_ascii=False))
+    else:
+        label = OUTCOME_LABELS.get(row.outcome or "", row.outcome)
+        print(f"{call.linkedid}: {row.outcome} ({label}), keys pressed: "
+              f"{''.join(call.pressed) or '-'}")
+        for key, value in row.as_dict().items():
+            print(f"  {key:16} {'' if value is None else value}")
+    return 0
 
 
 def cmd_ledger_list(args: argparse.Namespace, settings: Settings) -> int:
