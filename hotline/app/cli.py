@@ -523,6 +523,93 @@ def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ledger_show(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+    import os
+
+    from hotline.app.calls import utc_now
+    from hotline.app.wiring import calendar_from, ledger_path
+    from hotline.ledger.orders import OrderBook
+    from hotline.ledger.store import Ledger
+
+    actor = os.environ.get("SUDO_USER") or getpass.getuser()
+    path = ledger_path(settings)
+    if not path.exists():
+        raise HotlineError(f"no ledger at {path} yet (the service creates it)",
+                           code="ledger-missing")
+
+    async def go() -> Any:
+        ledger = await Ledger.open(path)
+        book = OrderBook(ledger, calendar_from(settings))
+        try:
+            target = f"call:{args.linkedid}"
+            if args.unmask and actor not in settings.ledger.unmask_users:
+                await book.audit(actor, "call.unmask_refused", target, None, utc_now())
+                raise HotlineError(
+                    f"{actor} may not unmask reporters' numbers (ledger.unmask_users)",
+                    code="unmask-not-allowed")
+            row = await ledger.get(args.linkedid)
+            if row is None:
+                raise HotlineError(f"no call {args.linkedid!r} in the ledger",
+                                   code="call-unknown")
+            await book.audit(actor, "call.unmask" if args.unmask else "call.view", target,
+                             None, utc_now())
+            return row.as_dict() if args.unmask else _masked(row.as_dict())
+        finally:
+            await ledger.close()
+
+    data = asyncio.run(go())
+    if args.json:
+        print(json.dumps(data, ensure_ascii=False))
+    else:
+        for key, value in data.items():
+            print(f"  {key:16} {'' if value is None else value}")
+    return 0
+
+
+def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
+    import getpass
+    import os
+
+    from hotline.app.calls import utc_now
+    from hotline.app.wiring import calendar_from, ledger_path
+    from hotline.ivr.calendar import CHINA
+    from hotline.ledger.export import export
+    from hotline.ledger.orders import OrderBook
+    from hotline.ledger.store import Ledger, iso
+
+    if args.end < args.start:
+        raise ConfigError([f"--to {args.end} is before --from {args.start}"],
+                          code="bad-dates")
+    target = Path(args.output)
+    if target.exists():
+        raise HotlineError(f"{target} exists already: choose another file",
+                           code="export-target-exists")
+    fmt = args.format or ("xlsx" if target.suffix.lower() == ".xlsx" else "csv")
+    start = iso(datetime.combine(args.start, datetime.min.time(), CHINA)) or ""
+    end = iso(datetime.combine(args.end + timedelta(days=1), datetime.min.time(), CHINA)) or ""
+    path = ledger_path(settings)
+    if not path.exists():
+        raise HotlineError(f"no ledger at {path} yet (the service creates it)",
+                           code="ledger-missing")
+    actor = os.environ.get("SUDO_USER") or getpass.getuser()
+
+    async def go() -> int:
+        ledger = await Ledger.open(path)
+        try:
+            count = await export(ledger, start, end, target, fmt)
+            await OrderBook(ledger, calendar_from(settings)).audit(
+                actor, "ledger.export", str(target), f"{args.start}..{args.end} {fmt} "
+                f"{count} calls", utc_now())
+            return count
+        finally:
+            await ledger.close()
+
+    count = asyncio.run(go())
+    print(f"{target}: {count} calls ({fmt}, reporters masked)")
+    return 0
+
+
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from hotline.app.calls import utc_now
     from hotline.app.report_render import to_csv, to_html, to_json
@@ -980,6 +1067,19 @@ def build_parser() -> argparse.ArgumentParser:
     llist.add_argument("--limit", type=_positive, default=20)
     llist.add_argument("--json", action="store_true")
     llist.set_defaults(handler=cmd_ledger_list)
+    lshow = lsub.add_parser("show", help="one call (audited)")
+    lshow.add_argument("linkedid")
+    lshow.add_argument("--unmask", action="store_true",
+                       help="a reporter's number (ledger.unmask_users only; audited)")
+    lshow.add_argument("--json", action="store_true")
+    lshow.set_defaults(handler=cmd_ledger_show)
+    lexport = lsub.add_parser("export", help="calls of a period as CSV or XLSX (masked)")
+    lexport.add_argument("--from", dest="start", type=_date, required=True, metavar="DATE")
+    lexport.add_argument("--to", dest="end", type=_date, required=True, metavar="DATE")
+    lexport.add_argument("--output", required=True, metavar="FILE", help="FILE.csv or .xlsx")
+    lexport.add_argument("--format", choices=["csv", "xlsx"],
+                         help="default: from the file's extension")
+    lexport.set_defaults(handler=cmd_ledger_export)
     return parser
 
 

@@ -63,3 +63,57 @@ def test_an_event_in_an_error_log_never_shows_a_caller_or_the_secret() -> None:
     assert safe == {"Event": "Newchannel", "CallerIDNum": "139****5678",
                     "CallerIDName": "举**", "ConnectedLineNum": "055*****5678",
                     "Secret": "***"}
+
+
+def _cli(ledger: Path, *args: str, user: str = "clerk",
+         unmask: str = "[]") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HOTLINE_LEDGER_PATH": str(ledger), "USER": user,
+           "HOTLINE_LEDGER_UNMASK_USERS": unmask}
+    env.pop("SUDO_USER", None)
+    return subprocess.run([sys.executable, "-m", "hotline", *args], capture_output=True,
+                          text=True, cwd=REPO, env=env, timeout=30)
+
+
+def test_exports_are_masked_and_audited(tmp_path: Path) -> None:
+    from openpyxl import load_workbook
+
+    path = tmp_path / "ledger.sqlite3"
+    asyncio.run(_write_calls(path))
+    csv_out, xlsx_out = tmp_path / "calls.csv", tmp_path / "calls.xlsx"
+    for target in (csv_out, xlsx_out):
+        res = _cli(path, "ledger", "export", "--from", "2026-11-27", "--to", "2026-11-27",
+                   "--output", str(target))
+        assert res.returncode == 0, res.stderr
+        assert "3 calls" in res.stdout
+    text = csv_out.read_text(encoding="utf-8-sig")
+    assert text.splitlines()[0].startswith("来电编号,来电号码,来电姓名,来电地区")
+    assert text.count("139****5678") == 2
+    assert text.count("13955125678") == 1  # the consultation is not confidential
+    sheet = load_workbook(xlsx_out).active
+    assert sheet is not None
+    numbers = [row[1] for row in sheet.iter_rows(min_row=2, values_only=True)]
+    assert sorted(str(n) for n in numbers) == ["139****5678", "139****5678", "13955125678"]
+    again = _cli(path, "ledger", "export", "--from", "2026-11-27", "--to", "2026-11-27",
+                 "--output", str(csv_out))
+    assert again.returncode == 1
+    assert "exists already" in again.stderr
+
+
+def test_show_unmasks_only_for_allowed_staff_and_audits(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "ledger.sqlite3"
+    asyncio.run(_write_calls(path))
+    masked = json.loads(_cli(path, "ledger", "show", "a", "--json").stdout)
+    assert masked["caller_number"] == "139****5678"
+    refused = _cli(path, "ledger", "show", "a", "--unmask")
+    assert refused.returncode == 1
+    assert "[unmask-not-allowed]" in refused.stderr
+    shown = _cli(path, "ledger", "show", "a", "--unmask", "--json", user="chief",
+                 unmask="[chief]")
+    assert json.loads(shown.stdout)["caller_number"] == "13955125678"
+    con = sqlite3.connect(path)
+    audit = con.execute("SELECT actor, action, target FROM audit ORDER BY id").fetchall()
+    con.close()
+    assert audit == [("clerk", "call.view", "call:a"), ("clerk", "call.unmask_refused", "call:a"),
+                     ("chief", "call.unmask", "call:a")]
