@@ -9,7 +9,7 @@ import json
 import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -28,8 +28,14 @@ class LedgerError(HotlineError):
     code = "ledger-error"
 
 
+# China has kept UTC+8 without summer time since 1991: a fixed offset converts the same as
+# Asia/Shanghai for every date the ledger holds, and several times faster (it runs for
+# five times in every row written).
+BEIJING = timezone(timedelta(hours=8))
+
+
 def iso(at: datetime | None) -> str | None:
-    return None if at is None else at.astimezone(CHINA).isoformat(timespec="milliseconds")
+    return None if at is None else at.astimezone(BEIJING).isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)
@@ -73,34 +79,35 @@ _UPSERT = (
 )
 
 
-def row_of(call: Call, now: datetime) -> tuple[Any, ...]:
-    values = {
-        "linkedid": call.linkedid,
-        "caller_number": call.caller_number,
-        "caller_name": call.caller_name,
-        "started_at": iso(call.started_at),
-        "queued_at": iso(call.queued_at),
-        "answered_at": iso(call.answered_at),
-        "ended_at": iso(call.ended_at),
-        "state": call.state.value,
-        "digits": call.digits,
-        "queue": call.queue,
-        "seat": call.seat,
-        "seats_no_answer": ",".join(call.seats_no_answer),
-        "wait_seconds": call.wait_seconds,
-        "talk_seconds": call.talk_seconds,
-        "outcome": call.outcome.value if call.outcome else None,
-        "end_reason": call.end_reason.value if call.end_reason else None,
-        "updated_at": iso(now),
-        "ivr_path": ">".join(call.ivr_path),
-        "category": call.category,
-        "topic": call.topic,
-        "dialplan": call.dialplan,
-        "voicemail_id": call.voicemail_id,
-        "seat_group": call.seat_group,
-        "region": call.region,
-    }
-    return tuple(values[c] for c in COLUMNS)
+def row_of(call: Call, now: datetime | str) -> tuple[Any, ...]:
+    """The call as a row, in the order of COLUMNS (the fields of CallRow). `now` may come
+    already formatted, once for a whole batch."""
+    return (
+        call.linkedid,
+        call.caller_number,
+        call.caller_name,
+        iso(call.started_at),
+        iso(call.queued_at),
+        iso(call.answered_at),
+        iso(call.ended_at),
+        call.state.value,
+        call.digits,
+        call.queue,
+        call.seat,
+        ",".join(call.seats_no_answer),
+        call.wait_seconds,
+        call.talk_seconds,
+        call.outcome.value if call.outcome else None,
+        call.end_reason.value if call.end_reason else None,
+        now if isinstance(now, str) else iso(now),
+        ">".join(call.ivr_path),
+        call.category,
+        call.topic,
+        call.dialplan,
+        call.voicemail_id,
+        call.seat_group,
+        call.region,
+    )
 
 
 class Ledger:
@@ -150,8 +157,10 @@ class Ledger:
 
     async def upsert_calls(self, calls: Sequence[Call], now: datetime) -> None:
         """Write call snapshots in one transaction (all or none)."""
+        stamp = iso(now)
+        rows = [row_of(c, stamp or "") for c in calls]
         async with self.transaction() as db:
-            await db.executemany(_UPSERT, [row_of(c, now) for c in calls])
+            await db.executemany(_UPSERT, rows)
 
     async def open_calls(self) -> list[str]:
         async with self._db.execute(
