@@ -160,14 +160,9 @@ def cmd_call(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ledger_list(args: argparse.Namespace, settings: Settings) -> int:
-    from hotline.app.wiring import ledger_path
     from hotline.ledger.store import Ledger
 
-    path = ledger_path(settings)
-    if not path.exists():
-        print(f"hotline: [ledger-missing] no ledger at {path} yet (the service creates it)",
-              file=sys.stderr)
-        return 1
+    path = _existing_ledger(settings)
 
     async def fetch() -> list[dict[str, object]]:
         ledger = await Ledger.open(path)
@@ -208,14 +203,10 @@ VOICEMAIL_FLAGS = {"short": "过短", "silent": "无声", "hangup": "挂机结�
 
 
 async def _with_book(settings: Settings, work: Callable[[Any], Any]) -> Any:
-    from hotline.app.wiring import ledger_path
     from hotline.ledger.store import Ledger
     from hotline.ledger.voicemail import VoicemailBook
 
-    path = ledger_path(settings)
-    if not path.exists():
-        raise HotlineError(f"no ledger at {path} yet (the service creates it)",
-                           code="ledger-missing")
+    path = _existing_ledger(settings)
     ledger = await Ledger.open(path)
     try:
         return await work(VoicemailBook(ledger))
@@ -355,8 +346,6 @@ def _routing(settings: Settings) -> Any:
 
 
 def cmd_seats(args: argparse.Namespace, settings: Settings) -> int:
-    import getpass
-    import os
 
     from hotline.app.calls import utc_now
     from hotline.app.seats import SeatDesk, queue_status
@@ -366,7 +355,7 @@ def cmd_seats(args: argparse.Namespace, settings: Settings) -> int:
 
     routing = _routing(settings)
     action = getattr(args, "seat_action", None)
-    actor = os.environ.get("SUDO_USER") or getpass.getuser()
+    actor = _actor()
 
     async def go(gateway: Any) -> Any:
         ledger = await Ledger.open(ledger_path(settings))
@@ -451,19 +440,14 @@ ORDER_CHANGES = {"pass-on": "pass_on", "answer": "answer", "close": "close",
 
 
 def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
-    import getpass
-    import os
 
     from hotline.app.calls import utc_now
-    from hotline.app.wiring import calendar_from, ledger_path
+    from hotline.app.wiring import calendar_from
     from hotline.ledger.orders import KIND_LABELS, STATUS_LABELS, OrderBook, Viewer
     from hotline.ledger.store import Ledger
 
-    path = ledger_path(settings)
-    if not path.exists():
-        raise HotlineError(f"no ledger at {path} yet (the service creates it)",
-                           code="ledger-missing")
-    actor = os.environ.get("SUDO_USER") or getpass.getuser()
+    path = _existing_ledger(settings)
+    actor = _actor()
     viewer = Viewer(actor, actor in settings.ledger.unmask_users)
     action = args.order_action or "list"
     now = utc_now()
@@ -524,19 +508,14 @@ def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ledger_show(args: argparse.Namespace, settings: Settings) -> int:
-    import getpass
-    import os
 
     from hotline.app.calls import utc_now
-    from hotline.app.wiring import calendar_from, ledger_path
+    from hotline.app.wiring import calendar_from
     from hotline.ledger.orders import OrderBook
     from hotline.ledger.store import Ledger
 
-    actor = os.environ.get("SUDO_USER") or getpass.getuser()
-    path = ledger_path(settings)
-    if not path.exists():
-        raise HotlineError(f"no ledger at {path} yet (the service creates it)",
-                           code="ledger-missing")
+    actor = _actor()
+    path = _existing_ledger(settings)
 
     async def go() -> Any:
         ledger = await Ledger.open(path)
@@ -568,11 +547,9 @@ def cmd_ledger_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
-    import getpass
-    import os
 
     from hotline.app.calls import utc_now
-    from hotline.app.wiring import calendar_from, ledger_path
+    from hotline.app.wiring import calendar_from
     from hotline.ivr.calendar import CHINA
     from hotline.ledger.export import export
     from hotline.ledger.orders import OrderBook
@@ -588,11 +565,8 @@ def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
     fmt = args.format or ("xlsx" if target.suffix.lower() == ".xlsx" else "csv")
     start = iso(datetime.combine(args.start, datetime.min.time(), CHINA)) or ""
     end = iso(datetime.combine(args.end + timedelta(days=1), datetime.min.time(), CHINA)) or ""
-    path = ledger_path(settings)
-    if not path.exists():
-        raise HotlineError(f"no ledger at {path} yet (the service creates it)",
-                           code="ledger-missing")
-    actor = os.environ.get("SUDO_USER") or getpass.getuser()
+    path = _existing_ledger(settings)
+    actor = _actor()
 
     async def go() -> int:
         ledger = await Ledger.open(path)
@@ -613,7 +587,6 @@ def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     from hotline.app.calls import utc_now
     from hotline.app.report_render import to_csv, to_html, to_json
-    from hotline.app.wiring import ledger_path
     from hotline.ledger.report import quarter_bounds, quarterly
     from hotline.ledger.store import Ledger
 
@@ -621,10 +594,7 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
         quarter_bounds(args.quarter)
     except ValueError as exc:
         raise ConfigError([f"--quarter: {exc}"], code="bad-quarter") from None
-    path = ledger_path(settings)
-    if not path.exists():
-        raise HotlineError(f"no ledger at {path} yet (the service creates it)",
-                           code="ledger-missing")
+    path = _existing_ledger(settings)
 
     async def go() -> Any:
         ledger = await Ledger.open(path)
@@ -642,6 +612,25 @@ def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
     else:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0
+
+
+def _existing_ledger(settings: Settings) -> Path:
+    """The ledger file; an error if the service has not created it yet."""
+    from hotline.app.wiring import ledger_path
+
+    path = ledger_path(settings)
+    if not path.exists():
+        raise HotlineError(f"no ledger at {path} yet (the service creates it)",
+                           code="ledger-missing")
+    return path
+
+
+def _actor() -> str:
+    """Who runs the command, for the ledger's records and audit trail."""
+    import getpass
+    import os
+
+    return os.environ.get("SUDO_USER") or getpass.getuser()
 
 
 def _masked(row: dict[str, Any]) -> dict[str, Any]:
