@@ -507,6 +507,80 @@ def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_orders_create(args: argparse.Namespace, settings: Settings) -> int:
+    """`hotline orders create --call LINKEDID --kind K`: a seat opens a work order."""
+    from hotline.app.calls import utc_now
+
+    async def work(book: Any, actor: str, now: datetime) -> tuple[dict[str, Any], list[str]]:
+        oid = await book.create(linkedid=args.call, kind=args.kind, actor=actor, at=now,
+                                content=args.content, callback=args.callback,
+                                department=args.department, difficult=args.difficult,
+                                force=args.force)
+        return await book.get(oid), []
+
+    order = _order_command(settings, work, utc_now())
+    order.pop("changed")
+    if args.json:
+        print(json.dumps(order, ensure_ascii=False))
+        return 0
+    _print_order_summary(order, "created")
+    return 0
+
+
+def cmd_orders_edit(args: argparse.Namespace, settings: Settings) -> int:
+    """`hotline orders edit ID`: fill in or correct an open order's fields (audited)."""
+    from hotline.app.calls import utc_now
+
+    async def work(book: Any, actor: str, now: datetime) -> tuple[dict[str, Any], list[str]]:
+        result: tuple[dict[str, Any], list[str]] = await book.edit(
+            args.id, actor=actor, at=now, content=args.content, callback=args.callback,
+            department=args.department)
+        return result
+
+    order = _order_command(settings, work, utc_now())
+    if args.json:
+        print(json.dumps(order, ensure_ascii=False))
+        return 0
+    changed = order.pop("changed")
+    _print_order_summary(order, "edited: " + ", ".join(changed) if changed else "unchanged")
+    return 0
+
+
+def _order_command(settings: Settings, work: Callable[..., Any], now: datetime
+                   ) -> dict[str, Any]:
+    """Run `work(book, actor, now)` on the ledger's order book; the order it returns as
+    the acting user sees it (reporters masked), with the fields it changed."""
+    from hotline.app.wiring import calendar_from
+    from hotline.ledger.orders import OrderBook, Viewer
+    from hotline.ledger.store import Ledger
+
+    path = _existing_ledger(settings)
+    actor = _actor()
+
+    async def go() -> dict[str, Any]:
+        ledger = await Ledger.open(path)
+        try:
+            book = OrderBook(ledger, calendar_from(settings))
+            order, changed = await work(book, actor, now)
+            shown: dict[str, Any] = book.view(order, Viewer(actor), False, now)
+            return {**shown, "changed": changed}
+        finally:
+            await ledger.close()
+
+    return asyncio.run(go())
+
+
+def _print_order_summary(order: dict[str, Any], what: str) -> None:
+    from hotline.ledger.orders import KIND_LABELS, STATUS_LABELS
+
+    print(f"work order {order['id']} {what}: {KIND_LABELS.get(order['kind'], order['kind'])}"
+          f", call {order['linkedid']}, {STATUS_LABELS.get(order['status'], order['status'])}"
+          f", due {str(order['due_at'])[:16].replace('T', ' ')}")
+    print(f"  callback   {order['callback_number'] or '-'}")
+    print(f"  department {order['department'] or '-'}")
+    print(f"  content    {order['content']}")
+
+
 def cmd_ledger_show(args: argparse.Namespace, settings: Settings) -> int:
 
     from hotline.app.calls import utc_now
@@ -1031,6 +1105,28 @@ def build_parser() -> argparse.ArgumentParser:
             cmd.add_argument(flag, dest="text", required=name in ("pass-on", "answer"))
         cmd.add_argument("--json", action="store_true")
         cmd.set_defaults(handler=cmd_orders)
+    ocreate = osub.add_parser("create", help="open a work order for a call in the ledger")
+    ocreate.add_argument("--call", required=True, metavar="LINKEDID",
+                         help="the call (its linkedid, see `hotline ledger list`)")
+    ocreate.add_argument("--kind", required=True,
+                         metavar="consultation|tip_off|complaint|suggestion")
+    ocreate.add_argument("--content", metavar="TEXT", help="what the caller asked or reported")
+    ocreate.add_argument("--callback", metavar="NUMBER",
+                         help="number to call back (default: the caller's)")
+    ocreate.add_argument("--department", metavar="D", help="the department that must answer")
+    ocreate.add_argument("--difficult", action="store_true",
+                         help="a difficult question: 3 working days instead of 1")
+    ocreate.add_argument("--force", action="store_true",
+                         help="a second order of the same kind for the call")
+    ocreate.add_argument("--json", action="store_true")
+    ocreate.set_defaults(handler=cmd_orders_create)
+    oedit = osub.add_parser("edit", help="fill in or correct an order that is not closed")
+    oedit.add_argument("id", type=_positive)
+    oedit.add_argument("--content", metavar="TEXT")
+    oedit.add_argument("--callback", metavar="NUMBER")
+    oedit.add_argument("--department", metavar="D")
+    oedit.add_argument("--json", action="store_true")
+    oedit.set_defaults(handler=cmd_orders_edit)
 
     voicemail = sub.add_parser("voicemail", help="voicemail left after hours (留言)")
     vsub = voicemail.add_subparsers(dest="voicemail_command", metavar="ACTION", required=True)

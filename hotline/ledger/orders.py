@@ -7,9 +7,14 @@ day. Every view and change is written to the append-only audit trail.
 
 from __future__ import annotations
 
+import json
+import re
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+
+import aiosqlite
 
 from hotline.common.errors import HotlineError
 from hotline.ivr.calendar import Calendar
@@ -21,10 +26,37 @@ KIND_LABELS = {"voicemail": "留言", "consultation": "税务咨询", "tip_off":
                "complaint": "涉税投诉", "suggestion": "意见和建议", "other": "其他"}
 STATUS_LABELS = {"open": "待办", "passed_on": "已转办", "answered": "已答复", "closed": "已办结"}
 OPEN_STATUSES = ("open", "passed_on")
+# The kinds a seat may create a work order of (the call categories that need one).
+CREATE_KINDS = ("consultation", "tip_off", "complaint", "suggestion")
+_NUMBER = re.compile(r"\+?[0-9]{5,20}")
+_SEPARATORS = re.compile(r"[\s\-()]")
 
 
 class OrderError(HotlineError):
     code = "order-invalid"
+
+
+def callback_number(text: str) -> str:
+    """A number to call back, normalised: digits with an optional leading +, 5 to 20
+    digits. Spaces, hyphens and brackets (0551-6512 3456) are dropped and full-width
+    digits (１３９...) read as ASCII."""
+    number = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
+    if not _NUMBER.fullmatch(number):
+        raise OrderError(f"callback number {text!r} is not a phone number (5 to 20 digits, "
+                         "an optional leading +)", code="order-bad-callback")
+    return number
+
+
+def _text(value: str, option: str) -> str:
+    text = value.strip()
+    if not text:
+        raise OrderError(f"{option} must not be empty", code=f"order-empty-{option[2:]}")
+    return text
+
+
+def _audited(value: Any, field: str, confidential: bool) -> Any:
+    """A value as the audit trail keeps it: a reporter's number stays masked there too."""
+    return mask_number(value) if field == "callback_number" and confidential else value
 
 
 @dataclass(frozen=True)
@@ -51,9 +83,14 @@ class OrderBook:
     async def from_call(self, *, linkedid: str, kind: str, number: str | None,
                         name: str | None, at: datetime, content: str) -> int | None:
         """A work order for a call (a tip-off, complaint or suggestion): due to be passed
-        on within 1 working day. None if the call has one already."""
+        on within 1 working day. None if the call has one already (this one, or one of
+        the same kind a seat opened with `create`)."""
         due = self.calendar.add_working_days(at, 1)
         async with self.ledger.transaction() as db:
+            async with db.execute("SELECT 1 FROM work_orders WHERE linkedid = ? AND kind = ?",
+                                  (linkedid, kind)) as found:
+                if await found.fetchone() is not None:
+                    return None
             cur = await db.execute(
                 "INSERT OR IGNORE INTO work_orders (kind, source, linkedid, callback_number, "
                 "caller_name, category, content, created_at, due_at, status) "
@@ -62,14 +99,112 @@ class OrderBook:
                  iso(due)))
             return cur.lastrowid if cur.rowcount else None
 
+    async def create(self, *, linkedid: str, kind: str, actor: str, at: datetime,
+                     content: str | None = None, callback: str | None = None,
+                     department: str | None = None, difficult: bool = False,
+                     force: bool = False) -> int:
+        """A work order a seat opens for a call in the ledger (a question it could not
+        answer on the spot, or a tip-off, complaint or suggestion to pass on). Due like
+        the automatic ones: counted in working days from the end of the call (from `at`
+        while the call goes on), 1 working day, or 3 for a difficult question. The
+        callback number defaults to the caller's. Refused while the call has an order of
+        the same kind that is not closed, unless `force` (a second question in one call).
+        Audited as order.create by `actor`."""
+        if kind not in CREATE_KINDS:
+            raise OrderError(f"unknown kind {kind!r}: one of " + ", ".join(
+                f"{k} ({KIND_LABELS[k]})" for k in CREATE_KINDS), code="order-bad-kind")
+        if difficult and kind != "consultation":
+            raise OrderError(f"--difficult is for questions (consultation): a {kind} is "
+                             "passed on within 1 working day", code="order-not-a-question")
+        text = None if content is None else _text(content, "--content")
+        dept = None if department is None else _text(department, "--department")
+        number = None if callback is None else callback_number(callback)
+        call = await self.ledger.get(linkedid)
+        if call is None:
+            raise OrderError(f"no call {linkedid!r} in the ledger", code="call-unknown",
+                             linkedid=linkedid)
+        if number is None and call.caller_number:
+            try:
+                number = callback_number(call.caller_number)
+            except OrderError:
+                number = None  # anonymous or garbled: the seat fills it in with edit
+        # A reporter stays confidential in every order of a tip-off or complaint call.
+        category = call.category if is_confidential(call.category) else kind
+        received = datetime.fromisoformat(call.ended_at) if call.ended_at else at
+        difficulty = "difficult" if difficult else "ordinary"
+        due = self.calendar.add_working_days(received, DAYS[difficulty])
+        stamp = iso(at)
+        async with self.ledger.transaction() as db:
+            async with db.execute("SELECT id, status FROM work_orders WHERE linkedid = ? "
+                                  "AND kind = ? ORDER BY id", (linkedid, kind)) as cur:
+                existing = list(await cur.fetchall())
+            pending = [(oid, status) for oid, status in existing if status != "closed"]
+            if pending and not force:
+                oid, status = pending[0]
+                raise OrderError(
+                    f"call {linkedid} has work order {oid} ({KIND_LABELS[kind]}, "
+                    f"{STATUS_LABELS.get(status, status)}) already: fill it in with "
+                    f"`hotline orders edit {oid}`, or add --force for a second one",
+                    code="order-duplicate", order_id=oid)
+            cur = await db.execute(
+                "INSERT INTO work_orders (kind, source, linkedid, callback_number, "
+                "caller_name, category, content, department, difficulty, created_at, due_at,"
+                " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
+                (kind, f"seat:{linkedid}:{kind}:{len(existing) + 1}", linkedid, number,
+                 call.caller_name, category,
+                 text or f"{KIND_LABELS[kind]}来电（{linkedid}），请补充受理内容", dept,
+                 difficulty, iso(received), iso(due)))
+            order_id = cur.lastrowid
+            assert order_id is not None
+            detail = {"call": linkedid, "kind": kind, "difficulty": difficulty,
+                      "callback_number": _audited(number, "callback_number",
+                                                  is_confidential(category)),
+                      "department": dept, "content": text, "forced": bool(pending)}
+            await db.execute("INSERT INTO audit (at, actor, action, target, detail) "
+                             "VALUES (?, ?, ?, ?, ?)",
+                             (stamp, actor, "order.create", f"work_order:{order_id}",
+                              json.dumps(detail, ensure_ascii=False)))
+        return order_id
+
+    async def edit(self, order_id: int, *, actor: str, at: datetime,
+                   content: str | None = None, callback: str | None = None,
+                   department: str | None = None) -> tuple[dict[str, Any], list[str]]:
+        """Fill in or correct the content, callback number or department of an order
+        that is not closed. Returns the order and the fields that changed; a change is
+        audited as order.edit with the old and new values (a reporter's number masked)."""
+        wanted: dict[str, str] = {}
+        if content is not None:
+            wanted["content"] = _text(content, "--content")
+        if callback is not None:
+            wanted["callback_number"] = callback_number(callback)
+        if department is not None:
+            wanted["department"] = _text(department, "--department")
+        if not wanted:
+            raise OrderError("nothing to change: give --content, --callback or --department",
+                             code="order-nothing-to-edit")
+        async with self.ledger.transaction() as db:
+            order = await _fetch(db, order_id)
+            if order["status"] == "closed":
+                raise OrderError(f"work order {order_id} is closed: it can no longer be "
+                                 "edited", code="order-closed")
+            changed = {k: v for k, v in wanted.items() if order[k] != v}
+            if changed:
+                confidential = (is_confidential(order.get("kind"))
+                                or is_confidential(order.get("category")))
+                await db.execute(
+                    "UPDATE work_orders SET " + ", ".join(f"{k} = ?" for k in changed)
+                    + " WHERE id = ?", (*changed.values(), order_id))
+                detail = {k: {"old": _audited(order[k], k, confidential),
+                              "new": _audited(v, k, confidential)}
+                          for k, v in changed.items()}
+                await db.execute("INSERT INTO audit (at, actor, action, target, detail) "
+                                 "VALUES (?, ?, ?, ?, ?)",
+                                 (iso(at), actor, "order.edit", f"work_order:{order_id}",
+                                  json.dumps(detail, ensure_ascii=False)))
+        return await self.get(order_id), list(changed)
+
     async def get(self, order_id: int) -> dict[str, Any]:
-        async with self.ledger.db.execute("SELECT * FROM work_orders WHERE id = ?",
-                                          (order_id,)) as cur:
-            row = await cur.fetchone()
-            if row is None:
-                raise OrderError(f"no work order {order_id}", code="order-unknown")
-            names = [d[0] for d in cur.description]
-        return dict(zip(names, row, strict=True))
+        return await _fetch(self.ledger.db, order_id)
 
     async def listing(self, *, status: str | None, overdue_at: datetime | None,
                       limit: int) -> list[dict[str, Any]]:
@@ -140,3 +275,12 @@ class OrderBook:
                              "VALUES (?, ?, ?, ?, ?)",
                              (stamp, actor, f"order.{action}", f"work_order:{order_id}", text))
         return await self.get(order_id)
+
+
+async def _fetch(db: aiosqlite.Connection, order_id: int) -> dict[str, Any]:
+    async with db.execute("SELECT * FROM work_orders WHERE id = ?", (order_id,)) as cur:
+        row = await cur.fetchone()
+        if row is None:
+            raise OrderError(f"no work order {order_id}", code="order-unknown")
+        names = [d[0] for d in cur.description]
+    return dict(zip(names, row, strict=True))
