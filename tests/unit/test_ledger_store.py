@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from hotline.ledger import store
 from hotline.ledger.schema import SCHEMA_VERSION
-from hotline.ledger.store import Ledger, LedgerError
+from hotline.ledger.store import BEIJING, COLUMNS, CallRow, Ledger, LedgerError, iso, row_of
 from hotline.pbx.tracking import Call, CallState, EndReason, Outcome
 
 T0 = datetime(2026, 11, 27, 1, 0, 0, tzinfo=UTC)
@@ -118,3 +122,136 @@ async def test_a_version_1_ledger_is_upgraded_in_place(tmp_path: Path) -> None:
     con = sqlite3.connect(path)
     assert con.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
     con.close()
+
+
+# Timestamps: iso() formats by arithmetic for speed; the text must stay exactly what
+# astimezone(Beijing).isoformat(timespec="milliseconds") gives, which rows, reports and
+# exports already hold.
+
+
+def reference_iso(at: datetime) -> str:
+    return at.astimezone(BEIJING).isoformat(timespec="milliseconds")
+
+
+@pytest.mark.parametrize(("at", "text"), [
+    (datetime(2026, 11, 27, 1, 0, 0, tzinfo=UTC), "2026-11-27T09:00:00.000+08:00"),
+    # milliseconds are truncated, never rounded up into the next second or day
+    (datetime(2026, 12, 31, 15, 59, 59, 999999, tzinfo=UTC), "2026-12-31T23:59:59.999+08:00"),
+    (datetime(2026, 12, 31, 16, 0, 0, 999, tzinfo=UTC), "2027-01-01T00:00:00.000+08:00"),
+    (datetime(2026, 12, 31, 16, 0, 0, 1000, tzinfo=UTC), "2027-01-01T00:00:00.001+08:00"),
+    (datetime(2028, 2, 28, 16, 0, 0, 123456, tzinfo=UTC), "2028-02-29T00:00:00.123+08:00"),
+    (datetime(2026, 11, 27, 9, 30, tzinfo=ZoneInfo("Asia/Shanghai")),
+     "2026-11-27T09:30:00.000+08:00"),
+    (datetime(2026, 11, 27, 9, 30, 5, 42000, tzinfo=BEIJING), "2026-11-27T09:30:05.042+08:00"),
+    (datetime(2026, 3, 8, 1, 59, 59, tzinfo=ZoneInfo("America/New_York")),
+     "2026-03-08T14:59:59.000+08:00"),  # the night New York moves its clocks
+    (datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=ZoneInfo("America/New_York")),
+     "2026-11-01T14:30:00.000+08:00"),  # the second 01:30 of that night
+    (datetime(2026, 6, 1, tzinfo=timezone(timedelta(hours=-9, minutes=-30))),
+     "2026-06-01T17:30:00.000+08:00"),
+    (datetime(1969, 12, 31, 15, 59, 59, 999999, tzinfo=UTC), "1969-12-31T23:59:59.999+08:00"),
+    (datetime(1, 1, 1, tzinfo=UTC), "0001-01-01T08:00:00.000+08:00"),
+    (datetime(999, 7, 1, 23, tzinfo=UTC), "0999-07-02T07:00:00.000+08:00"),
+])
+def test_iso_is_beijing_time_with_milliseconds(at: datetime, text: str) -> None:
+    assert iso(at) == text == reference_iso(at)
+    # and it reads back as the same instant, to the millisecond
+    back = datetime.fromisoformat(text)
+    assert back.utcoffset() == timedelta(hours=8)
+    # (in UTC: Python never finds a time of a repeated hour equal to one of another zone)
+    truncated = at.replace(microsecond=at.microsecond // 1000 * 1000)  # keeps the fold
+    assert back.astimezone(UTC) == truncated.astimezone(UTC)
+
+
+def test_iso_of_none_naive_and_out_of_range() -> None:
+    assert iso(None) is None
+    naive = datetime(2026, 11, 27, 9, 30, 0, 123456)  # taken as the machine's local time
+    assert iso(naive) == reference_iso(naive)
+    with pytest.raises(OverflowError):
+        reference_iso(datetime.max.replace(tzinfo=UTC))
+    with pytest.raises(OverflowError):
+        iso(datetime.max.replace(tzinfo=UTC))
+
+
+def test_iso_stays_right_when_its_cache_of_days_starts_over() -> None:
+    start = datetime(2020, 1, 1, 15, 59, 59, 999000, tzinfo=UTC)
+    for n in range(store._DAYS_KEPT + 10):
+        at = start + timedelta(days=n, hours=n % 24)
+        assert iso(at) == reference_iso(at)
+    assert len(store._DAYS) <= store._DAYS_KEPT
+
+
+@given(st.datetimes(min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30),
+                    timezones=st.timezones() | st.builds(
+                        timezone, st.timedeltas(min_value=timedelta(hours=-23, minutes=-59),
+                                                max_value=timedelta(hours=23, minutes=59)))))
+def test_iso_matches_astimezone_isoformat_for_any_zone(at: datetime) -> None:
+    assert iso(at) == reference_iso(at)
+
+
+def test_row_of_gives_every_column_as_stored() -> None:
+    snapshot = call(
+        state=CallState.ENDED, digits="12", ivr_path=("main", "consult"), category="consultation",
+        topic="individual_income_tax", dialplan="main", queue="center",
+        queued_at=T0 + timedelta(seconds=8, microseconds=250999), seat="座席7",
+        seat_group="centre", region="安徽省合肥市", seats_no_answer=("座席3", "座席5"),
+        answered_at=T0 + timedelta(seconds=20), ended_at=T0 + timedelta(seconds=200),
+        wait_seconds=12.0, talk_seconds=180.0, voicemail_id=None, outcome=Outcome.ANSWERED,
+        end_reason=EndReason.HANGUP)
+    row = row_of(snapshot, T0 + timedelta(minutes=5))
+    assert dict(zip(COLUMNS, row, strict=True)) == {
+        "linkedid": "lid-1", "caller_number": "13955112345", "caller_name": "纳税人张三",
+        "started_at": "2026-11-27T09:00:00.000+08:00",
+        "queued_at": "2026-11-27T09:00:08.250+08:00",
+        "answered_at": "2026-11-27T09:00:20.000+08:00",
+        "ended_at": "2026-11-27T09:03:20.000+08:00", "state": "ended", "digits": "12",
+        "queue": "center", "seat": "座席7", "seats_no_answer": "座席3,座席5",
+        "wait_seconds": 12.0, "talk_seconds": 180.0, "outcome": "answered",
+        "end_reason": "hangup", "updated_at": "2026-11-27T09:05:00.000+08:00",
+        "ivr_path": "main>consult", "category": "consultation",
+        "topic": "individual_income_tax", "dialplan": "main", "voicemail_id": None,
+        "seat_group": "centre", "region": "安徽省合肥市"}
+    # `now` formatted once for a batch gives the same row
+    assert row_of(snapshot, "2026-11-27T09:05:00.000+08:00") == row
+
+
+def test_row_of_a_call_just_started() -> None:
+    row = dict(zip(COLUMNS, row_of(call(), T0), strict=True))
+    assert row["started_at"] == row["updated_at"] == "2026-11-27T09:00:00.000+08:00"
+    for name in ("queued_at", "answered_at", "ended_at", "queue", "seat", "wait_seconds",
+                 "talk_seconds", "outcome", "end_reason", "category", "voicemail_id"):
+        assert row[name] is None, name
+    assert (row["state"], row["digits"], row["seats_no_answer"], row["ivr_path"]) == (
+        "ivr", "", "", "")
+
+
+async def test_upserted_rows_read_back_as_row_of_gave_them(tmp_path: Path) -> None:
+    ledger = await Ledger.open(tmp_path / "l.sqlite3")
+    try:
+        snapshots = [
+            call(linkedid=f"lid-{i}", started_at=T0 + timedelta(seconds=i, microseconds=i * 1001),
+                 answered_at=T0 + timedelta(seconds=i + 20) if i % 2 else None,
+                 outcome=Outcome.ANSWERED if i % 2 else None, voicemail_id=i if i % 3 else None)
+            for i in range(450)]
+        batch = list(snapshots)
+        await ledger.upsert_calls(batch, T0)
+        batch.clear()  # the caller may reuse its list once the write is done
+        for snapshot in (snapshots[0], snapshots[1], snapshots[449]):
+            assert await ledger.get(snapshot.linkedid) == CallRow(*row_of(snapshot, T0))
+        assert len(await ledger.latest(1000)) == 450
+    finally:
+        await ledger.close()
+
+
+async def test_a_batch_that_cannot_be_written_writes_nothing(tmp_path: Path) -> None:
+    ledger = await Ledger.open(tmp_path / "l.sqlite3")
+    try:
+        good = call(linkedid="good")
+        bad = call(linkedid="bad", started_at=datetime.max.replace(tzinfo=UTC))  # no text
+        with pytest.raises(OverflowError):
+            await ledger.upsert_calls([good, bad], T0)
+        assert await ledger.latest() == []
+        await ledger.upsert_calls([good], T0)  # the lock and the connection are free again
+        assert [r.linkedid for r in await ledger.latest()] == ["good"]
+    finally:
+        await ledger.close()
