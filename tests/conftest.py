@@ -48,12 +48,22 @@ def sandbox() -> Sandbox:
     return sb
 
 
+def queues_conf(folder: Path) -> dict[str, str]:
+    """The queues.conf hotline writes from the tests' routing (see routing_for_tests)."""
+    from hotline.common.yamlsrc import load_file
+    from hotline.routing.asterisk import render_queues
+    from hotline.routing.config import parse_routing
+
+    folder.mkdir(parents=True, exist_ok=True)
+    return {"queues.conf": render_queues(parse_routing(load_file(routing_for_tests(folder))))}
+
+
 @pytest.fixture(scope="session")
-def asterisk(sandbox: Sandbox) -> Iterator[Instance]:
+def asterisk(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     """One Asterisk for the whole session, on a free port."""
     inst = sandbox.instance(f"test-{os.getpid()}", find_free_port())
     try:
-        inst.up()
+        inst.up(generated=queues_conf(tmp_path_factory.mktemp("asterisk")))
     except SandboxError as exc:
         _unavailable(str(exc))
     yield inst
@@ -62,14 +72,15 @@ def asterisk(sandbox: Sandbox) -> Iterator[Instance]:
 
 
 @pytest.fixture(scope="module")
-def own_asterisk(sandbox: Sandbox, request: pytest.FixtureRequest) -> Iterator[Instance]:
+def own_asterisk(sandbox: Sandbox, request: pytest.FixtureRequest,
+                 tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     """An Asterisk of the test module's own, for tests that run hotline as a separate
     process (so no other hotline answers their calls)."""
     module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:12]
     inst = sandbox.instance(f"test-{module.replace('_', '-')}-{os.getpid()}",
                             find_free_port())
     try:
-        inst.up()
+        inst.up(generated=queues_conf(tmp_path_factory.mktemp("asterisk")))
     except SandboxError as exc:
         _unavailable(str(exc))
     yield inst
@@ -133,12 +144,17 @@ async def hotline_service(asterisk: Instance, tmp_path_factory: pytest.TempPathF
     """The hotline service, in this process, on the shared Asterisk and a fresh ledger."""
     ledger = tmp_path_factory.mktemp("ledger") / "ledger.sqlite3"
     settings = load_settings(REPO / "config" / "hotline.yaml", service_env(asterisk, ledger))
-    service = Service(settings)
+    # The seats that answer the tests' calls log in (the sandbox's Local-channel seats).
+    service = Service(settings, login_seats=TEST_SEATS)
     task = asyncio.create_task(service.run())
     async with asyncio.timeout(15):
         await service.fully_booted.wait()
         assert service.calls is not None
         await service.gateway.wait_connected()
+        # The routing loop adds them; Asterisk says when (polled: no event to wait on).
+        while not all(f"Local/{seat}@seats/n" in queue_members(asterisk, "quick")  # noqa: ASYNC110
+                      for seat in TEST_SEATS):
+            await asyncio.sleep(0.2)
     yield service
     service.stop()
     async with asyncio.timeout(10):
@@ -149,13 +165,52 @@ async def hotline_service(asterisk: Instance, tmp_path_factory: pytest.TempPathF
 OPEN_TIME = "2026-11-25T10:00:00+08:00"
 
 
+TEST_SEATS = ("8001", "8003")
+
+
+def queue_members(inst: Instance, queue: str) -> dict[str, dict[str, str]]:
+    """The members of a queue as Asterisk has them, by interface (QueueStatus through the
+    independent AMI client)."""
+    client = ami_client(inst)
+    found: dict[str, dict[str, str]] = {}
+    done = threading.Event()
+
+    def on_event(event: object, **_: object) -> None:
+        keys = dict(getattr(event, "keys", {}))
+        name = getattr(event, "name", "")
+        if name == "QueueMember" and keys.get("Queue") == queue:
+            found[keys["Location"]] = keys
+        elif name == "QueueStatusComplete":
+            done.set()
+
+    client.add_event_listener(on_event)
+    try:
+        _ = client.send_action(SimpleAction("QueueStatus", Queue=queue)).response
+        done.wait(5)
+        return found
+    finally:
+        client.logoff()
+
+
 def routing_for_tests(folder: Path) -> Path:
-    """The shipped routing plus the tests' queue `quick` (linear, 2 s per seat; see the
-    sandbox's queues.conf) and its seat 8003."""
+    """The shipped routing plus the tests' queues: `quick` (linear, 2 s per seat) with
+    its seat 8003, and `brief` and `brief_cb` that nobody answers; no wrap-up time, so
+    one test's call does not hold a seat for the next."""
     import yaml
 
     routing = yaml.safe_load((REPO / "config" / "routing.yaml").read_text(encoding="utf-8"))
+    for queue in routing["queues"].values():
+        queue["wrapup"] = 0
     routing["queues"]["quick"] = {"name": "测试队列", "strategy": "linear", "ring_timeout": 5}
+    # Nobody answers these (their seat 8004 never logs in): after 10 s, voicemail or a
+    # callback work order.
+    routing["queues"]["brief"] = {"name": "测试无人接听", "max_wait": 10,
+                                  "on_no_answer": "voicemail"}
+    routing["queues"]["brief_cb"] = {"name": "测试回电", "max_wait": 10,
+                                     "on_no_answer": "callback"}
+    routing["seats"]["8004"] = {"name": "演示座席8004", "group": "centre",
+                                "device": "Local/8004@seats/n",
+                                "skills": {"brief": 5, "brief_cb": 5}}
     routing["seats"]["8001"]["skills"]["quick"] = 5
     routing["seats"]["8003"] = {"name": "演示座席8003", "group": "centre",
                                 "device": "Local/8003@seats/n", "skills": {"quick": 5}}

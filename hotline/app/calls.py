@@ -38,6 +38,7 @@ from hotline.pbx.tracking import (
     event_time,
     fact_from_event,
 )
+from hotline.routing.config import RoutingConfig
 
 log = structlog.get_logger("hotline.calls")
 
@@ -109,10 +110,12 @@ class CallHandling:
                  prompts: PromptStore, clock: Clock = utc_now,
                  calendar_clock: Clock | None = None, calendar: Calendar | None = None,
                  voicemail: Voicemail | None = None,
-                 seat_groups: dict[str, str] | None = None) -> None:
+                 routing: RoutingConfig | None = None) -> None:
         self.gateway = gateway
+        self.routing = routing
         # seat name (as Asterisk reports it, MemberName) -> group id of routing.yaml
-        self.seat_groups = seat_groups or {}
+        self.seat_groups = ({seat.name: seat.group for seat in routing.seats.values()}
+                            if routing is not None else {})
         self.voicemail = voicemail
         self.calendar = calendar or Calendar()
         self.orders = OrderBook(ledger, self.calendar)
@@ -170,7 +173,27 @@ class CallHandling:
         except Exception:
             log.exception("ledger.work_order_failed", linkedid=call.linkedid)
 
+    async def _callback_order(self, linkedid: str, number: str | None, name: str | None,
+                              queue: str) -> None:
+        """Nobody answered `queue` (on_no_answer: callback): a work order to call back,
+        due like an ordinary question."""
+        call = self.tracker.calls.get(linkedid)
+        kind = (call.category if call is not None else None) or "consultation"
+        label = self.routing.queues[queue].name if (
+            self.routing is not None and queue in self.routing.queues) else queue
+        try:
+            await self.orders.from_call(
+                linkedid=linkedid, kind=kind, number=number, name=name, at=self.clock(),
+                content=f"{label}无人接听，请回电（{linkedid}）")
+            log.info("ivr.callback_registered", queue=queue, kind=kind)
+        except Exception:
+            log.exception("ledger.work_order_failed", linkedid=linkedid)
+
     def _record(self, call: Call) -> None:
+        if self.routing is not None and call.queue is not None:
+            base = self.routing.base_queue(call.queue)
+            if base != call.queue:  # a region queue counts as its queue
+                call = replace(call, queue=base)
         if call.seat is not None and call.seat_group is None:
             group = self.seat_groups.get(call.seat)
             if group is not None:
@@ -234,10 +257,13 @@ class CallHandling:
                 call = self.tracker.calls.get(linkedid)
                 return call is not None and call.answered_at is not None
 
-            link = CallLink(linkedid, fact.number, fact.name, self._apply)
+            async def callback(queue: str) -> None:
+                await self._callback_order(linkedid, fact.number, fact.name, queue)
+
+            link = CallLink(linkedid, fact.number, fact.name, self._apply, callback)
             runner = IvrRunner(self.gateway, channel, plan, context,
                                self.prompts.for_dialplan(plan.name), report, answered,
-                               link, self.voicemail)
+                               link, self.voicemail, self.routing)
             self.runners[channel] = runner
             log.info("ivr.started", dialplan=plan.name, version=plan.version,
                      calendar=context.calendar)

@@ -14,7 +14,7 @@ from typing import Any
 from hotline import __version__
 from hotline.app.logs import configure_logging
 from hotline.app.settings import Settings, default_config_path, load_settings
-from hotline.app.wiring import REPO_ROOT, instance_from, sandbox_from
+from hotline.app.wiring import REPO_ROOT, asterisk_files, instance_from, sandbox_from
 from hotline.common.errors import ConfigError, HotlineError
 from hotline.ivr.dialplan import Dialplan
 from hotline.pbx.gateway import AmiLoginRefused
@@ -43,9 +43,10 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
     instance = None
     if args.with_sandbox:
         instance = instance_from(settings)
-        instance.up(_progress, username=settings.ami.username)
+        instance.up(_progress, username=settings.ami.username,
+                    generated=asterisk_files(settings))
     try:
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, settings.sandbox.demo_seats if args.with_sandbox else ()))
     except AmiLoginRefused as exc:
         print(f"hotline: {exc}", file=sys.stderr)
         return 1
@@ -68,7 +69,7 @@ def cmd_sandbox_build(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_sandbox_up(args: argparse.Namespace, settings: Settings) -> int:
     inst = instance_from(settings)
-    inst.up(_progress, username=settings.ami.username)
+    inst.up(_progress, username=settings.ami.username, generated=asterisk_files(settings))
     print(f"up: {inst.name} AMI 127.0.0.1:{inst.ami_port} (pid {inst.pid()})")
     return 0
 

@@ -13,7 +13,8 @@ next command that would read keys, so nothing the caller pressed is lost.
 from __future__ import annotations
 
 import collections
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import structlog
@@ -27,12 +28,13 @@ from hotline.pbx.ami.agi import quote_agi_arg
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AgiHangup, AmiGateway
 from hotline.pbx.tracking import Fact, VoicemailSaved, VoicemailStarted
+from hotline.routing.config import RoutingConfig
 
 log = structlog.get_logger("hotline.ivr")
 
 ALL_KEYS = "0123456789*#"
 QUEUE_OPTIONS = "r"  # ring the caller while seats ring, rather than music
-QUEUE_TIMEOUT = 300
+QUEUE_TIMEOUT = 300  # without config/routing.yaml: the longest wait in a queue
 
 
 @dataclass
@@ -51,6 +53,8 @@ class CallLink:
     number: str | None
     name: str | None
     apply: Callable[[Fact], None]
+    # Registers a callback work order when nobody answered `queue` (on_no_answer).
+    callback: Callable[[str], Awaitable[None]] | None = None
 
 
 class IvrRunner:
@@ -58,7 +62,8 @@ class IvrRunner:
                  context: engine.CallContext, prompts: PromptStore,
                  report: Callable[[Progress], None],
                  answered: Callable[[], bool], link: CallLink | None = None,
-                 voicemail: Voicemail | None = None) -> None:
+                 voicemail: Voicemail | None = None,
+                 routing: RoutingConfig | None = None) -> None:
         self.gateway = gateway
         self.agi = AgiChannel(gateway, channel)
         self.channel = channel
@@ -69,6 +74,7 @@ class IvrRunner:
         self.answered = answered
         self.link = link
         self.voicemail = voicemail
+        self.routing = routing
         self.typeahead: collections.deque[str] = collections.deque()
         self._reading = False
         self._consumed = False
@@ -137,8 +143,7 @@ class IvrRunner:
             key = result.digit
             return engine.Key(key) if key else engine.NoKey()
         if isinstance(command, engine.JoinQueue):
-            await self.agi.exec("Queue", f"{command.queue},{QUEUE_OPTIONS},,,{QUEUE_TIMEOUT}")
-            return engine.Done(answered=self.answered())
+            return await self._queue(command)
         if isinstance(command, engine.LeaveVoicemail):
             await self._leave_voicemail(command)
             return engine.Done()
@@ -153,6 +158,36 @@ class IvrRunner:
                             dial_status=status.data)
             return engine.Done(answered=answered)
         raise AssertionError(f"unexpected command {command!r}")
+
+    async def _queue(self, command: engine.JoinQueue) -> engine.Done:
+        """Wait in the queue up to its max_wait; a caller whose step prefers the region
+        waits first (region_wait) in the region queue, rung only by the seats of their
+        city bureau (Asterisk lets nobody join it when none of them can answer now).
+        Unanswered: routing.yaml's on_no_answer says what follows."""
+        routing = self.routing
+        spec = routing.queues.get(command.queue) if routing is not None else None
+        max_wait = spec.max_wait if spec is not None else QUEUE_TIMEOUT
+        started = time.monotonic()
+        if command.prefer_region and routing is not None and spec is not None:
+            region = routing.region_for(command.queue, self.link.number if self.link else None)
+            if region is not None:
+                await self.agi.exec("Queue", f"{region},{QUEUE_OPTIONS},,,"
+                                             f"{min(spec.region_wait, max_wait)}")
+                if self.answered():
+                    return engine.Done(answered=True)
+                status = await self.agi.command("GET VARIABLE QUEUESTATUS")
+                log.info("ivr.region_queue_unanswered", queue=region, status=status.data)
+        remaining = max(1, round(max_wait - (time.monotonic() - started)))
+        await self.agi.exec("Queue", f"{command.queue},{QUEUE_OPTIONS},,,{remaining}")
+        if self.answered():
+            return engine.Done(answered=True)
+        status = await self.agi.command("GET VARIABLE QUEUESTATUS")
+        mode = spec.on_no_answer if spec is not None else "voicemail"
+        log.warning("ivr.queue_unanswered", queue=command.queue, status=status.data,
+                    then=mode)
+        if mode == "callback" and self.link is not None and self.link.callback is not None:
+            await self.link.callback(command.queue)
+        return engine.Done(answered=False, unanswered=mode)
 
     async def _leave_voicemail(self, command: engine.LeaveVoicemail) -> None:
         """Record (beep, maximum length, silence or # ends it), let the caller listen or

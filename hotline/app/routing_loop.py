@@ -83,7 +83,8 @@ class RoutingLoop:
         records = await self.book.states()
         device_of = {seat.device: seat.id for seat in self.routing.seats.values()}
         busy: set[str] = set()
-        current: dict[str, dict[str, int]] = {q: {} for q in self.routing.queues}
+        current: dict[str, dict[str, int]] = {
+            q: {} for q in [*self.routing.queues, *self.routing.region_queues()]}
         paused_live: dict[str, bool] = {}
         for queue in live.values():
             for member in queue.members:

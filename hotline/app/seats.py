@@ -173,6 +173,11 @@ class SeatDesk:
             elif event == "logout" or (event == "move_out" and remote):
                 await self._send({"Action": "QueueRemove", "Queue": queue,
                                   "Interface": seat.device})
+        if event == "logout" or (event == "move_out" and remote):
+            for region, (queue, group) in self.routing.region_queues().items():
+                if group == seat.group and queue in seat.skills:
+                    await self._send({"Action": "QueueRemove", "Queue": region,
+                                      "Interface": seat.device})
         if event in ("pause", "unpause") and record.logged_in:
             await self._send({"Action": "QueuePause", "Interface": seat.device,
                               "Paused": "true" if event == "pause" else "false",

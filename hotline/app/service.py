@@ -38,9 +38,11 @@ from hotline.ivr.calendar import CHINA
 from hotline.ivr.dialplan import Dialplan
 from hotline.ivr.prompts import Prompt, PromptError, PromptStore
 from hotline.ivr.registry import DialplanRegistry
+from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiError, AmiGateway, EventGap
+from hotline.routing.config import RoutingConfig
 
 log = structlog.get_logger("hotline.service")
 
@@ -48,8 +50,11 @@ HEARTBEAT_INTERVAL = 5.0
 
 
 class Service:
-    def __init__(self, settings: Settings, gateway: AmiGateway | None = None) -> None:
+    def __init__(self, settings: Settings, gateway: AmiGateway | None = None, *,
+                 login_seats: Iterable[str] = ()) -> None:
         self.settings = settings
+        # Seats to log in at start if they are not (the sandbox's demo seats).
+        self.login_seats = tuple(login_seats)
         self.gateway = gateway or gateway_from(settings)
         self.fully_booted = asyncio.Event()
         self.calls: CallHandling | None = None
@@ -58,12 +63,30 @@ class Service:
         self.prompts: PromptStore
         self._stop = asyncio.Event()
 
+    async def _login_seats(self, ledger: Ledger, routing: RoutingConfig) -> None:
+        """Log in the demo seats (recorded like a seat's own login); the routing loop then
+        makes them members of their queues."""
+        book = SeatBook(ledger)
+        for seat in self.login_seats:
+            if seat not in routing.seats:
+                raise ConfigError([f"sandbox.demo_seats: unknown seat {seat!r} (routing.yaml "
+                                   f"has: {', '.join(sorted(routing.seats))})"],
+                                  code="seat-unknown")
+            if routing.groups[routing.seats[seat].group].remote:
+                raise ConfigError([f"sandbox.demo_seats: {seat!r} is a remote seat; demo "
+                                   "seats are centre seats"], code="seat-not-centre")
+            if not (await book.state(seat)).logged_in:
+                await book.record(seat, "login", at=utc_now(), actor="demo")
+                log.info("seat.demo_login", seat=seat)
+
     def stop(self) -> None:
         self._stop.set()
 
     async def run(self) -> None:
         """Run until stop() (or a signal, see `serve`); raises AmiLoginRefused."""
-        self.dialplans = dialplans_from(self.settings)
+        routing = routing_from(self.settings)
+        self.dialplans = dialplans_from(self.settings,
+                                        set(routing.queues) if routing is not None else None)
         loaded = self.dialplans.reload()
         if loaded.errors:
             # A bad file stops a cold start (on a reload the last good version stays).
@@ -83,16 +106,14 @@ class Service:
         self.voicemail = voicemail
         await voicemail.reconcile()
         await self._import_fallback_voicemail()
-        routing = routing_from(self.settings)
-        seat_groups = ({seat.name: seat.group for seat in routing.seats.values()}
-                       if routing is not None else {})
         self.calls = CallHandling(self.gateway, ledger, self.dialplans, prompts,
                                   calendar_clock=(lambda: fixed) if fixed else None,
                                   calendar=self.calendar, voicemail=voicemail,
-                                  seat_groups=seat_groups)
+                                  routing=routing)
         calendar = self.calendar
         self.routing: RoutingLoop | None = None
         if routing is not None:
+            await self._login_seats(ledger, routing)
             self.routing = RoutingLoop(
                 self.gateway, ledger, routing,
                 lambda now: calendar.state(fixed or now) == "open", utc_now,
@@ -217,10 +238,10 @@ class Service:
                 log.warning("service.heartbeat_failed", error=str(exc))
 
 
-async def serve(settings: Settings) -> None:
+async def serve(settings: Settings, login_seats: Iterable[str] = ()) -> None:
     """Run the service until SIGINT or SIGTERM (stop within 5 s); SIGHUP reloads the
     dialplans. Writes the pid file that `hotline reload` uses."""
-    service = Service(settings)
+    service = Service(settings, login_seats=login_seats)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, service, sig)

@@ -134,6 +134,9 @@ class SandboxSettings(_Section):
     mirror: str = "auto"
     # Templates of the Asterisk configuration (config/asterisk/ in the repository).
     templates: Path = Path("asterisk")
+    # `hotline run --with-sandbox` logs these seats in (recorded, actor "demo") so a demo
+    # call reaches someone who answers: the sandbox's Local-channel seats answer.
+    demo_seats: list[str] = ["8001"]
 
 
 class Settings(_Section):

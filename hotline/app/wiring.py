@@ -82,15 +82,27 @@ def routing_from(settings: Settings) -> RoutingConfig | None:
         raise ConfigError(exc.problems, code="routing-invalid") from None
 
 
+def asterisk_files(settings: Settings,
+                   routing: RoutingConfig | None = None) -> dict[str, str]:
+    """The Asterisk configuration hotline writes itself: queues.conf from routing.yaml."""
+    from hotline.routing.asterisk import render_queues
+
+    routing = routing or routing_from(settings)
+    return {} if routing is None else {"queues.conf": render_queues(routing)}
+
+
 def known_queues(settings: Settings) -> set[str] | None:
     """The queue names of config/routing.yaml (None if there is no routing file)."""
     routing = routing_from(settings)
     return None if routing is None else set(routing.queues)
 
 
-def dialplans_from(settings: Settings) -> DialplanRegistry:
+def dialplans_from(settings: Settings, queues: set[str] | None = None) -> DialplanRegistry:
+    """The dialplans, checked against `queues` (by default those of routing.yaml)."""
     paths = [settings.resolve(p) for p in settings.dialplans.paths]
-    return DialplanRegistry(paths, known_queues(settings), display_root=Path.cwd())
+    if queues is None:
+        queues = known_queues(settings)
+    return DialplanRegistry(paths, queues, display_root=Path.cwd())
 
 
 def calendar_from(settings: Settings) -> Calendar:

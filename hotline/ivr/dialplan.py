@@ -26,6 +26,17 @@ An action is one step or a list of steps run in order. Steps:
 `hangup` (or `hangup: PROMPT`), and `when: [{if: COND, then: ACTION}, ..., {else: ACTION}]`
 with conditions `calendar: open | after_hours | non_working_day` and
 `caller_prefix: ["0551", ...]`. A list that ends without leaving the menu returns to it.
+
+When no seat answers a queue within its `max_wait`, config/routing.yaml's `on_no_answer`
+of the queue says what follows (voicemail, callback or hangup) and the dialplan says how
+it sounds:
+
+    unanswered:
+      voicemail: [{play: no_seat_message}, {voicemail: {...}}]
+      callback: {hangup: callback_promise}   # hotline has registered a callback order
+      hangup: {hangup: goodbye}
+
+A missing entry hangs up. These actions end the call: they never return to a menu.
 """
 
 from __future__ import annotations
@@ -33,7 +44,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +147,7 @@ class When:
 
 Step = Goto | Back | Repeat | Play | Collect | SetCall | ToQueue | ToVoicemail | Transfer \
     | HangUp | When
+UNANSWERED_MODES = ("voicemail", "callback", "hangup")
 TERMINAL = (ToQueue, ToVoicemail, Transfer, HangUp)
 LEAVES_MENU = (Goto, Back, Repeat, *TERMINAL)
 
@@ -170,6 +182,9 @@ class Dialplan:
     menus: Mapping[str, Menu]
     source: str = ""
     version: str = ""
+    # What a caller hears when no seat answered within the queue's max_wait, by the
+    # queue's `on_no_answer` of config/routing.yaml: voicemail | callback | hangup.
+    unanswered: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
 
 
 # -- problems -------------------------------------------------------------------------------
@@ -293,7 +308,8 @@ class _Compiler:
             return None
         # `x-...` keys hold shared pieces for YAML anchors (&name / *name): not read.
         self.unknown_keys({k: v for k, v in data.items() if not str(k).startswith("x-")},
-                          ("dialplan", "language", "entry", "prompts", "menus"), ())
+                          ("dialplan", "language", "entry", "prompts", "menus", "unanswered"),
+                          ())
         name = self.text(data.get("dialplan", Path(self.source.filename).stem),
                          ("dialplan",), "the dialplan name") or "?"
         language = self.text(data.get("language", "zh-CN"), ("language",)) or "zh-CN"
@@ -313,7 +329,22 @@ class _Compiler:
                 menus[menu_name] = menu
         default_entry = {"goto": "main"}
         entry = self.action(data.get("entry", default_entry), ("entry",))
-        return Dialplan(name, language, entry, prompts, menus, self.source.filename)
+        unanswered: dict[str, tuple[Step, ...]] = {}
+        raw_unanswered = self.mapping(data.get("unanswered", {}), ("unanswered",),
+                                      "unanswered")
+        for mode, action in (raw_unanswered or {}).items():
+            if mode not in UNANSWERED_MODES:
+                self.error(("unanswered", mode), f"unknown case '{mode}' (expected one of: "
+                           f"{', '.join(UNANSWERED_MODES)}, as in routing.yaml's on_no_answer)")
+                continue
+            steps = self.action(action, ("unanswered", mode))
+            for step in steps:
+                if isinstance(step, (Goto, Back, Repeat, ToQueue)):
+                    self.error(("unanswered", mode), f"'{_step_name(step)}' cannot follow "
+                               "an unanswered queue: end the call (voicemail, hangup)")
+            unanswered[str(mode)] = steps
+        return Dialplan(name, language, entry, prompts, menus, self.source.filename,
+                        unanswered=unanswered)
 
     def prompts(self, value: Any, path: PathKey) -> dict[str, PromptDef]:
         out: dict[str, PromptDef] = {}
@@ -663,6 +694,5 @@ def load_dialplan(path: Path, display: str | None = None,
     plan, problems = compile_source(source, queues)
     if plan is not None:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
-        plan = Dialplan(plan.name, plan.language, plan.entry, plan.prompts, plan.menus,
-                        name, digest)
+        plan = replace(plan, source=name, version=digest)
     return plan, problems

@@ -104,9 +104,11 @@ class PromptsDone:
 
 @dataclass(frozen=True)
 class Done:
-    """A queue, voicemail or dial step returned. `answered`: a seat or party answered."""
+    """A queue, voicemail or dial step returned. `answered`: a seat or party answered.
+    `unanswered`: after a queue nobody answered, routing.yaml's on_no_answer for it."""
 
     answered: bool = False
+    unanswered: str | None = None
 
 
 Event = Key | NoKey | PromptsDone | Done
@@ -191,6 +193,12 @@ def _dispatch(session: Session, event: Event) -> Result:
         if isinstance(event, Key):
             session = _update(session, typeahead=session.typeahead + event.key)
         return _run(_update(session, phase="steps"))
+    if phase == "queue" and isinstance(event, Done) and event.unanswered:
+        steps = session.plan.unanswered.get(event.unanswered)
+        if steps:
+            # No menu to return to: these steps end the call.
+            return _run(_update(session, phase="steps", pending=steps, menu=None))
+        return _finish(session, None, f"unanswered-{event.unanswered}")
     if phase in ("queue", "voicemail", "dial"):
         return _finish(session, None, f"after-{phase}")
     raise ValueError(f"no event expected in phase {phase!r}")

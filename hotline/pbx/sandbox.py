@@ -25,7 +25,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -227,8 +227,10 @@ class Instance:
                 fh.write(secrets.token_urlsafe(24))
         return path.read_text().strip()
 
-    def render_config(self, username: str = "hotline") -> None:
-        """Write the instance's Asterisk configuration from the templates."""
+    def render_config(self, username: str = "hotline",
+                      generated: Mapping[str, str] | None = None) -> None:
+        """Write the instance's Asterisk configuration from the templates, plus the files
+        hotline `generated` (name -> text, e.g. queues.conf from routing.yaml)."""
         if not self.sandbox.templates.is_dir():
             raise SandboxError(f"Asterisk config templates not found at {self.sandbox.templates}",
                                code="sandbox-no-templates")
@@ -263,6 +265,11 @@ class Instance:
             out.write_text(TEMPLATE_FIELD.sub(fill, text), encoding="utf-8")
             if template.name == "manager.conf":
                 out.chmod(0o600)
+        for name, text in (generated or {}).items():
+            if "/" in name or not name.endswith(".conf"):
+                raise SandboxError(f"generated config {name!r} is not a .conf file name",
+                                   code="sandbox-bad-template")
+            (staged / name).write_text(text, encoding="utf-8")
         # Swap the whole folder so Asterisk never reads a half-written configuration.
         if etc.exists():
             shutil.rmtree(etc)
@@ -279,8 +286,9 @@ class Instance:
         return pid if _is_our_asterisk(pid, self.conf) else None
 
     def up(self, progress: Progress = _quiet, *, boot_timeout: float = 60.0,
-           username: str = "hotline") -> None:
-        """Start Asterisk in the background; return once it is FullyBooted."""
+           username: str = "hotline", generated: Mapping[str, str] | None = None) -> None:
+        """Start Asterisk in the background; return once it is FullyBooted. `generated`:
+        configuration files hotline wrote (see `render_config`)."""
         _require_root("start the embedded Asterisk")
         if not self.sandbox.is_built():
             self.sandbox.build(progress)
@@ -293,7 +301,7 @@ class Instance:
                 f"AMI port 127.0.0.1:{self.ami_port} is already in use by another program; "
                 "choose another with HOTLINE_AMI_PORT", code="sandbox-port-busy")
         _check_version(self.sandbox.built_version())
-        self.render_config(username)
+        self.render_config(username, generated)
         self.console_log.parent.mkdir(parents=True, exist_ok=True)
         progress(f"sandbox: starting Asterisk {self.name!r} (AMI 127.0.0.1:{self.ami_port})")
         with open(self.console_log, "ab") as log:

@@ -362,7 +362,11 @@ class CallTracker:
             return call if new == call else new
         if isinstance(fact, QueueJoined):
             moved = call.moved(S.QUEUED, at)
-            return replace(moved, queue=fact.queue, queued_at=at, left_queue=False)
+            # Moving on from a queue that did not answer (a region queue first, then its
+            # queue): the caller has been waiting since the first one.
+            since = (call.queued_at if call.left_queue and call.queued_at is not None
+                     and call.answered_at is None and not call.abandoned else at)
+            return replace(moved, queue=fact.queue, queued_at=since, left_queue=False)
         if isinstance(fact, SeatRinging):
             if call.state not in (S.QUEUED, S.RINGING):
                 return call
@@ -376,8 +380,11 @@ class CallTracker:
             if call.state not in (S.QUEUED, S.RINGING):
                 return call
             wait = fact.hold_seconds
-            if wait is None and call.queued_at is not None:
-                wait = (at - call.queued_at).total_seconds()
+            if call.queued_at is not None:
+                # Asterisk's hold time counts this queue only; the caller may have
+                # waited in another one first.
+                waited = (at - call.queued_at).total_seconds()
+                wait = waited if wait is None else max(wait, waited)
             return replace(call.moved(S.CONNECTED, at), seat=fact.seat, answered_at=at,
                            wait_seconds=wait, queue=fact.queue or call.queue)
         if isinstance(fact, SeatCompleted):

@@ -31,6 +31,9 @@ STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "li
               "wrandom", "rrordered")
 NO_ANSWER = ("voicemail", "callback", "hangup")
 SEAT_ID = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
+# Queue and group ids: no '-', which joins them in the name of a region queue.
+NAME_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+REGION_SEP = "-"
 DEVICE = re.compile(r"^(Local|PJSIP|SIP|IAX2|DAHDI)/\S+$")
 DEFAULT_PAUSE_REASONS = {"meal": "用餐", "training": "培训", "after_call_work": "话后处理",
                          "meeting": "会议", "other": "其他"}
@@ -47,6 +50,7 @@ class QueueDef:
     announce_position: bool = False
     announce_wait: bool = False
     on_no_answer: str = "voicemail"
+    region_wait: int = 20  # seconds a caller waits for the seats of their city first
 
 
 @dataclass(frozen=True)
@@ -110,6 +114,36 @@ class RoutingConfig:
         found: tuple[tuple[Seat, bool], ...] = index.get(queue, ())
         return found
 
+    def region_queues(self) -> dict[str, tuple[str, str]]:
+        """The region queues, name -> (queue, remote group): one per queue and city bureau
+        with area codes and a seat skilled for the queue. A caller of that city whose
+        dialplan step asks for it (`prefer_region`) waits there first, rung only by the
+        bureau's moved-in seats, before the queue itself."""
+        found = self.__dict__.get("_regions")
+        if found is None:
+            found = {}
+            for queue in self.queues:
+                for seat, remote in self.seats_for(queue):
+                    group = self.groups[seat.group]
+                    if remote and group.area_codes:
+                        found[region_queue_name(queue, group.id)] = (queue, group.id)
+            found = dict(sorted(found.items()))
+            object.__setattr__(self, "_regions", found)
+        return dict(found)
+
+    def region_for(self, queue: str, caller: str | None) -> str | None:
+        """The region queue a caller of `queue` waits in first when the dialplan asks for
+        the caller's region: that of the city bureau of the caller's area code, if any."""
+        group = self.group_for_caller(caller)
+        if group is None:
+            return None
+        name = region_queue_name(queue, group.id)
+        return name if name in self.region_queues() else None
+
+    def base_queue(self, name: str) -> str:
+        """The queue a (possibly region) queue name belongs to."""
+        return name.split(REGION_SEP, 1)[0]
+
     def group_for_caller(self, number: str | None) -> Group | None:
         """The remote group whose area code the caller's number starts with (landlines)."""
         if not number:
@@ -121,6 +155,10 @@ class RoutingConfig:
                 if number.startswith(code) and len(code) > best_len:
                     best, best_len = group, len(code)
         return best
+
+
+def region_queue_name(queue: str, group: str) -> str:
+    return f"{queue}{REGION_SEP}{group}"
 
 
 class RoutingInvalid(ValueError):
@@ -187,9 +225,12 @@ class _Parser:
         queues: dict[str, QueueDef] = {}
         for qid, spec in self.mapping(data.get("queues"), ("queues",), "queues").items():
             path = ("queues", qid)
+            if not NAME_ID.match(str(qid)):
+                self.error(path, "a queue id is lower-case letters, digits and _, starting "
+                           "with a letter (it is the Asterisk queue's name)")
             body = self.mapping(spec, path, "a queue")
             self.keys(body, ("name", "strategy", "ring_timeout", "wrapup", "max_wait",
-                             "announce", "on_no_answer"), path)
+                             "announce", "on_no_answer", "region_wait"), path)
             strategy = str(body.get("strategy", "rrmemory"))
             if strategy not in STRATEGIES:
                 self.error((*path, "strategy"), f"unknown strategy '{strategy}' (expected "
@@ -205,13 +246,17 @@ class _Parser:
                 self.integer(body, "wrapup", 0, 0, 600, path),
                 self.integer(body, "max_wait", 300, 10, 3600, path),
                 bool(announce.get("position", False)),
-                bool(announce.get("expected_wait", False)), on_no_answer)
+                bool(announce.get("expected_wait", False)), on_no_answer,
+                self.integer(body, "region_wait", 20, 5, 600, path))
         if not queues:
             self.error(("queues",), "at least one queue is needed")
         groups: dict[str, Group] = {}
         raw_groups = self.mapping(data.get("groups"), ("groups",), "groups")
         for gid, spec in raw_groups.items():
             path = ("groups", gid)
+            if not NAME_ID.match(str(gid)):
+                self.error(path, "a group id is lower-case letters, digits and _, starting "
+                           "with a letter")
             body = self.mapping(spec, path, "a group")
             self.keys(body, ("name", "kind", "area_codes"), path)
             kind = str(body.get("kind", "remote"))

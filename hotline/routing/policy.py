@@ -139,11 +139,29 @@ def decide_queue(config: RoutingConfig, snap: Snapshot, queue: str) -> QueueDeci
     return QueueDecision(queue, flow, members, alert)
 
 
+def region_members(config: RoutingConfig, snap: Snapshot) -> dict[str, dict[str, int]]:
+    """The members of each region queue: the city bureau's logged-in, moved-in seats with
+    the skill, experts first. Overflow does not matter here: a caller of that city who
+    asked for their region rings these seats before the queue's."""
+    out: dict[str, dict[str, int]] = {}
+    idle = SeatState()
+    for name, (queue, group) in config.region_queues().items():
+        members: dict[str, int] = {}
+        for seat, _ in config.seats_for(queue):
+            state = snap.seats.get(seat.id, idle)
+            if seat.group == group and state.logged_in and state.moved_in:
+                members[seat.id] = 10 - seat.skills[queue]
+        out[name] = members
+    return out
+
+
 def decide(config: RoutingConfig, snap: Snapshot) -> Decision:
-    """Overflow per queue, the members each queue should have, and coverage alerts."""
+    """Overflow per queue, the members each queue (and region queue) should have, and
+    coverage alerts."""
     parts = [decide_queue(config, snap, queue) for queue in config.queues]
-    return Decision({p.queue: p.overflow for p in parts},
-                    {p.queue: p.members for p in parts},
+    members: dict[str, Mapping[str, int]] = {p.queue: p.members for p in parts}
+    members.update(region_members(config, snap))
+    return Decision({p.queue: p.overflow for p in parts}, members,
                     tuple(p.alert for p in parts if p.alert is not None))
 
 
@@ -176,22 +194,6 @@ def changes(current: Mapping[str, Mapping[str, int]],
             if want[seat] != now[seat]:
                 out.append(Change("QueuePenalty", queue, seat, want[seat]))
     return out
-
-
-def preferred_seats(config: RoutingConfig, queue: str, caller: str | None,
-                    seats: Mapping[str, SeatState]) -> list[str]:
-    """For a call that asks for its region: the available, moved-in seats of the caller's
-    city bureau with the skill, best level first (empty when there is none)."""
-    group = config.group_for_caller(caller)
-    if group is None:
-        return []
-    found: list[tuple[int, str]] = []
-    for seat in config.seats.values():
-        state = seats.get(seat.id)
-        if (seat.group == group.id and queue in seat.skills and state is not None
-                and state.available and (state.moved_in or not group.remote)):
-            found.append((-seat.skills[queue], seat.id))
-    return [sid for _, sid in sorted(found)]
 
 
 def seats_of(config: RoutingConfig, group: str) -> Iterable[Seat]:

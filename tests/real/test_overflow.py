@@ -35,7 +35,7 @@ async def test_overflow_pulls_in_a_remote_seat_and_lets_it_go(own_asterisk: Inst
     routing_file.write_text(yaml.safe_dump(routing, allow_unicode=True), encoding="utf-8")
     ledger = tmp_path / "ledger.sqlite3"
     # The Hefei remote seat is at work and moved into provincial service; no centre seat
-    # is logged in (the demo seat 8001 is paused in Asterisk and never answers).
+    # is logged in.
     for args in (["login", "8101"], ["move-in", "8101"]):
         code, _, err = await hotline(own_asterisk, ledger, "seats", *args)
         assert code == 0, err
@@ -46,10 +46,6 @@ async def test_overflow_pulls_in_a_remote_seat_and_lets_it_go(own_asterisk: Inst
         "HOTLINE_DIALPLANS_PATHS": f"[{REPO / 'tests' / 'dialplans'}]"})
     try:
         await gateway.wait_connected(5)
-        for action in ({"Action": "Setvar", "Variable": "SEAT_MODE_8001", "Value": "noanswer"},
-                       {"Action": "QueuePause", "Interface": "Local/8001@seats/n",
-                        "Paused": "true"}):
-            await gateway.send(action)
         await service.wait_for("calls.resynced")
         assert "Local/8101@seats/n" not in members(own_asterisk, "center")
 
@@ -67,9 +63,6 @@ async def test_overflow_pulls_in_a_remote_seat_and_lets_it_go(own_asterisk: Inst
         await service.wait_for("routing.overflow_off")
         assert "Local/8002@seats/n" in members(own_asterisk, "center")
     finally:
-        await gateway.send({"Action": "QueuePause", "Interface": "Local/8001@seats/n",
-                            "Paused": "false"})
-        await gateway.send({"Action": "Setvar", "Variable": "SEAT_MODE_8001", "Value": ""})
         service.stop()
         for args in (["logout", "8002"], ["logout", "8101"]):
             await hotline(own_asterisk, ledger, "seats", *args)

@@ -16,37 +16,13 @@ from hotline.app.testcall import TestCall, place_call
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance
-from tests.conftest import ami_client
+from tests.conftest import queue_members
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
 
 
-def members(inst: Instance, queue: str) -> dict[str, dict[str, str]]:
-    """QueueStatus members of `queue`, through the independent AMI client."""
-    import threading
-
-    from asterisk.ami import SimpleAction
-
-    client = ami_client(inst)
-    found: dict[str, dict[str, str]] = {}
-    done = threading.Event()
-
-    def on_event(event: object, **_: object) -> None:
-        keys = dict(getattr(event, "keys", {}))
-        name = getattr(event, "name", "")
-        if name == "QueueMember" and keys.get("Queue") == queue:
-            found[keys["Location"]] = keys
-        elif name == "QueueStatusComplete":
-            done.set()
-
-    client.add_event_listener(on_event)
-    try:
-        _ = client.send_action(SimpleAction("QueueStatus", Queue=queue)).response
-        done.wait(5)
-        return found
-    finally:
-        client.logoff()
+members = queue_members
 
 
 async def hotline(inst: Instance, ledger: Path, *args: str) -> tuple[int, str, str]:
@@ -122,28 +98,26 @@ async def test_a_paused_seat_is_not_rung(own_asterisk: Instance, tmp_path: Path)
     runner = asyncio.create_task(gateway.run())
     try:
         await gateway.wait_connected(5)
-        # The demo seat 8001 rings without answering, so only the seats' ringing matters;
-        # no hotline runs on this instance and the fallback waits 3 s in the queue.
+        # Seat 8001 rings without answering, so only the seats' ringing matters; no
+        # hotline runs on this instance and the fallback waits 3 s in the queue.
         for name, value in (("SEAT_MODE_8001", "noanswer"), ("HOTLINE_FALLBACK_WAIT", "3")):
             await gateway.send({"Action": "Setvar", "Variable": name, "Value": value})
-        assert (await hotline(own_asterisk, ledger, "seats", "login", "8002"))[0] == 0
-        assert (await hotline(own_asterisk, ledger, "seats", "pause", "8002", "--reason",
-                              "training"))[0] == 0
+        for args in (["login", "8001"], ["login", "8002"], ["pause", "8002", "--reason",
+                                                            "training"]):
+            assert (await hotline(own_asterisk, ledger, "seats", *args))[0] == 0
         rung, _ = await rung_seats(gateway, "13955112345")
         assert "Local/8002@seats/n" not in rung
         assert "Local/8001@seats/n" in rung
-        assert (await hotline(own_asterisk, ledger, "seats", "unpause", "8002"))[0] == 0
-        # Now the demo seat steps away, so the queue's only choice is 8002.
-        await gateway.send({"Action": "QueuePause", "Interface": "Local/8001@seats/n",
-                            "Paused": "true"})
+        # 8002 is back and 8001 steps away: the queue's only choice is 8002.
+        for args in (["unpause", "8002"], ["pause", "8001", "--reason", "meeting"]):
+            assert (await hotline(own_asterisk, ledger, "seats", *args))[0] == 0
         rung, call = await rung_seats(gateway, "13955112346")
         assert rung == ["Local/8002@seats/n"]
         assert call.answered  # 8002 answers
     finally:
         await gateway.send({"Action": "Setvar", "Variable": "SEAT_MODE_8001", "Value": ""})
-        await gateway.send({"Action": "QueuePause", "Interface": "Local/8001@seats/n",
-                            "Paused": "false"})
-        await hotline(own_asterisk, ledger, "seats", "logout", "8002")
+        for seat in ("8001", "8002"):
+            await hotline(own_asterisk, ledger, "seats", "logout", seat)
         runner.cancel()
 
 

@@ -37,7 +37,6 @@ from hotline.routing.policy import (
     decide,
     decide_queue,
     next_overflow,
-    preferred_seats,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -414,7 +413,8 @@ def test_no_flapping_when_calm_spells_are_shorter_than_after() -> None:
 def test_centre_seats_are_members_at_penalty_ten_minus_level() -> None:
     """Without overflow only centre seats with the skill are members, experts first."""
     decision = decide(CONFIG, snap())
-    assert decision.members == {"center": {"c1": 5, "c2": 3}, "iit": {"c1": 7}}
+    assert {q: m for q, m in decision.members.items() if q in CONFIG.queues} == {
+        "center": {"c1": 5, "c2": 3}, "iit": {"c1": 7}}
     assert decision.alerts == ()
 
 
@@ -550,9 +550,14 @@ def test_overflow_change_is_one_action_per_remote_member() -> None:
         overflow = dict(decision.overflow)
         log.append(changes(applied, decision.members))
         applied = decision.members
+    # At the start: the centre seats, and the moved-in seats in their region queues.
     assert log[0] == [Change("QueueAdd", "center", "c1", 5),
                       Change("QueueAdd", "center", "c2", 3),
-                      Change("QueueAdd", "iit", "c1", 7)]
+                      Change("QueueAdd", "center-hefei", "h1", 6),
+                      Change("QueueAdd", "center-hefei", "h2", 2),
+                      Change("QueueAdd", "center-wuhu", "w1", 8),
+                      Change("QueueAdd", "iit", "c1", 7),
+                      Change("QueueAdd", "iit-hefei", "h1", 4)]
     assert log[1] == [Change("QueueAdd", "center", "h1", 16),
                       Change("QueueAdd", "center", "h2", 12),
                       Change("QueueAdd", "center", "w1", 18)]
@@ -566,28 +571,58 @@ def test_overflow_change_is_one_action_per_remote_member() -> None:
 # -- regional preference ---------------------------------------------------------------------------
 
 
-def test_preferred_seats_best_level_first() -> None:
-    """A 0551 caller prefers hefei's free moved-in seats with the skill, expert first."""
-    assert preferred_seats(CONFIG, "center", "055112345678", ALL_MOVED_IN) == ["h2", "h1"]
-    assert preferred_seats(CONFIG, "iit", "055112345678", ALL_MOVED_IN) == ["h1"]
-    assert preferred_seats(CONFIG, "center", "055312345678", ALL_MOVED_IN) == ["w1"]
+def test_region_queues_per_queue_and_bureau_with_a_skilled_seat() -> None:
+    """One region queue per queue and city bureau whose seats have the skill."""
+    assert CONFIG.region_queues() == {"center-hefei": ("center", "hefei"),
+                                      "center-wuhu": ("center", "wuhu"),
+                                      "iit-hefei": ("iit", "hefei")}
+    assert CONFIG.base_queue("center-hefei") == "center"
+    assert CONFIG.base_queue("center") == "center"
 
 
-def test_preferred_seats_only_free_ones() -> None:
-    """Busy, paused or logged-out seats of the bureau are not preferred."""
-    seats = {**ALL_MOVED_IN, "h2": MOVED_BUSY}
-    assert preferred_seats(CONFIG, "center", "055112345678", seats) == ["h1"]
-    seats = {**ALL_MOVED_IN, "h1": SeatState(True, "meal", True), "h2": OUT}
-    assert preferred_seats(CONFIG, "center", "055112345678", seats) == []
-
-
-def test_no_preferred_seats_when_not_moved_in() -> None:
-    """A bureau whose seats are not moved in gives no preference."""
-    seats = {**ALL_MOVED_IN, "h1": READY, "h2": READY}
-    assert preferred_seats(CONFIG, "center", "055112345678", seats) == []
-
-
-def test_no_preferred_seats_for_mobiles_and_unknown_callers() -> None:
-    """Mobiles, hidden numbers and unknown area codes prefer nobody."""
+def test_region_for_a_caller_of_the_bureau_s_area_code() -> None:
+    """A 0551 caller waits first in center-hefei; a Wuhu caller has no iit region queue
+    (no Wuhu seat knows iit); mobiles, hidden and unknown numbers have none."""
+    assert CONFIG.region_for("center", "055112345678") == "center-hefei"
+    assert CONFIG.region_for("iit", "055112345678") == "iit-hefei"
+    assert CONFIG.region_for("center", "055312345678") == "center-wuhu"
+    assert CONFIG.region_for("iit", "055312345678") is None
     for caller in ("13955112345", None, "", "055912345678"):
-        assert preferred_seats(CONFIG, "center", caller, ALL_MOVED_IN) == []
+        assert CONFIG.region_for("center", caller) is None
+
+
+def test_region_queue_members_are_the_bureau_s_moved_in_seats() -> None:
+    """Logged-in, moved-in seats of the bureau with the skill, experts first, whether or
+    not overflow is on; a seat not moved in, or logged out, is not a member."""
+    decision = decide(CONFIG, snap())
+    assert decision.members["center-hefei"] == {"h1": 6, "h2": 2}
+    assert decision.members["iit-hefei"] == {"h1": 4}
+    seats = {**ALL_MOVED_IN, "h1": READY, "w1": SeatState(moved_in=True)}
+    decision = decide(CONFIG, snap(seats=seats))
+    assert decision.members["center-hefei"] == {"h2": 2}
+    assert decision.members["center-wuhu"] == {}
+    assert decision.members["iit-hefei"] == {}
+
+
+def test_region_queues_render_with_strict_join_and_the_queue_s_settings() -> None:
+    """queues.conf from routing: every queue and region queue, the queue's settings; a
+    region queue takes no caller unless a seat can answer now."""
+    from hotline.routing.asterisk import render_queues
+
+    config = RoutingConfig(
+        {"center": QueueDef("center", "综合咨询", "linear", 12, 7, announce_position=True),
+         "iit": QueueDef("iit", "个人所得税")},
+        CONFIG.groups, CONFIG.seats, CONFIG.overflow)
+    text = render_queues(config)
+    sections = {block.split("]", 1)[0]: block for block in text.split("\n[")[1:]}
+    assert set(sections) == {"general", "center", "iit", "center-hefei", "center-wuhu",
+                             "iit-hefei"}
+    center = sections["center"]
+    for line in ("strategy = linear", "timeout = 12", "wrapuptime = 7", "joinempty = yes",
+                 "announce-position = yes", "announce-frequency = 30"):
+        assert f"\n{line}\n" in center, line
+    region = sections["center-hefei"]
+    assert "\njoinempty = paused,penalty,inuse,ringing,unavailable,invalid,unknown,wrapup\n" \
+        in region
+    assert "\nannounce-position = no\n" in region
+    assert "member =>" not in text  # members are hotline's to add over AMI

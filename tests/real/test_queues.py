@@ -1,0 +1,111 @@
+"""Queues on the real sandbox, as routing.yaml describes them: a caller of a city who
+asks for their region is answered by that city bureau's seat first; a queue nobody
+answers ends, after its max_wait, in voicemail or a callback work order.
+
+The queues are the ones hotline wrote into queues.conf from the tests' routing
+(tests/conftest.py: routing_for_tests); the calls dial 12399 (tests/dialplans/test.yaml:
+7 asks for the region on `center`, 8 and 9 go to `brief` and `brief_cb`, which nobody
+answers within their 10 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+import pytest
+
+from hotline.app.seats import SeatDesk
+from hotline.app.service import Service
+from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
+from hotline.app.wiring import ledger_path
+from hotline.ledger.store import CallRow
+from hotline.pbx.gateway import AmiGateway
+from hotline.pbx.sandbox import Instance
+from tests.conftest import queue_members
+from tests.real.test_calls import order_for
+
+pytestmark = pytest.mark.asterisk
+TEST_LINE = "12399"
+HEFEI_SEAT = "Local/8101@seats/n"
+
+
+async def call_and_row(service: Service, caller: AmiGateway, call: TestCall) -> CallRow:
+    await place_call(caller, call, timeout=60)
+    return await wait_for_ledger_row(ledger_path(service.settings), call.linkedid)
+
+
+async def until_member(inst: Instance, queue: str, interface: str, present: bool) -> None:
+    async with asyncio.timeout(15):
+        # Polled through the independent client: there is no event to wait on.
+        while (interface in await asyncio.to_thread(queue_members, inst, queue)) != present:
+            await asyncio.sleep(0.2)  # noqa: ASYNC110
+
+
+@pytest.fixture
+async def hefei_seat(hotline_service: Service, asterisk: Instance) -> AsyncIterator[SeatDesk]:
+    """Hefei's remote seat 8101 logged in and moved into provincial service."""
+    calls = hotline_service.calls
+    assert calls is not None and calls.routing is not None
+    desk = SeatDesk(hotline_service.gateway, calls.ledger, calls.routing, datetime.now)
+    for event in ("login", "move_in"):
+        await desk.command("8101", event, actor="tester")
+    await until_member(asterisk, "center-hefei", HEFEI_SEAT, True)
+    yield desk
+    for event in ("move_out", "logout"):
+        await desk.command("8101", event, actor="tester")
+    await until_member(asterisk, "center-hefei", HEFEI_SEAT, False)
+
+
+async def test_a_hefei_caller_asking_for_the_region_gets_the_hefei_seat_first(
+        hotline_service: Service, caller: AmiGateway, asterisk: Instance,
+        hefei_seat: SeatDesk) -> None:
+    # The centre's seat 8001 is free, and no overflow pulls 8101 into `center`: only the
+    # region queue can have rung the Hefei seat.
+    assert HEFEI_SEAT not in queue_members(asterisk, "center")
+    row = await call_and_row(hotline_service, caller,
+                             TestCall("055112345678", None, ["7"], extension=TEST_LINE))
+    assert (row.outcome, row.seat, row.seat_group) == ("answered", "合肥远程座席8101", "hefei")
+    assert row.queue == "center"  # the region queue counts as its queue in the ledger
+    assert row.wait_seconds is not None and row.wait_seconds < 5
+
+
+async def test_without_the_region_step_or_from_elsewhere_the_centre_answers(
+        hotline_service: Service, caller: AmiGateway, hefei_seat: SeatDesk) -> None:
+    # The same Hefei caller through an option without prefer_region: the centre.
+    row = await call_and_row(hotline_service, caller,
+                             TestCall("055112345678", None, ["1"], extension=TEST_LINE))
+    assert (row.outcome, row.seat_group) == ("answered", "centre")
+    # A Wuhu caller asks for the region, but no Wuhu seat is at work: straight on to the
+    # queue, without waiting out the region queue.
+    row = await call_and_row(hotline_service, caller,
+                             TestCall("055312345678", None, ["7"], extension=TEST_LINE))
+    assert (row.outcome, row.seat_group, row.queue) == ("answered", "centre", "center")
+    assert row.wait_seconds is not None and row.wait_seconds < 5
+
+
+async def test_nobody_answers_within_max_wait_then_voicemail(
+        hotline_service: Service, caller: AmiGateway) -> None:
+    # `brief` (max_wait 10 s, on_no_answer: voicemail): its only seat never logs in.
+    call = TestCall("13955112345", "无人接听", ["8", "s", "#"], extension=TEST_LINE)
+    row = await call_and_row(hotline_service, caller, call)
+    assert row.queue == "brief"
+    assert row.answered_at is None
+    assert row.wait_seconds is not None and 9 <= row.wait_seconds <= 14
+    assert row.voicemail_id is not None  # the caller left a message after the wait
+    order = await order_for(hotline_service, call.linkedid)
+    assert order["kind"] == "voicemail"
+
+
+async def test_nobody_answers_within_max_wait_then_a_callback_order(
+        hotline_service: Service, caller: AmiGateway) -> None:
+    # `brief_cb` (on_no_answer: callback): a work order to call back, then goodbye.
+    call = TestCall("13955112346", "请回电", ["9"], extension=TEST_LINE)
+    row = await call_and_row(hotline_service, caller, call)
+    assert (row.queue, row.answered_at, row.voicemail_id) == ("brief_cb", None, None)
+    assert row.end_reason == "hangup"
+    order = await order_for(hotline_service, call.linkedid)
+    assert (order["kind"], order["status"]) == ("consultation", "open")
+    assert "测试回电无人接听，请回电" in str(order["content"])
+    assert order["callback_number"] == "13955112346"
