@@ -412,27 +412,95 @@ def cmd_seats(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_queues(args: argparse.Namespace, settings: Settings) -> int:
+    from datetime import datetime
+
     from hotline.app.seats import queue_status
+    from hotline.app.wiring import ledger_path
+    from hotline.ivr.calendar import CHINA
+    from hotline.ledger.report import SERVICE_LEVEL_SECONDS, DayFigures, day_figures
+    from hotline.ledger.store import Ledger
+    from hotline.routing.asterisk import render_queues
 
     routing = _routing(settings)
+    if args.asterisk_conf:
+        print(render_queues(routing), end="")
+        return 0
+    today = datetime.now(CHINA).date()
 
     async def go(gateway: Any) -> Any:
-        return await queue_status(gateway)
+        live = await queue_status(gateway)
+        path = ledger_path(settings)
+        if not path.exists():
+            return live, DayFigures(today.isoformat())
+        ledger = await Ledger.open(path)
+        try:
+            return live, await day_figures(ledger, today)
+        finally:
+            await ledger.close()
 
-    live = asyncio.run(_with_gateway(settings, go))
-    queues = [live[q] for q in routing.queues if q in live]
+    live, figures = asyncio.run(_with_gateway(settings, go))
+    seat_of_device = {seat.device: seat for seat in routing.seats.values()}
+    regions: dict[str, list[str]] = {}
+    for name, (queue_id, _) in routing.region_queues().items():
+        regions.setdefault(queue_id, []).append(name)
+    out = []
+    for queue in routing.queues.values():
+        parts = [live[q] for q in (queue.id, *regions.get(queue.id, ())) if q in live]
+        if not parts:
+            continue
+        callers = sorted((c for part in parts for c in part.callers), key=lambda c: -c.wait)
+        day = figures.queues.get(queue.id, {})
+        offered = day.get("offered", 0)
+        seats = []
+        for member in parts[0].members:
+            seat = seat_of_device.get(member.interface)
+            done = figures.seats.get(seat.name if seat else member.name, {})
+            seats.append({"seat": seat.id if seat else None, "name": member.name,
+                          "interface": member.interface, "penalty": member.penalty,
+                          "paused": member.paused, "paused_reason": member.paused_reason,
+                          "status": member.status, "in_call": member.in_call,
+                          "answered_today": done.get("answered", 0),
+                          "avg_talk_today": done.get("avg_talk")})
+        out.append({
+            "queue": queue.id, "name": queue.name,
+            "waiting": sum(max(part.waiting, len(part.callers)) for part in parts),
+            "longest_wait": callers[0].wait if callers else 0,
+            "callers": [{"queue": c.queue, "position": c.position, "wait": c.wait}
+                        for c in callers],
+            "seats": seats,
+            "today": {"date": figures.day, "offered": offered,
+                      "answered": day.get("answered", 0),
+                      "abandoned": day.get("abandoned", 0),
+                      "service_level": (day.get("within", 0) / offered) if offered else None},
+        })
     if args.json:
-        print(json.dumps([q.as_dict() for q in queues], ensure_ascii=False))
+        print(json.dumps(out, ensure_ascii=False))
         return 0
+    print(f"今日（{figures.day}）各队列：服务水平 = {SERVICE_LEVEL_SECONDS} 秒内接通 / 转人工")
     table: list[tuple[str, ...]] = [("队列", "名称", "排队", "最长等待秒", "座席(空闲/总数)",
-                                     "今日接通", "今日放弃", "服务水平")]
-    for q in queues:
-        free = sum(1 for m in q.members if m.status == "not_in_use" and not m.paused)
-        longest = max((c.wait for c in q.callers), default=0)
-        table.append((q.queue, routing.queues[q.queue].name, str(q.waiting), str(longest),
-                      f"{free}/{len(q.members)}", str(q.completed), str(q.abandoned),
-                      f"{q.service_level_perf:.0f}%"))
+                                     "今日转人工", "今日接通", "今日放弃", "服务水平")]
+    for q in out:
+        free = sum(1 for m in q["seats"] if m["status"] == "not_in_use" and not m["paused"])
+        level = q["today"]["service_level"]
+        table.append((q["queue"], q["name"], str(q["waiting"]), str(q["longest_wait"]),
+                      f"{free}/{len(q['seats'])}", str(q["today"]["offered"]),
+                      str(q["today"]["answered"]), str(q["today"]["abandoned"]),
+                      "-" if level is None else f"{level:.0%}"))
     _print_table(table)
+    rows: dict[str, tuple[str, ...]] = {}
+    for q in out:
+        for m in q["seats"]:
+            if m["paused"]:
+                state = f"暂停（{m['paused_reason'] or '-'}）"
+            else:
+                state = MEMBER_STATE.get(str(m["status"]), str(m["status"]))
+            talk = m["avg_talk_today"]
+            rows.setdefault(m["interface"], (
+                str(m["seat"] or "-"), str(m["name"]), state, str(m["answered_today"]),
+                "-" if talk is None else f"{talk:.0f}"))
+    if rows:
+        print()
+        _print_table([("座席", "姓名", "状态", "今日接通", "平均通话秒"), *rows.values()])
     return 0
 
 
@@ -1065,8 +1133,11 @@ def build_parser() -> argparse.ArgumentParser:
                              help="planned end of the move-in")
         cmd.set_defaults(handler=cmd_seats)
 
-    queues = sub.add_parser("queues", help="live status of the queues")
+    queues = sub.add_parser("queues", help="live status of the queues, today's figures")
     queues.add_argument("--json", action="store_true")
+    queues.add_argument("--asterisk-conf", action="store_true",
+                        help="print the queues.conf hotline writes from routing.yaml (for "
+                             "an Asterisk of your own)")
     queues.set_defaults(handler=cmd_queues)
 
     report = sub.add_parser("report", help="the quarterly figures (接通率, work orders, ...)")

@@ -164,3 +164,38 @@ def days_of(report: Report) -> list[str]:
     start = date.fromisoformat(report.start[:10])
     end = date.fromisoformat(report.end[:10])
     return [(start + timedelta(days=i)).isoformat() for i in range((end - start).days)]
+
+
+@dataclass
+class DayFigures:
+    """One day's figures per queue and per seat, from the ledger (for `hotline queues`:
+    Asterisk's own counters start again at each restart, the ledger's do not)."""
+
+    day: str
+    queues: dict[str, dict[str, int]] = field(default_factory=dict)
+    seats: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+async def day_figures(ledger: Ledger, day: date) -> DayFigures:
+    """Calls offered, answered, abandoned and answered within the service level per
+    queue, and calls answered and average talk per seat, for one Beijing-time day."""
+    start = datetime.combine(day, datetime.min.time(), CHINA)
+    span = (iso(start), iso(start + timedelta(days=1)))
+    figures = DayFigures(day.isoformat())
+    async with ledger.db.execute(
+            "SELECT queue, COUNT(*), SUM(answered_at IS NOT NULL), SUM(outcome = 'abandoned'), "
+            f"SUM(answered_at IS NOT NULL AND wait_seconds <= {SERVICE_LEVEL_SECONDS}) "
+            "FROM calls WHERE started_at >= ? AND started_at < ? AND queue IS NOT NULL "
+            "GROUP BY queue", span) as cur:
+        for queue, offered, answered, abandoned, within in await cur.fetchall():
+            figures.queues[str(queue)] = {"offered": offered, "answered": answered or 0,
+                                          "abandoned": abandoned or 0, "within": within or 0}
+    async with ledger.db.execute(
+            "SELECT seat, COUNT(*), AVG(talk_seconds) FROM calls WHERE started_at >= ? "
+            "AND started_at < ? AND answered_at IS NOT NULL AND seat IS NOT NULL "
+            "GROUP BY seat", span) as cur:
+        for seat, answered, talk in await cur.fetchall():
+            figures.seats[str(seat)] = {"answered": answered,
+                                        "avg_talk": round(talk, 1) if talk is not None
+                                        else None}
+    return figures

@@ -109,3 +109,32 @@ async def test_nobody_answers_within_max_wait_then_a_callback_order(
     assert (order["kind"], order["status"]) == ("consultation", "open")
     assert "测试回电无人接听，请回电" in str(order["content"])
     assert order["callback_number"] == "13955112346"
+
+
+async def test_hotline_queues_shows_today_per_queue_and_seat(
+        hotline_service: Service, caller: AmiGateway, asterisk: Instance) -> None:
+    import json
+    import os
+    import sys
+
+    from tests.conftest import REPO, service_env
+
+    row = await call_and_row(hotline_service, caller,
+                             TestCall("13955112399", None, ["6"], extension=TEST_LINE))
+    assert row.outcome == "answered"
+    env = {**os.environ, **service_env(asterisk, ledger_path(hotline_service.settings))}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hotline", "queues", "--json", env=env, cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    queues = {q["queue"]: q for q in json.loads(out)}
+    quick = queues["quick"]
+    # The ledger's figures for today (Beijing time), whatever Asterisk's counters say.
+    assert quick["today"]["offered"] >= 1
+    assert quick["today"]["answered"] >= 1
+    seats = {s["seat"]: s for s in quick["seats"]}
+    assert set(seats) == {"8001", "8003"}
+    assert sum(s["answered_today"] for s in seats.values()) >= 1
+    assert "center-hefei" not in queues  # region queues count under their queue
+    assert queues["center"]["name"] == "综合咨询"

@@ -116,3 +116,14 @@ def test_reload_refuses_invalid_dialplans_before_signalling(tmp_path: Path) -> N
                                  "HOTLINE_SERVICE_PID_FILE": str(tmp_path / "x.pid")})
     assert res.returncode == 2
     assert "x.yaml:1: menus.main" in res.stderr
+
+
+def test_queues_asterisk_conf_is_written_from_routing(tmp_path: Path) -> None:
+    env = {"HOTLINE_ROUTING_PATH": str(routing_for_tests(tmp_path))}
+    done = hotline("queues", "--asterisk-conf", env=env)
+    assert done.returncode == 0, done.stderr
+    text = done.stdout
+    assert "[quick]\nstrategy = linear\ntimeout = 5\n" in text
+    assert "[center]\nstrategy = rrmemory\ntimeout = 15\n" in text
+    assert "[center-hefei]" in text and "[property-hefei]" in text
+    assert "member =>" not in text
