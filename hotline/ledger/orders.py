@@ -241,33 +241,47 @@ class OrderBook:
                      text: str | None = None) -> dict[str, Any]:
         """pass_on (text: department), answer (text: result), close (text: note),
         delay (the caller was told the deadline cannot be met; text: note),
-        difficult / ordinary (recounts the deadline from the order's creation)."""
-        order = await self.get(order_id)
-        status = order["status"]
-        stamp = iso(at)
-        if status == "closed" and action != "delay":
-            raise OrderError(f"work order {order_id} is closed", code="order-closed")
-        updates: dict[str, Any]
-        if action == "pass_on":
-            if not text:
-                raise OrderError("--department is needed", code="order-no-department")
-            updates = {"status": "passed_on", "department": text, "passed_on_at": stamp}
-        elif action == "answer":
-            if not text:
-                raise OrderError("--result must say how it was answered",
-                                 code="order-no-result")
-            updates = {"status": "answered", "answered_at": stamp, "result": text}
-        elif action == "close":
-            updates = {"status": "closed", "closed_at": stamp, "note": text or order["note"]}
-        elif action == "delay":
-            updates = {"delay_notified_at": stamp, "note": text or order["note"]}
-        elif action in DAYS:
-            created = datetime.fromisoformat(order["created_at"])
-            due = self.calendar.add_working_days(created, DAYS[action])
-            updates = {"difficulty": action, "due_at": iso(due)}
-        else:
+        difficult / ordinary (recounts the deadline from the order's creation; only a
+        question may be difficult). Refused on a closed order. The order is read, checked,
+        updated and audited in one transaction, so a concurrent change cannot slip in
+        between the check and the update."""
+        if action not in ("pass_on", "answer", "close", "delay", *DAYS):
             raise OrderError(f"unknown change {action!r}")
+        if action == "pass_on" and not text:
+            raise OrderError("--department is needed", code="order-no-department")
+        if action == "answer" and not text:
+            raise OrderError("--result must say how it was answered", code="order-no-result")
+        stamp = iso(at)
         async with self.ledger.transaction() as db:
+            order = await _fetch(db, order_id)
+            if order["status"] == "closed":
+                raise OrderError(f"work order {order_id} is closed: it can no longer be "
+                                 "changed", code="order-closed", order_id=order_id)
+            updates: dict[str, Any]
+            if action == "pass_on":
+                updates = {"status": "passed_on", "department": text, "passed_on_at": stamp}
+            elif action == "answer":
+                updates = {"status": "answered", "answered_at": stamp, "result": text}
+            elif action == "close":
+                updates = {"status": "closed", "closed_at": stamp,
+                           "note": text or order["note"]}
+            elif action == "delay":
+                updates = {"delay_notified_at": stamp, "note": text or order["note"]}
+            else:
+                if action == "difficult" and not _is_question(order):
+                    kind = order["kind"]
+                    what = KIND_LABELS.get(kind, kind)
+                    if kind == "voicemail" and order.get("category"):
+                        category = order["category"]
+                        what += f", {category} {KIND_LABELS.get(category, category)}"
+                    raise OrderError(
+                        f"work order {order_id} is a {kind} ({what}), not a question: only a "
+                        "question (consultation, or a voicemail that is one) can be difficult"
+                        " (3 working days); it is passed on within 1 working day",
+                        code="order-not-a-question", order_id=order_id, kind=kind)
+                created = datetime.fromisoformat(order["created_at"])
+                due = self.calendar.add_working_days(created, DAYS[action])
+                updates = {"difficulty": action, "due_at": iso(due)}
             await db.execute(
                 "UPDATE work_orders SET " + ", ".join(f"{k} = ?" for k in updates)
                 + " WHERE id = ?", (*updates.values(), order_id))
@@ -275,6 +289,14 @@ class OrderBook:
                              "VALUES (?, ?, ?, ?, ?)",
                              (stamp, actor, f"order.{action}", f"work_order:{order_id}", text))
         return await self.get(order_id)
+
+
+def _is_question(order: dict[str, Any]) -> bool:
+    """Whether an order is a question (the only kind that may become difficult): a
+    consultation, or a voicemail not sorted as a tip-off, complaint, suggestion or other."""
+    if order["kind"] == "consultation":
+        return True
+    return order["kind"] == "voicemail" and order.get("category") in (None, "consultation")
 
 
 async def _fetch(db: aiosqlite.Connection, order_id: int) -> dict[str, Any]:

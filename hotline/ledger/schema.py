@@ -127,6 +127,10 @@ MIGRATIONS: list[str] = [
     ALTER TABLE calls ADD COLUMN region TEXT;
     CREATE INDEX calls_region ON calls (region);
     """,
+    # 8: a call's work orders of a kind (the duplicate checks of create and from_call)
+    """
+    CREATE INDEX work_orders_call ON work_orders (linkedid, kind);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

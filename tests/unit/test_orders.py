@@ -16,6 +16,7 @@ import pytest
 
 from hotline.ivr.calendar import Calendar
 from hotline.ledger.orders import OrderBook, OrderError, Viewer
+from hotline.ledger.schema import MIGRATIONS
 from hotline.ledger.store import Ledger
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,8 +50,9 @@ async def test_a_tip_off_is_due_within_one_working_day_and_made_once(tmp_path: P
 async def test_a_difficult_question_gets_three_working_days(tmp_path: Path) -> None:
     ledger, book = await book_at(tmp_path)
     try:
-        oid = await book.from_call(linkedid="L2", kind="suggestion", number=None, name=None,
-                                   at=EVE, content="")
+        # A question whose caller could not be reached (on_no_answer: callback).
+        oid = await book.from_call(linkedid="L2", kind="consultation", number=None,
+                                   name=None, at=EVE, content="")
         assert oid is not None
         order = await book.change(oid, "difficult", actor="staff", at=EVE)
         assert (order["difficulty"], order["due_at"]) == ("difficult",
@@ -85,6 +87,139 @@ async def test_changes_are_audited_and_the_audit_cannot_be_rewritten(tmp_path: P
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         con.execute("UPDATE audit SET actor = 'someone else'")
     con.close()
+
+
+async def _voicemail_order(ledger: Ledger, linkedid: str, category: str | None) -> int:
+    """A voicemail's work order as VoicemailBook.save writes it (category from the IVR)."""
+    async with ledger.transaction() as db:
+        cur = await db.execute(
+            "INSERT INTO work_orders (kind, source, linkedid, category, content, created_at,"
+            " due_at, status) VALUES ('voicemail', ?, ?, ?, '', "
+            "'2026-09-30T16:00:00.000+08:00', '2026-10-08T17:30:00.000+08:00', 'open')",
+            (f"voicemail:{linkedid}", linkedid, category))
+    assert cur.lastrowid is not None
+    return cur.lastrowid
+
+
+@pytest.mark.parametrize("kind", ["tip_off", "complaint", "suggestion", "other"])
+async def test_only_a_question_can_become_difficult(tmp_path: Path, kind: str) -> None:
+    ledger, book = await book_at(tmp_path)
+    try:
+        oid = await book.from_call(linkedid="L5", kind=kind, number="13955125678",
+                                   name=None, at=EVE, content="")
+        assert oid is not None
+        with pytest.raises(OrderError) as refused:
+            await book.change(oid, "difficult", actor="staff", at=EVE)
+        assert refused.value.code == "order-not-a-question"
+        assert f"work order {oid} is a {kind}" in str(refused.value)
+        assert dict(refused.value.details) == {"order_id": oid, "kind": kind}
+        order = await book.get(oid)
+        # Still passed on within 1 working day (8 Oct after the holiday), not 3.
+        assert (order["difficulty"], order["due_at"]) == ("ordinary",
+                                                          "2026-10-08T17:30:00.000+08:00")
+        # Back to ordinary is harmless: it is what the rules give them anyway.
+        again = await book.change(oid, "ordinary", actor="staff", at=EVE)
+        assert (again["difficulty"], again["due_at"]) == ("ordinary",
+                                                          "2026-10-08T17:30:00.000+08:00")
+    finally:
+        await ledger.close()
+    con = sqlite3.connect(tmp_path / "ledger.sqlite3")
+    actions = [r[0] for r in con.execute("SELECT action FROM audit ORDER BY id")]
+    con.close()
+    assert actions == ["order.ordinary"]
+
+
+async def test_a_voicemail_can_become_difficult_only_if_it_is_a_question(
+        tmp_path: Path) -> None:
+    ledger, book = await book_at(tmp_path)
+    try:
+        unsorted = await _voicemail_order(ledger, "V1", None)
+        question = await _voicemail_order(ledger, "V2", "consultation")
+        tip_off = await _voicemail_order(ledger, "V3", "tip_off")
+        for oid in (unsorted, question):
+            order = await book.change(oid, "difficult", actor="staff", at=EVE)
+            assert (order["difficulty"], order["due_at"]) == (
+                "difficult", "2026-10-10T17:30:00.000+08:00")
+        with pytest.raises(OrderError, match=f"work order {tip_off} is a voicemail") as no:
+            await book.change(tip_off, "difficult", actor="staff", at=EVE)
+        assert no.value.code == "order-not-a-question"
+        assert "tip_off" in str(no.value)
+        assert (await book.get(tip_off))["difficulty"] == "ordinary"
+    finally:
+        await ledger.close()
+
+
+@pytest.mark.parametrize(("action", "text"), [
+    ("delay", "已电话告知延期"), ("pass_on", "稽查局"), ("answer", "已答复"),
+    ("close", "再次办结"), ("difficult", None), ("ordinary", None)])
+async def test_a_closed_order_cannot_be_changed(tmp_path: Path, action: str,
+                                                text: str | None) -> None:
+    ledger, book = await book_at(tmp_path)
+    try:
+        oid = await book.from_call(linkedid="L6", kind="consultation", number=None,
+                                   name=None, at=EVE, content="")
+        assert oid is not None
+        closed = await book.change(oid, "close", actor="li", at=EVE, text="办结")
+        with pytest.raises(OrderError, match=f"work order {oid} is closed") as refused:
+            await book.change(oid, action, actor="wang", at=EVE, text=text)
+        assert refused.value.code == "order-closed"
+        assert await book.get(oid) == closed
+    finally:
+        await ledger.close()
+    con = sqlite3.connect(tmp_path / "ledger.sqlite3")
+    actions = [r[0] for r in con.execute("SELECT action FROM audit ORDER BY id")]
+    con.close()
+    assert actions == ["order.close"]
+
+
+async def test_a_change_racing_a_close_sees_the_order_closed(tmp_path: Path) -> None:
+    """The closed check and the update are one transaction: a change that starts while
+    another closes the order is refused, instead of reopening it."""
+    ledger, book = await book_at(tmp_path)
+    try:
+        oid = await book.from_call(linkedid="L7", kind="complaint", number="13900000000",
+                                   name=None, at=EVE, content="")
+        assert oid is not None
+        close, answer, delay = await asyncio.gather(
+            book.change(oid, "close", actor="li", at=EVE, text="办结"),
+            book.change(oid, "answer", actor="wang", at=EVE, text="已答复"),
+            book.change(oid, "delay", actor="zhao", at=EVE, text="延期"),
+            return_exceptions=True)
+        assert isinstance(close, dict)
+        for late in (answer, delay):
+            assert isinstance(late, OrderError)
+            assert late.code == "order-closed"
+        order = await book.get(oid)
+        assert (order["status"], order["result"], order["delay_notified_at"]) == (
+            "closed", None, None)
+    finally:
+        await ledger.close()
+    con = sqlite3.connect(tmp_path / "ledger.sqlite3")
+    actions = [r[0] for r in con.execute("SELECT action FROM audit ORDER BY id")]
+    con.close()
+    assert actions == ["order.close"]
+
+
+async def test_a_calls_orders_of_a_kind_are_found_by_an_index(tmp_path: Path) -> None:
+    """A version 7 ledger gains the (linkedid, kind) index in place; the duplicate checks
+    of create and from_call use it instead of scanning every work order."""
+    path = tmp_path / "ledger.sqlite3"
+    con = sqlite3.connect(path)
+    for script in MIGRATIONS[:7]:
+        con.executescript(script)
+    con.executescript("CREATE TABLE schema_version (version INTEGER NOT NULL);"
+                      "INSERT INTO schema_version VALUES (7);")
+    con.close()
+    ledger = await Ledger.open(path)
+    await ledger.close()
+    con = sqlite3.connect(path)
+    try:
+        plan = " ".join(str(r[-1]) for r in con.execute(
+            "EXPLAIN QUERY PLAN SELECT id, status FROM work_orders WHERE linkedid = ? AND "
+            "kind = ? ORDER BY id", ("L8", "tip_off")))
+        assert "work_orders_call (linkedid=? AND kind=?)" in plan
+    finally:
+        con.close()
 
 
 async def test_reporters_are_masked_unless_an_allowed_person_unmasks(tmp_path: Path) -> None:
@@ -142,6 +277,9 @@ def test_orders_commands_list_overdue_and_unmask_with_audit(tmp_path: Path) -> N
                     unmask="[chief]")
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["callback_number"] == "13955125678"
+    difficult = hotline(ledger, "orders", "difficult", str(oid))
+    assert difficult.returncode == 1
+    assert f"[order-not-a-question] work order {oid} is a tip_off" in difficult.stderr
     passed = hotline(ledger, "orders", "pass-on", str(oid), "--department", "稽查局")
     assert passed.returncode == 0, passed.stderr
     con = sqlite3.connect(ledger)
