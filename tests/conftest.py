@@ -48,14 +48,15 @@ def sandbox() -> Sandbox:
     return sb
 
 
-def queues_conf(folder: Path) -> dict[str, str]:
-    """The queues.conf hotline writes from the tests' routing (see routing_for_tests)."""
-    from hotline.common.yamlsrc import load_file
-    from hotline.routing.asterisk import render_queues
-    from hotline.routing.config import parse_routing
+def queues_conf(inst: Instance, folder: Path) -> dict[str, str]:
+    """The queues.conf hotline writes for `inst` from the tests' routing (see
+    routing_for_tests), as `hotline sandbox up` does."""
+    from hotline.app.wiring import asterisk_files
 
     folder.mkdir(parents=True, exist_ok=True)
-    return {"queues.conf": render_queues(parse_routing(load_file(routing_for_tests(folder))))}
+    settings = load_settings(REPO / "config" / "hotline.yaml",
+                             service_env(inst, folder / "ledger.sqlite3"))
+    return asterisk_files(settings)
 
 
 @pytest.fixture(scope="session")
@@ -63,7 +64,7 @@ def asterisk(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iter
     """One Asterisk for the whole session, on a free port."""
     inst = sandbox.instance(f"test-{os.getpid()}", find_free_port())
     try:
-        inst.up(generated=queues_conf(tmp_path_factory.mktemp("asterisk")))
+        inst.up(generated=queues_conf(inst, tmp_path_factory.mktemp("asterisk")))
     except SandboxError as exc:
         _unavailable(str(exc))
     yield inst
@@ -80,7 +81,7 @@ def own_asterisk(sandbox: Sandbox, request: pytest.FixtureRequest,
     inst = sandbox.instance(f"test-{module.replace('_', '-')}-{os.getpid()}",
                             find_free_port())
     try:
-        inst.up(generated=queues_conf(tmp_path_factory.mktemp("asterisk")))
+        inst.up(generated=queues_conf(inst, tmp_path_factory.mktemp("asterisk")))
     except SandboxError as exc:
         _unavailable(str(exc))
     yield inst

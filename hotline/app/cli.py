@@ -981,6 +981,14 @@ def cmd_prompts_build(args: argparse.Namespace, settings: Settings) -> int:
         built = target.build(prompts_of(plan), plan.language)
         print(f"{plan.name}: {len(built)} built, {len(plan.prompts) - len(built)} "
               f"up to date, in {target.host_dir}")
+    if not args.dialplan:
+        from hotline.app.wiring import build_queue_sounds, queue_sounds_from
+
+        phrases, numbers = queue_sounds_from(settings)
+        built = build_queue_sounds(settings)
+        print(f"queue announcements: {len(built)} built, in {phrases.host_dir}"
+              + (f" and {numbers.host_dir}" if numbers is not None else
+                 " (numbers: set prompts.asterisk_sounds_dir to Asterisk's sounds folder)"))
     return 0
 
 

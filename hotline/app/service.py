@@ -24,6 +24,7 @@ from hotline.app.routing_loop import RoutingLoop
 from hotline.app.settings import Settings
 from hotline.app.voicemail import Voicemail
 from hotline.app.wiring import (
+    build_queue_sounds,
     calendar_from,
     dialplans_from,
     fallback_inbox_from,
@@ -96,6 +97,7 @@ class Service:
         prompts = prompts_from(self.settings)
         self.prompts = prompts
         await self._build_prompts(self.dialplans.plans.values())
+        await self._build_queue_sounds()
         ledger = await Ledger.open(ledger_path(self.settings))
         # The heartbeat first on every connect: it is what lets callers reach hotline.
         self.gateway.on_connect(self._beat)
@@ -172,6 +174,15 @@ class Service:
             log.warning("calendar.official_schedule_missing", year=year,
                         fallback="Monday-Friday working; 1 Jan, 1-2 May, 1-3 Oct closed",
                         fix=f"add years.{year} to config/calendar.yaml")
+
+    async def _build_queue_sounds(self) -> None:
+        try:
+            built = await asyncio.to_thread(build_queue_sounds, self.settings)
+        except (PromptError, OSError) as exc:
+            log.error("prompts.queue_announcements_unavailable", error=str(exc))
+            return
+        if built:
+            log.info("prompts.queue_announcements_built", count=len(built))
 
     async def _build_prompts(self, plans: Iterable[Dialplan]) -> None:
         for plan in list(plans):

@@ -95,6 +95,10 @@ class PromptSettings(_Section):
     # None: the embedded sandbox instance's sounds folder.
     host_dir: Path | None = None
     asterisk_dir: str | None = None
+    # Asterisk's own sounds folder as this host sees it, where hotline writes the Mandarin
+    # numbers of queue announcements (zh/digits). None: the sandbox's; for an Asterisk of
+    # your own, set it or copy them there (`hotline prompts build` says where they are).
+    asterisk_sounds_dir: Path | None = None
 
     @model_validator(mode="after")
     def _both_or_neither(self) -> PromptSettings:

@@ -65,6 +65,35 @@ def prompts_from(settings: Settings) -> PromptStore:
     return PromptStore(inst.dir / "sounds" / "hotline", f"{inst.chroot_dir}/sounds/hotline")
 
 
+def queue_sounds_from(settings: Settings) -> tuple[PromptStore, PromptStore | None]:
+    """Where the Mandarin queue announcements go: the phrases beside the prompts, the
+    numbers in Asterisk's sounds folder for language zh (None: not reachable from here)."""
+    from hotline.ivr.prompts import QUEUE_FOLDER, QUEUE_LANGUAGE
+
+    phrases = prompts_from(settings).for_dialplan(QUEUE_FOLDER)
+    sounds = settings.prompts.asterisk_sounds_dir
+    if sounds is not None:
+        base: Path | None = settings.resolve(sounds)
+    elif settings.prompts.host_dir is None:
+        base = sandbox_from(settings).root / "usr/share/asterisk/sounds"
+    else:
+        base = None
+    numbers = (PromptStore(base / QUEUE_LANGUAGE / "digits", f"{QUEUE_LANGUAGE}/digits")
+               if base is not None else None)
+    return phrases, numbers
+
+
+def build_queue_sounds(settings: Settings) -> list[str]:
+    """Make the queue announcements playable (idempotent); returns what was built."""
+    from hotline.ivr.prompts import number_words, queue_phrases
+
+    phrases, numbers = queue_sounds_from(settings)
+    built = [f"{phrases.host_dir.name}/{name}" for name in phrases.build(queue_phrases())]
+    if numbers is not None:
+        built += [f"digits/{name}" for name in numbers.build(number_words())]
+    return built
+
+
 def ledger_path(settings: Settings) -> Path:
     return settings.resolve(settings.ledger.path)
 
@@ -88,7 +117,10 @@ def asterisk_files(settings: Settings,
     from hotline.routing.asterisk import render_queues
 
     routing = routing or routing_from(settings)
-    return {} if routing is None else {"queues.conf": render_queues(routing)}
+    if routing is None:
+        return {}
+    phrases, _ = queue_sounds_from(settings)
+    return {"queues.conf": render_queues(routing, phrases.asterisk_dir)}
 
 
 def known_queues(settings: Settings) -> set[str] | None:

@@ -108,3 +108,38 @@ def _run(cmd: list[str]) -> None:
     res = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise PromptError(f"{cmd[0]} failed: {res.stderr.strip()[:300]}")
+
+
+# -- queue announcements ------------------------------------------------------------------
+# app_queue tells a waiting caller their position and expected wait with its own sound
+# files and says the numbers in the channel's language. These are the Mandarin ones:
+# hotline builds the phrases into its prompt folder (queues.conf points at them) and the
+# numbers into Asterisk's sounds folder for language `zh`, as say.c's Chinese numbers
+# read them (digits/N, digits/N0, hundred, thousand, wan).
+
+QUEUE_FOLDER = "_queues"
+QUEUE_LANGUAGE = "zh"
+QUEUE_PHRASES = {
+    "youarenext": "您是下一位，请稍候。",
+    "thereare": "您现在排在第",
+    "callswaiting": "位。",
+    "holdtime": "预计还需等待",
+    "minute": "分钟。",
+    "minutes": "分钟。",
+    "seconds": "秒。",
+    "thankyou": "感谢您的耐心等待。",
+}
+_DIGITS = "零一二三四五六七八九"
+NUMBER_WORDS = {
+    **{str(n): _DIGITS[n] for n in range(10)},
+    **{str(10 * n): ("" if n == 1 else _DIGITS[n]) + "十" for n in range(1, 10)},
+    "hundred": "百", "thousand": "千", "wan": "万",
+}
+
+
+def queue_phrases() -> list[Prompt]:
+    return [Prompt(name, text) for name, text in QUEUE_PHRASES.items()]
+
+
+def number_words() -> list[Prompt]:
+    return [Prompt(name, text) for name, text in NUMBER_WORDS.items()]

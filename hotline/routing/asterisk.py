@@ -6,8 +6,10 @@ its own, `hotline queues --asterisk-conf` prints it for the administrator to ins
 (then `module reload app_queue.so`).
 
 Every queue gets its strategy, ring timeout per seat, wrap-up time and announcements
-(position and expected wait, every 30 s). Every region queue (a queue and a city bureau,
-see `RoutingConfig.region_queues`) gets the same settings. Members are never written
+(position and expected wait, every 30 s, in Mandarin: hotline's phrases, and numbers
+said by Asterisk in the callers' language `zh`, set by the [ivr] entry). Every region
+queue (a queue and a city bureau, see `RoutingConfig.region_queues`) gets the same
+settings but no announcements. Members are never written
 here: hotline adds and removes them over AMI as seats log in and out and overflow moves
 remote seats in and out.
 """
@@ -29,10 +31,23 @@ log_membername_as_agent = yes
 """
 
 
-def render_queues(config: RoutingConfig) -> str:
+# app_queue's sound settings -> hotline's Mandarin phrases (hotline.ivr.prompts).
+SOUNDS = {"queue-youarenext": "youarenext", "queue-thereare": "thereare",
+          "queue-callswaiting": "callswaiting", "queue-holdtime": "holdtime",
+          "queue-minute": "minute", "queue-minutes": "minutes", "queue-seconds": "seconds",
+          "queue-thankyou": "thankyou"}
+
+
+def render_queues(config: RoutingConfig, phrases: str | None = None) -> str:
+    """queues.conf for `config`; `phrases`: the folder (as Asterisk sees it) of the
+    Mandarin announcement phrases, used by queues that announce."""
     parts = [GENERAL]
     for queue in config.queues.values():
-        parts.append(_queue(queue.id, queue, f"{queue.name}", region=False))
+        text = _queue(queue.id, queue, f"{queue.name}", region=False)
+        if phrases and (queue.announce_position or queue.announce_wait):
+            base = phrases.rstrip("/")
+            text += "".join(f"{key} = {base}/{name}\n" for key, name in SOUNDS.items())
+        parts.append(text)
     for name, (queue_id, group_id) in config.region_queues().items():
         queue = config.queues[queue_id]
         parts.append(_queue(name, queue, f"{queue.name}: {config.groups[group_id].name} "

@@ -39,15 +39,16 @@ async def call_and_row(service: Service, caller: AmiGateway, call: TestCall) -> 
 async def until_member(inst: Instance, queue: str, interface: str, present: bool) -> None:
     async with asyncio.timeout(15):
         # Polled through the independent client: there is no event to wait on.
-        while (interface in await asyncio.to_thread(queue_members, inst, queue)) != present:
-            await asyncio.sleep(0.2)  # noqa: ASYNC110
+        while (interface in await asyncio.to_thread(queue_members, inst, queue)) != present:  # noqa: ASYNC110
+            await asyncio.sleep(0.2)
 
 
 @pytest.fixture
 async def hefei_seat(hotline_service: Service, asterisk: Instance) -> AsyncIterator[SeatDesk]:
     """Hefei's remote seat 8101 logged in and moved into provincial service."""
     calls = hotline_service.calls
-    assert calls is not None and calls.routing is not None
+    assert calls is not None
+    assert calls.routing is not None
     desk = SeatDesk(hotline_service.gateway, calls.ledger, calls.routing, datetime.now)
     for event in ("login", "move_in"):
         await desk.command("8101", event, actor="tester")
@@ -68,7 +69,8 @@ async def test_a_hefei_caller_asking_for_the_region_gets_the_hefei_seat_first(
                              TestCall("055112345678", None, ["7"], extension=TEST_LINE))
     assert (row.outcome, row.seat, row.seat_group) == ("answered", "合肥远程座席8101", "hefei")
     assert row.queue == "center"  # the region queue counts as its queue in the ledger
-    assert row.wait_seconds is not None and row.wait_seconds < 5
+    assert row.wait_seconds is not None
+    assert row.wait_seconds < 5
 
 
 async def test_without_the_region_step_or_from_elsewhere_the_centre_answers(
@@ -82,7 +84,8 @@ async def test_without_the_region_step_or_from_elsewhere_the_centre_answers(
     row = await call_and_row(hotline_service, caller,
                              TestCall("055312345678", None, ["7"], extension=TEST_LINE))
     assert (row.outcome, row.seat_group, row.queue) == ("answered", "centre", "center")
-    assert row.wait_seconds is not None and row.wait_seconds < 5
+    assert row.wait_seconds is not None
+    assert row.wait_seconds < 5
 
 
 async def test_nobody_answers_within_max_wait_then_voicemail(
@@ -92,7 +95,8 @@ async def test_nobody_answers_within_max_wait_then_voicemail(
     row = await call_and_row(hotline_service, caller, call)
     assert row.queue == "brief"
     assert row.answered_at is None
-    assert row.wait_seconds is not None and 9 <= row.wait_seconds <= 14
+    assert row.wait_seconds is not None
+    assert 9 <= row.wait_seconds <= 14
     assert row.voicemail_id is not None  # the caller left a message after the wait
     order = await order_for(hotline_service, call.linkedid)
     assert order["kind"] == "voicemail"
@@ -138,3 +142,28 @@ async def test_hotline_queues_shows_today_per_queue_and_seat(
     assert sum(s["answered_today"] for s in seats.values()) >= 1
     assert "center-hefei" not in queues  # region queues count under their queue
     assert queues["center"]["name"] == "综合咨询"
+
+
+def test_queue_announcements_are_in_mandarin(hotline_service: Service,
+                                             asterisk: Instance) -> None:
+    """The centre's queue announces position and expected wait with hotline's Mandarin
+    phrases, and Asterisk finds Mandarin numbers for the callers' language zh."""
+    import wave
+
+    from hotline.app.wiring import asterisk_files, queue_sounds_from
+    from hotline.ivr.prompts import NUMBER_WORDS, QUEUE_PHRASES
+
+    phrases, numbers = queue_sounds_from(hotline_service.settings)
+    assert numbers is not None
+    for folder, names in ((phrases.host_dir, QUEUE_PHRASES), (numbers.host_dir, NUMBER_WORDS)):
+        for name in names:
+            with wave.open(str(folder / f"{name}.wav")) as audio:
+                assert audio.getframerate() == 8000
+                assert audio.getnframes() > 1600  # at least 0.2 s of speech
+    # Asterisk reads zh numbers from its own sounds folder, language zh.
+    assert numbers.host_dir == asterisk.sandbox.root / "usr/share/asterisk/sounds/zh/digits"
+    conf = asterisk_files(hotline_service.settings)["queues.conf"]
+    center = conf.split("\n[center]\n", 1)[1].split("\n[", 1)[0]
+    assert "announce-position = yes" in center
+    assert f"queue-thereare = {phrases.asterisk_dir}/thereare" in center
+    assert asterisk.host_path(f"{phrases.asterisk_dir}/thereare.wav").is_file()

@@ -125,5 +125,6 @@ def test_queues_asterisk_conf_is_written_from_routing(tmp_path: Path) -> None:
     text = done.stdout
     assert "[quick]\nstrategy = linear\ntimeout = 5\n" in text
     assert "[center]\nstrategy = rrmemory\ntimeout = 15\n" in text
-    assert "[center-hefei]" in text and "[property-hefei]" in text
+    assert "[center-hefei]" in text
+    assert "[property-hefei]" in text
     assert "member =>" not in text

@@ -939,7 +939,7 @@ def test_shipped_12366_fails_with_an_unknown_queue() -> None:
                                    queues)
     assert plan is None
     assert [str(p) for p in problems] == [
-        "dialplans/12366.yaml:78: menus.consult.options.\"1\"[2].queue: unknown queue 'iit' "
+        "dialplans/12366.yaml:81: menus.consult.options.\"1\"[2].queue: unknown queue 'iit' "
         f"(routing knows: {', '.join(sorted(queues))})"]
 
 
@@ -962,3 +962,26 @@ def test_hangup_prompt_and_voicemail_box_are_named_at_their_keys(tmp_path: Path)
         'plan.yaml:12: menus.main.options."2".voicemail.box: YAML reads 0551 as the number '
         '361: write "0551" (in quotes) to keep it as written',
         'plan.yaml:9: menus.main.options."1".hangup.prompt: unknown prompt \'byebye\'']
+
+
+def test_unanswered_cases_are_checked(tmp_path: Path) -> None:
+    """Only routing's on_no_answer cases, and steps that end the call."""
+    found = errors(tmp_path, """\
+        dialplan: test
+        prompts: {hi: Hello}
+        menus:
+          main:
+            greeting: hi
+            options: {"1": {queue: center}}
+        unanswered:
+          voicemail: {goto: main}
+          later: hangup
+          callback: {hangup: missing}
+        """)
+    assert found == [
+        "plan.yaml:8: unanswered.voicemail: 'goto' cannot follow an unanswered queue: end "
+        "the call (voicemail, hangup)",
+        "plan.yaml:9: unanswered.later: unknown case 'later' (expected one of: voicemail, "
+        "callback, hangup, as in routing.yaml's on_no_answer)",
+        "plan.yaml:10: unanswered.callback.hangup: unknown prompt 'missing'",
+    ]

@@ -700,3 +700,40 @@ def test_simulate_reports_unused_keys(shipped: Dialplan) -> None:
     assert trace.final["pressed"] == "05"
     assert session.typeahead == "5"
     assert trace.final["unused_keys"] == "5"
+
+
+UNANSWERED = """\
+    dialplan: test
+    prompts:
+      busy: All seats are busy
+      later: We will call you back
+    menus:
+      main:
+        greeting: busy
+        options:
+          "1": {queue: center}
+    unanswered:
+      voicemail: [{play: busy}, voicemail]
+      callback: {hangup: later}
+    """
+
+
+def test_an_unanswered_queue_runs_the_dialplan_s_case(tmp_path: Path) -> None:
+    """Nobody answered: routing's on_no_answer picks the case; its steps end the call."""
+    plan = compile_plan(tmp_path, UNANSWERED)
+    session, command = start(plan, CallContext("13955112345", "open"))
+    session, command = step(session, Key("1"))
+    assert command == JoinQueue("center", False)
+    after, command = step(session, Done(answered=False, unanswered="voicemail"))
+    assert command == PlayPrompts(("busy",))
+    after, command = step(after, PromptsDone())
+    assert isinstance(command, LeaveVoicemail)
+    _, command = step(after, Done())
+    assert isinstance(command, Finish)
+    _, command = step(session, Done(answered=False, unanswered="callback"))
+    assert command == Finish("later", "hangup")
+    # A case the dialplan does not describe hangs up; so does an answered call.
+    _, command = step(session, Done(answered=False, unanswered="hangup"))
+    assert command == Finish(None, "unanswered-hangup")
+    _, command = step(session, Done(answered=True))
+    assert command == Finish(None, "after-queue")
