@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +18,7 @@ from asterisk.ami import AMIClient, SimpleAction
 
 from hotline.app.service import Service
 from hotline.app.settings import load_settings
-from hotline.pbx.sandbox import Instance, find_free_port
+from hotline.pbx.sandbox import Instance, Sandbox, find_free_port
 from tests.conftest import ami_action
 from tests.real.test_sandbox import asterisk_pids
 
@@ -93,10 +95,11 @@ def test_sigterm_stops_the_service_within_5_seconds(asterisk: Instance) -> None:
         proc.wait()
 
 
-def test_run_with_sandbox_ctrl_c_leaves_no_asterisk(sandbox: object) -> None:
+def test_run_with_sandbox_ctrl_c_leaves_no_asterisk(sandbox: Sandbox, tmp_path: Path) -> None:
     name, port = f"test-run-{os.getpid()}", find_free_port()
     env = {**os.environ, "HOTLINE_AMI_PORT": str(port), "HOTLINE_SANDBOX_INSTANCE": name,
-           "HOTLINE_LOG_FORMAT": "json"}
+           "HOTLINE_LOG_FORMAT": "json", "HOTLINE_LEDGER_PATH": str(tmp_path / "ledger.db"),
+           "HOTLINE_SERVICE_PID_FILE": str(tmp_path / "hotline.pid")}
     proc = subprocess.Popen([sys.executable, "-m", "hotline", "run", "--with-sandbox"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=REPO)
@@ -111,6 +114,12 @@ def test_run_with_sandbox_ctrl_c_leaves_no_asterisk(sandbox: object) -> None:
         proc.wait()
     assert proc.returncode == 0
     assert asterisk_pids(conf) == []
+    # The demo seat logged in, recorded like a seat's own login.
+    con = sqlite3.connect(tmp_path / "ledger.db")
+    events = con.execute("SELECT seat, event, actor FROM seat_events").fetchall()
+    con.close()
+    assert events == [("8001", "login", "demo")]
+    shutil.rmtree(sandbox.instance(name, port).dir)
 
 
 def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 20) -> None:
