@@ -4,7 +4,8 @@ problem is `file:line: key.path: message`.
 
     queues:
       center: {name: 综合咨询, ring_timeout: 15, wrapup: 10, max_wait: 300,
-               on_no_answer: voicemail}
+               announce: {position: true, expected_wait: true},
+               on_no_answer: voicemail, region_wait: 20}
     groups:
       centre: {name: 省局12366中心, kind: centre}
       hefei: {name: 合肥市税务局, kind: remote, area_codes: ["0551"]}
