@@ -80,6 +80,8 @@ class RoutingLoop:
     async def round(self) -> None:
         """One look at Asterisk and the ledger, one decision, the difference applied."""
         live = await queue_status(self.gateway)
+        for moved in await self.book.expire_moves(self.clock()):
+            log.warning("seat.moved_out_at_until", seat=moved.seat)
         records = await self.book.states()
         device_of = {seat.device: seat.id for seat in self.routing.seats.values()}
         busy: set[str] = set()

@@ -156,6 +156,9 @@ class SeatDesk:
                             "city bureau move in and out", code="seat-not-remote")
         if until is not None and event != "move_in":
             raise SeatError("--until goes with move-in only", code="seat-bad-until")
+        if until is not None and until <= self.clock():
+            raise SeatError(f"--until {until.isoformat()} is not in the future",
+                            code="seat-bad-until")
         record = await self.book.record(seat_id, event, at=self.clock(), actor=actor,
                                         reason=reason, until=until)
         await self.apply(seat, record, event)

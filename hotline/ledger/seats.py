@@ -63,6 +63,16 @@ class SeatBook:
                 (seat, int(logged_in), paused, int(moved_in), moved_until, stamp))
         return SeatRecord(seat, logged_in, paused, moved_in, moved_until, stamp)
 
+    async def expire_moves(self, now: datetime) -> list[SeatRecord]:
+        """Move out every remote seat whose move-in `--until` has passed (recorded as a
+        move_out by hotline, reason `until`, so the quarterly count sees it)."""
+        async with self.ledger.db.execute(
+                "SELECT seat FROM seat_states WHERE moved_in = 1 AND moved_until IS NOT NULL "
+                "AND moved_until <= ? ORDER BY seat", (iso(now),)) as cur:
+            due = [row[0] for row in await cur.fetchall()]
+        return [await self.record(seat, "move_out", at=now, actor="hotline", reason="until")
+                for seat in due]
+
     async def state(self, seat: str) -> SeatRecord:
         async with self.ledger.db.execute(
                 "SELECT seat, logged_in, paused, moved_in, moved_until, updated_at "

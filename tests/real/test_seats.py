@@ -8,6 +8,7 @@ import json
 import os
 import sqlite3
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,8 @@ async def test_a_paused_seat_is_not_rung(own_asterisk: Instance, tmp_path: Path)
     (["seats", "move-in", "8001"], "[seat-not-remote] seat 8001 belongs to the centre"),
     (["seats", "pause", "8002", "--reason", "nap"], "[seat-bad-reason] --reason 'nap'"),
     (["seats", "login", "9999"], "[seat-unknown] unknown seat '9999'"),
+    (["seats", "move-in", "8101", "--until", "2020-01-01T17:30"],
+     "[seat-bad-until] --until 2020-01-01T17:30:00+08:00 is not in the future"),
     (["seats", "pause", "8201", "--reason", "meal"], "[seat-not-logged-in]"),
 ])
 async def test_bad_seat_commands_get_a_clear_error(own_asterisk: Instance, tmp_path: Path,
@@ -137,11 +140,12 @@ async def test_bad_seat_commands_get_a_clear_error(own_asterisk: Instance, tmp_p
 
 async def test_remote_seat_moves_are_audited(own_asterisk: Instance, tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.sqlite3"
-    for args in (["move-in", "8101", "--until", "2026-12-31T17:30"], ["move-out", "8101"]):
+    until = f"{datetime.now().year + 1}-12-31T17:30"
+    for args in (["move-in", "8101", "--until", until], ["move-out", "8101"]):
         code, _, err = await hotline(own_asterisk, ledger, "seats", *args)
         assert code == 0, err
     con = sqlite3.connect(ledger)
     rows = con.execute("SELECT seat, event, until FROM seat_events ORDER BY id").fetchall()
     con.close()
-    assert rows == [("8101", "move_in", "2026-12-31T17:30:00.000+08:00"),
+    assert rows == [("8101", "move_in", f"{until}:00.000+08:00"),
                     ("8101", "move_out", None)]
