@@ -167,3 +167,24 @@ def test_queue_announcements_are_in_mandarin(hotline_service: Service,
     assert "announce-position = yes" in center
     assert f"queue-thereare = {phrases.asterisk_dir}/thereare" in center
     assert asterisk.host_path(f"{phrases.asterisk_dir}/thereare.wav").is_file()
+
+
+async def test_members_that_drift_behind_hotline_s_back_are_put_right(
+        hotline_service: Service, asterisk: Instance) -> None:
+    """Someone removes a logged-in seat from a queue and pauses another directly in
+    Asterisk: the routing loop restores what the ledger says within seconds."""
+    from tests.conftest import ami_action
+
+    seat = "Local/8003@seats/n"
+    reply = ami_action(asterisk, "QueueRemove", Queue="quick", Interface=seat)
+    assert reply.get("Message") == "Removed interface from queue", reply
+    reply = ami_action(asterisk, "QueuePause", Interface="Local/8001@seats/n",
+                       Paused="true", Reason="sneaky")
+    assert "paused" in reply.get("Message", "").lower(), reply
+    await until_member(asterisk, "quick", seat, True)
+    async with asyncio.timeout(15):
+        while (await asyncio.to_thread(queue_members, asterisk, "quick"))[  # noqa: ASYNC110
+                "Local/8001@seats/n"]["Paused"] != "0":
+            await asyncio.sleep(0.2)
+    member = queue_members(asterisk, "quick")[seat]
+    assert (member["Membership"], member["Penalty"]) == ("dynamic", "5")
