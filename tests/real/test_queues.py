@@ -18,22 +18,16 @@ import pytest
 
 from hotline.app.seats import SeatDesk
 from hotline.app.service import Service
-from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
+from hotline.app.testcall import TestCall
 from hotline.app.wiring import ledger_path
-from hotline.ledger.store import CallRow
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance
 from tests.conftest import queue_members
-from tests.real.test_calls import order_for
+from tests.real.test_calls import call_and_row, order_for
 
 pytestmark = pytest.mark.asterisk
 TEST_LINE = "12399"
 HEFEI_SEAT = "Local/8101@seats/n"
-
-
-async def call_and_row(service: Service, caller: AmiGateway, call: TestCall) -> CallRow:
-    await place_call(caller, call, timeout=60)
-    return await wait_for_ledger_row(ledger_path(service.settings), call.linkedid)
 
 
 async def until_member(inst: Instance, queue: str, interface: str, present: bool) -> None:
