@@ -61,7 +61,16 @@ def utc_now() -> datetime:
 
 
 class LedgerWriter:
-    """Writes call snapshots in batches, newest snapshot per call; retries on failure."""
+    """Writes call snapshots in batches, newest snapshot per call; retries on failure.
+
+    A batch that fails is retried call by call, so one snapshot that cannot be written
+    never holds back the others. As in the ledger, an ended call is final: a later
+    snapshot in progress does not replace it. Whatever is still unwritten when the writer
+    is stopped is named in the log, not dropped without a word."""
+
+    # After a failed write, wait retry_first, doubling after each failure up to retry_max.
+    retry_first = 0.1
+    retry_max = 5.0
 
     def __init__(self, ledger: Ledger, clock: Clock = utc_now) -> None:
         self.ledger = ledger
@@ -75,29 +84,60 @@ class LedgerWriter:
         self.idle.clear()
         self._queue.put_nowait(call)
 
+    @staticmethod
+    def _take(batch: dict[str, Call], call: Call) -> None:
+        old = batch.get(call.linkedid)
+        if old is None or old.ended_at is None or call.ended_at is not None:
+            batch[call.linkedid] = call
+
     async def run(self) -> None:
-        delay = 0.1
+        delay = self.retry_first
         batch: dict[str, Call] = {}
-        while True:
-            if not batch:
-                call = await self._queue.get()
-                batch[call.linkedid] = call
+        try:
+            while True:
+                if not batch:
+                    self._take(batch, await self._queue.get())
+                while not self._queue.empty():
+                    self._take(batch, self._queue.get_nowait())
+                error = await self._write(batch)
+                if error is not None:
+                    log.error("ledger.write_failed", error=error, calls=len(batch),
+                              linkedids=list(batch)[:10], retry_in=delay)
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, self.retry_max)
+                    continue
+                delay = self.retry_first
+                if self._queue.empty():
+                    self.idle.set()
+        except asyncio.CancelledError:
             while not self._queue.empty():
-                call = self._queue.get_nowait()
-                batch[call.linkedid] = call
-            try:
-                await self.ledger.upsert_calls(list(batch.values()), self.clock())
-            except Exception as exc:
-                log.error("ledger.write_failed", error=str(exc), calls=len(batch),
-                          retry_in=delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            self.written += len(batch)
-            batch = {}
-            delay = 0.1
-            if self._queue.empty():
-                self.idle.set()
+                self._take(batch, self._queue.get_nowait())
+            if batch:
+                log.error("ledger.unwritten_at_stop", calls=len(batch),
+                          linkedids=sorted(batch))
+            raise
+
+    async def _write(self, batch: dict[str, Call]) -> str | None:
+        """Write the batch, removing what was written from it; the error if any is left."""
+        calls = list(batch.values())
+        try:
+            await self.ledger.upsert_calls(calls, self.clock())
+        except Exception as exc:
+            if len(calls) == 1:
+                return str(exc)
+            error = str(exc)
+            for call in calls:
+                try:
+                    await self.ledger.upsert_calls([call], self.clock())
+                except Exception as one:
+                    error = str(one)
+                    continue
+                del batch[call.linkedid]
+                self.written += 1
+            return error if batch else None
+        self.written += len(calls)
+        batch.clear()
+        return None
 
     async def drain(self, timeout: float = 3.0) -> None:
         with contextlib.suppress(TimeoutError):
