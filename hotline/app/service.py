@@ -64,18 +64,24 @@ class Service:
         self.prompts: PromptStore
         self._stop = asyncio.Event()
 
-    async def _login_seats(self, ledger: Ledger, routing: RoutingConfig) -> None:
+    def _check_login_seats(self, routing: RoutingConfig | None) -> None:
+        problems = []
+        for seat in self.login_seats:
+            if routing is None or seat not in routing.seats:
+                known = ", ".join(sorted(routing.seats)) if routing is not None else "none"
+                problems.append(f"sandbox.demo_seats: unknown seat {seat!r} (routing.yaml "
+                                f"has: {known})")
+            elif routing.groups[routing.seats[seat].group].remote:
+                problems.append(f"sandbox.demo_seats: {seat!r} is a remote seat; demo "
+                                "seats are centre seats")
+        if problems:
+            raise ConfigError(problems, code="seat-unknown")
+
+    async def _login_seats(self, ledger: Ledger) -> None:
         """Log in the demo seats (recorded like a seat's own login); the routing loop then
         makes them members of their queues."""
         book = SeatBook(ledger)
         for seat in self.login_seats:
-            if seat not in routing.seats:
-                raise ConfigError([f"sandbox.demo_seats: unknown seat {seat!r} (routing.yaml "
-                                   f"has: {', '.join(sorted(routing.seats))})"],
-                                  code="seat-unknown")
-            if routing.groups[routing.seats[seat].group].remote:
-                raise ConfigError([f"sandbox.demo_seats: {seat!r} is a remote seat; demo "
-                                   "seats are centre seats"], code="seat-not-centre")
             if not (await book.state(seat)).logged_in:
                 await book.record(seat, "login", at=utc_now(), actor="demo")
                 log.info("seat.demo_login", seat=seat)
@@ -86,6 +92,7 @@ class Service:
     async def run(self) -> None:
         """Run until stop() (or a signal, see `serve`); raises AmiLoginRefused."""
         routing = routing_from(self.settings)
+        self._check_login_seats(routing)
         self.dialplans = dialplans_from(self.settings,
                                         set(routing.queues) if routing is not None else None)
         loaded = self.dialplans.reload()
@@ -115,7 +122,7 @@ class Service:
         calendar = self.calendar
         self.routing: RoutingLoop | None = None
         if routing is not None:
-            await self._login_seats(ledger, routing)
+            await self._login_seats(ledger)
             self.routing = RoutingLoop(
                 self.gateway, ledger, routing,
                 lambda now: calendar.state(fixed or now) == "open", utc_now,
