@@ -17,6 +17,7 @@ from hotline.app.settings import Settings, default_config_path, load_settings
 from hotline.app.wiring import REPO_ROOT, asterisk_files, instance_from, sandbox_from
 from hotline.common.errors import ConfigError, HotlineError
 from hotline.ivr.dialplan import Dialplan
+from hotline.ledger.labels import CATEGORIES, IN_PROGRESS, OUTCOMES
 from hotline.pbx.gateway import AmiLoginRefused
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -115,14 +116,6 @@ def cmd_sandbox_cli(args: argparse.Namespace, settings: Settings) -> int:
 
 # -- test calls and the ledger ----------------------------------------------------------
 
-OUTCOME_LABELS = {
-    "answered": "已接通",
-    "abandoned": "排队放弃",
-    "ended_in_ivr": "语音结束",
-    "unanswered": "无人接听",
-    "interrupted": "中断",
-}
-
 
 def cmd_call(args: argparse.Namespace, settings: Settings) -> int:
     from hotline.app.testcall import (
@@ -152,7 +145,7 @@ def cmd_call(args: argparse.Namespace, settings: Settings) -> int:
         print(json.dumps({"linkedid": call.linkedid, "pressed": "".join(call.pressed),
                           "ledger": row.as_dict()}, ensure_ascii=False))
     else:
-        label = OUTCOME_LABELS.get(row.outcome or "", row.outcome)
+        label = OUTCOMES.get(row.outcome or "", row.outcome)
         print(f"{call.linkedid}: {row.outcome} ({label}), keys pressed: "
               f"{''.join(call.pressed) or '-'}")
         for key, value in row.as_dict().items():
@@ -185,7 +178,7 @@ def cmd_ledger_list(args: argparse.Namespace, settings: Settings) -> int:
             str(row["caller_number"] or "-"), str(row["caller_name"] or "-"),
             str(row["digits"] or "-"), str(row["queue"] or "-"), str(row["seat"] or "-"),
             _num(row["wait_seconds"]), _num(row["talk_seconds"]),
-            OUTCOME_LABELS.get(str(row["outcome"]), "进行中" if row["outcome"] is None
+            OUTCOMES.get(str(row["outcome"]), IN_PROGRESS if row["outcome"] is None
                                else str(row["outcome"])),
         ))
     widths = [max(_width(r[i]) for r in table) for i in range(len(header))]
@@ -241,7 +234,7 @@ def cmd_voicemail_list(args: argparse.Namespace, settings: Settings) -> int:
         flags = "、".join(VOICEMAIL_FLAGS.get(f, f) for f in r["flags"].split(",") if f)
         table.append((str(r["id"]), str(r["started_at"])[:19].replace("T", " "),
                       str(r["caller_number"] or "-"), _num(r["duration_seconds"]),
-                      OUTCOME_CATEGORY.get(r["category"] or "", "-"),
+                      CATEGORIES.get(r["category"] or "", "-"),
                       VOICEMAIL_STATUS.get(r["status"], r["status"]), flags or "-",
                       str(r["due_at"] or "-")[:16].replace("T", " ")))
     _print_table(table)
@@ -308,9 +301,6 @@ def _print_table(table: Sequence[tuple[str, ...]]) -> None:
         print("  ".join(cell + " " * (w - _width(cell)) for cell, w in zip(r, widths,
                                                                            strict=True)))
 
-
-OUTCOME_CATEGORY = {"consultation": "税务咨询", "tip_off": "涉税举报", "complaint": "涉税投诉",
-                    "suggestion": "意见建议", "other": "其他"}
 
 
 SEAT_EVENTS = {"login": "login", "logout": "logout", "pause": "pause", "unpause": "unpause",

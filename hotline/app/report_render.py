@@ -9,12 +9,11 @@ import io
 import json
 from typing import Any
 
+from hotline.ledger import labels
 from hotline.ledger.report import Report, days_of
 
-OUTCOMES = {"answered": "已接通", "abandoned": "排队放弃", "ended_in_ivr": "语音结束",
-            "unanswered": "无人接听", "interrupted": "中断", "voicemail": "留言", "-": "进行中"}
-CATEGORIES = {"consultation": "税务咨询", "tip_off": "涉税举报", "complaint": "涉税投诉",
-              "suggestion": "意见和建议", "other": "其他", "-": "未分类"}
+OUTCOMES = {**labels.OUTCOMES, "-": labels.IN_PROGRESS}
+CATEGORIES = {**labels.CATEGORIES, "-": labels.UNCATEGORISED}
 # Fonts with Chinese glyphs, in order of preference (Debian: fonts-wqy-microhei).
 CJK_FONTS = ["WenQuanYi Micro Hei", "Noto Sans CJK SC", "Source Han Sans SC", "SimHei",
              "DejaVu Sans"]

@@ -19,6 +19,7 @@ A dialplan file (dialplans/*.yaml):
         invalid: invalid_key       # prompt after a key that means nothing here
         no_input: no_input         # prompt after a timeout
         on_exhausted: {queue: center}
+        self_service: false        # true: answers by itself (hours, FAQ); see the ledger
 
 An action is one step or a list of steps run in order. Steps:
 `goto: MENU`, `back`, `repeat`, `play: PROMPT | [PROMPTS]`, `collect: {...}`,
@@ -171,6 +172,9 @@ class Menu:
     invalid: str | None = None
     no_input: str | None = None
     on_exhausted: tuple[Step, ...] = (HangUp(),)
+    # Self-service answers (自助服务): a call that walked such a menu and ended in the
+    # IVR is recorded as served by self-service, not as ended in the menu.
+    self_service: bool = False
 
 
 @dataclass(frozen=True)
@@ -367,7 +371,8 @@ class _Compiler:
         if data is None:
             return None
         self.unknown_keys(data, ("greeting", "options", "timeout", "inter_digit_timeout",
-                                 "max_attempts", "invalid", "no_input", "on_exhausted"), path)
+                                 "max_attempts", "invalid", "no_input", "on_exhausted",
+                                 "self_service"), path)
         greeting = data.get("greeting")
         first: tuple[str, ...] = ()
         again: tuple[str, ...] = ()
@@ -405,8 +410,12 @@ class _Compiler:
                     if "no_input" in data else None)
         exhausted = (self.action(data["on_exhausted"], (*path, "on_exhausted"))
                      if "on_exhausted" in data else (HangUp(),))
+        self_service = data.get("self_service", False)
+        if not isinstance(self_service, bool):
+            self.error((*path, "self_service"), "must be true or false")
+            self_service = False
         return Menu(name, first, again, options, timeout or 5.0, inter or 2.0, attempts or 3,
-                    invalid, no_input, exhausted)
+                    invalid, no_input, exhausted, self_service)
 
     # -- actions ----------------------------------------------------------------------
 

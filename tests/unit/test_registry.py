@@ -98,7 +98,7 @@ def test_reload_with_an_invalid_file_keeps_the_previous_plans(tmp_path: Path) ->
     assert [str(p) for p in result.errors] == [
         "b.yaml:10: menus.main.colour: unknown key (expected one of: greeting, "
         "inter_digit_timeout, invalid, max_attempts, no_input, on_exhausted, options, "
-        "timeout)"]
+        "self_service, timeout)"]
     assert registry.plans is before
     assert registry.generation == 1
     assert registry.plans["12366"].menus["main"].options["1"] == (ToQueue("center"),)
