@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 import structlog
@@ -60,22 +60,50 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(eq=False)
+class _Unwritten:
+    """A call's newest snapshot not yet in the ledger, and how its writes have gone."""
+
+    call: Call
+    failures: int = 0  # failed writes of it, whatever the cause
+    strikes: int = 0  # failed writes while the ledger took other calls: its own fault
+    delay: float = 0.0  # its own retry delay, once it failed alone
+    due: float = 0.0  # loop time of its next try
+    error: str = ""
+    aside: bool = False  # set aside (unwritable): retried every dead_retry, not drained
+
+
 class LedgerWriter:
     """Writes call snapshots in batches, newest snapshot per call; retries on failure.
 
-    A batch that fails is retried call by call, so one snapshot that cannot be written
-    never holds back the others. As in the ledger, an ended call is final: a later
-    snapshot in progress does not replace it. Whatever is still unwritten when the writer
-    is stopped is named in the log, not dropped without a word."""
+    New calls are written at once, in one batch. A batch that fails is retried call by
+    call; a call that failed is retried on its own delay (retry_first, doubling up to
+    retry_max), apart from the new calls, so one call that cannot be written never holds
+    back the others. When the ledger takes no write at all (a full disk: more than one
+    call failed and none was written since), every call waits for one common delay
+    instead, so the disk is not hammered. A call that failed `dead_after` times while the
+    ledger took other calls is set aside: named once (ledger.call_unwritable), retried
+    every `dead_retry`, and not waited for by drain(). As in the ledger, an ended call is
+    final: a later snapshot in progress does not replace it. Whatever is still unwritten
+    when the writer is stopped is named in the log, not dropped without a word."""
 
     # After a failed write, wait retry_first, doubling after each failure up to retry_max.
     retry_first = 0.1
     retry_max = 5.0
+    # A call that failed this often while other calls were written is set aside, and is
+    # then retried every dead_retry seconds.
+    dead_after = 5
+    dead_retry = 60.0
 
     def __init__(self, ledger: Ledger, clock: Clock = utc_now) -> None:
         self.ledger = ledger
         self.clock = clock
         self._queue: asyncio.Queue[Call] = asyncio.Queue()
+        self._unwritten: dict[str, _Unwritten] = {}
+        self._writable: bool | None = None  # did the last write that told anything land?
+        self._failed_alone: str | None = None  # the call that failed alone since then
+        self._delay = 0.0  # the common delay while the ledger takes nothing (0: not yet)
+        self._hold_until = 0.0
         self.written = 0
         self.idle = asyncio.Event()
         self.idle.set()
@@ -84,62 +112,125 @@ class LedgerWriter:
         self.idle.clear()
         self._queue.put_nowait(call)
 
-    @staticmethod
-    def _take(batch: dict[str, Call], call: Call) -> None:
-        old = batch.get(call.linkedid)
-        if old is None or old.ended_at is None or call.ended_at is not None:
-            batch[call.linkedid] = call
+    def _take(self, call: Call) -> None:
+        old = self._unwritten.get(call.linkedid)
+        if old is None:
+            self._unwritten[call.linkedid] = _Unwritten(call)
+        elif old.call.ended_at is None or call.ended_at is not None:
+            old.call = call  # its retries go on as they were
 
     async def run(self) -> None:
-        delay = self.retry_first
-        batch: dict[str, Call] = {}
+        loop = asyncio.get_running_loop()
+        unwritten = self._unwritten
         try:
             while True:
-                if not batch:
-                    self._take(batch, await self._queue.get())
                 while not self._queue.empty():
-                    self._take(batch, self._queue.get_nowait())
-                error = await self._write(batch)
-                if error is not None:
-                    log.error("ledger.write_failed", error=error, calls=len(batch),
-                              linkedids=list(batch)[:10], retry_in=delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, self.retry_max)
-                    continue
-                delay = self.retry_first
-                if self._queue.empty():
+                    self._take(self._queue.get_nowait())
+                now = loop.time()
+                wake: float | None = self._hold_until
+                if now >= self._hold_until:
+                    due = [u for u in unwritten.values() if u.due <= now]
+                    if due:
+                        await self._write(due, loop)
+                        continue
+                    wake = min((u.due for u in unwritten.values()), default=None)
+                if self._queue.empty() and all(u.aside for u in unwritten.values()):
                     self.idle.set()
+                # (asyncio.timeout_at, not wait_for: in Python 3.11 wait_for swallows a
+                # cancel that comes as a call arrives, and the writer would never stop.)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout_at(wake):
+                        self._take(await self._queue.get())
         except asyncio.CancelledError:
             while not self._queue.empty():
-                self._take(batch, self._queue.get_nowait())
-            if batch:
-                log.error("ledger.unwritten_at_stop", calls=len(batch),
-                          linkedids=sorted(batch))
+                self._take(self._queue.get_nowait())
+            if unwritten:
+                log.error("ledger.unwritten_at_stop", calls=len(unwritten),
+                          linkedids=sorted(unwritten))
             raise
 
-    async def _write(self, batch: dict[str, Call]) -> str | None:
-        """Write the batch, removing what was written from it; the error if any is left."""
-        calls = list(batch.values())
-        try:
-            await self.ledger.upsert_calls(calls, self.clock())
-        except Exception as exc:
-            if len(calls) == 1:
-                return str(exc)
-            error = str(exc)
-            for call in calls:
-                try:
-                    await self.ledger.upsert_calls([call], self.clock())
-                except Exception as one:
-                    error = str(one)
+    async def _write(self, due: list[_Unwritten], loop: asyncio.AbstractEventLoop) -> None:
+        """Write the new calls in one batch, then the calls being retried; a batch that
+        fails call by call. Then reschedule what failed."""
+        failed: list[_Unwritten] = []
+        landed = 0
+        for group in ([u for u in due if not u.failures], [u for u in due if u.failures]):
+            try:
+                if group:
+                    await self.ledger.upsert_calls([u.call for u in group], self.clock())
+            except Exception as exc:
+                if len(group) == 1:
+                    group[0].error = str(exc)
+                    failed.append(group[0])
                     continue
-                del batch[call.linkedid]
-                self.written += 1
-            return error if batch else None
-        self.written += len(calls)
-        batch.clear()
-        return None
+                for u in group:
+                    try:
+                        await self.ledger.upsert_calls([u.call], self.clock())
+                    except Exception as one:
+                        u.error = str(one)
+                        failed.append(u)
+                    else:
+                        self._landed(u)
+                        landed += 1
+            else:
+                for u in group:
+                    self._landed(u)
+                landed += len(group)
+        if landed:
+            self._writable, self._failed_alone = True, None
+            self._delay, self._hold_until = 0.0, 0.0
+        if failed:
+            self._failed(failed, landed > 0, loop.time())
+
+    def _landed(self, u: _Unwritten) -> None:
+        del self._unwritten[u.call.linkedid]
+        self.written += 1
+        if u.aside:
+            log.warning("ledger.call_written_late", linkedid=u.call.linkedid,
+                        failures=u.failures)
+
+    def _failed(self, failed: list[_Unwritten], landed: bool, now: float) -> None:
+        for u in failed:
+            u.failures += 1
+        aside = [u for u in failed if u.aside]
+        for u in aside:
+            u.due = now + self.dead_retry
+            log.debug("ledger.unwritable_retry_failed", linkedid=u.call.linkedid,
+                      error=u.error, retry_in=self.dead_retry)
+        failed = [u for u in failed if not u.aside]
+        if not failed:
+            return
+        if not landed and (self._writable is False or len(failed) > 1 or self._failed_alone
+                           not in (None, failed[0].call.linkedid)):
+            # Nothing written and more than one call failed: the ledger takes no write
+            # (a full disk, a lock held elsewhere), not the calls' fault. All wait.
+            delay = self._delay or self.retry_first
+            self._writable, self._hold_until = False, now + delay
+            log.error("ledger.write_failed", error=failed[-1].error, calls=len(failed),
+                      linkedids=[u.call.linkedid for u in failed[:10]], retry_in=delay)
+            self._delay = min(delay * 2, self.retry_max)
+            return
+        if not landed:
+            self._failed_alone = failed[0].call.linkedid
+        # The ledger took other calls (in this round, or last time it told): their fault.
+        own_fault = landed or self._writable is True
+        for u in failed:
+            u.delay = min(u.delay * 2, self.retry_max) if u.delay else self.retry_first
+            u.due = now + u.delay
+            if own_fault:
+                u.strikes += 1
+            if u.strikes >= self.dead_after:
+                u.aside, u.due = True, now + self.dead_retry
+        log.error("ledger.write_failed", error=failed[-1].error, calls=len(failed),
+                  linkedids=[u.call.linkedid for u in failed[:10]],
+                  retry_in=min(self.dead_retry if u.aside else u.delay for u in failed))
+        for u in failed:
+            if u.aside:
+                log.error("ledger.call_unwritable", linkedid=u.call.linkedid, reason=u.error,
+                          failures=u.failures, retry_every=self.dead_retry)
 
     async def drain(self, timeout: float = 3.0) -> None:
+        """Wait (up to `timeout`) until every call is written, but those set aside."""
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self.idle.wait()

@@ -144,26 +144,40 @@ def row_of(call: Call, now: datetime | str) -> tuple[Any, ...]:
 
 
 class Ledger:
-    """An open ledger database. Use `await Ledger.open(path)`; close with `close()`."""
+    """An open ledger database. Use `await Ledger.open(path)`; close with `close()`.
 
-    def __init__(self, db: aiosqlite.Connection, path: Path) -> None:
+    Two connections: one writes, in transactions under `lock`; the other, `db`, only reads.
+    In WAL mode a reader sees the ledger as last committed, so no reader ever sees another
+    task's uncommitted rows (which a failed COMMIT would then drop), and no reader waits for
+    a writer nor a writer for a long read (a report, an export)."""
+
+    def __init__(self, db: aiosqlite.Connection, path: Path,
+                 reader: aiosqlite.Connection | None = None) -> None:
         self._db = db
+        self._reader = reader if reader is not None else db
         self.path = path
-        # One connection is shared by the call writer and the other books: a transaction
-        # holds this lock, so another task's statements never land inside it.
+        # The writing connection is shared by the call writer and the other books: a
+        # transaction holds this lock, so another task's statements never land inside it.
         self.lock = asyncio.Lock()
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        """BEGIN ... COMMIT under the lock; ROLLBACK on any error."""
+        """BEGIN ... COMMIT under the lock; ROLLBACK on any error, a failed COMMIT too.
+
+        SQLite may stay inside the transaction when COMMIT fails (a deferred foreign key,
+        SQLITE_BUSY, some I/O errors): without the ROLLBACK every later BEGIN on the shared
+        connection would fail ("cannot start a transaction within a transaction")."""
         async with self.lock:
+            if self._db.in_transaction:  # left open by a ROLLBACK that failed as well
+                await self._db.rollback()
             await self._db.execute("BEGIN IMMEDIATE")
             try:
                 yield self._db
+                await self._db.commit()
             except BaseException:
-                await self._db.rollback()
+                if self._db.in_transaction:
+                    await _rollback(self._db)
                 raise
-            await self._db.commit()
 
     @classmethod
     async def open(cls, path: Path) -> Ledger:
@@ -175,18 +189,32 @@ class Ledger:
             await db.execute("PRAGMA synchronous=FULL")
             await db.execute("PRAGMA busy_timeout=5000")
             await migrate(db, path)
+            reader = await aiosqlite.connect(path)
         except BaseException:
             await db.close()
             raise
-        return cls(db, path)
+        try:
+            await reader.execute("PRAGMA busy_timeout=5000")
+            await reader.execute("PRAGMA query_only=ON")
+        except BaseException:
+            await reader.close()
+            await db.close()
+            raise
+        return cls(db, path, reader)
 
     async def close(self) -> None:
-        await self._db.close()
+        try:
+            if self._reader is not self._db:
+                await self._reader.close()
+        finally:
+            await self._db.close()  # the last connection: checkpoints and removes the WAL
 
     @property
     def db(self) -> aiosqlite.Connection:
-        """The connection, for the ledger's other books (voicemail, work orders)."""
-        return self._db
+        """The reading connection, for the ledger's other books (voicemail, work orders,
+        seats, reports): it sees only committed rows, and cannot write (query_only). Write
+        in `transaction()`; read there what the transaction itself must see."""
+        return self._reader
 
     async def upsert_calls(self, calls: Sequence[Call], now: datetime) -> None:
         """Write call snapshots in one transaction (all or none).
@@ -201,7 +229,7 @@ class Ledger:
             await db.executemany(_UPSERT, (row_of(c, stamp) for c in snapshots))
 
     async def open_calls(self) -> list[str]:
-        async with self._db.execute(
+        async with self._reader.execute(
                 "SELECT linkedid FROM calls WHERE ended_at IS NULL") as cur:
             return [row[0] for row in await cur.fetchall()]
 
@@ -217,17 +245,24 @@ class Ledger:
                 [(stamp, CallState.ENDED.value, stamp, lid) for lid in linkedids])
 
     async def latest(self, limit: int = 20) -> list[CallRow]:
-        async with self._db.execute(
+        async with self._reader.execute(
                 f"SELECT {', '.join(COLUMNS)} FROM calls ORDER BY started_at DESC, linkedid "
                 "LIMIT ?", (limit,)) as cur:
             return [CallRow(*row) for row in await cur.fetchall()]
 
     async def get(self, linkedid: str) -> CallRow | None:
-        async with self._db.execute(
+        async with self._reader.execute(
                 f"SELECT {', '.join(COLUMNS)} FROM calls WHERE linkedid = ?",
                 (linkedid,)) as cur:
             row = await cur.fetchone()
         return CallRow(*row) if row is not None else None
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    """Roll back after an error, keeping that error: a ROLLBACK that fails as well (the disk
+    gone) is left to the next transaction, which rolls back first."""
+    with contextlib.suppress(sqlite3.Error):
+        await db.rollback()
 
 
 async def migrate(db: aiosqlite.Connection, path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
@@ -253,5 +254,86 @@ async def test_a_batch_that_cannot_be_written_writes_nothing(tmp_path: Path) -> 
         assert await ledger.latest() == []
         await ledger.upsert_calls([good], T0)  # the lock and the connection are free again
         assert [r.linkedid for r in await ledger.latest()] == ["good"]
+    finally:
+        await ledger.close()
+
+
+# A failed COMMIT, and what readers see while a transaction is open.
+
+_VOICEMAIL_OF_NO_ORDER = (
+    "INSERT INTO voicemails (linkedid, box, file, started_at, status, work_order_id) "
+    "VALUES ('lid-1', 'center', 'lid-1.wav', '2026-11-27T09:00:00.000+08:00', 'recording', 999)")
+
+
+async def test_a_commit_that_fails_is_rolled_back_and_the_ledger_writes_on(
+        tmp_path: Path) -> None:
+    """COMMIT itself can fail with SQLite still inside the transaction: here a deferred
+    foreign key, checked only at COMMIT (SQLITE_BUSY or an I/O error on COMMIT do the same).
+    The transaction is rolled back and the error raised: the connection is not left in a
+    transaction that makes every later write fail ("cannot start a transaction within a
+    transaction"), and nothing of the failed transaction is kept."""
+    path = tmp_path / "l.sqlite3"
+    ledger = await Ledger.open(path)
+    try:
+        await ledger._db.execute("PRAGMA foreign_keys = ON")  # the writing connection
+
+        async def commit_fails() -> None:
+            async with ledger.transaction() as db:
+                await db.execute("PRAGMA defer_foreign_keys = ON")
+                await db.executemany(store._UPSERT, [row_of(call(), T0)])
+                await db.execute(_VOICEMAIL_OF_NO_ORDER)  # no work order 999: fails at COMMIT
+
+        with pytest.raises(sqlite3.IntegrityError, match="FOREIGN KEY constraint failed"):
+            await commit_fails()
+        assert not ledger._db.in_transaction
+        await ledger.upsert_calls([call(linkedid="lid-2")], T0)
+        assert [r.linkedid for r in await ledger.latest()] == ["lid-2"]
+    finally:
+        await ledger.close()
+    con = sqlite3.connect(path)
+    assert con.execute("SELECT linkedid FROM calls").fetchall() == [("lid-2",)]
+    assert con.execute("SELECT COUNT(*) FROM voicemails").fetchone()[0] == 0
+    con.close()
+
+
+async def test_readers_see_only_committed_rows_and_do_not_wait_for_a_writer(
+        tmp_path: Path) -> None:
+    """While another task's transaction is open, every reader (the ledger's own and the
+    books' reads through `ledger.db`: orders, seats, reports, exports) sees the ledger as
+    last committed: never rows that a failed COMMIT then drops. Readers do not wait for
+    the writer, and see a commit as soon as it is done."""
+    ledger = await Ledger.open(tmp_path / "l.sqlite3")
+    try:
+        await ledger.upsert_calls([call()], T0)
+        inside, release = asyncio.Event(), asyncio.Event()
+
+        async def failing_write() -> None:
+            async with ledger.transaction() as db:
+                await db.executemany(store._UPSERT, [
+                    row_of(call(linkedid="lid-2"), T0),
+                    row_of(call(state=CallState.ENDED, ended_at=T0 + timedelta(minutes=1)), T0)])
+                inside.set()
+                await release.wait()
+                raise RuntimeError("the COMMIT failed")
+
+        async def committed() -> tuple[object, ...]:
+            one = await ledger.get("lid-1")
+            async with ledger.db.execute("SELECT COUNT(*) FROM calls") as cur:
+                count = await cur.fetchone()
+            return (await ledger.open_calls(), [r.linkedid for r in await ledger.latest()],
+                    one and one.state, await ledger.get("lid-2"), count)
+
+        writer = asyncio.create_task(failing_write())
+        await asyncio.wait_for(inside.wait(), 5)
+        before = (["lid-1"], ["lid-1"], "ivr", None, (1,))
+        assert await asyncio.wait_for(committed(), 2) == before  # not after the writer
+        release.set()
+        with pytest.raises(RuntimeError, match="the COMMIT failed"):
+            await writer
+        assert await committed() == before
+        await ledger.upsert_calls([call(linkedid="lid-2")], T0)
+        assert (await committed())[0] == ["lid-1", "lid-2"]  # committed: seen at once
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):  # reads only
+            await ledger.db.execute("DELETE FROM calls")
     finally:
         await ledger.close()

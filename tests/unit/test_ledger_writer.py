@@ -129,9 +129,9 @@ def failures(logs: list[MutableMapping[str, Any]]) -> list[MutableMapping[str, A
 
 
 async def rows(ledger: Ledger) -> dict[str, tuple[Any, ...]]:
-    """The calls as committed. (Under the ledger's lock: the connection is shared, and a
-    read inside the writer's transaction would see rows a failed COMMIT then drops.)"""
-    async with ledger.lock, ledger.db.execute(
+    """The calls as committed (`ledger.db` reads only what is committed, never the rows of
+    the writer's open transaction, which a failed COMMIT would then drop)."""
+    async with ledger.db.execute(
             "SELECT linkedid, state, digits, seat, wait_seconds, talk_seconds, outcome, "
             "ended_at FROM calls") as cur:
         found = list(await cur.fetchall())
@@ -162,7 +162,9 @@ async def test_a_full_disk_blocks_no_call_and_loses_none(disk: SmallDisk) -> Non
     path = disk.path / "ledger.sqlite3"
     ledger = await Ledger.open(path)
     try:
-        async with writing(ledger) as writer:
+        # dead_after=1: one failure blamed on a call would set it aside. A full disk is not
+        # the calls' fault: many fail and none lands, so none is ever set aside.
+        async with writing(ledger, dead_after=1) as writer:
             # Committed before the disk fills: two calls ended, one in progress.
             for c in (ended(1), ended(2), queued(3)):
                 writer.put(c)
@@ -214,6 +216,7 @@ async def test_a_full_disk_blocks_no_call_and_loses_none(disk: SmallDisk) -> Non
             assert all(DISK_FULL in e["error"] for e in failed)
             assert [e["retry_in"] for e in failed[:3]] == [0.1, 0.2, 0.4]
             assert all(e["log_level"] == "error" for e in failed)
+            assert not unwritable(logs)
             # (c) every call exactly once, as its newest snapshot.
             final = await rows(ledger)
             assert final == {**committed, **{lid: row_of(c) for lid, c in expected.items()}}
@@ -233,7 +236,9 @@ async def test_the_retry_delay_doubles_up_to_its_cap_and_starts_again_after_succ
     assert (LedgerWriter.retry_first, LedgerWriter.retry_max) == (0.1, 5.0)
     ledger = await Ledger.open(disk.path / "ledger.sqlite3")
     try:
-        async with writing(ledger, retry_first=0.01, retry_max=0.04) as writer:
+        # (dead_after: a lone call failing on a full disk after the ledger took a call could
+        # be its own fault; it is set aside only after many failures, not the few here.)
+        async with writing(ledger, retry_first=0.01, retry_max=0.04, dead_after=100) as writer:
             disk.fill()
             with capture_logs() as logs:
                 writer.put(call(1))
@@ -250,7 +255,19 @@ async def test_the_retry_delay_doubles_up_to_its_cap_and_starts_again_after_succ
                 assert [e["retry_in"] for e in failures(logs)[count:count + 2]] == [0.01, 0.02]
                 disk.free()
                 await asyncio.wait_for(writer.idle.wait(), 3)
-            assert set(await rows(ledger)) == {call(1).linkedid, call(2).linkedid}
+                # Several calls failing and none landing: the ledger takes nothing, and all
+                # wait for one common delay, growing the same way.
+                disk.fill()
+                count = len(failures(logs))
+                writer.put(call(3))
+                writer.put(call(4))
+                await wait_until(lambda: len(failures(logs)) >= count + 4, 3, "new failures")
+                common = failures(logs)[count:count + 4]
+                assert [e["retry_in"] for e in common] == [0.01, 0.02, 0.04, 0.04]
+                assert all(e["calls"] == 2 for e in common)
+                disk.free()
+                await asyncio.wait_for(writer.idle.wait(), 3)
+            assert set(await rows(ledger)) == {call(n).linkedid for n in (1, 2, 3, 4)}
     finally:
         await ledger.close()
 
@@ -321,5 +338,95 @@ async def test_snapshots_unwritten_when_the_writer_stops_are_reported(
         assert stopped[0]["log_level"] == "error"
         assert stopped[0]["linkedids"] == [ended(1).linkedid, ended(2).linkedid]
         disk.free()
+    finally:
+        await ledger.close()
+
+
+# Calls that cannot be written (the disk has room): retried on their own, set aside.
+
+def unwritable(logs: list[MutableMapping[str, Any]]) -> list[MutableMapping[str, Any]]:
+    return [e for e in logs if e["event"] == "ledger.call_unwritable"]
+
+
+async def test_an_unwritable_call_delays_no_later_call(tmp_path: Path) -> None:
+    """However long the retry delay of a call that cannot be written has grown (here its
+    5 s cap from the first failure), each call after it lands at once."""
+    bad = call(1, caller_name="纳税人\udcff")
+    ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        async with writing(ledger, retry_first=5.0) as writer:
+            with capture_logs() as logs:
+                writer.put(bad)
+                await wait_until(lambda: len(failures(logs)) >= 1, 3, "its first failure")
+                for n in (2, 3, 4):
+                    writer.put(queued(n))
+                    writer.put(ended(n))
+                    await wait_until(lambda n=n: writer.written == n - 1, 0.5,  # type: ignore[misc]
+                                     f"call {n} written")
+                    await asyncio.sleep(0.1)
+            assert await rows(ledger) == {ended(n).linkedid: row_of(ended(n)) for n in (2, 3, 4)}
+            assert {tuple(e["linkedids"]) for e in failures(logs)} == {(bad.linkedid,)}
+    finally:
+        await ledger.close()
+
+
+async def test_a_call_that_keeps_failing_is_set_aside_retried_seldom_and_not_drained(
+        tmp_path: Path) -> None:
+    """After `dead_after` failures while other calls are written, a call is set aside:
+    named once (ledger.call_unwritable, with the reason), retried every `dead_retry`,
+    and not waited for by drain() (a shutdown is not held up by it). Once it can be
+    written (here a trigger refusing it is dropped), it lands on the next retry."""
+    path = tmp_path / "ledger.sqlite3"
+    ledger = await Ledger.open(path)
+    con = sqlite3.connect(path)
+    con.execute(f"CREATE TRIGGER refuse BEFORE INSERT ON calls WHEN NEW.linkedid = "
+                f"'{call(1).linkedid}' BEGIN SELECT RAISE(ABORT, 'refused for the test'); END")
+    con.commit()
+    loop = asyncio.get_running_loop()
+    try:
+        with capture_logs() as logs:
+            async with writing(ledger, retry_first=0.01, retry_max=0.02, dead_after=3,
+                               dead_retry=0.5) as writer:
+                writer.put(ended(2))
+                writer.put(queued(1))
+                await wait_until(lambda: unwritable(logs), 3, "the call set aside")
+                [aside] = unwritable(logs)
+                assert aside["linkedid"] == call(1).linkedid
+                assert "refused for the test" in aside["reason"]
+                assert aside["log_level"] == "error"
+                assert len(failures(logs)) == 3  # each failure before, none after
+                writer.put(ended(1))  # a newer snapshot of it: still set aside
+                writer.put(ended(3))
+                started = loop.time()
+                await writer.drain()
+                assert loop.time() - started < 0.5
+                assert set(await rows(ledger)) == {ended(2).linkedid, ended(3).linkedid}
+                con.execute("DROP TRIGGER refuse")
+                con.commit()
+                await wait_until(lambda: writer.written == 3, 1.5, "the call set aside landed")
+                assert await rows(ledger) == {
+                    ended(n).linkedid: row_of(ended(n)) for n in (1, 2, 3)}
+                late = [e for e in logs if e["event"] == "ledger.call_written_late"]
+                assert [e["linkedid"] for e in late] == [call(1).linkedid]
+                assert len(unwritable(logs)) == 1
+                assert len(failures(logs)) == 3
+        assert not [e for e in logs if e["event"] == "ledger.unwritten_at_stop"]
+    finally:
+        con.close()
+        await ledger.close()
+
+
+async def test_a_call_set_aside_is_named_when_the_writer_stops(tmp_path: Path) -> None:
+    bad = call(1, caller_name="纳税人\udcff")
+    ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        with capture_logs() as logs:
+            async with writing(ledger, retry_first=0.01, retry_max=0.01, dead_after=2) as writer:
+                writer.put(bad)
+                writer.put(ended(2))
+                await wait_until(lambda: unwritable(logs), 3, "the call set aside")
+                await asyncio.wait_for(writer.drain(), 0.5)
+        stopped = [e for e in logs if e["event"] == "ledger.unwritten_at_stop"]
+        assert [e["linkedids"] for e in stopped] == [[bad.linkedid]]
     finally:
         await ledger.close()
