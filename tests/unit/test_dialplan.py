@@ -185,7 +185,8 @@ def test_unknown_key_in_a_menu(tmp_path: Path) -> None:
               "1": hangup
         """) == [
         "plan.yaml:6: menus.main.colour: unknown key (expected one of: greeting, "
-        "inter_digit_timeout, invalid, max_attempts, no_input, on_exhausted, options, self_service, timeout)"]
+        "inter_digit_timeout, invalid, max_attempts, no_input, on_exhausted, options, "
+        "self_service, timeout)"]
 
 
 def test_unknown_action(tmp_path: Path) -> None:
@@ -607,7 +608,8 @@ def test_empty_greeting_is_reported_beside_other_errors(tmp_path: Path) -> None:
               "1": hangup
         """) == [
         "plan.yaml:6: menus.main.colour: unknown key (expected one of: greeting, "
-        "inter_digit_timeout, invalid, max_attempts, no_input, on_exhausted, options, self_service, timeout)",
+        "inter_digit_timeout, invalid, max_attempts, no_input, on_exhausted, options, "
+        "self_service, timeout)",
         "plan.yaml:10: menus.other.greeting: needs at least one prompt"]
 
 
