@@ -7,6 +7,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+import aiosqlite
+
 from hotline.ledger.store import Ledger, iso
 
 EVENTS = ("login", "logout", "pause", "unpause", "move_in", "move_out")
@@ -31,26 +33,27 @@ class SeatBook:
 
     async def record(self, seat: str, event: str, *, at: datetime, actor: str,
                      reason: str | None = None, until: datetime | None = None) -> SeatRecord:
-        """Append the event and update the seat's state in one transaction."""
+        """Append the event and update the seat's state in one transaction (the state is
+        read inside it, so two changes of one seat at once cannot undo each other)."""
         if event not in EVENTS:
             raise ValueError(f"unknown seat event {event!r}")
-        current = await self.state(seat)
-        logged_in, paused, moved_in = current.logged_in, current.paused, current.moved_in
-        moved_until = current.moved_until
-        if event == "login":
-            logged_in = True
-        elif event == "logout":
-            logged_in, paused = False, None
-        elif event == "pause":
-            paused = reason or "other"
-        elif event == "unpause":
-            paused = None
-        elif event == "move_in":
-            moved_in, moved_until = True, iso(until)
-        elif event == "move_out":
-            moved_in, moved_until = False, None
         stamp = iso(at)
         async with self.ledger.transaction() as db:
+            current = await _state(db, seat)
+            logged_in, paused, moved_in = current.logged_in, current.paused, current.moved_in
+            moved_until = current.moved_until
+            if event == "login":
+                logged_in = True
+            elif event == "logout":
+                logged_in, paused = False, None
+            elif event == "pause":
+                paused = reason or "other"
+            elif event == "unpause":
+                paused = None
+            elif event == "move_in":
+                moved_in, moved_until = True, iso(until)
+            elif event == "move_out":
+                moved_in, moved_until = False, None
             await db.execute(
                 "INSERT INTO seat_events (seat, at, event, reason, until, actor) "
                 "VALUES (?, ?, ?, ?, ?, ?)", (seat, stamp, event, reason, iso(until), actor))
@@ -74,13 +77,7 @@ class SeatBook:
                 for seat in due]
 
     async def state(self, seat: str) -> SeatRecord:
-        async with self.ledger.db.execute(
-                "SELECT seat, logged_in, paused, moved_in, moved_until, updated_at "
-                "FROM seat_states WHERE seat = ?", (seat,)) as cur:
-            row = await cur.fetchone()
-        if row is None:
-            return SeatRecord(seat, False, None, False, None, None)
-        return SeatRecord(row[0], bool(row[1]), row[2], bool(row[3]), row[4], row[5])
+        return await _state(self.ledger.db, seat)
 
     async def states(self) -> dict[str, SeatRecord]:
         async with self.ledger.db.execute(
@@ -104,3 +101,13 @@ class SeatBook:
                 + " AND ".join(where) + " ORDER BY at, id", params) as cur:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
+
+
+async def _state(db: aiosqlite.Connection, seat: str) -> SeatRecord:
+    async with db.execute(
+            "SELECT seat, logged_in, paused, moved_in, moved_until, updated_at "
+            "FROM seat_states WHERE seat = ?", (seat,)) as cur:
+        row = await cur.fetchone()
+    if row is None:
+        return SeatRecord(seat, False, None, False, None, None)
+    return SeatRecord(row[0], bool(row[1]), row[2], bool(row[3]), row[4], row[5])

@@ -34,3 +34,27 @@ async def test_a_move_in_until_a_time_ends_then(tmp_path: Path) -> None:
                               "2026-11-27T17:30:00.000+08:00")
     finally:
         await ledger.close()
+
+
+async def test_two_changes_of_one_seat_at_once_both_count(tmp_path: Path) -> None:
+    """A pause and a move-in of the same seat at the same moment: neither undoes the
+    other (each reads the state inside its own transaction)."""
+    import asyncio
+
+    ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        book = SeatBook(ledger)
+        await book.record("8101", "login", at=T0, actor="staff")
+        for _ in range(20):
+            await asyncio.gather(
+                book.record("8101", "pause", at=T0, actor="a", reason="meal"),
+                book.record("8101", "move_in", at=T0, actor="b"))
+            state = await book.state("8101")
+            assert (state.logged_in, state.paused, state.moved_in) == (True, "meal", True)
+            await asyncio.gather(
+                book.record("8101", "unpause", at=T0, actor="a"),
+                book.record("8101", "move_out", at=T0, actor="b"))
+            state = await book.state("8101")
+            assert (state.paused, state.moved_in) == (None, False)
+    finally:
+        await ledger.close()
