@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
@@ -23,7 +23,7 @@ from hotline.ivr.prompts import PromptStore
 from hotline.ivr.registry import DialplanRegistry
 from hotline.ledger.orders import OrderBook
 from hotline.ledger.region import region_of
-from hotline.ledger.store import Ledger
+from hotline.ledger.store import CallRow, Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AgiHangup, AmiDisconnected, AmiError, AmiGateway, EventGap
 from hotline.pbx.tracking import (
@@ -261,6 +261,10 @@ class CallHandling:
         self.sessions: dict[str, asyncio.Task[None]] = {}  # channel -> IVR session
         self.runners: dict[str, IvrRunner] = {}
         self.queue_snapshot: dict[str, dict[str, int]] = {}
+        # While a resync runs, facts about calls it may yet adopt (not tracked, not ended)
+        # are held here and applied once it is done, in order.
+        self._resyncing = 0
+        self._held: list[tuple[Fact, datetime]] = []
 
     def attach(self) -> None:
         self.gateway.subscribe("calls", CALL_EVENTS, self._on_event)
@@ -285,6 +289,13 @@ class CallHandling:
         if fact is None:
             return
         at = event_time(message) or self.clock()
+        if (self._resyncing and not isinstance(fact, IvrEntered)
+                and fact.linkedid not in self.tracker.calls
+                and fact.linkedid not in self.tracker.ended):
+            # Maybe a call the resync is about to adopt (from its ledger row): not to be
+            # started afresh nor ignored meanwhile.
+            self._held.append((fact, at))
+            return
         call = self.tracker.apply(fact, at)
         if call is not None:
             self._record(call)
@@ -441,8 +452,22 @@ class CallHandling:
     # -- resync -------------------------------------------------------------------------------
 
     async def resync(self) -> None:
-        """After every (re)connect: close calls that vanished, adopt channels left in
-        AsyncAGI by an earlier run, and send those on."""
+        """After every (re)connect: close calls that vanished, adopt the calls Asterisk has
+        that this run does not track (left by an earlier run: in the IVR, queued or with
+        a seat), and send on channels left in AsyncAGI."""
+        self._resyncing += 1
+        try:
+            await self._resync()
+        finally:
+            self._resyncing -= 1
+            if not self._resyncing:
+                held, self._held = self._held, []
+                for fact, at in held:  # what happened meanwhile, to adopted calls too
+                    call = self.tracker.apply(fact, at)
+                    if call is not None:
+                        self._record(call)
+
+    async def _resync(self) -> None:
         try:
             channels = await self.gateway.send_list({"Action": "CoreShowChannels"})
         except AmiError as exc:
@@ -458,30 +483,37 @@ class CallHandling:
         if stale:
             await self.ledger.close_vanished(stale, now)
             log.warning("calls.closed_vanished", count=len(stale))
+        entries = await self._resync_queues()
+        by_call: dict[str, list[AmiMessage]] = {}
         for chan in channels:
-            name = chan.get("Channel") or ""
-            if chan.get("Application") != "AGI" or name in self.sessions:
-                continue
-            if "agi:async" not in (chan.get("ApplicationData") or ""):
-                continue
-            fact = IvrEntered(chan.get("Linkedid") or "", chan.get("Uniqueid") or "", name,
-                              caller_id(chan.get("CallerIDNum")),
-                              caller_id(chan.get("CallerIDName")))
-            adopted = self.tracker.apply(fact, now)
-            if adopted is not None:
-                self._record(adopted)
-            log.warning("calls.adopted_from_earlier_run", channel=name)
-            await self._send_on(name, done=False)
-        await self._resync_queues()
+            if chan.get("Linkedid"):
+                by_call.setdefault(chan.get("Linkedid") or "", []).append(chan)
+        for linkedid, chans in by_call.items():
+            if linkedid not in self.tracker.calls and linkedid not in self.tracker.ended:
+                row = await self.ledger.get(linkedid)
+                found = (adopted_call(linkedid, chans, row, entries, now)
+                         if row is None or row.ended_at is None else None)
+                adopted = self.tracker.adopt(found) if found is not None else None
+                if adopted is not None:
+                    self._record(adopted)
+                    log.warning("calls.adopted_from_earlier_run", linkedid=linkedid,
+                                channel=adopted.caller_channel, state=adopted.state.value,
+                                from_ledger=row is not None)
+            for chan in chans:
+                name = chan.get("Channel") or ""
+                if _in_async_agi(chan) and name not in self.sessions:
+                    log.warning("calls.sent_on_from_earlier_run", channel=name)
+                    await self._send_on(name, done=False)
         log.info("calls.resynced", channels=len(channels), tracked=len(self.tracker.calls))
 
-    async def _resync_queues(self) -> None:
-        """What the queues hold now (callers waiting, members), as Asterisk says."""
+    async def _resync_queues(self) -> list[AmiMessage]:
+        """What the queues hold now (callers waiting, members), as Asterisk says; its
+        QueueEntry and QueueMember events (none if it cannot say)."""
         try:
             entries = await self.gateway.send_list({"Action": "QueueStatus"})
         except AmiError as exc:
             log.error("calls.queue_resync_failed", error=str(exc))
-            return
+            return []
         waiting: dict[str, int] = {}
         members: dict[str, int] = {}
         for entry in entries:
@@ -492,6 +524,7 @@ class CallHandling:
                 members[queue] = members.get(queue, 0) + 1
         self.queue_snapshot = {"waiting": waiting, "members": members}
         log.info("calls.queues_resynced", waiting=waiting, members=members)
+        return [e for e in entries if e.event in ("QueueEntry", "QueueMember")]
 
     async def shutdown(self) -> None:
         """On a clean stop: send every caller still in the menu on to the fallback (the
@@ -503,3 +536,137 @@ class CallHandling:
             in_menu = call is None or call.state == CallState.IVR
             await self._send_on(channel, done=not in_menu)
         await self.writer.drain()
+
+
+# -- adopting calls of an earlier run ---------------------------------------------------------
+
+
+def _in_async_agi(chan: AmiMessage) -> bool:
+    return (chan.get("Application") == "AGI"
+            and "agi:async" in (chan.get("ApplicationData") or ""))
+
+
+def _duration(chan: AmiMessage) -> timedelta:
+    """A CoreShowChannel's Duration (HH:MM:SS): how long the channel has existed."""
+    try:
+        hours, minutes, seconds = (int(part) for part in (chan.get("Duration") or "").split(":"))
+    except ValueError:
+        return timedelta()
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def call_from_row(row: CallRow, channel: str, uniqueid: str) -> Call:
+    """The call as the ledger row an earlier run wrote says it was (the caller on
+    `channel`), so adopting it goes on from there and loses nothing of the row."""
+    started = datetime.fromisoformat(row.started_at)
+    queued, answered = _time(row.queued_at), _time(row.answered_at)
+    state = CallState(row.state)
+    # The ledger keeps no history: the changes its times tell, then the state now.
+    history: list[tuple[CallState, datetime]] = [(CallState.IVR, started)]
+    if queued is not None:
+        history.append((CallState.QUEUED, queued))
+    if answered is not None:
+        history.append((CallState.CONNECTED, answered))
+    if history[-1][0] != state:
+        history.append((state, history[-1][1]))
+    return Call(
+        row.linkedid, channel, uniqueid, row.caller_number, row.caller_name, state, started,
+        tuple(history), digits=row.digits,
+        ivr_path=tuple(row.ivr_path.split(">")) if row.ivr_path else (),
+        category=row.category, topic=row.topic, dialplan=row.dialplan, queue=row.queue,
+        queued_at=queued, seat=row.seat, seat_group=row.seat_group, region=row.region,
+        seats_no_answer=tuple(row.seats_no_answer.split(",")) if row.seats_no_answer else (),
+        answered_at=answered, wait_seconds=row.wait_seconds, talk_seconds=row.talk_seconds,
+        voicemail_id=row.voicemail_id,
+        # Back in a queue after an answer: a seat sent the caller back.
+        transfers=1 if answered is not None and state in (
+            CallState.QUEUED, CallState.RINGING) else 0)
+
+
+def _caller(linkedid: str, chans: list[AmiMessage]) -> AmiMessage | None:
+    """The caller's channel among a call's channels: the one in hotline's IVR or in a
+    queue, else the call's first channel (its Uniqueid is the Linkedid), else one in the
+    line's dialplan contexts."""
+    for wanted in (_in_async_agi, lambda c: c.get("Application") == "Queue",
+                   lambda c: c.get("Uniqueid") == linkedid,
+                   lambda c: c.get("Context") in ("ivr", "fallback")):
+        found = next((c for c in chans if wanted(c)), None)
+        if found is not None:
+            return found
+    return None
+
+
+def _with_state(call: Call, state: CallState, at: datetime) -> Call:
+    if call.state == state:
+        return call
+    return replace(call, state=state, history=(*call.history, (state, at)))
+
+
+def adopted_call(linkedid: str, chans: list[AmiMessage], row: CallRow | None,
+                 queue_status: list[AmiMessage], now: datetime) -> Call | None:
+    """The call Asterisk has (its channels `chans`, as CoreShowChannels lists them, and
+    `queue_status`: QueueEntry and QueueMember events), as this run should track it: from
+    the ledger row of the earlier run (`row`) if there is one, in the state Asterisk says
+    it is in now. Without a row (the call reached a queue while hotline was away) from
+    Asterisk alone: started and queued times from the channel's age and the caller's
+    wait. None if it is not a call of the line hotline can follow."""
+    caller = _caller(linkedid, chans)
+    if caller is None:
+        return None
+    channel, uniqueid = caller.get("Channel") or "", caller.get("Uniqueid") or ""
+    in_agi, in_queue = _in_async_agi(caller), caller.get("Application") == "Queue"
+    if row is not None:
+        call = call_from_row(row, channel, uniqueid)
+    elif in_agi or in_queue:
+        started = now - _duration(caller)
+        call = Call(linkedid, channel, uniqueid, caller_id(caller.get("CallerIDNum")),
+                    caller_id(caller.get("CallerIDName")), CallState.IVR, started,
+                    ((CallState.IVR, started),))
+    else:
+        return None
+    if in_agi:
+        return _with_state(call, CallState.IVR, now)
+    if not in_queue:
+        return call  # elsewhere (a voicemail, a transfer out): as the row says
+    entry = next((e for e in queue_status if e.event == "QueueEntry"
+                  and e.get("Uniqueid") == uniqueid), None)
+    queue = ((entry.get("Queue") if entry is not None else None)
+             or (caller.get("ApplicationData") or "").split(",")[0] or None)
+    if entry is not None:  # waiting in a queue
+        try:
+            wait = float(entry.get("Wait") or 0)
+        except ValueError:
+            wait = 0.0
+        joined = now - timedelta(seconds=wait)
+        if call.state in (CallState.QUEUED, CallState.RINGING):
+            return call  # as the earlier run saw it: its queue and wait count
+        if call.answered_at is not None:  # sent back to a queue by the seat
+            return replace(_with_state(call, CallState.QUEUED, joined),
+                           transfers=call.transfers + 1)
+        return replace(_with_state(call, CallState.QUEUED, joined), queue=queue,
+                       queued_at=joined)
+    if not caller.get("BridgeId"):
+        return call  # between the queue and a seat: the next event says where
+    if call.state == CallState.CONNECTED:
+        return call
+    if call.answered_at is not None:  # answered again after a transfer
+        return _with_state(call, CallState.CONNECTED, now)
+    # A seat answered while no hotline ran: the seat is the queue member whose channel
+    # shares the caller's bridge; it answered after that channel was made (rung).
+    peer = next((c for c in chans if c is not caller
+                 and c.get("BridgeId") == caller.get("BridgeId")), None)
+    answered = now - _duration(peer) if peer is not None else now
+    seat = None
+    if peer is not None:
+        seat = next((m.get("Name") for m in queue_status if m.event == "QueueMember"
+                     and (peer.get("Channel") or "").startswith(
+                         (m.get("Location") or "?").removesuffix("/n") + "-")), None)
+    queued = call.queued_at
+    return replace(_with_state(call, CallState.CONNECTED, answered), queue=call.queue or queue,
+                   seat=seat, answered_at=answered,
+                   wait_seconds=(answered - queued).total_seconds()
+                   if queued is not None else None)

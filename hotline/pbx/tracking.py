@@ -7,6 +7,13 @@ A call starts when its channel enters hotline's IVR (AsyncAGIStart) or, for a ca
 reached a queue without hotline (the dialplan fallback), when it joins the queue. It ends
 when the caller's own channel hangs up; seat legs share the Linkedid and are ignored for
 that purpose.
+
+A seat may send the caller back to a queue (a transfer): the call is queued again, and may
+be answered again, but its row keeps describing its first answer (queue, seat, answered
+time, wait and talk of that seat), so the outcome stays `answered` and a second queue's
+wait never counts as the caller's wait for an answer. `transfers` counts such returns.
+An exact replay of a QueueCallerJoin (stamped before the call got to where it is now) is
+not a transfer: it changes nothing.
 """
 
 from __future__ import annotations
@@ -34,7 +41,7 @@ TRANSITIONS: dict[CallState, frozenset[CallState]] = {
     S.IVR: frozenset({S.QUEUED, S.VOICEMAIL, S.ENDED}),
     S.QUEUED: frozenset({S.RINGING, S.CONNECTED, S.IVR, S.VOICEMAIL, S.ENDED}),
     S.RINGING: frozenset({S.QUEUED, S.CONNECTED, S.IVR, S.VOICEMAIL, S.ENDED}),
-    S.CONNECTED: frozenset({S.IVR, S.ENDED}),
+    S.CONNECTED: frozenset({S.QUEUED, S.IVR, S.ENDED}),  # QUEUED: sent back by the seat
     S.VOICEMAIL: frozenset({S.IVR, S.ENDED}),
     S.ENDED: frozenset(),
 }
@@ -261,6 +268,7 @@ class Call:
     abandoned: bool = False
     left_queue: bool = False
     voicemail_id: int | None = None
+    transfers: int = 0  # times a seat sent the answered caller back to a queue
     outcome: Outcome | None = None
     end_reason: EndReason | None = None
 
@@ -324,7 +332,7 @@ class CallTracker:
             if isinstance(fact, IvrEntered):
                 return call
         new = self._next(call, fact, at)
-        if new is call:
+        if new is call or new == call:
             return None
         if new.state == S.ENDED:
             del self.calls[linkedid]
@@ -332,6 +340,15 @@ class CallTracker:
         else:
             self.calls[linkedid] = new
         return new
+
+    def adopt(self, call: Call) -> Call | None:
+        """Track a call this run did not see start: found in Asterisk by a resync (left
+        by an earlier run, or reached while hotline was away). None if it is already
+        tracked or ended recently."""
+        if call.linkedid in self.calls or call.linkedid in self.ended:
+            return None
+        self.calls[call.linkedid] = call
+        return call
 
     def _start(self, fact: Fact, at: datetime) -> Call | None:
         if isinstance(fact, IvrEntered):
@@ -361,6 +378,11 @@ class CallTracker:
                           dialplan=fact.dialplan or call.dialplan)
             return call if new == call else new
         if isinstance(fact, QueueJoined):
+            if (call.state in (S.RINGING, S.CONNECTED) and call.history
+                    and at < call.history[-1][1]):
+                return call  # a replay: this join came before the call got where it is
+            if call.answered_at is not None:
+                return self._transferred(call, at)
             moved = call.moved(S.QUEUED, at)
             # Moving on from a queue that did not answer (a region queue first, then its
             # queue): the caller has been waiting since the first one.
@@ -379,6 +401,9 @@ class CallTracker:
         if isinstance(fact, SeatConnected):
             if call.state not in (S.QUEUED, S.RINGING):
                 return call
+            if call.answered_at is not None:
+                # Answered again after a transfer: the first answer stays in the row.
+                return call.moved(S.CONNECTED, at)
             wait = fact.hold_seconds
             if call.queued_at is not None:
                 # Asterisk's hold time counts this queue only; the caller may have
@@ -388,19 +413,22 @@ class CallTracker:
             return replace(call.moved(S.CONNECTED, at), seat=fact.seat, answered_at=at,
                            wait_seconds=wait, queue=fact.queue or call.queue)
         if isinstance(fact, SeatCompleted):
+            if call.transfers:
+                return call  # the talk of the first seat was taken at the transfer
             talk = fact.talk_seconds
             if talk is None and call.answered_at is not None:
                 talk = (at - call.answered_at).total_seconds()
             return replace(call, talk_seconds=talk)
         if isinstance(fact, QueueAbandoned):
-            if call.state not in (S.QUEUED, S.RINGING):
+            if call.state not in (S.QUEUED, S.RINGING) or call.answered_at is not None:
                 return call
             wait = (at - call.queued_at).total_seconds() if call.queued_at else None
             return replace(call, abandoned=True, wait_seconds=wait)
         if isinstance(fact, QueueLeft):
             # Asterisk reports the leave just before AgentConnect when a seat answers, so
             # leaving says nothing yet about where the call goes: keep the state, note it.
-            if call.state not in (S.QUEUED, S.RINGING) or call.abandoned:
+            if (call.state not in (S.QUEUED, S.RINGING) or call.abandoned
+                    or call.answered_at is not None):
                 return call
             wait = (at - call.queued_at).total_seconds() if call.queued_at else None
             return replace(call, left_queue=True, wait_seconds=wait)
@@ -410,10 +438,24 @@ class CallTracker:
             return self._end(call, at, EndReason.HANGUP)
         return call
 
+    @staticmethod
+    def _transferred(call: Call, at: datetime) -> Call:
+        """An answered call joins a queue: a seat sent the caller back (a transfer). The
+        row keeps the first answer: queue, queued and answered times, seat and wait stay;
+        the first seat's talk ends now unless Asterisk already said how long it was."""
+        if call.state in (S.QUEUED, S.RINGING) or S.QUEUED not in TRANSITIONS[call.state]:
+            return call  # already back in a queue (say, a region queue, then its queue)
+        talk = call.talk_seconds
+        if talk is None and call.answered_at is not None and call.state == S.CONNECTED:
+            talk = (at - call.answered_at).total_seconds()
+        return replace(call.moved(S.QUEUED, at), transfers=call.transfers + 1,
+                       talk_seconds=talk)
+
     def _end(self, call: Call, at: datetime, reason: EndReason) -> Call:
         if call.state == S.CONNECTED and call.talk_seconds is None and call.answered_at:
             call = replace(call, talk_seconds=(at - call.answered_at).total_seconds())
-        if call.state in (S.QUEUED, S.RINGING) and call.wait_seconds is None and call.queued_at:
+        if (call.state in (S.QUEUED, S.RINGING) and call.wait_seconds is None
+                and call.queued_at and call.answered_at is None):
             call = replace(call, wait_seconds=(at - call.queued_at).total_seconds())
         outcome = outcome_of(call) if reason == EndReason.HANGUP else (
             Outcome.ANSWERED if call.answered_at else Outcome.INTERRUPTED)

@@ -13,18 +13,24 @@ import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from hotline.app.testcall import TestCall, place_call, read_ledger_row, wait_for_ledger_row
+from hotline.ledger.seats import SeatBook
+from hotline.ledger.store import CallRow, Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance
-from tests.conftest import OPEN_TIME, live_channels, routing_for_tests
+from tests.conftest import OPEN_TIME, live_channels, queue_members, routing_for_tests
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
+SEAT = "8001"  # the demo seat that answers the centre's queue (演示座席8001)
+SEAT_NAME = "演示座席8001"
+SEAT_DEVICE = "Local/8001@seats/n"
 
 
 @pytest.fixture
@@ -71,6 +77,37 @@ class HotlineProcess:
         self.log_file.close()
 
 
+async def seat_logged_in(inst: Instance, ledger: Path) -> None:
+    """Seat 8001 logged in, in the ledger `ledger` (as `hotline seats login` records it):
+    the routing loop of a hotline run on that ledger makes it a member of the centre's
+    queue. (`hotline run` without --with-sandbox logs no demo seats in.)"""
+    book = await Ledger.open(ledger)
+    try:
+        await SeatBook(book).record(SEAT, "login", at=datetime.now(UTC), actor="test")
+    finally:
+        await book.close()
+
+
+async def seat_in_centre(inst: Instance, timeout: float = 20) -> None:
+    """Wait until seat 8001 is a member of the centre's queue."""
+    async with asyncio.timeout(timeout):
+        while True:
+            if SEAT_DEVICE in await asyncio.to_thread(queue_members, inst, "center"):
+                return
+            await asyncio.sleep(0.5)
+
+
+async def row_in_state(ledger: Path, linkedid: str, *states: str,
+                       timeout: float = 40) -> CallRow:
+    """The call's ledger row, once it is in one of `states`."""
+    async with asyncio.timeout(timeout):
+        while True:
+            row = await asyncio.to_thread(read_ledger_row, ledger, linkedid)
+            if row is not None and row.state in states:
+                return row
+            await asyncio.sleep(0.1)
+
+
 async def in_menu(gateway: AmiGateway, call: TestCall) -> asyncio.Event:
     """An event set once the call's IVR plays its greeting (STREAM FILE with keys)."""
     ready = asyncio.Event()
@@ -86,7 +123,11 @@ async def in_menu(gateway: AmiGateway, call: TestCall) -> asyncio.Event:
 
 async def test_with_hotline_down_a_call_goes_straight_to_the_centre(
         gateway: AmiGateway, own_asterisk: Instance) -> None:
-    # No hotline has ever run on this instance: the heartbeat is missing, so stale.
+    # No hotline has ever run on this instance: the heartbeat is missing, so stale. The
+    # seat is put in the centre's queue by hand (nobody else would).
+    if SEAT_DEVICE not in queue_members(own_asterisk, "center"):
+        await gateway.send({"Action": "QueueAdd", "Queue": "center", "Interface": SEAT_DEVICE,
+                            "MemberName": SEAT_NAME})
     call = TestCall("13955112345", "降级来电", [])
     await place_call(gateway, call, timeout=30)
     assert call.ivr_channel is None  # never entered hotline's IVR
@@ -97,10 +138,12 @@ async def test_with_hotline_down_a_call_goes_straight_to_the_centre(
 async def test_a_call_in_the_menu_when_hotline_dies_is_sent_on_by_the_next_run(
         gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path) -> None:
     ledger = tmp_path / "ledger.sqlite3"
+    await seat_logged_in(own_asterisk, ledger)
     first = HotlineProcess(own_asterisk, ledger)
     second = None
     try:
         await first.wait_for("calls.resynced")
+        await seat_in_centre(own_asterisk)
         call = TestCall("13955112345", "纳税人李四", [])
         ready = await in_menu(gateway, call)
         placed = asyncio.create_task(place_call(gateway, call, timeout=60))
@@ -148,6 +191,83 @@ async def test_a_call_that_ended_while_hotline_was_dead_is_closed_as_vanished(
         assert (final.outcome, final.end_reason, final.state) == (
             "interrupted", "vanished", "ended")
     finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+async def test_a_call_with_a_seat_when_hotline_dies_is_ended_by_its_hangup(
+        gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path) -> None:
+    """Killed while the caller talks to a seat: the next run adopts the call from
+    Asterisk, keeps its row as the first run wrote it, and records its real end."""
+    ledger = tmp_path / "ledger.sqlite3"
+    await seat_logged_in(own_asterisk, ledger)
+    await gateway.send({"Action": "Setvar", "Variable": f"SEAT_TALK_{SEAT}", "Value": "12"})
+    first = HotlineProcess(own_asterisk, ledger)
+    second = None
+    try:
+        await first.wait_for("calls.resynced")
+        await seat_in_centre(own_asterisk)
+        call = TestCall("13955112345", "纳税人王五", ["0"])  # 0: to a seat
+        placed = asyncio.create_task(place_call(gateway, call, timeout=90))
+        talking = await row_in_state(ledger, call.linkedid, "connected")
+        first.kill()
+        second = HotlineProcess(own_asterisk, ledger)
+        await second.wait_for("calls.resynced")
+        await placed
+        final = await wait_for_ledger_row(ledger, call.linkedid)
+        assert (final.outcome, final.end_reason) == ("answered", "hangup")
+        # The row of the first run, kept: the new run neither blanked nor re-timed it.
+        assert (final.started_at, final.queued_at, final.answered_at) == (
+            talking.started_at, talking.queued_at, talking.answered_at)
+        assert (final.digits, final.ivr_path, final.dialplan) == (
+            talking.digits, talking.ivr_path, talking.dialplan)
+        assert (final.queue, final.seat, final.wait_seconds) == (
+            "center", SEAT_NAME, talking.wait_seconds)
+        # Ended by its hang-up after the seat's 12 s, not closed later as vanished.
+        assert final.talk_seconds is not None
+        assert 10 <= final.talk_seconds <= 16
+    finally:
+        await gateway.send({"Action": "Setvar", "Variable": f"SEAT_TALK_{SEAT}", "Value": ""})
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
+async def test_a_queued_call_when_hotline_dies_is_followed_to_its_answer(
+        gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path) -> None:
+    """Killed while the caller waits in the queue: the next run adopts the call (queue,
+    wait and all from the first run's row) and records the seat's answer and the end."""
+    ledger = tmp_path / "ledger.sqlite3"
+    await seat_logged_in(own_asterisk, ledger)
+    await gateway.send({"Action": "Setvar", "Variable": f"SEAT_MODE_{SEAT}",
+                        "Value": "noanswer"})
+    first = HotlineProcess(own_asterisk, ledger)
+    second = None
+    try:
+        await first.wait_for("calls.resynced")
+        await seat_in_centre(own_asterisk)
+        call = TestCall("13955112345", "纳税人赵六", ["0"])
+        placed = asyncio.create_task(place_call(gateway, call, timeout=120))
+        waiting = await row_in_state(ledger, call.linkedid, "queued", "ringing")
+        first.kill()
+        second = HotlineProcess(own_asterisk, ledger)
+        await second.wait_for("calls.resynced")
+        await gateway.send({"Action": "Setvar", "Variable": f"SEAT_MODE_{SEAT}", "Value": ""})
+        await placed
+        assert call.answered
+        final = await wait_for_ledger_row(ledger, call.linkedid)
+        assert (final.outcome, final.end_reason) == ("answered", "hangup")
+        assert (final.started_at, final.queued_at, final.digits) == (
+            waiting.started_at, waiting.queued_at, waiting.digits)
+        assert (final.queue, final.seat) == ("center", SEAT_NAME)
+        assert final.answered_at is not None
+        assert final.queued_at is not None
+        assert final.wait_seconds == pytest.approx(
+            (datetime.fromisoformat(final.answered_at)
+             - datetime.fromisoformat(final.queued_at)).total_seconds(), abs=1.5)
+    finally:
+        await gateway.send({"Action": "Setvar", "Variable": f"SEAT_MODE_{SEAT}", "Value": ""})
         first.stop()
         if second is not None:
             second.stop()

@@ -12,18 +12,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from structlog.testing import capture_logs
 
-from hotline.app.calls import CallHandling
+from hotline.app.calls import CallHandling, adopted_call
 from hotline.ivr.prompts import PromptStore
 from hotline.ivr.registry import DialplanRegistry
 from hotline.ledger.store import BEIJING, CallRow, Ledger
+from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway
+from hotline.pbx.tracking import Call, CallState
 from tests.fakeami import Action, FakeAmi, event, frames, response, transcript
 
 pytestmark = pytest.mark.timeout(30)
@@ -42,6 +44,12 @@ B_CHANNEL = "PJSIP/trunk-cmcc-00000009"
 NEWCHANNEL, AGI_START = frames(transcript("inbound_call"))
 AGI_END, QUEUE_JOIN, AGENT_CONNECT, HANGUP = frames(transcript("call_to_seat"))
 SHOW_START, SHOW_A, SHOW_A_SEAT, SHOW_B, SHOW_END = frames(transcript("core_show_channels"))
+# QueueStatus as Asterisk answered it: seat 1001 (in a call) and 1002, B waiting 12 s.
+_, _, SEAT_1001, SEAT_1002, ENTRY_B, _ = frames(transcript("queue_status"))
+# A's channel still waiting in hotline's IVR (AsyncAGI), nobody talking to it.
+SHOW_A_IN_AGI = (SHOW_A.replace("Application: Queue", "Application: AGI")
+                 .replace("ApplicationData: tax-inquiry,tT,,,300", "ApplicationData: agi:async")
+                 .replace("BridgeId: 8c2b6f0e-5b1a-4b7e-9f63-0d6a1f2c3b4d", "BridgeId: "))
 
 
 def at(frame: str, seconds: float) -> str:
@@ -78,15 +86,24 @@ class Asterisk:
 
     ami: FakeAmi
     channels: list[str] = field(default_factory=list)  # CoreShowChannel frames
+    queues: list[str] = field(default_factory=list)  # QueueMember and QueueEntry frames
+    # Pushed just before the answer to QueueStatus: events in the middle of a resync.
+    during_resync: list[str] = field(default_factory=list)
 
-    def answer(self, action: Action) -> str | None:
+    async def answer(self, action: Action) -> str | None:
         if action.name == "CoreShowChannels":
             complete = SHOW_END.replace("ListItems: 3", f"ListItems: {len(self.channels)}")
             return SHOW_START + "".join(self.channels) + complete
         if action.name == "QueueStatus":
+            if self.during_resync:
+                await self.push(*self.during_resync)
+                self.during_resync = []
+                await asyncio.sleep(0.05)
             return (response("Queue status will follow", EventList="start")
+                    + "".join(self.queues)
                     + event("QueueStatusComplete", {"ActionID": "{ActionID}",
-                                                    "EventList": "Complete", "ListItems": "0"}))
+                                                    "EventList": "Complete",
+                                                    "ListItems": str(len(self.queues))}))
         if action.name == "AGI":
             return response("Added AGI command to queue")
         return None
@@ -198,12 +215,16 @@ async def test_reconnect_replays_and_late_events_leave_one_row_per_call(
             # On the new connection: A's start replayed, B's real hang-up delivered late,
             # then the rest of A, its AgentComplete after the caller's Hangup (as Asterisk
             # sends it), and old events again after the end.
-            await asterisk.push(at(AGI_START, 0), at(QUEUE_JOIN, 10), at(AGENT_CONNECT, 16),
-                                at(as_b(HANGUP), 20), at(SEAT_LEG_HANGUP, 45.9),
-                                at(HANGUP, 46), at(agent_complete(30), 46),
-                                at(HANGUP, 46), at(AGENT_CONNECT, 16), at(AGI_START, 0),
-                                at(as_b(QUEUE_JOIN), 6))
-            await hotline.settled()
+            with capture_logs() as logs:
+                await asterisk.push(at(AGI_START, 0), at(QUEUE_JOIN, 10),
+                                    at(AGENT_CONNECT, 16), at(as_b(HANGUP), 20),
+                                    at(SEAT_LEG_HANGUP, 45.9), at(HANGUP, 46),
+                                    at(agent_complete(30), 46), at(HANGUP, 46),
+                                    at(AGENT_CONNECT, 16), at(AGI_START, 0),
+                                    at(as_b(QUEUE_JOIN), 6))
+                await hotline.settled()
+            # The replayed join of a connected call is no error (and no transfer).
+            assert [e for e in logs if e["log_level"] in ("error", "critical")] == []
         finally:
             await hotline.kill()
 
@@ -267,11 +288,6 @@ async def test_after_a_restart_mid_call_the_vanished_call_is_closed_once(
         assert (b.caller_number, b.queue) == ("055187654321", "tax-inquiry")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "defect: CallHandling.resync adopts only channels left in AsyncAGI; a call already "
-    "queued or with a seat when hotline restarts is not tracked by the new run, so its "
-    "Hangup is ignored and its row stays open until some later reconnect closes it as "
-    "'vanished' (wrong end time and talk time)"))
 async def test_after_a_restart_mid_call_the_call_still_talking_is_ended_by_its_hangup(
         tmp_path: Path) -> None:
     async with line(tmp_path) as (ami, asterisk, ledger):
@@ -291,3 +307,157 @@ async def test_after_a_restart_mid_call_the_call_still_talking_is_ended_by_its_h
         assert (a.state, a.outcome, a.end_reason) == ("ended", "answered", "hangup")
         assert (a.seat, a.wait_seconds, a.talk_seconds) == ("座席1001", 6.0, 30.0)
         assert (a.answered_at, a.ended_at) == (beijing(16), beijing(46))
+
+
+async def test_after_a_restart_a_queued_call_is_followed_to_its_answer_and_hangup(
+        tmp_path: Path) -> None:
+    """B waits in the queue when hotline restarts: the new run adopts it with the queue
+    and wait the earlier run recorded, sees a seat answer it and B hang up."""
+    async with line(tmp_path) as (ami, asterisk, ledger):
+        await first_run_dies_mid_call(ami, asterisk, ledger, tmp_path)
+        asterisk.channels = [SHOW_A, SHOW_A_SEAT, SHOW_B]
+        asterisk.queues = [SEAT_1001, SEAT_1002, ENTRY_B]
+        second = Hotline(ami, ledger, lambda: T0 + timedelta(seconds=40), tmp_path)
+        await second.start()
+        try:
+            await second.settled()
+            assert sorted(second.calls.tracker.calls) == [A, B]
+            await asterisk.push(at(HANGUP, 46), at(as_b(AGENT_CONNECT), 50),
+                                at(as_b(HANGUP), 70))
+            await second.settled()
+        finally:
+            await second.kill()
+        assert await count_rows(ledger) == 2
+        assert await ledger.open_calls() == []
+        b = (await rows(ledger))[B]
+        assert (b.state, b.outcome, b.end_reason) == ("ended", "answered", "hangup")
+        assert (b.caller_number, b.caller_name) == ("055187654321", "纳税人李四")
+        assert (b.queue, b.seat) == ("tax-inquiry", "座席1001")
+        assert (b.started_at, b.queued_at, b.answered_at, b.ended_at) == (
+            beijing(2), beijing(6), beijing(50), beijing(70))
+        assert (b.wait_seconds, b.talk_seconds) == (44.0, 20.0)
+
+
+async def test_a_hangup_while_the_resync_runs_ends_the_adopted_call(tmp_path: Path) -> None:
+    """A hangs up after the new run listed the channels but before it adopted A: the
+    hang-up is held until A is adopted, not ignored."""
+    async with line(tmp_path) as (ami, asterisk, ledger):
+        await first_run_dies_mid_call(ami, asterisk, ledger, tmp_path)
+        asterisk.channels = [SHOW_A, SHOW_A_SEAT]
+        asterisk.during_resync = [at(SEAT_LEG_HANGUP, 45.9), at(HANGUP, 46)]
+        second = Hotline(ami, ledger, lambda: T0 + timedelta(seconds=40), tmp_path)
+        await second.start()
+        try:
+            await second.settled()
+        finally:
+            await second.kill()
+        a = (await rows(ledger))[A]
+        assert (a.state, a.outcome, a.end_reason) == ("ended", "answered", "hangup")
+        assert (a.answered_at, a.ended_at, a.talk_seconds) == (beijing(16), beijing(46), 30.0)
+        assert second.calls.tracker.calls == {}
+
+
+def earlier_run_in_the_menu() -> Call:
+    """A as an earlier run left it: in the IVR, keys pressed and menus walked."""
+    return Call(A, A_CHANNEL, A, "055112345678", "纳税人张三", CallState.IVR, T0,
+                ((CallState.IVR, T0),), digits="12", ivr_path=("main", "sub"),
+                category="consultation", topic="个税", dialplan="test", region="安徽合肥")
+
+
+async def test_a_call_adopted_in_the_menu_keeps_what_the_earlier_run_recorded(
+        tmp_path: Path) -> None:
+    """The earlier run died with A in the menu; the new run adopts it (and sends it on to
+    the queue): keys, menus, category, topic and dialplan stay in its row."""
+    async with line(tmp_path) as (ami, asterisk, ledger):
+        await ledger.upsert_calls([earlier_run_in_the_menu()], T0 + timedelta(seconds=8))
+        asterisk.channels = [SHOW_A_IN_AGI]
+        second = Hotline(ami, ledger, lambda: T0 + timedelta(seconds=30), tmp_path)
+        await second.start()
+        try:
+            await second.settled()
+            send_on = await ami.wait_action("AGI")
+            assert send_on.get("Command") == "ASYNCAGI BREAK"
+            middle = await ledger.get(A)
+            assert middle is not None
+            assert (middle.state, middle.digits, middle.ivr_path) == ("ivr", "12", "main>sub")
+            await asterisk.push(at(QUEUE_JOIN, 31), at(AGENT_CONNECT, 37), at(HANGUP, 60))
+            await second.settled()
+        finally:
+            await second.kill()
+        assert await count_rows(ledger) == 1
+        a = (await rows(ledger))[A]
+        assert (a.state, a.outcome, a.end_reason) == ("ended", "answered", "hangup")
+        assert (a.digits, a.ivr_path, a.category, a.topic, a.dialplan) == (
+            "12", "main>sub", "consultation", "个税", "test")
+        assert (a.started_at, a.queued_at, a.answered_at, a.ended_at) == (
+            beijing(0), beijing(31), beijing(37), beijing(60))
+        assert (a.queue, a.seat, a.wait_seconds, a.talk_seconds) == (
+            "tax-inquiry", "座席1001", 6.0, 23.0)
+
+
+async def test_a_call_that_left_the_menu_for_the_queue_while_hotline_was_down(
+        tmp_path: Path) -> None:
+    """The earlier run died with B in the menu; B went on to the queue (the fallback) and
+    waits there when the new run starts: adopted as queued, in the queue QueueStatus
+    names and waiting as long as it says, with the menu's keys kept."""
+    async with line(tmp_path) as (ami, asterisk, ledger):
+        earlier = replace(earlier_run_in_the_menu(), linkedid=B, caller_channel=B_CHANNEL,
+                          caller_uniqueid=B, caller_number="055187654321",
+                          caller_name="纳税人李四", started_at=T0 + timedelta(seconds=2))
+        await ledger.upsert_calls([earlier], T0 + timedelta(seconds=8))
+        asterisk.channels = [SHOW_B]
+        asterisk.queues = [SEAT_1001, ENTRY_B]  # B has waited 12 s
+        second = Hotline(ami, ledger, lambda: T0 + timedelta(seconds=30), tmp_path)
+        await second.start()
+        try:
+            await second.settled()
+            await asterisk.push(at(as_b(HANGUP), 40))
+            await second.settled()
+        finally:
+            await second.kill()
+        assert await count_rows(ledger) == 1
+        b = (await rows(ledger))[B]
+        assert (b.state, b.outcome, b.end_reason) == ("ended", "abandoned", "hangup")
+        assert (b.digits, b.ivr_path, b.category) == ("12", "main>sub", "consultation")
+        assert (b.queue, b.queued_at, b.ended_at, b.wait_seconds) == (
+            "tax-inquiry", beijing(18), beijing(40), 22.0)
+        assert b.started_at == beijing(2)
+
+
+async def test_a_call_queued_while_hotline_was_down_gets_its_row(tmp_path: Path) -> None:
+    """B reached the queue by the fallback before any hotline ran (no row): the new run
+    adopts it from Asterisk alone (started as long ago as its channel, queued as long as
+    it waited), so its end is recorded, once."""
+    async with line(tmp_path) as (ami, asterisk, ledger):
+        asterisk.channels = [SHOW_B]  # its channel is 12 s old
+        asterisk.queues = [ENTRY_B]  # waiting 12 s
+        run = Hotline(ami, ledger, lambda: T0 + timedelta(seconds=30), tmp_path)
+        await run.start()
+        try:
+            await run.settled()
+            await asterisk.push(at(as_b(HANGUP), 40), at(as_b(HANGUP), 40))
+            await run.settled()
+        finally:
+            await run.kill()
+        assert await count_rows(ledger) == 1
+        b = (await rows(ledger))[B]
+        assert (b.state, b.outcome, b.end_reason) == ("ended", "abandoned", "hangup")
+        assert (b.caller_number, b.queue) == ("055187654321", "tax-inquiry")
+        assert (b.started_at, b.queued_at, b.ended_at) == (beijing(18), beijing(18), beijing(40))
+
+
+def test_a_call_answered_while_hotline_was_down_is_adopted_with_its_seat() -> None:
+    """No row: the seat is the queue member whose channel shares the caller's bridge; it
+    answered after that channel was made (36 s before)."""
+    now = T0 + timedelta(seconds=60)
+    show = [AmiMessage(f) for f in (SHOW_A, SHOW_A_SEAT)]
+    status = [AmiMessage(f) for f in (SEAT_1001, SEAT_1002)]
+    call = adopted_call(A, show, None, status, now)
+    assert call is not None
+    assert (call.state, call.caller_channel, call.caller_uniqueid) == (
+        CallState.CONNECTED, A_CHANNEL, A)
+    assert (call.queue, call.seat, call.answered_at) == (
+        "tax-inquiry", "座席1001", now - timedelta(seconds=36))
+    assert call.started_at == now - timedelta(seconds=42)
+    # A seat leg alone is no call to follow.
+    assert adopted_call(A, [AmiMessage(SHOW_A_SEAT)], None, status, now) is None

@@ -148,3 +148,67 @@ def test_facts_from_real_events() -> None:
     assert fact_from_event(unknown) == QueueJoined("1", "1", "c", "center", None, None)
     assert fact_from_event(AmiMessage("Event: Newstate\r\nLinkedid: 1")) is None
     assert fact_from_event(AmiMessage("Event: Hangup\r\nUniqueid: 1")) is None  # no Linkedid
+
+
+def connected(tracker: CallTracker) -> None:
+    """In the IVR at 0, queued at 4, ringing seat s1 at 5, answered at 6 (2 s on hold)."""
+    entered(tracker)
+    tracker.apply(QueueJoined(LID, LID, "c", "center", None, None), at(4))
+    tracker.apply(SeatRinging(LID, "center", "s1"), at(5))
+    tracker.apply(SeatConnected(LID, "center", "s1", 2.0), at(6))
+
+
+def test_a_replayed_queue_join_changes_nothing() -> None:
+    """A QueueCallerJoin stamped before the call got where it is (replayed after a
+    reconnect) is no transfer: no error, no change."""
+    tr = CallTracker()
+    entered(tr)
+    join = QueueJoined(LID, LID, "c", "center", None, None)
+    tr.apply(join, at(4))
+    tr.apply(SeatRinging(LID, "center", "s1"), at(5))
+    assert tr.apply(join, at(4)) is None  # ringing stays ringing
+    assert tr.calls[LID].state == CallState.RINGING
+    tr.apply(SeatConnected(LID, "center", "s1", 2.0), at(6))
+    before = tr.calls[LID]
+    assert tr.apply(join, at(4)) is None
+    assert tr.calls[LID] == before
+
+
+def test_a_seat_sends_the_caller_back_to_a_queue() -> None:
+    """A transfer back to a queue is tracked (queued, ringing, answered again) and the
+    call's row keeps its first answer: queue, seat, answered time, wait and talk."""
+    tr = CallTracker()
+    connected(tr)
+    tr.apply(SeatCompleted(LID, 30.0), at(36))  # the first seat transfers (reason transfer)
+    back = tr.apply(QueueJoined(LID, LID, "c", "experts", None, None), at(36.5))
+    assert back is not None
+    assert (back.state, back.transfers) == (CallState.QUEUED, 1)
+    assert tr.apply(QueueJoined(LID, LID, "c", "center", None, None), at(4)) is None  # replay
+    tr.apply(SeatRinging(LID, "experts", "s2"), at(37))
+    tr.apply(QueueLeft(LID, "experts"), at(41.5))
+    again = tr.apply(SeatConnected(LID, "experts", "s2", 5.0), at(41.5))
+    assert again is not None
+    assert again.state == CallState.CONNECTED
+    tr.apply(SeatCompleted(LID, 20.0), at(61.5))
+    call = tr.apply(ChannelHungUp(LID, LID, "16"), at(61.6))
+    assert call is not None
+    assert [s for s, _ in call.history] == [
+        CallState.IVR, CallState.QUEUED, CallState.RINGING, CallState.CONNECTED,
+        CallState.QUEUED, CallState.RINGING, CallState.CONNECTED, CallState.ENDED]
+    assert (call.outcome, call.end_reason) == (Outcome.ANSWERED, EndReason.HANGUP)
+    assert (call.queue, call.seat, call.queued_at, call.answered_at) == (
+        "center", "s1", at(4), at(6))
+    assert (call.wait_seconds, call.talk_seconds) == (2.0, 30.0)
+
+
+def test_a_caller_sent_back_to_a_queue_who_hangs_up_there_was_answered() -> None:
+    tr = CallTracker()
+    connected(tr)
+    # No AgentComplete before the transfer: the first seat's talk ends at the transfer.
+    tr.apply(QueueJoined(LID, LID, "c", "experts", None, None), at(20))
+    tr.apply(QueueAbandoned(LID, "experts"), at(50))
+    call = tr.apply(ChannelHungUp(LID, LID, "16"), at(50.1))
+    assert call is not None
+    assert call.outcome == Outcome.ANSWERED
+    assert (call.queue, call.seat, call.wait_seconds, call.talk_seconds) == (
+        "center", "s1", 2.0, 14.0)
