@@ -391,9 +391,14 @@ class CallHandling:
                 return
             context = CallContext(fact.number, self.calendar.state(self.calendar_clock()))
 
+            after_hours = context.calendar != "open"
+
             def report(progress: Progress) -> None:
+                self_service = any(plan.menus[m].self_service for m in progress.path
+                                   if m in plan.menus)
                 self._apply(IvrProgress(linkedid, progress.pressed, progress.path,
-                                        progress.category, progress.topic, plan.name))
+                                        progress.category, progress.topic, plan.name,
+                                        self_service, after_hours))
 
             def answered() -> bool:
                 call = self.tracker.calls.get(linkedid)

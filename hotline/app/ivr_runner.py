@@ -27,7 +27,7 @@ from hotline.pbx.agi import AgiChannel
 from hotline.pbx.ami.agi import quote_agi_arg
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AgiHangup, AmiGateway
-from hotline.pbx.tracking import Fact, VoicemailSaved, VoicemailStarted
+from hotline.pbx.tracking import Fact, Referred, VoicemailSaved, VoicemailStarted
 from hotline.routing.config import RoutingConfig
 
 log = structlog.get_logger("hotline.ivr")
@@ -153,6 +153,8 @@ class IvrRunner:
             await self.agi.exec("Dial", f"Local/{command.number}@outbound/n,60")
             status = await self.agi.command("GET VARIABLE DIALSTATUS")
             answered = status.data == "ANSWER"
+            if answered and self.link is not None:
+                self.link.apply(Referred(self.link.linkedid, command.number))
             if not answered:
                 log.warning("ivr.transfer_failed", number=command.number,
                             dial_status=status.data)

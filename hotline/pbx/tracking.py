@@ -51,6 +51,9 @@ class Outcome(enum.Enum):
     ANSWERED = "answered"
     VOICEMAIL = "voicemail"  # the caller left a voicemail
     ABANDONED = "abandoned"  # the caller hung up while queued or ringing a seat
+    REFERRED = "referred"  # transferred to another number (another region's line)
+    SELF_SERVICE = "self_service"  # served by self-service answers in the menu
+    AFTER_HOURS = "after_hours"  # called when the line was closed, no message left
     ENDED_IN_IVR = "ended_in_ivr"
     UNANSWERED = "unanswered"  # left the queue with nobody answering (timeout)
     INTERRUPTED = "interrupted"  # vanished while hotline was not watching
@@ -148,6 +151,16 @@ class IvrProgress:
     category: str | None
     topic: str | None
     dialplan: str | None = None
+    self_service: bool = False  # walked a self-service menu (hours, FAQ)
+    after_hours: bool = False  # the line was not open when the call came
+
+
+@dataclass(frozen=True)
+class Referred:
+    """The IVR transferred the call to another number, and that side answered."""
+
+    linkedid: str
+    number: str
 
 
 @dataclass(frozen=True)
@@ -163,7 +176,7 @@ class VoicemailSaved:
 
 Fact = (IvrEntered | QueueJoined | SeatRinging | SeatNoAnswer | SeatConnected | SeatCompleted
         | QueueAbandoned | QueueLeft | ChannelHungUp | DigitsPressed | IvrProgress
-        | VoicemailStarted | VoicemailSaved)
+        | VoicemailStarted | VoicemailSaved | Referred)
 
 UNKNOWN_CALLER = {"", "<unknown>", "unknown"}
 
@@ -269,6 +282,9 @@ class Call:
     left_queue: bool = False
     voicemail_id: int | None = None
     transfers: int = 0  # times a seat sent the answered caller back to a queue
+    self_service: bool = False
+    after_hours: bool = False
+    referred_to: str | None = None
     outcome: Outcome | None = None
     end_reason: EndReason | None = None
 
@@ -292,10 +308,16 @@ def outcome_of(call: Call) -> Outcome:
         return Outcome.ANSWERED
     if call.voicemail_id is not None:
         return Outcome.VOICEMAIL
+    if call.referred_to is not None:
+        return Outcome.REFERRED
     if call.abandoned or (call.state in (S.QUEUED, S.RINGING) and not call.left_queue):
         return Outcome.ABANDONED
     if call.queue is not None:
         return Outcome.UNANSWERED
+    if call.self_service:
+        return Outcome.SELF_SERVICE
+    if call.after_hours:
+        return Outcome.AFTER_HOURS
     return Outcome.ENDED_IN_IVR
 
 
@@ -375,8 +397,12 @@ class CallTracker:
             new = replace(call, digits=fact.pressed, ivr_path=fact.path,
                           category=fact.category or call.category,
                           topic=fact.topic or call.topic,
-                          dialplan=fact.dialplan or call.dialplan)
+                          dialplan=fact.dialplan or call.dialplan,
+                          self_service=fact.self_service or call.self_service,
+                          after_hours=fact.after_hours or call.after_hours)
             return call if new == call else new
+        if isinstance(fact, Referred):
+            return replace(call, referred_to=fact.number)
         if isinstance(fact, QueueJoined):
             if (call.state in (S.RINGING, S.CONNECTED) and call.history
                     and at < call.history[-1][1]):

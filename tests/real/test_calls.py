@@ -193,7 +193,7 @@ async def test_transfer_to_another_region_dials_out(hotline_service: Service,
     row = await call_and_row(hotline_service, caller, call)
     # The far end ([outbound] in the sandbox) answered; the caller was connected to it.
     assert dialed[:2] == ["begin", "ANSWER"]
-    assert (row.digits, row.queue, row.outcome) == ("5", None, "ended_in_ivr")
+    assert (row.digits, row.queue, row.outcome) == ("5", None, "referred")
 
 
 async def test_an_information_prompt_returns_to_the_menu(hotline_service: Service,

@@ -15,10 +15,12 @@ from hotline.pbx.tracking import (
     EndReason,
     InvalidTransition,
     IvrEntered,
+    IvrProgress,
     Outcome,
     QueueAbandoned,
     QueueJoined,
     QueueLeft,
+    Referred,
     SeatCompleted,
     SeatConnected,
     SeatNoAnswer,
@@ -212,3 +214,32 @@ def test_a_caller_sent_back_to_a_queue_who_hangs_up_there_was_answered() -> None
     assert call.outcome == Outcome.ANSWERED
     assert (call.queue, call.seat, call.wait_seconds, call.talk_seconds) == (
         "center", "s1", 2.0, 14.0)
+
+
+@pytest.mark.parametrize(("facts", "outcome"), [
+    # Self-service answers, whether the line was open or not.
+    ([IvrProgress(LID, "51", ("main", "self_service"), None, None, "12366", True, False)],
+     Outcome.SELF_SERVICE),
+    ([IvrProgress(LID, "1", ("closed", "self_service"), None, None, "12366", True, True)],
+     Outcome.SELF_SERVICE),
+    # The line was closed and the caller left no message.
+    ([IvrProgress(LID, "", ("closed",), None, None, "12366", False, True)],
+     Outcome.AFTER_HOURS),
+    # Transferred to another region's line, which answered.
+    ([IvrProgress(LID, "5", ("main",), None, None, "12366", False, False),
+      Referred(LID, "02112366")], Outcome.REFERRED),
+    # Self-service first, then a seat: answered wins; a queue nobody answered is that.
+    ([IvrProgress(LID, "5", ("main", "self_service"), None, None, "12366", True, False),
+      QueueJoined(LID, LID, "c", "center", None, None), QueueLeft(LID, "center")],
+     Outcome.UNANSWERED),
+    ([IvrProgress(LID, "0", ("main",), None, None, "12366", False, False)],
+     Outcome.ENDED_IN_IVR),
+])
+def test_outcomes_of_calls_that_no_seat_answered(facts: list[object], outcome: Outcome) -> None:
+    tr = CallTracker()
+    entered(tr)
+    for i, fact in enumerate(facts, start=1):
+        tr.apply(fact, at(i))  # type: ignore[arg-type]
+    call = tr.apply(ChannelHungUp(LID, LID, "16"), at(10))
+    assert call is not None
+    assert call.outcome == outcome
