@@ -230,7 +230,8 @@ class Instance:
     def render_config(self, username: str = "hotline",
                       generated: Mapping[str, str] | None = None) -> None:
         """Write the instance's Asterisk configuration from the templates, plus the files
-        hotline `generated` (name -> text, e.g. queues.conf from routing.yaml)."""
+        hotline `generated` (name -> text, e.g. queues.conf from routing.yaml); None: the
+        ones given last time."""
         if not self.sandbox.templates.is_dir():
             raise SandboxError(f"Asterisk config templates not found at {self.sandbox.templates}",
                                code="sandbox-no-templates")
@@ -265,11 +266,21 @@ class Instance:
             out.write_text(TEMPLATE_FIELD.sub(fill, text), encoding="utf-8")
             if template.name == "manager.conf":
                 out.chmod(0o600)
-        for name, text in (generated or {}).items():
-            if "/" in name or not name.endswith(".conf"):
-                raise SandboxError(f"generated config {name!r} is not a .conf file name",
-                                   code="sandbox-bad-template")
-            (staged / name).write_text(text, encoding="utf-8")
+        # Generated files are kept beside the configuration, so a restart that does not
+        # pass them again (an `up` after a `down`) keeps the last ones.
+        kept = self.dir / "generated"
+        if generated is not None:
+            for name in generated:
+                if "/" in name or not name.endswith(".conf"):
+                    raise SandboxError(f"generated config {name!r} is not a .conf file name",
+                                       code="sandbox-bad-template")
+            if kept.exists():
+                shutil.rmtree(kept)
+            kept.mkdir()
+            for name, text in generated.items():
+                (kept / name).write_text(text, encoding="utf-8")
+        for old in sorted(kept.glob("*.conf")) if kept.is_dir() else []:
+            shutil.copyfile(old, staged / old.name)
         # Swap the whole folder so Asterisk never reads a half-written configuration.
         if etc.exists():
             shutil.rmtree(etc)

@@ -4,7 +4,7 @@ answers ends, after its max_wait, in voicemail or a callback work order.
 
 The queues are the ones hotline wrote into queues.conf from the tests' routing
 (tests/conftest.py: routing_for_tests); the calls dial 12399 (tests/dialplans/test.yaml:
-7 asks for the region on `center`, 8 and 9 go to `brief` and `brief_cb`, which nobody
+7 asks for the region on `property`, 8 and 9 go to `brief` and `brief_cb`, which nobody
 answers within their 10 s).
 """
 
@@ -46,23 +46,23 @@ async def hefei_seat(hotline_service: Service, asterisk: Instance) -> AsyncItera
     desk = SeatDesk(hotline_service.gateway, calls.ledger, calls.routing, datetime.now)
     for event in ("login", "move_in"):
         await desk.command("8101", event, actor="tester")
-    await until_member(asterisk, "center-hefei", HEFEI_SEAT, True)
+    await until_member(asterisk, "property-hefei", HEFEI_SEAT, True)
     yield desk
     for event in ("move_out", "logout"):
         await desk.command("8101", event, actor="tester")
-    await until_member(asterisk, "center-hefei", HEFEI_SEAT, False)
+    await until_member(asterisk, "property-hefei", HEFEI_SEAT, False)
 
 
 async def test_a_hefei_caller_asking_for_the_region_gets_the_hefei_seat_first(
         hotline_service: Service, caller: AmiGateway, asterisk: Instance,
         hefei_seat: SeatDesk) -> None:
-    # The centre's seat 8001 is free, and no overflow pulls 8101 into `center`: only the
-    # region queue can have rung the Hefei seat.
-    assert HEFEI_SEAT not in queue_members(asterisk, "center")
+    # The centre's seat 8001 is free (and an expert of `property`, where 8101 is not a
+    # member): only the region queue can have rung the Hefei seat.
+    assert HEFEI_SEAT not in queue_members(asterisk, "property")
     row = await call_and_row(hotline_service, caller,
                              TestCall("055112345678", None, ["7"], extension=TEST_LINE))
     assert (row.outcome, row.seat, row.seat_group) == ("answered", "合肥远程座席8101", "hefei")
-    assert row.queue == "center"  # the region queue counts as its queue in the ledger
+    assert row.queue == "property"  # the region queue counts as its queue in the ledger
     assert row.wait_seconds is not None
     assert row.wait_seconds < 5
 
@@ -73,10 +73,11 @@ async def test_without_the_region_step_or_from_elsewhere_the_centre_answers(
     row = await call_and_row(hotline_service, caller,
                              TestCall("055112345678", None, ["1"], extension=TEST_LINE))
     assert (row.outcome, row.seat_group) == ("answered", "centre")
-    # A Wuhu caller asks for the region, but no Wuhu seat is at work: straight on to the
-    # queue, without waiting out the region queue.
+    # A Wuhu caller asks for the region (`*`: center), but Wuhu's seat is not at work:
+    # Asterisk refuses the empty region queue at once and the caller goes on to the queue,
+    # without waiting out region_wait.
     row = await call_and_row(hotline_service, caller,
-                             TestCall("055312345678", None, ["7"], extension=TEST_LINE))
+                             TestCall("055312345678", None, ["*"], extension=TEST_LINE))
     assert (row.outcome, row.seat_group, row.queue) == ("answered", "centre", "center")
     assert row.wait_seconds is not None
     assert row.wait_seconds < 5

@@ -14,7 +14,7 @@ import pytest
 from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance
-from tests.real.test_resilience import HotlineProcess, in_menu
+from tests.real.test_resilience import HotlineProcess, in_menu, seat_in_centre, seat_logged_in
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +53,7 @@ async def test_reload_keeps_calls_on_their_version(own_asterisk: Instance,
     line = plans / "line.yaml"
     line.write_text(TO_QUEUE, encoding="utf-8")
     ledger = tmp_path / "ledger.sqlite3"
+    await seat_logged_in(own_asterisk, ledger)  # someone answers the centre's queue
     service = HotlineProcess(own_asterisk, ledger, {
         "HOTLINE_DIALPLANS_PATHS": f"[{plans}]", "HOTLINE_SERVICE_WATCH_INTERVAL": "0"})
     gateway = AmiGateway("127.0.0.1", own_asterisk.ami_port, "hotline", own_asterisk.secret())
@@ -60,6 +61,7 @@ async def test_reload_keeps_calls_on_their_version(own_asterisk: Instance,
     try:
         await gateway.wait_connected(5)
         await service.wait_for("calls.resynced")
+        await seat_in_centre(own_asterisk)
         # A call enters the menu on the first version and holds there.
         gate = asyncio.Event()
         first = TestCall("13955112345", None, ["1"], extension="12399", gate=gate)

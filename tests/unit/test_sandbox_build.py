@@ -62,3 +62,23 @@ def test_without_root_it_says_how_to_use_an_existing_asterisk(
         Sandbox(tmp_path, Path("unused")).build()
     assert info.value.code == "sandbox-needs-root"
     assert "existing Asterisk" in str(info.value)
+
+
+def test_generated_config_is_kept_across_restarts(tmp_path: Path) -> None:
+    """queues.conf written from routing.yaml survives an `up` that does not pass it again
+    (a restart); a new one replaces it."""
+    templates = tmp_path / "templates"
+    templates.mkdir()
+    (templates / "modules.conf").write_text("[modules]\n")
+    sb = Sandbox(tmp_path / "cache", templates)
+    (sb.root / "usr/lib/x86_64-linux-gnu/asterisk/modules").mkdir(parents=True)
+    inst = sb.instance("unit", 5999)
+    inst.render_config(generated={"queues.conf": "[center]\n"})
+    inst.render_config()
+    assert (inst.dir / "etc/queues.conf").read_text() == "[center]\n"
+    assert (inst.dir / "etc/modules.conf").is_file()
+    inst.render_config(generated={"queues.conf": "[iit]\n"})
+    assert (inst.dir / "etc/queues.conf").read_text() == "[iit]\n"
+    with pytest.raises(SandboxError, match=r"not a \.conf file name"):
+        inst.render_config(generated={"../escape.conf": ""})
+    assert (inst.dir / "etc/queues.conf").read_text() == "[iit]\n"  # nothing half-applied
