@@ -9,9 +9,8 @@ Every queue gets its strategy, ring timeout per seat, wrap-up time and announcem
 (position and expected wait, every 30 s, in Mandarin: hotline's phrases, and numbers
 said by Asterisk in the callers' language `zh`, set by the [ivr] entry). Every region
 queue (a queue and a city bureau, see `RoutingConfig.region_queues`) gets the same
-settings but no announcements. Members are never written
-here: hotline adds and removes them over AMI as seats log in and out and overflow moves
-remote seats in and out.
+settings but no announcements. Members are never written here: hotline adds and removes
+them over AMI as seats log in and out and overflow moves remote seats in and out.
 """
 
 from __future__ import annotations
@@ -19,7 +18,9 @@ from __future__ import annotations
 from hotline.routing.config import QueueDef, RoutingConfig
 
 ANNOUNCE_EVERY = 30  # seconds between position / expected-wait announcements
-SERVICE_LEVEL = 20  # seconds: answered within this counts for the service level
+# Seconds: answered within this counts for the service level (the report's figure too,
+# hotline.ledger.report.SERVICE_LEVEL_SECONDS).
+SERVICE_LEVEL = 20
 
 GENERAL = """\
 ; Written by hotline from config/routing.yaml: edit that file, not this one.

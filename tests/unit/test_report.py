@@ -112,3 +112,10 @@ def test_region_from_the_number() -> None:
     assert region_of("02112345678") == "上海市"
     assert region_of("abc") is None
     assert region_of(None) is None
+
+
+def test_asterisk_and_the_report_count_the_same_service_level() -> None:
+    from hotline.ledger.report import SERVICE_LEVEL_SECONDS
+    from hotline.routing.asterisk import SERVICE_LEVEL
+
+    assert SERVICE_LEVEL == SERVICE_LEVEL_SECONDS
