@@ -432,7 +432,9 @@ def run() -> Outcome:
          "0", "yes" if repeats == 0 else "**no**"],
     ]
     notes = [
-        f"config: {QUEUES} queues, {len(config.groups)} groups, {SEATS} seats ({centre} "
+        f"config: {QUEUES} queues (and {len(config.region_queues())} region queues, one "
+        "per queue and city bureau with a skilled seat, whose members full decide() "
+        f"computes too), {len(config.groups)} groups, {SEATS} seats ({centre} "
         f"centre, {SEATS - centre} remote), {min(skills)}–{max(skills)} skills per seat "
         f"({_mean(skills):.1f} on average); seats per queue {min(sizes)}–{max(sizes)} "
         f"({_mean(sizes):.1f} on average); {WAITING:,} callers waiting; overflow on in "

@@ -120,17 +120,28 @@ class RoutingConfig:
         with area codes and a seat skilled for the queue. A caller of that city whose
         dialplan step asks for it (`prefer_region`) waits there first, rung only by the
         bureau's moved-in seats, before the queue itself."""
-        found = self.__dict__.get("_regions")
-        if found is None:
-            found = {}
+        return dict(self._region_index()[0])
+
+    def region_seats(self, name: str) -> tuple[Seat, ...]:
+        """The seats of a region queue's bureau with its queue's skill."""
+        return self._region_index()[1].get(name, ())
+
+    def _region_index(self) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[Seat, ...]]]:
+        index = self.__dict__.get("_regions")
+        if index is None:
+            found: dict[str, tuple[str, str]] = {}
+            seats: dict[str, list[Seat]] = {}
             for queue in self.queues:
                 for seat, remote in self.seats_for(queue):
                     group = self.groups[seat.group]
                     if remote and group.area_codes:
-                        found[region_queue_name(queue, group.id)] = (queue, group.id)
-            found = dict(sorted(found.items()))
-            object.__setattr__(self, "_regions", found)
-        return dict(found)
+                        name = region_queue_name(queue, group.id)
+                        found[name] = (queue, group.id)
+                        seats.setdefault(name, []).append(seat)
+            index = (dict(sorted(found.items())), {k: tuple(v) for k, v in seats.items()})
+            object.__setattr__(self, "_regions", index)
+        found_index: tuple[dict[str, tuple[str, str]], dict[str, tuple[Seat, ...]]] = index
+        return found_index
 
     def region_for(self, queue: str, caller: str | None) -> str | None:
         """The region queue a caller of `queue` waits in first when the dialplan asks for

@@ -145,11 +145,11 @@ def region_members(config: RoutingConfig, snap: Snapshot) -> dict[str, dict[str,
     asked for their region rings these seats before the queue's."""
     out: dict[str, dict[str, int]] = {}
     idle = SeatState()
-    for name, (queue, group) in config.region_queues().items():
+    for name, (queue, _) in config.region_queues().items():
         members: dict[str, int] = {}
-        for seat, _ in config.seats_for(queue):
+        for seat in config.region_seats(name):
             state = snap.seats.get(seat.id, idle)
-            if seat.group == group and state.logged_in and state.moved_in:
+            if state.logged_in and state.moved_in:
                 members[seat.id] = 10 - seat.skills[queue]
         out[name] = members
     return out
