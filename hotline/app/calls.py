@@ -243,10 +243,10 @@ class CallHandling:
                  voicemail: Voicemail | None = None,
                  routing: RoutingConfig | None = None) -> None:
         self.gateway = gateway
-        self.routing = routing
+        self.routing: RoutingConfig | None = None
         # seat name (as Asterisk reports it, MemberName) -> group id of routing.yaml
-        self.seat_groups = ({seat.name: seat.group for seat in routing.seats.values()}
-                            if routing is not None else {})
+        self.seat_groups: dict[str, str] = {}
+        self.use_routing(routing)
         self.voicemail = voicemail
         self.calendar = calendar or Calendar()
         self.orders = OrderBook(ledger, self.calendar)
@@ -265,6 +265,12 @@ class CallHandling:
         # are held here and applied once it is done, in order.
         self._resyncing = 0
         self._held: list[tuple[Fact, datetime]] = []
+
+    def use_routing(self, routing: RoutingConfig | None) -> None:
+        """A reloaded routing.yaml: new calls' queues, seats and groups follow it."""
+        self.routing = routing
+        self.seat_groups = ({seat.name: seat.group for seat in routing.seats.values()}
+                            if routing is not None else {})
 
     def attach(self) -> None:
         self.gateway.subscribe("calls", CALL_EVENTS, self._on_event)

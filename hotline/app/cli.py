@@ -1007,7 +1007,7 @@ def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
         return 1
     os.kill(pid, signal.SIGHUP)
-    print(f"dialplans are valid; reload sent to the service (pid {pid})")
+    print(f"routing and dialplans are valid; reload sent to the service (pid {pid})")
     return 0
 
 

@@ -57,6 +57,16 @@ class RoutingLoop:
         self.actions_sent = 0
         self._poke = asyncio.Event()
         self.rounds = 0
+        self._retired: set[str] = set()  # devices of seats a reload removed
+
+    def use(self, routing: RoutingConfig) -> None:
+        """A new routing.yaml (reloaded): seats it no longer has leave their queues at
+        the next round; overflow of queues it no longer has is forgotten."""
+        kept = {seat.device for seat in routing.seats.values()}
+        self._retired |= {seat.device for seat in self.routing.seats.values()} - kept
+        self.overflow = {q: s for q, s in self.overflow.items() if q in routing.queues}
+        self.routing = routing
+        self._poke.set()
 
     def attach(self) -> None:
         self.gateway.subscribe("routing", QUEUE_EVENTS, self._on_event)
@@ -90,6 +100,10 @@ class RoutingLoop:
         paused_live: dict[str, bool] = {}
         for queue in live.values():
             for member in queue.members:
+                if member.interface in self._retired and member.dynamic:
+                    await self._send({"Action": "QueueRemove", "Queue": queue.queue,
+                                      "Interface": member.interface})
+                    continue
                 seat_id = device_of.get(member.interface)
                 if seat_id is None:
                     continue

@@ -24,11 +24,13 @@ from hotline.app.routing_loop import RoutingLoop
 from hotline.app.settings import Settings
 from hotline.app.voicemail import Voicemail
 from hotline.app.wiring import (
+    asterisk_files,
     build_queue_sounds,
     calendar_from,
     dialplans_from,
     fallback_inbox_from,
     gateway_from,
+    instance_from,
     ledger_path,
     prompts_from,
     routing_from,
@@ -204,13 +206,24 @@ class Service:
                          folder=str(store.host_dir))
 
     async def reload(self) -> bool:
-        """Load the dialplans again; swap them in only if every file is valid. Calls in
-        progress finish on the version they started with."""
+        """Load routing.yaml and the dialplans again; swap them in only if all is valid
+        (dialplans checked against the new queues), else nothing changes. Calls in
+        progress finish on the dialplan version they started with."""
+        try:
+            routing = routing_from(self.settings)
+        except ConfigError as exc:
+            log.error("routing.reload_rejected", errors=exc.problems)
+            return False
+        queues_before = self.dialplans.queues
+        if routing is not None:
+            self.dialplans.queues = set(routing.queues)
         before = dict(self.dialplans.plans)
         result = self.dialplans.reload()
         if result.errors:
+            self.dialplans.queues = queues_before
             log.error("dialplan.reload_rejected", errors=[str(p) for p in result.errors])
             return False
+        await self._use_routing(routing)
         changed = [name for name, plan in self.dialplans.plans.items()
                    if before.get(name) is None or before[name].version != plan.version]
         await self._build_prompts(self.dialplans.plans.values())
@@ -218,6 +231,30 @@ class Service:
                  changed=changed, versions={n: p.version for n, p in
                                             self.dialplans.plans.items()})
         return True
+
+    async def _use_routing(self, routing: RoutingConfig | None) -> None:
+        """A valid routing.yaml that changed: the queues in Asterisk (queues.conf of the
+        sandbox rewritten, QueueReload of its parameters: members stay), then the routing
+        loop and the call handling."""
+        assert self.calls is not None
+        if routing == self.calls.routing:
+            return
+        if routing is None or self.routing is None:
+            log.warning("routing.reload_needs_restart", reason="routing.yaml appeared or "
+                        "disappeared; restart the service")
+            return
+        inst = instance_from(self.settings)
+        if self.settings.prompts.host_dir is None and inst.pid() is not None:
+            inst.update_generated(asterisk_files(self.settings, routing))
+            await self.gateway.send({"Action": "QueueReload", "Parameters": "yes"})
+        else:
+            log.warning("routing.queues_conf_not_written", hint="an Asterisk of its own: "
+                        "install `hotline queues --asterisk-conf` as queues.conf, then "
+                        "module reload app_queue.so")
+        self.routing.use(routing)
+        self.calls.use_routing(routing)
+        log.info("routing.reloaded", queues=sorted(routing.queues),
+                 seats=sorted(routing.seats))
 
     async def _watch_dialplans(self) -> None:
         interval = self.settings.service.watch_interval

@@ -288,6 +288,21 @@ class Instance:
         (self.dir / "instance.json").write_text(json.dumps(
             {"name": self.name, "ami_port": self.ami_port, "ami_user": username}))
 
+    def update_generated(self, generated: Mapping[str, str]) -> None:
+        """Replace generated configuration files of a rendered instance in place (each
+        file written whole, then renamed), for Asterisk to reload them."""
+        kept = self.dir / "generated"
+        kept.mkdir(parents=True, exist_ok=True)
+        for name in generated:
+            if "/" in name or not name.endswith(".conf"):
+                raise SandboxError(f"generated config {name!r} is not a .conf file name",
+                                   code="sandbox-bad-template")
+        for name, text in generated.items():
+            for folder in (kept, self.dir / "etc"):
+                partial = folder / f".{name}.new"
+                partial.write_text(text, encoding="utf-8")
+                partial.replace(folder / name)
+
     def pid(self) -> int | None:
         """The pid of this instance's Asterisk if it is running."""
         try:

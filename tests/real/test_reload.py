@@ -103,3 +103,72 @@ async def test_reload_keeps_calls_on_their_version(own_asterisk: Instance,
     finally:
         runner.cancel()
         service.stop()
+
+
+async def test_reload_applies_a_changed_routing_or_refuses_a_bad_one(
+        own_asterisk: Instance, tmp_path: Path) -> None:
+    """The administrator adds a queue and a seat to routing.yaml and reloads: Asterisk has
+    the queue and the logged-in seat joins it, without a restart. A broken routing.yaml
+    is refused with its line, and nothing changes."""
+    from datetime import UTC, datetime
+
+    import yaml
+
+    from hotline.ledger.seats import SeatBook
+    from hotline.ledger.store import Ledger
+    from tests.conftest import queue_members, routing_for_tests
+
+    routing_file = routing_for_tests(tmp_path)
+    ledger = tmp_path / "ledger.sqlite3"
+    book = await Ledger.open(ledger)
+    try:
+        await SeatBook(book).record("8003", "login", at=datetime.now(UTC), actor="test")
+    finally:
+        await book.close()
+    service = HotlineProcess(own_asterisk, ledger, {
+        "HOTLINE_ROUTING_PATH": str(routing_file), "HOTLINE_ROUTING_INTERVAL": "0.3",
+        "HOTLINE_DIALPLANS_PATHS": f"[{REPO / 'tests' / 'dialplans'}]"})
+    try:
+        await service.wait_for("calls.resynced")
+        routing = yaml.safe_load(routing_file.read_text(encoding="utf-8"))
+        routing["queues"]["extra"] = {"name": "新增队列", "strategy": "linear"}
+        routing["seats"]["8003"]["skills"]["extra"] = 9
+        routing_file.write_text(yaml.safe_dump(routing, allow_unicode=True), encoding="utf-8")
+        code, out = await hotline_cli(service.env, "reload")
+        assert code == 0, out
+        assert "routing and dialplans are valid; reload sent" in out
+        await service.wait_for("routing.reloaded")
+        async with asyncio.timeout(15):
+            while "Local/8003@seats/n" not in await asyncio.to_thread(  # noqa: ASYNC110
+                    queue_members, own_asterisk, "extra"):
+                await asyncio.sleep(0.3)
+        member = queue_members(own_asterisk, "extra")["Local/8003@seats/n"]
+        assert member["Penalty"] == "1"  # level 9: an expert
+        assert "[extra]" in (own_asterisk.dir / "etc" / "queues.conf").read_text()
+
+        # A seat with a skill for a queue that does not exist: refused, line named.
+        routing["seats"]["8003"]["skills"]["nowhere"] = 5
+        routing_file.write_text(yaml.safe_dump(routing, allow_unicode=True), encoding="utf-8")
+        code, out = await hotline_cli(service.env, "reload")
+        assert code != 0
+        assert "routing.yaml:" in out
+        assert 'seats."8003".skills.nowhere: unknown queue \'nowhere\'' in out
+        assert service.proc.pid is not None
+        service.proc.send_signal(signal.SIGHUP)  # even if signalled anyway
+        await service.wait_for("routing.reload_rejected")
+        assert "Local/8003@seats/n" in queue_members(own_asterisk, "extra")
+
+        # Seat 8003 leaves routing.yaml (with the queue only it served): it leaves the
+        # queues it was a member of.
+        assert "Local/8003@seats/n" in queue_members(own_asterisk, "quick")
+        del routing["seats"]["8003"]
+        del routing["queues"]["extra"]
+        routing_file.write_text(yaml.safe_dump(routing, allow_unicode=True), encoding="utf-8")
+        code, out = await hotline_cli(service.env, "reload")
+        assert code == 0, out
+        async with asyncio.timeout(15):
+            while "Local/8003@seats/n" in await asyncio.to_thread(  # noqa: ASYNC110
+                    queue_members, own_asterisk, "quick"):
+                await asyncio.sleep(0.3)
+    finally:
+        service.stop()
