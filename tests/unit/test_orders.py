@@ -166,10 +166,7 @@ async def test_a_closed_order_cannot_be_changed(tmp_path: Path, action: str,
         assert await book.get(oid) == closed
     finally:
         await ledger.close()
-    con = sqlite3.connect(tmp_path / "ledger.sqlite3")
-    actions = [r[0] for r in con.execute("SELECT action FROM audit ORDER BY id")]
-    con.close()
-    assert actions == ["order.close"]
+    assert audit_actions(tmp_path / "ledger.sqlite3") == ["order.close"]
 
 
 async def test_a_change_racing_a_close_sees_the_order_closed(tmp_path: Path) -> None:
@@ -194,10 +191,7 @@ async def test_a_change_racing_a_close_sees_the_order_closed(tmp_path: Path) -> 
             "closed", None, None)
     finally:
         await ledger.close()
-    con = sqlite3.connect(tmp_path / "ledger.sqlite3")
-    actions = [r[0] for r in con.execute("SELECT action FROM audit ORDER BY id")]
-    con.close()
-    assert actions == ["order.close"]
+    assert audit_actions(tmp_path / "ledger.sqlite3") == ["order.close"]
 
 
 async def test_a_calls_orders_of_a_kind_are_found_by_an_index(tmp_path: Path) -> None:
@@ -288,3 +282,12 @@ def test_orders_commands_list_overdue_and_unmask_with_audit(tmp_path: Path) -> N
     assert audit == [("clerk", "orders.list"), ("clerk", "orders.list"),
                      ("clerk", "order.unmask_refused"), ("chief", "order.unmask"),
                      ("clerk", "order.pass_on")]
+
+
+def audit_actions(path: Path) -> list[str]:
+    """The audit trail's actions, oldest first."""
+    con = sqlite3.connect(path)
+    try:
+        return [r[0] for r in con.execute("SELECT action FROM audit ORDER BY id")]
+    finally:
+        con.close()
