@@ -59,10 +59,10 @@ def queues_conf(inst: Instance, folder: Path) -> dict[str, str]:
     return asterisk_files(settings)
 
 
-@pytest.fixture(scope="session")
-def asterisk(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
-    """One Asterisk for the whole session, on a free port."""
-    inst = sandbox.instance(f"test-{os.getpid()}", find_free_port())
+def _running(sandbox: Sandbox, name: str,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+    """An instance on a free port with the tests' queues, up for the fixture's life."""
+    inst = sandbox.instance(name, find_free_port())
     try:
         inst.up(generated=queues_conf(inst, tmp_path_factory.mktemp("asterisk")))
     except SandboxError as exc:
@@ -70,6 +70,12 @@ def asterisk(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iter
     yield inst
     inst.down()
     _remove_instance_dir(inst)
+
+
+@pytest.fixture(scope="session")
+def asterisk(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
+    """One Asterisk for the whole session, on a free port."""
+    yield from _running(sandbox, f"test-{os.getpid()}", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -78,15 +84,8 @@ def own_asterisk(sandbox: Sandbox, request: pytest.FixtureRequest,
     """An Asterisk of the test module's own, for tests that run hotline as a separate
     process (so no other hotline answers their calls)."""
     module = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_")[:12]
-    inst = sandbox.instance(f"test-{module.replace('_', '-')}-{os.getpid()}",
-                            find_free_port())
-    try:
-        inst.up(generated=queues_conf(inst, tmp_path_factory.mktemp("asterisk")))
-    except SandboxError as exc:
-        _unavailable(str(exc))
-    yield inst
-    inst.down()
-    _remove_instance_dir(inst)
+    yield from _running(sandbox, f"test-{module.replace('_', '-')}-{os.getpid()}",
+                        tmp_path_factory)
 
 
 def _remove_instance_dir(inst: Instance) -> None:
@@ -232,13 +231,26 @@ def service_env(inst: Instance, ledger: Path) -> dict[str, str]:
             "HOTLINE_SERVICE_PID_FILE": str(ledger.with_suffix(".pid"))}
 
 
-@pytest.fixture
-async def caller(asterisk: Instance, hotline_service: Service) -> AsyncIterator[AmiGateway]:
-    """A gateway of the test's own for placing calls (what `hotline call` uses)."""
-    gateway = AmiGateway("127.0.0.1", asterisk.ami_port, "hotline", asterisk.secret())
+async def _connected(inst: Instance) -> AsyncIterator[AmiGateway]:
+    """A gateway of the test's own on `inst`, connected, closed afterwards."""
+    gateway = AmiGateway("127.0.0.1", inst.ami_port, "hotline", inst.secret())
     task = asyncio.create_task(gateway.run())
     await gateway.wait_connected(5)
     yield gateway
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+@pytest.fixture
+async def caller(asterisk: Instance, hotline_service: Service) -> AsyncIterator[AmiGateway]:
+    """A gateway of the test's own for placing calls (what `hotline call` uses)."""
+    async for gateway in _connected(asterisk):
+        yield gateway
+
+
+@pytest.fixture
+async def gateway(own_asterisk: Instance) -> AsyncIterator[AmiGateway]:
+    """A gateway of the test's own on the module's own Asterisk."""
+    async for gw in _connected(own_asterisk):
+        yield gw

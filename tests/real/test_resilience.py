@@ -7,12 +7,10 @@ instance of their own (so no other hotline answers their calls).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,17 +29,6 @@ REPO = Path(__file__).resolve().parents[2]
 SEAT = "8001"  # the demo seat that answers the centre's queue (演示座席8001)
 SEAT_NAME = "演示座席8001"
 SEAT_DEVICE = "Local/8001@seats/n"
-
-
-@pytest.fixture
-async def gateway(own_asterisk: Instance) -> AsyncIterator[AmiGateway]:
-    gw = AmiGateway("127.0.0.1", own_asterisk.ami_port, "hotline", own_asterisk.secret())
-    task = asyncio.create_task(gw.run())
-    await gw.wait_connected(5)
-    yield gw
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 class HotlineProcess:

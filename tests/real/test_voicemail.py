@@ -41,15 +41,6 @@ def speech(own_asterisk: Instance) -> tuple[str, float]:
 
 
 @pytest.fixture
-async def gateway(own_asterisk: Instance) -> AsyncIterator[AmiGateway]:
-    gw = AmiGateway("127.0.0.1", own_asterisk.ami_port, "hotline", own_asterisk.secret())
-    task = asyncio.create_task(gw.run())
-    await gw.wait_connected(5)
-    yield gw
-    task.cancel()
-
-
-@pytest.fixture
 async def closed_line(own_asterisk: Instance, tmp_path: Path) -> AsyncIterator[HotlineProcess]:
     service = HotlineProcess(own_asterisk, tmp_path / "ledger.sqlite3", {
         "HOTLINE_SERVICE_CALENDAR_TIME": HOLIDAY,
@@ -216,19 +207,13 @@ async def test_staff_list_play_and_handle_voicemail(
 
 
 async def test_closed_line_calls_are_self_service_or_after_hours(
-        closed_line: HotlineProcess, own_asterisk: Instance) -> None:
+        closed_line: HotlineProcess, gateway: AmiGateway) -> None:
     """A caller who heard the self-service answers was served by them; one who hung up
     at the closed greeting called after hours (the ledger's outcomes)."""
-    gateway = AmiGateway("127.0.0.1", own_asterisk.ami_port, "hotline", own_asterisk.secret())
-    task = asyncio.create_task(gateway.run())
-    try:
-        await gateway.wait_connected(5)
-        served = TestCall("13955112345", None, ["1", "1", "h"])
-        await place_call(gateway, served, timeout=60)
-        gone = TestCall("13955112346", None, ["h"])
-        await place_call(gateway, gone, timeout=60)
-    finally:
-        task.cancel()
+    served = TestCall("13955112345", None, ["1", "1", "h"])
+    await place_call(gateway, served, timeout=60)
+    gone = TestCall("13955112346", None, ["h"])
+    await place_call(gateway, gone, timeout=60)
     row = await wait_for_ledger_row(ledger_of(closed_line), served.linkedid)
     assert (row.ivr_path, row.outcome) == ("closed>self_service", "self_service")
     row = await wait_for_ledger_row(ledger_of(closed_line), gone.linkedid)

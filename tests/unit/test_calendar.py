@@ -5,9 +5,6 @@ deadlines in working days, file:line errors, and `hotline calendar` / `hotline c
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time as systime
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
@@ -20,6 +17,7 @@ from hotline.app.wiring import calendar_from
 from hotline.common.errors import ConfigError
 from hotline.common.yamlsrc import load_text
 from hotline.ivr.calendar import Calendar, CalendarInvalid, parse_calendar
+from tests.unit.test_cli_dialplans import hotline
 
 REPO = Path(__file__).resolve().parents[2]
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -39,11 +37,6 @@ def problems(text: str) -> list[str]:
     with pytest.raises(CalendarInvalid) as info:
         parse(text)
     return info.value.problems
-
-
-def hotline(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hotline", *args], capture_output=True,
-                          text=True, timeout=60, cwd=REPO, env={**os.environ, **(env or {})})
 
 
 @pytest.fixture

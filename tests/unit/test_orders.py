@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import sqlite3
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,8 +15,8 @@ from hotline.ivr.calendar import Calendar
 from hotline.ledger.orders import OrderBook, OrderError, Viewer
 from hotline.ledger.schema import MIGRATIONS
 from hotline.ledger.store import Ledger
+from tests.unit.test_privacy import _cli
 
-REPO = Path(__file__).resolve().parents[2]
 # 16:00 Beijing time on 30 Sep 2026, the day before the National Day holiday.
 EVE = datetime(2026, 9, 30, 8, 0, tzinfo=UTC)
 
@@ -233,13 +230,7 @@ async def test_reporters_are_masked_unless_an_allowed_person_unmasks(tmp_path: P
         await ledger.close()
 
 
-def hotline(ledger: Path, *args: str, user: str = "clerk",
-            unmask: str = "[]") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOTLINE_LEDGER_PATH": str(ledger), "USER": user,
-           "HOTLINE_LEDGER_UNMASK_USERS": unmask}
-    env.pop("SUDO_USER", None)
-    return subprocess.run([sys.executable, "-m", "hotline", *args], capture_output=True,
-                          text=True, cwd=REPO, env=env, timeout=30)
+hotline = _cli  # the staff CLI as a clerk runs it (tests/unit/test_privacy.py)
 
 
 async def _seed(path: Path) -> int:

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sqlite3
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -20,8 +18,8 @@ from hotline.ivr.calendar import Calendar
 from hotline.ledger.orders import OrderBook, OrderError, Viewer, callback_number
 from hotline.ledger.store import Ledger
 from hotline.pbx.tracking import Call, CallState
+from tests.unit.test_privacy import _cli
 
-REPO = Path(__file__).resolve().parents[2]
 # 16:00 Beijing time on 30 Sep 2026, the day before the National Day holiday (1-7 Oct);
 # Saturday 10 Oct is a 调休 make-up working day.
 EVE = datetime(2026, 9, 30, 8, 0, tzinfo=UTC)
@@ -299,11 +297,7 @@ async def test_a_closed_order_cannot_be_edited(tmp_path: Path) -> None:
 
 
 def hotline(ledger: Path, *args: str, user: str = "seat01") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOTLINE_LEDGER_PATH": str(ledger), "USER": user,
-           "HOTLINE_LEDGER_UNMASK_USERS": "[]"}
-    env.pop("SUDO_USER", None)
-    return subprocess.run([sys.executable, "-m", "hotline", *args], capture_output=True,
-                          text=True, cwd=REPO, env=env, timeout=30)
+    return _cli(ledger, *args, user=user)
 
 
 async def _seed_calls(path: Path) -> None:
