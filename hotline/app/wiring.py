@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from hotline.app.settings import Settings
 from hotline.common.errors import ConfigError
-from hotline.common.yamlsrc import YamlSyntaxError, load_file
+from hotline.common.yamlsrc import Sourced, YamlSyntaxError, load_file
 from hotline.ivr.calendar import Calendar, CalendarInvalid, parse_calendar
 from hotline.ivr.prompts import PromptStore
 from hotline.ivr.registry import DialplanRegistry
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from hotline.app.voicemail import Spool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 
 
 def sandbox_from(settings: Settings) -> Sandbox:
@@ -98,17 +100,24 @@ def ledger_path(settings: Settings) -> Path:
     return settings.resolve(settings.ledger.path)
 
 
-def routing_from(settings: Settings) -> RoutingConfig | None:
-    """config/routing.yaml, validated (None if there is no routing file)."""
-    path = settings.resolve(settings.routing.path)
+def _config_file(path: Path, parse: Callable[[Sourced], T],
+                 invalid: type[RoutingInvalid | CalendarInvalid], code: str) -> T | None:
+    """A YAML config file parsed and validated (None if there is no such file); every
+    problem becomes a ConfigError with its file and line."""
     if not path.exists():
         return None
     try:
-        return parse_routing(load_file(path))
+        return parse(load_file(path))
     except YamlSyntaxError as exc:
-        raise ConfigError([str(exc)], code="routing-invalid") from None
-    except RoutingInvalid as exc:
-        raise ConfigError(exc.problems, code="routing-invalid") from None
+        raise ConfigError([str(exc)], code=code) from None
+    except invalid as exc:
+        raise ConfigError(exc.problems, code=code) from None
+
+
+def routing_from(settings: Settings) -> RoutingConfig | None:
+    """config/routing.yaml, validated (None if there is no routing file)."""
+    return _config_file(settings.resolve(settings.routing.path), parse_routing,
+                        RoutingInvalid, "routing-invalid")
 
 
 def asterisk_files(settings: Settings,
@@ -139,15 +148,9 @@ def dialplans_from(settings: Settings, queues: set[str] | None = None) -> Dialpl
 
 def calendar_from(settings: Settings) -> Calendar:
     """config/calendar.yaml, validated (the default calendar if there is no file)."""
-    path = settings.resolve(settings.calendar.path)
-    if not path.exists():
-        return Calendar()
-    try:
-        return parse_calendar(load_file(path))
-    except YamlSyntaxError as exc:
-        raise ConfigError([str(exc)], code="calendar-invalid") from None
-    except CalendarInvalid as exc:
-        raise ConfigError(exc.problems, code="calendar-invalid") from None
+    calendar = _config_file(settings.resolve(settings.calendar.path), parse_calendar,
+                            CalendarInvalid, "calendar-invalid")
+    return calendar if calendar is not None else Calendar()
 
 
 def spool_from(settings: Settings) -> Spool:
