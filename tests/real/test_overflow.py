@@ -12,9 +12,9 @@ import yaml
 from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance
-from tests.conftest import routing_for_tests
+from tests.conftest import queue_members, routing_for_tests
 from tests.real.test_resilience import HotlineProcess
-from tests.real.test_seats import hotline, members
+from tests.real.test_seats import hotline
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
@@ -47,7 +47,7 @@ async def test_overflow_pulls_in_a_remote_seat_and_lets_it_go(own_asterisk: Inst
     try:
         await gateway.wait_connected(5)
         await service.wait_for("calls.resynced")
-        assert "Local/8101@seats/n" not in members(own_asterisk, "center")
+        assert "Local/8101@seats/n" not in queue_members(own_asterisk, "center")
 
         call = TestCall("055112345678", None, ["1"], extension="12399")
         await place_call(gateway, call, timeout=60)
@@ -59,9 +59,9 @@ async def test_overflow_pulls_in_a_remote_seat_and_lets_it_go(own_asterisk: Inst
         # The centre is back (8002 logs in): calm for a second, the remote seat leaves.
         code, _, err = await hotline(own_asterisk, ledger, "seats", "login", "8002")
         assert code == 0, err
-        await eventually(lambda: "Local/8101@seats/n" not in members(own_asterisk, "center"))
+        await eventually(lambda: "Local/8101@seats/n" not in queue_members(own_asterisk, "center"))
         await service.wait_for("routing.overflow_off")
-        assert "Local/8002@seats/n" in members(own_asterisk, "center")
+        assert "Local/8002@seats/n" in queue_members(own_asterisk, "center")
     finally:
         service.stop()
         for args in (["logout", "8002"], ["logout", "8101"]):

@@ -23,7 +23,6 @@ pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
 
 
-members = queue_members
 
 
 async def hotline(inst: Instance, ledger: Path, *args: str) -> tuple[int, str, str]:
@@ -64,7 +63,7 @@ async def test_login_pause_and_logout_reach_asterisk_and_the_ledger(
     ledger = tmp_path / "ledger.sqlite3"
     code, out, err = await hotline(own_asterisk, ledger, "seats", "login", "8002")
     assert code == 0, err
-    center, iit = members(own_asterisk, "center"), members(own_asterisk, "iit")
+    center, iit = queue_members(own_asterisk, "center"), queue_members(own_asterisk, "iit")
     # Skill levels 3 and 7: penalties 7 and 3 (experts ring first).
     assert center["Local/8002@seats/n"]["Penalty"] == "7"
     assert iit["Local/8002@seats/n"]["Penalty"] == "3"
@@ -73,7 +72,7 @@ async def test_login_pause_and_logout_reach_asterisk_and_the_ledger(
     code, out, err = await hotline(own_asterisk, ledger, "seats", "pause", "8002",
                                    "--reason", "meal")
     assert code == 0, err
-    member = members(own_asterisk, "center")["Local/8002@seats/n"]
+    member = queue_members(own_asterisk, "center")["Local/8002@seats/n"]
     assert (member["Paused"], member["PausedReason"]) == ("1", "用餐")
     code, out, _ = await hotline(own_asterisk, ledger, "seats", "--json")
     [seat] = [s for s in json.loads(out) if s["seat"] == "8002"]
@@ -82,8 +81,8 @@ async def test_login_pause_and_logout_reach_asterisk_and_the_ledger(
 
     code, _, err = await hotline(own_asterisk, ledger, "seats", "logout", "8002")
     assert code == 0, err
-    assert "Local/8002@seats/n" not in members(own_asterisk, "center")
-    assert "Local/8002@seats/n" not in members(own_asterisk, "iit")
+    assert "Local/8002@seats/n" not in queue_members(own_asterisk, "center")
+    assert "Local/8002@seats/n" not in queue_members(own_asterisk, "iit")
 
     con = sqlite3.connect(ledger)
     events = con.execute("SELECT seat, event, reason, actor FROM seat_events ORDER BY id"
