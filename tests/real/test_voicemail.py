@@ -19,6 +19,7 @@ from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.app.voicemail import analyse
 from hotline.ivr.calendar import Calendar
 from hotline.ivr.prompts import synthesise
+from hotline.ledger.store import CallRow
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance
 from tests.real.test_resilience import HotlineProcess
@@ -57,6 +58,22 @@ def voicemails(ledger: Path) -> list[dict[str, object]]:
     rows = [dict(r) for r in con.execute("SELECT * FROM voicemails ORDER BY id")]
     con.close()
     return rows
+
+
+async def saved_voicemail(ledger: Path, linkedid: str,
+                          timeout: float = 10.0) -> tuple[dict[str, object], CallRow]:
+    """The call's only voicemail once it has left status `recording`, and the call's row
+    once it names it. A caller's hang-up ends the call row at once; the recording is
+    measured and saved just after."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        rows = voicemails(ledger)
+        row = await wait_for_ledger_row(ledger, linkedid)
+        if (len(rows) == 1 and rows[0]["status"] != "recording"
+                and row.voicemail_id == rows[0]["id"]):
+            return rows[0], row
+        assert asyncio.get_running_loop().time() < deadline, (rows, row)
+        await asyncio.sleep(0.05)
 
 
 def work_order(ledger: Path, order_id: object) -> dict[str, object]:
@@ -112,9 +129,7 @@ async def test_caller_hangs_up_while_recording_the_message_is_kept(
     name, seconds = speech
     call = TestCall("13800001234", None, ["2", "s", "h"], speak=name)
     await place_call(gateway, call, timeout=90)
-    ledger = ledger_of(closed_line)
-    row = await wait_for_ledger_row(ledger, call.linkedid)
-    [vm] = voicemails(ledger)
+    vm, row = await saved_voicemail(ledger_of(closed_line), call.linkedid)
     assert (vm["status"], vm["flags"]) == ("new", "hangup")
     assert row.outcome == "voicemail"
     assert abs(float(str(vm["duration_seconds"])) - seconds) < 1.0
