@@ -592,7 +592,8 @@ def call_from_row(row: CallRow, channel: str, uniqueid: str) -> Call:
         queued_at=queued, seat=row.seat, seat_group=row.seat_group, region=row.region,
         seats_no_answer=tuple(row.seats_no_answer.split(",")) if row.seats_no_answer else (),
         answered_at=answered, wait_seconds=row.wait_seconds, talk_seconds=row.talk_seconds,
-        voicemail_id=row.voicemail_id,
+        voicemail_id=row.voicemail_id, referred_to=row.referred_to,
+        self_service=bool(row.self_service), after_hours=bool(row.after_hours),
         # Back in a queue after an answer: a seat sent the caller back.
         transfers=1 if answered is not None and state in (
             CallState.QUEUED, CallState.RINGING) else 0)

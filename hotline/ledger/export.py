@@ -18,7 +18,7 @@ HEADERS = {
     "answered_at": "接通时间", "ended_at": "结束时间", "ivr_path": "语音路径",
     "digits": "按键", "category": "类别", "topic": "话题", "queue": "队列", "seat": "座席",
     "seat_group": "座席所属", "wait_seconds": "等待秒", "talk_seconds": "通话秒",
-    "outcome": "结果", "voicemail_id": "留言编号",
+    "outcome": "结果", "referred_to": "转接号码", "voicemail_id": "留言编号",
 }
 FIELDS = [c for c in HEADERS if c in COLUMNS]
 

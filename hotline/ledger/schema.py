@@ -131,6 +131,14 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX work_orders_call ON work_orders (linkedid, kind);
     """,
+    # 9: what the outcome was drawn from, kept so that a call adopted after a restart
+    # ends as it would have: the number a call was referred to, self-service menus
+    # walked, the line closed when the call came
+    """
+    ALTER TABLE calls ADD COLUMN referred_to TEXT;
+    ALTER TABLE calls ADD COLUMN self_service INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE calls ADD COLUMN after_hours INTEGER NOT NULL DEFAULT 0;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -95,6 +95,9 @@ class CallRow:
     voicemail_id: int | None
     seat_group: str | None
     region: str | None
+    referred_to: str | None = None
+    self_service: int = 0  # 1: walked a self-service menu
+    after_hours: int = 0  # 1: the line was closed when the call came
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,6 +143,9 @@ def row_of(call: Call, now: datetime | str) -> tuple[Any, ...]:
         call.voicemail_id,
         call.seat_group,
         call.region,
+        call.referred_to,
+        1 if call.self_service else 0,
+        1 if call.after_hours else 0,
     )
 
 

@@ -114,6 +114,7 @@ async def test_a_version_1_ledger_is_upgraded_in_place(tmp_path: Path) -> None:
         assert row is not None
         assert (row.caller_number, row.outcome) == ("13955112345", "answered")
         assert (row.ivr_path, row.category, row.topic) == ("", None, None)
+        assert (row.referred_to, row.self_service, row.after_hours) == (None, 0, 0)
         await ledger.upsert_calls([call(linkedid="new-1", category="tip_off")], T0)
         new = await ledger.get("new-1")
         assert new is not None
@@ -198,7 +199,7 @@ def test_row_of_gives_every_column_as_stored() -> None:
         seat_group="centre", region="安徽省合肥市", seats_no_answer=("座席3", "座席5"),
         answered_at=T0 + timedelta(seconds=20), ended_at=T0 + timedelta(seconds=200),
         wait_seconds=12.0, talk_seconds=180.0, voicemail_id=None, outcome=Outcome.ANSWERED,
-        end_reason=EndReason.HANGUP)
+        end_reason=EndReason.HANGUP, referred_to="055387654321", after_hours=True)
     row = row_of(snapshot, T0 + timedelta(minutes=5))
     assert dict(zip(COLUMNS, row, strict=True)) == {
         "linkedid": "lid-1", "caller_number": "13955112345", "caller_name": "纳税人张三",
@@ -211,7 +212,8 @@ def test_row_of_gives_every_column_as_stored() -> None:
         "end_reason": "hangup", "updated_at": "2026-11-27T09:05:00.000+08:00",
         "ivr_path": "main>consult", "category": "consultation",
         "topic": "individual_income_tax", "dialplan": "main", "voicemail_id": None,
-        "seat_group": "centre", "region": "安徽省合肥市"}
+        "seat_group": "centre", "region": "安徽省合肥市", "referred_to": "055387654321",
+        "self_service": 0, "after_hours": 1}
     # `now` formatted once for a batch gives the same row
     assert row_of(snapshot, "2026-11-27T09:05:00.000+08:00") == row
 

@@ -395,6 +395,39 @@ async def test_a_call_adopted_in_the_menu_keeps_what_the_earlier_run_recorded(
             "tax-inquiry", "座席1001", 6.0, 23.0)
 
 
+@pytest.mark.parametrize(("earlier", "channel", "outcome"), [
+    # In a self-service menu after hours: hangs up as the new run sends it on.
+    ({"self_service": True, "after_hours": True}, SHOW_A_IN_AGI, "self_service"),
+    ({"after_hours": True}, SHOW_A_IN_AGI, "after_hours"),
+    # Transferred by the menu to another region's number, which answered.
+    ({"referred_to": "055387654321"},
+     SHOW_A.replace("Application: Queue", "Application: Dial")
+     .replace("ApplicationData: tax-inquiry,tT,,,300", "ApplicationData: Local/055387654321"),
+     "referred"),
+])
+async def test_an_adopted_call_ends_with_the_outcome_the_earlier_run_saw_coming(
+        tmp_path: Path, earlier: dict[str, object], channel: str, outcome: str) -> None:
+    """What the outcome is drawn from (a self-service menu, the line closed, a referral)
+    is in the row, so the call adopted after a restart ends as it would have."""
+    async with line(tmp_path) as (ami, asterisk, ledger):
+        call = replace(earlier_run_in_the_menu(), **earlier)  # type: ignore[arg-type]
+        await ledger.upsert_calls([call], T0 + timedelta(seconds=8))
+        asterisk.channels = [channel]
+        second = Hotline(ami, ledger, lambda: T0 + timedelta(seconds=30), tmp_path)
+        await second.start()
+        try:
+            await second.settled()
+            await asterisk.push(at(HANGUP, 40))
+            await second.settled()
+        finally:
+            await second.kill()
+        a = (await rows(ledger))[A]
+        assert (a.state, a.outcome, a.end_reason) == ("ended", outcome, "hangup")
+        assert (a.referred_to, a.self_service, a.after_hours) == (
+            earlier.get("referred_to"), int(bool(earlier.get("self_service"))),
+            int(bool(earlier.get("after_hours"))))
+
+
 async def test_a_call_that_left_the_menu_for_the_queue_while_hotline_was_down(
         tmp_path: Path) -> None:
     """The earlier run died with B in the menu; B went on to the queue (the fallback) and
