@@ -208,9 +208,12 @@ def routing_for_tests(folder: Path) -> Path:
                                   "on_no_answer": "voicemail"}
     routing["queues"]["brief_cb"] = {"name": "测试回电", "max_wait": 10,
                                      "on_no_answer": "callback"}
+    # Open in the evening only (calendar_for_tests): closed at OPEN_TIME.
+    routing["queues"]["late"] = {"name": "测试晚间专线", "max_wait": 60,
+                                 "on_no_answer": "callback"}
     routing["seats"]["8004"] = {"name": "演示座席8004", "group": "centre",
                                 "device": "Local/8004@seats/n",
-                                "skills": {"brief": 5, "brief_cb": 5}}
+                                "skills": {"brief": 5, "brief_cb": 5, "late": 5}}
     routing["seats"]["8001"]["skills"]["quick"] = 5
     routing["seats"]["8003"] = {"name": "演示座席8003", "group": "centre",
                                 "device": "Local/8003@seats/n", "skills": {"quick": 5}}
@@ -219,13 +222,25 @@ def routing_for_tests(folder: Path) -> Path:
     return path
 
 
+def calendar_for_tests(folder: Path) -> Path:
+    """The shipped calendar, plus hours of its own for the tests' queue `late`."""
+    import yaml
+
+    calendar = yaml.safe_load((REPO / "config" / "calendar.yaml").read_text(encoding="utf-8"))
+    calendar["queue_hours"] = {"late": ["18:00-21:00"]}
+    path = folder / "calendar.yaml"
+    path.write_text(yaml.safe_dump(calendar, allow_unicode=True), encoding="utf-8")
+    return path
+
+
 def service_env(inst: Instance, ledger: Path) -> dict[str, str]:
     """Settings of a test service: the repository's config, this instance and ledger, the
-    shipped dialplans plus the tests' own (12399), the tests' routing, and a calendar that
-    says open."""
+    shipped dialplans plus the tests' own (12399), the tests' routing and calendar, and a
+    time when the line is open."""
     return {"HOTLINE_AMI_PORT": str(inst.ami_port), "HOTLINE_SANDBOX_INSTANCE": inst.name,
             "HOTLINE_LEDGER_PATH": str(ledger),
             "HOTLINE_ROUTING_PATH": str(routing_for_tests(ledger.parent)),
+            "HOTLINE_CALENDAR_PATH": str(calendar_for_tests(ledger.parent)),
             "HOTLINE_DIALPLANS_PATHS": f"[{REPO / 'dialplans'}, {REPO / 'tests' / 'dialplans'}]",
             "HOTLINE_SERVICE_CALENDAR_TIME": OPEN_TIME,
             "HOTLINE_SERVICE_PID_FILE": str(ledger.with_suffix(".pid"))}

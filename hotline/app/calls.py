@@ -322,9 +322,9 @@ class CallHandling:
             log.exception("ledger.work_order_failed", linkedid=call.linkedid)
 
     async def _callback_order(self, linkedid: str, number: str | None, name: str | None,
-                              queue: str) -> None:
-        """Nobody answered `queue` (on_no_answer: callback): a work order to call back,
-        due like an ordinary question."""
+                              queue: str, closed: bool = False) -> None:
+        """Nobody answered `queue` (on_no_answer: callback), or it was `closed` by its own
+        hours: a work order to call back, due like an ordinary question."""
         call = self.tracker.calls.get(linkedid)
         kind = (call.category if call is not None else None) or "consultation"
         label = self.routing.queues[queue].name if (
@@ -332,7 +332,7 @@ class CallHandling:
         try:
             await self.orders.from_call(
                 linkedid=linkedid, kind=kind, number=number, name=name, at=self.clock(),
-                content=f"{label}无人接听，请回电（{linkedid}）")
+                content=f"{label}{'不在服务时间' if closed else '无人接听'}，请回电（{linkedid}）")
             log.info("ivr.callback_registered", queue=queue, kind=kind)
         except Exception:
             log.exception("ledger.work_order_failed", linkedid=linkedid)
@@ -395,23 +395,23 @@ class CallHandling:
                 log.error("ivr.no_dialplan", extension=extension)
                 await self._send_on(channel, done=False)
                 return
-            context = CallContext(fact.number, self.calendar.state(self.calendar_clock()))
-
-            after_hours = context.calendar != "open"
+            now = self.calendar_clock()
+            context = CallContext(fact.number, self.calendar.state(now), {
+                queue: self.calendar.state(now, queue) for queue in self.calendar.queue_hours})
 
             def report(progress: Progress) -> None:
                 self_service = any(plan.menus[m].self_service for m in progress.path
                                    if m in plan.menus)
                 self._apply(IvrProgress(linkedid, progress.pressed, progress.path,
                                         progress.category, progress.topic, plan.name,
-                                        self_service, after_hours))
+                                        self_service, progress.after_hours))
 
             def answered() -> bool:
                 call = self.tracker.calls.get(linkedid)
                 return call is not None and call.answered_at is not None
 
-            async def callback(queue: str) -> None:
-                await self._callback_order(linkedid, fact.number, fact.name, queue)
+            async def callback(queue: str, closed: bool) -> None:
+                await self._callback_order(linkedid, fact.number, fact.name, queue, closed)
 
             link = CallLink(linkedid, fact.number, fact.name, self._apply, callback)
             runner = IvrRunner(self.gateway, channel, plan, context,

@@ -830,7 +830,7 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     errors = len(result.errors)
     warnings = len(result.problems) - errors
     files = len(dialplan_files(paths))
-    calendar_errors, calendar_warnings = _check_calendar(settings)
+    calendar_errors, calendar_warnings = _check_calendar(settings, queues)
     errors += calendar_errors + routing_errors
     warnings += calendar_warnings
     print(f"{files} file(s), {len(result.plans)} dialplan(s): {errors} error(s), "
@@ -839,14 +839,15 @@ def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     return 1 if errors else 0
 
 
-def _check_calendar(settings: Settings) -> tuple[int, int]:
-    """Validate config/calendar.yaml and warn about years without an official schedule."""
+def _check_calendar(settings: Settings, queues: set[str] | None) -> tuple[int, int]:
+    """Validate config/calendar.yaml (queue_hours against routing's `queues`) and warn
+    about years without an official schedule."""
     from hotline.app.wiring import calendar_from
     from hotline.ivr.calendar import CHINA
 
     path = settings.resolve(settings.calendar.path)
     try:
-        calendar = calendar_from(settings)
+        calendar = calendar_from(settings, queues)
     except ConfigError as exc:
         for problem in exc.problems:
             print(problem)
@@ -931,14 +932,18 @@ def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
                           code="bad-keys")
     caller = check_number(args.caller) if args.caller else None
     at = args.at or datetime.now(UTC)
-    state = calendar_from(settings).state(at)
-    _, trace = simulate(plan, CallContext(caller, state), keys)
+    calendar = calendar_from(settings)
+    state = calendar.state(at)
+    queues = {queue: calendar.state(at, queue) for queue in calendar.queue_hours}
+    _, trace = simulate(plan, CallContext(caller, state, queues), keys)
     if args.json:
         print(json.dumps({"dialplan": plan.name, "version": plan.version,
-                          "at": at.isoformat(), "calendar": state, "caller": caller,
+                          "at": at.isoformat(), "calendar": state,
+                          "queue_calendar": queues, "caller": caller,
                           "steps": trace.steps, "final": trace.final}, ensure_ascii=False))
         return 0
     print(f"dialplan {plan.name} ({plan.source}), {at.isoformat()}: {state}"
+          + "".join(f", {queue} {queue_state}" for queue, queue_state in queues.items())
           + (f", caller {caller}" if caller else ""))
     for i, entry in enumerate(trace.steps, 1):
         print(f"{i:3}. [{entry['menu'] or '-'}] {entry['command']}")

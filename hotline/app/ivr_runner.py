@@ -43,6 +43,7 @@ class Progress:
     path: tuple[str, ...]
     category: str | None
     topic: str | None
+    after_hours: bool = False  # the line was closed, or a queue the call came to was
 
 
 @dataclass
@@ -53,8 +54,9 @@ class CallLink:
     number: str | None
     name: str | None
     apply: Callable[[Fact], None]
-    # Registers a callback work order when nobody answered `queue` (on_no_answer).
-    callback: Callable[[str], Awaitable[None]] | None = None
+    # Registers a callback work order when nobody answered `queue` (on_no_answer), or
+    # (True) the queue was closed by its own hours.
+    callback: Callable[[str, bool], Awaitable[None]] | None = None
 
 
 class IvrRunner:
@@ -79,6 +81,7 @@ class IvrRunner:
         self._reading = False
         self._consumed = False
         self.session: engine.Session | None = None
+        self.after_hours = context.calendar != "open"
 
     # -- events of this channel (from the calls consumer, in AMI order) ----------------
 
@@ -115,7 +118,8 @@ class IvrRunner:
             session, command = engine.step(session, event)
 
     def _report(self, session: engine.Session) -> None:
-        self.report(Progress(session.pressed, session.path, session.category, session.topic))
+        self.report(Progress(session.pressed, session.path, session.category, session.topic,
+                             self.after_hours))
 
     async def _typed_ahead(self) -> str | None:
         # Let the consumer handle every event received so far, so a key pressed just
@@ -168,6 +172,14 @@ class IvrRunner:
         Unanswered: routing.yaml's on_no_answer says what follows."""
         routing = self.routing
         spec = routing.queues.get(command.queue) if routing is not None else None
+        mode = spec.on_no_answer if spec is not None else "voicemail"
+        if command.closed:
+            # Outside the queue's own hours: the caller is not left waiting for nobody.
+            log.info("ivr.queue_closed", queue=command.queue, then=mode)
+            self.after_hours = True
+            if self.session is not None:
+                self._report(self.session)
+            return await self._unanswered(command.queue, mode, closed=True)
         max_wait = spec.max_wait if spec is not None else QUEUE_TIMEOUT
         started = time.monotonic()
         if command.prefer_region and routing is not None and spec is not None:
@@ -184,11 +196,13 @@ class IvrRunner:
         if self.answered():
             return engine.Done(answered=True)
         status = await self.agi.command("GET VARIABLE QUEUESTATUS")
-        mode = spec.on_no_answer if spec is not None else "voicemail"
         log.warning("ivr.queue_unanswered", queue=command.queue, status=status.data,
                     then=mode)
+        return await self._unanswered(command.queue, mode)
+
+    async def _unanswered(self, queue: str, mode: str, closed: bool = False) -> engine.Done:
         if mode == "callback" and self.link is not None and self.link.callback is not None:
-            await self.link.callback(command.queue)
+            await self.link.callback(queue, closed)
         return engine.Done(answered=False, unanswered=mode)
 
     async def _leave_voicemail(self, command: engine.LeaveVoicemail) -> None:

@@ -45,11 +45,13 @@ QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon",
 class RoutingLoop:
     def __init__(self, gateway: AmiGateway, ledger: Ledger, routing: RoutingConfig,
                  is_open: Callable[[datetime], bool], clock: Callable[[], datetime],
-                 interval: float = 2.0) -> None:
+                 interval: float = 2.0,
+                 queue_open: Callable[[datetime], Mapping[str, bool]] | None = None) -> None:
         self.gateway = gateway
         self.book = SeatBook(ledger)
         self.routing = routing
         self.is_open = is_open
+        self.queue_open = queue_open  # the queues with their own hours: open or not
         self.clock = clock
         self.interval = interval
         self.overflow: dict[str, OverflowState] = {}
@@ -116,7 +118,8 @@ class RoutingLoop:
                  for sid, r in records.items()}
         now = self.clock()
         snap = Snapshot(time.monotonic(), self.is_open(now), seats, _loads(live),
-                        dict(self.overflow))
+                        dict(self.overflow),
+                        self.queue_open(now) if self.queue_open is not None else {})
         decision = decide(self.routing, snap)
         for name, state in decision.overflow.items():
             before = self.overflow.get(name, OverflowState())

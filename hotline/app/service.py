@@ -111,7 +111,8 @@ class Service:
         # The heartbeat first on every connect: it is what lets callers reach hotline.
         self.gateway.on_connect(self._beat)
         fixed = self.settings.service.calendar_time
-        self.calendar = calendar_from(self.settings)
+        self.calendar = calendar_from(self.settings,
+                                      set(routing.queues) if routing is not None else None)
         self.warn_missing_years(fixed)
         voicemail = Voicemail(ledger, spool_from(self.settings), self.calendar, utc_now)
         self.voicemail = voicemail
@@ -128,7 +129,9 @@ class Service:
             self.routing = RoutingLoop(
                 self.gateway, ledger, routing,
                 lambda now: calendar.state(fixed or now) == "open", utc_now,
-                self.settings.routing.interval)
+                self.settings.routing.interval,
+                queue_open=lambda now: {queue: calendar.state(fixed or now, queue) == "open"
+                                        for queue in calendar.queue_hours})
             self.routing.attach()
         if fixed:
             log.warning("service.calendar_time_fixed", calendar_time=fixed.isoformat())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -146,9 +146,11 @@ def dialplans_from(settings: Settings, queues: set[str] | None = None) -> Dialpl
     return DialplanRegistry(paths, queues, display_root=Path.cwd())
 
 
-def calendar_from(settings: Settings) -> Calendar:
-    """config/calendar.yaml, validated (the default calendar if there is no file)."""
-    calendar = _config_file(settings.resolve(settings.calendar.path), parse_calendar,
+def calendar_from(settings: Settings, queues: Collection[str] | None = None) -> Calendar:
+    """config/calendar.yaml, validated (the default calendar if there is no file);
+    queue_hours must name one of `queues` (routing.yaml's) when they are given."""
+    calendar = _config_file(settings.resolve(settings.calendar.path),
+                            lambda source: parse_calendar(source, queues),
                             CalendarInvalid, "calendar-invalid")
     return calendar if calendar is not None else Calendar()
 

@@ -20,7 +20,7 @@ Where a day's status comes from, first match wins:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
@@ -224,9 +224,10 @@ class CalendarInvalid(ValueError):
         self.problems = problems
 
 
-def parse_calendar(source: Sourced) -> Calendar:
+def parse_calendar(source: Sourced, queues: Collection[str] | None = None) -> Calendar:
     """Validate config/calendar.yaml into a Calendar; raises CalendarInvalid listing every
-    problem as `file:line: key.path: message`."""
+    problem as `file:line: key.path: message`. `queues`: the queues routing.yaml knows
+    (queue_hours must name one of them); None checks no names."""
     problems: list[str] = []
 
     def error(path: PathKey, message: str) -> None:
@@ -248,6 +249,9 @@ def parse_calendar(source: Sourced) -> Calendar:
         error(("queue_hours",), "must be a mapping of queue name to hours")
         raw_queues = {}
     for queue, spec in raw_queues.items():
+        if queues is not None and str(queue) not in queues:
+            error(("queue_hours", queue), f"unknown queue '{queue}' (routing knows: "
+                  f"{', '.join(sorted(queues)) or 'none'})")
         queue_hours[str(queue)] = _hours(spec, ("queue_hours", queue), error)
     years: dict[int, YearSchedule] = {}
     raw_years = data.get("years", {})

@@ -25,7 +25,8 @@ An action is one step or a list of steps run in order. Steps:
 `goto: MENU`, `back`, `repeat`, `play: PROMPT | [PROMPTS]`, `collect: {...}`,
 `set: {category: ..., topic: ...}`, `queue: NAME`, `voicemail`, `transfer: NUMBER`,
 `hangup` (or `hangup: PROMPT`), and `when: [{if: COND, then: ACTION}, ..., {else: ACTION}]`
-with conditions `calendar: open | after_hours | non_working_day` and
+with conditions `calendar: open | after_hours | non_working_day` (by the line's hours, or
+with `queue: NAME` by that queue's own `queue_hours` in config/calendar.yaml) and
 `caller_prefix: ["0551", ...]`. A list that ends without leaving the menu returns to it.
 
 When no seat answers a queue within its `max_wait`, config/routing.yaml's `on_no_answer`
@@ -133,6 +134,7 @@ class HangUp:
 class Condition:
     calendar: tuple[str, ...] = ()
     caller_prefix: tuple[str, ...] = ()
+    queue: str | None = None  # `calendar` by this queue's hours (queue_hours)
 
 
 @dataclass(frozen=True)
@@ -631,10 +633,17 @@ class _Compiler:
         data = self.mapping(value, path, "a condition")
         if data is None:
             return None
-        self.unknown_keys(data, ("calendar", "caller_prefix"), path)
+        self.unknown_keys(data, ("calendar", "caller_prefix", "queue"), path)
         if not data:
             self.error(path, "a condition needs calendar and/or caller_prefix")
             return None
+        queue = None
+        if "queue" in data:
+            queue = self.ref("queue", self.text(data["queue"], (*path, "queue"), "a queue name"),
+                             (*path, "queue"))
+            if "calendar" not in data:
+                self.error((*path, "queue"), "queue only says whose hours 'calendar' is "
+                           "checked against: add calendar: open (or another state)")
         calendar: list[str] = []
         if "calendar" in data:
             raw = data["calendar"] if isinstance(data["calendar"], list) else [data["calendar"]]
@@ -659,7 +668,7 @@ class _Compiler:
                                "(quote it to keep a leading 0)")
                 else:
                     prefixes.append(text)
-        return Condition(tuple(calendar), tuple(prefixes))
+        return Condition(tuple(calendar), tuple(prefixes), queue)
 
 
 def _kind(value: Any) -> str:

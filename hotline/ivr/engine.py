@@ -13,6 +13,7 @@ session and used before anything more is played.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from hotline.ivr.dialplan import (
@@ -57,6 +58,9 @@ class ReadKey:
 class JoinQueue:
     queue: str
     prefer_region: bool = False
+    # Outside the queue's own hours (queue_hours): nobody is there to answer, so it is
+    # not joined and counts as unanswered at once (routing.yaml's on_no_answer).
+    closed: bool = False
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,12 @@ Event = Key | NoKey | PromptsDone | Done
 class CallContext:
     caller: str | None = None
     calendar: str = "open"  # open | after_hours | non_working_day
+    # The state by their own hours of the queues that have them (calendar.yaml's
+    # queue_hours); a queue not here follows the line's `calendar`.
+    queue_calendar: Mapping[str, str] = field(default_factory=dict)
+
+    def state_of(self, queue: str | None) -> str:
+        return self.queue_calendar.get(queue, self.calendar) if queue else self.calendar
 
 
 @dataclass(frozen=True)
@@ -236,7 +246,9 @@ def _run(s: Session) -> Result:
             s = _update(s, collecting=Collecting(current), phase="collect_prompt")
             return _listen(s, PlayPrompts((current.prompt,)))
         if isinstance(current, ToQueue):
-            return _update(s, phase="queue"), JoinQueue(current.queue, current.prefer_region)
+            closed = s.context.queue_calendar.get(current.queue, "open") != "open"
+            return _update(s, phase="queue"), JoinQueue(current.queue, current.prefer_region,
+                                                        closed)
         if isinstance(current, ToVoicemail):
             return _update(s, phase="voicemail"), LeaveVoicemail(current)
         if isinstance(current, Transfer):
@@ -250,7 +262,7 @@ def _run(s: Session) -> Result:
 
 
 def _holds(condition: Condition, context: CallContext) -> bool:
-    if condition.calendar and context.calendar not in condition.calendar:
+    if condition.calendar and context.state_of(condition.queue) not in condition.calendar:
         return False
     if condition.caller_prefix:
         caller = context.caller or ""
@@ -429,7 +441,8 @@ def _describe(item: Command | Event) -> str:
     if isinstance(item, ReadKey):
         return f"wait for a key ({item.timeout:g} s)"
     if isinstance(item, JoinQueue):
-        return f"queue {item.queue}" + (" (region first)" if item.prefer_region else "")
+        return f"queue {item.queue}" + (" (region first)" if item.prefer_region else "") + (
+            " (closed by its hours: unanswered at once)" if item.closed else "")
     if isinstance(item, LeaveVoicemail):
         return f"voicemail {item.box}"
     if isinstance(item, Dial):

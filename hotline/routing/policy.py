@@ -54,6 +54,9 @@ class Snapshot:
     seats: Mapping[str, SeatState]
     loads: Mapping[str, QueueLoad]
     overflow: Mapping[str, OverflowState] = field(default_factory=dict)
+    # Queues with their own hours (calendar.yaml's queue_hours): open or not, instead of
+    # `open`.
+    queue_open: Mapping[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -133,7 +136,8 @@ def decide_queue(config: RoutingConfig, snap: Snapshot, queue: str) -> QueueDeci
             penalty += policy.remote_penalty
         members[seat.id] = penalty
     alert = None
-    if snap.open and centre_available == 0 and (remote_available == 0 or not flow.active):
+    if (snap.queue_open.get(queue, snap.open) and centre_available == 0
+            and (remote_available == 0 or not flow.active)):
         alert = Alert(queue, "no-seat-available",
                       f"队列 {config.queues[queue].name} 没有可接听的座席")
     return QueueDecision(queue, flow, members, alert)

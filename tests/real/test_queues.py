@@ -23,7 +23,7 @@ from hotline.app.wiring import ledger_path
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance
 from tests.conftest import queue_members
-from tests.real.test_calls import call_and_row, order_for
+from tests.real.test_calls import call_and_row, order_for, seconds
 
 pytestmark = pytest.mark.asterisk
 TEST_LINE = "12399"
@@ -108,6 +108,22 @@ async def test_nobody_answers_within_max_wait_then_a_callback_order(
     assert (order["kind"], order["status"]) == ("consultation", "open")
     assert "测试回电无人接听，请回电" in str(order["content"])
     assert order["callback_number"] == "13955112346"
+
+
+async def test_a_queue_closed_by_its_own_hours_is_not_waited_in(
+        hotline_service: Service, caller: AmiGateway) -> None:
+    # `late` keeps evening hours of its own (calendar_for_tests); at 10:00 it is closed.
+    # Its on_no_answer (callback) follows at once instead of a wait of up to 60 s.
+    call = TestCall("13955112347", "晚间来电", ["2", "3"], extension=TEST_LINE)
+    row = await call_and_row(hotline_service, caller, call)
+    assert (row.ivr_path, row.queue, row.queued_at, row.answered_at) == (
+        "main>sub", None, None, None)
+    assert (row.outcome, row.after_hours, row.end_reason) == ("after_hours", 1, "hangup")
+    assert seconds(row.started_at, row.ended_at) < 20
+    order = await order_for(hotline_service, call.linkedid)
+    assert (order["kind"], order["status"], order["callback_number"]) == (
+        "consultation", "open", "13955112347")
+    assert "测试晚间专线不在服务时间，请回电" in str(order["content"])
 
 
 async def test_hotline_queues_shows_today_per_queue_and_seat(

@@ -22,7 +22,13 @@ from hotline.ledger.store import CallRow, Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance
-from tests.conftest import OPEN_TIME, live_channels, queue_members, routing_for_tests
+from tests.conftest import (
+    OPEN_TIME,
+    calendar_for_tests,
+    live_channels,
+    queue_members,
+    routing_for_tests,
+)
 
 pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
@@ -39,6 +45,7 @@ class HotlineProcess:
                     "HOTLINE_LOG_FORMAT": "json", "HOTLINE_SERVICE_CALENDAR_TIME": OPEN_TIME,
                     "HOTLINE_SERVICE_PID_FILE": str(ledger.with_suffix(".pid")),
                     "HOTLINE_ROUTING_PATH": str(routing_for_tests(ledger.parent)),
+                    "HOTLINE_CALENDAR_PATH": str(calendar_for_tests(ledger.parent)),
                     **(extra or {})}
         env = {**os.environ, **self.env}
         self.log = ledger.with_suffix(f".{os.urandom(3).hex()}.log")

@@ -267,6 +267,15 @@ def test_a_later_override_wins(overrides: str, working: bool, reason: str) -> No
     assert not calendar.day(date(2026, 9, 15)).working  # the closure still holds around it
 
 
+def test_queue_hours_must_name_a_queue_routing_knows() -> None:
+    text = 'queue_hours:\n  vip: ["08:00-20:00"]\n  nosuch: ["08:00-20:00"]\n'
+    with pytest.raises(CalendarInvalid) as info:
+        parse_calendar(load_text(text, FILE), {"vip", "center"})
+    assert info.value.problems == [
+        f"{FILE}:3: queue_hours.nosuch: unknown queue 'nosuch' (routing knows: center, vip)"]
+    assert parse(text).queue_hours.keys() == {"vip", "nosuch"}  # no routing: no check
+
+
 def test_queue_hours_differ_from_the_line_hours() -> None:
     """queue_hours.vip applies to that queue only; holidays stay closed for it."""
     calendar = parse('queue_hours:\n  vip: ["08:00-20:00"]\n')
@@ -540,6 +549,16 @@ def test_cli_check_fails_on_a_broken_calendar(calendar_file: Path) -> None:
             "it in the calendar)") in lines
     assert " 1 error(s), " in lines[-1]
     assert "Traceback" not in res.stderr
+
+
+def test_cli_check_names_queue_hours_of_a_queue_routing_does_not_know(
+        calendar_file: Path) -> None:
+    calendar_file.write_text('queue_hours:\n  centre: ["08:00-20:00"]\n', encoding="utf-8")
+    res = hotline("check", env={"HOTLINE_CALENDAR_PATH": str(calendar_file)})
+    assert res.returncode == 1, res.stdout + res.stderr
+    [line] = [x for x in res.stdout.splitlines() if "queue_hours" in x]
+    assert line.startswith(f"{calendar_file}:2: queue_hours.centre: unknown queue 'centre' "
+                           "(routing knows: center, "), line
 
 
 def test_cli_check_fails_on_calendar_yaml_syntax(calendar_file: Path) -> None:

@@ -141,6 +141,38 @@ def test_when_compiles_branches_in_order(tmp_path: Path) -> None:
     )),)
 
 
+def test_a_condition_may_name_the_queue_whose_hours_count(tmp_path: Path) -> None:
+    plan, problems = check(tmp_path, """\
+        entry:
+          when:
+            - if: {calendar: open, queue: vip}
+              then: {queue: vip}
+            - else: hangup
+        menus: {}
+        """, queues=["vip"])
+    assert problems == []
+    assert plan is not None
+    assert plan.entry[0] == When((
+        Branch(Condition(calendar=("open",), queue="vip"), (ToQueue("vip"),)),
+        Branch(None, (HangUp(),))))
+
+
+def test_a_condition_queue_must_be_known_and_go_with_calendar(tmp_path: Path) -> None:
+    assert errors(tmp_path, """\
+        entry:
+          when:
+            - if: {queue: vip}
+              then: hangup
+            - if: {calendar: open, queue: nosuch}
+              then: hangup
+        menus: {}
+        """, queues=["vip"]) == [
+        "plan.yaml:3: entry.when[0].if.queue: queue only says whose hours 'calendar' is "
+        "checked against: add calendar: open (or another state)",
+        "plan.yaml:5: entry.when[1].if.queue: unknown queue 'nosuch' (routing knows: vip)",
+    ]
+
+
 def test_problem_prints_file_line_path_and_message() -> None:
     """A Problem prints as `file:line: key.path: message`, warnings tagged, quoting odd keys."""
     error = Problem("plan.yaml", 7, ("menus", "main", "options", "1"), "boom")

@@ -530,6 +530,45 @@ def test_when_follows_the_caller_prefix(tmp_path: Path, caller: str | None, queu
     assert command == JoinQueue(queue)
 
 
+QUEUE_HOURS_PLAN = """\
+    prompts:
+      hi: 您好
+      vip_closed: 专线已下班
+    entry:
+      - when:
+          - if: {calendar: open, queue: vip}
+            then: {queue: vip}
+          - else: {play: vip_closed}
+      - queue: center
+    menus: {}
+"""
+
+
+@pytest.mark.parametrize(("line", "vip", "first"), [
+    ("open", "open", JoinQueue("vip")),
+    ("open", "after_hours", PlayPrompts(("vip_closed",))),
+    # The line is closed but the queue keeps longer hours: its own state counts.
+    ("after_hours", "open", JoinQueue("vip")),
+])
+def test_a_condition_with_a_queue_follows_that_queues_hours(
+        tmp_path: Path, line: str, vip: str, first: Command) -> None:
+    plan = compile_plan(tmp_path, QUEUE_HOURS_PLAN)
+    _, got = start(plan, CallContext("13955112345", line, {"vip": vip}))
+    assert got == first
+
+
+def test_a_queue_closed_by_its_own_hours_is_not_joined(tmp_path: Path) -> None:
+    """A queue step to a queue outside its queue_hours says so (the runner then treats it
+    as unanswered at once); a queue without hours of its own is joined as ever."""
+    plan = compile_plan(tmp_path, "entry: {queue: vip}\nmenus: {}\n")
+    _, got = start(plan, CallContext(None, "open", {"vip": "non_working_day"}))
+    assert got == JoinQueue("vip", closed=True)
+    _, got = start(plan, CallContext(None, "after_hours", {"vip": "open"}))
+    assert got == JoinQueue("vip", closed=False)
+    _, got = start(plan, CallContext(None, "after_hours", {}))
+    assert got == JoinQueue("vip", closed=False)
+
+
 def test_when_with_no_branch_taken_runs_on(tmp_path: Path) -> None:
     """A `when` with no matching branch and no else does nothing; the next step runs."""
     plan = compile_plan(tmp_path, """\

@@ -9,6 +9,7 @@ The policy is pure: time is the snapshot's `now`, controlled by the test.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -488,6 +489,16 @@ def test_no_alert_outside_opening_hours() -> None:
     """Closed: no coverage alert, whatever the seats."""
     decision = decide(CONFIG, snap(seats={}, waiting=3, open=False))
     assert decision.alerts == ()
+
+
+def test_a_queue_with_its_own_hours_is_guarded_by_them() -> None:
+    """queue_hours: iit closed by its own hours raises no alert while the line is open;
+    open by them while the line is closed, it does."""
+    seats = {**NO_CENTRE, "h1": READY}
+    open_line = replace(snap(seats=seats), queue_open={"iit": False})
+    assert [a.queue for a in decide(CONFIG, open_line).alerts] == ["center"]
+    closed_line = replace(snap(seats=seats, open=False), queue_open={"iit": True})
+    assert [a.queue for a in decide(CONFIG, closed_line).alerts] == ["iit"]
 
 
 def test_no_alert_with_overflow_and_a_moved_in_remote_seat() -> None:
