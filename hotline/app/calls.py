@@ -266,6 +266,11 @@ class CallHandling:
         self._resyncing = 0
         self._held: list[tuple[Fact, datetime]] = []
 
+    def use_calendar(self, calendar: Calendar) -> None:
+        """A reloaded calendar: calls from now on, and work order deadlines."""
+        self.calendar = calendar
+        self.orders.calendar = calendar
+
     def use_routing(self, routing: RoutingConfig | None) -> None:
         """A reloaded routing.yaml: new calls' queues, seats and groups follow it."""
         self.routing = routing

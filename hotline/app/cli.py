@@ -1002,7 +1002,11 @@ def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
     import os
     import signal
 
-    _all_plans(settings)  # refuse to signal when the files are invalid: nothing changes
+    # Refuse to signal when a file is invalid: nothing changes.
+    from hotline.app.wiring import calendar_from, known_queues
+
+    _all_plans(settings)
+    calendar_from(settings, known_queues(settings))
     pid_file = settings.resolve(settings.service.pid_file)
     try:
         pid = int(pid_file.read_text().strip())
@@ -1012,7 +1016,8 @@ def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
               file=sys.stderr)
         return 1
     os.kill(pid, signal.SIGHUP)
-    print(f"routing and dialplans are valid; reload sent to the service (pid {pid})")
+    print("routing, calendar and dialplans are valid; reload sent to the service "
+          f"(pid {pid})")
     return 0
 
 
@@ -1112,8 +1117,8 @@ def build_parser() -> argparse.ArgumentParser:
     pbuild.add_argument("--dialplan", metavar="FILE")
     pbuild.set_defaults(handler=cmd_prompts_build)
 
-    reload = sub.add_parser("reload", help="check the dialplans, then reload them in the "
-                            "running service")
+    reload = sub.add_parser("reload", help="check routing.yaml, calendar.yaml and the "
+                            "dialplans, then reload them in the running service")
     reload.set_defaults(handler=cmd_reload)
 
     seats = sub.add_parser("seats", help="seats: list them, or log in, pause, move in ...")

@@ -37,7 +37,7 @@ from hotline.app.wiring import (
     spool_from,
 )
 from hotline.common.errors import ConfigError
-from hotline.ivr.calendar import CHINA
+from hotline.ivr.calendar import CHINA, Calendar
 from hotline.ivr.dialplan import Dialplan
 from hotline.ivr.prompts import Prompt, PromptError, PromptStore
 from hotline.ivr.registry import DialplanRegistry
@@ -122,16 +122,17 @@ class Service:
                                   calendar_clock=(lambda: fixed) if fixed else None,
                                   calendar=self.calendar, voicemail=voicemail,
                                   routing=routing)
-        calendar = self.calendar
         self.routing: RoutingLoop | None = None
         if routing is not None:
             await self._login_seats(ledger)
+            # self.calendar, not a copy of it: a reload may replace it.
             self.routing = RoutingLoop(
                 self.gateway, ledger, routing,
-                lambda now: calendar.state(fixed or now) == "open", utc_now,
+                lambda now: self.calendar.state(fixed or now) == "open", utc_now,
                 self.settings.routing.interval,
-                queue_open=lambda now: {queue: calendar.state(fixed or now, queue) == "open"
-                                        for queue in calendar.queue_hours})
+                queue_open=lambda now: {
+                    queue: self.calendar.state(fixed or now, queue) == "open"
+                    for queue in self.calendar.queue_hours})
             self.routing.attach()
         if fixed:
             log.warning("service.calendar_time_fixed", calendar_time=fixed.isoformat())
@@ -209,13 +210,20 @@ class Service:
                          folder=str(store.host_dir))
 
     async def reload(self) -> bool:
-        """Load routing.yaml and the dialplans again; swap them in only if all is valid
-        (dialplans checked against the new queues), else nothing changes. Calls in
-        progress finish on the dialplan version they started with."""
+        """Load routing.yaml, calendar.yaml and the dialplans again; swap them in only if
+        all is valid (dialplans and queue_hours checked against the new queues), else
+        nothing changes. Calls in progress finish on the dialplan version they started
+        with."""
         try:
             routing = routing_from(self.settings)
         except ConfigError as exc:
             log.error("routing.reload_rejected", errors=exc.problems)
+            return False
+        try:
+            calendar = calendar_from(self.settings,
+                                     set(routing.queues) if routing is not None else None)
+        except ConfigError as exc:
+            log.error("calendar.reload_rejected", errors=exc.problems)
             return False
         queues_before = self.dialplans.queues
         if routing is not None:
@@ -227,6 +235,7 @@ class Service:
             log.error("dialplan.reload_rejected", errors=[str(p) for p in result.errors])
             return False
         await self._use_routing(routing)
+        self._use_calendar(calendar)
         changed = [name for name, plan in self.dialplans.plans.items()
                    if before.get(name) is None or before[name].version != plan.version]
         await self._build_prompts(self.dialplans.plans.values())
@@ -234,6 +243,19 @@ class Service:
                  changed=changed, versions={n: p.version for n, p in
                                             self.dialplans.plans.items()})
         return True
+
+    def _use_calendar(self, calendar: Calendar) -> None:
+        """A changed calendar.yaml (a typhoon closure, longer hours in the filing season):
+        new calls, deadlines and the coverage guard follow it from now on."""
+        assert self.calls is not None
+        if calendar == self.calendar:
+            return
+        self.calendar = calendar
+        self.calls.use_calendar(calendar)
+        self.voicemail.calendar = calendar
+        self.warn_missing_years(self.settings.service.calendar_time)
+        log.info("calendar.reloaded", overrides=len(calendar.overrides),
+                 queue_hours=sorted(calendar.queue_hours))
 
     async def _use_routing(self, routing: RoutingConfig | None) -> None:
         """A valid routing.yaml that changed: the queues in Asterisk (queues.conf of the

@@ -14,6 +14,7 @@ import pytest
 from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance
+from tests.conftest import OPEN_TIME
 from tests.real.test_resilience import HotlineProcess, in_menu, seat_in_centre, seat_logged_in
 
 pytestmark = pytest.mark.asterisk
@@ -136,7 +137,7 @@ async def test_reload_applies_a_changed_routing_or_refuses_a_bad_one(
         routing_file.write_text(yaml.safe_dump(routing, allow_unicode=True), encoding="utf-8")
         code, out = await hotline_cli(service.env, "reload")
         assert code == 0, out
-        assert "routing and dialplans are valid; reload sent" in out
+        assert "routing, calendar and dialplans are valid; reload sent" in out
         await service.wait_for("routing.reloaded")
         async with asyncio.timeout(15):
             while "Local/8003@seats/n" not in await asyncio.to_thread(  # noqa: ASYNC110
@@ -170,5 +171,53 @@ async def test_reload_applies_a_changed_routing_or_refuses_a_bad_one(
             while "Local/8003@seats/n" in await asyncio.to_thread(  # noqa: ASYNC110
                     queue_members, own_asterisk, "quick"):
                 await asyncio.sleep(0.3)
+    finally:
+        service.stop()
+
+
+async def test_reload_applies_a_changed_calendar_or_refuses_a_bad_one(
+        own_asterisk: Instance, gateway: AmiGateway, tmp_path: Path) -> None:
+    """A typhoon: the administrator closes today in calendar.yaml and reloads; the next
+    caller hears the closed line, without a restart. A broken calendar.yaml is refused
+    with its line, and the last good one stays."""
+    import yaml
+
+    ledger = tmp_path / "ledger.sqlite3"
+    service = HotlineProcess(own_asterisk, ledger, {
+        "HOTLINE_DIALPLANS_PATHS": f"[{REPO / 'dialplans'}, {REPO / 'tests' / 'dialplans'}]",
+        "HOTLINE_SERVICE_WATCH_INTERVAL": "0"})
+    calendar_file = Path(service.env["HOTLINE_CALENDAR_PATH"])
+
+    async def path_of_a_call() -> str:
+        # 12366: 1 in the open menu is consultation, in the closed one self-service.
+        call = TestCall("13955112345", None, ["1", "h"])
+        await place_call(gateway, call, timeout=60)
+        return (await wait_for_ledger_row(ledger, call.linkedid)).ivr_path
+
+    try:
+        await service.wait_for("calls.resynced")
+        assert await path_of_a_call() == "main>consult"  # OPEN_TIME: a working morning
+
+        calendar = yaml.safe_load(calendar_file.read_text(encoding="utf-8"))
+        calendar["overrides"] = [{"date": OPEN_TIME[:10], "closed": True,
+                                  "reason": "台风停止服务"}]
+        calendar_file.write_text(yaml.safe_dump(calendar, allow_unicode=True),
+                                 encoding="utf-8")
+        code, out = await hotline_cli(service.env, "reload")
+        assert code == 0, out
+        await service.wait_for("calendar.reloaded")
+        assert await path_of_a_call() == "closed>self_service"
+
+        # A closure without its reason: refused, line named; the closure stays.
+        calendar["overrides"].append({"date": "2026-11-26", "closed": True})
+        calendar_file.write_text(yaml.safe_dump(calendar, allow_unicode=True),
+                                 encoding="utf-8")
+        code, out = await hotline_cli(service.env, "reload")
+        assert code != 0
+        assert "calendar.yaml:" in out
+        assert "overrides[1]: required key 'reason' is missing" in out
+        service.proc.send_signal(signal.SIGHUP)  # even if signalled anyway
+        await service.wait_for("calendar.reload_rejected")
+        assert await path_of_a_call() == "closed>self_service"
     finally:
         service.stop()
