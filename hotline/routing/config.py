@@ -115,6 +115,34 @@ class RoutingConfig:
         found: tuple[tuple[Seat, bool], ...] = index.get(queue, ())
         return found
 
+    def ranks_for(self, queue: str) -> tuple[tuple[str, int, bool], ...]:
+        """seats_for(queue) as the policy reads it on every queue event: (seat id, its
+        penalty from its level, 9 -> 1 so that experts ring first, remote or not)."""
+        index: dict[str, tuple[tuple[str, int, bool], ...]] | None = self.__dict__.get(
+            "_ranks")
+        if index is None:
+            index = {}
+            object.__setattr__(self, "_ranks", index)
+        found = index.get(queue)
+        if found is None:
+            found = tuple((seat.id, 10 - seat.skills[queue], remote)
+                          for seat, remote in self.seats_for(queue))
+            index[queue] = found
+        return found
+
+    def region_ranks(self) -> tuple[tuple[str, tuple[tuple[str, int], ...]], ...]:
+        """Every region queue with its seats as the policy reads them: (seat id,
+        penalty from its level in the region queue's queue)."""
+        ranks: tuple[tuple[str, tuple[tuple[str, int], ...]], ...] | None = (
+            self.__dict__.get("_region_ranks"))
+        if ranks is None:
+            regions, seats = self._region_index()
+            ranks = tuple((name, tuple((seat.id, 10 - seat.skills[queue])
+                                       for seat in seats.get(name, ())))
+                          for name, (queue, _) in regions.items())
+            object.__setattr__(self, "_region_ranks", ranks)
+        return ranks
+
     def region_queues(self) -> dict[str, tuple[str, str]]:
         """The region queues, name -> (queue, remote group): one per queue and city bureau
         with area codes and a seat skilled for the queue. A caller of that city whose

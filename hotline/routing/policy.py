@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from hotline.routing.config import RoutingConfig, Seat
 
@@ -96,8 +97,10 @@ def next_overflow(policy_enter_waiting: int, policy_enter_wait: float,
     return state
 
 
-@dataclass(frozen=True)
-class QueueDecision:
+class QueueDecision(NamedTuple):
+    """(A tuple: made for every queue of every routing round, and a frozen dataclass
+    costs several times more to make.)"""
+
     queue: str
     overflow: OverflowState
     members: Mapping[str, int]  # seat id -> penalty
@@ -106,38 +109,38 @@ class QueueDecision:
 
 def decide_queue(config: RoutingConfig, snap: Snapshot, queue: str) -> QueueDecision:
     """One queue: what a change of its load or of one of its seats calls for. This is
-    the decision taken on every queue event, so it only looks at the queue's own seats."""
+    the decision taken on every queue event, so it only looks at the queue's own seats
+    (one pass over them: it runs for every queue of every routing round too)."""
     policy = config.overflow
-    idle = SeatState()
-    seats = config.seats_for(queue)
+    states = snap.seats
     centre_available = 0
     remote_available = 0
-    for seat, remote in seats:
-        seat_state = snap.seats.get(seat.id, idle)
-        if seat_state.available:
-            if remote:
-                remote_available += seat_state.moved_in
-            else:
-                centre_available += 1
+    members: dict[str, int] = {}  # the centre's logged-in seats
+    remote: list[tuple[str, int]] = []  # logged-in, moved-in remote seats, if overflow
+    for seat_id, penalty, is_remote in config.ranks_for(queue):
+        state = states.get(seat_id)
+        if state is None or not state.logged_in:
+            continue
+        available = state.paused is None and not state.busy
+        if is_remote:
+            if state.moved_in:
+                remote.append((seat_id, penalty))
+                remote_available += available
+        else:
+            members[seat_id] = penalty
+            centre_available += available
     load = snap.loads.get(queue, QueueLoad())
     flow = next_overflow(policy.enter.waiting, policy.enter.expected_wait,
                          policy.leave.waiting, policy.leave.expected_wait,
                          policy.leave.after, snap.overflow.get(queue, OverflowState()),
                          load, centre_available, snap.now)
-    members: dict[str, int] = {}
-    for seat, remote in seats:
-        seat_state = snap.seats.get(seat.id, idle)
-        if not seat_state.logged_in:
-            continue
-        penalty = 10 - seat.skills[queue]  # level 9 -> penalty 1: experts ring first
-        if remote:
-            if not (seat_state.moved_in and flow.active):
-                continue
-            penalty += policy.remote_penalty
-        members[seat.id] = penalty
+    if flow.active:
+        extra = policy.remote_penalty
+        for seat_id, penalty in remote:
+            members[seat_id] = penalty + extra
     alert = None
-    if (snap.queue_open.get(queue, snap.open) and centre_available == 0
-            and (remote_available == 0 or not flow.active)):
+    if (centre_available == 0 and (remote_available == 0 or not flow.active)
+            and snap.queue_open.get(queue, snap.open)):
         alert = Alert(queue, "no-seat-available",
                       f"队列 {config.queues[queue].name} 没有可接听的座席")
     return QueueDecision(queue, flow, members, alert)
@@ -148,13 +151,13 @@ def region_members(config: RoutingConfig, snap: Snapshot) -> dict[str, dict[str,
     the skill, experts first. Overflow does not matter here: a caller of that city who
     asked for their region rings these seats before the queue's."""
     out: dict[str, dict[str, int]] = {}
-    idle = SeatState()
-    for name, (queue, _) in config.region_queues().items():
+    states = snap.seats
+    for name, ranks in config.region_ranks():
         members: dict[str, int] = {}
-        for seat in config.region_seats(name):
-            state = snap.seats.get(seat.id, idle)
-            if state.logged_in and state.moved_in:
-                members[seat.id] = 10 - seat.skills[queue]
+        for seat_id, penalty in ranks:
+            state = states.get(seat_id)
+            if state is not None and state.logged_in and state.moved_in:
+                members[seat_id] = penalty
         out[name] = members
     return out
 
