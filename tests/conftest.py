@@ -243,7 +243,8 @@ def service_env(inst: Instance, ledger: Path) -> dict[str, str]:
             "HOTLINE_CALENDAR_PATH": str(calendar_for_tests(ledger.parent)),
             "HOTLINE_DIALPLANS_PATHS": f"[{REPO / 'dialplans'}, {REPO / 'tests' / 'dialplans'}]",
             "HOTLINE_SERVICE_CALENDAR_TIME": OPEN_TIME,
-            "HOTLINE_SERVICE_PID_FILE": str(ledger.with_suffix(".pid"))}
+            "HOTLINE_SERVICE_PID_FILE": str(ledger.with_suffix(".pid")),
+            "HOTLINE_WEB_PORT": "0"}  # the wallboard on a free port: services run side by side
 
 
 async def _connected(inst: Instance) -> AsyncIterator[AmiGateway]:

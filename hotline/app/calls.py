@@ -112,6 +112,11 @@ class LedgerWriter:
         self.idle.clear()
         self._queue.put_nowait(call)
 
+    def failing(self) -> int:
+        """Calls whose last write failed and that wait for a retry (0 while the ledger
+        takes every write)."""
+        return sum(1 for u in self._unwritten.values() if u.failures)
+
     def _take(self, call: Call) -> None:
         old = self._unwritten.get(call.linkedid)
         if old is None:

@@ -404,6 +404,7 @@ def cmd_seats(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_queues(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
 
+    from hotline.app.board import board
     from hotline.app.seats import queue_status
     from hotline.app.wiring import ledger_path
     from hotline.ivr.calendar import CHINA
@@ -429,40 +430,7 @@ def cmd_queues(args: argparse.Namespace, settings: Settings) -> int:
             await ledger.close()
 
     live, figures = asyncio.run(_with_gateway(settings, go))
-    seat_of_device = {seat.device: seat for seat in routing.seats.values()}
-    regions: dict[str, list[str]] = {}
-    for name, (queue_id, _) in routing.region_queues().items():
-        regions.setdefault(queue_id, []).append(name)
-    out = []
-    for queue in routing.queues.values():
-        parts = [live[q] for q in (queue.id, *regions.get(queue.id, ())) if q in live]
-        if not parts:
-            continue
-        callers = sorted((c for part in parts for c in part.callers), key=lambda c: -c.wait)
-        day = figures.queues.get(queue.id, {})
-        offered = day.get("offered", 0)
-        seats = []
-        for member in parts[0].members:
-            seat = seat_of_device.get(member.interface)
-            done = figures.seats.get(seat.name if seat else member.name, {})
-            seats.append({"seat": seat.id if seat else None, "name": member.name,
-                          "interface": member.interface, "penalty": member.penalty,
-                          "paused": member.paused, "paused_reason": member.paused_reason,
-                          "status": member.status, "in_call": member.in_call,
-                          "answered_today": done.get("answered", 0),
-                          "avg_talk_today": done.get("avg_talk")})
-        out.append({
-            "queue": queue.id, "name": queue.name,
-            "waiting": sum(max(part.waiting, len(part.callers)) for part in parts),
-            "longest_wait": callers[0].wait if callers else 0,
-            "callers": [{"queue": c.queue, "position": c.position, "wait": c.wait}
-                        for c in callers],
-            "seats": seats,
-            "today": {"date": figures.day, "offered": offered,
-                      "answered": day.get("answered", 0),
-                      "abandoned": day.get("abandoned", 0),
-                      "service_level": (day.get("within", 0) / offered) if offered else None},
-        })
+    out = board(routing, live, figures)
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
         return 0
@@ -470,7 +438,7 @@ def cmd_queues(args: argparse.Namespace, settings: Settings) -> int:
     table: list[tuple[str, ...]] = [("队列", "名称", "排队", "最长等待秒", "座席(空闲/总数)",
                                      "今日转人工", "今日接通", "今日放弃", "服务水平")]
     for q in out:
-        free = sum(1 for m in q["seats"] if m["status"] == "not_in_use" and not m["paused"])
+        free = sum(1 for m in q["seats"] if m["free"])
         level = q["today"]["service_level"]
         table.append((q["queue"], q["name"], str(q["waiting"]), str(q["longest_wait"]),
                       f"{free}/{len(q['seats'])}", str(q["today"]["offered"]),

@@ -38,8 +38,11 @@ from hotline.routing.policy import (
 
 log = structlog.get_logger("hotline.routing")
 
+# Each starts a round soon: the decision, and the wallboard's view of the queues (a
+# member added or removed by the last round is seen by the next).
 QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon",
-                "QueueMemberStatus", "QueueMemberPause")
+                "QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded",
+                "QueueMemberRemoved", "QueueMemberPenalty")
 
 
 class RoutingLoop:
@@ -60,6 +63,9 @@ class RoutingLoop:
         self._poke = asyncio.Event()
         self.rounds = 0
         self._retired: set[str] = set()  # devices of seats a reload removed
+        # The last round's QueueStatus and when it was taken (the wallboard shows it).
+        self.live: dict[str, QueueStatus] = {}
+        self.live_at: datetime | None = None
 
     def use(self, routing: RoutingConfig) -> None:
         """A new routing.yaml (reloaded): seats it no longer has leave their queues at
@@ -92,6 +98,7 @@ class RoutingLoop:
     async def round(self) -> None:
         """One look at Asterisk and the ledger, one decision, the difference applied."""
         live = await queue_status(self.gateway)
+        self.live, self.live_at = live, self.clock()
         for moved in await self.book.expire_moves(self.clock()):
             log.warning("seat.moved_out_at_until", seat=moved.seat)
         records = await self.book.states()

@@ -23,6 +23,7 @@ from hotline.app.calls import CallHandling, utc_now
 from hotline.app.routing_loop import RoutingLoop
 from hotline.app.settings import Settings
 from hotline.app.voicemail import Voicemail
+from hotline.app.web import Sources, Wallboard
 from hotline.app.wiring import (
     asterisk_files,
     build_queue_sounds,
@@ -138,9 +139,16 @@ class Service:
             log.warning("service.calendar_time_fixed", calendar_time=fixed.isoformat())
         self.calls.attach()
         self.gateway.subscribe("lifecycle", ["FullyBooted", "Shutdown"], self._on_lifecycle)
+        self.web: Wallboard | None = None
+        if self.settings.web.enabled:
+            self.web = Wallboard(Sources(
+                self.gateway, ledger, self.calls.writer, lambda: self.routing,
+                lambda: self.calendar, utc_now, lambda: fixed or utc_now()))
         log.info("service.starting", ami=self.gateway.address, user=self.gateway.username,
                  ledger=str(ledger.path))
         try:
+            if self.web is not None:
+                await self.web.start(self.settings.web.host, self.settings.web.port)
             async with asyncio.TaskGroup() as group:
                 tasks = [group.create_task(self.gateway.run(), name="ami-gateway"),
                          group.create_task(self._heartbeat(), name="heartbeat"),
@@ -160,6 +168,9 @@ class Service:
             first = group_error.exceptions[0]
             raise first from None
         finally:
+            if self.web is not None:
+                with contextlib.suppress(Exception):
+                    await self.web.stop()
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(1.0):
                     await self.gateway.close()

@@ -124,6 +124,15 @@ class ServiceSettings(_Section):
         return self
 
 
+class WebSettings(_Section):
+    # The wallboard (大屏) and its JSON, read-only and without callers' numbers. Listen
+    # on a routable address (0.0.0.0) for a screen in the centre; port 0 takes any free
+    # port (the log says which).
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(8366, ge=0, le=65535)
+
+
 class LogSettings(_Section):
     format: Literal["auto", "console", "json"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -152,6 +161,7 @@ class Settings(_Section):
     voicemail: VoicemailSettings = VoicemailSettings()
     prompts: PromptSettings = PromptSettings()
     service: ServiceSettings = ServiceSettings()
+    web: WebSettings = WebSettings()
     log: LogSettings = LogSettings()
     sandbox: SandboxSettings = SandboxSettings()
     # Relative paths above are resolved against this folder (the config file's folder).

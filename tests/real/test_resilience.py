@@ -46,6 +46,7 @@ class HotlineProcess:
                     "HOTLINE_SERVICE_PID_FILE": str(ledger.with_suffix(".pid")),
                     "HOTLINE_ROUTING_PATH": str(routing_for_tests(ledger.parent)),
                     "HOTLINE_CALENDAR_PATH": str(calendar_for_tests(ledger.parent)),
+                    "HOTLINE_WEB_PORT": "0",
                     **(extra or {})}
         env = {**os.environ, **self.env}
         self.log = ledger.with_suffix(f".{os.urandom(3).hex()}.log")

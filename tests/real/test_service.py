@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def env_for(inst: Instance) -> dict[str, str]:
     return {**os.environ, "HOTLINE_AMI_PORT": str(inst.ami_port),
-            "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LOG_FORMAT": "json"}
+            "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LOG_FORMAT": "json",
+            "HOTLINE_WEB_PORT": "0"}
 
 
 def getvar(inst: Instance, name: str) -> str | None:
@@ -46,7 +47,8 @@ def getvar(inst: Instance, name: str) -> str | None:
 
 async def test_service_logs_in_sees_fully_booted_and_beats(asterisk: Instance) -> None:
     settings = load_settings(None, {"HOTLINE_AMI_PORT": str(asterisk.ami_port),
-                                    "HOTLINE_SANDBOX_INSTANCE": asterisk.name})
+                                    "HOTLINE_SANDBOX_INSTANCE": asterisk.name,
+                                    "HOTLINE_WEB_PORT": "0"})
     service = Service(settings)
     await asyncio.to_thread(ami_action, asterisk, "Setvar", Variable="HOTLINE_HEARTBEAT",
                             Value="1")
@@ -99,7 +101,7 @@ def test_run_with_sandbox_ctrl_c_leaves_no_asterisk(sandbox: Sandbox, tmp_path: 
     name, port = f"test-run-{os.getpid()}", find_free_port()
     env = {**os.environ, "HOTLINE_AMI_PORT": str(port), "HOTLINE_SANDBOX_INSTANCE": name,
            "HOTLINE_LOG_FORMAT": "json", "HOTLINE_LEDGER_PATH": str(tmp_path / "ledger.db"),
-           "HOTLINE_SERVICE_PID_FILE": str(tmp_path / "hotline.pid")}
+           "HOTLINE_SERVICE_PID_FILE": str(tmp_path / "hotline.pid"), "HOTLINE_WEB_PORT": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "hotline", "run", "--with-sandbox"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             cwd=REPO)

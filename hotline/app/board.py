@@ -1,0 +1,72 @@
+"""The queues as centre staff watch them: for each queue its waiting callers, its seats
+and today's figures, from Asterisk's QueueStatus and the ledger. One function serves
+`hotline queues` and the service's wallboard (which adds overflow and coverage alerts,
+known only to the running service). Pure: everything comes in as arguments.
+
+No caller's number or name appears: waiting callers are a position and a wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from hotline.app.seats import QueueStatus
+from hotline.ledger.report import DayFigures
+from hotline.routing.config import RoutingConfig
+from hotline.routing.policy import Alert, OverflowState
+
+
+def board(routing: RoutingConfig, live: Mapping[str, QueueStatus], figures: DayFigures,
+          overflow: Mapping[str, OverflowState] | None = None,
+          alerts: Mapping[str, Alert] | None = None) -> list[dict[str, Any]]:
+    """One entry per queue of routing.yaml that Asterisk has, its region queues (a city
+    bureau's seats first) counted with it; the queue's seats are its members."""
+    seat_of_device = {seat.device: seat for seat in routing.seats.values()}
+    regions: dict[str, list[str]] = {}
+    for name, (queue_id, _) in routing.region_queues().items():
+        regions.setdefault(queue_id, []).append(name)
+    out = []
+    for queue in routing.queues.values():
+        parts = [live[q] for q in (queue.id, *regions.get(queue.id, ())) if q in live]
+        if not parts:
+            continue
+        callers = sorted((c for part in parts for c in part.callers), key=lambda c: -c.wait)
+        day = figures.queues.get(queue.id, {})
+        offered = day.get("offered", 0)
+        seats = []
+        for member in parts[0].members:
+            seat = seat_of_device.get(member.interface)
+            done = figures.seats.get(seat.name if seat else member.name, {})
+            seats.append({"seat": seat.id if seat else None, "name": member.name,
+                          "group": seat.group if seat else None,
+                          "interface": member.interface, "penalty": member.penalty,
+                          "paused": member.paused, "paused_reason": member.paused_reason,
+                          "status": member.status, "in_call": member.in_call,
+                          "free": is_free(member.status, member.paused, member.in_call),
+                          "answered_today": done.get("answered", 0),
+                          "avg_talk_today": done.get("avg_talk")})
+        entry: dict[str, Any] = {
+            "queue": queue.id, "name": queue.name,
+            "waiting": sum(max(part.waiting, len(part.callers)) for part in parts),
+            "longest_wait": callers[0].wait if callers else 0,
+            "callers": [{"queue": c.queue, "position": c.position, "wait": c.wait}
+                        for c in callers],
+            "seats": seats,
+            "today": {"date": figures.day, "offered": offered,
+                      "answered": day.get("answered", 0),
+                      "abandoned": day.get("abandoned", 0),
+                      "service_level": (day.get("within", 0) / offered) if offered else None},
+        }
+        if overflow is not None:
+            entry["overflow"] = overflow.get(queue.id, OverflowState()).active
+        if alerts is not None:
+            alert = alerts.get(queue.id)
+            entry["alert"] = alert.message if alert is not None else None
+        out.append(entry)
+    return out
+
+
+def is_free(status: str, paused: bool, in_call: bool) -> bool:
+    """A member Asterisk would ring now: its device idle, not paused, not on a call."""
+    return status == "not_in_use" and not paused and not in_call

@@ -1,0 +1,218 @@
+"""The wallboard (大屏) of the running service, and the JSON behind it (aiohttp).
+
+    GET /            the wallboard, in Simplified Chinese, refreshing itself every 2 s
+    GET /api/status  the line (open or not, the AMI link) and per queue: waiting callers
+                     and their waits, seats and their states, today's figures from the
+                     ledger, overflow and coverage alerts; `?queue=ID` for one queue
+    GET /healthz     200 while hotline can take calls (AMI connected, the ledger taking
+                     every write), else 503 naming what is wrong
+
+Read-only, and it shows no caller's number or name (waiting callers are a position and
+a wait), so a screen in the centre may show it. Queue data comes from the routing loop's
+last round (it asks Asterisk every `routing.interval`), so any number of screens adds no
+AMI traffic; today's figures are read from the ledger at most every FIGURES_TTL seconds.
+Every error is JSON naming the problem: {"error": CODE, "message": ...}.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from importlib import resources
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from hotline.app.board import board
+from hotline.app.calls import LedgerWriter
+from hotline.app.routing_loop import RoutingLoop
+from hotline.ivr.calendar import CHINA, Calendar
+from hotline.ledger.report import DayFigures, day_figures
+from hotline.ledger.store import Ledger
+from hotline.pbx.gateway import AmiGateway
+
+log = structlog.get_logger("hotline.web")
+
+FIGURES_TTL = 5.0
+PAGE = resources.files("hotline.app").joinpath("wallboard.html")
+LINE_STATES = {"open": "服务时间", "after_hours": "非服务时间", "non_working_day": "休息日"}
+
+
+@dataclass
+class Sources:
+    """What the wallboard reads: the running service's parts."""
+
+    gateway: AmiGateway
+    ledger: Ledger
+    writer: LedgerWriter
+    routing: Callable[[], RoutingLoop | None]
+    calendar: Callable[[], Calendar]
+    clock: Callable[[], datetime]  # now
+    calendar_clock: Callable[[], datetime]  # the moment the calendar is read at
+
+
+class Wallboard:
+    def __init__(self, sources: Sources) -> None:
+        self.sources = sources
+        self._figures: tuple[float, date, DayFigures] | None = None
+        self._runner: web.AppRunner | None = None
+        self.url: str | None = None
+
+    # -- the server ----------------------------------------------------------------------
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[_json_errors])
+        app.router.add_get("/", self._page)
+        app.router.add_get("/api/status", self._status)
+        app.router.add_get("/healthz", self._health)
+        return app
+
+    async def start(self, host: str, port: int) -> bool:
+        """Listen on host:port (port 0: any free one). The wallboard is not what takes
+        calls: if it cannot listen, it says so in the log and the service goes on."""
+        runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        await runner.setup()
+        site = web.TCPSite(runner, host, port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            log.error("web.unavailable", host=host, port=port, error=str(exc),
+                      hint="another program listens there: set web.port (or "
+                           "HOTLINE_WEB_PORT), or web.enabled: false")
+            return False
+        self._runner = runner
+        bound = runner.addresses[0][1] if runner.addresses else port  # port 0: which one
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{bound}/"
+        log.info("web.listening", url=self.url)
+        return True
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    # -- handlers ------------------------------------------------------------------------
+
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        _no_parameters(request, ())
+        return web.Response(text=PAGE.read_text(encoding="utf-8"),
+                            content_type="text/html", charset="utf-8")
+
+    async def _status(self, request: web.Request) -> web.StreamResponse:
+        _no_parameters(request, ("queue",))
+        wanted = request.query.get("queue")
+        loop = self.sources.routing()
+        if loop is not None and wanted is not None and wanted not in loop.routing.queues:
+            raise _error(400, "unknown-queue", f"unknown queue {wanted!r} (routing knows: "
+                         f"{', '.join(sorted(loop.routing.queues))})")
+        if loop is None and wanted is not None:
+            raise _error(400, "unknown-queue", f"unknown queue {wanted!r} (no routing.yaml: "
+                         "hotline knows no queues)")
+        return web.json_response(await self.status(wanted), dumps=_dumps)
+
+    async def _health(self, request: web.Request) -> web.StreamResponse:
+        _no_parameters(request, ())
+        problems = self.problems()
+        body = {"status": "ok" if not problems else "degraded", "problems": problems}
+        return web.json_response(body, status=200 if not problems else 503, dumps=_dumps)
+
+    # -- what they show ------------------------------------------------------------------
+
+    async def status(self, queue: str | None = None) -> dict[str, Any]:
+        sources = self.sources
+        now = sources.clock()
+        line = sources.calendar().state(sources.calendar_clock())
+        loop = sources.routing()
+        queues: list[dict[str, Any]] = []
+        updated = None
+        if loop is not None:
+            figures = await self._day_figures(now.astimezone(CHINA).date())
+            queues = board(loop.routing, loop.live, figures, loop.overflow, loop.alerts)
+            if queue is not None:
+                queues = [q for q in queues if q["queue"] == queue]
+            updated = loop.live_at
+        return {
+            "at": now.astimezone(CHINA).isoformat(timespec="seconds"),
+            "updated_at": updated.astimezone(CHINA).isoformat(timespec="seconds")
+            if updated is not None else None,
+            "line": line, "line_label": LINE_STATES.get(line, line),
+            "ami_connected": sources.gateway.connected.is_set(),
+            "problems": self.problems(),
+            "queues": queues,
+        }
+
+    def problems(self) -> list[str]:
+        """What keeps hotline from taking calls as it should (empty: nothing)."""
+        out = []
+        if not self.sources.gateway.connected.is_set():
+            out.append("ami: not connected to Asterisk (callers go to the centre's queue "
+                       "by the dialplan's fallback)")
+        failing = self.sources.writer.failing()
+        if failing:
+            out.append(f"ledger: {failing} call(s) not written yet (retrying)")
+        return out
+
+    async def _day_figures(self, day: date) -> DayFigures:
+        cached = self._figures
+        now = time.monotonic()
+        if cached is not None and cached[1] == day and now - cached[0] < FIGURES_TTL:
+            return cached[2]
+        figures = await day_figures(self.sources.ledger, day)
+        self._figures = (now, day, figures)
+        return figures
+
+
+def _dumps(value: Any) -> str:
+    import json
+
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _error(status: int, code: str, message: str) -> web.HTTPException:
+    body = _dumps({"error": code, "message": message})
+    kinds: Mapping[int, type[web.HTTPException]] = {
+        400: web.HTTPBadRequest, 404: web.HTTPNotFound,
+        500: web.HTTPInternalServerError}
+    if status == 405:
+        return web.HTTPMethodNotAllowed("", ["GET"], text=body,
+                                        content_type="application/json")
+    return kinds[status](text=body, content_type="application/json")
+
+
+def _no_parameters(request: web.Request, allowed: tuple[str, ...]) -> None:
+    unknown = sorted(set(request.query) - set(allowed))
+    if unknown:
+        expected = ", ".join(allowed) if allowed else "none"
+        raise _error(400, "unknown-parameter", f"unknown query parameter(s) "
+                     f"{', '.join(unknown)} for {request.path} (expected: {expected})")
+
+
+PATHS = "/, /api/status, /healthz"
+
+
+@web.middleware
+async def _json_errors(request: web.Request,
+                       handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+                       ) -> web.StreamResponse:
+    """aiohttp's own 404 and 405 as JSON naming the problem, like every other error."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.content_type == "application/json":
+            raise
+        if exc.status == 404:
+            raise _error(404, "not-found", f"no such page: {request.path} (there are: "
+                         f"{PATHS})") from None
+        if exc.status == 405:
+            raise _error(405, "method-not-allowed", f"{request.method} {request.path}: "
+                         "the wallboard is read-only (use GET)") from None
+        raise
+    except Exception:
+        log.exception("web.request_failed", path=request.path)
+        raise _error(500, "internal-error", f"{request.path} failed; the service log "
+                     "says why (web.request_failed)") from None

@@ -1,0 +1,207 @@
+"""The wallboard: what `board()` makes of QueueStatus and the ledger's day, and the web
+server's answers (aiohttp's test client against the real app, a real ledger file, the
+routing loop's state set by hand): the page, the JSON, health, and an error that names
+the problem for every bad request."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+from structlog.testing import capture_logs
+
+from hotline.app.board import board
+from hotline.app.calls import LedgerWriter
+from hotline.app.routing_loop import RoutingLoop
+from hotline.app.seats import MemberStatus, QueueStatus, WaitingCaller
+from hotline.app.web import Sources, Wallboard
+from hotline.ivr.calendar import Calendar
+from hotline.ledger.report import DayFigures
+from hotline.ledger.store import Ledger
+from hotline.pbx.gateway import AmiGateway
+from hotline.routing.policy import Alert, OverflowState
+from tests.unit.test_routing import make_config
+
+NOW = datetime(2026, 11, 25, 2, 0, 0, tzinfo=UTC)  # 10:00 Beijing time, a working day
+
+
+def member(queue: str, seat: str, name: str, status: str = "not_in_use",
+           paused: bool = False, in_call: bool = False) -> MemberStatus:
+    return MemberStatus(queue, name, f"PJSIP/{seat}", 5, paused, "meal" if paused else "",
+                        status, in_call, 0, True)
+
+
+def live() -> dict[str, QueueStatus]:
+    """center: c1 free, c2 on a call, two callers waiting (one in Hefei's region queue);
+    iit: c1 paused, nobody waiting."""
+    center = QueueStatus("center", waiting=1, members=[
+        member("center", "c1", "张敏"), member("center", "c2", "王芳", "in_use", in_call=True)],
+        callers=[WaitingCaller("center", 1, "13955112345", "纳税人张三", 35)])
+    region = QueueStatus("center-hefei", waiting=1, members=[],
+                         callers=[WaitingCaller("center-hefei", 1, "05511234567", None, 50)])
+    iit = QueueStatus("iit", members=[member("iit", "c1", "张敏", paused=True)])
+    return {"center": center, "center-hefei": region, "iit": iit}
+
+
+FIGURES = DayFigures("2026-11-25", {"center": {"offered": 10, "answered": 8, "abandoned": 2,
+                                               "within": 6}},
+                     {"张敏": {"answered": 5, "avg_talk": 120.5}})
+
+
+def test_board_counts_region_callers_with_their_queue_and_shows_no_caller() -> None:
+    config = make_config()
+    out = {q["queue"]: q for q in board(config, live(), FIGURES,
+                                        {"center": OverflowState(True)},
+                                        {"iit": Alert("iit", "no-seat-available", "无人")})}
+    center, iit = out["center"], out["iit"]
+    assert (center["waiting"], center["longest_wait"]) == (2, 50)
+    assert [c["wait"] for c in center["callers"]] == [50, 35]
+    assert "13955112345" not in str(out)
+    assert "纳税人张三" not in str(out)
+    assert [(s["seat"], s["free"]) for s in center["seats"]] == [("c1", True), ("c2", False)]
+    assert center["seats"][0]["answered_today"] == 5
+    assert center["today"] == {"date": "2026-11-25", "offered": 10, "answered": 8,
+                               "abandoned": 2, "service_level": 0.6}
+    assert (center["overflow"], center["alert"]) == (True, None)
+    assert (iit["overflow"], iit["alert"]) == (False, "无人")
+    assert iit["seats"][0]["free"] is False  # paused
+    assert iit["today"]["service_level"] is None  # nothing offered yet
+
+
+class _Service:
+    """The parts of a running service the wallboard reads."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.gateway = AmiGateway("127.0.0.1", 1, "hotline", "x")
+        self.writer = LedgerWriter(ledger)
+        self.routing: RoutingLoop | None = RoutingLoop(
+            self.gateway, ledger, make_config(), lambda now: True, lambda: NOW)
+        self.routing.live, self.routing.live_at = live(), NOW
+        self.routing.alerts = {
+            "iit": Alert("iit", "no-seat-available", "队列 个人所得税 没有可接听的座席")}
+        self.wallboard = Wallboard(Sources(self.gateway, ledger, self.writer,
+                                           lambda: self.routing, Calendar, lambda: NOW,
+                                           lambda: NOW))
+
+
+@pytest.fixture
+async def service(tmp_path: Path) -> AsyncIterator[_Service]:
+    ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        yield _Service(ledger)
+    finally:
+        await ledger.close()
+
+
+@pytest.fixture
+async def client(service: _Service) -> AsyncIterator[TestClient[Any, Any]]:
+    async with TestClient(TestServer(service.wallboard.app())) as test_client:
+        yield test_client
+
+
+async def test_the_page_is_the_chinese_wallboard(client: TestClient[Any, Any]) -> None:
+    response = await client.get("/")
+    assert response.status == 200
+    assert response.content_type == "text/html"
+    page = await response.text()
+    assert "12366 纳税服务热线 · 实时监控" in page
+    assert "/api/status" in page
+
+
+async def test_status_has_the_queues_the_line_and_the_link(
+        client: TestClient[Any, Any]) -> None:
+    response = await client.get("/api/status")
+    assert response.status == 200
+    data = await response.json()
+    assert (data["line"], data["line_label"], data["ami_connected"]) == (
+        "open", "服务时间", False)
+    assert data["at"] == data["updated_at"] == "2026-11-25T10:00:00+08:00"
+    queues = {q["queue"]: q for q in data["queues"]}
+    assert queues.keys() == {"center", "iit"}
+    assert queues["center"]["waiting"] == 2
+    assert queues["iit"]["alert"] == "队列 个人所得税 没有可接听的座席"
+    assert data["problems"] == ["ami: not connected to Asterisk (callers go to the centre's "
+                                "queue by the dialplan's fallback)"]
+    one = await (await client.get("/api/status", params={"queue": "iit"})).json()
+    assert [q["queue"] for q in one["queues"]] == ["iit"]
+
+
+async def test_health_follows_the_ami_link(service: _Service,
+                                           client: TestClient[Any, Any]) -> None:
+    response = await client.get("/healthz")
+    assert response.status == 503
+    body = await response.json()
+    assert body["status"] == "degraded"
+    assert body["problems"][0].startswith("ami: not connected")
+    service.gateway.connected.set()
+    response = await client.get("/healthz")
+    assert (response.status, await response.json()) == (200, {"status": "ok", "problems": []})
+
+
+@pytest.mark.parametrize(("method", "path", "status", "code", "message"), [
+    ("GET", "/api/status?queue=nosuch", 400, "unknown-queue",
+     "unknown queue 'nosuch' (routing knows: center, iit)"),
+    ("GET", "/api/status?queue=iit&verbose=1", 400, "unknown-parameter",
+     "unknown query parameter(s) verbose for /api/status (expected: queue)"),
+    ("GET", "/healthz?x=1", 400, "unknown-parameter",
+     "unknown query parameter(s) x for /healthz (expected: none)"),
+    ("GET", "/wallboard", 404, "not-found",
+     "no such page: /wallboard (there are: /, /api/status, /healthz)"),
+    ("POST", "/api/status", 405, "method-not-allowed",
+     "POST /api/status: the wallboard is read-only (use GET)"),
+    ("DELETE", "/", 405, "method-not-allowed", "DELETE /: the wallboard is read-only (use GET)"),
+])
+async def test_a_bad_request_gets_json_that_names_the_problem(
+        client: TestClient[Any, Any], method: str, path: str, status: int, code: str,
+        message: str) -> None:
+    response = await client.request(method, path)
+    assert response.status == status
+    assert response.content_type == "application/json"
+    assert await response.json() == {"error": code, "message": message}
+
+
+async def test_without_routing_there_are_no_queues(service: _Service,
+                                                   client: TestClient[Any, Any]) -> None:
+    service.routing = None
+    data = await (await client.get("/api/status")).json()
+    assert data["queues"] == []
+    response = await client.get("/api/status", params={"queue": "center"})
+    assert response.status == 400
+    assert "no routing.yaml" in (await response.json())["message"]
+
+
+async def test_a_port_already_taken_is_named_and_the_service_goes_on(
+        service: _Service) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with capture_logs() as logs:
+            assert await service.wallboard.start("127.0.0.1", port) is False
+    [entry] = [e for e in logs if e["event"] == "web.unavailable"]
+    assert (entry["port"], entry["log_level"]) == (port, "error")
+    assert service.wallboard.url is None
+
+
+async def test_port_0_listens_on_a_free_port_and_says_where(service: _Service) -> None:
+    with capture_logs() as logs:
+        assert await service.wallboard.start("127.0.0.1", 0) is True
+    try:
+        url = service.wallboard.url
+        assert url is not None
+        assert url.startswith("http://127.0.0.1:")
+        assert not url.endswith(":0/")
+        assert [e["url"] for e in logs if e["event"] == "web.listening"] == [url]
+        reader, writer = await asyncio.open_connection("127.0.0.1", int(url.split(":")[2][:-1]))
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        head = (await reader.read()).split(b"\r\n", 1)[0]
+        writer.close()
+        assert head == b"HTTP/1.1 503 Service Unavailable"
+    finally:
+        await service.wallboard.stop()
