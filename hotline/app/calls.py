@@ -255,6 +255,7 @@ class CallHandling:
         self.voicemail = voicemail
         self.calendar = calendar or Calendar()
         self.orders = OrderBook(ledger, self.calendar)
+        self._untimed_warned = False
         self.calendar_clock = calendar_clock or clock
         self.ledger = ledger
         self.dialplans = dialplans
@@ -304,7 +305,14 @@ class CallHandling:
         fact = fact_from_event(message)
         if fact is None:
             return
-        at = event_time(message) or self.clock()
+        stamped = event_time(message)
+        if stamped is None and not self._untimed_warned:
+            # Times then come from arrival, and a late or replayed event cannot be told
+            # from a new one: an Asterisk of one's own must stamp its events.
+            self._untimed_warned = True
+            log.warning("ami.events_without_timestamp", event_name=message.event,
+                        fix="set timestampevents = yes in manager.conf [general]")
+        at = stamped or self.clock()
         if (self._resyncing and not isinstance(fact, IvrEntered)
                 and fact.linkedid not in self.tracker.calls
                 and fact.linkedid not in self.tracker.ended):

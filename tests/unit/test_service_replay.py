@@ -494,3 +494,22 @@ def test_a_call_answered_while_hotline_was_down_is_adopted_with_its_seat() -> No
     assert call.started_at == now - timedelta(seconds=42)
     # A seat leg alone is no call to follow.
     assert adopted_call(A, [AmiMessage(SHOW_A_SEAT)], None, status, now) is None
+
+
+async def test_events_without_a_timestamp_are_named_once(tmp_path: Path) -> None:
+    """An Asterisk of one's own without timestampevents: the calls still get their rows
+    (times of arrival), and the log says once what to set."""
+    async with line(tmp_path) as (ami, asterisk, ledger):
+        hotline = Hotline(ami, ledger, lambda: T0, tmp_path)
+        with capture_logs() as logs:
+            await hotline.start()
+            try:
+                await asterisk.push(NEWCHANNEL, AGI_START, AGI_END, QUEUE_JOIN)
+                await hotline.settled()
+            finally:
+                await hotline.kill()
+        warnings = [e for e in logs if e["event"] == "ami.events_without_timestamp"]
+        assert len(warnings) == 1
+        assert warnings[0]["fix"] == "set timestampevents = yes in manager.conf [general]"
+        a = (await rows(ledger))[A]
+        assert (a.state, a.queue) == ("queued", "tax-inquiry")
