@@ -13,6 +13,7 @@ from typing import Any
 
 from hotline.app.seats import QueueStatus
 from hotline.ledger.report import DayFigures
+from hotline.ledger.seats import SeatRecord
 from hotline.routing.config import RoutingConfig
 from hotline.routing.policy import Alert, OverflowState
 
@@ -65,6 +66,44 @@ def board(routing: RoutingConfig, live: Mapping[str, QueueStatus], figures: DayF
             entry["alert"] = alert.message if alert is not None else None
         out.append(entry)
     return out
+
+
+# Asterisk's device state of a member, as staff say it.
+MEMBER_STATE = {"not_in_use": "空闲", "in_use": "通话中", "busy": "忙", "ringing": "振铃",
+                "ringinuse": "振铃", "unavailable": "不可用", "invalid": "无效",
+                "unknown": "未知", "onhold": "保持"}
+
+
+def seat_rows(routing: RoutingConfig, states: Mapping[str, SeatRecord],
+              live: Mapping[str, QueueStatus]) -> list[dict[str, Any]]:
+    """Every seat of routing.yaml: its group, its state as recorded (logged in, paused
+    and why, moved in) and in Asterisk (its queues, its device), and `status` and
+    `moved` as staff read them."""
+    rows = []
+    for seat in sorted(routing.seats.values(), key=lambda s: s.id):
+        state = states.get(seat.id)
+        group = routing.groups[seat.group]
+        memberships = [m for q in live.values() for m in q.members
+                       if m.interface == seat.device]
+        logged_in = bool(state and state.logged_in)
+        paused = state.paused if state else None
+        device = memberships[0].status if memberships else None
+        if not logged_in:
+            status = "未登录"
+        elif paused:
+            status = f"暂停（{routing.pause_reasons.get(paused, paused)}）"
+        else:
+            status = MEMBER_STATE.get(str(device), "已登录")
+        moved_in = bool(state and state.moved_in)
+        rows.append({
+            "seat": seat.id, "name": seat.name, "group": seat.group,
+            "group_name": group.name, "remote": group.remote,
+            "logged_in": logged_in, "paused": paused, "moved_in": moved_in,
+            "queues": sorted(m.queue for m in memberships),
+            "device_state": device, "status": status,
+            "moved": ("已迁入" if moved_in else "未迁入") if group.remote else "-",
+        })
+    return rows
 
 
 def is_free(status: str, paused: bool, in_call: bool) -> bool:

@@ -305,11 +305,6 @@ def _print_table(table: Sequence[tuple[str, ...]]) -> None:
 
 SEAT_EVENTS = {"login": "login", "logout": "logout", "pause": "pause", "unpause": "unpause",
                "move-in": "move_in", "move-out": "move_out"}
-MEMBER_STATE = {"not_in_use": "空闲", "in_use": "通话中", "busy": "忙", "ringing": "振铃",
-                "ringinuse": "振铃", "unavailable": "不可用", "invalid": "无效",
-                "unknown": "未知", "onhold": "保持"}
-
-
 async def _with_gateway(settings: Settings, work: Callable[[Any], Any]) -> Any:
     from hotline.app.wiring import gateway_from
 
@@ -338,6 +333,7 @@ def _routing(settings: Settings) -> Any:
 
 def cmd_seats(args: argparse.Namespace, settings: Settings) -> int:
 
+    from hotline.app.board import seat_rows
     from hotline.app.calls import utc_now
     from hotline.app.seats import SeatDesk, queue_status
     from hotline.app.wiring import ledger_path
@@ -368,35 +364,14 @@ def cmd_seats(args: argparse.Namespace, settings: Settings) -> int:
               + (f" ({routing.pause_reasons[args.reason]})" if action == "pause" else ""))
         return 0
     states, live = result
-    rows = []
-    for seat in sorted(routing.seats.values(), key=lambda s: s.id):
-        state = states.get(seat.id)
-        group = routing.groups[seat.group]
-        memberships = [m for q in live.values() for m in q.members
-                       if m.interface == seat.device]
-        rows.append({
-            "seat": seat.id, "name": seat.name, "group": seat.group,
-            "group_name": group.name, "remote": group.remote,
-            "logged_in": bool(state and state.logged_in),
-            "paused": state.paused if state else None,
-            "moved_in": bool(state and state.moved_in),
-            "queues": sorted(m.queue for m in memberships),
-            "device_state": memberships[0].status if memberships else None,
-        })
+    rows = seat_rows(routing, states, live)
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
     table: list[tuple[str, ...]] = [("座席", "姓名", "所属", "状态", "迁入", "所在队列")]
     for r in rows:
-        if not r["logged_in"]:
-            status = "未登录"
-        elif r["paused"]:
-            status = f"暂停（{routing.pause_reasons.get(r['paused'], r['paused'])}）"
-        else:
-            status = MEMBER_STATE.get(str(r["device_state"]), "已登录")
-        moved = ("已迁入" if r["moved_in"] else "未迁入") if r["remote"] else "-"
-        table.append((str(r["seat"]), str(r["name"]), str(r["group_name"]), status, moved,
-                      ",".join(r["queues"]) or "-"))
+        table.append((str(r["seat"]), str(r["name"]), str(r["group_name"]), r["status"],
+                      r["moved"], ",".join(r["queues"]) or "-"))
     _print_table(table)
     return 0
 
@@ -404,7 +379,7 @@ def cmd_seats(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_queues(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
 
-    from hotline.app.board import board
+    from hotline.app.board import MEMBER_STATE, board
     from hotline.app.seats import queue_status
     from hotline.app.wiring import ledger_path
     from hotline.ivr.calendar import CHINA

@@ -66,6 +66,7 @@ class RoutingLoop:
         # The last round's QueueStatus and when it was taken (the wallboard shows it).
         self.live: dict[str, QueueStatus] = {}
         self.live_at: datetime | None = None
+        self.records: dict[str, SeatRecord] = {}  # the seats as the ledger has them
 
     def use(self, routing: RoutingConfig) -> None:
         """A new routing.yaml (reloaded): seats it no longer has leave their queues at
@@ -102,6 +103,7 @@ class RoutingLoop:
         for moved in await self.book.expire_moves(self.clock()):
             log.warning("seat.moved_out_at_until", seat=moved.seat)
         records = await self.book.states()
+        self.records = records
         device_of = {seat.device: seat.id for seat in self.routing.seats.values()}
         busy: set[str] = set()
         current: dict[str, dict[str, int]] = {

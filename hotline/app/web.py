@@ -1,9 +1,10 @@
 """The wallboard (大屏) of the running service, and the JSON behind it (aiohttp).
 
     GET /            the wallboard, in Simplified Chinese, refreshing itself every 2 s
-    GET /api/status  the line (open or not, the AMI link) and per queue: waiting callers
-                     and their waits, seats and their states, today's figures from the
-                     ledger, overflow and coverage alerts; `?queue=ID` for one queue
+    GET /api/status  the line (open or not, the AMI link); per queue: waiting callers
+                     and their waits, its seats, today's figures from the ledger,
+                     overflow and coverage alerts; every seat with its group and state
+                     (logged in, paused and why, moved in); `?queue=ID` for one queue
     GET /healthz     200 while hotline can take calls (AMI connected, the ledger taking
                      every write), else 503 naming what is wrong
 
@@ -26,7 +27,7 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from hotline.app.board import board
+from hotline.app.board import board, seat_rows
 from hotline.app.calls import LedgerWriter
 from hotline.app.routing_loop import RoutingLoop
 from hotline.ivr.calendar import CHINA, Calendar
@@ -129,12 +130,16 @@ class Wallboard:
         line = sources.calendar().state(sources.calendar_clock())
         loop = sources.routing()
         queues: list[dict[str, Any]] = []
+        seats: list[dict[str, Any]] = []
         updated = None
         if loop is not None:
+            routing = loop.routing
             figures = await self._day_figures(now.astimezone(CHINA).date())
-            queues = board(loop.routing, loop.live, figures, loop.overflow, loop.alerts)
+            queues = board(routing, loop.live, figures, loop.overflow, loop.alerts)
+            seats = seat_rows(routing, loop.records, loop.live)
             if queue is not None:
                 queues = [q for q in queues if q["queue"] == queue]
+                seats = [s for s in seats if queue in routing.seats[s["seat"]].skills]
             updated = loop.live_at
         return {
             "at": now.astimezone(CHINA).isoformat(timespec="seconds"),
@@ -144,6 +149,7 @@ class Wallboard:
             "ami_connected": sources.gateway.connected.is_set(),
             "problems": self.problems(),
             "queues": queues,
+            "seats": seats,
         }
 
     def problems(self) -> list[str]:

@@ -78,6 +78,7 @@ async def test_login_pause_and_logout_reach_asterisk_and_the_ledger(
     [seat] = [s for s in json.loads(out) if s["seat"] == "8002"]
     assert (seat["logged_in"], seat["paused"], seat["queues"]) == (True, "meal",
                                                                    ["center", "iit"])
+    assert seat["status"] == "暂停（用餐）"
 
     code, _, err = await hotline(own_asterisk, ledger, "seats", "logout", "8002")
     assert code == 0, err

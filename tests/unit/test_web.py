@@ -205,3 +205,22 @@ async def test_port_0_listens_on_a_free_port_and_says_where(service: _Service) -
         assert head == b"HTTP/1.1 503 Service Unavailable"
     finally:
         await service.wallboard.stop()
+
+
+async def test_status_lists_every_seat_as_staff_read_it(service: _Service,
+                                                        client: TestClient[Any, Any]) -> None:
+    from hotline.ledger.seats import SeatRecord
+
+    assert service.routing is not None
+    service.routing.records = {
+        "c1": SeatRecord("c1", True, "meal", False, None, None),
+        "h1": SeatRecord("h1", True, None, True, None, None)}
+    data = await (await client.get("/api/status")).json()
+    seats = {s["seat"]: s for s in data["seats"]}
+    assert seats.keys() == {"c1", "c2", "h1", "h2", "w1"}
+    assert (seats["c1"]["status"], seats["c1"]["moved"]) == ("暂停（用餐）", "-")
+    assert (seats["c2"]["status"], seats["c2"]["queues"]) == ("未登录", ["center"])
+    assert (seats["h1"]["status"], seats["h1"]["moved"]) == ("已登录", "已迁入")
+    assert (seats["h2"]["moved"], seats["h2"]["group_name"]) == ("未迁入", "合肥市税务局")
+    one = await (await client.get("/api/status", params={"queue": "iit"})).json()
+    assert [s["seat"] for s in one["seats"]] == ["c1", "h1"]  # the seats with the skill
