@@ -65,6 +65,7 @@ class Service:
         self.dialplans: DialplanRegistry
         self.voicemail: Voicemail
         self.prompts: PromptStore
+        self.web: Wallboard | None = None  # the wallboard, once run() has started it
         self._stop = asyncio.Event()
 
     def _check_login_seats(self, routing: RoutingConfig | None) -> None:
@@ -139,7 +140,6 @@ class Service:
             log.warning("service.calendar_time_fixed", calendar_time=fixed.isoformat())
         self.calls.attach()
         self.gateway.subscribe("lifecycle", ["FullyBooted", "Shutdown"], self._on_lifecycle)
-        self.web: Wallboard | None = None
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,
