@@ -409,7 +409,15 @@ def cmd_queues(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
         return 0
-    print(f"今日（{figures.day}）各队列：服务水平 = {SERVICE_LEVEL_SECONDS} 秒内接通 / 转人工")
+    totals = figures.totals()
+
+    def rate(value: float | None) -> str:
+        return "-" if value is None else f"{value:.0%}"
+
+    print(f"今日（{figures.day}）来电 {totals['calls']}，转人工 {totals['offered']}，"
+          f"接通 {totals['answered']}（接通率 {rate(totals['connection_rate'])}），"
+          f"放弃 {totals['abandoned']}，服务水平 {rate(totals['service_level'])}")
+    print(f"各队列：服务水平 = {SERVICE_LEVEL_SECONDS} 秒内接通 / 转人工")
     table: list[tuple[str, ...]] = [("队列", "名称", "排队", "最长等待秒", "座席(空闲/总数)",
                                      "今日转人工", "今日接通", "今日放弃", "服务水平")]
     for q in out:

@@ -1,8 +1,9 @@
 """The wallboard (大屏) of the running service, and the JSON behind it (aiohttp).
 
     GET /            the wallboard, in Simplified Chinese, refreshing itself every 2 s
-    GET /api/status  the line (open or not, the AMI link); per queue: waiting callers
-                     and their waits, its seats, today's figures from the ledger,
+    GET /api/status  the line (open or not, the AMI link); today's calls, 接通率 and
+                     service level; work orders to do, due today, overdue; per queue:
+                     waiting callers and their waits, its seats, today's figures,
                      overflow and coverage alerts; every seat with its group and state
                      (logged in, paused and why, moved in); `?queue=ID` for one queue
     GET /healthz     200 while hotline can take calls (AMI connected, the ledger taking
@@ -20,7 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -31,6 +32,7 @@ from hotline.app.board import board, seat_rows
 from hotline.app.calls import LedgerWriter
 from hotline.app.routing_loop import RoutingLoop
 from hotline.ivr.calendar import CHINA, Calendar
+from hotline.ledger.orders import OrderBook
 from hotline.ledger.report import DayFigures, day_figures
 from hotline.ledger.store import Ledger
 from hotline.pbx.gateway import AmiGateway
@@ -58,7 +60,7 @@ class Sources:
 class Wallboard:
     def __init__(self, sources: Sources) -> None:
         self.sources = sources
-        self._figures: tuple[float, date, DayFigures] | None = None
+        self._figures: tuple[float, date, DayFigures, dict[str, int]] | None = None
         self._runner: web.AppRunner | None = None
         self.url: str | None = None
 
@@ -132,9 +134,9 @@ class Wallboard:
         queues: list[dict[str, Any]] = []
         seats: list[dict[str, Any]] = []
         updated = None
+        figures, orders = await self._day_figures(now)
         if loop is not None:
             routing = loop.routing
-            figures = await self._day_figures(now.astimezone(CHINA).date())
             queues = board(routing, loop.live, figures, loop.overflow, loop.alerts)
             seats = seat_rows(routing, loop.records, loop.live)
             if queue is not None:
@@ -148,6 +150,8 @@ class Wallboard:
             "line": line, "line_label": LINE_STATES.get(line, line),
             "ami_connected": sources.gateway.connected.is_set(),
             "problems": self.problems(),
+            "today": figures.totals(),
+            "orders": orders,
             "queues": queues,
             "seats": seats,
         }
@@ -163,14 +167,20 @@ class Wallboard:
             out.append(f"ledger: {failing} call(s) not written yet (retrying)")
         return out
 
-    async def _day_figures(self, day: date) -> DayFigures:
+    async def _day_figures(self, now: datetime) -> tuple[DayFigures, dict[str, int]]:
+        """Today's figures and the work orders to do, from the ledger (read again at most
+        every FIGURES_TTL seconds, whatever the number of screens)."""
+        day = now.astimezone(CHINA).date()
         cached = self._figures
-        now = time.monotonic()
-        if cached is not None and cached[1] == day and now - cached[0] < FIGURES_TTL:
-            return cached[2]
+        tick = time.monotonic()
+        if cached is not None and cached[1] == day and tick - cached[0] < FIGURES_TTL:
+            return cached[2], cached[3]
         figures = await day_figures(self.sources.ledger, day)
-        self._figures = (now, day, figures)
-        return figures
+        day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), CHINA)
+        orders = await OrderBook(self.sources.ledger, self.sources.calendar()).counts(
+            now, day_end)
+        self._figures = (tick, day, figures, orders)
+        return figures, orders
 
 
 def _dumps(value: Any) -> str:

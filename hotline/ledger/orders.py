@@ -222,6 +222,18 @@ class OrderBook:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
 
+    async def counts(self, now: datetime, day_end: datetime) -> dict[str, int]:
+        """Work orders not yet done (open or passed on): all of them, those overdue at
+        `now`, and those due later today (before `day_end`)."""
+        async with self.ledger.db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(due_at < ?), 0), "
+                "COALESCE(SUM(due_at >= ? AND due_at < ?), 0) FROM work_orders "
+                f"WHERE status IN ({', '.join('?' for _ in OPEN_STATUSES)})",
+                (iso(now), iso(now), iso(day_end), *OPEN_STATUSES)) as cur:
+            row = await cur.fetchone()
+        assert row is not None
+        return {"open": int(row[0]), "overdue": int(row[1]), "due_today": int(row[2])}
+
     def view(self, order: dict[str, Any], viewer: Viewer, unmask: bool,
              now: datetime) -> dict[str, Any]:
         """What `viewer` sees: reporters masked unless unmasked by someone allowed; with

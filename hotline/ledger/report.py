@@ -174,6 +174,20 @@ class DayFigures:
     day: str
     queues: dict[str, dict[str, int]] = field(default_factory=dict)
     seats: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: int = 0  # every call of the day, offered to seats or not
+
+    def totals(self) -> dict[str, Any]:
+        """The whole line's day: calls, offered to seats, answered, abandoned, and the
+        two rates the bureau is assessed on, 接通率 (answered / offered) and the service
+        level (answered within SERVICE_LEVEL_SECONDS / offered); None before any."""
+        offered = sum(q["offered"] for q in self.queues.values())
+        answered = sum(q["answered"] for q in self.queues.values())
+        within = sum(q["within"] for q in self.queues.values())
+        return {"date": self.day, "calls": self.calls, "offered": offered,
+                "answered": answered,
+                "abandoned": sum(q["abandoned"] for q in self.queues.values()),
+                "connection_rate": answered / offered if offered else None,
+                "service_level": within / offered if offered else None}
 
 
 async def day_figures(ledger: Ledger, day: date) -> DayFigures:
@@ -182,6 +196,10 @@ async def day_figures(ledger: Ledger, day: date) -> DayFigures:
     start = datetime.combine(day, datetime.min.time(), CHINA)
     span = (iso(start), iso(start + timedelta(days=1)))
     figures = DayFigures(day.isoformat())
+    async with ledger.db.execute(
+            "SELECT COUNT(*) FROM calls WHERE started_at >= ? AND started_at < ?", span) as cur:
+        row = await cur.fetchone()
+        figures.calls = int(row[0]) if row is not None else 0
     async with ledger.db.execute(
             "SELECT queue, COUNT(*), SUM(answered_at IS NOT NULL), SUM(outcome = 'abandoned'), "
             f"SUM(answered_at IS NOT NULL AND wait_seconds <= {SERVICE_LEVEL_SECONDS}) "

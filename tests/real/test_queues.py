@@ -154,6 +154,17 @@ async def test_hotline_queues_shows_today_per_queue_and_seat(
     assert "center-hefei" not in queues  # region queues count under their queue
     assert queues["center"]["name"] == "综合咨询"
 
+    # As staff read it: the line's day first, then a row per queue.
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "hotline", "queues", env=env, cwd=REPO,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    first, *rest = out.decode().splitlines()
+    assert first.startswith("今日（")
+    assert "接通率" in first
+    assert any(line.split()[:2] == ["quick", "测试队列"] for line in rest), rest
+
 
 def test_queue_announcements_are_in_mandarin(hotline_service: Service,
                                              asterisk: Instance) -> None:

@@ -73,3 +73,13 @@ async def test_the_wallboard_shows_a_waiting_caller_and_the_seats(
                 if not data["queues"][0]["waiting"]:
                     break
                 await asyncio.sleep(0.2)
+        # It counts today as offered and unanswered, and left a callback order to do
+        # (the ledger is read again every few seconds).
+        async with asyncio.timeout(10):
+            while True:
+                _, data = await get(http, base + "api/status?queue=brief_cb")
+                if data["queues"][0]["today"]["offered"] >= 1 and data["orders"]["open"]:
+                    break
+                await asyncio.sleep(0.5)
+        assert data["queues"][0]["today"]["answered"] == 0
+        assert data["today"]["offered"] >= data["today"]["answered"]

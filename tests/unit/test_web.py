@@ -224,3 +224,43 @@ async def test_status_lists_every_seat_as_staff_read_it(service: _Service,
     assert (seats["h2"]["moved"], seats["h2"]["group_name"]) == ("未迁入", "合肥市税务局")
     one = await (await client.get("/api/status", params={"queue": "iit"})).json()
     assert [s["seat"] for s in one["seats"]] == ["c1", "h1"]  # the seats with the skill
+
+
+async def test_status_has_the_days_rates_and_the_work_orders_to_do(
+        tmp_path: Path) -> None:
+    """Today on the whole line: 3 calls, 2 offered to seats, 1 answered within 20 s: 接通
+    率 and service level 50%. Work orders: one overdue, one due today, one due later,
+    one closed (not counted)."""
+    from dataclasses import replace as changed
+    from datetime import timedelta
+
+    from hotline.ledger.orders import OrderBook
+    from hotline.pbx.tracking import Call, CallState, Outcome
+
+    ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        base = Call("c-1", "Local/x", "c-1", "13955112345", None, CallState.ENDED,
+                    NOW - timedelta(hours=1), ended_at=NOW - timedelta(minutes=50))
+        await ledger.upsert_calls([
+            changed(base, queue="center", answered_at=NOW, wait_seconds=12.0,
+                    outcome=Outcome.ANSWERED),
+            changed(base, linkedid="c-2", queue="center", outcome=Outcome.ABANDONED),
+            changed(base, linkedid="c-3", outcome=Outcome.SELF_SERVICE),
+            changed(base, linkedid="yesterday", started_at=NOW - timedelta(days=1)),
+        ], NOW)
+        book = OrderBook(ledger, Calendar())
+        # Due at the end of the next working day after `at` (17:30 Beijing time).
+        for linkedid, at in (("o-1", NOW - timedelta(days=2)), ("o-2", NOW - timedelta(days=1)),
+                             ("o-3", NOW), ("o-4", NOW - timedelta(days=2))):
+            await book.from_call(linkedid=linkedid, kind="tip_off", number=None, name=None,
+                                 at=at, content="举报")
+        async with ledger.transaction() as db:
+            await db.execute("UPDATE work_orders SET status = 'closed' WHERE linkedid = 'o-4'")
+        service = _Service(ledger)
+        async with TestClient(TestServer(service.wallboard.app())) as client:
+            data = await (await client.get("/api/status")).json()
+    finally:
+        await ledger.close()
+    assert data["today"] == {"date": "2026-11-25", "calls": 3, "offered": 2, "answered": 1,
+                             "abandoned": 1, "connection_rate": 0.5, "service_level": 0.5}
+    assert data["orders"] == {"open": 3, "overdue": 1, "due_today": 1}
