@@ -20,7 +20,8 @@ from hotline.app.voicemail import analyse
 from hotline.ivr.calendar import Calendar
 from hotline.ivr.prompts import synthesise
 from hotline.ledger.store import CallRow
-from hotline.pbx.gateway import AmiGateway
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance
 from tests.real.test_resilience import HotlineProcess
 
@@ -233,3 +234,49 @@ async def test_closed_line_calls_are_self_service_or_after_hours(
     assert (row.ivr_path, row.outcome) == ("closed>self_service", "self_service")
     row = await wait_for_ledger_row(ledger_of(closed_line), gone.linkedid)
     assert (row.ivr_path, row.outcome) == ("closed", "after_hours")
+
+
+async def test_folders_shared_with_an_asterisk_of_ones_own(
+        own_asterisk: Instance, gateway: AmiGateway, speech: tuple[str, float],
+        tmp_path: Path) -> None:
+    """An Asterisk that is not the sandbox: hotline writes prompts and reads recordings in
+    folders both sides see, each named as hotline sees it (host_dir) and as Asterisk does
+    (asterisk_dir). Here they are folders of the instance, which Asterisk sees under its
+    chroot: a call plays prompts from there and its message lands there."""
+    name, seconds = speech
+    shared, seen_as = own_asterisk.dir / "shared", f"{own_asterisk.chroot_dir}/shared"
+    service = HotlineProcess(own_asterisk, tmp_path / "ledger.sqlite3", {
+        "HOTLINE_DIALPLANS_PATHS": f"[{REPO / 'tests' / 'dialplans'}]",
+        "HOTLINE_PROMPTS_HOST_DIR": str(shared / "prompts"),
+        "HOTLINE_PROMPTS_ASTERISK_DIR": f"{seen_as}/prompts",
+        "HOTLINE_VOICEMAIL_HOST_DIR": str(shared / "voicemail"),
+        "HOTLINE_VOICEMAIL_ASTERISK_DIR": f"{seen_as}/voicemail"})
+    try:
+        await service.wait_for("calls.resynced")
+        assert (shared / "prompts" / "12399" / "hello.wav").exists()
+        # 12399, option 4: a message with review; # ends it, # saves it.
+        call = TestCall("13800009999", None, ["4", "s", "#", "#"], speak=name,
+                        extension="12399")
+        played: list[str] = []
+
+        def on_agi(message: AmiMessage | EventGap) -> None:
+            if isinstance(message, AmiMessage) and (message.get("Command") or "").startswith(
+                    "STREAM FILE"):
+                played.append(message.get("Command") or "")
+
+        gateway.subscribe("test-prompts", ["AGIExecStart"], on_agi)
+        await place_call(gateway, call, timeout=90)
+        ledger = ledger_of(service)
+        row = await wait_for_ledger_row(ledger, call.linkedid)
+        [vm] = voicemails(ledger)
+        assert (row.outcome, row.voicemail_id, vm["status"]) == ("voicemail", vm["id"], "new")
+        wav = Path(str(vm["file"]))
+        assert wav.is_relative_to(shared / "voicemail")
+        assert abs(analyse(wav).seconds - seconds) < 1.0
+        # Every prompt Asterisk played came from the shared folder, as Asterisk sees it.
+        await gateway.caught_up("test-prompts")
+        prompts = [c for c in played if "/prompts/" in c or "/sounds/" in c]
+        assert prompts, played
+        assert all(f"{seen_as}/prompts/12399/" in c for c in prompts), prompts
+    finally:
+        service.stop()
