@@ -63,6 +63,7 @@ class Wallboard:
         self._figures: tuple[float, date, DayFigures, dict[str, int]] | None = None
         self._runner: web.AppRunner | None = None
         self.url: str | None = None
+        self._page_text = PAGE.read_text(encoding="utf-8")  # once: no file I/O per request
 
     # -- the server ----------------------------------------------------------------------
 
@@ -103,8 +104,7 @@ class Wallboard:
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         _no_parameters(request, ())
-        return web.Response(text=PAGE.read_text(encoding="utf-8"),
-                            content_type="text/html", charset="utf-8")
+        return web.Response(text=self._page_text, content_type="text/html", charset="utf-8")
 
     async def _status(self, request: web.Request) -> web.StreamResponse:
         _no_parameters(request, ("queue",))
