@@ -264,3 +264,19 @@ async def test_status_has_the_days_rates_and_the_work_orders_to_do(
     assert data["today"] == {"date": "2026-11-25", "calls": 3, "offered": 2, "answered": 1,
                              "abandoned": 1, "connection_rate": 0.5, "service_level": 0.5}
     assert data["orders"] == {"open": 3, "overdue": 1, "due_today": 1}
+
+
+async def test_a_failure_inside_is_a_json_500_and_logged(
+        service: _Service, client: TestClient[Any, Any],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    async def broken(queue: str | None = None) -> dict[str, Any]:
+        raise RuntimeError("ledger gone")
+
+    monkeypatch.setattr(service.wallboard, "status", broken)
+    with capture_logs() as logs:
+        response = await client.get("/api/status")
+    assert response.status == 500
+    assert await response.json() == {
+        "error": "internal-error",
+        "message": "/api/status failed; the service log says why (web.request_failed)"}
+    assert [e["event"] for e in logs if e["log_level"] == "error"] == ["web.request_failed"]
