@@ -230,6 +230,16 @@ class Service:
         except ConfigError as exc:
             log.error("routing.reload_rejected", errors=exc.problems)
             return False
+        assert self.calls is not None
+        if (routing is None) != (self.calls.routing is None):
+            # Routing starting or ending is a restart, not a reload: nothing is applied,
+            # rather than dialplans and calendar without the routing they go with.
+            path = self.settings.resolve(self.settings.routing.path)
+            log.error("routing.reload_rejected", errors=[
+                f"{path}: routing.yaml {'appeared' if routing else 'disappeared'} since "
+                "the start; restart the service to run with"
+                f"{'' if routing else 'out'} it (nothing was reloaded)"])
+            return False
         try:
             calendar = calendar_from(self.settings,
                                      set(routing.queues) if routing is not None else None)
@@ -273,12 +283,8 @@ class Service:
         sandbox rewritten, QueueReload of its parameters: members stay), then the routing
         loop and the call handling."""
         assert self.calls is not None
-        if routing == self.calls.routing:
-            return
-        if routing is None or self.routing is None:
-            log.warning("routing.reload_needs_restart", reason="routing.yaml appeared or "
-                        "disappeared; restart the service")
-            return
+        if routing == self.calls.routing or routing is None or self.routing is None:
+            return  # unchanged, or no routing before nor now (reload() refuses the rest)
         inst = instance_from(self.settings)
         if self.settings.prompts.host_dir is None and inst.pid() is not None:
             inst.update_generated(asterisk_files(self.settings, routing))

@@ -171,6 +171,15 @@ async def test_reload_applies_a_changed_routing_or_refuses_a_bad_one(
             while "Local/8003@seats/n" in await asyncio.to_thread(  # noqa: ASYNC110
                     queue_members, own_asterisk, "quick"):
                 await asyncio.sleep(0.3)
+
+        # routing.yaml gone: that takes a restart; the reload is refused, nothing changes.
+        routing_file.rename(tmp_path / "routing.yaml.away")
+        service.proc.send_signal(signal.SIGHUP)
+        await service.wait_for("routing.yaml disappeared since the start; restart the "
+                               "service to run without it (nothing was reloaded)")
+        await asyncio.sleep(0.5)  # what a half-applied reload would log next
+        assert "dialplan.reloaded" not in service.log.read_text().rsplit(
+            "routing.yaml disappeared", 1)[1]
     finally:
         service.stop()
 
