@@ -305,6 +305,8 @@ def _print_table(table: Sequence[tuple[str, ...]]) -> None:
 
 SEAT_EVENTS = {"login": "login", "logout": "logout", "pause": "pause", "unpause": "unpause",
                "move-in": "move_in", "move-out": "move_out"}
+
+
 async def _with_gateway(settings: Settings, work: Callable[[Any], Any]) -> Any:
     from hotline.app.wiring import gateway_from
 
