@@ -942,10 +942,16 @@ def cmd_prompts_build(args: argparse.Namespace, settings: Settings) -> int:
 
 def _all_plans(settings: Settings) -> list[Dialplan]:
     from hotline.app.wiring import known_queues
+
+    return _plans_for(settings, known_queues(settings))
+
+
+def _plans_for(settings: Settings, queues: set[str] | None) -> list[Dialplan]:
+    """The configured dialplans, checked against `queues` (None: no routing file)."""
     from hotline.ivr.registry import load_all
 
     paths = [settings.resolve(p) for p in settings.dialplans.paths]
-    result = load_all(paths, known_queues(settings), display_root=Path.cwd())
+    result = load_all(paths, queues, display_root=Path.cwd())
     if result.errors:
         raise ConfigError([str(p) for p in result.errors], code="dialplan-invalid")
     return list(result.plans.values())
@@ -958,8 +964,9 @@ def cmd_reload(args: argparse.Namespace, settings: Settings) -> int:
     # Refuse to signal when a file is invalid: nothing changes.
     from hotline.app.wiring import calendar_from, known_queues
 
-    _all_plans(settings)
-    calendar_from(settings, known_queues(settings))
+    queues = known_queues(settings)  # routing.yaml read once for both checks
+    _plans_for(settings, queues)
+    calendar_from(settings, queues)
     pid_file = settings.resolve(settings.service.pid_file)
     try:
         pid = int(pid_file.read_text().strip())

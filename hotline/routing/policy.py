@@ -121,7 +121,7 @@ def decide_queue(config: RoutingConfig, snap: Snapshot, queue: str) -> QueueDeci
         state = states.get(seat_id)
         if state is None or not state.logged_in:
             continue
-        available = state.paused is None and not state.busy
+        available = state.paused is None and not state.busy  # SeatState.available, inlined
         if is_remote:
             if state.moved_in:
                 remote.append((seat_id, penalty))
