@@ -1,6 +1,6 @@
 """YAML dialplans and the IVR engine: engine steps/s, and digit -> next AGI command turnaround.
 
-1. The pure engine (`hotline.ivr.engine.start/step`) on dialplans/12366.yaml, sessions
+1. The pure engine (`hotline.core.ivr.engine.start/step`) on dialplans/12366.yaml, sessions
    driven through a weighted mix of realistic key sequences, against a table-driven state
    machine holding the same transitions (one dict lookup per step), and against the
    100,000 steps/s target.
@@ -29,11 +29,9 @@ import structlog
 
 from bench import Outcome, ratio, thousands
 from bench.fake_asterisk import BareClient, FakeAsterisk, cycle_keys, uniform_pause
-from hotline.app.calls import CALL_EVENTS, RUNNER_EVENTS
-from hotline.app.ivr_runner import IvrRunner, Progress
-from hotline.ivr import engine
-from hotline.ivr.dialplan import Dialplan, load_dialplan
-from hotline.ivr.engine import (
+from hotline.core.ivr import engine
+from hotline.core.ivr.dialplan import Dialplan, load_dialplan
+from hotline.core.ivr.engine import (
     CallContext,
     Command,
     Done,
@@ -44,7 +42,9 @@ from hotline.ivr.engine import (
     PromptsDone,
     ReadKey,
 )
-from hotline.ivr.prompts import PromptStore
+from hotline.features.calls.handling import CALL_EVENTS, RUNNER_EVENTS
+from hotline.features.ivr.prompts import PromptStore
+from hotline.features.ivr.runner import IvrRunner, Progress
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiError, AmiGateway, EventGap
 
@@ -105,7 +105,7 @@ SCENARIOS: tuple[tuple[int, str, str], ...] = (
 MEASURES = f"""
 Two measures for the YAML dialplans and the IVR engine, on dialplans/12366.yaml.
 
-**1. Engine steps/s.** `hotline.ivr.engine.start` / `step` (pure, no I/O) driven through
+**1. Engine steps/s.** `hotline.core.ivr.engine.start` / `step` (pure, no I/O) driven through
 {ENGINE_SESSIONS:,} sessions per run, drawn (seed {SEED}) from {len(SCENARIOS)} weighted key
 sequences: "1 1", "2", "0", "5 2 1 * *", no key at all, invalid keys ("7 8 1 6 3",
 "9 9 9"), prompts heard out before choosing, a key typed during a prompt, the progress

@@ -28,9 +28,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bench import Outcome, ratio, thousands
+from hotline.core.calls.tracking import Call, CallState, EndReason
+from hotline.core.calls.tracking import Outcome as CallOutcome
 from hotline.ledger.store import COLUMNS, Ledger, row_of
-from hotline.pbx.tracking import Call, CallState, EndReason
-from hotline.pbx.tracking import Outcome as CallOutcome
 
 TITLE = "The ledger: insert throughput vs raw sqlite3; the quarterly report over 2,000,000 calls"
 MEASURES = __doc__.split("\n\n", 1)[1] if __doc__ else ""

@@ -4,7 +4,7 @@ AMI actions an overflow change costs.
 A synthetic routing config built in code (seed 12366): the provincial centre and 15 city
 bureaus, 500 seats with 2 to 8 skills over 50 queues, 2,000 callers waiting. A stream of
 queue events (a caller arrives or leaves a queue, a seat logs in or out, pauses, takes or
-ends a call, is moved in or out) drives `hotline.routing.policy.decide_queue`, timed per
+ends a call, is moved in or out) drives `hotline.core.routing.policy.decide_queue`, timed per
 call, against a trivial loop over the same queue's seats that only counts the available
 ones (the part no policy can avoid). The full `decide()` over all 50 queues is timed too.
 Then every queue's overflow is flipped on and off, counting the `changes()` each flip
@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bench import Outcome
-from hotline.routing.config import (
+from hotline.core.routing.config import (
     Group,
     OverflowPolicy,
     QueueDef,
@@ -28,7 +28,7 @@ from hotline.routing.config import (
     Seat,
     Thresholds,
 )
-from hotline.routing.policy import (
+from hotline.core.routing.policy import (
     Change,
     OverflowState,
     QueueLoad,
@@ -64,7 +64,7 @@ CITIES = (("hefei", "合肥市税务局", "0551"), ("wuhu", "芜湖市税务局"
 POLICY = OverflowPolicy(Thresholds(5, 60.0), Thresholds(1, 20.0, 120.0), 10)
 
 MEASURES = f"""
-Routing decision time of the pure policy (`hotline.routing.policy`, no I/O) at province
+Routing decision time of the pure policy (`hotline.core.routing.policy`, no I/O) at province
 scale, and the AMI actions an overflow change costs. Target: decision p99 ≤
 {TARGET_P99_MS:g} ms.
 

@@ -16,8 +16,8 @@ from hotline.app.logs import configure_logging
 from hotline.app.settings import Settings, default_config_path, load_settings
 from hotline.app.wiring import REPO_ROOT, asterisk_files, instance_from, sandbox_from
 from hotline.common.errors import ConfigError, HotlineError
-from hotline.ivr.dialplan import Dialplan
-from hotline.ledger.labels import CATEGORIES, IN_PROGRESS, OUTCOMES
+from hotline.common.labels import CATEGORIES, IN_PROGRESS, OUTCOMES
+from hotline.core.ivr.dialplan import Dialplan
 from hotline.pbx.gateway import AmiLoginRefused
 
 Handler = Callable[[argparse.Namespace, Settings], int]
@@ -118,14 +118,14 @@ def cmd_sandbox_cli(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_call(args: argparse.Namespace, settings: Settings) -> int:
-    from hotline.app.testcall import (
+    from hotline.app.wiring import ledger_path
+    from hotline.features.calls.testcall import (
         TestCall,
         check_number,
         parse_keys,
         place_call,
         wait_for_ledger_row,
     )
-    from hotline.app.wiring import ledger_path
 
     call = TestCall(check_number(args.number), args.name, parse_keys(args.keys or ""),
                     hangup_when_queued=args.hangup_when_queued, extension=args.to,
@@ -209,7 +209,7 @@ async def _with_book(settings: Settings, work: Callable[[Any], Any]) -> Any:
 
 
 def _voicemail_view(row: Any) -> dict[str, Any]:
-    from hotline.ledger.privacy import is_confidential, mask_name, mask_number
+    from hotline.common.privacy import is_confidential, mask_name, mask_number
 
     data: dict[str, Any] = row.as_dict()
     if is_confidential(row.category):
@@ -279,7 +279,7 @@ def cmd_voicemail_play(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_voicemail_done(args: argparse.Namespace, settings: Settings) -> int:
-    from hotline.app.calls import utc_now
+    from hotline.features.calls.handling import utc_now
 
     note = args.note.strip()
     if not note:
@@ -335,10 +335,10 @@ def _routing(settings: Settings) -> Any:
 
 def cmd_seats(args: argparse.Namespace, settings: Settings) -> int:
 
-    from hotline.app.board import seat_rows
-    from hotline.app.calls import utc_now
-    from hotline.app.seats import SeatDesk, queue_status
     from hotline.app.wiring import ledger_path
+    from hotline.features.board.board import seat_rows
+    from hotline.features.calls.handling import utc_now
+    from hotline.features.seats.desk import SeatDesk, queue_status
     from hotline.ledger.seats import SeatBook
     from hotline.ledger.store import Ledger
 
@@ -381,13 +381,13 @@ def cmd_seats(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_queues(args: argparse.Namespace, settings: Settings) -> int:
     from datetime import datetime
 
-    from hotline.app.board import MEMBER_STATE, board
-    from hotline.app.seats import queue_status
     from hotline.app.wiring import ledger_path
-    from hotline.ivr.calendar import CHINA
+    from hotline.core.calendar.schedule import CHINA
+    from hotline.features.board.board import MEMBER_STATE, board
+    from hotline.features.seats.desk import queue_status
     from hotline.ledger.report import SERVICE_LEVEL_SECONDS, DayFigures, day_figures
     from hotline.ledger.store import Ledger
-    from hotline.routing.asterisk import render_queues
+    from hotline.pbx.queues_conf import render_queues
 
     routing = _routing(settings)
     if args.asterisk_conf:
@@ -453,8 +453,8 @@ ORDER_CHANGES = {"pass-on": "pass_on", "answer": "answer", "close": "close",
 
 def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
 
-    from hotline.app.calls import utc_now
     from hotline.app.wiring import calendar_from
+    from hotline.features.calls.handling import utc_now
     from hotline.ledger.orders import KIND_LABELS, STATUS_LABELS, OrderBook, Viewer
     from hotline.ledger.store import Ledger
 
@@ -521,7 +521,7 @@ def cmd_orders(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_orders_create(args: argparse.Namespace, settings: Settings) -> int:
     """`hotline orders create --call LINKEDID --kind K`: a seat opens a work order."""
-    from hotline.app.calls import utc_now
+    from hotline.features.calls.handling import utc_now
 
     async def work(book: Any, actor: str, now: datetime) -> tuple[dict[str, Any], list[str]]:
         oid = await book.create(linkedid=args.call, kind=args.kind, actor=actor, at=now,
@@ -541,7 +541,7 @@ def cmd_orders_create(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_orders_edit(args: argparse.Namespace, settings: Settings) -> int:
     """`hotline orders edit ID`: fill in or correct an open order's fields (audited)."""
-    from hotline.app.calls import utc_now
+    from hotline.features.calls.handling import utc_now
 
     async def work(book: Any, actor: str, now: datetime) -> tuple[dict[str, Any], list[str]]:
         result: tuple[dict[str, Any], list[str]] = await book.edit(
@@ -595,8 +595,8 @@ def _print_order_summary(order: dict[str, Any], what: str) -> None:
 
 def cmd_ledger_show(args: argparse.Namespace, settings: Settings) -> int:
 
-    from hotline.app.calls import utc_now
     from hotline.app.wiring import calendar_from
+    from hotline.features.calls.handling import utc_now
     from hotline.ledger.orders import OrderBook
     from hotline.ledger.store import Ledger
 
@@ -634,9 +634,9 @@ def cmd_ledger_show(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
 
-    from hotline.app.calls import utc_now
     from hotline.app.wiring import calendar_from
-    from hotline.ivr.calendar import CHINA
+    from hotline.core.calendar.schedule import CHINA
+    from hotline.features.calls.handling import utc_now
     from hotline.ledger.export import export
     from hotline.ledger.orders import OrderBook
     from hotline.ledger.store import Ledger, iso
@@ -671,8 +671,8 @@ def cmd_ledger_export(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_report(args: argparse.Namespace, settings: Settings) -> int:
-    from hotline.app.calls import utc_now
-    from hotline.app.report_render import to_csv, to_html, to_json
+    from hotline.features.calls.handling import utc_now
+    from hotline.features.reports.render import to_csv, to_html, to_json
     from hotline.ledger.report import quarter_bounds, quarterly
     from hotline.ledger.store import Ledger
 
@@ -722,7 +722,7 @@ def _actor() -> str:
 def _masked(row: dict[str, Any]) -> dict[str, Any]:
     """Reporters and complainants are confidential (保密): their number and name are masked
     in every listing."""
-    from hotline.ledger.privacy import is_confidential, mask_name, mask_number
+    from hotline.common.privacy import is_confidential, mask_name, mask_number
 
     if not is_confidential(row.get("category")):
         return row
@@ -767,7 +767,7 @@ def _dialplan_paths(args: argparse.Namespace, settings: Settings) -> list[Path]:
 
 def cmd_check(args: argparse.Namespace, settings: Settings) -> int:
     from hotline.app.wiring import known_queues
-    from hotline.ivr.registry import dialplan_files, load_all
+    from hotline.features.ivr.registry import dialplan_files, load_all
 
     paths = _dialplan_paths(args, settings)
     routing_errors = 0
@@ -796,7 +796,7 @@ def _check_calendar(settings: Settings, queues: set[str] | None) -> tuple[int, i
     """Validate config/calendar.yaml (queue_hours against routing's `queues`) and warn
     about years without an official schedule."""
     from hotline.app.wiring import calendar_from
-    from hotline.ivr.calendar import CHINA
+    from hotline.core.calendar.schedule import CHINA
 
     path = settings.resolve(settings.calendar.path)
     try:
@@ -823,7 +823,7 @@ def _relative(path: Path) -> str:
 
 def cmd_calendar(args: argparse.Namespace, settings: Settings) -> int:
     from hotline.app.wiring import calendar_from
-    from hotline.ivr.calendar import CHINA
+    from hotline.core.calendar.schedule import CHINA
 
     calendar = calendar_from(settings)
     today = datetime.now(CHINA).date()
@@ -857,7 +857,7 @@ def cmd_calendar(args: argparse.Namespace, settings: Settings) -> int:
 
 def _load_plan(args: argparse.Namespace, settings: Settings) -> Dialplan:
     from hotline.app.wiring import known_queues
-    from hotline.ivr.registry import load_all
+    from hotline.features.ivr.registry import load_all
 
     paths = [Path(args.dialplan)] if args.dialplan else _dialplan_paths(args, settings)
     result = load_all(paths, known_queues(settings), display_root=Path.cwd())
@@ -873,9 +873,9 @@ def _load_plan(args: argparse.Namespace, settings: Settings) -> Dialplan:
 
 
 def cmd_simulate(args: argparse.Namespace, settings: Settings) -> int:
-    from hotline.app.testcall import check_number
     from hotline.app.wiring import calendar_from
-    from hotline.ivr.engine import CallContext, simulate
+    from hotline.core.ivr.engine import CallContext, simulate
+    from hotline.features.calls.testcall import check_number
 
     plan = _load_plan(args, settings)
     keys = [c for c in (args.keys or "") if not c.isspace()]
@@ -948,7 +948,7 @@ def _all_plans(settings: Settings) -> list[Dialplan]:
 
 def _plans_for(settings: Settings, queues: set[str] | None) -> list[Dialplan]:
     """The configured dialplans, checked against `queues` (None: no routing file)."""
-    from hotline.ivr.registry import load_all
+    from hotline.features.ivr.registry import load_all
 
     paths = [settings.resolve(p) for p in settings.dialplans.paths]
     result = load_all(paths, queues, display_root=Path.cwd())
@@ -989,7 +989,7 @@ def _date(text: str) -> date:
 
 
 def _datetime(text: str) -> datetime:
-    from hotline.ivr.calendar import CHINA
+    from hotline.core.calendar.schedule import CHINA
 
     try:
         value = datetime.fromisoformat(text)

@@ -19,11 +19,7 @@ from pathlib import Path
 
 import structlog
 
-from hotline.app.calls import CallHandling, utc_now
-from hotline.app.routing_loop import RoutingLoop
 from hotline.app.settings import Settings
-from hotline.app.voicemail import Voicemail
-from hotline.app.web import Sources, Wallboard
 from hotline.app.wiring import (
     asterisk_files,
     build_queue_sounds,
@@ -38,15 +34,19 @@ from hotline.app.wiring import (
     spool_from,
 )
 from hotline.common.errors import ConfigError
-from hotline.ivr.calendar import CHINA, Calendar
-from hotline.ivr.dialplan import Dialplan
-from hotline.ivr.prompts import Prompt, PromptError, PromptStore
-from hotline.ivr.registry import DialplanRegistry
+from hotline.core.calendar.schedule import CHINA, Calendar
+from hotline.core.ivr.dialplan import Dialplan
+from hotline.core.routing.config import RoutingConfig
+from hotline.features.board.web import Sources, Wallboard
+from hotline.features.calls.handling import CallHandling, utc_now
+from hotline.features.ivr.prompts import Prompt, PromptError, PromptStore
+from hotline.features.ivr.registry import DialplanRegistry
+from hotline.features.seats.routing_loop import RoutingLoop
+from hotline.features.voicemail.service import Voicemail
 from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiError, AmiGateway, EventGap
-from hotline.routing.config import RoutingConfig
 
 log = structlog.get_logger("hotline.service")
 

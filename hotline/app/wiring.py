@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, TypeVar
 from hotline.app.settings import Settings
 from hotline.common.errors import ConfigError
 from hotline.common.yamlsrc import Sourced, YamlSyntaxError, load_file
-from hotline.ivr.calendar import Calendar, CalendarInvalid, parse_calendar
-from hotline.ivr.prompts import PromptStore
-from hotline.ivr.registry import DialplanRegistry
+from hotline.core.calendar.schedule import Calendar, CalendarInvalid, parse_calendar
+from hotline.core.routing.config import RoutingConfig, RoutingInvalid, parse_routing
+from hotline.features.ivr.prompts import PromptStore
+from hotline.features.ivr.registry import DialplanRegistry
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance, Sandbox, default_cache_dir
-from hotline.routing.config import RoutingConfig, RoutingInvalid, parse_routing
 
 if TYPE_CHECKING:
-    from hotline.app.voicemail import Spool
+    from hotline.features.voicemail.service import Spool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -70,7 +70,7 @@ def prompts_from(settings: Settings) -> PromptStore:
 def queue_sounds_from(settings: Settings) -> tuple[PromptStore, PromptStore | None]:
     """Where the Mandarin queue announcements go: the phrases beside the prompts, the
     numbers in Asterisk's sounds folder for language zh (None: not reachable from here)."""
-    from hotline.ivr.prompts import QUEUE_FOLDER, QUEUE_LANGUAGE
+    from hotline.features.ivr.prompts import QUEUE_FOLDER, QUEUE_LANGUAGE
 
     phrases = prompts_from(settings).for_dialplan(QUEUE_FOLDER)
     sounds = settings.prompts.asterisk_sounds_dir
@@ -87,7 +87,7 @@ def queue_sounds_from(settings: Settings) -> tuple[PromptStore, PromptStore | No
 
 def build_queue_sounds(settings: Settings) -> list[str]:
     """Make the queue announcements playable (idempotent); returns what was built."""
-    from hotline.ivr.prompts import number_words, queue_phrases
+    from hotline.features.ivr.prompts import number_words, queue_phrases
 
     phrases, numbers = queue_sounds_from(settings)
     built = [f"{phrases.host_dir.name}/{name}" for name in phrases.build(queue_phrases())]
@@ -123,7 +123,7 @@ def routing_from(settings: Settings) -> RoutingConfig | None:
 def asterisk_files(settings: Settings,
                    routing: RoutingConfig | None = None) -> dict[str, str]:
     """The Asterisk configuration hotline writes itself: queues.conf from routing.yaml."""
-    from hotline.routing.asterisk import render_queues
+    from hotline.pbx.queues_conf import render_queues
 
     routing = routing or routing_from(settings)
     if routing is None:
@@ -157,7 +157,7 @@ def calendar_from(settings: Settings, queues: Collection[str] | None = None) -> 
 
 def spool_from(settings: Settings) -> Spool:
     """Voicemail recordings: the configured folders, or the sandbox instance's spool."""
-    from hotline.app.voicemail import Spool
+    from hotline.features.voicemail.service import Spool
 
     vm = settings.voicemail
     if vm.host_dir is not None and vm.asterisk_dir is not None:

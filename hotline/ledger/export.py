@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from hotline.ledger.privacy import is_confidential, mask_name, mask_number
+from hotline.common.privacy import is_confidential, mask_name, mask_number
 from hotline.ledger.store import COLUMNS, Ledger
 
 HEADERS = {

@@ -17,8 +17,8 @@ from typing import Any
 import aiosqlite
 
 from hotline.common.errors import HotlineError
-from hotline.ivr.calendar import Calendar
-from hotline.ledger.privacy import is_confidential, mask_name, mask_number
+from hotline.common.privacy import is_confidential, mask_name, mask_number
+from hotline.core.calendar.schedule import Calendar
 from hotline.ledger.store import Ledger, iso
 
 DAYS = {"ordinary": 1, "difficult": 3}

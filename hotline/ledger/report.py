@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from hotline.ivr.calendar import CHINA
+from hotline.core.calendar.schedule import CHINA
 from hotline.ledger.store import Ledger, iso
 
 SERVICE_LEVEL_SECONDS = 20

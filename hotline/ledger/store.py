@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 import aiosqlite
 
 from hotline.common.errors import HotlineError
+from hotline.core.calls.tracking import Call, CallState
 from hotline.ledger.schema import MIGRATIONS, SCHEMA_VERSION
-from hotline.pbx.tracking import Call, CallState
 
 # The bureau's clock: times are stored and shown in Beijing time, with their offset.
 CHINA = ZoneInfo("Asia/Shanghai")

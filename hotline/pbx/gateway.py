@@ -44,7 +44,7 @@ import structlog
 from panoramisk.ami_protocol import AMIProtocol
 
 from hotline.common.errors import HotlineError
-from hotline.ledger.privacy import mask_name, mask_number
+from hotline.common.privacy import mask_name, mask_number
 from hotline.pbx.ami.agi import AgiResult, parse_agi_result
 from hotline.pbx.ami.message import AmiFramer, AmiMessage, serialize_action
 

@@ -13,8 +13,8 @@ from datetime import datetime
 import pytest
 
 from hotline.app.service import Service
-from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.app.wiring import ledger_path
+from hotline.features.calls.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.ledger.store import CallRow
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap

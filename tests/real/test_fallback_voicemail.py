@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hotline.app.testcall import TestCall, place_call
-from hotline.app.voicemail import analyse
-from hotline.ivr.prompts import synthesise
+from hotline.features.calls.testcall import TestCall, place_call
+from hotline.features.ivr.prompts import synthesise
+from hotline.features.voicemail.service import analyse
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
+from hotline.features.calls.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance
 from tests.conftest import queue_members, routing_for_tests

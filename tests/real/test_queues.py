@@ -16,10 +16,10 @@ from datetime import datetime
 
 import pytest
 
-from hotline.app.seats import SeatDesk
 from hotline.app.service import Service
-from hotline.app.testcall import TestCall
 from hotline.app.wiring import ledger_path
+from hotline.features.calls.testcall import TestCall
+from hotline.features.seats.desk import SeatDesk
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance
 from tests.conftest import queue_members
@@ -173,7 +173,7 @@ def test_queue_announcements_are_in_mandarin(hotline_service: Service,
     import wave
 
     from hotline.app.wiring import asterisk_files, queue_sounds_from
-    from hotline.ivr.prompts import NUMBER_WORDS, QUEUE_PHRASES
+    from hotline.features.ivr.prompts import NUMBER_WORDS, QUEUE_PHRASES
 
     phrases, numbers = queue_sounds_from(hotline_service.settings)
     assert numbers is not None

@@ -16,7 +16,12 @@ from pathlib import Path
 
 import pytest
 
-from hotline.app.testcall import TestCall, place_call, read_ledger_row, wait_for_ledger_row
+from hotline.features.calls.testcall import (
+    TestCall,
+    place_call,
+    read_ledger_row,
+    wait_for_ledger_row,
+)
 from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import CallRow, Ledger
 from hotline.pbx.ami.message import AmiMessage

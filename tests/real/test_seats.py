@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.app.testcall import TestCall, place_call
+from hotline.features.calls.testcall import TestCall, place_call
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance

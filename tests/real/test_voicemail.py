@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from hotline.app.testcall import TestCall, place_call, wait_for_ledger_row
-from hotline.app.voicemail import analyse
-from hotline.ivr.calendar import Calendar
-from hotline.ivr.prompts import synthesise
+from hotline.core.calendar.schedule import Calendar
+from hotline.features.calls.testcall import TestCall, place_call, wait_for_ledger_row
+from hotline.features.ivr.prompts import synthesise
+from hotline.features.voicemail.service import analyse
 from hotline.ledger.store import CallRow
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap

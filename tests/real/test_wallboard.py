@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from hotline.app.service import Service
-from hotline.app.testcall import TestCall, place_call
+from hotline.features.calls.testcall import TestCall, place_call
 from hotline.pbx.gateway import AmiGateway
 from tests.conftest import TEST_SEATS
 

@@ -16,7 +16,7 @@ from hotline.app.settings import load_settings
 from hotline.app.wiring import calendar_from
 from hotline.common.errors import ConfigError
 from hotline.common.yamlsrc import load_text
-from hotline.ivr.calendar import Calendar, CalendarInvalid, parse_calendar
+from hotline.core.calendar.schedule import Calendar, CalendarInvalid, parse_calendar
 from tests.unit.test_cli_dialplans import hotline
 
 REPO = Path(__file__).resolve().parents[2]

@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from hotline.ivr.calendar import calendar_state, is_working_day
+from hotline.core.calendar.schedule import calendar_state, is_working_day
 
 CHINA = ZoneInfo("Asia/Shanghai")
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from hotline.common.yamlsrc import load_text
-from hotline.ivr.dialplan import (
+from hotline.core.ivr.dialplan import (
     Back,
     Branch,
     Collect,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hotline.ivr.dialplan import Dialplan, ToVoicemail, load_dialplan
-from hotline.ivr.engine import (
+from hotline.core.ivr.dialplan import Dialplan, ToVoicemail, load_dialplan
+from hotline.core.ivr.engine import (
     CallContext,
     Command,
     Dial,

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from hotline.common.yamlsrc import load_text
-from hotline.ivr.dialplan import (
+from hotline.core.ivr.dialplan import (
     CALENDAR_STATES,
     CATEGORIES,
     Collect,
@@ -26,7 +26,7 @@ from hotline.ivr.dialplan import (
     compile_source,
     load_dialplan,
 )
-from hotline.ivr.engine import (
+from hotline.core.ivr.engine import (
     MAX_TRANSITIONS,
     CallContext,
     Command,
@@ -46,7 +46,7 @@ from hotline.ivr.engine import (
     start,
     step,
 )
-from hotline.ivr.lint import menu_steps, walk
+from hotline.core.ivr.lint import menu_steps, walk
 
 REPO = Path(__file__).resolve().parents[2]
 KEYS = "0123456789*#"

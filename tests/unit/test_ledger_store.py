@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from hotline.core.calls.tracking import Call, CallState, EndReason, Outcome
 from hotline.ledger import store
 from hotline.ledger.schema import SCHEMA_VERSION
 from hotline.ledger.store import BEIJING, COLUMNS, CallRow, Ledger, LedgerError, iso, row_of
-from hotline.pbx.tracking import Call, CallState, EndReason, Outcome
 
 T0 = datetime(2026, 11, 27, 1, 0, 0, tzinfo=UTC)
 

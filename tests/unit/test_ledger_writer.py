@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from hotline.app.calls import LedgerWriter
+from hotline.core.calls.tracking import Call, CallState, EndReason, Outcome
+from hotline.features.calls.handling import LedgerWriter
 from hotline.ledger.store import Ledger, iso
-from hotline.pbx.tracking import Call, CallState, EndReason, Outcome
 from tests.fakeami import wait_until
 
 pytestmark = pytest.mark.timeout(60)

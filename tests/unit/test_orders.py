@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.ivr.calendar import Calendar
+from hotline.core.calendar.schedule import Calendar
 from hotline.ledger.orders import OrderBook, OrderError, Viewer
 from hotline.ledger.schema import MIGRATIONS
 from hotline.ledger.store import Ledger

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from hotline.ivr.calendar import Calendar
+from hotline.core.calendar.schedule import Calendar
+from hotline.core.calls.tracking import Call, CallState
 from hotline.ledger.orders import OrderBook, OrderError, Viewer, callback_number
 from hotline.ledger.store import Ledger
-from hotline.pbx.tracking import Call, CallState
 from tests.unit.test_privacy import _cli
 
 # 16:00 Beijing time on 30 Sep 2026, the day before the National Day holiday (1-7 Oct);

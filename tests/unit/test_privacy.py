@@ -10,9 +10,9 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hotline.ledger.privacy import mask_name, mask_number
+from hotline.common.privacy import mask_name, mask_number
+from hotline.core.calls.tracking import Call, CallState, EndReason, Outcome
 from hotline.ledger.store import Ledger
-from hotline.pbx.tracking import Call, CallState, EndReason, Outcome
 
 REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)

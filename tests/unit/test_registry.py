@@ -6,9 +6,9 @@ import os
 import textwrap
 from pathlib import Path
 
-from hotline.ivr.dialplan import ToQueue
-from hotline.ivr.engine import CallContext, JoinQueue, Key, start, step
-from hotline.ivr.registry import DialplanRegistry, load_all
+from hotline.core.ivr.dialplan import ToQueue
+from hotline.core.ivr.engine import CallContext, JoinQueue, Key, start, step
+from hotline.features.ivr.registry import DialplanRegistry, load_all
 
 
 def plan_text(name: str, queue: str = "center", extra: str = "") -> str:

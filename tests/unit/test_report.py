@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from hotline.app.report_render import to_csv, to_html
+from hotline.core.calls.tracking import Call, CallState, EndReason, Outcome
+from hotline.features.reports.render import to_csv, to_html
 from hotline.ledger.region import region_of
 from hotline.ledger.report import Report, quarter_bounds, quarterly
 from hotline.ledger.store import Ledger, iso
-from hotline.pbx.tracking import Call, CallState, EndReason, Outcome
 
 Q4 = datetime(2026, 10, 12, 1, 0, tzinfo=UTC)  # 09:00 Beijing, inside 2026Q4
 NOW = datetime(2026, 11, 20, tzinfo=UTC)
@@ -116,6 +116,6 @@ def test_region_from_the_number() -> None:
 
 def test_asterisk_and_the_report_count_the_same_service_level() -> None:
     from hotline.ledger.report import SERVICE_LEVEL_SECONDS
-    from hotline.routing.asterisk import SERVICE_LEVEL
+    from hotline.pbx.queues_conf import SERVICE_LEVEL
 
     assert SERVICE_LEVEL == SERVICE_LEVEL_SECONDS

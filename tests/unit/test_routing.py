@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from hotline.common.yamlsrc import load_file, load_text
-from hotline.ivr.dialplan import ToQueue, load_dialplan
-from hotline.ivr.lint import menu_steps, walk
-from hotline.routing.config import (
+from hotline.core.ivr.dialplan import ToQueue, load_dialplan
+from hotline.core.ivr.lint import menu_steps, walk
+from hotline.core.routing.config import (
     Group,
     OverflowPolicy,
     QueueDef,
@@ -27,7 +27,7 @@ from hotline.routing.config import (
     Thresholds,
     parse_routing,
 )
-from hotline.routing.policy import (
+from hotline.core.routing.policy import (
     Alert,
     Change,
     OverflowState,
@@ -618,7 +618,7 @@ def test_region_queue_members_are_the_bureau_s_moved_in_seats() -> None:
 def test_region_queues_render_with_strict_join_and_the_queue_s_settings() -> None:
     """queues.conf from routing: every queue and region queue, the queue's settings; a
     region queue takes no caller unless a seat can answer now."""
-    from hotline.routing.asterisk import render_queues
+    from hotline.pbx.queues_conf import render_queues
 
     config = RoutingConfig(
         {"center": QueueDef("center", "综合咨询", "linear", 12, 7, announce_position=True),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from hotline.ivr.calendar import CHINA
+from hotline.core.calendar.schedule import CHINA
 from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import Ledger
 

@@ -19,13 +19,13 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
-from hotline.app.calls import CallHandling, adopted_call
-from hotline.ivr.prompts import PromptStore
-from hotline.ivr.registry import DialplanRegistry
+from hotline.core.calls.tracking import Call, CallState
+from hotline.features.calls.handling import CallHandling, adopted_call
+from hotline.features.ivr.prompts import PromptStore
+from hotline.features.ivr.registry import DialplanRegistry
 from hotline.ledger.store import BEIJING, CallRow, Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway
-from hotline.pbx.tracking import Call, CallState
 from tests.fakeami import Action, FakeAmi, event, frames, response, transcript
 
 pytestmark = pytest.mark.timeout(30)

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hotline.pbx.ami.message import AmiMessage
-from hotline.pbx.tracking import (
+from hotline.core.calls.tracking import (
     CallState,
     CallTracker,
     ChannelHungUp,
@@ -25,10 +24,9 @@ from hotline.pbx.tracking import (
     SeatConnected,
     SeatNoAnswer,
     SeatRinging,
-    agi_env,
-    event_time,
-    fact_from_event,
 )
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.events import agi_env, event_time, fact_from_event
 
 T0 = datetime(2026, 11, 27, 1, 0, 0, tzinfo=UTC)
 LID = "1795769531.0"

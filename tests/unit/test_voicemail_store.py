@@ -9,8 +9,8 @@ import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hotline.app.voicemail import Spool, Voicemail, analyse
-from hotline.ivr.calendar import Calendar
+from hotline.core.calendar.schedule import Calendar
+from hotline.features.voicemail.service import Spool, Voicemail, analyse
 from hotline.ledger.store import Ledger
 from hotline.ledger.voicemail import VoicemailBook
 

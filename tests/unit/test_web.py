@@ -16,16 +16,16 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
 
-from hotline.app.board import board
-from hotline.app.calls import LedgerWriter
-from hotline.app.routing_loop import RoutingLoop
-from hotline.app.seats import MemberStatus, QueueStatus, WaitingCaller
-from hotline.app.web import Sources, Wallboard
-from hotline.ivr.calendar import Calendar
+from hotline.core.calendar.schedule import Calendar
+from hotline.core.routing.policy import Alert, OverflowState
+from hotline.features.board.board import board
+from hotline.features.board.web import Sources, Wallboard
+from hotline.features.calls.handling import LedgerWriter
+from hotline.features.seats.desk import MemberStatus, QueueStatus, WaitingCaller
+from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.ledger.report import DayFigures
 from hotline.ledger.store import Ledger
 from hotline.pbx.gateway import AmiGateway
-from hotline.routing.policy import Alert, OverflowState
 from tests.unit.test_routing import make_config
 
 NOW = datetime(2026, 11, 25, 2, 0, 0, tzinfo=UTC)  # 10:00 Beijing time, a working day
@@ -234,8 +234,8 @@ async def test_status_has_the_days_rates_and_the_work_orders_to_do(
     from dataclasses import replace as changed
     from datetime import timedelta
 
+    from hotline.core.calls.tracking import Call, CallState, Outcome
     from hotline.ledger.orders import OrderBook
-    from hotline.pbx.tracking import Call, CallState, Outcome
 
     ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
     try:

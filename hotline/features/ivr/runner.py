@@ -19,16 +19,16 @@ from dataclasses import dataclass
 
 import structlog
 
-from hotline.app.voicemail import Recording, Voicemail, VoicemailError
-from hotline.ivr import engine
-from hotline.ivr.dialplan import Dialplan
-from hotline.ivr.prompts import PromptStore
+from hotline.core.calls.tracking import Fact, Referred, VoicemailSaved, VoicemailStarted
+from hotline.core.ivr import engine
+from hotline.core.ivr.dialplan import Dialplan
+from hotline.core.routing.config import RoutingConfig
+from hotline.features.ivr.prompts import PromptStore
+from hotline.features.voicemail.service import Recording, Voicemail, VoicemailError
 from hotline.pbx.agi import AgiChannel
 from hotline.pbx.ami.agi import quote_agi_arg
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AgiHangup, AmiGateway
-from hotline.pbx.tracking import Fact, Referred, VoicemailSaved, VoicemailStarted
-from hotline.routing.config import RoutingConfig
 
 log = structlog.get_logger("hotline.ivr")
 

@@ -1,7 +1,8 @@
 """Call tracking: one call per Linkedid across all its channels, with explicit states.
 
-Pure: AMI events are turned into facts (`fact_from_event`), and `CallTracker.apply`
-moves a call through its states with the time it is given. No I/O, no clock.
+Pure: the PBX adapter turns what Asterisk reports into facts (`hotline.pbx.events`), and
+`CallTracker.apply` moves a call through its states with the time it is given. No I/O, no
+clock, no AMI.
 
 A call starts when its channel enters hotline's IVR (AsyncAGIStart) or, for a call that
 reached a queue without hotline (the dialplan fallback), when it joins the queue. It ends
@@ -20,10 +21,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from urllib.parse import unquote
-
-from hotline.pbx.ami.message import AmiMessage
+from datetime import datetime, timedelta
 
 
 class CallState(enum.Enum):
@@ -183,68 +181,6 @@ UNKNOWN_CALLER = {"", "<unknown>", "unknown"}
 
 def caller_id(value: str | None) -> str | None:
     return None if value is None or value in UNKNOWN_CALLER else value
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
-
-
-def event_time(message: AmiMessage) -> datetime | None:
-    """The event's own time (manager.conf `timestampevents = yes`), if it carries one."""
-    stamp = message.get("Timestamp")
-    if stamp is None:
-        return None
-    try:
-        return datetime.fromtimestamp(float(stamp), tz=UTC)
-    except (ValueError, OverflowError, OSError):
-        return None
-
-
-def fact_from_event(message: AmiMessage) -> Fact | None:
-    """The fact an AMI event carries for call tracking, or None if it carries none."""
-    event = message.event
-    linkedid = message.get("Linkedid")
-    if event is None or not linkedid:
-        return None
-    queue = message.get("Queue") or ""
-    seat = message.get("MemberName") or message.get("Interface") or ""
-    if event == "AsyncAGIStart":
-        return IvrEntered(linkedid, message.get("Uniqueid") or "", message.get("Channel") or "",
-                          caller_id(message.get("CallerIDNum")),
-                          caller_id(message.get("CallerIDName")))
-    if event == "QueueCallerJoin":
-        return QueueJoined(linkedid, message.get("Uniqueid") or "",
-                           message.get("Channel") or "", queue,
-                           caller_id(message.get("CallerIDNum")),
-                           caller_id(message.get("CallerIDName")))
-    if event == "AgentCalled":
-        return SeatRinging(linkedid, queue, seat)
-    if event == "AgentRingNoAnswer":
-        return SeatNoAnswer(linkedid, queue, seat)
-    if event == "AgentConnect":
-        return SeatConnected(linkedid, queue, seat, _seconds(message.get("HoldTime")))
-    if event == "AgentComplete":
-        return SeatCompleted(linkedid, _seconds(message.get("TalkTime")))
-    if event == "QueueCallerAbandon":
-        return QueueAbandoned(linkedid, queue)
-    if event == "QueueCallerLeave":
-        return QueueLeft(linkedid, queue)
-    if event == "Hangup":
-        return ChannelHungUp(linkedid, message.get("Uniqueid") or "", message.get("Cause"))
-    return None
-
-
-def agi_env(message: AmiMessage) -> dict[str, str]:
-    """The `agi_*` variables of an AsyncAGIStart event (its Env header is URL-encoded)."""
-    env: dict[str, str] = {}
-    for line in unquote(message.get("Env") or "").splitlines():
-        key, sep, value = line.partition(": ")
-        if sep:
-            env[key] = value
-    return env
 
 
 # -- the call -------------------------------------------------------------------------------

@@ -692,7 +692,7 @@ def compile_source(source: Sourced, queues: Iterable[str] | None = None,
     compiler = _Compiler(source)
     plan = compiler.dialplan()
     if plan is not None:
-        from hotline.ivr.lint import lint
+        from hotline.core.ivr.lint import lint
 
         compiler.problems.extend(lint(plan, source, compiler.refs, queues))
     errors = [p for p in compiler.problems if p.severity == "error"]

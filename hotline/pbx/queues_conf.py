@@ -15,7 +15,7 @@ them over AMI as seats log in and out and overflow moves remote seats in and out
 
 from __future__ import annotations
 
-from hotline.routing.config import QueueDef, RoutingConfig
+from hotline.core.routing.config import QueueDef, RoutingConfig
 
 ANNOUNCE_EVERY = 30  # seconds between position / expected-wait announcements
 # Seconds: answered within this counts for the service level (the report's figure too,
@@ -32,7 +32,7 @@ log_membername_as_agent = yes
 """
 
 
-# app_queue's sound settings -> hotline's Mandarin phrases (hotline.ivr.prompts).
+# app_queue's sound settings -> hotline's Mandarin phrases (hotline.features.ivr.prompts).
 SOUNDS = {"queue-youarenext": "youarenext", "queue-thereare": "thereare",
           "queue-callswaiting": "callswaiting", "queue-holdtime": "holdtime",
           "queue-minute": "minute", "queue-minutes": "minutes", "queue-seconds": "seconds",

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from hotline.routing.config import RoutingConfig, Seat
+from hotline.core.routing.config import RoutingConfig, Seat
 
 # -- state ---------------------------------------------------------------------------------
 

@@ -32,7 +32,7 @@ from pathlib import Path
 import structlog
 
 from hotline.common.errors import HotlineError
-from hotline.ivr.calendar import CHINA, Calendar
+from hotline.core.calendar.schedule import CHINA, Calendar
 from hotline.ledger.store import Ledger
 from hotline.ledger.voicemail import VoicemailBook
 

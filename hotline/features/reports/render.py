@@ -9,7 +9,7 @@ import io
 import json
 from typing import Any
 
-from hotline.ledger import labels
+from hotline.common import labels
 from hotline.ledger.report import Report, days_of
 
 OUTCOMES = {**labels.OUTCOMES, "-": labels.IN_PROGRESS}

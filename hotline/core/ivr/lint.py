@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from hotline.common.yamlsrc import Sourced
-from hotline.ivr.dialplan import (
+from hotline.core.ivr.dialplan import (
     TERMINAL,
     Back,
     Collect,

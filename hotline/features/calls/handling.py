@@ -15,30 +15,28 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from hotline.app.ivr_runner import CallLink, IvrRunner, Progress
-from hotline.app.voicemail import Voicemail
-from hotline.ivr.calendar import Calendar
-from hotline.ivr.engine import CallContext
-from hotline.ivr.prompts import PromptStore
-from hotline.ivr.registry import DialplanRegistry
-from hotline.ledger.orders import OrderBook
-from hotline.ledger.region import region_of
-from hotline.ledger.store import CallRow, Ledger
-from hotline.pbx.ami.message import AmiMessage
-from hotline.pbx.gateway import AgiHangup, AmiDisconnected, AmiError, AmiGateway, EventGap
-from hotline.pbx.tracking import (
+from hotline.core.calendar.schedule import Calendar
+from hotline.core.calls.tracking import (
     Call,
     CallState,
     CallTracker,
     Fact,
     IvrEntered,
     IvrProgress,
-    agi_env,
     caller_id,
-    event_time,
-    fact_from_event,
 )
-from hotline.routing.config import RoutingConfig
+from hotline.core.ivr.engine import CallContext
+from hotline.core.routing.config import RoutingConfig
+from hotline.features.ivr.prompts import PromptStore
+from hotline.features.ivr.registry import DialplanRegistry
+from hotline.features.ivr.runner import CallLink, IvrRunner, Progress
+from hotline.features.voicemail.service import Voicemail
+from hotline.ledger.orders import OrderBook
+from hotline.ledger.region import region_of
+from hotline.ledger.store import CallRow, Ledger
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.events import agi_env, event_time, fact_from_event
+from hotline.pbx.gateway import AgiHangup, AmiDisconnected, AmiError, AmiGateway, EventGap
 
 log = structlog.get_logger("hotline.calls")
 

@@ -28,10 +28,10 @@ from typing import Any
 import structlog
 from aiohttp import web
 
-from hotline.app.board import board, seat_rows
-from hotline.app.calls import LedgerWriter
-from hotline.app.routing_loop import RoutingLoop
-from hotline.ivr.calendar import CHINA, Calendar
+from hotline.core.calendar.schedule import CHINA, Calendar
+from hotline.features.board.board import board, seat_rows
+from hotline.features.calls.handling import LedgerWriter
+from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.ledger.orders import OrderBook
 from hotline.ledger.report import DayFigures, day_figures
 from hotline.ledger.store import Ledger
@@ -40,7 +40,7 @@ from hotline.pbx.gateway import AmiGateway
 log = structlog.get_logger("hotline.web")
 
 FIGURES_TTL = 5.0
-PAGE = resources.files("hotline.app").joinpath("wallboard.html")
+PAGE = resources.files("hotline.features.board").joinpath("wallboard.html")
 LINE_STATES = {"open": "服务时间", "after_hours": "非服务时间", "non_working_day": "休息日"}
 
 

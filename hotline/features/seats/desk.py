@@ -17,10 +17,10 @@ from typing import Any
 import structlog
 
 from hotline.common.errors import HotlineError
+from hotline.core.routing.config import RoutingConfig, Seat
 from hotline.ledger.seats import SeatBook, SeatRecord
 from hotline.ledger.store import Ledger
 from hotline.pbx.gateway import AmiActionFailed, AmiGateway
-from hotline.routing.config import RoutingConfig, Seat
 
 log = structlog.get_logger("hotline.seats")
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from hotline.ivr.dialplan import (
+from hotline.core.ivr.dialplan import (
     Back,
     Collect,
     Condition,

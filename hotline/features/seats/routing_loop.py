@@ -2,7 +2,7 @@
 
 Every `interval` seconds, and soon after any queue event, it reads what Asterisk has
 (QueueStatus), what the ledger says of each seat (logged in, paused, moved in), decides
-(hotline.routing.policy) and sends only the difference: QueueAdd, QueueRemove,
+(hotline.core.routing.policy) and sends only the difference: QueueAdd, QueueRemove,
 QueuePenalty, QueuePause. That one loop carries overflow in and out (remote seats join a
 queue under pressure and leave when it has been calm), fixes drift after hotline or
 Asterisk restarts (reconciliation), and raises the coverage alert. It manages only
@@ -20,13 +20,8 @@ from datetime import datetime
 
 import structlog
 
-from hotline.app.seats import QueueStatus, queue_status
-from hotline.ledger.seats import SeatBook, SeatRecord
-from hotline.ledger.store import Ledger
-from hotline.pbx.ami.message import AmiMessage
-from hotline.pbx.gateway import AmiActionFailed, AmiError, AmiGateway, EventGap
-from hotline.routing.config import RoutingConfig
-from hotline.routing.policy import (
+from hotline.core.routing.config import RoutingConfig
+from hotline.core.routing.policy import (
     Alert,
     OverflowState,
     QueueLoad,
@@ -35,6 +30,11 @@ from hotline.routing.policy import (
     changes,
     decide,
 )
+from hotline.features.seats.desk import QueueStatus, queue_status
+from hotline.ledger.seats import SeatBook, SeatRecord
+from hotline.ledger.store import Ledger
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.gateway import AmiActionFailed, AmiError, AmiGateway, EventGap
 
 log = structlog.get_logger("hotline.routing")
 

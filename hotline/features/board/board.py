@@ -11,11 +11,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from hotline.app.seats import QueueStatus
+from hotline.core.routing.config import RoutingConfig
+from hotline.core.routing.policy import Alert, OverflowState
+from hotline.features.seats.desk import QueueStatus
 from hotline.ledger.report import DayFigures
 from hotline.ledger.seats import SeatRecord
-from hotline.routing.config import RoutingConfig
-from hotline.routing.policy import Alert, OverflowState
 
 
 def board(routing: RoutingConfig, live: Mapping[str, QueueStatus], figures: DayFigures,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.common.yamlsrc import YamlSyntaxError, load_file
-from hotline.ivr.dialplan import Dialplan, Problem, load_dialplan
+from hotline.core.ivr.dialplan import Dialplan, Problem, load_dialplan
 
 
 @dataclass(frozen=True)

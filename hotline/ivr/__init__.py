@@ -1,1 +1,0 @@
-"""Voice menus: dialplan schema and loader, menu engine, prompts, calendar, voicemail."""
