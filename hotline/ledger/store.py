@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -150,7 +151,9 @@ def row_of(call: Call, now: datetime | str) -> tuple[Any, ...]:
 
 
 class Ledger:
-    """An open ledger database. Use `await Ledger.open(path)`; close with `close()`.
+    """An open ledger database: `async with await Ledger.open(path) as ledger:` closes it
+    when the block ends, however it ends (or `await Ledger.open(path)` ... `close()` for
+    one that lives as long as the service).
 
     Two connections: one writes, in transactions under `lock`; the other, `db`, only reads.
     In WAL mode a reader sees the ledger as last committed, so no reader ever sees another
@@ -207,6 +210,13 @@ class Ledger:
             await db.close()
             raise
         return cls(db, path, reader)
+
+    async def __aenter__(self) -> Ledger:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None,
+                        exc: BaseException | None, tb: TracebackType | None) -> None:
+        await self.close()
 
     async def close(self) -> None:
         try:

@@ -339,3 +339,25 @@ async def test_readers_see_only_committed_rows_and_do_not_wait_for_a_writer(
             await ledger.db.execute("DELETE FROM calls")
     finally:
         await ledger.close()
+
+
+async def test_the_ledger_closes_when_its_block_ends_even_by_an_error(tmp_path: Path) -> None:
+    """`async with await Ledger.open(path)` closes both connections when the block ends,
+    normally or by an exception, so the WAL is checkpointed and removed."""
+    path = tmp_path / "l.sqlite3"
+    opened: list[Ledger] = []
+
+    async def write_then_fail() -> None:
+        async with await Ledger.open(path) as ledger:
+            opened.append(ledger)
+            await ledger.upsert_calls([call()], T0)
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await write_then_fail()
+    ledger, = opened
+    assert not path.with_name(path.name + "-wal").exists()
+    with pytest.raises(ValueError, match="no active connection"):
+        await ledger.latest()
+    async with await Ledger.open(path) as again:
+        assert [row.linkedid for row in await again.latest()] == ["lid-1"]
