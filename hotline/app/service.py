@@ -15,7 +15,6 @@ import signal
 import time
 from collections.abc import Iterable
 from datetime import datetime
-from pathlib import Path
 
 import structlog
 
@@ -39,7 +38,7 @@ from hotline.core.ivr.dialplan import Dialplan
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.board.web import Sources, Wallboard
 from hotline.features.calls.handling import CallHandling, utc_now
-from hotline.features.ivr.prompts import Prompt, PromptError, PromptStore
+from hotline.features.ivr.prompts import PromptError, PromptStore, prompts_of
 from hotline.features.ivr.registry import DialplanRegistry
 from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.features.voicemail.service import Voicemail
@@ -359,10 +358,3 @@ async def serve(settings: Settings, login_seats: Iterable[str] = ()) -> None:
 def _on_signal(service: Service, sig: signal.Signals) -> None:
     log.info("service.signal", signal=sig.name)
     service.stop()
-
-
-def prompts_of(plan: Dialplan) -> list[Prompt]:
-    base = Path(plan.source).parent
-    return [Prompt(p.name, p.text, (p.file if p.file is None or p.file.is_absolute()
-                                    else base / p.file))
-            for p in plan.prompts.values()]

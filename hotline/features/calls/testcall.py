@@ -191,6 +191,25 @@ async def _speak(gateway: AmiGateway, call: TestCall) -> None:
                         "Context": "caller-speak", "Exten": "s", "Priority": "1"})
 
 
+def describe_unfinished(call: TestCall, timeout: float) -> str:
+    """What became of a test call still going when `hotline call` stopped waiting: where
+    it was, and that it goes on in Asterisk (the service records its end as usual)."""
+    if call.ivr_channel is None:
+        where = "Asterisk never started the IVR for it"
+    elif call.answered:
+        where = "a seat answered it and was still talking"
+    elif call.recording_started:
+        where = "it was leaving a voicemail (a recording can last minutes)"
+    elif call.queued:
+        where = "it was waiting in a queue for a seat"
+    else:
+        where = "it was still in the voice menu"
+    pressed = "".join(call.pressed) or "-"
+    return (f"call {call.linkedid} had not ended after {timeout:g} s: {where}; keys "
+            f"pressed: {pressed}. It goes on without this command (`hotline ledger show "
+            f"{call.linkedid}` once it ends); give --timeout SECONDS to wait longer")
+
+
 def read_ledger_row(path: Path, linkedid: str) -> CallRow | None:
     """The call's ledger row, read straight from the SQLite file (read-only)."""
     if not path.exists():

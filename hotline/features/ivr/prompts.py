@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.common.errors import HotlineError
+from hotline.core.ivr.dialplan import Dialplan
 
 # espeak-ng voices by dialplan language.
 VOICES = {"zh-CN": "cmn", "zh": "cmn", "cmn": "cmn", "en": "en-us", "en-US": "en-us"}
@@ -143,3 +144,11 @@ def queue_phrases() -> list[Prompt]:
 
 def number_words() -> list[Prompt]:
     return [Prompt(name, text) for name, text in NUMBER_WORDS.items()]
+
+
+def prompts_of(plan: Dialplan) -> list[Prompt]:
+    """The prompts of a dialplan, their recordings' paths relative to its file."""
+    base = Path(plan.source).parent
+    return [Prompt(p.name, p.text, (p.file if p.file is None or p.file.is_absolute()
+                                    else base / p.file))
+            for p in plan.prompts.values()]

@@ -1,0 +1,213 @@
+"""`hotline orders ...`: work orders (登记表) by deadline, one order (audited), its changes,
+and the orders a seat opens and fills in."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from hotline.features.cli_support import Context, actor, existing_ledger, positive, print_table
+
+if TYPE_CHECKING:
+    from hotline.features.cli_support import Subparsers
+    from hotline.ledger.orders import OrderBook
+
+ORDER_CHANGES = {"pass-on": "pass_on", "answer": "answer", "close": "close",
+                 "delay": "delay", "difficult": "difficult", "ordinary": "ordinary"}
+STATUSES = ["open", "passed_on", "answered", "closed"]
+
+
+def register(sub: Subparsers) -> None:
+    orders = sub.add_parser("orders", help="work orders (登记表)")
+    orders.add_argument("--json", action="store_true")
+    orders.add_argument("--status", choices=STATUSES)
+    orders.add_argument("--overdue", action="store_true", help="only those past their deadline")
+    orders.add_argument("--limit", type=positive, default=100)
+    orders.set_defaults(handler=cmd_orders, order_action=None)
+    osub = orders.add_subparsers(dest="order_action", metavar="ACTION")
+    olist = osub.add_parser("list", help="work orders by deadline")
+    olist.add_argument("--json", action="store_true")
+    olist.add_argument("--status", choices=STATUSES)
+    olist.add_argument("--overdue", action="store_true")
+    olist.add_argument("--limit", type=positive, default=100)
+    olist.set_defaults(handler=cmd_orders)
+    oshow = osub.add_parser("show", help="one work order (audited)")
+    oshow.add_argument("id", type=positive)
+    oshow.add_argument("--unmask", action="store_true",
+                       help="show a reporter's number (allowed staff only; audited)")
+    oshow.add_argument("--json", action="store_true")
+    oshow.set_defaults(handler=cmd_orders)
+    for name, flag, text in (("pass-on", "--department", "pass on to a department"),
+                             ("answer", "--result", "record how it was answered"),
+                             ("close", "--note", "close it"),
+                             ("delay", "--note", "the caller was told of a delay"),
+                             ("difficult", None, "a difficult question: 3 working days"),
+                             ("ordinary", None, "an ordinary question: 1 working day")):
+        cmd = osub.add_parser(name, help=text)
+        cmd.add_argument("id", type=positive)
+        if flag:
+            cmd.add_argument(flag, dest="text", required=name in ("pass-on", "answer"))
+        cmd.add_argument("--json", action="store_true")
+        cmd.set_defaults(handler=cmd_orders)
+    ocreate = osub.add_parser("create", help="open a work order for a call in the ledger")
+    ocreate.add_argument("--call", required=True, metavar="LINKEDID",
+                         help="the call (its linkedid, see `hotline ledger list`)")
+    ocreate.add_argument("--kind", required=True,
+                         metavar="consultation|tip_off|complaint|suggestion")
+    ocreate.add_argument("--content", metavar="TEXT", help="what the caller asked or reported")
+    ocreate.add_argument("--callback", metavar="NUMBER",
+                         help="number to call back (default: the caller's)")
+    ocreate.add_argument("--department", metavar="D", help="the department that must answer")
+    ocreate.add_argument("--difficult", action="store_true",
+                         help="a difficult question: 3 working days instead of 1")
+    ocreate.add_argument("--force", action="store_true",
+                         help="a second order of the same kind for the call")
+    ocreate.add_argument("--json", action="store_true")
+    ocreate.set_defaults(handler=cmd_orders_create)
+    oedit = osub.add_parser("edit", help="fill in or correct an order that is not closed")
+    oedit.add_argument("id", type=positive)
+    oedit.add_argument("--content", metavar="TEXT")
+    oedit.add_argument("--callback", metavar="NUMBER")
+    oedit.add_argument("--department", metavar="D")
+    oedit.add_argument("--json", action="store_true")
+    oedit.set_defaults(handler=cmd_orders_edit)
+
+
+def _with_orders(ctx: Context, work: Callable[[OrderBook], Awaitable[Any]]) -> Any:
+    """Run `work(book)` on the ledger's order book (deadlines by the configured calendar)."""
+    from hotline.ledger.orders import OrderBook
+    from hotline.ledger.store import Ledger
+
+    path = existing_ledger(ctx)
+
+    async def go() -> Any:
+        async with await Ledger.open(path) as ledger:
+            return await work(OrderBook(ledger, ctx.calendar()))
+
+    return asyncio.run(go())
+
+
+def cmd_orders(args: argparse.Namespace, ctx: Context) -> int:
+    from hotline.features.calls.handling import utc_now
+    from hotline.ledger.access import Reader, order_opened
+    from hotline.ledger.orders import KIND_LABELS, STATUS_LABELS, Viewer
+
+    reader = Reader(actor(), ctx.unmask_users)
+    viewer = Viewer(reader.actor, reader.may_unmask)
+    action = args.order_action or "list"
+    now = utc_now()
+
+    async def work(book: OrderBook) -> Any:
+        if action == "list":
+            rows = await book.listing(status=args.status,
+                                      overdue_at=now if args.overdue else None,
+                                      limit=args.limit)
+            await book.audit(reader.actor, "orders.list", "work_orders",
+                             f"status={args.status} overdue={args.overdue}", now)
+            return [book.view(r, viewer, False, now) for r in rows]
+        if action == "show":
+            order = await order_opened(reader, args.id, unmask=args.unmask,
+                                       audit=book.audit, at=now,
+                                       fetch=lambda: book.get(args.id))
+            return book.view(order, viewer, args.unmask, now)
+        text = getattr(args, "text", None)
+        return book.view(await book.change(args.id, ORDER_CHANGES[action], actor=reader.actor,
+                                           at=now, text=text), viewer, False, now)
+
+    result = _with_orders(ctx, work)
+    if args.json or action not in ("list", "show"):
+        if not args.json:
+            print(f"work order {result['id']}: {STATUS_LABELS.get(result['status'])}, due "
+                  f"{str(result['due_at'])[:16].replace('T', ' ')}")
+            return 0
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    if action == "show":
+        for key, value in result.items():
+            print(f"  {key:18} {'' if value is None else value}")
+        return 0
+    table: list[tuple[str, ...]] = [("编号", "类别", "来电号码", "创建", "期限", "状态",
+                                     "承办部门", "逾期")]
+    for r in result:
+        table.append((str(r["id"]), KIND_LABELS.get(r["kind"], r["kind"]),
+                      str(r["callback_number"] or "-"),
+                      str(r["created_at"])[:16].replace("T", " "),
+                      str(r["due_at"])[:16].replace("T", " "),
+                      STATUS_LABELS.get(r["status"], r["status"]),
+                      str(r["department"] or "-"), "逾期" if r["overdue"] else "-"))
+    print_table(table)
+    if not result:
+        print("(没有符合条件的工单)")
+    return 0
+
+
+def cmd_orders_create(args: argparse.Namespace, ctx: Context) -> int:
+    """`hotline orders create --call LINKEDID --kind K`: a seat opens a work order."""
+    from hotline.features.calls.handling import utc_now
+
+    async def work(book: OrderBook, who: str, now: datetime
+                   ) -> tuple[dict[str, Any], list[str]]:
+        oid = await book.create(linkedid=args.call, kind=args.kind, actor=who, at=now,
+                                content=args.content, callback=args.callback,
+                                department=args.department, difficult=args.difficult,
+                                force=args.force)
+        return await book.get(oid), []
+
+    order = _order_command(ctx, work, utc_now())
+    order.pop("changed")
+    if args.json:
+        print(json.dumps(order, ensure_ascii=False))
+        return 0
+    _print_order_summary(order, "created")
+    return 0
+
+
+def cmd_orders_edit(args: argparse.Namespace, ctx: Context) -> int:
+    """`hotline orders edit ID`: fill in or correct an open order's fields (audited)."""
+    from hotline.features.calls.handling import utc_now
+
+    async def work(book: OrderBook, who: str, now: datetime
+                   ) -> tuple[dict[str, Any], list[str]]:
+        result: tuple[dict[str, Any], list[str]] = await book.edit(
+            args.id, actor=who, at=now, content=args.content, callback=args.callback,
+            department=args.department)
+        return result
+
+    order = _order_command(ctx, work, utc_now())
+    if args.json:
+        print(json.dumps(order, ensure_ascii=False))
+        return 0
+    changed = order.pop("changed")
+    _print_order_summary(order, "edited: " + ", ".join(changed) if changed else "unchanged")
+    return 0
+
+
+def _order_command(ctx: Context, work: Callable[..., Any], now: datetime) -> dict[str, Any]:
+    """Run `work(book, actor, now)` on the ledger's order book; the order it returns as
+    the acting user sees it (reporters masked), with the fields it changed."""
+    from hotline.ledger.orders import Viewer
+
+    who = actor()
+
+    async def go(book: OrderBook) -> dict[str, Any]:
+        order, changed = await work(book, who, now)
+        shown: dict[str, Any] = book.view(order, Viewer(who), False, now)
+        return {**shown, "changed": changed}
+
+    result: dict[str, Any] = _with_orders(ctx, go)
+    return result
+
+
+def _print_order_summary(order: dict[str, Any], what: str) -> None:
+    from hotline.ledger.orders import KIND_LABELS, STATUS_LABELS
+
+    print(f"work order {order['id']} {what}: {KIND_LABELS.get(order['kind'], order['kind'])}"
+          f", call {order['linkedid']}, {STATUS_LABELS.get(order['status'], order['status'])}"
+          f", due {str(order['due_at'])[:16].replace('T', ' ')}")
+    print(f"  callback   {order['callback_number'] or '-'}")
+    print(f"  department {order['department'] or '-'}")
+    print(f"  content    {order['content']}")
