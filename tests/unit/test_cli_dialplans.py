@@ -3,23 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import wave
 from pathlib import Path
 
 import pytest
 
+from tests.cli import REPO, hotline
 from tests.conftest import routing_for_tests
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def hotline(*args: str, env: dict[str, str] | None = None,
-            cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hotline", *args], capture_output=True,
-                          text=True, timeout=60, cwd=cwd, env={**os.environ, **(env or {})})
 
 
 def test_check_passes_the_shipped_dialplan() -> None:

@@ -8,7 +8,6 @@ import asyncio
 import json
 import re
 import sqlite3
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from hotline.core.calendar.schedule import Calendar
 from hotline.core.calls.tracking import Call, CallState
 from hotline.ledger.orders import OrderBook, OrderError, Viewer, callback_number
 from hotline.ledger.store import Ledger
+from tests.cli import Result
 from tests.unit.test_privacy import _cli
 
 # 16:00 Beijing time on 30 Sep 2026, the day before the National Day holiday (1-7 Oct);
@@ -296,7 +296,7 @@ async def test_a_closed_order_cannot_be_edited(tmp_path: Path) -> None:
 # -- hotline orders create / edit ----------------------------------------------------------
 
 
-def hotline(ledger: Path, *args: str, user: str = "seat01") -> subprocess.CompletedProcess[str]:
+def hotline(ledger: Path, *args: str, user: str = "seat01") -> Result:
     return _cli(ledger, *args, user=user)
 
 

@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
 from hotline.common.privacy import mask_name, mask_number
 from hotline.core.calls.tracking import Call, CallState, EndReason, Outcome
 from hotline.ledger.store import Ledger
+from tests.cli import Result, hotline
 
-REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
 
@@ -39,17 +36,14 @@ async def _write_calls(path: Path) -> None:
 def test_ledger_list_masks_tip_off_and_complaint_callers(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     asyncio.run(_write_calls(path))
-    env = {**os.environ, "HOTLINE_LEDGER_PATH": str(path)}
-    res = subprocess.run([sys.executable, "-m", "hotline", "ledger", "list", "--json"],
-                         capture_output=True, text=True, cwd=REPO, env=env, timeout=30)
+    res = _cli(path, "ledger", "list", "--json")
     assert res.returncode == 0, res.stderr
     by_id = {r["linkedid"]: r for r in json.loads(res.stdout)}
     for lid in ("a", "b"):
         assert (by_id[lid]["caller_number"], by_id[lid]["caller_name"]) == ("139****5678",
                                                                           "纳***")
     assert by_id["c"]["caller_number"] == "13955125678"
-    text = subprocess.run([sys.executable, "-m", "hotline", "ledger", "list"],
-                          capture_output=True, text=True, cwd=REPO, env=env, timeout=30).stdout
+    text = _cli(path, "ledger", "list").stdout
     assert "13955125678" in text  # the consultation
     assert text.count("139****5678") == 2
 
@@ -65,13 +59,10 @@ def test_an_event_in_an_error_log_never_shows_a_caller_or_the_secret() -> None:
                     "Secret": "***"}
 
 
-def _cli(ledger: Path, *args: str, user: str = "clerk",
-         unmask: str = "[]") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HOTLINE_LEDGER_PATH": str(ledger), "USER": user,
-           "HOTLINE_LEDGER_UNMASK_USERS": unmask}
-    env.pop("SUDO_USER", None)
-    return subprocess.run([sys.executable, "-m", "hotline", *args], capture_output=True,
-                          text=True, cwd=REPO, env=env, timeout=30)
+def _cli(ledger: Path, *args: str, user: str = "clerk", unmask: str = "[]") -> Result:
+    """`hotline ARGS` on this ledger as `user`, with these ledger.unmask_users."""
+    return hotline(*args, user=user, env={"HOTLINE_LEDGER_PATH": str(ledger),
+                                          "HOTLINE_LEDGER_UNMASK_USERS": unmask})
 
 
 def test_exports_are_masked_and_audited(tmp_path: Path) -> None:
