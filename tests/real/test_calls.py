@@ -66,6 +66,8 @@ def assert_no_channels_left(asterisk: Instance, linkedid: str) -> None:
 
 async def test_key_1_reaches_a_seat_who_answers(
         hotline_service: Service, caller: AmiGateway, asterisk: Instance) -> None:
+    """Key 1 on the test line queues the call to the centre, a seat answers, and the ledger
+    row has the caller, path, seat, times and outcome."""
     call = TestCall("13955112345", "纳税人张三", ["1"], extension=TEST_LINE)
     row = await call_and_row(hotline_service, caller, call)
     assert row.linkedid == call.linkedid
@@ -86,6 +88,7 @@ async def test_key_1_reaches_a_seat_who_answers(
 
 async def test_barge_in_a_key_stops_the_greeting(hotline_service: Service,
                                                  caller: AmiGateway) -> None:
+    """A key pressed during the long greeting stops it: the call is queued within 1.5 s."""
     greeting = prompt_seconds(hotline_service, TEST_LINE, "hello")
     assert greeting > 4  # long enough that not waiting for it shows
     row = await call_and_row(hotline_service, caller,
@@ -96,6 +99,7 @@ async def test_barge_in_a_key_stops_the_greeting(hotline_service: Service,
 
 async def test_key_0_says_goodbye(hotline_service: Service, caller: AmiGateway,
                                   asterisk: Instance) -> None:
+    """Key 0 plays goodbye in full and hangs up, ending in the IVR with no channel left."""
     call = TestCall("055112345678", None, ["0"], extension=TEST_LINE)
     row = await call_and_row(hotline_service, caller, call)
     assert (row.caller_number, row.caller_name) == ("055112345678", None)
@@ -110,6 +114,8 @@ async def test_key_0_says_goodbye(hotline_service: Service, caller: AmiGateway,
 
 async def test_no_key_hears_prompts_retries_then_goodbye(hotline_service: Service,
                                                          caller: AmiGateway) -> None:
+    """A caller who presses nothing hears every prompt, the retry and goodbye, in the time
+    they take."""
     def p(name: str) -> float:
         return prompt_seconds(hotline_service, TEST_LINE, name)
 
@@ -125,6 +131,7 @@ async def test_no_key_hears_prompts_retries_then_goodbye(hotline_service: Servic
 
 async def test_caller_hangs_up_in_the_menu(hotline_service: Service,
                                            caller: AmiGateway) -> None:
+    """A caller hanging up during the greeting ends the call in the IVR within 2 s."""
     call = TestCall("13900001111", "挂机测试", ["h"], extension=TEST_LINE)
     row = await call_and_row(hotline_service, caller, call)
     assert call.pressed == []
@@ -137,6 +144,8 @@ async def test_caller_hangs_up_in_the_menu(hotline_service: Service,
 async def test_caller_hangs_up_while_queued(hotline_service: Service, caller: AmiGateway,
                                             asterisk: Instance) -> None:
     # The seat rings without answering, so the caller is still waiting when they leave.
+    """A caller hanging up in the queue is abandoned, with a short wait and no channel
+    left."""
     ami_action(asterisk, "Setvar", Variable="SEAT_MODE_8001", Value="noanswer")
     try:
         call = TestCall("13911112222", None, ["1"], hangup_when_queued=True,
@@ -156,6 +165,7 @@ async def test_a_seat_that_does_not_answer_is_recorded(hotline_service: Service,
                                                       caller: AmiGateway,
                                                       asterisk: Instance) -> None:
     # Queue `quick` rings 8001 then 8003, 2 s each; 8001 does not answer.
+    """A seat that rings without answering is recorded, and the next seat answers."""
     ami_action(asterisk, "Setvar", Variable="SEAT_MODE_8001", Value="noanswer")
     try:
         row = await call_and_row(hotline_service, caller,
@@ -172,6 +182,8 @@ async def test_keys_typed_ahead_between_prompts_are_not_lost(
         hotline_service: Service, caller: AmiGateway) -> None:
     # "2" opens the submenu; "1" is pressed at once, before the submenu listens, while
     # no AGI command reads keys (Asterisk discards it; hotline keeps it from DTMFEnd).
+    """Keys typed ahead before the next menu listens are not lost (2 then 1: a
+    complaint)."""
     call = TestCall("13955112345", None, ["2", "1"], extension=TEST_LINE, rush=True)
     row = await call_and_row(hotline_service, caller, call)
     assert call.pressed == ["2", "1"]
@@ -181,6 +193,8 @@ async def test_keys_typed_ahead_between_prompts_are_not_lost(
 
 async def test_transfer_to_another_region_dials_out(hotline_service: Service,
                                                     caller: AmiGateway) -> None:
+    """A transfer to another region dials out, is answered there, and is recorded as
+    referred."""
     dialed: list[str] = []
 
     def watch(message: AmiMessage | EventGap) -> None:
@@ -198,6 +212,7 @@ async def test_transfer_to_another_region_dials_out(hotline_service: Service,
 
 async def test_an_information_prompt_returns_to_the_menu(hotline_service: Service,
                                                          caller: AmiGateway) -> None:
+    """An information prompt returns to the menu, where key 0 ends the call."""
     call = TestCall("13955112345", None, ["3", "0"], extension=TEST_LINE)
     row = await call_and_row(hotline_service, caller, call)
     assert (row.digits, row.ivr_path, row.outcome) == ("30", "main>main", "ended_in_ivr")
@@ -205,6 +220,8 @@ async def test_an_information_prompt_returns_to_the_menu(hotline_service: Servic
 
 async def test_the_shipped_12366_menu_routes_a_topic_to_its_queue(
         hotline_service: Service, caller: AmiGateway) -> None:
+    """The shipped 12366 menu routes keys 1 1 (individual income tax) to the iit queue,
+    where a seat answers."""
     call = TestCall("13955112345", "纳税人赵六", ["1", "1"])
     row = await call_and_row(hotline_service, caller, call)
     assert (row.dialplan, row.ivr_path, row.digits) == ("12366", "main>consult", "11")
@@ -220,6 +237,8 @@ async def test_the_shipped_12366_menu_routes_a_topic_to_its_queue(
 async def test_the_shipped_12366_menu_records_the_path_walked(
         hotline_service: Service, caller: AmiGateway, keys: list[str], path: str,
         category: str, topic: str | None, queue: str) -> None:
+    """Each path through the shipped 12366 menu is recorded with its category, topic and
+    queue; a tip-off gets its work order."""
     call = TestCall("055312345678", None, keys)
     row = await call_and_row(hotline_service, caller, call)
     assert (row.ivr_path, row.digits) == (path, "".join(keys))
@@ -233,6 +252,7 @@ async def test_the_shipped_12366_menu_records_the_path_walked(
 
 
 async def test_exactly_one_row_per_call(hotline_service: Service) -> None:
+    """After all these calls the ledger holds exactly one ended row per call."""
     assert hotline_service.calls is not None
     rows = await hotline_service.calls.ledger.latest(100)
     ids = [r.linkedid for r in rows]
@@ -242,6 +262,7 @@ async def test_exactly_one_row_per_call(hotline_service: Service) -> None:
 
 async def test_asterisk_restart_hotline_reconnects_and_logs_the_next_call(
         hotline_service: Service, caller: AmiGateway, asterisk: Instance) -> None:
+    """After Asterisk restarts, hotline reconnects and records the next call."""
     gateway = hotline_service.gateway
     before = gateway.connections
     await asyncio.to_thread(asterisk.down)

@@ -22,6 +22,8 @@ pytestmark = pytest.mark.asterisk
 
 async def test_a_voicemail_taken_without_hotline_is_imported_with_its_work_order(
         own_asterisk: Instance, tmp_path: Path) -> None:
+    """A voicemail Asterisk's own fallback took while hotline was down is imported, with its
+    work order."""
     speech = own_asterisk.dir / "sounds" / "fallback-speech.wav"
     speech.parent.mkdir(parents=True, exist_ok=True)
     synthesise("热线好像出故障了，请尽快给我回电话。", speech)

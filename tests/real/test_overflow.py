@@ -29,6 +29,8 @@ async def eventually(check: object, timeout: float = 15) -> None:
 
 async def test_overflow_pulls_in_a_remote_seat_and_lets_it_go(own_asterisk: Instance,
                                                               tmp_path: Path) -> None:
+    """Overflow pulls a moved-in remote seat into the centre's queue while callers wait, and
+    lets it go after the calm."""
     routing = yaml.safe_load(routing_for_tests(tmp_path).read_text(encoding="utf-8"))
     routing["overflow"]["leave"]["after"] = 1  # leave after 1 s of calm, for the test
     routing_file = tmp_path / "routing-overflow.yaml"

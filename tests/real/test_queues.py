@@ -58,6 +58,8 @@ async def test_a_hefei_caller_asking_for_the_region_gets_the_hefei_seat_first(
         hefei_seat: SeatDesk) -> None:
     # The centre's seat 8001 is free (and an expert of `property`, where 8101 is not a
     # member): only the region queue can have rung the Hefei seat.
+    """A Hefei caller asking for the region is answered by the Hefei remote seat first,
+    counted under the queue."""
     assert HEFEI_SEAT not in queue_members(asterisk, "property")
     row = await call_and_row(hotline_service, caller,
                              TestCall("055112345678", None, ["7"], extension=TEST_LINE))
@@ -70,6 +72,8 @@ async def test_a_hefei_caller_asking_for_the_region_gets_the_hefei_seat_first(
 async def test_without_the_region_step_or_from_elsewhere_the_centre_answers(
         hotline_service: Service, caller: AmiGateway, hefei_seat: SeatDesk) -> None:
     # The same Hefei caller through an option without prefer_region: the centre.
+    """Without the region step, or from a region whose seat is away, the centre answers
+    without waiting out region_wait."""
     row = await call_and_row(hotline_service, caller,
                              TestCall("055112345678", None, ["1"], extension=TEST_LINE))
     assert (row.outcome, row.seat_group) == ("answered", "centre")
@@ -86,6 +90,8 @@ async def test_without_the_region_step_or_from_elsewhere_the_centre_answers(
 async def test_nobody_answers_within_max_wait_then_voicemail(
         hotline_service: Service, caller: AmiGateway) -> None:
     # `brief` (max_wait 10 s, on_no_answer: voicemail): its only seat never logs in.
+    """When nobody answers within max_wait the caller leaves a voicemail, which becomes a
+    work order."""
     call = TestCall("13955112345", "无人接听", ["8", "s", "#"], extension=TEST_LINE)
     row = await call_and_row(hotline_service, caller, call)
     assert row.queue == "brief"
@@ -100,6 +106,8 @@ async def test_nobody_answers_within_max_wait_then_voicemail(
 async def test_nobody_answers_within_max_wait_then_a_callback_order(
         hotline_service: Service, caller: AmiGateway) -> None:
     # `brief_cb` (on_no_answer: callback): a work order to call back, then goodbye.
+    """When nobody answers within max_wait on a callback queue, a callback work order is
+    opened."""
     call = TestCall("13955112346", "请回电", ["9"], extension=TEST_LINE)
     row = await call_and_row(hotline_service, caller, call)
     assert (row.queue, row.answered_at, row.voicemail_id) == ("brief_cb", None, None)
@@ -114,6 +122,8 @@ async def test_a_queue_closed_by_its_own_hours_is_not_waited_in(
         hotline_service: Service, caller: AmiGateway) -> None:
     # `late` keeps evening hours of its own (calendar_for_tests); at 10:00 it is closed.
     # Its on_no_answer (callback) follows at once instead of a wait of up to 60 s.
+    """A queue closed by its own hours is not waited in: the call is after hours and gets a
+    callback order."""
     call = TestCall("13955112347", "晚间来电", ["2", "3"], extension=TEST_LINE)
     row = await call_and_row(hotline_service, caller, call)
     assert (row.ivr_path, row.queue, row.queued_at, row.answered_at) == (
@@ -128,6 +138,8 @@ async def test_a_queue_closed_by_its_own_hours_is_not_waited_in(
 
 async def test_hotline_queues_shows_today_per_queue_and_seat(
         hotline_service: Service, caller: AmiGateway, asterisk: Instance) -> None:
+    """`hotline queues` shows today's figures per queue and seat from the ledger, as JSON
+    and as staff read it."""
     import json
     import os
     import sys

@@ -49,6 +49,8 @@ async def hotline_cli(proc_env: dict[str, str], *args: str) -> tuple[int, str]:
 
 async def test_reload_keeps_calls_on_their_version(own_asterisk: Instance,
                                                    tmp_path: Path) -> None:
+    """A reload changes the menu for the next call while a call in progress keeps the
+    version it started with."""
     plans = tmp_path / "dialplans"
     plans.mkdir()
     line = plans / "line.yaml"

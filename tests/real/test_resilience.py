@@ -125,6 +125,8 @@ async def test_with_hotline_down_a_call_goes_straight_to_the_centre(
         gateway: AmiGateway, own_asterisk: Instance) -> None:
     # No hotline has ever run on this instance: the heartbeat is missing, so stale. The
     # seat is put in the centre's queue by hand (nobody else would).
+    """With hotline down, a call skips the IVR and goes straight to the centre's queue,
+    where a seat answers."""
     if SEAT_DEVICE not in queue_members(own_asterisk, "center"):
         await gateway.send({"Action": "QueueAdd", "Queue": "center", "Interface": SEAT_DEVICE,
                             "MemberName": SEAT_NAME})
@@ -137,6 +139,8 @@ async def test_with_hotline_down_a_call_goes_straight_to_the_centre(
 
 async def test_a_call_in_the_menu_when_hotline_dies_is_sent_on_by_the_next_run(
         gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path) -> None:
+    """A call in the menu when hotline dies is sent on to the centre by the next run,
+    answered there, and its ledger row is the same one, completed."""
     ledger = tmp_path / "ledger.sqlite3"
     await seat_logged_in(own_asterisk, ledger)
     first = HotlineProcess(own_asterisk, ledger)
@@ -171,6 +175,7 @@ async def test_a_call_in_the_menu_when_hotline_dies_is_sent_on_by_the_next_run(
 
 async def test_a_call_that_ended_while_hotline_was_dead_is_closed_as_vanished(
         gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path) -> None:
+    """A call that ended while hotline was dead is closed as vanished by the next run."""
     ledger = tmp_path / "ledger.sqlite3"
     first = HotlineProcess(own_asterisk, ledger)
     second = None

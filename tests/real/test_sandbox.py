@@ -33,6 +33,7 @@ def asterisk_pids(conf: str) -> list[int]:
 
 
 def test_build_is_reused(sandbox: Sandbox) -> None:
+    """A built sandbox is reused, not rebuilt."""
     mark = sandbox.root / sandbox_mod.COMPLETE_MARK
     before = mark.stat().st_mtime_ns
     started = time.monotonic()
@@ -43,6 +44,7 @@ def test_build_is_reused(sandbox: Sandbox) -> None:
 
 
 def test_running_instance_answers_cli(asterisk: Instance) -> None:
+    """A running instance answers CLI commands and has hotline's dialplan."""
     out = asterisk.cli("core show version")
     assert out.startswith("Asterisk 2")
     assert "AGI(agi:async)" in asterisk.cli("dialplan show 12366@ivr")
@@ -50,6 +52,7 @@ def test_running_instance_answers_cli(asterisk: Instance) -> None:
 
 def test_two_instances_at_once_and_down_leaves_no_process(
         sandbox: Sandbox, asterisk: Instance) -> None:
+    """Two instances run at once on their own ports, and down leaves no Asterisk process."""
     second = sandbox.instance(f"test2-{os.getpid()}", find_free_port())
     second.up()
     try:
@@ -68,6 +71,7 @@ def test_two_instances_at_once_and_down_leaves_no_process(
 
 
 def test_up_twice_is_harmless(asterisk: Instance) -> None:
+    """Starting an instance that is up changes nothing."""
     pid = asterisk.pid()
     asterisk.up()
     assert asterisk.pid() == pid
@@ -75,6 +79,7 @@ def test_up_twice_is_harmless(asterisk: Instance) -> None:
 
 
 def test_port_in_use_is_a_clear_error(sandbox: Sandbox, asterisk: Instance) -> None:
+    """An AMI port already in use is a clear error and starts no Asterisk."""
     clash = sandbox.instance(f"test3-{os.getpid()}", asterisk.ami_port)
     with pytest.raises(SandboxError, match=f"127.0.0.1:{asterisk.ami_port} is already in use"):
         clash.up()
@@ -82,6 +87,8 @@ def test_port_in_use_is_a_clear_error(sandbox: Sandbox, asterisk: Instance) -> N
 
 
 def test_cli_command_status_and_cli(asterisk: Instance) -> None:
+    """`hotline sandbox status` and `hotline sandbox cli` report on and talk to the running
+    instance."""
     env = {**os.environ, "HOTLINE_AMI_PORT": str(asterisk.ami_port),
            "HOTLINE_SANDBOX_INSTANCE": asterisk.name}
     status = subprocess.run([sys.executable, "-m", "hotline", "sandbox", "status"],

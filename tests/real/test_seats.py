@@ -60,6 +60,8 @@ async def rung_seats(gateway: AmiGateway, caller: str) -> tuple[list[str], TestC
 
 async def test_login_pause_and_logout_reach_asterisk_and_the_ledger(
         own_asterisk: Instance, tmp_path: Path) -> None:
+    """`hotline seats` login, pause and logout reach Asterisk (penalties from skill levels,
+    the pause reason in Chinese) and the ledger."""
     ledger = tmp_path / "ledger.sqlite3"
     code, out, err = await hotline(own_asterisk, ledger, "seats", "login", "8002")
     assert code == 0, err
@@ -94,6 +96,7 @@ async def test_login_pause_and_logout_reach_asterisk_and_the_ledger(
 
 
 async def test_a_paused_seat_is_not_rung(own_asterisk: Instance, tmp_path: Path) -> None:
+    """A paused seat is not rung."""
     ledger = tmp_path / "ledger.sqlite3"
     gateway = AmiGateway("127.0.0.1", own_asterisk.ami_port, "hotline", own_asterisk.secret())
     runner = asyncio.create_task(gateway.run())
@@ -132,6 +135,8 @@ async def test_a_paused_seat_is_not_rung(own_asterisk: Instance, tmp_path: Path)
 ])
 async def test_bad_seat_commands_get_a_clear_error(own_asterisk: Instance, tmp_path: Path,
                                                   args: list[str], message: str) -> None:
+    """Moving in a centre seat, an unknown reason or seat, a past --until and pausing a
+    logged-out seat each get a one-line error with its code, no traceback."""
     code, _, err = await hotline(own_asterisk, tmp_path / "ledger.sqlite3", *args)
     assert code == 1
     assert message in err
@@ -139,6 +144,7 @@ async def test_bad_seat_commands_get_a_clear_error(own_asterisk: Instance, tmp_p
 
 
 async def test_remote_seat_moves_are_audited(own_asterisk: Instance, tmp_path: Path) -> None:
+    """A remote seat's move-in (with its end) and move-out are recorded in seat_events."""
     ledger = tmp_path / "ledger.sqlite3"
     until = f"{datetime.now().year + 1}-12-31T17:30"
     for args in (["move-in", "8101", "--until", until], ["move-out", "8101"]):

@@ -46,6 +46,7 @@ def getvar(inst: Instance, name: str) -> str | None:
 
 
 async def test_service_logs_in_sees_fully_booted_and_beats(asterisk: Instance) -> None:
+    """The service logs in to AMI, sees FullyBooted and sets its heartbeat."""
     settings = load_settings(None, {"HOTLINE_AMI_PORT": str(asterisk.ami_port),
                                     "HOTLINE_SANDBOX_INSTANCE": asterisk.name,
                                     "HOTLINE_WEB_PORT": "0"})
@@ -71,6 +72,8 @@ async def test_service_logs_in_sees_fully_booted_and_beats(asterisk: Instance) -
 
 
 def test_wrong_secret_is_a_clear_error_not_a_loop(asterisk: Instance) -> None:
+    """`hotline run` with a wrong AMI secret exits 1 with a clear error, without printing
+    the secret or retrying."""
     env = {**env_for(asterisk), "HOTLINE_AMI_SECRET": "wrong"}
     started = time.monotonic()
     res = subprocess.run([sys.executable, "-m", "hotline", "run"], env=env,
@@ -83,6 +86,7 @@ def test_wrong_secret_is_a_clear_error_not_a_loop(asterisk: Instance) -> None:
 
 
 def test_sigterm_stops_the_service_within_5_seconds(asterisk: Instance) -> None:
+    """SIGTERM stops `hotline run` within 5 s with exit status 0."""
     proc = subprocess.Popen([sys.executable, "-m", "hotline", "run"], env=env_for(asterisk),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
@@ -98,6 +102,8 @@ def test_sigterm_stops_the_service_within_5_seconds(asterisk: Instance) -> None:
 
 
 def test_run_with_sandbox_ctrl_c_leaves_no_asterisk(sandbox: Sandbox, tmp_path: Path) -> None:
+    """Ctrl-C on `hotline run --with-sandbox` stops the service and its Asterisk, leaving no
+    process."""
     name, port = f"test-run-{os.getpid()}", find_free_port()
     env = {**os.environ, "HOTLINE_AMI_PORT": str(port), "HOTLINE_SANDBOX_INSTANCE": name,
            "HOTLINE_LOG_FORMAT": "json", "HOTLINE_LEDGER_PATH": str(tmp_path / "ledger.db"),

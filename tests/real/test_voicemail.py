@@ -93,6 +93,8 @@ def ledger_of(service: HotlineProcess) -> Path:
 async def test_after_hours_caller_leaves_a_voicemail_that_becomes_a_work_order(
         closed_line: HotlineProcess, gateway: AmiGateway,
         speech: tuple[str, float]) -> None:
+    """A holiday caller leaves a voicemail through the closed menu; it is saved with its
+    caller and becomes a work order."""
     name, seconds = speech
     # 12366 on a holiday: the closed menu; 2 leaves a message; the caller speaks, ends
     # the recording with #, and saves it with # at the review prompt.
@@ -127,6 +129,8 @@ async def test_after_hours_caller_leaves_a_voicemail_that_becomes_a_work_order(
 async def test_caller_hangs_up_while_recording_the_message_is_kept(
         closed_line: HotlineProcess, gateway: AmiGateway,
         speech: tuple[str, float]) -> None:
+    """A caller hanging up while recording keeps the message, flagged hangup, with its work
+    order."""
     name, seconds = speech
     call = TestCall("13800001234", None, ["2", "s", "h"], speak=name)
     await place_call(gateway, call, timeout=90)
@@ -140,6 +144,7 @@ async def test_caller_hangs_up_while_recording_the_message_is_kept(
 async def test_record_again_keeps_both_files(closed_line: HotlineProcess,
                                              gateway: AmiGateway,
                                              speech: tuple[str, float]) -> None:
+    """Recording again keeps both files, the first marked discarded."""
     name, _ = speech
     # 12399 (the tests' menu), option 4: a voicemail with review.
     call = TestCall("13800005678", None, ["4", "s", "#", "2", "s", "#", "#"], speak=name,
@@ -157,6 +162,8 @@ async def test_record_again_keeps_both_files(closed_line: HotlineProcess,
 
 async def test_unwritable_spool_gives_a_clear_error_and_ends_politely(
         own_asterisk: Instance, gateway: AmiGateway, tmp_path: Path) -> None:
+    """An unwritable spool is logged with its error id and no traceback; no message is
+    recorded and the call ends as after hours, not dropped."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the spool folder should be")
     service = HotlineProcess(own_asterisk, tmp_path / "ledger.sqlite3", {
@@ -185,6 +192,8 @@ async def test_unwritable_spool_gives_a_clear_error_and_ends_politely(
 async def test_staff_list_play_and_handle_voicemail(
         closed_line: HotlineProcess, gateway: AmiGateway, speech: tuple[str, float],
         tmp_path: Path) -> None:
+    """Staff list, play and handle a voicemail with `hotline voicemail`; handling closes its
+    work order."""
     name, _ = speech
     call = TestCall("13955112345", None, ["2", "s", "#", "#"], speak=name)
     await place_call(gateway, call, timeout=90)

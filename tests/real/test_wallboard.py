@@ -28,6 +28,8 @@ async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
 
 async def test_the_wallboard_shows_a_waiting_caller_and_the_seats(
         hotline_service: Service, caller: AmiGateway) -> None:
+    """The wallboard page and its JSON show a waiting caller and the logged-in seats,
+    without the caller's number."""
     assert hotline_service.web is not None
     base = hotline_service.web.url
     assert base is not None

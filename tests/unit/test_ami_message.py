@@ -40,6 +40,7 @@ def test_chinese_name_survives_a_cut_at_every_byte() -> None:
 
 
 def test_a_stream_fed_one_byte_at_a_time() -> None:
+    """A stream fed one byte per read yields the same events, UTF-8 names intact."""
     framer = AmiFramer()
     data = STREAM + transcript("call_to_seat").encode()
     messages = feed_all(framer, *(data[i:i + 1] for i in range(len(data))))
@@ -51,6 +52,8 @@ def test_a_stream_fed_one_byte_at_a_time() -> None:
 
 @pytest.mark.parametrize("path", sorted(FIXTURES.glob("*.txt")), ids=lambda p: p.stem)
 def test_every_transcript_parses_the_same_in_any_chunking(path: Any) -> None:
+    """Every recorded transcript parses to the same frames whatever the read sizes, without
+    decode errors."""
     data = path.read_bytes()
     assert b"\n" not in data.replace(b"\r\n", b""), "transcripts use CRLF line ends"
     assert data.endswith(b"\r\n\r\n")
@@ -64,6 +67,8 @@ def test_every_transcript_parses_the_same_in_any_chunking(path: Any) -> None:
 
 
 def test_greeting_is_taken_apart_even_when_it_arrives_in_pieces() -> None:
+    """A greeting split over several reads is recognised once complete, and the frame after
+    it parses."""
     framer = AmiFramer()
     assert feed_all(framer, b"Asterisk Call", b" Manager/11.0", b".0\r") == []
     assert framer.greeting is None
@@ -73,6 +78,7 @@ def test_greeting_is_taken_apart_even_when_it_arrives_in_pieces() -> None:
 
 
 def test_greeting_and_first_frames_in_one_read() -> None:
+    """The greeting and the first frame arriving in one read are both taken apart."""
     framer = AmiFramer()
     data = (GREETING + "\r\n").encode() + transcript("fully_booted").encode()
     messages = feed_all(framer, data)
@@ -82,6 +88,7 @@ def test_greeting_and_first_frames_in_one_read() -> None:
 
 
 def test_a_stream_without_greeting_is_still_parsed() -> None:
+    """A stream that starts without a greeting is parsed from its first frame."""
     framer = AmiFramer()
     messages = feed_all(framer, transcript("queue_add").encode())
     assert framer.greeting == ""
@@ -89,6 +96,7 @@ def test_a_stream_without_greeting_is_still_parsed() -> None:
 
 
 def test_an_incomplete_frame_waits_for_the_rest() -> None:
+    """A frame missing its last bytes yields nothing until they arrive."""
     framer = AmiFramer()
     data = NEWCHANNEL.encode()
     assert feed_all(framer, data[:-2]) == []
@@ -97,6 +105,8 @@ def test_an_incomplete_frame_waits_for_the_rest() -> None:
 
 
 def test_invalid_utf8_becomes_replacement_characters_and_is_counted() -> None:
+    """Invalid UTF-8 becomes replacement characters, is counted, and spoils neither the rest
+    of its frame nor the next."""
     framer = AmiFramer()
     bad = (b"Event: Newchannel\r\nCallerIDName: \xff\xfe" + "纳".encode()[:2]
            + b"\r\nCallerIDNum: 055112345678\r\n\r\n")
@@ -111,6 +121,7 @@ def test_invalid_utf8_becomes_replacement_characters_and_is_counted() -> None:
 
 
 def test_repeated_headers_keep_every_value_in_order() -> None:
+    """A header repeated in a frame keeps every value in order; get() gives the first."""
     command = AmiMessage(frames(transcript("command_queue_show"))[0].rstrip("\r\n"))
     output = command.get_all("Output")
     assert len(output) == 7
@@ -128,6 +139,8 @@ def test_repeated_headers_keep_every_value_in_order() -> None:
 
 
 def test_header_lookup_ignores_case() -> None:
+    """Header lookup ignores case; a missing header is None, a default, or a KeyError by
+    []."""
     message = AmiMessage(NEWCHANNEL.rstrip("\r\n"))
     assert message.get("callerIDname") == NAME
     assert message["CALLERIDNUM"] == "055112345678"
@@ -140,6 +153,7 @@ def test_header_lookup_ignores_case() -> None:
 
 
 def test_a_key_with_no_value_is_empty_not_missing() -> None:
+    """A header with no value is present and empty, not missing."""
     message = AmiMessage("Event: QueueMember\r\nPausedReason:\r\nAccountCode: \r\nName: 座席1001")
     assert message.get("PausedReason") == ""
     assert message.get("AccountCode") == ""
@@ -150,6 +164,8 @@ def test_a_key_with_no_value_is_empty_not_missing() -> None:
 
 
 def test_events_responses_and_action_ids() -> None:
+    """Responses and events are told apart (an event with a Response header stays an event),
+    with their ActionID and success."""
     reply, originate_response = (AmiMessage(f.rstrip("\r\n"))
                                  for f in frames(transcript("originate_async")))
     assert reply.event is None
@@ -170,6 +186,8 @@ def test_events_responses_and_action_ids() -> None:
 
 
 def test_serialize_action_writes_utf8_lines_and_repeats_list_values() -> None:
+    """An action is written as UTF-8 CRLF lines, a list value as one repeated header per
+    item."""
     data = serialize_action({"Action": "Originate", "ActionID": "a-1",
                              "CallerID": '"纳税人张三" <055112345678>',
                              "Variable": ["REGION=合肥", "MENU=main"]})
@@ -186,6 +204,7 @@ def test_serialize_action_writes_utf8_lines_and_repeats_list_values() -> None:
     {"Action": "Setvar", "Bad\r\nKey": "x"},
 ])
 def test_serialize_action_refuses_header_injection(fields: dict[str, Any]) -> None:
+    """A line break in an action's key or value is refused (no header injection)."""
     with pytest.raises(ValueError, match="line break"):
         serialize_action(fields)
 
@@ -194,6 +213,7 @@ def test_serialize_action_refuses_header_injection(fields: dict[str, Any]) -> No
 
 
 def test_agi_result_url_encoded_digit() -> None:
+    """A URL-encoded AGI result gives its code, result and the key pressed."""
     result = parse_agi_result("200%20result%3D49%0A")
     assert (result.code, result.result, result.digit) == (200, "49", "1")
     assert result.ok
@@ -202,6 +222,7 @@ def test_agi_result_url_encoded_digit() -> None:
 
 
 def test_agi_result_timeout_without_digit() -> None:
+    """An AGI result 0 (timeout) is a success with no key."""
     result = parse_agi_result("200 result=0 (timeout)")
     assert (result.code, result.result, result.data) == (200, "0", "timeout")
     assert result.digit is None
@@ -209,6 +230,7 @@ def test_agi_result_timeout_without_digit() -> None:
 
 
 def test_agi_result_minus_one_is_a_hangup() -> None:
+    """An AGI result -1 means the caller hung up."""
     result = parse_agi_result("200 result=-1")
     assert result.hangup
     assert not result.ok
@@ -216,6 +238,7 @@ def test_agi_result_minus_one_is_a_hangup() -> None:
 
 
 def test_agi_result_dead_channel() -> None:
+    """AGI code 511 (dead channel) is a hangup, not a success."""
     result = parse_agi_result("511%20Command%20Not%20Permitted%20on%20a%20dead%20channel"
                               "%20or%20intercept%20routine%0A")
     assert result.code == 511
@@ -226,6 +249,7 @@ def test_agi_result_dead_channel() -> None:
 
 
 def test_agi_result_unknown_command() -> None:
+    """AGI code 510 (unknown command) is a failure, not a hangup."""
     result = parse_agi_result("510 Invalid or unknown command")
     assert result.code == 510
     assert not result.ok
@@ -235,6 +259,7 @@ def test_agi_result_unknown_command() -> None:
 
 
 def test_agi_result_extra_values() -> None:
+    """Extra key=value pairs of an AGI result are kept."""
     result = parse_agi_result("200 result=1 endpos=12345")
     assert (result.code, result.result) == (200, "1")
     assert result.extra == {"endpos": "12345"}
@@ -242,6 +267,7 @@ def test_agi_result_extra_values() -> None:
 
 
 def test_agi_result_garbage() -> None:
+    """An empty or unparsable AGI result is code 0, not a success."""
     result = parse_agi_result("")
     assert result.code == 0
     assert not result.ok
@@ -249,6 +275,7 @@ def test_agi_result_garbage() -> None:
 
 
 def test_quote_agi_arg() -> None:
+    """An AGI argument is quoted with its quotes escaped; a line break is refused."""
     assert quote_agi_arg('zh/欢迎 "12366"') == '"zh/欢迎 \\"12366\\""'
     with pytest.raises(ValueError, match="line break"):
         quote_agi_arg("a\r\nb")

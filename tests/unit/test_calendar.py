@@ -268,6 +268,8 @@ def test_a_later_override_wins(overrides: str, working: bool, reason: str) -> No
 
 
 def test_queue_hours_must_name_a_queue_routing_knows() -> None:
+    """queue_hours naming a queue routing does not know is an error with file and line;
+    without routing it is not checked."""
     text = 'queue_hours:\n  vip: ["08:00-20:00"]\n  nosuch: ["08:00-20:00"]\n'
     with pytest.raises(CalendarInvalid) as info:
         parse_calendar(load_text(text, FILE), {"vip", "center"})
@@ -553,6 +555,8 @@ def test_cli_check_fails_on_a_broken_calendar(calendar_file: Path) -> None:
 
 def test_cli_check_names_queue_hours_of_a_queue_routing_does_not_know(
         calendar_file: Path) -> None:
+    """`hotline check` reports queue_hours of an unknown queue at its line in calendar.yaml
+    and fails."""
     calendar_file.write_text('queue_hours:\n  centre: ["08:00-20:00"]\n', encoding="utf-8")
     res = hotline("check", env={"HOTLINE_CALENDAR_PATH": str(calendar_file)})
     assert res.returncode == 1, res.stdout + res.stderr

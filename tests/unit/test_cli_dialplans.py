@@ -13,6 +13,8 @@ from tests.conftest import routing_for_tests
 
 
 def test_check_passes_the_shipped_dialplan() -> None:
+    """`hotline check` passes the shipped dialplan with no error, warning only of
+    unpublished years."""
     res = hotline("check")
     assert res.returncode == 0, res.stdout + res.stderr
     *warnings, summary = res.stdout.strip().splitlines()
@@ -22,6 +24,8 @@ def test_check_passes_the_shipped_dialplan() -> None:
 
 
 def test_check_reports_every_error_with_file_and_line_and_fails(tmp_path: Path) -> None:
+    """`hotline check` reports every error of a dialplan with file, line and key path, and
+    exits 1."""
     bad = tmp_path / "bad.yaml"
     bad.write_text(
         'dialplan: "9"\n'
@@ -47,6 +51,8 @@ def test_check_reports_every_error_with_file_and_line_and_fails(tmp_path: Path) 
 
 
 def test_simulate_walks_the_menu_with_the_live_engine() -> None:
+    """`hotline simulate --json` walks the shipped menu with the engine: keys 1 1 on a
+    working morning queue to iit as an income tax consultation."""
     res = hotline("simulate", "--keys", "1 1", "--at", "2026-11-25T10:00", "--json")
     assert res.returncode == 0, res.stderr
     out = json.loads(res.stdout)
@@ -60,6 +66,8 @@ def test_simulate_walks_the_menu_with_the_live_engine() -> None:
 
 
 def test_simulate_on_a_holiday_offers_voicemail() -> None:
+    """On a holiday `hotline simulate` takes the closed branch, where key 2 leaves a
+    voicemail."""
     res = hotline("simulate", "--keys", "2", "--at", "2026-10-01T10:00")
     assert res.returncode == 0, res.stderr
     assert "non_working_day" in res.stdout.splitlines()[0]
@@ -73,6 +81,8 @@ def test_simulate_on_a_holiday_offers_voicemail() -> None:
     (["check", "/nonexistent/x.yaml"], "/nonexistent/x.yaml:1: file not found"),
 ])
 def test_bad_arguments_get_a_clear_error(args: list[str], message: str) -> None:
+    """Bad keys, times, line names or paths get a message naming them, without a
+    traceback."""
     res = hotline(*args)
     assert res.returncode in (1, 2)
     assert message in res.stdout + res.stderr
@@ -80,6 +90,8 @@ def test_bad_arguments_get_a_clear_error(args: list[str], message: str) -> None:
 
 
 def test_prompts_build_synthesises_8khz_audio_once(tmp_path: Path) -> None:
+    """`hotline prompts build` makes 8 kHz mono speech for each prompt, and rebuilds nothing
+    the second time."""
     env = {"HOTLINE_PROMPTS_HOST_DIR": str(tmp_path / "sounds"),
            "HOTLINE_PROMPTS_ASTERISK_DIR": "/srv/sounds",
            "HOTLINE_ROUTING_PATH": str(routing_for_tests(tmp_path))}
@@ -95,12 +107,15 @@ def test_prompts_build_synthesises_8khz_audio_once(tmp_path: Path) -> None:
 
 
 def test_reload_without_a_running_service_says_so(tmp_path: Path) -> None:
+    """`hotline reload` with no running service says so and exits 1."""
     res = hotline("reload", env={"HOTLINE_SERVICE_PID_FILE": str(tmp_path / "none.pid")})
     assert res.returncode == 1
     assert "[service-not-running]" in res.stderr
 
 
 def test_reload_refuses_invalid_dialplans_before_signalling(tmp_path: Path) -> None:
+    """`hotline reload` refuses an invalid dialplan (exit 2, file and line) before looking
+    for the service."""
     (tmp_path / "x.yaml").write_text("menus: {main: {greeting: a}}\n", encoding="utf-8")
     res = hotline("reload", env={"HOTLINE_DIALPLANS_PATHS": f"[{tmp_path}]",
                                  "HOTLINE_SERVICE_PID_FILE": str(tmp_path / "x.pid")})
@@ -109,6 +124,8 @@ def test_reload_refuses_invalid_dialplans_before_signalling(tmp_path: Path) -> N
 
 
 def test_queues_asterisk_conf_is_written_from_routing(tmp_path: Path) -> None:
+    """`hotline queues --asterisk-conf` writes each routing.yaml queue and its region
+    queues, with no members."""
     env = {"HOTLINE_ROUTING_PATH": str(routing_for_tests(tmp_path))}
     done = hotline("queues", "--asterisk-conf", env=env)
     assert done.returncode == 0, done.stderr

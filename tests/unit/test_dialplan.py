@@ -142,6 +142,7 @@ def test_when_compiles_branches_in_order(tmp_path: Path) -> None:
 
 
 def test_a_condition_may_name_the_queue_whose_hours_count(tmp_path: Path) -> None:
+    """A calendar condition may name a known queue whose hours it checks."""
     plan, problems = check(tmp_path, """\
         entry:
           when:
@@ -158,6 +159,7 @@ def test_a_condition_may_name_the_queue_whose_hours_count(tmp_path: Path) -> Non
 
 
 def test_a_condition_queue_must_be_known_and_go_with_calendar(tmp_path: Path) -> None:
+    """A condition's queue must go with a calendar state and be a queue routing knows."""
     assert errors(tmp_path, """\
         entry:
           when:

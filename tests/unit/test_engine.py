@@ -552,6 +552,7 @@ QUEUE_HOURS_PLAN = """\
 ])
 def test_a_condition_with_a_queue_follows_that_queues_hours(
         tmp_path: Path, line: str, vip: str, first: Command) -> None:
+    """A condition naming a queue follows that queue's hours, not the line's."""
     plan = compile_plan(tmp_path, QUEUE_HOURS_PLAN)
     _, got = start(plan, CallContext("13955112345", line, {"vip": vip}))
     assert got == first

@@ -88,6 +88,8 @@ def marker(text: str) -> str:
 
 
 async def test_login_sets_connected_and_the_version() -> None:
+    """Logging in sends the user, secret and Events: on, sets connected and keeps Asterisk's
+    greeting as its version."""
     async with FakeAmi() as ami, running(ami) as gateway:
         assert gateway.connected.is_set()
         assert gateway.asterisk_version == GREETING
@@ -100,6 +102,8 @@ async def test_login_sets_connected_and_the_version() -> None:
 
 
 async def test_refused_login_raises_a_clear_error_and_does_not_retry() -> None:
+    """A refused login ends run() with AmiLoginRefused naming user and address, without
+    retrying or logging the secret."""
     async with FakeAmi(accept_login=False) as ami:
         gateway = AmiGateway("127.0.0.1", ami.port, "hotline", "wrong-secret",
                              connect_timeout=1.0)
@@ -119,6 +123,8 @@ async def test_refused_login_raises_a_clear_error_and_does_not_retry() -> None:
 
 
 async def test_an_unanswered_action_times_out_within_its_timeout() -> None:
+    """An action nobody answers fails with AmiTimeout within its timeout, and the connection
+    stays usable."""
     async with FakeAmi() as ami, running(ami, action_timeout=0.2) as gateway:
         loop = asyncio.get_running_loop()
         started = loop.time()
@@ -135,6 +141,8 @@ async def test_an_unanswered_action_times_out_within_its_timeout() -> None:
 
 
 async def test_an_error_response_raises_action_failed_with_the_response() -> None:
+    """An Error response raises AmiActionFailed carrying it, unless check=False returns
+    it."""
     async with FakeAmi() as ami, running(ami) as gateway:
         ami.reply("Hangup", response("No such channel", status="Error"))
         with pytest.raises(AmiActionFailed, match="Hangup failed: No such channel") as failed:
@@ -147,6 +155,8 @@ async def test_an_error_response_raises_action_failed_with_the_response() -> Non
 
 
 async def test_action_values_reach_asterisk_as_sent_and_injection_is_refused() -> None:
+    """Action values (Chinese names too) reach Asterisk as sent; a value with a line break
+    is refused before sending."""
     async with FakeAmi() as ami, running(ami) as gateway:
         ami.reply("Setvar", response(None))
         await gateway.send({"Action": "Setvar", "Channel": CHANNEL,
@@ -179,6 +189,8 @@ async def test_send_list_collects_an_event_list_that_subscribers_do_not_see() ->
 
 
 async def test_send_list_queue_status() -> None:
+    """send_list collects a list action's events up to its Complete event, with their
+    headers intact."""
     async with FakeAmi() as ami, running(ami) as gateway:
         ami.reply("QueueStatus", transcript("queue_status"))
         items = await gateway.send_list({"Action": "QueueStatus", "Queue": "tax-inquiry"})
@@ -191,6 +203,7 @@ async def test_send_list_queue_status() -> None:
 
 
 async def test_send_list_error_response_raises() -> None:
+    """A list action answered by an Error raises AmiActionFailed."""
     async with FakeAmi() as ami, running(ami) as gateway:
         ami.reply("CoreShowChannels", response("Permission denied", status="Error"))
         with pytest.raises(AmiActionFailed, match="Permission denied"):
@@ -215,6 +228,8 @@ async def test_events_with_a_pending_action_id_reach_subscribers() -> None:
 
 async def test_event_before_the_response_with_the_same_action_id_reaches_subscribers(
 ) -> None:
+    """An event sent before its action's response, with the same ActionID, still reaches
+    subscribers."""
     async with FakeAmi() as ami, running(ami) as gateway:
         inbox = Inbox(gateway, "OriginateResponse")
         reply, originated = frames(transcript("originate_async"))
@@ -225,6 +240,8 @@ async def test_event_before_the_response_with_the_same_action_id_reaches_subscri
 
 
 async def test_stock_panoramisk_hides_events_with_a_pending_action_id() -> None:
+    """Stock panoramisk swallows an event carrying a pending ActionID into the action (why
+    the gateway frames AMI itself)."""
     protocol, factory = _stock_protocol()
     # as_list=None: what Manager.send_action passes by default.
     future = protocol.send({"Action": "Originate", "Channel": "Local/s@caller",
@@ -249,6 +266,7 @@ async def test_queue_add_resolves() -> None:
 
 
 async def test_stock_panoramisk_queue_add_never_resolves() -> None:
+    """Stock panoramisk never resolves a QueueAdd answered as Asterisk 22 answers it."""
     action = StockAction({"Action": "QueueAdd", "Queue": "tax-inquiry"})
     text = transcript("queue_add").replace("{ActionID}", action.id)
     action.add_message(_stock_message(text))
@@ -268,6 +286,7 @@ async def test_play_dtmf_resolves_and_keeps_the_connection() -> None:
 
 
 async def test_stock_panoramisk_play_dtmf_raises_key_error() -> None:
+    """Stock panoramisk raises KeyError on Asterisk 22's PlayDTMF response."""
     action = StockAction({"Action": "PlayDTMF", "Channel": CHANNEL, "Digit": "7"})
     text = transcript("play_dtmf").replace("{ActionID}", action.id)
     with pytest.raises(KeyError, match="async"):
@@ -291,6 +310,8 @@ async def test_agi_command_resolves_on_async_agi_exec() -> None:
 
 
 async def test_agi_results_are_matched_by_command_id() -> None:
+    """An AGI result goes to the command whose CommandID it carries, not to another
+    channel's."""
     async with FakeAmi() as ami, running(ami) as gateway:
         ami.handler = lambda action: (response("Added AGI command to queue")
                                       if action.name == "AGI" else None)
@@ -315,6 +336,8 @@ async def test_agi_results_are_matched_by_command_id() -> None:
 
 
 async def test_agi_fails_with_agi_hangup_when_the_channel_leaves_first() -> None:
+    """An AGI command whose channel hangs up first fails with AgiHangup, and the events
+    still reach subscribers."""
     async with FakeAmi() as ami, running(ami) as gateway:
         inbox = Inbox(gateway, "Hangup", "AsyncAGIEnd")
         ami.reply("AGI", transcript("agi_channel_gone"))
@@ -325,6 +348,7 @@ async def test_agi_fails_with_agi_hangup_when_the_channel_leaves_first() -> None
 
 
 async def test_agi_end_of_another_channel_does_not_fail_the_command() -> None:
+    """AsyncAGIEnd of another channel does not end a pending AGI command."""
     async with FakeAmi() as ami, running(ami) as gateway:
         parts = frames(transcript("agi_wait_for_digit"))
         other_end = event("AsyncAGIEnd", {"Channel": "PJSIP/trunk-cmcc-00000009"})
@@ -333,6 +357,7 @@ async def test_agi_end_of_another_channel_does_not_fail_the_command() -> None:
 
 
 async def test_stock_panoramisk_agi_never_resolves_on_asterisk_22() -> None:
+    """Stock panoramisk's AGI command never resolves against Asterisk 22's replies."""
     protocol, _ = _stock_protocol()
     future = protocol.send({"Action": "AGI", "Channel": CHANNEL,
                             "Command": "WAIT FOR DIGIT 5000", "CommandID": "cmd-1"},
@@ -389,6 +414,8 @@ async def test_a_disconnect_fails_the_pending_originate_which_is_never_resent() 
 
 
 async def test_an_action_while_disconnected_fails_at_once() -> None:
+    """An action while disconnected fails at once with AmiDisconnected and is not sent after
+    reconnecting."""
     async with FakeAmi() as ami, running(ami, backoff_max=0.5) as gateway:
         await ami.stop_listening()
         ami.connection.drop()
@@ -403,6 +430,8 @@ async def test_an_action_while_disconnected_fails_at_once() -> None:
 
 
 async def test_stock_panoramisk_keeps_unanswered_actions_to_resend() -> None:
+    """Stock panoramisk keeps unanswered actions to resend after a reconnect (a repeated
+    Originate)."""
     protocol, factory = _stock_protocol()
     protocol.send({"Action": "Originate", "Channel": "Local/s@caller", "Async": "true"})
     protocol.close()
@@ -410,6 +439,8 @@ async def test_stock_panoramisk_keeps_unanswered_actions_to_resend() -> None:
 
 
 async def test_reconnects_with_growing_delays_after_the_server_closes() -> None:
+    """After Asterisk closes the connection the gateway retries with growing, capped delays
+    and reconnects."""
     async with FakeAmi() as ami, running(ami, backoff_max=0.3) as gateway:
         with capture_logs() as logs:
             await ami.stop_listening()  # Asterisk is restarting: connections are refused
@@ -484,6 +515,8 @@ async def test_on_connect_callbacks_run_after_each_login() -> None:
 
 
 async def test_watchdog_notices_a_half_open_connection_and_reconnects() -> None:
+    """The watchdog's unanswered Ping notices a half-open connection and the gateway
+    reconnects."""
     async with FakeAmi() as ami, running(ami, watchdog_interval=0.2) as gateway:
         with capture_logs() as logs:
             ami.connection.silent = True  # the socket stays open, nothing is answered
@@ -496,6 +529,7 @@ async def test_watchdog_notices_a_half_open_connection_and_reconnects() -> None:
 
 
 async def test_watchdog_stays_quiet_while_the_line_is_alive() -> None:
+    """While Pings are answered the watchdog keeps the one connection."""
     async with FakeAmi() as ami, running(ami, watchdog_interval=0.1) as gateway:
         with capture_logs() as logs:
             await wait_until(lambda: len(ami.received("Ping")) >= 2, what="two pings")
@@ -535,6 +569,8 @@ async def test_a_consumer_that_raises_is_logged_and_keeps_receiving() -> None:
 
 
 async def test_an_async_consumer_that_raises_is_logged_too() -> None:
+    """An async subscriber that raises is logged with the event, and later events still
+    reach it."""
     async with FakeAmi() as ami, running(ami) as gateway:
         received: list[str] = []
 
@@ -569,6 +605,8 @@ async def test_stock_panoramisk_callback_exception_escapes_data_received() -> No
 
 
 async def test_a_slow_consumer_gets_a_gap_instead_of_silently_missing_events() -> None:
+    """A subscriber whose queue overflows gets an EventGap where events were dropped, and
+    others get them all."""
     async with FakeAmi() as ami, running(ami) as gateway:
         gate = asyncio.Event()
         items: list[AmiMessage | EventGap] = []
@@ -599,6 +637,8 @@ async def test_a_slow_consumer_gets_a_gap_instead_of_silently_missing_events() -
 
 
 async def test_a_gap_is_delivered_even_if_no_later_event_comes() -> None:
+    """The EventGap reaches a slow subscriber once its queue drains, even if no later event
+    comes."""
     async with FakeAmi() as ami, running(ami) as gateway:
         gate = asyncio.Event()
         items: list[AmiMessage | EventGap] = []
@@ -617,6 +657,7 @@ async def test_a_gap_is_delivered_even_if_no_later_event_comes() -> None:
 
 
 async def test_subscription_patterns() -> None:
+    """A subscription takes glob patterns and ignores case in event names."""
     async with FakeAmi() as ami, running(ami) as gateway:
         queue_events = Inbox(gateway, "Queue*", "agentconnect")
         await ami.connection.push(transcript("inbound_call") + transcript("call_to_seat"))

@@ -28,6 +28,8 @@ def call(**kw: object) -> Call:
 
 
 async def test_repeated_writes_make_one_row_and_keep_the_first_start(tmp_path: Path) -> None:
+    """Writing a call again updates its one row and keeps its first start time, in Beijing
+    time."""
     ledger = await Ledger.open(tmp_path / "l.sqlite3")
     try:
         await ledger.upsert_calls([call()], T0)
@@ -42,6 +44,7 @@ async def test_repeated_writes_make_one_row_and_keep_the_first_start(tmp_path: P
 
 
 async def test_an_ended_call_is_not_reopened_by_a_late_snapshot(tmp_path: Path) -> None:
+    """A snapshot arriving after the call's end does not reopen or change it."""
     ledger = await Ledger.open(tmp_path / "l.sqlite3")
     try:
         ended = call(state=CallState.ENDED, ended_at=T0 + timedelta(seconds=9),
@@ -56,6 +59,8 @@ async def test_an_ended_call_is_not_reopened_by_a_late_snapshot(tmp_path: Path) 
 
 
 async def test_close_vanished(tmp_path: Path) -> None:
+    """close_vanished ends calls left open as interrupted/vanished, keeping an answered
+    call's outcome."""
     ledger = await Ledger.open(tmp_path / "l.sqlite3")
     try:
         await ledger.upsert_calls([call(), call(linkedid="lid-2", answered_at=T0)], T0)
@@ -72,6 +77,8 @@ async def test_close_vanished(tmp_path: Path) -> None:
 
 
 async def test_wal_and_schema_version(tmp_path: Path) -> None:
+    """A new ledger is in WAL mode at the current schema version, and opening it again keeps
+    it."""
     path = tmp_path / "l.sqlite3"
     ledger = await Ledger.open(path)
     await ledger.close()
@@ -85,6 +92,7 @@ async def test_wal_and_schema_version(tmp_path: Path) -> None:
 
 
 async def test_a_newer_ledger_is_refused_not_rebuilt(tmp_path: Path) -> None:
+    """A ledger of a newer schema version is refused, not rebuilt."""
     path = tmp_path / "l.sqlite3"
     con = sqlite3.connect(path)
     con.executescript("CREATE TABLE schema_version (version INTEGER NOT NULL);"
@@ -95,6 +103,7 @@ async def test_a_newer_ledger_is_refused_not_rebuilt(tmp_path: Path) -> None:
 
 
 async def test_a_version_1_ledger_is_upgraded_in_place(tmp_path: Path) -> None:
+    """A version 1 ledger is migrated in place, keeping its calls."""
     from hotline.ledger.schema import MIGRATIONS
 
     path = tmp_path / "old.sqlite3"
@@ -156,6 +165,8 @@ def reference_iso(at: datetime) -> str:
     (datetime(999, 7, 1, 23, tzinfo=UTC), "0999-07-02T07:00:00.000+08:00"),
 ])
 def test_iso_is_beijing_time_with_milliseconds(at: datetime, text: str) -> None:
+    """iso() writes Beijing time with milliseconds, as the reference does, and reads back as
+    the same instant."""
     assert iso(at) == text == reference_iso(at)
     # and it reads back as the same instant, to the millisecond
     back = datetime.fromisoformat(text)
@@ -166,6 +177,8 @@ def test_iso_is_beijing_time_with_milliseconds(at: datetime, text: str) -> None:
 
 
 def test_iso_of_none_naive_and_out_of_range() -> None:
+    """iso() keeps None, takes a naive time as local time, and fails on an out-of-range one
+    as the reference does."""
     assert iso(None) is None
     naive = datetime(2026, 11, 27, 9, 30, 0, 123456)  # taken as the machine's local time
     assert iso(naive) == reference_iso(naive)
@@ -176,6 +189,7 @@ def test_iso_of_none_naive_and_out_of_range() -> None:
 
 
 def test_iso_stays_right_when_its_cache_of_days_starts_over() -> None:
+    """iso() stays right past the size of its cache of days, and the cache stays bounded."""
     start = datetime(2020, 1, 1, 15, 59, 59, 999000, tzinfo=UTC)
     for n in range(store._DAYS_KEPT + 10):
         at = start + timedelta(days=n, hours=n % 24)
@@ -188,10 +202,12 @@ def test_iso_stays_right_when_its_cache_of_days_starts_over() -> None:
                         timezone, st.timedeltas(min_value=timedelta(hours=-23, minutes=-59),
                                                 max_value=timedelta(hours=23, minutes=59)))))
 def test_iso_matches_astimezone_isoformat_for_any_zone(at: datetime) -> None:
+    """iso() matches astimezone().isoformat() for any instant in any zone."""
     assert iso(at) == reference_iso(at)
 
 
 def test_row_of_gives_every_column_as_stored() -> None:
+    """row_of gives every column of a full call as stored, times in Beijing milliseconds."""
     snapshot = call(
         state=CallState.ENDED, digits="12", ivr_path=("main", "consult"), category="consultation",
         topic="individual_income_tax", dialplan="main", queue="center",
@@ -219,6 +235,7 @@ def test_row_of_gives_every_column_as_stored() -> None:
 
 
 def test_row_of_a_call_just_started() -> None:
+    """row_of of a call just started leaves its later columns empty."""
     row = dict(zip(COLUMNS, row_of(call(), T0), strict=True))
     assert row["started_at"] == row["updated_at"] == "2026-11-27T09:00:00.000+08:00"
     for name in ("queued_at", "answered_at", "ended_at", "queue", "seat", "wait_seconds",
@@ -229,6 +246,8 @@ def test_row_of_a_call_just_started() -> None:
 
 
 async def test_upserted_rows_read_back_as_row_of_gave_them(tmp_path: Path) -> None:
+    """Rows of a large batch read back exactly as row_of gave them, and the caller may reuse
+    its list."""
     ledger = await Ledger.open(tmp_path / "l.sqlite3")
     try:
         snapshots = [
@@ -247,6 +266,7 @@ async def test_upserted_rows_read_back_as_row_of_gave_them(tmp_path: Path) -> No
 
 
 async def test_a_batch_that_cannot_be_written_writes_nothing(tmp_path: Path) -> None:
+    """A batch with one unwritable call writes none of it, and the ledger stays usable."""
     ledger = await Ledger.open(tmp_path / "l.sqlite3")
     try:
         good = call(linkedid="good")

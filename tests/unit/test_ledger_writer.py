@@ -159,6 +159,8 @@ def on_disk(path: Path) -> tuple[str, dict[str, tuple[Any, ...]]]:
 
 
 async def test_a_full_disk_blocks_no_call_and_loses_none(disk: SmallDisk) -> None:
+    """A full disk blocks no call and loses none: writes wait and land once space is
+    back."""
     path = disk.path / "ledger.sqlite3"
     ledger = await Ledger.open(path)
     try:
@@ -233,6 +235,8 @@ async def test_a_full_disk_blocks_no_call_and_loses_none(disk: SmallDisk) -> Non
 
 async def test_the_retry_delay_doubles_up_to_its_cap_and_starts_again_after_success(
         disk: SmallDisk) -> None:
+    """The retry delay doubles up to its cap while writes fail, and starts over after a
+    success."""
     assert (LedgerWriter.retry_first, LedgerWriter.retry_max) == (0.1, 5.0)
     ledger = await Ledger.open(disk.path / "ledger.sqlite3")
     try:
@@ -417,6 +421,7 @@ async def test_a_call_that_keeps_failing_is_set_aside_retried_seldom_and_not_dra
 
 
 async def test_a_call_set_aside_is_named_when_the_writer_stops(tmp_path: Path) -> None:
+    """A call set aside as unwritable is named in the log when the writer stops."""
     bad = call(1, caller_name="纳税人\udcff")
     ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
     try:

@@ -27,6 +27,8 @@ async def book_at(tmp_path: Path) -> tuple[Ledger, OrderBook]:
 
 
 async def test_a_tip_off_is_due_within_one_working_day_and_made_once(tmp_path: Path) -> None:
+    """A tip-off's work order is due at the end of the next working day after the holiday,
+    and a call gets it once."""
     ledger, book = await book_at(tmp_path)
     try:
         first = await book.from_call(linkedid="L1", kind="tip_off", number="13955125678",
@@ -45,6 +47,7 @@ async def test_a_tip_off_is_due_within_one_working_day_and_made_once(tmp_path: P
 
 
 async def test_a_difficult_question_gets_three_working_days(tmp_path: Path) -> None:
+    """A question marked difficult is due in three working days instead of one."""
     ledger, book = await book_at(tmp_path)
     try:
         # A question whose caller could not be reached (on_no_answer: callback).
@@ -59,6 +62,8 @@ async def test_a_difficult_question_gets_three_working_days(tmp_path: Path) -> N
 
 
 async def test_changes_are_audited_and_the_audit_cannot_be_rewritten(tmp_path: Path) -> None:
+    """Every change of an order is audited, a closed order refuses changes, and audit rows
+    cannot be updated or deleted."""
     ledger, book = await book_at(tmp_path)
     try:
         oid = await book.from_call(linkedid="L3", kind="complaint", number="13900000000",
@@ -100,6 +105,8 @@ async def _voicemail_order(ledger: Ledger, linkedid: str, category: str | None) 
 
 @pytest.mark.parametrize("kind", ["tip_off", "complaint", "suggestion", "other"])
 async def test_only_a_question_can_become_difficult(tmp_path: Path, kind: str) -> None:
+    """Only a question can become difficult: another kind is refused with its code and keeps
+    its one-day deadline."""
     ledger, book = await book_at(tmp_path)
     try:
         oid = await book.from_call(linkedid="L5", kind=kind, number="13955125678",
@@ -128,6 +135,8 @@ async def test_only_a_question_can_become_difficult(tmp_path: Path, kind: str) -
 
 async def test_a_voicemail_can_become_difficult_only_if_it_is_a_question(
         tmp_path: Path) -> None:
+    """A voicemail's order can become difficult when uncategorised or a question, not when a
+    tip-off."""
     ledger, book = await book_at(tmp_path)
     try:
         unsorted = await _voicemail_order(ledger, "V1", None)
@@ -151,6 +160,8 @@ async def test_a_voicemail_can_become_difficult_only_if_it_is_a_question(
     ("close", "再次办结"), ("difficult", None), ("ordinary", None)])
 async def test_a_closed_order_cannot_be_changed(tmp_path: Path, action: str,
                                                 text: str | None) -> None:
+    """A closed order refuses every change with order-closed, and nothing is audited for the
+    refusal."""
     ledger, book = await book_at(tmp_path)
     try:
         oid = await book.from_call(linkedid="L6", kind="consultation", number=None,
@@ -214,6 +225,8 @@ async def test_a_calls_orders_of_a_kind_are_found_by_an_index(tmp_path: Path) ->
 
 
 async def test_reporters_are_masked_unless_an_allowed_person_unmasks(tmp_path: Path) -> None:
+    """A reporter's number and name are masked unless someone allowed unmasks; an open order
+    past its deadline is overdue."""
     ledger, book = await book_at(tmp_path)
     try:
         oid = await book.from_call(linkedid="L4", kind="tip_off", number="13955125678",
@@ -246,6 +259,8 @@ async def _seed(path: Path) -> int:
 
 
 def test_orders_commands_list_overdue_and_unmask_with_audit(tmp_path: Path) -> None:
+    """`hotline orders` lists overdue orders masked, refuses an unmask by a clerk, unmasks
+    for allowed staff, changes deadlines and passes on, all audited."""
     ledger = tmp_path / "ledger.sqlite3"
     oid = asyncio.run(_seed(ledger))
     res = hotline(ledger, "orders", "list", "--overdue", "--json")

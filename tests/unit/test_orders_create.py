@@ -56,6 +56,8 @@ def audit_rows(path: Path) -> list[tuple[str, str, str, str | None]]:
 
 async def test_a_question_is_due_the_next_working_day_after_the_holiday(
         tmp_path: Path) -> None:
+    """A seat's order for a question counts from the call, due the next working day after
+    the holiday, with the caller's number."""
     ledger, book = await book_with(tmp_path, call("Q1", "consultation"))
     try:
         oid = await book.create(linkedid="Q1", kind="consultation", actor="seat01", at=LATER,
@@ -75,6 +77,8 @@ async def test_a_question_is_due_the_next_working_day_after_the_holiday(
 
 
 async def test_a_difficult_question_counts_the_make_up_saturday(tmp_path: Path) -> None:
+    """Deadlines count a 调休 make-up Saturday as a working day, for ordinary and difficult
+    questions."""
     ledger, book = await book_with(tmp_path, call("Q2", "consultation"),
                                    call("Q3", "consultation", SPRING))
     try:
@@ -97,6 +101,7 @@ async def test_a_difficult_question_counts_the_make_up_saturday(tmp_path: Path) 
 
 
 async def test_a_call_still_going_on_counts_from_now(tmp_path: Path) -> None:
+    """An order for a call still in progress counts its deadline from now."""
     ledger, book = await book_with(tmp_path, call("Q4", "consultation", ended=False))
     try:
         order = await book.get(await book.create(linkedid="Q4", kind="consultation",
@@ -109,6 +114,8 @@ async def test_a_call_still_going_on_counts_from_now(tmp_path: Path) -> None:
 
 async def test_a_tip_off_is_passed_on_within_one_working_day_and_masked(
         tmp_path: Path) -> None:
+    """A seat's tip-off order is due in one working day, shown masked, and the call's
+    automatic order does not duplicate it."""
     ledger, book = await book_with(tmp_path, call("T1", "tip_off"))
     try:
         oid = await book.create(linkedid="T1", kind="tip_off", actor="seat01", at=EVE,
@@ -130,6 +137,8 @@ async def test_a_tip_off_is_passed_on_within_one_working_day_and_masked(
 
 async def test_a_question_on_a_tip_off_call_keeps_the_reporter_masked(
         tmp_path: Path) -> None:
+    """A question opened on a tip-off call keeps the call's category, so the reporter stays
+    masked."""
     ledger, book = await book_with(tmp_path, call("T2", "tip_off"))
     try:
         order = await book.get(await book.create(linkedid="T2", kind="consultation",
@@ -142,6 +151,8 @@ async def test_a_question_on_a_tip_off_call_keeps_the_reporter_masked(
 
 
 async def test_duplicates_are_refused_unless_forced(tmp_path: Path) -> None:
+    """A second open order of the same kind for a call is refused unless forced; another
+    kind or a closed one does not block."""
     ledger, book = await book_with(tmp_path, call("D1", "consultation"), call("D2", "complaint"))
     try:
         first = await book.create(linkedid="D1", kind="consultation", actor="seat01", at=EVE)
@@ -174,6 +185,8 @@ async def test_duplicates_are_refused_unless_forced(tmp_path: Path) -> None:
 
 
 async def test_an_unknown_call_is_named(tmp_path: Path) -> None:
+    """An order for a call not in the ledger is refused naming the linkedid (call-
+    unknown)."""
     ledger, book = await book_with(tmp_path)
     try:
         with pytest.raises(OrderError,
@@ -201,6 +214,8 @@ async def test_an_unknown_call_is_named(tmp_path: Path) -> None:
 ])
 async def test_bad_input_is_refused_with_a_code(tmp_path: Path, changes: dict[str, object],
                                                 code: str) -> None:
+    """A bad kind, callback number, empty content or department, or difficult for a
+    non-question is refused with its code and writes no order."""
     ledger, book = await book_with(tmp_path, call("B1", "consultation"))
     args: dict[str, object] = {"linkedid": "B1", "kind": "consultation", "actor": "seat01",
                                "at": EVE, **changes}
@@ -223,10 +238,14 @@ async def test_bad_input_is_refused_with_a_code(tmp_path: Path, changes: dict[st
     ("12366", "12366"),
 ])
 def test_callback_numbers_are_normalised(given: str, stored: str) -> None:
+    """A callback number loses spaces, dashes and brackets, full-width digits become ASCII,
+    a + country code stays."""
     assert callback_number(given) == stored
 
 
 async def test_an_anonymous_caller_leaves_the_callback_to_fill_in(tmp_path: Path) -> None:
+    """An anonymous or unknown caller leaves the callback empty, to be given with
+    --callback."""
     ledger, book = await book_with(tmp_path, call("A1", "consultation", number="anonymous"),
                                    call("A2", "consultation", number=None))
     try:
@@ -241,6 +260,8 @@ async def test_an_anonymous_caller_leaves_the_callback_to_fill_in(tmp_path: Path
 
 
 async def test_an_edit_is_audited_with_old_and_new_values(tmp_path: Path) -> None:
+    """An edit changes only what differs and is audited with old and new values, a
+    reporter's number masked there too."""
     ledger, book = await book_with(tmp_path, call("E1", "consultation"), call("E2", "tip_off"))
     try:
         oid = await book.create(linkedid="E1", kind="consultation", actor="seat01", at=EVE)
@@ -272,6 +293,8 @@ async def test_an_edit_is_audited_with_old_and_new_values(tmp_path: Path) -> Non
 
 
 async def test_a_closed_order_cannot_be_edited(tmp_path: Path) -> None:
+    """An edit with nothing to change, of an unknown order or of a closed one is refused
+    with its code; an answered one can still be edited."""
     ledger, book = await book_with(tmp_path, call("C1", "consultation"))
     try:
         oid = await book.create(linkedid="C1", kind="consultation", actor="s", at=EVE)
@@ -310,6 +333,8 @@ async def _seed_calls(path: Path) -> None:
 
 
 def test_orders_create_and_edit_commands(tmp_path: Path) -> None:
+    """`hotline orders create` and `edit` create, refuse duplicates, unknown calls and
+    kinds, mask complainants and audit edits."""
     ledger = tmp_path / "ledger.sqlite3"
     asyncio.run(_seed_calls(ledger))
     made = hotline(ledger, "orders", "create", "--call", "1790000000.1", "--kind",

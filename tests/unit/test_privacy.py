@@ -16,6 +16,8 @@ T0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
 
 
 def test_numbers_and_names_are_masked() -> None:
+    """A number keeps its first 3 and last 4 digits (short ones the last 2) and a name its
+    first character."""
     assert mask_number("13955125678") == "139****5678"
     assert mask_number("055112345678") == "055*****5678"
     assert mask_number("12345") == "***45"
@@ -34,6 +36,8 @@ async def _write_calls(path: Path) -> None:
 
 
 def test_ledger_list_masks_tip_off_and_complaint_callers(tmp_path: Path) -> None:
+    """`hotline ledger list` masks tip-off and complaint callers (JSON and table) and shows
+    others in full."""
     path = tmp_path / "ledger.sqlite3"
     asyncio.run(_write_calls(path))
     res = _cli(path, "ledger", "list", "--json")
@@ -49,6 +53,8 @@ def test_ledger_list_masks_tip_off_and_complaint_callers(tmp_path: Path) -> None
 
 
 def test_an_event_in_an_error_log_never_shows_a_caller_or_the_secret() -> None:
+    """An AMI event logged with an error has callers' numbers and names masked and the
+    secret hidden."""
     from hotline.pbx.gateway import _safe_fields
 
     safe = _safe_fields({"Event": "Newchannel", "CallerIDNum": "13955125678",
@@ -66,6 +72,8 @@ def _cli(ledger: Path, *args: str, user: str = "clerk", unmask: str = "[]") -> R
 
 
 def test_exports_are_masked_and_audited(tmp_path: Path) -> None:
+    """`hotline ledger export` writes CSV and XLSX with reporters masked, and refuses to
+    overwrite a file."""
     from openpyxl import load_workbook
 
     path = tmp_path / "ledger.sqlite3"
@@ -91,6 +99,8 @@ def test_exports_are_masked_and_audited(tmp_path: Path) -> None:
 
 
 def test_show_unmasks_only_for_allowed_staff_and_audits(tmp_path: Path) -> None:
+    """`hotline ledger show --unmask` unmasks only for ledger.unmask_users; views, refusals
+    and unmasks are audited in order."""
     import sqlite3
 
     path = tmp_path / "ledger.sqlite3"

@@ -67,6 +67,8 @@ async def seeded(tmp_path: Path) -> Report:
 
 
 async def test_the_figures_the_bureau_is_assessed_on(tmp_path: Path) -> None:
+    """The quarterly report computes 接通率, service level, abandon rate, waits, talk and the
+    breakdowns from the ledger."""
     r = await seeded(tmp_path)
     assert (r.calls, r.offered, r.answered, r.abandoned) == (13, 10, 7, 2)
     assert r.connection_rate == pytest.approx(0.7)
@@ -87,6 +89,8 @@ async def test_the_figures_the_bureau_is_assessed_on(tmp_path: Path) -> None:
 
 
 async def test_csv_and_html_carry_the_figures_with_chinese_labels(tmp_path: Path) -> None:
+    """The CSV and HTML reports carry the figures with Chinese labels and charts, and no
+    caller's number."""
     r = await seeded(tmp_path)
     text = to_csv(r)
     assert "接通率,70.0%" in text
@@ -100,6 +104,8 @@ async def test_csv_and_html_carry_the_figures_with_chinese_labels(tmp_path: Path
 
 
 def test_quarter_bounds_and_bad_quarters() -> None:
+    """A quarter spans Beijing-time days from its first to the next quarter's; a bad quarter
+    is refused."""
     start, end = quarter_bounds("2026q4")
     assert (start.isoformat(), end.isoformat()) == ("2026-10-01T00:00:00+08:00",
                                                     "2027-01-01T00:00:00+08:00")
@@ -108,6 +114,7 @@ def test_quarter_bounds_and_bad_quarters() -> None:
 
 
 def test_region_from_the_number() -> None:
+    """The region is found from a mobile or fixed-line number, none from anything else."""
     assert region_of("13955112345") == "安徽省合肥市"
     assert region_of("02112345678") == "上海市"
     assert region_of("abc") is None
@@ -115,6 +122,8 @@ def test_region_from_the_number() -> None:
 
 
 def test_asterisk_and_the_report_count_the_same_service_level() -> None:
+    """queues.conf's servicelevel and the report's threshold are the same number of
+    seconds."""
     from hotline.ledger.report import SERVICE_LEVEL_SECONDS
     from hotline.pbx.queues_conf import SERVICE_LEVEL
 

@@ -16,6 +16,7 @@ from hotline.pbx.sandbox import Sandbox, SandboxError
 
 def test_interrupted_build_is_redone_not_used(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A half-written build is not taken as built; building again starts over."""
     sb = Sandbox(tmp_path, Path("unused"))
     sb.partial.mkdir(parents=True)
     (sb.partial / "half-written").write_text("x")
@@ -37,6 +38,7 @@ def test_interrupted_build_is_redone_not_used(tmp_path: Path,
 
 
 def test_a_second_build_waits_for_the_first(tmp_path: Path) -> None:
+    """A second build waits for the first one's lock, then uses its result."""
     sb = Sandbox(tmp_path, Path("unused"))
     tmp_path.mkdir(exist_ok=True)
     (sb.root).mkdir()
@@ -57,6 +59,8 @@ def test_a_second_build_waits_for_the_first(tmp_path: Path) -> None:
 
 def test_without_root_it_says_how_to_use_an_existing_asterisk(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Building without root fails with sandbox-needs-root, pointing to an existing
+    Asterisk."""
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     with pytest.raises(SandboxError) as info:
         Sandbox(tmp_path, Path("unused")).build()

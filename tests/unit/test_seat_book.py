@@ -13,6 +13,8 @@ T0 = datetime(2026, 11, 27, 9, 0, tzinfo=CHINA)
 
 
 async def test_a_move_in_until_a_time_ends_then(tmp_path: Path) -> None:
+    """A move-in with an end time ends then (once), leaving the seat logged in; one without
+    an end stays."""
     ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
     try:
         book = SeatBook(ledger)

@@ -21,6 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 ])
 async def test_bad_demo_seats_stop_the_start(tmp_path: Path, seats: list[str],
                                              message: str) -> None:
+    """Demo seats routing.yaml does not know stop the service's start before the ledger is
+    opened."""
     ledger = tmp_path / "ledger.sqlite3"
     settings = load_settings(REPO / "config" / "hotline.yaml",
                              {"HOTLINE_LEDGER_PATH": str(ledger)})

@@ -183,6 +183,8 @@ def beijing(seconds: float) -> str:
 
 async def test_reconnect_replays_and_late_events_leave_one_row_per_call(
         tmp_path: Path) -> None:
+    """After an AMI reconnect, replayed and late events leave one correct ledger row per
+    call."""
     now = [T0 + timedelta(seconds=30)]
     async with line(tmp_path) as (ami, asterisk, ledger):
         hotline = Hotline(ami, ledger, lambda: now[0], tmp_path)
@@ -290,6 +292,8 @@ async def test_after_a_restart_mid_call_the_vanished_call_is_closed_once(
 
 async def test_after_a_restart_mid_call_the_call_still_talking_is_ended_by_its_hangup(
         tmp_path: Path) -> None:
+    """After a restart mid-call, a call still talking is adopted and ended by its own
+    hangup, one row per call."""
     async with line(tmp_path) as (ami, asterisk, ledger):
         await first_run_dies_mid_call(ami, asterisk, ledger, tmp_path)
         asterisk.channels = [SHOW_A, SHOW_A_SEAT]

@@ -41,6 +41,8 @@ def entered(tracker: CallTracker) -> None:
 
 
 def test_answered_call_walks_every_state_with_its_times() -> None:
+    """An answered call walks IVR, queued, ringing, connected, ended, with its digits,
+    queue, seat and outcome."""
     tr = CallTracker()
     entered(tr)
     tr.apply(DigitsPressed(LID, "1"), at(3))
@@ -61,6 +63,8 @@ def test_answered_call_walks_every_state_with_its_times() -> None:
 
 
 def test_abandoned_in_queue() -> None:
+    """A caller who hangs up in the queue is abandoned, with the wait and the seats that did
+    not answer."""
     tr = CallTracker()
     entered(tr)
     tr.apply(QueueJoined(LID, LID, "c", "center", None, None), at(4))
@@ -76,6 +80,7 @@ def test_abandoned_in_queue() -> None:
 
 
 def test_left_queue_unanswered_is_not_abandoned() -> None:
+    """A caller the queue let go at its timeout is unanswered, not abandoned."""
     tr = CallTracker()
     entered(tr)
     tr.apply(QueueJoined(LID, LID, "c", "center", None, None), at(4))
@@ -87,6 +92,8 @@ def test_left_queue_unanswered_is_not_abandoned() -> None:
 
 
 def test_ended_in_ivr_and_seat_legs_do_not_end_the_call() -> None:
+    """A seat leg's hangup does not end the call; the caller's hangup in the IVR ends it in
+    the IVR."""
     tr = CallTracker()
     entered(tr)
     assert tr.apply(ChannelHungUp(LID, "1795769532.2", "16"), at(1)) is None  # a seat leg
@@ -96,6 +103,7 @@ def test_ended_in_ivr_and_seat_legs_do_not_end_the_call() -> None:
 
 
 def test_replayed_and_late_events_change_nothing() -> None:
+    """A replayed hangup and events after the end change nothing and revive nothing."""
     tr = CallTracker()
     entered(tr)
     hangup = ChannelHungUp(LID, LID, "16")
@@ -106,6 +114,8 @@ def test_replayed_and_late_events_change_nothing() -> None:
 
 
 def test_events_for_unknown_calls_are_ignored_but_a_queue_join_starts_one() -> None:
+    """Events of unknown calls are ignored, except a queue join, which starts a call that
+    never saw the IVR."""
     tr = CallTracker()
     assert tr.apply(SeatRinging("x", "center", "s1"), at(0)) is None
     call = tr.apply(QueueJoined("y", "y", "SIP/trunk-1", "center", "0551", None), at(0))
@@ -114,6 +124,7 @@ def test_events_for_unknown_calls_are_ignored_but_a_queue_join_starts_one() -> N
 
 
 def test_vanished_calls_are_closed() -> None:
+    """Calls Asterisk no longer has are closed as interrupted/vanished; the others stay."""
     tr = CallTracker()
     entered(tr)
     tr.apply(IvrEntered("other", "other", "c2", None, None), at(0))
@@ -124,6 +135,7 @@ def test_vanished_calls_are_closed() -> None:
 
 
 def test_invalid_transition_is_refused() -> None:
+    """A transition the state machine does not allow (ended -> ivr) is refused."""
     tr = CallTracker()
     entered(tr)
     call = tr.calls[LID]
@@ -133,6 +145,8 @@ def test_invalid_transition_is_refused() -> None:
 
 
 def test_facts_from_real_events() -> None:
+    """Real AMI events become call facts with their caller, times and AGI environment;
+    <unknown> callers are None."""
     start = AmiMessage(
         "Event: AsyncAGIStart\r\nTimestamp: 1795769531.250000\r\nChannel: Local/s@caller-0;1"
         "\r\nCallerIDNum: 13955112345\r\nCallerIDName: 纳税人张三\r\nUniqueid: 1795769531.0"
@@ -202,6 +216,8 @@ def test_a_seat_sends_the_caller_back_to_a_queue() -> None:
 
 
 def test_a_caller_sent_back_to_a_queue_who_hangs_up_there_was_answered() -> None:
+    """A caller a seat sent back to a queue who hangs up there counts as answered by the
+    first seat."""
     tr = CallTracker()
     connected(tr)
     # No AgentComplete before the transfer: the first seat's talk ends at the transfer.
@@ -234,6 +250,8 @@ def test_a_caller_sent_back_to_a_queue_who_hangs_up_there_was_answered() -> None
      Outcome.ENDED_IN_IVR),
 ])
 def test_outcomes_of_calls_that_no_seat_answered(facts: list[object], outcome: Outcome) -> None:
+    """Calls no seat answered get the outcome of what happened: unanswered in a queue,
+    referred, after hours or ended in the IVR."""
     tr = CallTracker()
     entered(tr)
     for i, fact in enumerate(facts, start=1):

@@ -35,6 +35,8 @@ async def make(tmp_path: Path) -> tuple[Ledger, Voicemail]:
 
 
 async def test_saved_voicemail_gets_a_work_order_due_after_the_holiday(tmp_path: Path) -> None:
+    """A saved voicemail is new, with its length, and gets a work order due the next working
+    day after the holiday."""
     ledger, vm = await make(tmp_path)
     try:
         rec = await vm.begin(linkedid="L1", caller_number="13955112345", caller_name=None,
@@ -58,6 +60,7 @@ async def test_saved_voicemail_gets_a_work_order_due_after_the_holiday(tmp_path:
 
 
 async def test_short_and_silent_recordings_are_kept_but_flagged(tmp_path: Path) -> None:
+    """A short or silent recording is kept and flagged, not dropped."""
     ledger, vm = await make(tmp_path)
     try:
         rec = await vm.begin(linkedid="L2", caller_number=None, caller_name=None,
@@ -72,6 +75,8 @@ async def test_short_and_silent_recordings_are_kept_but_flagged(tmp_path: Path) 
 
 
 async def test_after_a_crash_recordings_are_finished_from_their_files(tmp_path: Path) -> None:
+    """After a crash, recordings left open are finished from their files, or marked failed
+    when there is no audio."""
     ledger, vm = await make(tmp_path)
     try:
         with_audio = await vm.begin(linkedid="L3", caller_number="1", caller_name=None,
@@ -96,6 +101,7 @@ async def test_after_a_crash_recordings_are_finished_from_their_files(tmp_path: 
 
 
 async def test_file_names_are_never_reused(tmp_path: Path) -> None:
+    """Every recording gets a file name of its own."""
     ledger, vm = await make(tmp_path)
     try:
         names = {(await vm.begin(linkedid="L5", caller_number=None, caller_name=None,
@@ -110,6 +116,7 @@ async def test_file_names_are_never_reused(tmp_path: Path) -> None:
 
 
 def test_analyse_measures_length_and_level(tmp_path: Path) -> None:
+    """analyse() measures a recording's length and loudness."""
     loud, quiet = tmp_path / "loud.wav", tmp_path / "quiet.wav"
     write_wav(loud, 2.5, 10000)
     write_wav(quiet, 2.5, 10)

@@ -55,6 +55,8 @@ FIGURES = DayFigures("2026-11-25", {"center": {"offered": 10, "answered": 8, "ab
 
 
 def test_board_counts_region_callers_with_their_queue_and_shows_no_caller() -> None:
+    """The board counts region queues' callers under their queue, shows seats, today's
+    figures, overflow and alerts, and no caller."""
     config = make_config()
     out = {q["queue"]: q for q in board(config, live(), FIGURES,
                                         {"center": OverflowState(True)},
@@ -106,6 +108,7 @@ async def client(service: _Service) -> AsyncIterator[TestClient[Any, Any]]:
 
 
 async def test_the_page_is_the_chinese_wallboard(client: TestClient[Any, Any]) -> None:
+    """/ is the Chinese wallboard page, reading /api/status."""
     response = await client.get("/")
     assert response.status == 200
     assert response.content_type == "text/html"
@@ -116,6 +119,8 @@ async def test_the_page_is_the_chinese_wallboard(client: TestClient[Any, Any]) -
 
 async def test_status_has_the_queues_the_line_and_the_link(
         client: TestClient[Any, Any]) -> None:
+    """/api/status has the line's state, the queues with alerts, the AMI link's problems,
+    and filters by queue."""
     response = await client.get("/api/status")
     assert response.status == 200
     data = await response.json()
@@ -134,6 +139,7 @@ async def test_status_has_the_queues_the_line_and_the_link(
 
 async def test_health_follows_the_ami_link(service: _Service,
                                            client: TestClient[Any, Any]) -> None:
+    """/healthz is 503 degraded while AMI is down and 200 ok once it is up."""
     response = await client.get("/healthz")
     assert response.status == 503
     body = await response.json()
@@ -160,6 +166,7 @@ async def test_health_follows_the_ami_link(service: _Service,
 async def test_a_bad_request_gets_json_that_names_the_problem(
         client: TestClient[Any, Any], method: str, path: str, status: int, code: str,
         message: str) -> None:
+    """A bad request gets a JSON error with a code and a message."""
     response = await client.request(method, path)
     assert response.status == status
     assert response.content_type == "application/json"
@@ -168,6 +175,8 @@ async def test_a_bad_request_gets_json_that_names_the_problem(
 
 async def test_without_routing_there_are_no_queues(service: _Service,
                                                    client: TestClient[Any, Any]) -> None:
+    """Without routing.yaml the board has no queues, and asking for one is a 400 saying
+    so."""
     service.routing = None
     data = await (await client.get("/api/status")).json()
     assert data["queues"] == []
@@ -178,6 +187,8 @@ async def test_without_routing_there_are_no_queues(service: _Service,
 
 async def test_a_port_already_taken_is_named_and_the_service_goes_on(
         service: _Service) -> None:
+    """A wallboard port already taken is logged as an error naming it, and the service goes
+    on without the page."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
@@ -190,6 +201,7 @@ async def test_a_port_already_taken_is_named_and_the_service_goes_on(
 
 
 async def test_port_0_listens_on_a_free_port_and_says_where(service: _Service) -> None:
+    """Port 0 listens on a free port and logs the URL, which answers."""
     with capture_logs() as logs:
         assert await service.wallboard.start("127.0.0.1", 0) is True
     try:
@@ -209,6 +221,8 @@ async def test_port_0_listens_on_a_free_port_and_says_where(service: _Service) -
 
 async def test_status_lists_every_seat_as_staff_read_it(service: _Service,
                                                         client: TestClient[Any, Any]) -> None:
+    """/api/status lists every seat with its status, move and queues in Chinese, filtered by
+    queue."""
     from hotline.ledger.seats import SeatRecord
 
     assert service.routing is not None
@@ -269,6 +283,7 @@ async def test_status_has_the_days_rates_and_the_work_orders_to_do(
 async def test_a_failure_inside_is_a_json_500_and_logged(
         service: _Service, client: TestClient[Any, Any],
         monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure inside a request is a JSON 500 pointing to the log, and is logged."""
     async def broken(queue: str | None = None) -> dict[str, Any]:
         raise RuntimeError("ledger gone")
 
