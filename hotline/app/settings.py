@@ -16,8 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
-from hotline.common.errors import ConfigError
-from hotline.common.yamlsrc import Sourced, YamlSyntaxError, format_path, load_file
+from hotline.common.errors import ConfigError, SettingsNotFound, YamlSyntaxError
+from hotline.common.yamlsrc import Sourced, format_path, load_file
 
 ENV_PREFIX = "HOTLINE_"
 # Variables with the prefix that are not settings overrides.
@@ -198,9 +198,9 @@ def load_settings(path: Path | None = None, env: Mapping[str, str] | None = None
         try:
             source = load_file(path)
         except FileNotFoundError:
-            raise ConfigError([f"{path}: config file not found"]) from None
-        except YamlSyntaxError as exc:
-            raise ConfigError([str(exc)]) from None
+            raise SettingsNotFound([f"{path}: config file not found"]) from None
+        except YamlSyntaxError as exc:  # reported as the settings' problem, like the rest
+            raise ConfigError(exc.problems) from None
         if not isinstance(source.data, dict):
             raise ConfigError([f"{source.where(())}: the top level must be a mapping of sections"])
         data = {k: (dict(v) if isinstance(v, dict) else v) for k, v in source.data.items()}

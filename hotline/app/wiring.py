@@ -7,10 +7,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from hotline.app.settings import Settings
-from hotline.common.errors import ConfigError
-from hotline.common.yamlsrc import Sourced, YamlSyntaxError, load_file
-from hotline.core.calendar.schedule import Calendar, CalendarInvalid, parse_calendar
-from hotline.core.routing.config import RoutingConfig, RoutingInvalid, parse_routing
+from hotline.common.errors import (
+    AmiNoSecret,
+    CalendarInvalid,
+    ConfigError,
+    RoutingInvalid,
+    YamlSyntaxError,
+)
+from hotline.common.validate import syntax_problems
+from hotline.common.yamlsrc import Sourced, load_file
+from hotline.core.calendar.schedule import Calendar, parse_calendar
+from hotline.core.routing.config import RoutingConfig, parse_routing
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.ivr.registry import DialplanRegistry
 from hotline.pbx.gateway import AmiGateway
@@ -44,10 +51,10 @@ def ami_secret(settings: Settings) -> str:
     inst = instance_from(settings)
     path = inst.dir / "ami.secret"
     if not path.exists():
-        raise ConfigError([
+        raise AmiNoSecret([
             f"ami.secret is not set and the embedded sandbox has no secret yet ({path}): "
             "start it with `hotline sandbox up`, or set ami.secret for an existing Asterisk"
-        ], code="ami-no-secret")
+        ])
     return inst.secret()
 
 
@@ -101,23 +108,23 @@ def ledger_path(settings: Settings) -> Path:
 
 
 def _config_file(path: Path, parse: Callable[[Sourced], T],
-                 invalid: type[RoutingInvalid | CalendarInvalid], code: str) -> T | None:
-    """A YAML config file parsed and validated (None if there is no such file); every
-    problem becomes a ConfigError with its file and line."""
+                 invalid: type[ConfigError]) -> T | None:
+    """A YAML config file parsed and validated (None if there is no such file); a YAML
+    syntax error is reported as `invalid` (RoutingInvalid...) like the file's other
+    problems, with its file and line."""
     if not path.exists():
         return None
     try:
-        return parse(load_file(path))
+        source = load_file(path)
     except YamlSyntaxError as exc:
-        raise ConfigError([str(exc)], code=code) from None
-    except invalid as exc:
-        raise ConfigError(exc.problems, code=code) from None
+        raise invalid(syntax_problems(exc)) from None
+    return parse(source)
 
 
 def routing_from(settings: Settings) -> RoutingConfig | None:
     """config/routing.yaml, validated (None if there is no routing file)."""
     return _config_file(settings.resolve(settings.routing.path), parse_routing,
-                        RoutingInvalid, "routing-invalid")
+                        RoutingInvalid)
 
 
 def asterisk_files(settings: Settings,
@@ -151,7 +158,7 @@ def calendar_from(settings: Settings, queues: Collection[str] | None = None) -> 
     queue_hours must name one of `queues` (routing.yaml's) when they are given."""
     calendar = _config_file(settings.resolve(settings.calendar.path),
                             lambda source: parse_calendar(source, queues),
-                            CalendarInvalid, "calendar-invalid")
+                            CalendarInvalid)
     return calendar if calendar is not None else Calendar()
 
 

@@ -15,7 +15,19 @@ from typing import Any
 
 import yaml
 
+from hotline.common.errors import YamlSyntaxError
+
+__all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "PathKey", "Problem", "Sourced",
+           "YamlSyntaxError", "format_path", "load_file", "load_text"]
+
 PathKey = tuple[str | int, ...]
+# Limits far above any real configuration (the largest dialplan is a few KiB) that keep a
+# broken or hostile file from hanging the service or exhausting its memory: PyYAML reads
+# about 1/3 MiB a second, composes recursively (a deep nest overflows Python's stack),
+# and expands every alias again (`*a` nine times nine times ... : "billion laughs").
+MAX_BYTES = 1024 * 1024
+MAX_DEPTH = 64
+MAX_VALUES = 200_000
 
 
 @dataclass(frozen=True)
@@ -43,14 +55,34 @@ class Sourced:
         return f"{self.filename}:{self.line_of(path)}"
 
 
-class YamlSyntaxError(ValueError):
-    """The text is not valid YAML, or uses a construct we refuse (duplicate keys)."""
+class Problem(str):
+    """One finding about a file, `file:line: key.path: message`: text (so lists of them
+    print, log and compare as lines) that also keeps its parts."""
 
-    def __init__(self, filename: str, line: int, message: str) -> None:
-        super().__init__(f"{filename}:{line}: {message}")
-        self.filename = filename
-        self.line = line
-        self.problem = message
+    file: str
+    line: int
+    path: PathKey
+    message: str
+    severity: str
+
+    def __new__(cls, file: str, line: int, path: Iterable[str | int], message: str,
+                severity: str = "error") -> Problem:
+        key = tuple(path)
+        where = f"{file}:{line}"
+        tag = "" if severity == "error" else f"{severity}: "
+        # No path: the whole file (or a YAML error, which names its own key).
+        text = (f"{where}: {tag}{message}" if not key
+                else f"{where}: {format_path(key)}: {tag}{message}")
+        self = super().__new__(cls, text)
+        self.file, self.line, self.path, self.message, self.severity = (
+            file, line, key, message, severity)
+        return self
+
+    def __repr__(self) -> str:
+        return f"Problem({str(self)!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Problem, (self.file, self.line, self.path, self.message, self.severity))
 
 
 def format_path(path: Iterable[str | int]) -> str:
@@ -72,78 +104,209 @@ def _plain_key(key: str) -> bool:
 
 
 def load_text(text: str, filename: str) -> Sourced:
-    """Parse one YAML document from `text`; an empty document loads as an empty mapping."""
-    loader = yaml.SafeLoader(text)
+    """Parse one YAML document from `text`; an empty document loads as an empty mapping.
+    Raises YamlSyntaxError naming the file and line, in plain words."""
+    size = len(text.encode("utf-8", "surrogatepass"))
+    if size > MAX_BYTES:
+        raise YamlSyntaxError(filename, 1, _too_big(size))
     try:
+        # The reader checks every character when it is created: inside the try.
+        loader = _Loader(text, filename)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark is not None else 1
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise YamlSyntaxError(filename, line, f"invalid YAML: {problem}") from None
+        line, message = _explain(exc, text)
+        raise YamlSyntaxError(filename, line, f"invalid YAML: {message}") from None
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1 if isinstance(exc.character, int) else 1
+        what = (f"character #x{exc.character:04x}" if isinstance(exc.character, int)
+                else "a character")
+        raise YamlSyntaxError(filename, line, f"invalid YAML: {what} is not allowed in YAML "
+                              "text (control characters such as NUL)") from None
     except yaml.YAMLError as exc:
         raise YamlSyntaxError(filename, 1, f"invalid YAML: {exc}") from None
+    except RecursionError:  # a safety net: _Loader stops at MAX_DEPTH long before this
+        raise YamlSyntaxError(filename, 1, "invalid YAML: nested too deeply") from None
     lines: dict[PathKey, int] = {}
     written: dict[PathKey, str] = {}
     if node is None:
         loader.dispose()
         return Sourced(filename, {}, {(): 1})
     try:
-        data = _walk(loader, node, (), lines, filename, written)
+        data = _Walker(loader, filename, lines, written).walk(node, ())
     finally:
         loader.dispose()
     return Sourced(filename, data, lines, written)
 
 
 def load_file(path: Path, display: str | None = None) -> Sourced:
-    """Read and parse `path`; errors name it as `display` (default: the path as given)."""
+    """Read and parse `path`; errors name it as `display` (default: the path as given).
+    FileNotFoundError (and other OSErrors) pass through."""
     name = display or str(path)
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_BYTES + 1)  # never read a huge file whole
+    if len(raw) > MAX_BYTES:
+        raise YamlSyntaxError(name, 1, _too_big(path.stat().st_size))
     try:
-        text = path.read_text(encoding="utf-8")
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise YamlSyntaxError(name, 1, f"not UTF-8 text: {exc.reason}") from None
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise YamlSyntaxError(name, line, f"not UTF-8 text: {exc.reason}") from None
     return load_text(text, name)
 
 
-def _walk(
-    loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, lines: dict[PathKey, int], fn: str,
-    written: dict[PathKey, str],
-) -> Any:
-    lines[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        result: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise YamlSyntaxError(
-                    fn, key_node.start_mark.line + 1, "merge keys ('<<') are not supported"
-                )
-            key = loader.construct_object(key_node, deep=True)
-            if isinstance(key, (list, dict)):
-                raise YamlSyntaxError(fn, key_node.start_mark.line + 1, "a key must be a scalar")
-            # Keys are compared as text: `1:` and `"1":` mean the same key to an admin.
-            skey = key if isinstance(key, str) else _scalar_text(key_node, key)
-            if skey in result:
-                where = format_path((*path, skey))
-                raise YamlSyntaxError(
-                    fn, key_node.start_mark.line + 1, f"{where}: duplicate key '{skey}'"
-                )
-            result[skey] = _walk(loader, value_node, (*path, skey), lines, fn, written)
-            lines[(*path, skey)] = key_node.start_mark.line + 1
-        return result
-    if isinstance(node, yaml.SequenceNode):
-        return [_walk(loader, item, (*path, i), lines, fn, written)
-                for i, item in enumerate(node.value)]
-    try:
-        value = loader.construct_object(node, deep=True)
-    except (ValueError, yaml.YAMLError) as exc:
-        # e.g. `2027-02-30`: YAML takes it for a date and the date does not exist.
-        raise YamlSyntaxError(fn, node.start_mark.line + 1,
-                              f"{format_path(path)}: cannot read {node.value!r}: {exc}",
-                              ) from None
-    if (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and isinstance(node.value, str) and node.value != str(value)):
-        written[path] = node.value
-    return value
+def _too_big(size: int) -> str:
+    return (f"the file is {size / 1024 / 1024:.1f} MiB: a configuration file is at most "
+            f"{MAX_BYTES // 1024 // 1024} MiB")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that refuses nesting deeper than MAX_DEPTH (its composer recurses)."""
+
+    def __init__(self, text: str, filename: str) -> None:
+        super().__init__(text)
+        self._depth = 0
+        self._filename = filename
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+                raise YamlSyntaxError(self._filename, mark.line + 1,
+                                      f"invalid YAML: nested more than {MAX_DEPTH} levels "
+                                      "deep")
+            node: yaml.Node | None = super().compose_node(parent, index)
+            return node
+        finally:
+            self._depth -= 1
+
+
+# What PyYAML's context says was being read -> the construct, in plain words.
+_OPENED = {
+    "while parsing a flow sequence": "the list opened with '[' here is not closed with ']'",
+    "while parsing a flow mapping": "the mapping opened with '{' here is not closed with '}'",
+    "while scanning a quoted scalar": "the quoted text that starts here has no closing quote",
+}
+
+
+def _explain(exc: yaml.MarkedYAMLError, text: str) -> tuple[int, str]:
+    """(the line to report, the message) for a PyYAML error. PyYAML names where it gave
+    up (problem_mark), which for an unclosed bracket or quote can be far below the
+    mistake; its context_mark is where the construct it was reading started."""
+    problem = exc.problem or exc.context or "invalid YAML"
+    at = exc.problem_mark.line + 1 if exc.problem_mark is not None else None
+    start = exc.context_mark.line + 1 if exc.context_mark is not None else None
+    context = exc.context or ""
+    if context in _OPENED and start is not None:
+        gave_up = f" (the parser gave up at line {at}: {problem})" if at else ""
+        return start, _OPENED[context] + gave_up
+    if at is None:
+        return start or 1, problem
+    column = exc.problem_mark.column + 1 if exc.problem_mark is not None else 0
+    if "'\\t'" in problem:
+        return at, f"a tab at column {column}: YAML indents with spaces only"
+    if problem.startswith("expected <block end>") and start is not None:
+        return at, (f"this line is not indented like the keys it belongs with (column "
+                    f"{column}; the block starts at line {start}): indent each level "
+                    "with the same number of spaces")
+    if problem == "could not find expected ':'" and start is not None:
+        return start, (f"this line has no ':' after its key (the parser gave up at line "
+                       f"{at})")
+    if problem == "mapping values are not allowed here":
+        return _misplaced_colon(text, at, column)
+    if problem.startswith("found undefined alias"):
+        return at, f"{problem}: an alias (*name) needs an anchor (&name) above it"
+    if context and start is not None and start != at:
+        return at, f"{problem} ({context} that starts at line {start})"
+    return at, problem
+
+
+def _misplaced_colon(text: str, at: int, column: int) -> tuple[int, str]:
+    """A ':' PyYAML refuses: plain text that ran on from the line above (a key without its
+    ':' there, or this line indented deeper than that line's key), or ': ' in a value."""
+    lines = text.split("\n")
+    above = next((n for n in range(at - 1, 0, -1)
+                  if lines[n - 1].strip() and not lines[n - 1].lstrip().startswith("#")), None)
+    if above is not None:
+        prev = lines[above - 1].split(" #")[0].rstrip()
+        body = prev.lstrip().removeprefix("- ").lstrip()
+        indent = len(lines[at - 1]) - len(lines[at - 1].lstrip())
+        key_column = len(prev) - len(prev.lstrip()) + (len(prev.lstrip()) - len(body))
+        if ":" not in body and not body.endswith(("[", "{", ",")):
+            return above, (f"this line has no ':' after its key: YAML reads it and line {at} "
+                           f"as one text and refuses the ':' on line {at}")
+        if ": " in body and indent > key_column:
+            return at, (f"this line is indented deeper than the key on line {above} "
+                        f"(column {indent + 1}, not {key_column + 1}): YAML reads it as the "
+                        f"rest of line {above}'s value and refuses its ':'")
+    return at, (f"':' is not allowed here (column {column}): quote a value that holds "
+                "': ', or check the indentation")
+
+
+class _Walker:
+    """Builds plain values from the node tree, recording the line of every path."""
+
+    def __init__(self, loader: yaml.SafeLoader, filename: str, lines: dict[PathKey, int],
+                 written: dict[PathKey, str]) -> None:
+        self.loader = loader
+        self.fn = filename
+        self.lines = lines
+        self.written = written
+        self.values = 0
+        self.seen: set[int] = set()
+        self.repeated: yaml.Node | None = None  # the first node an alias repeats
+
+    def walk(self, node: yaml.Node, path: PathKey) -> Any:
+        self.values += 1
+        if self.values > MAX_VALUES:
+            # Only aliases make this many values out of a file of at most MAX_BYTES.
+            anchor = self.repeated or node
+            raise YamlSyntaxError(
+                self.fn, anchor.start_mark.line + 1,
+                f"invalid YAML: more than {MAX_VALUES} values: the aliases (*name) of the "
+                "anchor here repeat it too often")
+        lines, fn = self.lines, self.fn
+        lines[path] = node.start_mark.line + 1
+        if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if id(node) in self.seen:
+                self.repeated = self.repeated or node
+            self.seen.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise YamlSyntaxError(
+                        fn, key_node.start_mark.line + 1, "merge keys ('<<') are not supported"
+                    )
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise YamlSyntaxError(fn, key_node.start_mark.line + 1,
+                                          "a key must be a scalar")
+                key = self.loader.construct_object(key_node, deep=True)
+                if isinstance(key, (list, dict)):
+                    raise YamlSyntaxError(fn, key_node.start_mark.line + 1,
+                                          "a key must be a scalar")
+                # Keys are compared as text: `1:` and `"1":` mean the same key to an admin.
+                skey = key if isinstance(key, str) else _scalar_text(key_node, key)
+                if skey in result:
+                    raise YamlSyntaxError(
+                        fn, key_node.start_mark.line + 1,
+                        f"{format_path((*path, skey))}: duplicate key '{skey}'")
+                result[skey] = self.walk(value_node, (*path, skey))
+                lines[(*path, skey)] = key_node.start_mark.line + 1
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.walk(item, (*path, i)) for i, item in enumerate(node.value)]
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except (ValueError, yaml.YAMLError) as exc:
+            # e.g. `2027-02-30`: YAML takes it for a date and the date does not exist.
+            raise YamlSyntaxError(fn, node.start_mark.line + 1,
+                                  f"{format_path(path)}: cannot read {node.value!r}: {exc}",
+                                  ) from None
+        if (isinstance(value, (int, float)) and not isinstance(value, bool)
+                and isinstance(node.value, str) and node.value != str(value)):
+            self.written[path] = node.value
+        return value
 
 
 def _scalar_text(node: yaml.Node, value: Any) -> str:

@@ -434,7 +434,8 @@ def test_broken_yaml_through_wiring_names_file_and_line(calendar_file: Path) -> 
         calendar_from(settings)
     assert info.value.code == "calendar-invalid"
     assert info.value.problems == [
-        f"{calendar_file}:3: invalid YAML: mapping values are not allowed here"]
+        f"{calendar_file}:3: invalid YAML: this line is indented deeper than the key on line 2 "
+        "(column 6, not 5): YAML reads it as the rest of line 2's value and refuses its ':'"]
 
 
 def test_invalid_calendar_through_wiring_names_file_and_line(calendar_file: Path) -> None:
@@ -571,5 +572,6 @@ def test_cli_check_fails_on_calendar_yaml_syntax(calendar_file: Path) -> None:
                              encoding="utf-8")
     res = hotline("check", env={"HOTLINE_CALENDAR_PATH": str(calendar_file)})
     assert res.returncode == 1, res.stdout + res.stderr
-    assert (f"{calendar_file}:3: invalid YAML: mapping values are not allowed here"
-            in res.stdout.splitlines())
+    assert (f"{calendar_file}:3: invalid YAML: this line is indented deeper than the key on "
+            "line 2 (column 6, not 5): YAML reads it as the rest of line 2's value and "
+            "refuses its ':'" in res.stdout.splitlines())

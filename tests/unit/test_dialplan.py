@@ -355,7 +355,7 @@ def test_timeout_out_of_range(tmp_path: Path) -> None:
             options:
               "1": hangup
             timeout: 90
-        """) == ["plan.yaml:8: menus.main.timeout: must be between 1 and 60, not 90"]
+        """) == ["plan.yaml:8: menus.main.timeout: must be a number of seconds from 1 to 60, not 90"]
 
 
 def test_timeout_of_the_wrong_type(tmp_path: Path) -> None:
@@ -369,7 +369,7 @@ def test_timeout_of_the_wrong_type(tmp_path: Path) -> None:
             options:
               "1": hangup
             timeout: soon
-        """) == ["plan.yaml:8: menus.main.timeout: must be a number of seconds, not text"]
+        """) == ["plan.yaml:8: menus.main.timeout: must be a number of seconds from 1 to 60, not text"]
 
 
 def test_timeout_true_is_not_a_number(tmp_path: Path) -> None:
@@ -383,8 +383,8 @@ def test_timeout_true_is_not_a_number(tmp_path: Path) -> None:
             options:
               "1": hangup
             inter_digit_timeout: yes
-        """) == ["plan.yaml:8: menus.main.inter_digit_timeout: must be a number of seconds, "
-                 "not true/false"]
+        """) == ["plan.yaml:8: menus.main.inter_digit_timeout: must be a number of seconds "
+                 "from 0.5 to 30, not true/false"]
 
 
 def test_max_attempts_must_be_whole(tmp_path: Path) -> None:
@@ -398,7 +398,7 @@ def test_max_attempts_must_be_whole(tmp_path: Path) -> None:
             options:
               "1": hangup
             max_attempts: 2.5
-        """) == ["plan.yaml:8: menus.main.max_attempts: must be a whole number, not a number"]
+        """) == ["plan.yaml:8: menus.main.max_attempts: must be a whole number from 1 to 10, not a number"]
 
 
 def test_unknown_category_in_set(tmp_path: Path) -> None:
@@ -657,14 +657,16 @@ def test_missing_menus(tmp_path: Path) -> None:
 
 
 def test_broken_yaml(tmp_path: Path) -> None:
-    """Invalid YAML is reported at the line where the parser gave up."""
+    """An unclosed '{' is reported at the line that opens it, naming where the parser gave
+    up."""
     assert errors(tmp_path, """\
         prompts:
           hi: Hello
         menus:
           main: {greeting: hi
           other: 1
-        """) == ["plan.yaml:5: invalid YAML: expected ',' or '}', but got ':'"]
+        """) == ["plan.yaml:4: invalid YAML: the mapping opened with '{' here is not closed "
+                 "with '}' (the parser gave up at line 5: expected ',' or '}', but got ':')"]
 
 
 def test_duplicate_key(tmp_path: Path) -> None:

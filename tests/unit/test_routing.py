@@ -194,7 +194,8 @@ def test_leave_thresholds_must_be_below_enter(old: str, new: str) -> None:
 def test_overflow_number_out_of_range() -> None:
     """An overflow threshold out of its range is named at its key."""
     assert problems(variant("after: 120", "after: -5")) == [
-        "config/routing.yaml:12: overflow.leave.after: must be a number from 0 to 3600"]
+        "config/routing.yaml:12: overflow.leave.after: must be a number from 0 to 3600, "
+        "not -5"]
 
 
 def test_no_centre_group() -> None:

@@ -20,7 +20,7 @@ Where a day's status comes from, first match wins:
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
@@ -29,6 +29,9 @@ from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
+# CalendarInvalid stays importable from here.
+from hotline.common.errors import CalendarInvalid as CalendarInvalid
+from hotline.common.validate import Checker
 from hotline.common.yamlsrc import PathKey, Sourced
 
 CHINA = ZoneInfo("Asia/Shanghai")
@@ -215,33 +218,19 @@ def _by_weekday(day: date, source: str) -> Day:
 
 # -- config/calendar.yaml -------------------------------------------------------------------
 
-
-class CalendarInvalid(ValueError):
-    code = "calendar-invalid"
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
+Report = Callable[[PathKey, str], None]  # Checker.error
 
 
 def parse_calendar(source: Sourced, queues: Collection[str] | None = None) -> Calendar:
     """Validate config/calendar.yaml into a Calendar; raises CalendarInvalid listing every
     problem as `file:line: key.path: message`. `queues`: the queues routing.yaml knows
     (queue_hours must name one of them); None checks no names."""
-    problems: list[str] = []
-
-    def error(path: PathKey, message: str) -> None:
-        from hotline.common.yamlsrc import format_path
-
-        problems.append(f"{source.where(path)}: {format_path(path)}: {message}")
-
-    data = source.data if source.data is not None else {}
-    if not isinstance(data, dict):
-        raise CalendarInvalid([f"{source.where(())}: the calendar must be a mapping"])
-    for key in data:
-        if key not in ("hours", "queue_hours", "years", "overrides"):
-            error((key,), "unknown key (expected one of: hours, overrides, queue_hours, "
-                  "years)")
+    check = Checker(source)
+    error = check.error
+    data = check.mapping(source.data, (), "the calendar", absent_ok=True)
+    if data is None:
+        raise CalendarInvalid(check.problems)
+    check.unknown_keys(data, ("hours", "queue_hours", "years", "overrides"), ())
     hours = _hours(data.get("hours"), ("hours",), error) if "hours" in data else DEFAULT_HOURS
     queue_hours: dict[str, Hours] = {}
     raw_queues = data.get("queue_hours", {})
@@ -267,9 +256,7 @@ def parse_calendar(source: Sourced, queues: Collection[str] | None = None) -> Ca
         if not isinstance(spec, dict):
             error(path, "must be a mapping with holidays and workdays")
             continue
-        for key in spec:
-            if key not in ("holidays", "workdays"):
-                error((*path, key), "unknown key (expected holidays or workdays)")
+        check.unknown_keys(spec, ("holidays", "workdays"), path, "holidays or workdays")
         holidays = _spans(spec.get("holidays", []), (*path, "holidays"), error, year)
         workdays = _spans(spec.get("workdays", []), (*path, "workdays"), error, year)
         years[year] = YearSchedule(tuple(holidays), tuple(workdays))
@@ -283,16 +270,11 @@ def parse_calendar(source: Sourced, queues: Collection[str] | None = None) -> Ca
         if not isinstance(item, dict):
             error(path, "must be a mapping")
             continue
-        for key in item:
-            if key not in ("date", "from", "to", "closed", "hours", "reason"):
-                error((*path, key), "unknown key (expected date or from/to, closed or "
-                      "hours, reason)")
+        check.unknown_keys(item, ("date", "from", "to", "closed", "hours", "reason"), path,
+                           "date or from/to, closed or hours, reason")
         spans = _spans([{k: v for k, v in item.items() if k in ("date", "from", "to")}
                         | {"name": item.get("reason")}], path, error, None)
-        closed = item.get("closed", False)
-        if not isinstance(closed, bool):
-            error((*path, "closed"), "must be true or false")
-            closed = False
+        closed = check.boolean(item.get("closed", False), (*path, "closed"))
         over_hours = _hours(item["hours"], (*path, "hours"), error) if "hours" in item else None
         if closed and over_hours is not None:
             error(path, "an override is either closed or has hours, not both")
@@ -300,12 +282,11 @@ def parse_calendar(source: Sourced, queues: Collection[str] | None = None) -> Ca
             error(path, "required key 'reason' is missing (staff see it in the calendar)")
         for span in spans:
             overrides.append(Override(span, closed, over_hours))
-    if problems:
-        raise CalendarInvalid(problems)
+    check.raise_if_errors(CalendarInvalid)
     return Calendar(hours, queue_hours, years, tuple(overrides))
 
 
-def _hours(value: Any, path: PathKey, error: Any) -> Hours:
+def _hours(value: Any, path: PathKey, error: Report) -> Hours:
     """`["08:30-12:00", "13:30-17:30"]` -> ((08:30, 12:00), (13:30, 17:30))."""
     if not isinstance(value, list) or not value:
         error(path, 'must be a list of "HH:MM-HH:MM" ranges')
@@ -333,7 +314,7 @@ def _hours(value: Any, path: PathKey, error: Any) -> Hours:
     return tuple(out)
 
 
-def _spans(value: Any, path: PathKey, error: Any, year: int | None) -> list[Span]:
+def _spans(value: Any, path: PathKey, error: Report, year: int | None) -> list[Span]:
     if not isinstance(value, list):
         error(path, "must be a list of {date: ...} or {from: ..., to: ...}")
         return []
@@ -364,7 +345,7 @@ def _spans(value: Any, path: PathKey, error: Any, year: int | None) -> list[Span
     return out
 
 
-def _date(value: Any, path: PathKey, error: Any) -> date | None:
+def _date(value: Any, path: PathKey, error: Report) -> date | None:
     if isinstance(value, datetime):
         return value.date()
     if isinstance(value, date):

@@ -50,7 +50,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hotline.common.yamlsrc import PathKey, Sourced, YamlSyntaxError, format_path, load_file
+# Problem (`file:line: key.path: message`) and DialplanInvalid are the shared ones, kept
+# importable from here.
+from hotline.common.errors import DialplanInvalid as DialplanInvalid
+from hotline.common.validate import Checker, syntax_problems
+from hotline.common.yamlsrc import PathKey, Sourced, YamlSyntaxError, load_file
+from hotline.common.yamlsrc import Problem as Problem
 
 CATEGORIES = ("consultation", "tip_off", "complaint", "suggestion", "other")
 CALENDAR_STATES = ("open", "after_hours", "non_working_day")
@@ -195,31 +200,6 @@ class Dialplan:
 
 # -- problems -------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Problem:
-    file: str
-    line: int
-    path: PathKey
-    message: str
-    severity: str = "error"  # or "warning"
-
-    def __str__(self) -> str:
-        where = f"{self.file}:{self.line}"
-        tag = "" if self.severity == "error" else "warning: "
-        if not self.path:  # the whole file (or a YAML error, which names its own key)
-            return f"{where}: {tag}{self.message}"
-        return f"{where}: {format_path(self.path)}: {tag}{self.message}"
-
-
-class DialplanInvalid(ValueError):
-    code = "dialplan-invalid"
-
-    def __init__(self, problems: list[Problem]) -> None:
-        super().__init__("\n".join(str(p) for p in problems))
-        self.problems = problems
-
-
 @dataclass(frozen=True)
 class Reference:
     kind: str  # "menu", "prompt" or "queue"
@@ -227,71 +207,18 @@ class Reference:
     path: PathKey
 
 
-@dataclass
-class _Compiler:
-    source: Sourced
-    problems: list[Problem] = field(default_factory=list)
-    refs: list[Reference] = field(default_factory=list)
+class _Compiler(Checker):
+    def __init__(self, source: Sourced) -> None:
+        super().__init__(source)
+        self.refs: list[Reference] = []
 
     def ref(self, kind: str, name: str | None, path: PathKey) -> str | None:
         if name is not None:
             self.refs.append(Reference(kind, name, path))
         return name
 
-    def error(self, path: PathKey, message: str, severity: str = "error") -> None:
-        self.problems.append(
-            Problem(self.source.filename, self.source.line_of(path), path, message, severity))
-
-    # -- helpers ----------------------------------------------------------------------
-
-    def mapping(self, value: Any, path: PathKey, what: str) -> dict[str, Any] | None:
-        if not isinstance(value, dict):
-            self.error(path, f"{what} must be a mapping, not {_kind(value)}")
-            return None
-        return value
-
-    def unknown_keys(self, data: Mapping[str, Any], allowed: Iterable[str],
-                     path: PathKey) -> None:
-        allowed = set(allowed)
-        for key in data:
-            if key not in allowed:
-                self.error((*path, key), f"unknown key (expected one of: "
-                           f"{', '.join(sorted(allowed))})")
-
-    def text(self, value: Any, path: PathKey, what: str = "value") -> str | None:
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            self.error(path, f"{what} must be text, not {_kind(value)}")
-            return None
-        if self.misread(value, path):
-            return None
-        return str(value)
-
-    def misread(self, value: Any, path: PathKey) -> bool:
-        """Report text that YAML read as a different number (0551 is octal 361)."""
-        written = self.source.written.get(path)
-        if written is None or isinstance(value, str):
-            return False
-        self.error(path, f"YAML reads {written} as the number {value}: write \"{written}\" "
-                   "(in quotes) to keep it as written")
-        return True
-
-    def number(self, value: Any, path: PathKey, low: float, high: float) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            self.error(path, f"must be a number of seconds, not {_kind(value)}")
-            return None
-        if not low <= value <= high:
-            self.error(path, f"must be between {low:g} and {high:g}, not {value:g}")
-            return None
-        return float(value)
-
-    def integer(self, value: Any, path: PathKey, low: int, high: int) -> int | None:
-        if isinstance(value, bool) or not isinstance(value, int):
-            self.error(path, f"must be a whole number, not {_kind(value)}")
-            return None
-        if not low <= value <= high:
-            self.error(path, f"must be between {low} and {high}, not {value}")
-            return None
-        return value
+    def seconds(self, value: Any, path: PathKey, low: float, high: float) -> float | None:
+        return self.number(value, path, low, high, unit="seconds")
 
     def prompt_list(self, value: Any, path: PathKey) -> tuple[str, ...]:
         items = value if isinstance(value, list) else [value]
@@ -400,8 +327,8 @@ class _Compiler:
             options[key] = self.action(action, sub)
         if not options:
             self.error((*path, "options"), "a menu needs at least one option")
-        timeout = self.number(data.get("timeout", 5), (*path, "timeout"), 1, 60)
-        inter = self.number(data.get("inter_digit_timeout", 2),
+        timeout = self.seconds(data.get("timeout", 5), (*path, "timeout"), 1, 60)
+        inter = self.seconds(data.get("inter_digit_timeout", 2),
                             (*path, "inter_digit_timeout"), 0.5, 30)
         attempts = self.integer(data.get("max_attempts", 3), (*path, "max_attempts"), 1, 10)
         invalid = (self.ref("prompt", self.text(data["invalid"], (*path, "invalid"),
@@ -412,10 +339,7 @@ class _Compiler:
                     if "no_input" in data else None)
         exhausted = (self.action(data["on_exhausted"], (*path, "on_exhausted"))
                      if "on_exhausted" in data else (HangUp(),))
-        self_service = data.get("self_service", False)
-        if not isinstance(self_service, bool):
-            self.error((*path, "self_service"), "must be true or false")
-            self_service = False
+        self_service = self.boolean(data.get("self_service", False), (*path, "self_service"))
         return Menu(name, first, again, options, timeout or 5.0, inter or 2.0, attempts or 3,
                     invalid, no_input, exhausted, self_service)
 
@@ -495,8 +419,8 @@ class _Compiler:
         self.unknown_keys(arg, ("box", "max_seconds", "silence_seconds", "review", "saved",
                                 "failed"), path)
         box = self.text(arg.get("box", "12366"), (*path, "box"), "a voicemail box") or "12366"
-        longest = self.number(arg.get("max_seconds", 120), (*path, "max_seconds"), 5, 600)
-        silence = self.number(arg.get("silence_seconds", 5), (*path, "silence_seconds"), 1, 60)
+        longest = self.seconds(arg.get("max_seconds", 120), (*path, "max_seconds"), 5, 600)
+        silence = self.seconds(arg.get("silence_seconds", 5), (*path, "silence_seconds"), 1, 60)
         prompts: dict[str, str | None] = {}
         for key in ("review", "saved", "failed"):
             prompts[key] = (self.ref("prompt", self.text(arg[key], (*path, key),
@@ -513,10 +437,7 @@ class _Compiler:
                 return None
             name = self.ref("queue", self.text(arg["name"], (*path, "name"), "a queue name"),
                             (*path, "name"))
-            prefer = arg.get("prefer_region", False)
-            if not isinstance(prefer, bool):
-                self.error((*path, "prefer_region"), "must be true or false")
-                prefer = False
+            prefer = self.boolean(arg.get("prefer_region", False), (*path, "prefer_region"))
             return ToQueue(name, prefer) if name else None
         name = self.ref("queue", self.text(arg, path, "a queue name"), path)
         return ToQueue(name) if name else None
@@ -588,8 +509,8 @@ class _Compiler:
         terminator = self.text(data.get("terminator", "#"), (*path, "terminator")) or "#"
         if terminator not in ("#", "*"):
             self.error((*path, "terminator"), "the terminator is # or *")
-        timeout = self.number(data.get("timeout", 8), (*path, "timeout"), 1, 60) or 8.0
-        inter = self.number(data.get("inter_digit_timeout", 4),
+        timeout = self.seconds(data.get("timeout", 8), (*path, "timeout"), 1, 60) or 8.0
+        inter = self.seconds(data.get("inter_digit_timeout", 4),
                             (*path, "inter_digit_timeout"), 0.5, 30) or 4.0
         attempts = self.integer(data.get("attempts", 3), (*path, "attempts"), 1, 10) or 3
         invalid = (self.ref("prompt", self.text(data["invalid"], (*path, "invalid"),
@@ -671,13 +592,6 @@ class _Compiler:
         return Condition(tuple(calendar), tuple(prefixes), queue)
 
 
-def _kind(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    return {dict: "a mapping", list: "a list", str: "text", bool: "true/false",
-            int: "a number", float: "a number"}.get(type(value), type(value).__name__)
-
-
 def _step_name(step: Step) -> str:
     return {Goto: "goto", Back: "back", Repeat: "repeat", ToQueue: "queue",
             ToVoicemail: "voicemail", Transfer: "transfer", HangUp: "hangup"}.get(
@@ -708,7 +622,7 @@ def load_dialplan(path: Path, display: str | None = None,
     except FileNotFoundError:
         return None, [Problem(name, 1, (), "file not found")]
     except YamlSyntaxError as exc:
-        return None, [Problem(exc.filename, exc.line, (), exc.problem)]
+        return None, syntax_problems(exc)
     plan, problems = compile_source(source, queues)
     if plan is not None:
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]

@@ -26,7 +26,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from hotline.common.yamlsrc import PathKey, Sourced, format_path
+# RoutingInvalid stays importable from here.
+from hotline.common.errors import RoutingInvalid as RoutingInvalid
+from hotline.common.validate import Checker
+from hotline.common.yamlsrc import PathKey, Sourced
 
 STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear",
               "wrandom", "rrordered")
@@ -201,74 +204,42 @@ def region_queue_name(queue: str, group: str) -> str:
     return f"{queue}{REGION_SEP}{group}"
 
 
-class RoutingInvalid(ValueError):
-    code = "routing-invalid"
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-@dataclass
-class _Parser:
-    source: Sourced
-    problems: list[str] = field(default_factory=list)
-
-    def error(self, path: PathKey, message: str) -> None:
-        self.problems.append(f"{self.source.where(path)}: {format_path(path)}: {message}")
-
-    def mapping(self, value: Any, path: PathKey, what: str) -> dict[str, Any]:
-        if value is None:
-            return {}
-        if not isinstance(value, dict):
-            self.error(path, f"{what} must be a mapping")
-            return {}
-        return value
+class _Parser(Checker):
+    def section(self, value: Any, path: PathKey, what: str) -> dict[str, Any]:
+        """A mapping (absent: empty); anything else is a problem, read as empty."""
+        return self.mapping(value, path, what, absent_ok=True) or {}
 
     def keys(self, data: Mapping[str, Any], allowed: tuple[str, ...], path: PathKey) -> None:
-        for key in data:
-            if key not in allowed:
-                self.error((*path, key), f"unknown key (expected one of: "
-                           f"{', '.join(sorted(allowed))})")
+        self.unknown_keys(data, allowed, path)
 
-    def integer(self, data: Mapping[str, Any], key: str, default: int, low: int, high: int,
-                path: PathKey) -> int:
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-            self.error((*path, key), f"must be a whole number from {low} to {high}")
-            return default
-        return value
+    def whole(self, data: Mapping[str, Any], key: str, default: int, low: int, high: int,
+              path: PathKey) -> int:
+        value = self.integer(data.get(key, default), (*path, key), low, high)
+        return default if value is None else value
 
-    def number(self, data: Mapping[str, Any], key: str, default: float, low: float,
-               high: float, path: PathKey) -> float:
-        value = data.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                low <= value <= high):
-            self.error((*path, key), f"must be a number from {low:g} to {high:g}")
-            return default
-        return float(value)
+    def seconds(self, data: Mapping[str, Any], key: str, default: float, low: float,
+                high: float, path: PathKey) -> float:
+        value = self.number(data.get(key, default), (*path, key), low, high)
+        return default if value is None else value
 
-    def text(self, data: Mapping[str, Any], key: str, path: PathKey,
-             default: str | None = None) -> str | None:
+    def field_text(self, data: Mapping[str, Any], key: str, path: PathKey,
+                   default: str | None = None) -> str | None:
         value = data.get(key, default)
         if value is None:
             self.error(path, f"required key '{key}' is missing")
             return None
-        if not isinstance(value, (str, int)) or isinstance(value, bool):
-            self.error((*path, key), "must be text")
-            return None
-        return str(value)
+        return self.text(value, (*path, key))
 
     def parse(self) -> RoutingConfig:
-        data = self.mapping(self.source.data, (), "the routing file")
+        data = self.section(self.source.data, (), "the routing file")
         self.keys(data, ("queues", "groups", "seats", "overflow", "pause_reasons"), ())
         queues: dict[str, QueueDef] = {}
-        for qid, spec in self.mapping(data.get("queues"), ("queues",), "queues").items():
+        for qid, spec in self.section(data.get("queues"), ("queues",), "queues").items():
             path = ("queues", qid)
             if not NAME_ID.match(str(qid)):
                 self.error(path, "a queue id is lower-case letters, digits and _, starting "
                            "with a letter (it is the Asterisk queue's name)")
-            body = self.mapping(spec, path, "a queue")
+            body = self.section(spec, path, "a queue")
             self.keys(body, ("name", "strategy", "ring_timeout", "wrapup", "max_wait",
                              "announce", "on_no_answer", "region_wait"), path)
             strategy = str(body.get("strategy", "rrmemory"))
@@ -278,26 +249,26 @@ class _Parser:
             on_no_answer = str(body.get("on_no_answer", "voicemail"))
             if on_no_answer not in NO_ANSWER:
                 self.error((*path, "on_no_answer"), f"must be one of: {', '.join(NO_ANSWER)}")
-            announce = self.mapping(body.get("announce"), (*path, "announce"), "announce")
+            announce = self.section(body.get("announce"), (*path, "announce"), "announce")
             self.keys(announce, ("position", "expected_wait"), (*path, "announce"))
             queues[qid] = QueueDef(
-                qid, self.text(body, "name", path, qid) or qid, strategy,
-                self.integer(body, "ring_timeout", 15, 5, 120, path),
-                self.integer(body, "wrapup", 0, 0, 600, path),
-                self.integer(body, "max_wait", 300, 10, 3600, path),
+                qid, self.field_text(body, "name", path, qid) or qid, strategy,
+                self.whole(body, "ring_timeout", 15, 5, 120, path),
+                self.whole(body, "wrapup", 0, 0, 600, path),
+                self.whole(body, "max_wait", 300, 10, 3600, path),
                 bool(announce.get("position", False)),
                 bool(announce.get("expected_wait", False)), on_no_answer,
-                self.integer(body, "region_wait", 20, 5, 600, path))
+                self.whole(body, "region_wait", 20, 5, 600, path))
         if not queues:
             self.error(("queues",), "at least one queue is needed")
         groups: dict[str, Group] = {}
-        raw_groups = self.mapping(data.get("groups"), ("groups",), "groups")
+        raw_groups = self.section(data.get("groups"), ("groups",), "groups")
         for gid, spec in raw_groups.items():
             path = ("groups", gid)
             if not NAME_ID.match(str(gid)):
                 self.error(path, "a group id is lower-case letters, digits and _, starting "
                            "with a letter")
-            body = self.mapping(spec, path, "a group")
+            body = self.section(spec, path, "a group")
             self.keys(body, ("name", "kind", "area_codes"), path)
             kind = str(body.get("kind", "remote"))
             if kind not in ("centre", "remote"):
@@ -308,25 +279,25 @@ class _Parser:
                 self.error((*path, "area_codes"), 'must be a list of quoted area codes, e.g. '
                            '["0551"]')
                 codes = []
-            groups[gid] = Group(gid, self.text(body, "name", path, gid) or gid, kind,
+            groups[gid] = Group(gid, self.field_text(body, "name", path, gid) or gid, kind,
                                 tuple(codes))
         if raw_groups and not any(g.kind == "centre" for g in groups.values()):
             self.error(("groups",), "one group must be the provincial centre (kind: centre)")
         seats: dict[str, Seat] = {}
-        for sid, spec in self.mapping(data.get("seats"), ("seats",), "seats").items():
+        for sid, spec in self.section(data.get("seats"), ("seats",), "seats").items():
             path = ("seats", sid)
             if not SEAT_ID.match(str(sid)):
                 self.error(path, "a seat id is letters, digits, _ or - (quote numbers)")
-            body = self.mapping(spec, path, "a seat")
+            body = self.section(spec, path, "a seat")
             self.keys(body, ("name", "group", "device", "skills"), path)
-            group = self.text(body, "group", path)
+            group = self.field_text(body, "group", path)
             if group is not None and group not in groups:
                 self.error((*path, "group"), f"unknown group '{group}'")
-            device = self.text(body, "device", path)
+            device = self.field_text(body, "device", path)
             if device is not None and not DEVICE.match(device):
                 self.error((*path, "device"), f"'{device}' is not an Asterisk interface "
                            "(e.g. PJSIP/1001 or Local/1001@seats/n)")
-            skills_raw = self.mapping(body.get("skills"), (*path, "skills"), "skills")
+            skills_raw = self.section(body.get("skills"), (*path, "skills"), "skills")
             skills: dict[str, int] = {}
             for queue, level in skills_raw.items():
                 if queue not in queues:
@@ -337,34 +308,36 @@ class _Parser:
                     skills[queue] = level
             if not skills_raw:
                 self.error(path, "a seat with no skill can serve no queue")
-            seats[str(sid)] = Seat(str(sid), self.text(body, "name", path, str(sid)) or str(sid),
-                                   group or "", device or "", skills)
+            name = self.field_text(body, "name", path, str(sid)) or str(sid)
+            seats[str(sid)] = Seat(str(sid), name, group or "", device or "", skills)
         served = {q for seat in seats.values() for q in seat.skills}
         if seats:
             for qid in queues:
                 if qid not in served:
                     self.error(("queues", qid), "no seat has this skill: no one can serve "
                                "the queue")
-        overflow = self._overflow(self.mapping(data.get("overflow"), ("overflow",),
+        overflow = self._overflow(self.section(data.get("overflow"), ("overflow",),
                                                "overflow"))
-        reasons = self.mapping(data.get("pause_reasons"), ("pause_reasons",), "pause_reasons")
+        reasons = self.section(data.get("pause_reasons"), ("pause_reasons",), "pause_reasons")
         pause_reasons = ({str(k): str(v) for k, v in reasons.items()} if reasons
                          else dict(DEFAULT_PAUSE_REASONS))
         return RoutingConfig(queues, groups, seats, overflow, pause_reasons)
 
     def _overflow(self, data: dict[str, Any]) -> OverflowPolicy:
         self.keys(data, ("enter", "leave", "remote_penalty"), ("overflow",))
-        enter = self.mapping(data.get("enter"), ("overflow", "enter"), "enter")
-        leave = self.mapping(data.get("leave"), ("overflow", "leave"), "leave")
+        enter = self.section(data.get("enter"), ("overflow", "enter"), "enter")
+        leave = self.section(data.get("leave"), ("overflow", "leave"), "leave")
         self.keys(enter, ("waiting", "expected_wait"), ("overflow", "enter"))
         self.keys(leave, ("waiting", "expected_wait", "after"), ("overflow", "leave"))
         policy = OverflowPolicy(
-            Thresholds(self.integer(enter, "waiting", 5, 1, 10_000, ("overflow", "enter")),
-                       self.number(enter, "expected_wait", 60, 1, 3600, ("overflow", "enter"))),
-            Thresholds(self.integer(leave, "waiting", 1, 0, 10_000, ("overflow", "leave")),
-                       self.number(leave, "expected_wait", 20, 0, 3600, ("overflow", "leave")),
-                       self.number(leave, "after", 120, 0, 3600, ("overflow", "leave"))),
-            self.integer(data, "remote_penalty", 10, 1, 100, ("overflow",)))
+            Thresholds(self.whole(enter, "waiting", 5, 1, 10_000, ("overflow", "enter")),
+                       self.seconds(enter, "expected_wait", 60, 1, 3600,
+                                    ("overflow", "enter"))),
+            Thresholds(self.whole(leave, "waiting", 1, 0, 10_000, ("overflow", "leave")),
+                       self.seconds(leave, "expected_wait", 20, 0, 3600,
+                                    ("overflow", "leave")),
+                       self.seconds(leave, "after", 120, 0, 3600, ("overflow", "leave"))),
+            self.whole(data, "remote_penalty", 10, 1, 100, ("overflow",)))
         if policy.leave.waiting >= policy.enter.waiting or (
                 policy.leave.expected_wait >= policy.enter.expected_wait):
             self.error(("overflow", "leave"), "leave thresholds must be below enter "
@@ -373,8 +346,9 @@ class _Parser:
 
 
 def parse_routing(source: Sourced) -> RoutingConfig:
+    """Validate config/routing.yaml into a RoutingConfig; raises RoutingInvalid listing
+    every problem as `file:line: key.path: message`."""
     parser = _Parser(source)
     config = parser.parse()
-    if parser.problems:
-        raise RoutingInvalid(parser.problems)
+    parser.raise_if_errors(RoutingInvalid)
     return config
