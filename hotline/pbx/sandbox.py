@@ -29,7 +29,22 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.common.errors import HotlineError
+from hotline.pbx.errors import (
+    SandboxBadTemplate,
+    SandboxBadVersion,
+    SandboxBroken,
+    SandboxBuildFailed,
+    SandboxCliFailed,
+    SandboxDown,
+    SandboxMissingDebootstrap,
+    SandboxNeedsRoot,
+    SandboxNoTemplates,
+    SandboxPortBusy,
+    SandboxStartFailed,
+)
+from hotline.pbx.errors import (
+    SandboxError as SandboxError,  # importable from here, as before
+)
 
 MIN_ASTERISK_MAJOR = 20
 PACKAGES = ("asterisk", "asterisk-core-sounds-en-gsm")
@@ -39,10 +54,6 @@ HEARTBEAT_MAX = 15
 TEMPLATE_FIELD = re.compile(r"@([A-Z_]+)@")
 
 Progress = Callable[[str], None]
-
-
-class SandboxError(HotlineError):
-    code = "sandbox-failed"
 
 
 def _quiet(_: str) -> None:
@@ -113,11 +124,9 @@ class Sandbox:
                 progress(f"sandbox: reusing {self.root} ({version})")
                 return version
             if shutil.which("debootstrap") is None:
-                raise SandboxError(
+                raise SandboxMissingDebootstrap(
                     "debootstrap is not installed: run `apt-get install -y debootstrap` "
-                    "(Debian package) and try again",
-                    code="sandbox-missing-debootstrap",
-                )
+                    "(Debian package) and try again")
             if self.partial.exists():
                 progress(f"sandbox: removing an interrupted build at {self.partial}")
                 _remove_tree(self.partial)
@@ -233,8 +242,8 @@ class Instance:
         hotline `generated` (name -> text, e.g. queues.conf from routing.yaml); None: the
         ones given last time."""
         if not self.sandbox.templates.is_dir():
-            raise SandboxError(f"Asterisk config templates not found at {self.sandbox.templates}",
-                               code="sandbox-no-templates")
+            raise SandboxNoTemplates(
+                f"Asterisk config templates not found at {self.sandbox.templates}")
         modules = _modules_dir(self.sandbox.root)
         values = {
             "INSTANCE": self.chroot_dir,
@@ -258,8 +267,7 @@ class Instance:
             def fill(match: re.Match[str], name: str = template.name) -> str:
                 key = match.group(1)
                 if key not in values:
-                    raise SandboxError(f"{name}: unknown template field @{key}@",
-                                       code="sandbox-bad-template")
+                    raise SandboxBadTemplate(f"{name}: unknown template field @{key}@")
                 return values[key]
 
             out = staged / template.name
@@ -272,8 +280,7 @@ class Instance:
         if generated is not None:
             for name in generated:
                 if "/" in name or not name.endswith(".conf"):
-                    raise SandboxError(f"generated config {name!r} is not a .conf file name",
-                                       code="sandbox-bad-template")
+                    raise SandboxBadTemplate(f"generated config {name!r} is not a .conf file name")
             if kept.exists():
                 shutil.rmtree(kept)
             kept.mkdir()
@@ -295,8 +302,7 @@ class Instance:
         kept.mkdir(parents=True, exist_ok=True)
         for name in generated:
             if "/" in name or not name.endswith(".conf"):
-                raise SandboxError(f"generated config {name!r} is not a .conf file name",
-                                   code="sandbox-bad-template")
+                raise SandboxBadTemplate(f"generated config {name!r} is not a .conf file name")
         for name, text in generated.items():
             for folder in (kept, self.dir / "etc"):
                 partial = folder / f".{name}.new"
@@ -323,9 +329,9 @@ class Instance:
                      f"{self.ami_port})")
             return
         if _port_in_use(self.ami_port):
-            raise SandboxError(
+            raise SandboxPortBusy(
                 f"AMI port 127.0.0.1:{self.ami_port} is already in use by another program; "
-                "choose another with HOTLINE_AMI_PORT", code="sandbox-port-busy")
+                "choose another with HOTLINE_AMI_PORT")
         _check_version(self.sandbox.built_version())
         self.render_config(username, generated)
         self.console_log.parent.mkdir(parents=True, exist_ok=True)
@@ -342,13 +348,13 @@ class Instance:
         while True:
             if proc.poll() is not None:
                 self.pid_file.unlink(missing_ok=True)
-                raise SandboxError(
+                raise SandboxStartFailed(
                     f"Asterisk exited with status {proc.returncode} while starting:\n"
-                    + self.log_tail(), code="sandbox-start-failed")
+                    + self.log_tail())
             if time.monotonic() > deadline:
                 self.down()
-                raise SandboxError(f"Asterisk did not boot within {boot_timeout:.0f} s:\n"
-                                   + self.log_tail(), code="sandbox-start-failed")
+                raise SandboxStartFailed(f"Asterisk did not boot within {boot_timeout:.0f} s:\n"
+                                   + self.log_tail())
             ok, _ = self._remote("core waitfullybooted", timeout=5)
             if ok and _port_in_use(self.ami_port):
                 break
@@ -376,12 +382,11 @@ class Instance:
     def cli(self, command: str, timeout: float = 30.0) -> str:
         """Run an Asterisk CLI command in this instance and return its output."""
         if self.pid() is None:
-            raise SandboxError(f"sandbox instance {self.name!r} is not running "
-                               "(start it with `hotline sandbox up`)", code="sandbox-down")
+            raise SandboxDown(f"sandbox instance {self.name!r} is not running "
+                               "(start it with `hotline sandbox up`)")
         ok, out = self._remote(command, timeout=timeout)
         if not ok:
-            raise SandboxError(f"asterisk -rx {command!r} failed: {out.strip()}",
-                               code="sandbox-cli-failed")
+            raise SandboxCliFailed(f"asterisk -rx {command!r} failed: {out.strip()}")
         return out
 
     def _remote(self, command: str, timeout: float) -> tuple[bool, str]:
@@ -414,12 +419,11 @@ class Instance:
 
 def _require_root(what: str) -> None:
     if os.geteuid() != 0:
-        raise SandboxError(
+        raise SandboxNeedsRoot(
             f"root is needed to {what} (debootstrap and chroot). Run as root, or point "
             "hotline at an existing Asterisk instead: set ami.host/port/username/secret in "
             "config/hotline.yaml (see README, 'Using an existing Asterisk')",
-            code="sandbox-needs-root",
-        )
+            )
 
 
 @contextlib.contextmanager
@@ -449,8 +453,7 @@ def _run_streamed(cmd: list[str], progress: Progress, what: str) -> None:
                 progress(f"  {line}")
         code = proc.wait()
     if code != 0:
-        raise SandboxError(f"{what} failed with status {code}:\n" + "\n".join(tail),
-                           code="sandbox-build-failed")
+        raise SandboxBuildFailed(f"{what} failed with status {code}:\n" + "\n".join(tail))
 
 
 def _asterisk_version(root: Path) -> str:
@@ -464,16 +467,15 @@ def _asterisk_version(root: Path) -> str:
 def _check_version(version: str | None) -> None:
     match = re.match(r"Asterisk (\d+)\.", version or "")
     if match is None or int(match.group(1)) < MIN_ASTERISK_MAJOR:
-        raise SandboxError(
+        raise SandboxBadVersion(
             f"need Asterisk >= {MIN_ASTERISK_MAJOR}, found {version or 'nothing'} in the "
-            "sandbox root; rebuild it with `hotline sandbox build --force`",
-            code="sandbox-bad-version")
+            "sandbox root; rebuild it with `hotline sandbox build --force`")
 
 
 def _modules_dir(root: Path) -> str:
     found = sorted(root.glob("usr/lib/*/asterisk/modules"))
     if not found:
-        raise SandboxError(f"no Asterisk modules folder in {root}", code="sandbox-broken")
+        raise SandboxBroken(f"no Asterisk modules folder in {root}")
     return "/" + str(found[0].relative_to(root))
 
 

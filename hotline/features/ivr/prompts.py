@@ -16,15 +16,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from hotline.common.errors import HotlineError
 from hotline.core.ivr.dialplan import Dialplan
+from hotline.features.ivr.errors import PromptEmpty, PromptFileMissing, PromptToolMissing
+from hotline.features.ivr.errors import PromptError as PromptError  # importable from here
 
 # espeak-ng voices by dialplan language.
 VOICES = {"zh-CN": "cmn", "zh": "cmn", "cmn": "cmn", "en": "en-us", "en-US": "en-us"}
-
-
-class PromptError(HotlineError):
-    code = "prompt-failed"
 
 
 @dataclass(frozen=True)
@@ -61,14 +58,13 @@ class PromptStore:
             stamp = self.host_dir / f"{prompt.name}.source"
             if prompt.file is not None:
                 if not prompt.file.is_file():
-                    raise PromptError(f"prompt {prompt.name}: recording {prompt.file} not "
-                                      "found", code="prompt-file-missing")
+                    raise PromptFileMissing(f"prompt {prompt.name}: recording {prompt.file} not "
+                                            "found")
                 source = "file:" + hashlib.sha256(prompt.file.read_bytes()).hexdigest()
             elif prompt.text:
                 source = f"text:{voice}:" + hashlib.sha256(prompt.text.encode()).hexdigest()
             else:
-                raise PromptError(f"prompt {prompt.name} has neither text nor a recording",
-                                  code="prompt-empty")
+                raise PromptEmpty(f"prompt {prompt.name} has neither text nor a recording")
             if target.exists() and stamp.exists() and stamp.read_text() == source:
                 continue
             if prompt.file is not None:
@@ -83,8 +79,8 @@ class PromptStore:
 
 def _need(tool: str) -> None:
     if shutil.which(tool) is None:
-        raise PromptError(f"{tool} is not installed (Debian package {tool}): prompts cannot "
-                          "be made", code="prompt-tool-missing")
+        raise PromptToolMissing(f"{tool} is not installed (Debian package {tool}): prompts cannot "
+                                "be made")
 
 
 def synthesise(text: str, target: Path, voice: str = "cmn") -> None:
