@@ -355,7 +355,8 @@ def test_timeout_out_of_range(tmp_path: Path) -> None:
             options:
               "1": hangup
             timeout: 90
-        """) == ["plan.yaml:8: menus.main.timeout: must be a number of seconds from 1 to 60, not 90"]
+        """) == ["plan.yaml:8: menus.main.timeout: must be a number of seconds from 1 to 60, "
+                 "not 90"]
 
 
 def test_timeout_of_the_wrong_type(tmp_path: Path) -> None:
@@ -369,7 +370,8 @@ def test_timeout_of_the_wrong_type(tmp_path: Path) -> None:
             options:
               "1": hangup
             timeout: soon
-        """) == ["plan.yaml:8: menus.main.timeout: must be a number of seconds from 1 to 60, not text"]
+        """) == ["plan.yaml:8: menus.main.timeout: must be a number of seconds from 1 to 60, "
+                 "not text"]
 
 
 def test_timeout_true_is_not_a_number(tmp_path: Path) -> None:
@@ -398,7 +400,8 @@ def test_max_attempts_must_be_whole(tmp_path: Path) -> None:
             options:
               "1": hangup
             max_attempts: 2.5
-        """) == ["plan.yaml:8: menus.main.max_attempts: must be a whole number from 1 to 10, not a number"]
+        """) == ["plan.yaml:8: menus.main.max_attempts: must be a whole number from 1 to 10, "
+                 "not a number"]
 
 
 def test_unknown_category_in_set(tmp_path: Path) -> None:

@@ -14,7 +14,8 @@ from hotline.common.errors import ConfigError, HotlineError, RoutingInvalid, Yam
 from hotline.common.yamlsrc import MAX_BYTES, MAX_DEPTH, Problem, load_file, load_text
 
 LAUGHS = "a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n" + "".join(
-    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi"))
+    f"{n}: &{n} [{', '.join([f'*{p}'] * 9)}]\n"
+    for p, n in zip("abcdefgh", "bcdefghi", strict=True))
 
 # name -> (text, the line the error must name, words the message must hold)
 BROKEN: dict[str, tuple[str, int, tuple[str, ...]]] = {
@@ -101,7 +102,7 @@ def test_huge_file_is_refused_without_reading_it_whole(tmp_path: Path) -> None:
 def test_not_utf8_names_its_line(tmp_path: Path) -> None:
     """Bytes that are not UTF-8 (a GBK file) are reported at their line."""
     path = tmp_path / "calendar.yaml"
-    path.write_bytes("hours: []\nreason: ".encode() + "台风".encode("gbk") + b"\n")
+    path.write_bytes(b"hours: []\nreason: " + "台风".encode("gbk") + b"\n")
     with pytest.raises(YamlSyntaxError) as info:
         load_file(path)
     [problem] = info.value.problems
