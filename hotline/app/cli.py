@@ -22,6 +22,7 @@ from hotline.core.calendar.schedule import Calendar
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.calendar import cli as calendar_cli
 from hotline.features.calls import cli as calls_cli
+from hotline.features.errors import ServiceNotRunning
 from hotline.features.ivr import cli as ivr_cli
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.orders import cli as orders_cli
@@ -162,9 +163,7 @@ def cmd_reload(args: argparse.Namespace, ctx: AppContext) -> int:
         pid = int(pid_file.read_text().strip())
         os.kill(pid, 0)
     except (OSError, ValueError):
-        print(f"hotline: [service-not-running] no running service found by {pid_file}",
-              file=sys.stderr)
-        return 1
+        raise ServiceNotRunning(f"no running service found by {pid_file}") from None
     os.kill(pid, signal.SIGHUP)
     print("routing, calendar and dialplans are valid; reload sent to the service "
           f"(pid {pid})")

@@ -32,7 +32,7 @@ from hotline.app.wiring import (
     routing_from,
     spool_from,
 )
-from hotline.common.errors import ConfigError
+from hotline.common.errors import ConfigError, DemoSeatsInvalid, DialplanInvalid
 from hotline.core.calendar.schedule import CHINA, Calendar
 from hotline.core.ivr.dialplan import Dialplan
 from hotline.core.routing.config import RoutingConfig
@@ -78,7 +78,7 @@ class Service:
                 problems.append(f"sandbox.demo_seats: {seat!r} is a remote seat; demo "
                                 "seats are centre seats")
         if problems:
-            raise ConfigError(problems, code="seat-unknown")
+            raise DemoSeatsInvalid(problems)
 
     async def _login_seats(self, ledger: Ledger) -> None:
         """Log in the demo seats (recorded like a seat's own login); the routing loop then
@@ -101,7 +101,7 @@ class Service:
         loaded = self.dialplans.reload()
         if loaded.errors:
             # A bad file stops a cold start (on a reload the last good version stays).
-            raise ConfigError([str(p) for p in loaded.errors], code="dialplan-invalid")
+            raise DialplanInvalid([str(p) for p in loaded.errors])
         for problem in loaded.problems:
             log.warning("dialplan.warning", problem=str(problem))
         prompts = prompts_from(self.settings)

@@ -19,8 +19,11 @@ class HotlineError(Exception):
     code: ClassVar[str] = "hotline-error"
 
     def __init__(self, message: str, **details: Any) -> None:
-        if "code" in details:  # TRANSITION: removed once every raise site has its class
-            self.code = details.pop("code")  # type: ignore[misc]
+        if "code" in details:
+            # One id, one class: a raise site that picks its own id would make two
+            # conditions share an id (or one condition have two).
+            raise TypeError(f"{type(self).__name__}: give the error its own class instead "
+                            "of passing it a code")
         super().__init__(message)
         self.message = message
         self.details: Mapping[str, Any] = details
@@ -35,9 +38,9 @@ class ConfigError(HotlineError):
 
     code = "config-invalid"
 
-    def __init__(self, problems: Sequence[str], **details: Any) -> None:
+    def __init__(self, problems: str | Sequence[str], **details: Any) -> None:
         # The items may be yamlsrc.Problem objects: text that also knows its file and line.
-        self.problems = list(problems)
+        self.problems = [problems] if isinstance(problems, str) else list(problems)
         super().__init__("\n".join(str(p) for p in self.problems), **details)
 
 

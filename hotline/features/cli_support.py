@@ -16,6 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from hotline.common.errors import HotlineError
+from hotline.features.errors import AmiUnreachable as AmiUnreachable  # importable here
+from hotline.features.errors import (
+    LedgerMissing,
+    OutputBadExtension,
+    OutputFolderMissing,
+    OutputIsFolder,
+    OutputUnwritable,
+)
 
 if TYPE_CHECKING:
     from hotline.core.calendar.schedule import Calendar
@@ -76,8 +84,7 @@ def existing_ledger(ctx: Context) -> Path:
     """The ledger file; an error if the service has not created it yet."""
     path = ctx.ledger_path
     if not path.exists():
-        raise HotlineError(f"no ledger at {path} yet (the service creates it)",
-                           code="ledger-missing")
+        raise LedgerMissing(f"no ledger at {path} yet (the service creates it)")
     return path
 
 
@@ -100,27 +107,20 @@ async def with_gateway(ctx: Context, work: Callable[[AmiGateway], Awaitable[T]])
         runner.cancel()
 
 
-class AmiUnreachable(HotlineError):
-    code = "ami-unreachable"
-
-
-def output_file(text: str, *, exists_code: str | None = None) -> Path:
+def output_file(text: str, *, exists: type[HotlineError] | None = None) -> Path:
     """A file a command is to write: refused in one line when it names a folder, when
-    its folder does not exist or is not a folder, or (with `exists_code`: a file that
+    its folder does not exist or is not a folder, or (with `exists`, the error to raise: a file that
     must not be replaced) when it exists."""
     target = Path(text)
     if target.is_dir():
-        raise HotlineError(f"{target} is a folder: name a file to write",
-                           code="output-is-folder")
-    if exists_code is not None and (target.exists() or target.is_symlink()):
-        raise HotlineError(f"{target} exists already: choose another file", code=exists_code)
+        raise OutputIsFolder(f"{target} is a folder: name a file to write")
+    if exists is not None and (target.exists() or target.is_symlink()):
+        raise exists(f"{target} exists already: choose another file")
     folder = target.parent
     if not folder.exists():
-        raise HotlineError(f"{target}: the folder {folder} does not exist",
-                           code="output-folder-missing")
+        raise OutputFolderMissing(f"{target}: the folder {folder} does not exist")
     if not folder.is_dir():
-        raise HotlineError(f"{target}: {folder} is not a folder",
-                           code="output-folder-missing")
+        raise OutputFolderMissing(f"{target}: {folder} is not a folder")
     return target
 
 
@@ -196,7 +196,6 @@ def relative(path: Path) -> str:
         return str(path)
 
 
-
 def output_format(target: Path, given: str | None, formats: dict[str, str]) -> str:
     """The format to write `target` in: `given` (--format), else the one its extension
     names (`formats`: extension -> format). An extension that names no format is refused
@@ -207,13 +206,13 @@ def output_format(target: Path, given: str | None, formats: dict[str, str]) -> s
     known = ", ".join(sorted(formats))
     if given is None:
         if named is None:
-            raise HotlineError(f"{target}: the extension {suffix or '(none)'} names no "
-                               f"format this command writes ({known}): name the file "
-                               "so, or give --format", code="output-bad-extension")
+            raise OutputBadExtension(f"{target}: the extension {suffix or '(none)'} names no "
+                                     f"format this command writes ({known}): name the file "
+                                     "so, or give --format")
         return named
     if suffix in formats and named != given:
-        raise HotlineError(f"{target}: --format {given} but the file's extension says "
-                           f"{named}", code="output-bad-extension")
+        raise OutputBadExtension(f"{target}: --format {given} but the file's extension says "
+                                 f"{named}")
     return given
 
 
@@ -222,5 +221,4 @@ def write_text(target: Path, text: str) -> None:
     try:
         target.write_text(text, encoding="utf-8")
     except OSError as exc:
-        raise HotlineError(f"{target}: cannot write it: {exc.strerror or exc}",
-                           code="output-unwritable") from None
+        raise OutputUnwritable(f"{target}: cannot write it: {exc.strerror or exc}") from None

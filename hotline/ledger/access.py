@@ -14,20 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hotline.common.errors import HotlineError
 from hotline.common.privacy import is_confidential, mask_name, mask_number
+from hotline.ledger.errors import CallUnknown as CallUnknown  # importable from here
+from hotline.ledger.errors import UnmaskRefused as UnmaskRefused
 from hotline.ledger.store import Ledger
 
 # audit(actor, action, target, detail, at): one row of the append-only audit trail.
 Audit = Callable[[str, str, str, str | None, datetime], Awaitable[None]]
-
-
-class UnmaskRefused(HotlineError):
-    code = "unmask-not-allowed"
-
-
-class CallUnknown(HotlineError):
-    code = "call-unknown"
 
 
 @dataclass(frozen=True)

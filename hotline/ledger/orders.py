@@ -16,9 +16,23 @@ from typing import Any
 
 import aiosqlite
 
-from hotline.common.errors import HotlineError
 from hotline.common.privacy import is_confidential, mask_name, mask_number
 from hotline.core.calendar.schedule import Calendar
+from hotline.ledger.errors import (
+    CallUnknown,
+    OrderBadCallback,
+    OrderBadKind,
+    OrderClosed,
+    OrderDuplicate,
+    OrderEmptyContent,
+    OrderEmptyDepartment,
+    OrderNoDepartment,
+    OrderNoResult,
+    OrderNotAQuestion,
+    OrderNothingToEdit,
+    OrderUnknown,
+)
+from hotline.ledger.errors import OrderError as OrderError  # importable from here
 from hotline.ledger.store import Ledger, iso
 
 DAYS = {"ordinary": 1, "difficult": 3}
@@ -32,8 +46,9 @@ _NUMBER = re.compile(r"\+?[0-9]{5,20}")
 _SEPARATORS = re.compile(r"[\s\-()]")
 
 
-class OrderError(HotlineError):
-    code = "order-invalid"
+# An empty option, by option: one error id each.
+EMPTY: dict[str, type[OrderError]] = {"--content": OrderEmptyContent,
+                                      "--department": OrderEmptyDepartment}
 
 
 def callback_number(text: str) -> str:
@@ -42,15 +57,15 @@ def callback_number(text: str) -> str:
     digits (１３９...) read as ASCII."""
     number = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
     if not _NUMBER.fullmatch(number):
-        raise OrderError(f"callback number {text!r} is not a phone number (5 to 20 digits, "
-                         "an optional leading +)", code="order-bad-callback")
+        raise OrderBadCallback(f"callback number {text!r} is not a phone number (5 to 20 digits, "
+                               "an optional leading +)")
     return number
 
 
 def _text(value: str, option: str) -> str:
     text = value.strip()
     if not text:
-        raise OrderError(f"{option} must not be empty", code=f"order-empty-{option[2:]}")
+        raise EMPTY[option](f"{option} must not be empty")
     return text
 
 
@@ -111,18 +126,17 @@ class OrderBook:
         the same kind that is not closed, unless `force` (a second question in one call).
         Audited as order.create by `actor`."""
         if kind not in CREATE_KINDS:
-            raise OrderError(f"unknown kind {kind!r}: one of " + ", ".join(
-                f"{k} ({KIND_LABELS[k]})" for k in CREATE_KINDS), code="order-bad-kind")
+            raise OrderBadKind(f"unknown kind {kind!r}: one of " + ", ".join(
+                f"{k} ({KIND_LABELS[k]})" for k in CREATE_KINDS))
         if difficult and kind != "consultation":
-            raise OrderError(f"--difficult is for questions (consultation): a {kind} is "
-                             "passed on within 1 working day", code="order-not-a-question")
+            raise OrderNotAQuestion(f"--difficult is for questions (consultation): a {kind} is "
+                                    "passed on within 1 working day")
         text = None if content is None else _text(content, "--content")
         dept = None if department is None else _text(department, "--department")
         number = None if callback is None else callback_number(callback)
         call = await self.ledger.get(linkedid)
         if call is None:
-            raise OrderError(f"no call {linkedid!r} in the ledger", code="call-unknown",
-                             linkedid=linkedid)
+            raise CallUnknown(f"no call {linkedid!r} in the ledger", linkedid=linkedid)
         if number is None and call.caller_number:
             try:
                 number = callback_number(call.caller_number)
@@ -141,11 +155,11 @@ class OrderBook:
             pending = [(oid, status) for oid, status in existing if status != "closed"]
             if pending and not force:
                 oid, status = pending[0]
-                raise OrderError(
+                raise OrderDuplicate(
                     f"call {linkedid} has work order {oid} ({KIND_LABELS[kind]}, "
                     f"{STATUS_LABELS.get(status, status)}) already: fill it in with "
                     f"`hotline orders edit {oid}`, or add --force for a second one",
-                    code="order-duplicate", order_id=oid)
+                    order_id=oid)
             cur = await db.execute(
                 "INSERT INTO work_orders (kind, source, linkedid, callback_number, "
                 "caller_name, category, content, department, difficulty, created_at, due_at,"
@@ -180,13 +194,13 @@ class OrderBook:
         if department is not None:
             wanted["department"] = _text(department, "--department")
         if not wanted:
-            raise OrderError("nothing to change: give --content, --callback or --department",
-                             code="order-nothing-to-edit")
+            raise OrderNothingToEdit("nothing to change: give --content, --callback or "
+                                     "--department")
         async with self.ledger.transaction() as db:
             order = await _fetch(db, order_id)
             if order["status"] == "closed":
-                raise OrderError(f"work order {order_id} is closed: it can no longer be "
-                                 "edited", code="order-closed")
+                raise OrderClosed(f"work order {order_id} is closed: it can no longer be "
+                                  "edited")
             changed = {k: v for k, v in wanted.items() if order[k] != v}
             if changed:
                 confidential = (is_confidential(order.get("kind"))
@@ -260,15 +274,15 @@ class OrderBook:
         if action not in ("pass_on", "answer", "close", "delay", *DAYS):
             raise OrderError(f"unknown change {action!r}")
         if action == "pass_on" and not text:
-            raise OrderError("--department is needed", code="order-no-department")
+            raise OrderNoDepartment("--department is needed")
         if action == "answer" and not text:
-            raise OrderError("--result must say how it was answered", code="order-no-result")
+            raise OrderNoResult("--result must say how it was answered")
         stamp = iso(at)
         async with self.ledger.transaction() as db:
             order = await _fetch(db, order_id)
             if order["status"] == "closed":
-                raise OrderError(f"work order {order_id} is closed: it can no longer be "
-                                 "changed", code="order-closed", order_id=order_id)
+                raise OrderClosed(f"work order {order_id} is closed: it can no longer be "
+                                  "changed", order_id=order_id)
             updates: dict[str, Any]
             if action == "pass_on":
                 updates = {"status": "passed_on", "department": text, "passed_on_at": stamp}
@@ -286,11 +300,11 @@ class OrderBook:
                     if kind == "voicemail" and order.get("category"):
                         category = order["category"]
                         what += f", {category} {KIND_LABELS.get(category, category)}"
-                    raise OrderError(
+                    raise OrderNotAQuestion(
                         f"work order {order_id} is a {kind} ({what}), not a question: only a "
                         "question (consultation, or a voicemail that is one) can be difficult"
                         " (3 working days); it is passed on within 1 working day",
-                        code="order-not-a-question", order_id=order_id, kind=kind)
+                        order_id=order_id, kind=kind)
                 created = datetime.fromisoformat(order["created_at"])
                 due = self.calendar.add_working_days(created, DAYS[action])
                 updates = {"difficulty": action, "due_at": iso(due)}
@@ -315,6 +329,6 @@ async def _fetch(db: aiosqlite.Connection, order_id: int) -> dict[str, Any]:
     async with db.execute("SELECT * FROM work_orders WHERE id = ?", (order_id,)) as cur:
         row = await cur.fetchone()
         if row is None:
-            raise OrderError(f"no work order {order_id}", code="order-unknown")
+            raise OrderUnknown(f"no work order {order_id}")
         names = [d[0] for d in cur.description]
     return dict(zip(names, row, strict=True))

@@ -17,16 +17,13 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from hotline.common.errors import HotlineError
 from hotline.core.calls.tracking import Call, CallState
+from hotline.ledger.errors import LedgerError as LedgerError  # importable from here
+from hotline.ledger.errors import LedgerMigrationFailed, LedgerTooNew
 from hotline.ledger.schema import MIGRATIONS, SCHEMA_VERSION
 
 # The bureau's clock: times are stored and shown in Beijing time, with their offset.
 CHINA = ZoneInfo("Asia/Shanghai")
-
-
-class LedgerError(HotlineError):
-    code = "ledger-error"
 
 
 # China has kept UTC+8 without summer time since 1991: a fixed offset converts the same as
@@ -287,18 +284,16 @@ async def migrate(db: aiosqlite.Connection, path: Path) -> None:
         row = await cur.fetchone()
     current = row[0] if row is not None else 0
     if current > SCHEMA_VERSION:
-        raise LedgerError(
+        raise LedgerTooNew(
             f"{path}: ledger schema version {current} is newer than this hotline "
-            f"({SCHEMA_VERSION}); upgrade hotline instead of using an older one",
-            code="ledger-too-new")
+            f"({SCHEMA_VERSION}); upgrade hotline instead of using an older one")
     try:
         for version in range(current + 1, SCHEMA_VERSION + 1):
             await db.executescript("BEGIN;\n" + MIGRATIONS[version - 1] + _set_version(version)
                                    + "COMMIT;")
     except sqlite3.Error as exc:
         await db.rollback()
-        raise LedgerError(f"{path}: migrating the ledger failed: {exc}",
-                          code="ledger-migration-failed") from exc
+        raise LedgerMigrationFailed(f"{path}: migrating the ledger failed: {exc}") from exc
 
 
 def _set_version(version: int) -> str:

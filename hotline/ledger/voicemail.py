@@ -7,7 +7,8 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from hotline.ledger.store import Ledger, LedgerError, iso
+from hotline.ledger.errors import VoicemailNotNew, VoicemailUnknown
+from hotline.ledger.store import Ledger, iso
 
 VOICEMAIL_COLUMNS = ("id", "linkedid", "caller_number", "caller_name", "box", "file",
                      "started_at", "ended_at", "duration_seconds", "status", "flags",
@@ -89,7 +90,7 @@ class VoicemailBook:
         """Mark the recording saved and open its work order, in one transaction."""
         row = await self.get(voicemail_id)
         if row is None:
-            raise LedgerError(f"no voicemail {voicemail_id}")
+            raise VoicemailUnknown(f"no voicemail {voicemail_id}")
         async with self.ledger.transaction() as db:
             cur = await db.execute(
                 "INSERT INTO work_orders (kind, source, linkedid, callback_number, caller_name,"
@@ -132,10 +133,9 @@ class VoicemailBook:
         `department`."""
         row = await self.get(voicemail_id)
         if row is None:
-            raise LedgerError(f"no voicemail {voicemail_id}", code="voicemail-unknown")
+            raise VoicemailUnknown(f"no voicemail {voicemail_id}")
         if row.status not in ("new",):
-            raise LedgerError(f"voicemail {voicemail_id} is {row.status}, not new",
-                              code="voicemail-not-new")
+            raise VoicemailNotNew(f"voicemail {voicemail_id} is {row.status}, not new")
         async with self.ledger.transaction() as db:
             await db.execute(
                 "UPDATE voicemails SET status = 'done', handled_at = ?, note = ? WHERE id = ?",

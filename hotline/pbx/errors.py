@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from hotline.common.errors import HotlineError
+
+if TYPE_CHECKING:
+    from hotline.pbx.ami.message import AmiMessage
 
 
 class SandboxError(HotlineError):
@@ -75,3 +80,46 @@ class SandboxCliFailed(SandboxError):
     """An `asterisk -rx` command in the sandbox failed."""
 
     code = "sandbox-cli-failed"
+
+
+# -- AMI and AGI (the gateway) ------------------------------------------------------------
+
+
+class AmiError(HotlineError):
+    """Talking to Asterisk over AMI failed (base of the AMI errors)."""
+
+    code = "ami-error"
+
+
+class AmiLoginRefused(AmiError):
+    """Asterisk refused the AMI login (username or secret)."""
+
+    code = "ami-login-refused"
+
+
+class AmiTimeout(AmiError):
+    """An AMI action got no answer within ami.action_timeout."""
+
+    code = "ami-timeout"
+
+
+class AmiDisconnected(AmiError):
+    """The AMI connection is down (an action could not be sent or answered)."""
+
+    code = "ami-disconnected"
+
+
+class AmiActionFailed(AmiError):
+    """Asterisk answered an AMI action with Response: Error."""
+
+    code = "ami-action-failed"
+
+    def __init__(self, message: str, response: AmiMessage | None = None) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+class AgiHangup(AmiError):
+    """The channel left AsyncAGI (hung up, or was sent on) before the command finished."""
+
+    code = "agi-channel-gone"

@@ -43,10 +43,17 @@ from typing import Any
 import structlog
 from panoramisk.ami_protocol import AMIProtocol
 
-from hotline.common.errors import HotlineError
 from hotline.common.privacy import mask_name, mask_number
 from hotline.pbx.ami.agi import AgiResult, parse_agi_result
 from hotline.pbx.ami.message import AmiFramer, AmiMessage, serialize_action
+
+# The AMI errors are defined in pbx/errors.py; importable from here as before.
+from hotline.pbx.errors import AgiHangup as AgiHangup
+from hotline.pbx.errors import AmiActionFailed as AmiActionFailed
+from hotline.pbx.errors import AmiDisconnected as AmiDisconnected
+from hotline.pbx.errors import AmiError as AmiError
+from hotline.pbx.errors import AmiLoginRefused as AmiLoginRefused
+from hotline.pbx.errors import AmiTimeout as AmiTimeout
 
 log = structlog.get_logger("hotline.ami")
 
@@ -55,36 +62,6 @@ NON_IDEMPOTENT = frozenset({
     "originate", "redirect", "agi", "queueadd", "queueremove", "queuepause", "queuepenalty",
     "hangup", "playdtmf", "setvar", "atxfer", "blindtransfer", "bridge", "userevent",
 })
-
-
-class AmiError(HotlineError):
-    code = "ami-error"
-
-
-class AmiLoginRefused(AmiError):
-    code = "ami-login-refused"
-
-
-class AmiTimeout(AmiError):
-    code = "ami-timeout"
-
-
-class AmiDisconnected(AmiError):
-    code = "ami-disconnected"
-
-
-class AmiActionFailed(AmiError):
-    code = "ami-action-failed"
-
-    def __init__(self, message: str, response: AmiMessage | None = None) -> None:
-        super().__init__(message)
-        self.response = response
-
-
-class AgiHangup(AmiError):
-    """The channel left AsyncAGI (hung up, or was sent on) before the command finished."""
-
-    code = "agi-channel-gone"
 
 
 @dataclass(frozen=True)

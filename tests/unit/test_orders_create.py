@@ -15,6 +15,7 @@ import pytest
 
 from hotline.core.calendar.schedule import Calendar
 from hotline.core.calls.tracking import Call, CallState
+from hotline.ledger.errors import CallUnknown
 from hotline.ledger.orders import OrderBook, OrderError, Viewer, callback_number
 from hotline.ledger.store import Ledger
 from tests.cli import Result
@@ -189,7 +190,7 @@ async def test_an_unknown_call_is_named(tmp_path: Path) -> None:
     unknown)."""
     ledger, book = await book_with(tmp_path)
     try:
-        with pytest.raises(OrderError,
+        with pytest.raises(CallUnknown,
                            match=re.escape("no call '1790000000.42' in the ledger")) as err:
             await book.create(linkedid="1790000000.42", kind="consultation", actor="s",
                               at=EVE)

@@ -8,7 +8,7 @@ import sys
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from hotline.common.errors import ConfigError
+from hotline.common.errors import BadDates
 from hotline.features.cli_support import Context, a_date
 
 if TYPE_CHECKING:
@@ -32,9 +32,9 @@ def cmd_calendar(args: argparse.Namespace, ctx: Context) -> int:
     start = args.start or today
     end = args.end or (start + timedelta(days=13))
     if end < start:
-        raise ConfigError([f"--to {end} is before --from {start}"], code="bad-dates")
+        raise BadDates([f"--to {end} is before --from {start}"])
     if (end - start).days > 3660:
-        raise ConfigError(["at most ten years at once"], code="bad-dates")
+        raise BadDates(["at most ten years at once"])
     days = list(calendar.days(start, end, args.queue))
     if args.json:
         print(json.dumps([{

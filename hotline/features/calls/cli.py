@@ -9,7 +9,9 @@ import sys
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from hotline.common.errors import BadDates
 from hotline.common.labels import IN_PROGRESS, OUTCOMES
+from hotline.features.calls.errors import ExportTargetExists
 from hotline.features.cli_support import (
     Context,
     a_date,
@@ -23,6 +25,7 @@ from hotline.features.cli_support import (
     print_table,
     with_gateway,
 )
+from hotline.features.errors import OutputUnwritable
 
 if TYPE_CHECKING:
     from hotline.features.cli_support import Subparsers
@@ -176,7 +179,6 @@ EXPORT_FORMATS = {".csv": "csv", ".xlsx": "xlsx"}
 
 
 def cmd_ledger_export(args: argparse.Namespace, ctx: Context) -> int:
-    from hotline.common.errors import ConfigError, HotlineError
     from hotline.core.calendar.schedule import CHINA
     from hotline.features.calls.handling import utc_now
     from hotline.ledger.export import export
@@ -184,9 +186,8 @@ def cmd_ledger_export(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.ledger.store import Ledger, iso
 
     if args.end < args.start:
-        raise ConfigError([f"--to {args.end} is before --from {args.start}"],
-                          code="bad-dates")
-    target = output_file(args.output, exists_code="export-target-exists")
+        raise BadDates([f"--to {args.end} is before --from {args.start}"])
+    target = output_file(args.output, exists=ExportTargetExists)
     fmt = output_format(target, args.format, EXPORT_FORMATS)
     start = iso(datetime.combine(args.start, datetime.min.time(), CHINA)) or ""
     end = iso(datetime.combine(args.end + timedelta(days=1), datetime.min.time(), CHINA)) or ""
@@ -198,8 +199,8 @@ def cmd_ledger_export(args: argparse.Namespace, ctx: Context) -> int:
             try:
                 count = await export(ledger, start, end, target, fmt)
             except OSError as exc:
-                raise HotlineError(f"{target}: cannot write it: {exc.strerror or exc}",
-                                   code="output-unwritable") from None
+                raise OutputUnwritable(
+                    f"{target}: cannot write it: {exc.strerror or exc}") from None
             await OrderBook(ledger, ctx.calendar()).audit(
                 who, "ledger.export", str(target), f"{args.start}..{args.end} {fmt} "
                 f"{count} calls", utc_now())

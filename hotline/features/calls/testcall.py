@@ -17,7 +17,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hotline.common.errors import HotlineError
+from hotline.common.errors import BadKeys, BadNumber
+from hotline.features.calls.errors import TestCallError as TestCallError  # importable here
+from hotline.features.calls.errors import TestCallNoLedgerRow
 from hotline.ledger.store import COLUMNS, CallRow
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
@@ -28,24 +30,19 @@ WATCHED = ("AsyncAGIStart", "AGIExecStart", "AGIExecEnd", "DTMFEnd", "QueueCalle
            "AgentConnect", "Hangup", "OriginateResponse", "UserEvent")
 
 
-class TestCallError(HotlineError):
-    code = "test-call-failed"
-
-
 def parse_keys(text: str) -> list[str]:
     """`"1 2 #"` or `"12#"` -> ['1', '2', '#']; anything but 0-9 * # h s is an error."""
     keys = [c for c in text if not c.isspace()]
     bad = sorted({c for c in keys if c not in KEYS})
     if bad:
-        raise TestCallError(f"--keys: {''.join(bad)!r} is not a key (use 0-9, *, #; h to "
-                            "hang up, s to speak when a recording starts)", code="bad-keys")
+        raise BadKeys(f"--keys: {''.join(bad)!r} is not a key (use 0-9, *, #; h to "
+                      "hang up, s to speak when a recording starts)")
     return keys
 
 
 def check_number(number: str) -> str:
     if not NUMBER.match(number):
-        raise TestCallError(f"NUMBER {number!r} is not a phone number (3 to 20 digits)",
-                            code="bad-number")
+        raise BadNumber(f"NUMBER {number!r} is not a phone number (3 to 20 digits)")
     return number
 
 
@@ -233,7 +230,7 @@ async def wait_for_ledger_row(path: Path, linkedid: str, timeout: float = 10.0) 
         if row is not None and row.ended_at is not None:
             return row
         if asyncio.get_running_loop().time() > deadline:
-            raise TestCallError(f"call {linkedid} has no final ledger row in {path} after "
-                                f"{timeout:g} s: is the hotline service running on this "
-                                "Asterisk and this ledger?", code="test-call-no-ledger-row")
+            raise TestCallNoLedgerRow(f"call {linkedid} has no final ledger row in {path} after "
+                                      f"{timeout:g} s: is the hotline service running on this "
+                                      "Asterisk and this ledger?")
         await asyncio.sleep(0.05)

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hotline.common.errors import ConfigError
+from hotline.common.errors import BadKeys, ConfigError, DialplanInvalid, DialplanMissing
 from hotline.features.cli_support import Context, a_datetime, relative
 
 if TYPE_CHECKING:
@@ -105,13 +105,13 @@ def load_plan(args: argparse.Namespace, ctx: Context) -> Dialplan:
     paths = [Path(args.dialplan)] if args.dialplan else _dialplan_paths(args, ctx)
     result = load_all(paths, ctx.known_queues(), display_root=Path.cwd())
     if result.errors:
-        raise ConfigError([str(p) for p in result.errors], code="dialplan-invalid")
+        raise DialplanInvalid([str(p) for p in result.errors])
     if args.dialplan or (args.line is None and len(result.plans) == 1):
         return next(iter(result.plans.values()))
     plan = result.plans.get(args.line or "12366")
     if plan is None:
-        raise ConfigError([f"no dialplan named {args.line or '12366'!r} (found: "
-                           f"{', '.join(sorted(result.plans))})"], code="dialplan-missing")
+        raise DialplanMissing([f"no dialplan named {args.line or '12366'!r} (found: "
+                           f"{', '.join(sorted(result.plans))})"])
     return plan
 
 
@@ -121,7 +121,7 @@ def plans_for(ctx: Context, queues: set[str] | None) -> list[Dialplan]:
 
     result = load_all(ctx.dialplan_paths, queues, display_root=Path.cwd())
     if result.errors:
-        raise ConfigError([str(p) for p in result.errors], code="dialplan-invalid")
+        raise DialplanInvalid([str(p) for p in result.errors])
     return list(result.plans.values())
 
 
@@ -133,8 +133,7 @@ def cmd_simulate(args: argparse.Namespace, ctx: Context) -> int:
     keys = [c for c in (args.keys or "") if not c.isspace()]
     bad = sorted({k for k in keys if k not in "0123456789*#"})
     if bad:
-        raise ConfigError([f"--keys: {''.join(bad)!r} is not a key (use 0-9, * and #)"],
-                          code="bad-keys")
+        raise BadKeys([f"--keys: {''.join(bad)!r} is not a key (use 0-9, * and #)"])
     caller = check_number(args.caller) if args.caller else None
     at = args.at or datetime.now(UTC)
     calendar = ctx.calendar()

@@ -6,7 +6,7 @@ import argparse
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from hotline.common.errors import ConfigError
+from hotline.common.errors import BadQuarter
 from hotline.features.cli_support import (
     Context,
     existing_ledger,
@@ -40,7 +40,7 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
     try:
         quarter_bounds(args.quarter)
     except ValueError as exc:
-        raise ConfigError([f"--quarter: {exc}"], code="bad-quarter") from None
+        raise BadQuarter([f"--quarter: {exc}"]) from None
     # A bad --output is refused before the report is computed.
     target = None if args.output is None else output_file(args.output)
     fmt = (args.format or "html") if target is None else output_format(

@@ -8,7 +8,7 @@ import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
-from hotline.common.errors import ConfigError
+from hotline.common.errors import RoutingMissing
 from hotline.features.cli_support import (
     Context,
     a_datetime,
@@ -58,8 +58,8 @@ def routing_of(ctx: Context) -> RoutingConfig:
     """routing.yaml, which these commands cannot do without."""
     routing = ctx.routing()
     if routing is None:
-        raise ConfigError([f"{ctx.routing_path}: no routing file: seats and queues are "
-                           "defined there"], code="routing-missing")
+        raise RoutingMissing([f"{ctx.routing_path}: no routing file: seats and queues are "
+                           "defined there"])
     return routing
 
 

@@ -16,8 +16,15 @@ from typing import Any
 
 import structlog
 
-from hotline.common.errors import HotlineError
 from hotline.core.routing.config import RoutingConfig, Seat
+from hotline.features.seats.errors import (
+    SeatBadReason,
+    SeatBadUntil,
+    SeatNotLoggedIn,
+    SeatNotRemote,
+    SeatUnknown,
+)
+from hotline.features.seats.errors import SeatError as SeatError  # importable from here
 from hotline.ledger.seats import SeatBook, SeatRecord
 from hotline.ledger.store import Ledger
 from hotline.pbx.gateway import AmiActionFailed, AmiGateway
@@ -26,10 +33,6 @@ log = structlog.get_logger("hotline.seats")
 
 # Replies that mean "already as you want it": not an error for an idempotent intent.
 ALREADY = ("already there", "not there", "interface not found")
-
-
-class SeatError(HotlineError):
-    code = "seat-command-invalid"
 
 
 @dataclass(frozen=True)
@@ -135,8 +138,7 @@ class SeatDesk:
         seat = self.routing.seats.get(seat_id)
         if seat is None:
             known = ", ".join(sorted(self.routing.seats)) or "none"
-            raise SeatError(f"unknown seat {seat_id!r} (config/routing.yaml has: {known})",
-                            code="seat-unknown")
+            raise SeatUnknown(f"unknown seat {seat_id!r} (config/routing.yaml has: {known})")
         return seat
 
     async def command(self, seat_id: str, event: str, *, actor: str,
@@ -146,19 +148,17 @@ class SeatDesk:
         current = await self.book.state(seat_id)
         if event == "pause":
             if reason not in self.routing.pause_reasons:
-                raise SeatError(f"--reason {reason!r} is not a pause reason (one of: "
-                                f"{', '.join(self.routing.pause_reasons)})",
-                                code="seat-bad-reason")
+                raise SeatBadReason(f"--reason {reason!r} is not a pause reason (one of: "
+                                    f"{', '.join(self.routing.pause_reasons)})")
             if not current.logged_in:
-                raise SeatError(f"seat {seat_id} is not logged in", code="seat-not-logged-in")
+                raise SeatNotLoggedIn(f"seat {seat_id} is not logged in")
         if event in ("move_in", "move_out") and not remote:
-            raise SeatError(f"seat {seat_id} belongs to the centre: only remote seats of a "
-                            "city bureau move in and out", code="seat-not-remote")
+            raise SeatNotRemote(f"seat {seat_id} belongs to the centre: only remote seats of a "
+                                "city bureau move in and out")
         if until is not None and event != "move_in":
-            raise SeatError("--until goes with move-in only", code="seat-bad-until")
+            raise SeatBadUntil("--until goes with move-in only")
         if until is not None and until <= self.clock():
-            raise SeatError(f"--until {until.isoformat()} is not in the future",
-                            code="seat-bad-until")
+            raise SeatBadUntil(f"--until {until.isoformat()} is not in the future")
         record = await self.book.record(seat_id, event, at=self.clock(), actor=actor,
                                         reason=reason, until=until)
         await self.apply(seat, record, event)

@@ -10,9 +10,15 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hotline.common.errors import HotlineError
 from hotline.common.labels import CATEGORIES
 from hotline.features.cli_support import Context, existing_ledger, num, positive, print_table
+from hotline.features.voicemail.errors import (
+    VoicemailConvertFailed,
+    VoicemailFileMissing,
+    VoicemailNoteMissing,
+    VoicemailTargetExists,
+)
+from hotline.ledger.errors import VoicemailUnknown
 
 if TYPE_CHECKING:
     from hotline.features.cli_support import Subparsers
@@ -103,21 +109,19 @@ def cmd_voicemail_play(args: argparse.Namespace, ctx: Context) -> int:
 
     row = _with_book(ctx, work)
     if row is None:
-        raise HotlineError(f"no voicemail {args.id}", code="voicemail-unknown")
+        raise VoicemailUnknown(f"no voicemail {args.id}")
     source = Path(row.file)
     if not source.exists():
-        raise HotlineError(f"voicemail {args.id}: its file {source} is missing",
-                           code="voicemail-file-missing")
+        raise VoicemailFileMissing(f"voicemail {args.id}: its file {source} is missing")
     if args.to:
         target = Path(args.to)
         if target.exists():
-            raise HotlineError(f"{target} exists already: choose another file",
-                               code="voicemail-target-exists")
+            raise VoicemailTargetExists(f"{target} exists already: choose another file")
         if shutil.which("sox"):
             res = subprocess.run(["sox", str(source), str(target)], capture_output=True,
                                  text=True, check=False)
             if res.returncode != 0:
-                raise HotlineError(f"sox could not convert: {res.stderr.strip()}")
+                raise VoicemailConvertFailed(f"sox could not convert: {res.stderr.strip()}")
         else:
             shutil.copyfile(source, target)
         print(target)
@@ -134,7 +138,7 @@ def cmd_voicemail_done(args: argparse.Namespace, ctx: Context) -> int:
 
     note = args.note.strip()
     if not note:
-        raise HotlineError("--note must say what was done", code="voicemail-note-missing")
+        raise VoicemailNoteMissing("--note must say what was done")
 
     async def work(book: VoicemailBook) -> Any:
         return await book.handle(args.id, at=utc_now(), note=note,

@@ -31,8 +31,9 @@ from pathlib import Path
 
 import structlog
 
-from hotline.common.errors import HotlineError
 from hotline.core.calendar.schedule import CHINA, Calendar
+from hotline.features.voicemail.errors import VoicemailError as VoicemailError  # importable
+from hotline.features.voicemail.errors import VoicemailNoAudio, VoicemailSpoolUnwritable
 from hotline.ledger.store import Ledger
 from hotline.ledger.voicemail import VoicemailBook
 
@@ -42,10 +43,6 @@ MIN_SECONDS = 2.0  # shorter recordings are kept but flagged `short`
 SILENCE_DBFS = -50.0  # quieter recordings are kept but flagged `silent`
 CATEGORY_LABELS = {"consultation": "税务咨询", "tip_off": "涉税举报", "complaint": "涉税投诉",
                    "suggestion": "意见和建议", "other": "其他"}
-
-
-class VoicemailError(HotlineError):
-    code = "voicemail-failed"
 
 
 @dataclass(frozen=True)
@@ -115,9 +112,9 @@ class Voicemail:
         try:
             await asyncio.to_thread(_probe, host_dir, name)
         except OSError as exc:
-            raise VoicemailError(f"voicemail spool {self.spool.host_dir} is not writable: "
-                                 f"{exc.strerror or exc}", code="voicemail-spool-unwritable",
-                                 ) from exc
+            raise VoicemailSpoolUnwritable(
+                f"voicemail spool {self.spool.host_dir} is not writable: "
+                f"{exc.strerror or exc}") from exc
         host_path = host_dir / name
         if await asyncio.to_thread(host_path.with_suffix(".wav").exists):
             raise VoicemailError(f"{host_path}.wav exists already")  # never overwrite
@@ -145,8 +142,7 @@ class Voicemail:
         flags = list(recording.flags)
         if not await asyncio.to_thread(recording.wav.exists):
             await self.book.mark(recording.voicemail_id, "failed", [*flags, "no_audio"], now)
-            raise VoicemailError(f"no recording was written at {recording.wav}",
-                                 code="voicemail-no-audio")
+            raise VoicemailNoAudio(f"no recording was written at {recording.wav}")
         audio = await asyncio.to_thread(analyse, recording.wav)
         if audio.seconds < MIN_SECONDS:
             flags.append("short")

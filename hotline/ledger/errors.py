@@ -1,0 +1,119 @@
+"""Errors of the ledger (SQLite): the file, voicemail rows, work orders, access."""
+
+from __future__ import annotations
+
+from hotline.common.errors import HotlineError
+
+
+class LedgerError(HotlineError):
+    """The ledger refused an operation (base of the ledger's errors)."""
+
+    code = "ledger-error"
+
+
+class LedgerTooNew(LedgerError):
+    """The ledger file was written by a newer hotline (its schema is newer)."""
+
+    code = "ledger-too-new"
+
+
+class LedgerMigrationFailed(LedgerError):
+    """Migrating the ledger file to the current schema failed."""
+
+    code = "ledger-migration-failed"
+
+
+class VoicemailUnknown(LedgerError):
+    """No voicemail with that id in the ledger."""
+
+    code = "voicemail-unknown"
+
+
+class VoicemailNotNew(LedgerError):
+    """The voicemail was handled already (it is not new)."""
+
+    code = "voicemail-not-new"
+
+
+class UnmaskRefused(HotlineError):
+    """The user may not unmask reporters' numbers (ledger.unmask_users); the refusal is audited."""
+
+    code = "unmask-not-allowed"
+
+
+class CallUnknown(HotlineError):
+    """No call with that linkedid in the ledger."""
+
+    code = "call-unknown"
+
+
+class OrderError(HotlineError):
+    """A work order request is invalid (base of the work-order errors)."""
+
+    code = "order-invalid"
+
+
+class OrderBadCallback(OrderError):
+    """The callback number is not a phone number (5 to 20 digits)."""
+
+    code = "order-bad-callback"
+
+
+class OrderEmptyContent(OrderError):
+    """--content is empty."""
+
+    code = "order-empty-content"
+
+
+class OrderEmptyDepartment(OrderError):
+    """--department is empty."""
+
+    code = "order-empty-department"
+
+
+class OrderBadKind(OrderError):
+    """The work order kind is not one that can be created."""
+
+    code = "order-bad-kind"
+
+
+class OrderNotAQuestion(OrderError):
+    """Only a consultation can be a difficult question (passed on within 1 working day)."""
+
+    code = "order-not-a-question"
+
+
+class OrderDuplicate(OrderError):
+    """The call already has an open work order of that kind."""
+
+    code = "order-duplicate"
+
+
+class OrderNothingToEdit(OrderError):
+    """An edit that changes nothing."""
+
+    code = "order-nothing-to-edit"
+
+
+class OrderClosed(OrderError):
+    """The work order is closed: it cannot be edited or changed."""
+
+    code = "order-closed"
+
+
+class OrderNoDepartment(OrderError):
+    """Passing an order on needs --department."""
+
+    code = "order-no-department"
+
+
+class OrderNoResult(OrderError):
+    """Answering an order needs --result."""
+
+    code = "order-no-result"
+
+
+class OrderUnknown(OrderError):
+    """No work order with that id."""
+
+    code = "order-unknown"
