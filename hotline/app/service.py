@@ -18,28 +18,26 @@ from datetime import datetime
 
 import structlog
 
+from hotline.app.live import LiveConfiguration
 from hotline.app.settings import Settings
 from hotline.app.wiring import (
     asterisk_files,
     build_queue_sounds,
-    calendar_from,
-    dialplans_from,
     fallback_inbox_from,
     gateway_from,
     instance_from,
     ledger_path,
     prompts_from,
-    routing_from,
     spool_from,
 )
-from hotline.common.errors import ConfigError, DemoSeatsInvalid, DialplanInvalid
-from hotline.core.calendar.schedule import CHINA, Calendar
+from hotline.common.errors import ConfigError, DemoSeatsInvalid
+from hotline.core.calendar.schedule import CHINA
+from hotline.core.configuration import Configuration
 from hotline.core.ivr.dialplan import Dialplan
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.board.web import Sources, Wallboard
 from hotline.features.calls.handling import CallHandling, utc_now
 from hotline.features.ivr.prompts import PromptError, PromptStore, prompts_of
-from hotline.features.ivr.registry import DialplanRegistry
 from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.features.voicemail.service import Voicemail
 from hotline.ledger.seats import SeatBook
@@ -61,11 +59,16 @@ class Service:
         self.gateway = gateway or gateway_from(settings)
         self.fully_booted = asyncio.Event()
         self.calls: CallHandling | None = None
-        self.dialplans: DialplanRegistry
+        # The one live configuration (dialplans, routing, calendar): every part reads
+        # live.current(); reload() swaps it whole.
+        self.live = LiveConfiguration(settings)
+        self.live.prepare = self._prepare_reload
+        self.live.applied = self._reloaded
         self.voicemail: Voicemail
         self.prompts: PromptStore
         self.web: Wallboard | None = None  # the wallboard, once run() has started it
         self._stop = asyncio.Event()
+        self._reload_wanted = asyncio.Event()
 
     def _check_login_seats(self, routing: RoutingConfig | None) -> None:
         problems = []
@@ -94,72 +97,76 @@ class Service:
 
     async def run(self) -> None:
         """Run until stop() (or a signal, see `serve`); raises AmiLoginRefused."""
-        routing = routing_from(self.settings)
+        # A bad file stops a cold start (on a reload the last good version stays).
+        warnings = self.live.load()
+        config = self.live.current
+        routing = config().routing
         self._check_login_seats(routing)
-        self.dialplans = dialplans_from(self.settings,
-                                        set(routing.queues) if routing is not None else None)
-        loaded = self.dialplans.reload()
-        if loaded.errors:
-            # A bad file stops a cold start (on a reload the last good version stays).
-            raise DialplanInvalid([str(p) for p in loaded.errors])
-        for problem in loaded.problems:
+        for problem in warnings:
             log.warning("dialplan.warning", problem=str(problem))
         prompts = prompts_from(self.settings)
         self.prompts = prompts
-        await self._build_prompts(self.dialplans.plans.values())
+        await self._build_prompts(config().dialplans.values())
         await self._build_queue_sounds()
         ledger = await Ledger.open(ledger_path(self.settings))
         # The heartbeat first on every connect: it is what lets callers reach hotline.
         self.gateway.on_connect(self._beat)
         fixed = self.settings.service.calendar_time
-        self.calendar = calendar_from(self.settings,
-                                      set(routing.queues) if routing is not None else None)
         self.warn_missing_years(fixed)
-        voicemail = Voicemail(ledger, spool_from(self.settings), self.calendar, utc_now)
+        voicemail = Voicemail(ledger, spool_from(self.settings),
+                              lambda: config().calendar, utc_now)
         self.voicemail = voicemail
         await voicemail.reconcile()
         await self._import_fallback_voicemail()
-        self.calls = CallHandling(self.gateway, ledger, self.dialplans, prompts,
+        self.calls = CallHandling(self.gateway, ledger, config, prompts,
                                   calendar_clock=(lambda: fixed) if fixed else None,
-                                  calendar=self.calendar, voicemail=voicemail,
-                                  routing=routing)
+                                  voicemail=voicemail)
         self.routing: RoutingLoop | None = None
         if routing is not None:
             await self._login_seats(ledger)
-            # self.calendar, not a copy of it: a reload may replace it.
             self.routing = RoutingLoop(
-                self.gateway, ledger, routing,
-                lambda now: self.calendar.state(fixed or now) == "open", utc_now,
+                self.gateway, ledger, config,
+                lambda now: config().calendar.state(fixed or now) == "open", utc_now,
                 self.settings.routing.interval,
                 queue_open=lambda now: {
-                    queue: self.calendar.state(fixed or now, queue) == "open"
-                    for queue in self.calendar.queue_hours})
-            self.routing.attach()
+                    queue: config().calendar.state(fixed or now, queue) == "open"
+                    for queue in config().calendar.queue_hours})
         if fixed:
             log.warning("service.calendar_time_fixed", calendar_time=fixed.isoformat())
-        self.calls.attach()
-        self.gateway.subscribe("lifecycle", ["FullyBooted", "Shutdown"], self._on_lifecycle)
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,
-                lambda: self.calendar, utc_now, lambda: fixed or utc_now()))
+                lambda: config().calendar, utc_now, lambda: fixed or utc_now()))
         log.info("service.starting", ami=self.gateway.address, user=self.gateway.username,
                  ledger=str(ledger.path))
         try:
             if self.web is not None:
                 await self.web.start(self.settings.web.host, self.settings.web.port)
             async with asyncio.TaskGroup() as group:
+                # The event consumers are tasks of this group too (subscribed before the
+                # gateway runs, so no event is missed), and each is unsubscribed on stop.
+                spawn = group.create_task
+                subscriptions = [self.calls.attach(spawn), self.gateway.subscribe(
+                    "lifecycle", ["FullyBooted", "Shutdown"], self._on_lifecycle,
+                    spawn=spawn)]
+                if self.routing is not None:
+                    subscriptions.append(self.routing.attach(spawn))
                 tasks = [group.create_task(self.gateway.run(), name="ami-gateway"),
                          group.create_task(self._heartbeat(), name="heartbeat"),
                          group.create_task(self.calls.writer.run(), name="ledger-writer"),
-                         group.create_task(self._watch_dialplans(), name="dialplan-watch"),
+                         group.create_task(self._reloads(), name="reloads"),
                          group.create_task(self._import_loop(), name="voicemail-import")]
                 if self.routing is not None:
                     tasks.append(group.create_task(self.routing.run(), name="routing"))
                 await self._stop.wait()
+                # The IVR sessions are the call handling's own (one per call, each ending
+                # with its call; a session's failure must not end the service, as a
+                # failed task of this group would): shutdown() cancels and awaits them.
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(3.0):
                         await self.calls.shutdown()
+                for subscription in subscriptions:
+                    subscription.unsubscribe()
                 for task in tasks:
                     task.cancel()
         except BaseExceptionGroup as group_error:
@@ -193,7 +200,7 @@ class Service:
     def warn_missing_years(self, fixed: datetime | None) -> None:
         """Loudly: a year (this one or the next) without its official schedule."""
         now = (fixed or datetime.now(CHINA)).astimezone(CHINA)
-        for year in self.calendar.missing_years([now.year, now.year + 1]):
+        for year in self.live.current().calendar.missing_years([now.year, now.year + 1]):
             log.warning("calendar.official_schedule_missing", year=year,
                         fallback="Monday-Friday working; 1 Jan, 1-2 May, 1-3 Oct closed",
                         fix=f"add years.{year} to config/calendar.yaml")
@@ -219,93 +226,65 @@ class Service:
                 log.info("prompts.built", dialplan=plan.name, count=len(built),
                          folder=str(store.host_dir))
 
+    def request_reload(self) -> None:
+        """Reload soon (SIGHUP, which `hotline reload` sends): done by the one reloading
+        task of the TaskGroup, so a signal never starts a task of its own."""
+        self._reload_wanted.set()
+
     async def reload(self) -> bool:
         """Load routing.yaml, calendar.yaml and the dialplans again; swap them in only if
         all is valid (dialplans and queue_hours checked against the new queues), else
-        nothing changes. Calls in progress finish on the dialplan version they started
-        with."""
-        try:
-            routing = routing_from(self.settings)
-        except ConfigError as exc:
-            log.error("routing.reload_rejected", errors=exc.problems)
-            return False
-        assert self.calls is not None
-        if (routing is None) != (self.calls.routing is None):
-            # Routing starting or ending is a restart, not a reload: nothing is applied,
-            # rather than dialplans and calendar without the routing they go with.
-            path = self.settings.resolve(self.settings.routing.path)
-            log.error("routing.reload_rejected", errors=[
-                f"{path}: routing.yaml {'appeared' if routing else 'disappeared'} since "
-                "the start; restart the service to run with"
-                f"{'' if routing else 'out'} it (nothing was reloaded)"])
-            return False
-        try:
-            calendar = calendar_from(self.settings,
-                                     set(routing.queues) if routing is not None else None)
-        except ConfigError as exc:
-            log.error("calendar.reload_rejected", errors=exc.problems)
-            return False
-        queues_before = self.dialplans.queues
-        if routing is not None:
-            self.dialplans.queues = set(routing.queues)
-        before = dict(self.dialplans.plans)
-        result = self.dialplans.reload()
-        if result.errors:
-            self.dialplans.queues = queues_before
-            log.error("dialplan.reload_rejected", errors=[str(p) for p in result.errors])
-            return False
-        await self._use_routing(routing)
-        self._use_calendar(calendar)
-        changed = [name for name, plan in self.dialplans.plans.items()
-                   if before.get(name) is None or before[name].version != plan.version]
-        await self._build_prompts(self.dialplans.plans.values())
-        log.info("dialplan.reloaded", generation=self.dialplans.generation,
-                 changed=changed, versions={n: p.version for n, p in
-                                            self.dialplans.plans.items()})
-        return True
+        nothing changes. Calls in progress finish on the configuration they started
+        with. Reloads run one at a time (LiveConfiguration's lock)."""
+        return await self.live.reload()
 
-    def _use_calendar(self, calendar: Calendar) -> None:
-        """A changed calendar.yaml (a typhoon closure, longer hours in the filing season):
-        new calls, deadlines and the coverage guard follow it from now on."""
-        assert self.calls is not None
-        if calendar == self.calendar:
-            return
-        self.calendar = calendar
-        self.calls.use_calendar(calendar)
-        self.voicemail.calendar = calendar
-        self.warn_missing_years(self.settings.service.calendar_time)
-        log.info("calendar.reloaded", overrides=len(calendar.overrides),
-                 queue_hours=sorted(calendar.queue_hours))
-
-    async def _use_routing(self, routing: RoutingConfig | None) -> None:
-        """A valid routing.yaml that changed: the queues in Asterisk (queues.conf of the
-        sandbox rewritten, QueueReload of its parameters: members stay), then the routing
-        loop and the call handling."""
-        assert self.calls is not None
-        if routing == self.calls.routing or routing is None or self.routing is None:
-            return  # unchanged, or no routing before nor now (reload() refuses the rest)
-        inst = instance_from(self.settings)
-        if self.settings.prompts.host_dir is None and inst.pid() is not None:
-            inst.update_generated(asterisk_files(self.settings, routing))
-            await self.gateway.send({"Action": "QueueReload", "Parameters": "yes"})
-        else:
-            log.warning("routing.queues_conf_not_written", hint="an Asterisk of its own: "
-                        "install `hotline queues --asterisk-conf` as queues.conf, then "
-                        "module reload app_queue.so")
-        self.routing.use(routing)
-        self.calls.use_routing(routing)
-        log.info("routing.reloaded", queues=sorted(routing.queues),
-                 seats=sorted(routing.seats))
-
-    async def _watch_dialplans(self) -> None:
+    async def _reloads(self) -> None:
+        """The one task that reloads: when asked (request_reload) and when the watcher
+        sees a dialplan file change (every service.watch_interval; 0: never)."""
         interval = self.settings.service.watch_interval
-        if interval <= 0:
-            return
         while True:
-            await asyncio.sleep(interval)
-            if self.dialplans.changed():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(interval if interval > 0 else None):
+                    await self._reload_wanted.wait()
+            if self._reload_wanted.is_set():
+                self._reload_wanted.clear()
+            elif self.live.files.changed():
                 log.info("dialplan.files_changed")
+            else:
+                continue
+            try:
                 await self.reload()
+            except Exception:
+                # Whatever went wrong, the service goes on (on the snapshot it has).
+                log.exception("config.reload_failed")
+
+    async def _prepare_reload(self, old: Configuration, new: Configuration) -> None:
+        """Before a new configuration goes live: Asterisk's queues as the new routing.yaml
+        wants them (queues.conf of the sandbox rewritten, QueueReload of its parameters:
+        members stay), the prompts of the new dialplans built. A new call then never
+        meets a queue or a prompt that is not there yet."""
+        if new.routing is not None and new.routing != old.routing:
+            inst = instance_from(self.settings)
+            if self.settings.prompts.host_dir is None and inst.pid() is not None:
+                inst.update_generated(asterisk_files(self.settings, new.routing))
+                try:
+                    await self.gateway.send({"Action": "QueueReload", "Parameters": "yes"})
+                except AmiError as exc:
+                    log.error("routing.queue_reload_failed", error=str(exc))
+            else:
+                log.warning("routing.queues_conf_not_written", hint="an Asterisk of its "
+                            "own: install `hotline queues --asterisk-conf` as queues.conf, "
+                            "then module reload app_queue.so")
+        await self._build_prompts(new.dialplans.values())
+
+    def _reloaded(self, old: Configuration, new: Configuration) -> None:
+        """Right after the swap: the routing loop's next round follows the new
+        routing.yaml at once (its seats, its queues' overflow); a changed calendar says
+        again which years lack their official schedule."""
+        if self.routing is not None and new.routing != old.routing:
+            self.routing.poke()
+        if new.calendar != old.calendar:
+            self.warn_missing_years(self.settings.service.calendar_time)
 
     async def _on_lifecycle(self, event: AmiMessage | EventGap) -> None:
         if isinstance(event, EventGap):
@@ -336,12 +315,12 @@ class Service:
 
 async def serve(settings: Settings, login_seats: Iterable[str] = ()) -> None:
     """Run the service until SIGINT or SIGTERM (stop within 5 s); SIGHUP reloads the
-    dialplans. Writes the pid file that `hotline reload` uses."""
+    configuration. Writes the pid file that `hotline reload` uses."""
     service = Service(settings, login_seats=login_seats)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, service, sig)
-    loop.add_signal_handler(signal.SIGHUP, lambda: loop.create_task(service.reload()))
+    loop.add_signal_handler(signal.SIGHUP, service.request_reload)
     pid_file = settings.resolve(settings.service.pid_file)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.write_text(f"{os.getpid()}\n")

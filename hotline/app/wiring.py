@@ -19,7 +19,7 @@ from hotline.common.yamlsrc import Sourced, load_file
 from hotline.core.calendar.schedule import Calendar, parse_calendar
 from hotline.core.routing.config import RoutingConfig, parse_routing
 from hotline.features.ivr.prompts import PromptStore
-from hotline.features.ivr.registry import DialplanRegistry
+from hotline.features.ivr.registry import DialplanFiles
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance, Sandbox, default_cache_dir
 
@@ -145,12 +145,10 @@ def known_queues(settings: Settings) -> set[str] | None:
     return None if routing is None else set(routing.queues)
 
 
-def dialplans_from(settings: Settings, queues: set[str] | None = None) -> DialplanRegistry:
-    """The dialplans, checked against `queues` (by default those of routing.yaml)."""
-    paths = [settings.resolve(p) for p in settings.dialplans.paths]
-    if queues is None:
-        queues = known_queues(settings)
-    return DialplanRegistry(paths, queues, display_root=Path.cwd())
+def dialplan_files_from(settings: Settings) -> DialplanFiles:
+    """The dialplan files of the settings (problems named relative to the working folder)."""
+    return DialplanFiles([settings.resolve(p) for p in settings.dialplans.paths],
+                         display_root=Path.cwd())
 
 
 def calendar_from(settings: Settings, queues: Collection[str] | None = None) -> Calendar:

@@ -36,9 +36,9 @@ import itertools
 import re
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from panoramisk.ami_protocol import AMIProtocol
@@ -161,6 +161,25 @@ class _Consumer:
         while self.handled + self.dropped < target:
             self._progress.clear()
             await self._progress.wait()
+
+
+class Spawn(Protocol):
+    """What starts a consumer's task: the loop's create_task, or a TaskGroup's."""
+
+    def __call__(self, coro: Coroutine[Any, Any, None], *,
+                 name: str | None = None) -> asyncio.Task[None]: ...
+
+
+@dataclass(frozen=True, eq=False)
+class Subscription:
+    """A subscriber's handle (subscribe's answer): unsubscribe() ends its deliveries and
+    its consumer task."""
+
+    gateway: AmiGateway
+    consumer: _Consumer
+
+    def unsubscribe(self) -> None:
+        self.gateway.unsubscribe(self)
 
 
 def _is_glob(pattern: str) -> bool:
@@ -483,14 +502,26 @@ class AmiGateway:
     # -- events ---------------------------------------------------------------------------
 
     def subscribe(self, name: str, patterns: Iterable[str], handler: EventHandler, *,
-                  queue_size: int = 10_000) -> None:
+                  queue_size: int = 10_000, spawn: Spawn | None = None) -> Subscription:
         """Deliver events whose name matches one of `patterns` (exact or glob, case-
-        insensitive) to `handler`, in order, from a task of the consumer's own."""
+        insensitive) to `handler`, in order, from a task of the consumer's own, started
+        by `spawn` (a TaskGroup's create_task; default: the running loop's). Undone by
+        the answer's unsubscribe()."""
         consumer = _Consumer(name, tuple(patterns), handler, queue_size)
-        consumer.task = asyncio.get_running_loop().create_task(
-            consumer.run(), name=f"ami-consumer-{name}")
+        start = spawn or asyncio.get_running_loop().create_task
+        consumer.task = start(consumer.run(), name=f"ami-consumer-{name}")
         self._consumers.append(consumer)
         self._route_cache.clear()
+        return Subscription(self, consumer)
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        """No more events for that subscriber; its task is cancelled (idempotent)."""
+        consumer = subscription.consumer
+        if consumer in self._consumers:
+            self._consumers.remove(consumer)
+            self._route_cache.clear()
+        if consumer.task is not None:
+            consumer.task.cancel()
 
     async def caught_up(self, consumer: str, timeout: float = 1.0) -> bool:
         """Wait until `consumer` has handled every event received so far (False if it

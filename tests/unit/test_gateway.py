@@ -568,6 +568,29 @@ async def test_a_consumer_that_raises_is_logged_and_keeps_receiving() -> None:
         assert (await gateway.send({"Action": "Ping"}))["Ping"] == "Pong"
 
 
+async def test_unsubscribe_ends_deliveries_and_the_consumer_task() -> None:
+    """After unsubscribe() a consumer gets no more events and its task has ended; the
+    other consumers go on."""
+    async with FakeAmi() as ami, running(ami) as gateway:
+        gone: list[str] = []
+        kept = Inbox(gateway, "UserEvent")
+        subscription = gateway.subscribe("gone", ["UserEvent"],
+                                         lambda item: gone.append(item["UserEvent"]))
+        await ami.connection.push(marker("one"))
+        await wait_until(lambda: gone == ["one"], what="the first event")
+        subscription.unsubscribe()
+        subscription.unsubscribe()  # twice: no harm
+        task = subscription.consumer.task
+        assert task is not None
+        await wait_until(task.done, what="the consumer's task to end")
+        await ami.connection.push(marker("two"))
+        await kept.wait_for("UserEvent")
+        await wait_until(lambda: len(kept.events) == 2, what="the second event")
+        assert gone == ["one"]
+        with pytest.raises(KeyError):
+            await gateway.caught_up("gone")
+
+
 async def test_an_async_consumer_that_raises_is_logged_too() -> None:
     """An async subscriber that raises is logged with the event, and later events still
     reach it."""

@@ -1,4 +1,4 @@
-"""The dialplan registry: every file loaded before any is swapped in; calls keep their plan."""
+"""The dialplan files: every file loaded together; calls keep their plan; the snapshot."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import os
 import textwrap
 from pathlib import Path
 
-from hotline.core.ivr.dialplan import ToQueue
+from hotline.core.configuration import Configuration
 from hotline.core.ivr.engine import CallContext, JoinQueue, Key, start, step
-from hotline.features.ivr.registry import DialplanRegistry, load_all
+from hotline.features.ivr.registry import DialplanFiles, load_all
 
 
 def plan_text(name: str, queue: str = "center", extra: str = "") -> str:
@@ -74,60 +74,33 @@ def test_problems_name_files_relative_to_the_display_root(tmp_path: Path) -> Non
     assert result.plans == {}
 
 
-def test_reload_swaps_in_a_valid_set(tmp_path: Path) -> None:
-    """A first reload with valid files makes them live and counts a generation."""
-    write(tmp_path / "a.yaml", plan_text("12366"))
-    registry = DialplanRegistry([tmp_path])
-    assert registry.plans == {}
-    result = registry.reload()
+def snapshot(files: DialplanFiles, generation: int = 1) -> Configuration:
+    result = files.load()
     assert result.errors == []
-    assert set(registry.plans) == {"12366"}
-    assert registry.generation == 1
+    return Configuration(result.plans, generation=generation)
 
 
-def test_reload_with_an_invalid_file_keeps_the_previous_plans(tmp_path: Path) -> None:
-    """One invalid file rejects the whole reload: problems reported, the last good set live."""
-    a = write(tmp_path / "a.yaml", plan_text("12366"))
-    write(tmp_path / "b.yaml", plan_text("12345"))
-    registry = DialplanRegistry([tmp_path], display_root=tmp_path)
-    registry.reload()
-    before = registry.plans
-    write(a, plan_text("12366", queue="iit"))
-    write(tmp_path / "b.yaml", plan_text("12345") + "    colour: red\n")
-    result = registry.reload()
-    assert [str(p) for p in result.errors] == [
-        "b.yaml:10: menus.main.colour: unknown key (expected one of: greeting, "
-        "inter_digit_timeout, invalid, max_attempts, no_input, on_exhausted, options, "
-        "self_service, timeout)"]
-    assert registry.plans is before
-    assert registry.generation == 1
-    assert registry.plans["12366"].menus["main"].options["1"] == (ToQueue("center"),)
-
-
-def test_reload_with_warnings_is_swapped_in(tmp_path: Path) -> None:
-    """Warnings do not block a reload; they are still reported."""
+def test_load_with_warnings_has_no_errors(tmp_path: Path) -> None:
+    """Warnings do not block a load (nor a reload); they are still reported."""
     write(tmp_path / "a.yaml", plan_text("12366", extra="  spare:\n    greeting: hi\n"
                                          "    options: {'1': hangup}\n"))
-    registry = DialplanRegistry([tmp_path], display_root=tmp_path)
-    result = registry.reload()
+    files = DialplanFiles([tmp_path], display_root=tmp_path)
+    result = files.load()
     assert result.errors == []
     assert [str(p) for p in result.problems] == [
         "a.yaml:10: menus.spare: warning: menu is unreachable from the entry"]
-    assert set(registry.plans) == {"12366"}
+    assert set(result.plans) == {"12366"}
 
 
 def test_a_call_keeps_its_plan_across_a_reload(tmp_path: Path) -> None:
     """A call in progress keeps the very plan object it started with; new calls get the new."""
     a = write(tmp_path / "a.yaml", plan_text("12366"))
-    registry = DialplanRegistry([tmp_path])
-    registry.reload()
-    held = registry.for_extension("12366")
+    files = DialplanFiles([tmp_path])
+    held = snapshot(files).dialplan_for("12366")
     assert held is not None
     session, _ = start(held, CallContext("0551", "open"))
     write(a, plan_text("12366", queue="iit"))
-    registry.reload()
-    assert registry.generation == 2
-    fresh = registry.for_extension("12366")
+    fresh = snapshot(files, 2).dialplan_for("12366")
     assert fresh is not held
     assert fresh is not None
     assert fresh.version != held.version
@@ -139,68 +112,78 @@ def test_a_call_keeps_its_plan_across_a_reload(tmp_path: Path) -> None:
 
 
 def test_changed_notices_a_modified_file(tmp_path: Path) -> None:
-    """changed() is false right after a reload and true once a file is modified."""
+    """changed() is false right after a load and true once a file is modified."""
     a = write(tmp_path / "a.yaml", plan_text("12366"))
-    registry = DialplanRegistry([tmp_path])
-    assert registry.changed()  # never loaded
-    registry.reload()
-    assert not registry.changed()
+    files = DialplanFiles([tmp_path])
+    assert files.changed()  # never loaded
+    files.load()
+    assert not files.changed()
     write(a, plan_text("12366", queue="iit"))
     touch_later(a)
-    assert registry.changed()
-    registry.reload()
-    assert not registry.changed()
+    assert files.changed()
+    files.load()
+    assert not files.changed()
 
 
 def test_changed_notices_an_added_and_a_removed_file(tmp_path: Path) -> None:
     """A new or deleted dialplan file counts as a change."""
     write(tmp_path / "a.yaml", plan_text("12366"))
-    registry = DialplanRegistry([tmp_path])
-    registry.reload()
+    files = DialplanFiles([tmp_path])
+    files.load()
     b = write(tmp_path / "b.yaml", plan_text("12345"))
-    assert registry.changed()
-    registry.reload()
+    assert files.changed()
+    files.load()
     b.unlink()
-    assert registry.changed()
+    assert files.changed()
 
 
-def test_changed_is_false_after_a_failed_reload(tmp_path: Path) -> None:
+def test_changed_is_false_after_a_failed_load(tmp_path: Path) -> None:
     """A rejected reload is not retried until the files change again."""
     a = write(tmp_path / "a.yaml", plan_text("12366"))
-    registry = DialplanRegistry([tmp_path])
-    registry.reload()
+    files = DialplanFiles([tmp_path])
+    files.load()
     write(a, "menus: [")
     touch_later(a)
-    assert registry.changed()
-    assert registry.reload().errors
-    assert not registry.changed()
+    assert files.changed()
+    assert files.load().errors
+    assert not files.changed()
 
 
-def test_for_extension(tmp_path: Path) -> None:
+def test_dialplan_for(tmp_path: Path) -> None:
     """The plan named like the dialed number, else '12366' when there are several."""
     write(tmp_path / "a.yaml", plan_text("12366"))
     write(tmp_path / "b.yaml", plan_text("12345"))
-    registry = DialplanRegistry([tmp_path])
-    assert registry.for_extension("12366") is None  # nothing loaded yet
-    registry.reload()
-    assert registry.for_extension("12345") is registry.plans["12345"]
-    assert registry.for_extension("12366") is registry.plans["12366"]
-    assert registry.for_extension("999") is registry.plans["12366"]
-    assert registry.for_extension(None) is registry.plans["12366"]
+    assert Configuration().dialplan_for("12366") is None  # nothing loaded
+    config = snapshot(DialplanFiles([tmp_path]))
+    assert config.dialplan_for("12345") is config.dialplans["12345"]
+    assert config.dialplan_for("12366") is config.dialplans["12366"]
+    assert config.dialplan_for("999") is config.dialplans["12366"]
+    assert config.dialplan_for(None) is config.dialplans["12366"]
 
 
-def test_for_extension_with_one_plan(tmp_path: Path) -> None:
+def test_dialplan_for_with_one_plan(tmp_path: Path) -> None:
     """With a single plan, every extension gets it, whatever its name."""
     write(tmp_path / "a.yaml", plan_text("hefei"))
-    registry = DialplanRegistry([tmp_path])
-    registry.reload()
-    assert registry.for_extension("12366") is registry.plans["hefei"]
+    config = snapshot(DialplanFiles([tmp_path]))
+    assert config.dialplan_for("12366") is config.dialplans["hefei"]
 
 
-def test_for_extension_without_a_match(tmp_path: Path) -> None:
+def test_dialplan_for_without_a_match(tmp_path: Path) -> None:
     """Several plans, none named like the number nor '12366': no plan."""
     write(tmp_path / "a.yaml", plan_text("a1"))
     write(tmp_path / "b.yaml", plan_text("b1"))
-    registry = DialplanRegistry([tmp_path])
-    registry.reload()
-    assert registry.for_extension("12366") is None
+    assert snapshot(DialplanFiles([tmp_path])).dialplan_for("12366") is None
+
+
+def test_a_snapshot_cannot_be_changed(tmp_path: Path) -> None:
+    """A snapshot shared by calls is read-only: no field, no dialplan can be replaced."""
+    import dataclasses
+
+    import pytest
+
+    write(tmp_path / "a.yaml", plan_text("12366"))
+    config = snapshot(DialplanFiles([tmp_path]))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.generation = 2  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        config.dialplans["12345"] = config.dialplans["12366"]  # type: ignore[index]

@@ -20,9 +20,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from hotline.core.calls.tracking import Call, CallState
+from hotline.core.configuration import Configuration
 from hotline.features.calls.handling import CallHandling, adopted_call
 from hotline.features.ivr.prompts import PromptStore
-from hotline.features.ivr.registry import DialplanRegistry
+from hotline.features.ivr.registry import DialplanFiles
 from hotline.ledger.store import BEIJING, CallRow, Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway
@@ -121,9 +122,10 @@ class Hotline:
         self.gateway = AmiGateway("127.0.0.1", ami.port, ami.username, ami.secret,
                                   action_timeout=1.0, connect_timeout=1.0,
                                   watchdog_interval=5.0, backoff_max=0.25)
-        dialplans = DialplanRegistry([REPO / "tests" / "dialplans"])
-        assert not dialplans.reload().errors
-        self.calls = CallHandling(self.gateway, ledger, dialplans,
+        loaded = DialplanFiles([REPO / "tests" / "dialplans"]).load()
+        assert not loaded.errors
+        config = Configuration(loaded.plans, generation=1)
+        self.calls = CallHandling(self.gateway, ledger, lambda: config,
                                   PromptStore(tmp_path / "prompts", "/prompts"), clock=clock)
         self.tasks: list[asyncio.Task[None]] = []
 

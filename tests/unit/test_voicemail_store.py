@@ -30,7 +30,7 @@ def write_wav(path: Path, seconds: float, amplitude: int) -> None:
 
 async def make(tmp_path: Path) -> tuple[Ledger, Voicemail]:
     ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
-    return ledger, Voicemail(ledger, Spool(tmp_path / "spool", "/srv/spool"), Calendar(),
+    return ledger, Voicemail(ledger, Spool(tmp_path / "spool", "/srv/spool"), Calendar,
                              lambda: NOW)
 
 

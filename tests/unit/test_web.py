@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
 
 from hotline.core.calendar.schedule import Calendar
+from hotline.core.configuration import Configuration
 from hotline.core.routing.policy import Alert, OverflowState
 from hotline.features.board.board import board
 from hotline.features.board.web import Sources, Wallboard
@@ -82,8 +83,9 @@ class _Service:
     def __init__(self, ledger: Ledger) -> None:
         self.gateway = AmiGateway("127.0.0.1", 1, "hotline", "x")
         self.writer = LedgerWriter(ledger)
+        config = Configuration(routing=make_config())
         self.routing: RoutingLoop | None = RoutingLoop(
-            self.gateway, ledger, make_config(), lambda now: True, lambda: NOW)
+            self.gateway, ledger, lambda: config, lambda now: True, lambda: NOW)
         self.routing.live, self.routing.live_at = live(), NOW
         self.routing.alerts = {
             "iit": Alert("iit", "no-seat-available", "队列 个人所得税 没有可接听的座席")}

@@ -15,7 +15,6 @@ from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from hotline.core.calendar.schedule import Calendar
 from hotline.core.calls.tracking import (
     Call,
     CallState,
@@ -25,10 +24,10 @@ from hotline.core.calls.tracking import (
     IvrProgress,
     caller_id,
 )
+from hotline.core.configuration import ConfigAccessor
 from hotline.core.ivr.engine import CallContext
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.ivr.prompts import PromptStore
-from hotline.features.ivr.registry import DialplanRegistry
 from hotline.features.ivr.runner import CallLink, IvrRunner, Progress
 from hotline.features.voicemail.service import Voicemail
 from hotline.ledger.orders import OrderBook
@@ -36,7 +35,15 @@ from hotline.ledger.region import region_of
 from hotline.ledger.store import CallRow, Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.events import agi_env, event_time, fact_from_event
-from hotline.pbx.gateway import AgiHangup, AmiDisconnected, AmiError, AmiGateway, EventGap
+from hotline.pbx.gateway import (
+    AgiHangup,
+    AmiDisconnected,
+    AmiError,
+    AmiGateway,
+    EventGap,
+    Spawn,
+    Subscription,
+)
 
 log = structlog.get_logger("hotline.calls")
 
@@ -240,23 +247,18 @@ class LedgerWriter:
 
 
 class CallHandling:
-    def __init__(self, gateway: AmiGateway, ledger: Ledger, dialplans: DialplanRegistry,
+    def __init__(self, gateway: AmiGateway, ledger: Ledger, config: ConfigAccessor,
                  prompts: PromptStore, clock: Clock = utc_now,
-                 calendar_clock: Clock | None = None, calendar: Calendar | None = None,
-                 voicemail: Voicemail | None = None,
-                 routing: RoutingConfig | None = None) -> None:
+                 calendar_clock: Clock | None = None,
+                 voicemail: Voicemail | None = None) -> None:
         self.gateway = gateway
-        self.routing: RoutingConfig | None = None
-        # seat name (as Asterisk reports it, MemberName) -> group id of routing.yaml
-        self.seat_groups: dict[str, str] = {}
-        self.use_routing(routing)
+        # The live configuration (dialplans, routing, calendar), read when needed: an
+        # IVR session takes the snapshot of its start and keeps it to its end.
+        self.config = config
         self.voicemail = voicemail
-        self.calendar = calendar or Calendar()
-        self.orders = OrderBook(ledger, self.calendar)
         self._untimed_warned = False
         self.calendar_clock = calendar_clock or clock
         self.ledger = ledger
-        self.dialplans = dialplans
         self.prompts = prompts
         self.clock = clock
         self.tracker = CallTracker()
@@ -270,20 +272,18 @@ class CallHandling:
         self._resyncing = 0
         self._held: list[tuple[Fact, datetime]] = []
 
-    def use_calendar(self, calendar: Calendar) -> None:
-        """A reloaded calendar: calls from now on, and work order deadlines."""
-        self.calendar = calendar
-        self.orders.calendar = calendar
+    @property
+    def routing(self) -> RoutingConfig | None:
+        return self.config().routing
 
-    def use_routing(self, routing: RoutingConfig | None) -> None:
-        """A reloaded routing.yaml: new calls' queues, seats and groups follow it."""
-        self.routing = routing
-        self.seat_groups = ({seat.name: seat.group for seat in routing.seats.values()}
-                            if routing is not None else {})
+    @property
+    def orders(self) -> OrderBook:
+        """Work orders, their deadlines on the calendar live now."""
+        return OrderBook(self.ledger, self.config().calendar)
 
-    def attach(self) -> None:
-        self.gateway.subscribe("calls", CALL_EVENTS, self._on_event)
+    def attach(self, spawn: Spawn | None = None) -> Subscription:
         self.gateway.on_connect(self.resync)
+        return self.gateway.subscribe("calls", CALL_EVENTS, self._on_event, spawn=spawn)
 
     # -- events ---------------------------------------------------------------------------
 
@@ -343,8 +343,9 @@ class CallHandling:
         hours: a work order to call back, due like an ordinary question."""
         call = self.tracker.calls.get(linkedid)
         kind = (call.category if call is not None else None) or "consultation"
-        label = self.routing.queues[queue].name if (
-            self.routing is not None and queue in self.routing.queues) else queue
+        routing = self.routing
+        label = routing.queues[queue].name if (
+            routing is not None and queue in routing.queues) else queue
         try:
             await self.orders.from_call(
                 linkedid=linkedid, kind=kind, number=number, name=name, at=self.clock(),
@@ -354,12 +355,13 @@ class CallHandling:
             log.exception("ledger.work_order_failed", linkedid=linkedid)
 
     def _record(self, call: Call) -> None:
-        if self.routing is not None and call.queue is not None:
-            base = self.routing.base_queue(call.queue)
+        config = self.config()
+        if config.routing is not None and call.queue is not None:
+            base = config.routing.base_queue(call.queue)
             if base != call.queue:  # a region queue counts as its queue
                 call = replace(call, queue=base)
         if call.seat is not None and call.seat_group is None:
-            group = self.seat_groups.get(call.seat)
+            group = config.seat_groups.get(call.seat)
             if group is not None:
                 call = replace(call, seat_group=group)
         if call.region is None and call.caller_number:
@@ -406,14 +408,17 @@ class CallHandling:
     async def _session(self, fact: IvrEntered, extension: str | None) -> None:
         channel, linkedid = fact.channel, fact.linkedid
         with structlog.contextvars.bound_contextvars(linkedid=linkedid, channel=channel):
-            plan = self.dialplans.for_extension(extension)
+            # The call's configuration, kept to its end whatever a reload swaps in.
+            config = self.config()
+            plan = config.dialplan_for(extension)
             if plan is None:
                 log.error("ivr.no_dialplan", extension=extension)
                 await self._send_on(channel, done=False)
                 return
             now = self.calendar_clock()
-            context = CallContext(fact.number, self.calendar.state(now), {
-                queue: self.calendar.state(now, queue) for queue in self.calendar.queue_hours})
+            calendar = config.calendar
+            context = CallContext(fact.number, calendar.state(now), {
+                queue: calendar.state(now, queue) for queue in calendar.queue_hours})
 
             def report(progress: Progress) -> None:
                 self_service = any(plan.menus[m].self_service for m in progress.path
@@ -432,10 +437,10 @@ class CallHandling:
             link = CallLink(linkedid, fact.number, fact.name, self._apply, callback)
             runner = IvrRunner(self.gateway, channel, plan, context,
                                self.prompts.for_dialplan(plan.name), report, answered,
-                               link, self.voicemail, self.routing)
+                               link, self.voicemail, config.routing)
             self.runners[channel] = runner
             log.info("ivr.started", dialplan=plan.name, version=plan.version,
-                     calendar=context.calendar)
+                     calendar=context.calendar, generation=config.generation)
             try:
                 await self.gateway.agi(channel, "ANSWER")
                 finish = await runner.run()
@@ -555,13 +560,21 @@ class CallHandling:
 
     async def shutdown(self) -> None:
         """On a clean stop: send every caller still in the menu on to the fallback (the
-        centre's queue), and let queued and connected calls finish without hotline."""
-        for channel, task in list(self.sessions.items()):
+        centre's queue), and let queued and connected calls finish without hotline.
+
+        The IVR sessions and work order writes are tasks of this object's own, not of
+        the service's TaskGroup: each belongs to one call, and one that fails must not
+        end the service. So they end here: sessions cancelled and awaited, work orders
+        awaited (they are quick ledger writes), then the ledger writer drained."""
+        sessions = list(self.sessions.items())
+        for channel, task in sessions:
             task.cancel()
             call = next((c for c in self.tracker.calls.values()
                          if c.caller_channel == channel), None)
             in_menu = call is None or call.state == CallState.IVR
             await self._send_on(channel, done=not in_menu)
+        await asyncio.gather(*(task for _, task in sessions), *self._background,
+                             return_exceptions=True)
         await self.writer.drain()
 
 

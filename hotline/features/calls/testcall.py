@@ -22,7 +22,7 @@ from hotline.features.calls.errors import TestCallError as TestCallError  # impo
 from hotline.features.calls.errors import TestCallNoLedgerRow
 from hotline.ledger.store import COLUMNS, CallRow
 from hotline.pbx.ami.message import AmiMessage
-from hotline.pbx.gateway import AmiGateway, EventGap
+from hotline.pbx.gateway import AmiGateway, EventGap, Subscription
 
 KEYS = set("0123456789*#hs")
 NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
@@ -96,13 +96,23 @@ class TestCall:
 
 async def place_call(gateway: AmiGateway, call: TestCall, *, timeout: float = 120.0) -> None:
     """Place `call` and return once its IVR leg has hung up."""
+    held: list[Subscription] = []
+    try:
+        await _place_call(gateway, call, timeout, held)
+    finally:
+        for subscription in held:  # the call's event watch ends with it
+            subscription.unsubscribe()
+
+
+async def _place_call(gateway: AmiGateway, call: TestCall, timeout: float,
+                      held: list[Subscription]) -> None:
     events: asyncio.Queue[AmiMessage | None] = asyncio.Queue()
 
     def collect(message: AmiMessage | EventGap) -> None:
         if isinstance(message, AmiMessage) and message.get("Linkedid") == call.linkedid:
             events.put_nowait(message)
 
-    gateway.subscribe(f"test-call-{call.linkedid}", WATCHED, collect)
+    held.append(gateway.subscribe(f"test-call-{call.linkedid}", WATCHED, collect))
     caller_id = f'"{call.name}" <{call.number}>' if call.name else call.number
     await gateway.send({
         "Action": "Originate", "Channel": "Local/s@caller/n", "Context": "ivr",

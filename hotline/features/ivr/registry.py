@@ -1,8 +1,8 @@
-"""The live dialplans, loaded atomically and reloaded without dropping calls.
+"""The dialplan files, loaded all together.
 
-All files are loaded and compiled before any is swapped in: one invalid file rejects the
-whole reload, its problems are reported, and the last good set stays live. A call keeps
-the compiled dialplan it started with, so calls in progress finish on their version.
+All files are loaded and compiled before any is used: one invalid file rejects the whole
+set (the live configuration, hotline/app/live.py, then keeps the last good one). A call
+keeps the compiled dialplan it started with, so calls in progress finish on their version.
 """
 
 from __future__ import annotations
@@ -76,14 +76,14 @@ def _display(file: Path, root: Path | None) -> str:
     return str(file)
 
 
-class DialplanRegistry:
-    def __init__(self, paths: list[Path], queues: Iterable[str] | None = None,
-                 display_root: Path | None = None) -> None:
+class DialplanFiles:
+    """The dialplan files: loaded all together, and watched for a change (their names,
+    times and sizes). What was loaded lives in the live configuration
+    (hotline.core.configuration), not here: this only reads the files."""
+
+    def __init__(self, paths: list[Path], display_root: Path | None = None) -> None:
         self.paths = paths
-        self.queues = set(queues) if queues is not None else None
         self.display_root = display_root
-        self.plans: dict[str, Dialplan] = {}
-        self.generation = 0
         self._signature: tuple[tuple[str, float, int], ...] = ()
 
     def signature(self) -> tuple[tuple[str, float, int], ...]:
@@ -97,23 +97,13 @@ class DialplanRegistry:
             out.append((str(file), stat.st_mtime, stat.st_size))
         return tuple(out)
 
-    def reload(self) -> LoadResult:
-        """Load everything; swap it in only if there is no error."""
+    def load(self, queues: Iterable[str] | None = None) -> LoadResult:
+        """Load and compile every file (checked against `queues`); from now on changed()
+        compares with the files as they were read here, valid or not."""
         signature = self.signature()
-        result = load_all(self.paths, self.queues, self.display_root)
+        result = load_all(self.paths, queues, self.display_root)
         self._signature = signature
-        if not result.errors:
-            self.plans = result.plans
-            self.generation += 1
         return result
 
     def changed(self) -> bool:
         return self.signature() != self._signature
-
-    def for_extension(self, extension: str | None) -> Dialplan | None:
-        """The dialplan named like the dialed number, else the only one, else '12366'."""
-        if extension and extension in self.plans:
-            return self.plans[extension]
-        if len(self.plans) == 1:
-            return next(iter(self.plans.values()))
-        return self.plans.get("12366")

@@ -20,6 +20,7 @@ from datetime import datetime
 
 import structlog
 
+from hotline.core.configuration import ConfigAccessor
 from hotline.core.routing.config import RoutingConfig
 from hotline.core.routing.policy import (
     Alert,
@@ -34,7 +35,14 @@ from hotline.features.seats.desk import QueueStatus, queue_status
 from hotline.ledger.seats import SeatBook, SeatRecord
 from hotline.ledger.store import Ledger
 from hotline.pbx.ami.message import AmiMessage
-from hotline.pbx.gateway import AmiActionFailed, AmiError, AmiGateway, EventGap
+from hotline.pbx.gateway import (
+    AmiActionFailed,
+    AmiError,
+    AmiGateway,
+    EventGap,
+    Spawn,
+    Subscription,
+)
 
 log = structlog.get_logger("hotline.routing")
 
@@ -46,13 +54,16 @@ QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon",
 
 
 class RoutingLoop:
-    def __init__(self, gateway: AmiGateway, ledger: Ledger, routing: RoutingConfig,
+    def __init__(self, gateway: AmiGateway, ledger: Ledger, config: ConfigAccessor,
                  is_open: Callable[[datetime], bool], clock: Callable[[], datetime],
                  interval: float = 2.0,
                  queue_open: Callable[[datetime], Mapping[str, bool]] | None = None) -> None:
         self.gateway = gateway
         self.book = SeatBook(ledger)
-        self.routing = routing
+        # The live configuration; each round works on the routing.yaml live at its start
+        # (`routing`, which the wallboard reads too).
+        self.config = config
+        self.routing = self._live_routing()
         self.is_open = is_open
         self.queue_open = queue_open  # the queues with their own hours: open or not
         self.clock = clock
@@ -68,17 +79,29 @@ class RoutingLoop:
         self.live_at: datetime | None = None
         self.records: dict[str, SeatRecord] = {}  # the seats as the ledger has them
 
-    def use(self, routing: RoutingConfig) -> None:
-        """A new routing.yaml (reloaded): seats it no longer has leave their queues at
-        the next round; overflow of queues it no longer has is forgotten."""
+    def _live_routing(self) -> RoutingConfig:
+        routing = self.config().routing
+        if routing is None:
+            raise RuntimeError("the routing loop runs only with a routing.yaml")
+        return routing
+
+    def _follow(self) -> None:
+        """A new routing.yaml (reloaded): seats it no longer has leave their queues in
+        this round; overflow of queues it no longer has is forgotten."""
+        routing = self._live_routing()
+        if routing is self.routing:
+            return
         kept = {seat.device for seat in routing.seats.values()}
         self._retired |= {seat.device for seat in self.routing.seats.values()} - kept
         self.overflow = {q: s for q, s in self.overflow.items() if q in routing.queues}
         self.routing = routing
+
+    def poke(self) -> None:
+        """A round soon (a reload changed routing.yaml, a queue event came)."""
         self._poke.set()
 
-    def attach(self) -> None:
-        self.gateway.subscribe("routing", QUEUE_EVENTS, self._on_event)
+    def attach(self, spawn: Spawn | None = None) -> Subscription:
+        return self.gateway.subscribe("routing", QUEUE_EVENTS, self._on_event, spawn=spawn)
 
     def _on_event(self, message: AmiMessage | EventGap) -> None:
         self._poke.set()
@@ -98,6 +121,7 @@ class RoutingLoop:
 
     async def round(self) -> None:
         """One look at Asterisk and the ledger, one decision, the difference applied."""
+        self._follow()
         live = await queue_status(self.gateway)
         self.live, self.live_at = live, self.clock()
         for moved in await self.book.expire_moves(self.clock()):

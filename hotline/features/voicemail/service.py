@@ -92,10 +92,11 @@ def analyse(path: Path) -> Audio:
 
 
 class Voicemail:
-    def __init__(self, ledger: Ledger, spool: Spool, calendar: Calendar,
+    def __init__(self, ledger: Ledger, spool: Spool, calendar: Callable[[], Calendar],
                  clock: Callable[[], datetime]) -> None:
         self.book = VoicemailBook(ledger)
         self.spool = spool
+        # The calendar live now (a reload may swap it): deadlines are counted on it.
         self.calendar = calendar
         self.clock = clock
 
@@ -148,7 +149,7 @@ class Voicemail:
             flags.append("short")
         if audio.dbfs < SILENCE_DBFS:
             flags.append("silent")
-        due = self.calendar.add_working_days(now, 1)
+        due = self.calendar().add_working_days(now, 1)
         row = await self.book.get(recording.voicemail_id)
         label = CATEGORY_LABELS.get(row.category or "", "未选择类别") if row else "未选择类别"
         content = f"留言录音 {audio.seconds:.0f} 秒（{label}），请回电处理"
@@ -184,7 +185,7 @@ class Voicemail:
                 flags.append("short")
             if audio.dbfs < SILENCE_DBFS:
                 flags.append("silent")
-            due = self.calendar.add_working_days(started, 1)
+            due = self.calendar().add_working_days(started, 1)
             voicemail_id = await self.book.imported(
                 source=f"asterisk-voicemail:{msg_id}", linkedid=f"asterisk-voicemail:{msg_id}",
                 caller_number=number, caller_name=name, box=inbox.parent.name,
