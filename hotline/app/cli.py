@@ -127,12 +127,13 @@ def _load(args: argparse.Namespace) -> Settings:
 
 
 def cmd_run(args: argparse.Namespace, ctx: AppContext) -> int:
-    from hotline.app.service import serve
+    from hotline.app.service import refuse_if_running, serve
 
     settings = ctx.settings
     configure_logging(settings.log.format, settings.log.level)
     instance = None
     if args.with_sandbox:
+        refuse_if_running(settings)  # else its exit would stop the running one's Asterisk
         instance = instance_from(settings)
         instance.up(_progress, username=settings.ami.username,
                     generated=asterisk_files(settings))

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import os
 import signal
 import time
 from collections.abc import Iterable
 from datetime import datetime
+from pathlib import Path
 
 import structlog
 
 from hotline.app.live import LiveConfiguration
+from hotline.app.logs import survive_lost_output
 from hotline.app.settings import Settings
 from hotline.app.wiring import (
     asterisk_files,
@@ -30,13 +33,14 @@ from hotline.app.wiring import (
     prompts_from,
     spool_from,
 )
-from hotline.common.errors import ConfigError, DemoSeatsInvalid
+from hotline.common.errors import DemoSeatsInvalid
 from hotline.core.calendar.schedule import CHINA
 from hotline.core.configuration import Configuration
 from hotline.core.ivr.dialplan import Dialplan
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.board.web import Sources, Wallboard
 from hotline.features.calls.handling import CallHandling, utc_now
+from hotline.features.errors import ServiceRunning
 from hotline.features.ivr.prompts import PromptError, PromptStore, prompts_of
 from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.features.voicemail.service import Voicemail
@@ -315,25 +319,73 @@ class Service:
 
 async def serve(settings: Settings, login_seats: Iterable[str] = ()) -> None:
     """Run the service until SIGINT or SIGTERM (stop within 5 s); SIGHUP reloads the
-    configuration. Writes the pid file that `hotline reload` uses."""
+    configuration. Holds the pid file that `hotline reload` uses; refuses to start
+    (service-running) while another service holds it."""
+    survive_lost_output()  # a signal stops the service whatever became of its output
     service = Service(settings, login_seats=login_seats)
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, _on_signal, service, sig)
-    loop.add_signal_handler(signal.SIGHUP, service.request_reload)
     pid_file = settings.resolve(settings.service.pid_file)
-    pid_file.parent.mkdir(parents=True, exist_ok=True)
-    pid_file.write_text(f"{os.getpid()}\n")
-    try:
-        await service.run()
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-            loop.remove_signal_handler(sig)
+    with PidFile(pid_file):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, _on_signal, service, sig)
+        loop.add_signal_handler(signal.SIGHUP, service.request_reload)
+        try:
+            await service.run()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                loop.remove_signal_handler(sig)
+
+
+def refuse_if_running(settings: Settings) -> None:
+    """Raise service-running if a service holds the pid file now (checked before
+    `hotline run --with-sandbox` starts the sandbox, whose Asterisk it stops on exit)."""
+    with PidFile(settings.resolve(settings.service.pid_file), write=False):
+        pass
+
+
+class PidFile:
+    """The service's pid file, locked (flock) for as long as the service runs.
+
+    The lock is what tells a running service from a stale file: a second service with
+    the same pid file (a test beside `make run`) refuses to start instead of taking the
+    file over, and a service removes the file on exit only while it still names it."""
+
+    def __init__(self, path: Path, *, write: bool = True) -> None:
+        self.path = path
+        self.write = write  # False: only check that no other service holds it
+        self._fd: int | None = None
+
+    def __enter__(self) -> PidFile:
+        if not self.write and not self.path.exists():
+            return self  # no pid file: no service
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            other = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise ServiceRunning(
+                f"another hotline service is running with the pid file {self.path} (pid "
+                f"{other}); stop it first, or give this one its own service.pid_file") from None
+        if self.write:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._fd is None:
+            return
         with contextlib.suppress(OSError):
-            if pid_file.read_text().strip() == str(os.getpid()):
-                pid_file.unlink()
+            if self.write and self.path.read_text().strip() == str(os.getpid()):
+                self.path.unlink()
+        os.close(self._fd)  # releases the lock
+        self._fd = None
 
 
 def _on_signal(service: Service, sig: signal.Signals) -> None:
-    log.info("service.signal", signal=sig.name)
+    # Stop first: the log line after it may fail (stderr a pipe whose reader is gone),
+    # and the stop must not depend on it.
     service.stop()
+    log.info("service.signal", signal=sig.name)

@@ -41,6 +41,12 @@ class OutputUnwritable(HotlineError):
     code = "output-unwritable"
 
 
+class ServiceRunning(HotlineError):
+    """`hotline run` found another service holding its pid file."""
+
+    code = "service-running"
+
+
 class ServiceNotRunning(HotlineError):
     """`hotline reload` found no running service by its pid file."""
 

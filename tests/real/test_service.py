@@ -26,10 +26,13 @@ pytestmark = pytest.mark.asterisk
 REPO = Path(__file__).resolve().parents[2]
 
 
-def env_for(inst: Instance) -> dict[str, str]:
+def env_for(inst: Instance, folder: Path) -> dict[str, str]:
+    """A test service on `inst`, with a ledger and pid file of its own in `folder`: never
+    those of a service running from this clone (`make run`)."""
     return {**os.environ, "HOTLINE_AMI_PORT": str(inst.ami_port),
             "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LOG_FORMAT": "json",
-            "HOTLINE_WEB_PORT": "0"}
+            "HOTLINE_LEDGER_PATH": str(folder / "ledger.sqlite3"),
+            "HOTLINE_SERVICE_PID_FILE": str(folder / "hotline.pid"), "HOTLINE_WEB_PORT": "0"}
 
 
 def getvar(inst: Instance, name: str) -> str | None:
@@ -45,10 +48,12 @@ def getvar(inst: Instance, name: str) -> str | None:
         client.logoff()
 
 
-async def test_service_logs_in_sees_fully_booted_and_beats(asterisk: Instance) -> None:
+async def test_service_logs_in_sees_fully_booted_and_beats(asterisk: Instance,
+                                                          tmp_path: Path) -> None:
     """The service logs in to AMI, sees FullyBooted and sets its heartbeat."""
     settings = load_settings(None, {"HOTLINE_AMI_PORT": str(asterisk.ami_port),
                                     "HOTLINE_SANDBOX_INSTANCE": asterisk.name,
+                                    "HOTLINE_LEDGER_PATH": str(tmp_path / "ledger.db"),
                                     "HOTLINE_WEB_PORT": "0"})
     service = Service(settings)
     await asyncio.to_thread(ami_action, asterisk, "Setvar", Variable="HOTLINE_HEARTBEAT",
@@ -71,10 +76,13 @@ async def test_service_logs_in_sees_fully_booted_and_beats(asterisk: Instance) -
     assert abs(int(beat) - before) <= 5
 
 
-def test_wrong_secret_is_a_clear_error_not_a_loop(asterisk: Instance) -> None:
+def test_wrong_secret_is_a_clear_error_not_a_loop(
+        asterisk: Instance, tmp_path_factory: pytest.TempPathFactory) -> None:
     """`hotline run` with a wrong AMI secret exits 1 with a clear error, without printing
     the secret or retrying."""
-    env = {**env_for(asterisk), "HOTLINE_AMI_SECRET": "wrong"}
+    # (Not tmp_path: its name, from the test's, holds the secret's text.)
+    env = {**env_for(asterisk, tmp_path_factory.mktemp("service")),
+           "HOTLINE_AMI_SECRET": "wrong"}
     started = time.monotonic()
     res = subprocess.run([sys.executable, "-m", "hotline", "run"], env=env,
                          capture_output=True, text=True, timeout=30, cwd=REPO)
@@ -85,9 +93,11 @@ def test_wrong_secret_is_a_clear_error_not_a_loop(asterisk: Instance) -> None:
     assert time.monotonic() - started < 15
 
 
-def test_sigterm_stops_the_service_within_5_seconds(asterisk: Instance) -> None:
+def test_sigterm_stops_the_service_within_5_seconds(asterisk: Instance,
+                                                    tmp_path: Path) -> None:
     """SIGTERM stops `hotline run` within 5 s with exit status 0."""
-    proc = subprocess.Popen([sys.executable, "-m", "hotline", "run"], env=env_for(asterisk),
+    proc = subprocess.Popen([sys.executable, "-m", "hotline", "run"],
+                            env=env_for(asterisk, tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         _wait_for_line(proc, "asterisk.fully_booted")
@@ -128,6 +138,52 @@ def test_run_with_sandbox_ctrl_c_leaves_no_asterisk(sandbox: Sandbox, tmp_path: 
     con.close()
     assert events == [("8001", "login", "demo")]
     shutil.rmtree(sandbox.instance(name, port).dir)
+
+
+def test_run_with_sandbox_after_tee_died_still_stops_and_takes_asterisk_down(
+        sandbox: Sandbox, tmp_path: Path) -> None:
+    """`make run 2>&1 | tee run.log`, Ctrl-C: tee dies first; the service still stops
+    within 5 s of the signal and its Asterisk is down once it has exited."""
+    name, port = f"test-tee-{os.getpid()}", find_free_port()
+    env = {**os.environ, "HOTLINE_AMI_PORT": str(port), "HOTLINE_SANDBOX_INSTANCE": name,
+           "HOTLINE_LOG_FORMAT": "json", "HOTLINE_LEDGER_PATH": str(tmp_path / "ledger.db"),
+           "HOTLINE_SERVICE_PID_FILE": str(tmp_path / "hotline.pid"), "HOTLINE_WEB_PORT": "0"}
+    # A real pipeline: the service's stdout and stderr into tee, as `2>&1 | tee` does.
+    tee = subprocess.Popen(["tee", str(tmp_path / "run.log")], stdin=subprocess.PIPE,
+                           stdout=subprocess.DEVNULL)
+    assert tee.stdin is not None
+    proc = subprocess.Popen([sys.executable, "-m", "hotline", "run", "--with-sandbox"],
+                            env=env, stdout=tee.stdin, stderr=tee.stdin, cwd=REPO)
+    tee.stdin.close()
+    conf = f"/srv/hotline/{name}/etc/asterisk.conf"
+    try:
+        deadline = time.monotonic() + 90
+        while "asterisk.fully_booted" not in _text(tmp_path / "run.log"):
+            assert time.monotonic() < deadline, _text(tmp_path / "run.log")
+            assert proc.poll() is None, _text(tmp_path / "run.log")
+            time.sleep(0.2)
+        assert len(asterisk_pids(conf)) == 1
+        tee.kill()  # Ctrl-C reaches tee too, and it goes first
+        tee.wait()
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+        print(f"stopped with its Asterisk in {time.monotonic() - started:.1f} s")
+        assert time.monotonic() - started < 5
+        assert proc.returncode == 0
+        assert asterisk_pids(conf) == []
+    finally:
+        proc.kill()
+        proc.wait()
+        tee.kill()
+        tee.wait()
+        if asterisk_pids(conf):
+            sandbox.instance(name, port).down()
+    shutil.rmtree(sandbox.instance(name, port).dir)
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
 
 def _wait_for_line(proc: subprocess.Popen[str], needle: str, timeout: float = 20) -> None:
