@@ -18,3 +18,5 @@ IN_PROGRESS = "进行中"
 CATEGORIES = {"consultation": "税务咨询", "tip_off": "涉税举报", "complaint": "涉税投诉",
               "suggestion": "意见和建议", "other": "其他"}
 UNCATEGORISED = "未分类"
+# A work order's kind: a voicemail, or the category of the call it came from.
+ORDER_KINDS = {"voicemail": "留言", **CATEGORIES}

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hotline.common.privacy import is_confidential, mask_name, mask_number
+from hotline.common.privacy import mask_row
 from hotline.ledger.errors import CallUnknown as CallUnknown  # importable from here
 from hotline.ledger.errors import UnmaskRefused as UnmaskRefused
 from hotline.ledger.store import Ledger
@@ -37,10 +37,7 @@ class Reader:
 
 def masked_call(row: dict[str, Any]) -> dict[str, Any]:
     """A call row as every listing shows it: a reporter's number and name masked."""
-    if not is_confidential(row.get("category")):
-        return row
-    return {**row, "caller_number": mask_number(row.get("caller_number")),
-            "caller_name": mask_name(row.get("caller_name")), "masked": True}
+    return mask_row(row)
 
 
 async def check_unmask(reader: Reader, target: str, refused_action: str, audit: Audit,

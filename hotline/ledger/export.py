@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from hotline.common.privacy import is_confidential, mask_name, mask_number
+from hotline.common.privacy import mask_row
 from hotline.ledger.store import COLUMNS, Ledger
 
 HEADERS = {
@@ -23,19 +23,12 @@ HEADERS = {
 FIELDS = [c for c in HEADERS if c in COLUMNS]
 
 
-def masked(row: dict[str, Any]) -> dict[str, Any]:
-    if not is_confidential(row.get("category")):
-        return row
-    return {**row, "caller_number": mask_number(row.get("caller_number")),
-            "caller_name": mask_name(row.get("caller_name"))}
-
-
 async def rows_between(ledger: Ledger, start: str, end: str) -> AsyncIterator[dict[str, Any]]:
     async with ledger.db.execute(
             f"SELECT {', '.join(FIELDS)} FROM calls WHERE started_at >= ? AND started_at < ? "
             "ORDER BY started_at, linkedid", (start, end)) as cur:
         async for row in cur:
-            yield masked(dict(zip(FIELDS, row, strict=True)))
+            yield mask_row(dict(zip(FIELDS, row, strict=True)))
 
 
 async def export(ledger: Ledger, start: str, end: str, target: Path, fmt: str) -> int:

@@ -16,8 +16,11 @@ from typing import Any
 
 import aiosqlite
 
-from hotline.common.privacy import is_confidential, mask_name, mask_number
+from hotline.common.labels import ORDER_KINDS
+from hotline.common.phone import is_phone_number
+from hotline.common.privacy import is_confidential, is_confidential_row, mask_number, mask_row
 from hotline.core.calendar.schedule import Calendar
+from hotline.ledger import audit
 from hotline.ledger.errors import (
     CallUnknown,
     OrderBadCallback,
@@ -36,13 +39,11 @@ from hotline.ledger.errors import OrderError as OrderError  # importable from he
 from hotline.ledger.store import Ledger, iso
 
 DAYS = {"ordinary": 1, "difficult": 3}
-KIND_LABELS = {"voicemail": "留言", "consultation": "税务咨询", "tip_off": "涉税举报",
-               "complaint": "涉税投诉", "suggestion": "意见和建议", "other": "其他"}
+KIND_LABELS = ORDER_KINDS  # (the name the CLI imports)
 STATUS_LABELS = {"open": "待办", "passed_on": "已转办", "answered": "已答复", "closed": "已办结"}
 OPEN_STATUSES = ("open", "passed_on")
 # The kinds a seat may create a work order of (the call categories that need one).
 CREATE_KINDS = ("consultation", "tip_off", "complaint", "suggestion")
-_NUMBER = re.compile(r"\+?[0-9]{5,20}")
 _SEPARATORS = re.compile(r"[\s\-()]")
 
 
@@ -56,7 +57,7 @@ def callback_number(text: str) -> str:
     digits. Spaces, hyphens and brackets (0551-6512 3456) are dropped and full-width
     digits (１３９...) read as ASCII."""
     number = _SEPARATORS.sub("", unicodedata.normalize("NFKC", text))
-    if not _NUMBER.fullmatch(number):
+    if not is_phone_number(number, min_digits=5):
         raise OrderBadCallback(f"callback number {text!r} is not a phone number (5 to 20 digits, "
                                "an optional leading +)")
     return number
@@ -90,13 +91,12 @@ class OrderBook:
     async def audit(self, actor: str, action: str, target: str, detail: str | None = None,
                     at: datetime | None = None) -> None:
         async with self.ledger.transaction() as db:
-            await db.execute("INSERT INTO audit (at, actor, action, target, detail) "
-                             "VALUES (?, ?, ?, ?, ?)",
-                             (iso(at or datetime.now().astimezone()), actor, action, target,
-                              detail))
+            await audit.record(db, at=at or datetime.now().astimezone(), actor=actor,
+                               action=action, target=target, detail=detail)
 
     async def from_call(self, *, linkedid: str, kind: str, number: str | None,
-                        name: str | None, at: datetime, content: str) -> int | None:
+                        name: str | None, at: datetime,
+                        content: str | None = None) -> int | None:
         """A work order for a call (a tip-off, complaint or suggestion): due to be passed
         on within 1 working day. None if the call has one already (this one, or one of
         the same kind a seat opened with `create`)."""
@@ -106,13 +106,11 @@ class OrderBook:
                                   (linkedid, kind)) as found:
                 if await found.fetchone() is not None:
                     return None
-            cur = await db.execute(
-                "INSERT OR IGNORE INTO work_orders (kind, source, linkedid, callback_number, "
-                "caller_name, category, content, created_at, due_at, status) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
-                (kind, f"call:{linkedid}", linkedid, number, name, kind, content, iso(at),
-                 iso(due)))
-            return cur.lastrowid if cur.rowcount else None
+            return await insert_order(
+                db, kind=kind, source=f"call:{linkedid}", linkedid=linkedid,
+                callback_number=number, caller_name=name, category=kind,
+                content=content or default_content(kind, linkedid), created_at=at,
+                due_at=due, or_ignore=True)
 
     async def create(self, *, linkedid: str, kind: str, actor: str, at: datetime,
                      content: str | None = None, callback: str | None = None,
@@ -147,7 +145,6 @@ class OrderBook:
         received = datetime.fromisoformat(call.ended_at) if call.ended_at else at
         difficulty = "difficult" if difficult else "ordinary"
         due = self.calendar.add_working_days(received, DAYS[difficulty])
-        stamp = iso(at)
         async with self.ledger.transaction() as db:
             async with db.execute("SELECT id, status FROM work_orders WHERE linkedid = ? "
                                   "AND kind = ? ORDER BY id", (linkedid, kind)) as cur:
@@ -160,24 +157,19 @@ class OrderBook:
                     f"{STATUS_LABELS.get(status, status)}) already: fill it in with "
                     f"`hotline orders edit {oid}`, or add --force for a second one",
                     order_id=oid)
-            cur = await db.execute(
-                "INSERT INTO work_orders (kind, source, linkedid, callback_number, "
-                "caller_name, category, content, department, difficulty, created_at, due_at,"
-                " status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
-                (kind, f"seat:{linkedid}:{kind}:{len(existing) + 1}", linkedid, number,
-                 call.caller_name, category,
-                 text or f"{KIND_LABELS[kind]}来电（{linkedid}），请补充受理内容", dept,
-                 difficulty, iso(received), iso(due)))
-            order_id = cur.lastrowid
+            order_id = await insert_order(
+                db, kind=kind, source=f"seat:{linkedid}:{kind}:{len(existing) + 1}",
+                linkedid=linkedid, callback_number=number, caller_name=call.caller_name,
+                category=category, content=text or default_content(kind, linkedid),
+                department=dept, difficulty=difficulty, created_at=received, due_at=due)
             assert order_id is not None
             detail = {"call": linkedid, "kind": kind, "difficulty": difficulty,
                       "callback_number": _audited(number, "callback_number",
                                                   is_confidential(category)),
                       "department": dept, "content": text, "forced": bool(pending)}
-            await db.execute("INSERT INTO audit (at, actor, action, target, detail) "
-                             "VALUES (?, ?, ?, ?, ?)",
-                             (stamp, actor, "order.create", f"work_order:{order_id}",
-                              json.dumps(detail, ensure_ascii=False)))
+            await audit.record(db, at=at, actor=actor, action="order.create",
+                               target=f"work_order:{order_id}",
+                               detail=json.dumps(detail, ensure_ascii=False))
         return order_id
 
     async def edit(self, order_id: int, *, actor: str, at: datetime,
@@ -203,18 +195,16 @@ class OrderBook:
                                   "edited")
             changed = {k: v for k, v in wanted.items() if order[k] != v}
             if changed:
-                confidential = (is_confidential(order.get("kind"))
-                                or is_confidential(order.get("category")))
+                confidential = is_confidential_row(order)
                 await db.execute(
                     "UPDATE work_orders SET " + ", ".join(f"{k} = ?" for k in changed)
                     + " WHERE id = ?", (*changed.values(), order_id))
                 detail = {k: {"old": _audited(order[k], k, confidential),
                               "new": _audited(v, k, confidential)}
                           for k, v in changed.items()}
-                await db.execute("INSERT INTO audit (at, actor, action, target, detail) "
-                                 "VALUES (?, ?, ?, ?, ?)",
-                                 (iso(at), actor, "order.edit", f"work_order:{order_id}",
-                                  json.dumps(detail, ensure_ascii=False)))
+                await audit.record(db, at=at, actor=actor, action="order.edit",
+                                   target=f"work_order:{order_id}",
+                                   detail=json.dumps(detail, ensure_ascii=False))
         return await self.get(order_id), list(changed)
 
     async def get(self, order_id: int) -> dict[str, Any]:
@@ -255,13 +245,9 @@ class OrderBook:
         shown = dict(order)
         shown["overdue"] = (order["status"] in OPEN_STATUSES
                             and datetime.fromisoformat(order["due_at"]) < now)
-        confidential = (is_confidential(order.get("kind"))
-                        or is_confidential(order.get("category")))
-        if confidential and not (unmask and viewer.may_unmask):
-            shown["callback_number"] = mask_number(order.get("callback_number"))
-            shown["caller_name"] = mask_name(order.get("caller_name"))
-            shown["masked"] = True
-        return shown
+        if unmask and viewer.may_unmask:
+            return shown
+        return mask_row(shown, number="callback_number")
 
     async def change(self, order_id: int, action: str, *, actor: str, at: datetime,
                      text: str | None = None) -> dict[str, Any]:
@@ -311,10 +297,31 @@ class OrderBook:
             await db.execute(
                 "UPDATE work_orders SET " + ", ".join(f"{k} = ?" for k in updates)
                 + " WHERE id = ?", (*updates.values(), order_id))
-            await db.execute("INSERT INTO audit (at, actor, action, target, detail) "
-                             "VALUES (?, ?, ?, ?, ?)",
-                             (stamp, actor, f"order.{action}", f"work_order:{order_id}", text))
+            await audit.record(db, at=at, actor=actor, action=f"order.{action}",
+                               target=f"work_order:{order_id}", detail=text)
         return await self.get(order_id)
+
+
+def default_content(kind: str, linkedid: str) -> str:
+    """What an order made for a call says until the seat fills it in."""
+    return f"{KIND_LABELS.get(kind, kind)}来电（{linkedid}），请补充受理内容"
+
+
+async def insert_order(db: aiosqlite.Connection, *, kind: str, source: str, content: str,
+                       created_at: datetime, due_at: datetime, linkedid: str | None = None,
+                       callback_number: str | None = None, caller_name: str | None = None,
+                       category: str | None = None, department: str | None = None,
+                       difficulty: str = "ordinary", or_ignore: bool = False) -> int | None:
+    """Every new work order goes in here (open), inside the caller's transaction. `source`
+    is unique (call:LINKEDID, voicemail:ID, seat:..., a fallback recording's path): with
+    `or_ignore` a second order from the same source is not made and None is returned."""
+    cur = await db.execute(
+        f"INSERT {'OR IGNORE ' if or_ignore else ''}INTO work_orders (kind, source, linkedid,"
+        " callback_number, caller_name, category, content, department, difficulty, "
+        "created_at, due_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
+        (kind, source, linkedid, callback_number, caller_name, category, content, department,
+         difficulty, iso(created_at), iso(due_at)))
+    return cur.lastrowid if cur.rowcount else None
 
 
 def _is_question(order: dict[str, Any]) -> bool:

@@ -5,7 +5,7 @@ the number of calls (no row is loaded into Python). Definitions:
 
 - offered (转人工): calls that reached a seat queue;
 - 接通率 (connection rate): answered by a seat / offered;
-- service level: answered within 20 s of waiting / offered;
+- service level: answered within SERVICE_LEVEL_SECONDS (20 s) of waiting / offered;
 - abandon rate: abandoned in the queue / offered;
 - work orders on time: answered or closed by their deadline; overdue: answered or closed
   after it, or still open past it.
@@ -19,9 +19,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from hotline.core.calendar.schedule import CHINA
+from hotline.core.routing.config import SERVICE_LEVEL_SECONDS as SERVICE_LEVEL_SECONDS
 from hotline.ledger.store import Ledger, iso
-
-SERVICE_LEVEL_SECONDS = 20
 
 
 def quarter_bounds(text: str) -> tuple[datetime, datetime]:

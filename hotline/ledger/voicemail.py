@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from hotline.ledger.errors import VoicemailNotNew, VoicemailUnknown
+from hotline.ledger.orders import insert_order
 from hotline.ledger.store import Ledger, iso
 
 VOICEMAIL_COLUMNS = ("id", "linkedid", "caller_number", "caller_name", "box", "file",
@@ -75,14 +76,12 @@ class VoicemailBook:
                 (linkedid, caller_number, caller_name, box, file, iso(started_at),
                  iso(started_at), round(duration, 3), ",".join(flags), iso(due_at)))
             voicemail_id = cur.lastrowid
-            cur = await db.execute(
-                "INSERT INTO work_orders (kind, source, linkedid, callback_number, caller_name,"
-                " content, created_at, due_at, status) "
-                "VALUES ('voicemail', ?, ?, ?, ?, ?, ?, ?, 'open')",
-                (source, linkedid, caller_number, caller_name, content, iso(started_at),
-                 iso(due_at)))
+            order_id = await insert_order(
+                db, kind="voicemail", source=source, linkedid=linkedid,
+                callback_number=caller_number, caller_name=caller_name, content=content,
+                created_at=started_at, due_at=due_at)
             await db.execute("UPDATE voicemails SET work_order_id = ? WHERE id = ?",
-                             (cur.lastrowid, voicemail_id))
+                             (order_id, voicemail_id))
         return voicemail_id
 
     async def save(self, voicemail_id: int, *, ended_at: datetime, duration: float,
@@ -92,13 +91,11 @@ class VoicemailBook:
         if row is None:
             raise VoicemailUnknown(f"no voicemail {voicemail_id}")
         async with self.ledger.transaction() as db:
-            cur = await db.execute(
-                "INSERT INTO work_orders (kind, source, linkedid, callback_number, caller_name,"
-                " category, content, created_at, due_at, status) "
-                "VALUES ('voicemail', ?, ?, ?, ?, ?, ?, ?, ?, 'open')",
-                (f"voicemail:{voicemail_id}", row.linkedid, row.caller_number,
-                 row.caller_name, row.category, content, iso(ended_at), iso(due_at)))
-            order_id = cur.lastrowid
+            order_id = await insert_order(
+                db, kind="voicemail", source=f"voicemail:{voicemail_id}",
+                linkedid=row.linkedid, callback_number=row.caller_number,
+                caller_name=row.caller_name, category=row.category, content=content,
+                created_at=ended_at, due_at=due_at)
             await db.execute(
                 "UPDATE voicemails SET status = 'new', ended_at = ?, duration_seconds = ?, "
                 "flags = ?, due_at = ?, work_order_id = ? WHERE id = ?",

@@ -15,12 +15,9 @@ them over AMI as seats log in and out and overflow moves remote seats in and out
 
 from __future__ import annotations
 
-from hotline.core.routing.config import QueueDef, RoutingConfig
+from hotline.core.routing.config import SERVICE_LEVEL_SECONDS, QueueDef, RoutingConfig
 
 ANNOUNCE_EVERY = 30  # seconds between position / expected-wait announcements
-# Seconds: answered within this counts for the service level (the report's figure too,
-# hotline.ledger.report.SERVICE_LEVEL_SECONDS).
-SERVICE_LEVEL = 20
 
 GENERAL = """\
 ; Written by hotline from config/routing.yaml: edit that file, not this one.
@@ -78,7 +75,7 @@ def _queue(name: str, queue: QueueDef, comment: str, *, region: bool) -> str:
         f"joinempty = {REGION_JOIN if region else 'yes'}",
         f"leavewhenempty = {REGION_LEAVE if region else 'no'}",
         "ringinuse = no",
-        f"servicelevel = {SERVICE_LEVEL}",
+        f"servicelevel = {SERVICE_LEVEL_SECONDS}",
         f"announce-frequency = {ANNOUNCE_EVERY if announce else 0}",
         f"announce-position = {'yes' if queue.announce_position and not region else 'no'}",
         f"announce-holdtime = {'yes' if queue.announce_wait and not region else 'no'}",

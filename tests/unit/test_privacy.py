@@ -7,7 +7,8 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hotline.common.privacy import mask_name, mask_number
+from hotline.common.phone import is_phone_number
+from hotline.common.privacy import mask_name, mask_number, mask_row
 from hotline.core.calls.tracking import Call, CallState, EndReason, Outcome
 from hotline.ledger.store import Ledger
 from tests.cli import Result, hotline
@@ -23,6 +24,31 @@ def test_numbers_and_names_are_masked() -> None:
     assert mask_number("12345") == "***45"
     assert mask_number(None) is None
     assert mask_name("纳税人张三") == "纳***"
+
+
+def test_a_row_is_masked_by_its_category_or_a_work_orders_kind() -> None:
+    """mask_row masks a reporter's row (call, voicemail or work order) and no other."""
+    call = {"category": "tip_off", "caller_number": "13955125678", "caller_name": "纳税人张三"}
+    assert mask_row(call) == {**call, "caller_number": "139****5678", "caller_name": "纳***",
+                              "masked": True}
+    order = {"kind": "complaint", "category": None, "callback_number": "13955125678",
+             "caller_name": "张三"}
+    assert mask_row(order, number="callback_number")["callback_number"] == "139****5678"
+    plain = {"category": "consultation", "caller_number": "13955125678"}
+    assert mask_row(plain) == plain
+
+
+def test_one_phone_number_pattern_with_a_minimum_per_use() -> None:
+    """A phone number is an optional + and up to 20 digits, at least as many as asked."""
+    assert is_phone_number("12366")
+    assert is_phone_number("+8613955125678")
+    assert is_phone_number("110")
+    assert not is_phone_number("110", min_digits=5)
+    assert is_phone_number("0", min_digits=1)
+    assert not is_phone_number("1" * 21)
+    assert not is_phone_number("139 5512")
+    assert not is_phone_number("12366\n")
+    assert not is_phone_number("１２３６６")  # full-width digits are normalised first
 
 
 async def _write_calls(path: Path) -> None:

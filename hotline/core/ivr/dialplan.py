@@ -52,16 +52,17 @@ from typing import Any
 
 # Problem (`file:line: key.path: message`) and DialplanInvalid are the shared ones, kept
 # importable from here.
+from hotline.common import labels
 from hotline.common.errors import DialplanInvalid as DialplanInvalid
+from hotline.common.phone import is_phone_number
 from hotline.common.validate import Checker, syntax_problems
 from hotline.common.yamlsrc import PathKey, Sourced, YamlSyntaxError, load_file
 from hotline.common.yamlsrc import Problem as Problem
 
-CATEGORIES = ("consultation", "tip_off", "complaint", "suggestion", "other")
+CATEGORIES = tuple(labels.CATEGORIES)  # the codes a dialplan may set
 CALENDAR_STATES = ("open", "after_hours", "non_working_day")
 OPTION_KEY = re.compile(r"^[0-9*#]{1,8}$")
 MENU_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-DIALED = re.compile(r"^\+?[0-9]{3,20}$")
 
 
 # -- the compiled form -------------------------------------------------------------------
@@ -456,7 +457,7 @@ class _Compiler(Checker):
         number = self.text(arg, path, "a phone number")
         if number is None:
             return None
-        if not DIALED.match(number):
+        if not is_phone_number(number):
             self.error(path, f"'{number}' is not a phone number (3 to 20 digits)")
             return None
         return Transfer(number, prompt)
@@ -584,7 +585,7 @@ class _Compiler(Checker):
                 if self.misread(prefix, sub):
                     continue
                 text = str(prefix) if isinstance(prefix, (str, int)) else None
-                if text is None or not re.match(r"^\+?[0-9]{1,20}$", text):
+                if text is None or not is_phone_number(text, min_digits=1):
                     self.error(sub, f"'{prefix}' is not a number prefix "
                                "(quote it to keep a leading 0)")
                 else:

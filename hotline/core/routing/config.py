@@ -39,6 +39,9 @@ SEAT_ID = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
 NAME_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 REGION_SEP = "-"
 DEVICE = re.compile(r"^(Local|PJSIP|SIP|IAX2|DAHDI)/\S+$")
+# A call answered within this many seconds of waiting counts for the service level: in
+# Asterisk's queues.conf (servicelevel) and in the ledger's figures alike.
+SERVICE_LEVEL_SECONDS = 20
 DEFAULT_PAUSE_REASONS = {"meal": "用餐", "training": "培训", "after_call_work": "话后处理",
                          "meeting": "会议", "other": "其他"}
 
@@ -67,6 +70,12 @@ class Group:
     @property
     def remote(self) -> bool:
         return self.kind == "remote"
+
+
+def penalty_for(level: int) -> int:
+    """A seat's queue penalty from its skill level: 9 (expert) -> 1 .. 1 (can) -> 9, so
+    that experts ring first (Asterisk rings the lowest penalty first)."""
+    return 10 - level
 
 
 @dataclass(frozen=True)
@@ -128,7 +137,7 @@ class RoutingConfig:
             object.__setattr__(self, "_ranks", index)
         found = index.get(queue)
         if found is None:
-            found = tuple((seat.id, 10 - seat.skills[queue], remote)
+            found = tuple((seat.id, penalty_for(seat.skills[queue]), remote)
                           for seat, remote in self.seats_for(queue))
             index[queue] = found
         return found
@@ -140,7 +149,7 @@ class RoutingConfig:
             self.__dict__.get("_region_ranks"))
         if ranks is None:
             regions, seats = self._region_index()
-            ranks = tuple((name, tuple((seat.id, 10 - seat.skills[queue])
+            ranks = tuple((name, tuple((seat.id, penalty_for(seat.skills[queue]))
                                        for seat in seats.get(name, ())))
                           for name, (queue, _) in regions.items())
             object.__setattr__(self, "_region_ranks", ranks)

@@ -29,6 +29,7 @@ import structlog
 from aiohttp import web
 
 from hotline.core.calendar.schedule import CHINA, Calendar
+from hotline.core.routing.config import SERVICE_LEVEL_SECONDS
 from hotline.features.board.board import board, seat_rows
 from hotline.features.calls.handling import LedgerWriter
 from hotline.features.seats.routing_loop import RoutingLoop
@@ -63,7 +64,9 @@ class Wallboard:
         self._figures: tuple[float, date, DayFigures, dict[str, int]] | None = None
         self._runner: web.AppRunner | None = None
         self.url: str | None = None
-        self._page_text = PAGE.read_text(encoding="utf-8")  # once: no file I/O per request
+        # Read once: no file I/O per request.
+        self._page_text = PAGE.read_text(encoding="utf-8").replace(
+            "@SERVICE_LEVEL@", str(SERVICE_LEVEL_SECONDS))
 
     # -- the server ----------------------------------------------------------------------
 

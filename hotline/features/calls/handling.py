@@ -54,7 +54,7 @@ CALL_EVENTS = (
 )
 RUNNER_EVENTS = ("DTMFEnd", "AGIExecStart", "AGIExecEnd")
 # Calls of these kinds get a work order when they end (passed on within 1 working day).
-ORDER_KINDS = {"tip_off": "涉税举报", "complaint": "涉税投诉", "suggestion": "意见和建议"}
+ORDER_KINDS = frozenset({"tip_off", "complaint", "suggestion"})
 
 Clock = Callable[[], datetime]
 # CommandIDs of the AGI commands that send a call on (their completion needs no action).
@@ -331,9 +331,7 @@ class CallHandling:
             await self.orders.from_call(
                 linkedid=call.linkedid, kind=call.category or "other",
                 number=call.caller_number, name=call.caller_name,
-                at=call.ended_at or self.clock(),
-                content=f"{ORDER_KINDS[call.category or 'other']}来电（{call.linkedid}），"
-                        "请补充受理内容")
+                at=call.ended_at or self.clock())
         except Exception:
             log.exception("ledger.work_order_failed", linkedid=call.linkedid)
 

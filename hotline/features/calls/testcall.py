@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hotline.common.errors import BadKeys, BadNumber
+from hotline.common.phone import is_phone_number
 from hotline.features.calls.errors import TestCallError as TestCallError  # importable here
 from hotline.features.calls.errors import TestCallNoLedgerRow
 from hotline.ledger.store import COLUMNS, CallRow
@@ -25,7 +26,6 @@ from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap, Subscription
 
 KEYS = set("0123456789*#hs")
-NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
 WATCHED = ("AsyncAGIStart", "AGIExecStart", "AGIExecEnd", "DTMFEnd", "QueueCallerJoin",
            "AgentConnect", "Hangup", "OriginateResponse", "UserEvent")
 
@@ -41,7 +41,7 @@ def parse_keys(text: str) -> list[str]:
 
 
 def check_number(number: str) -> str:
-    if not NUMBER.match(number):
+    if not is_phone_number(number):
         raise BadNumber(f"NUMBER {number!r} is not a phone number (3 to 20 digits)")
     return number
 

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from hotline.common import labels
+from hotline.core.routing.config import SERVICE_LEVEL_SECONDS
 from hotline.ledger.report import Report, days_of
 
 OUTCOMES = {**labels.OUTCOMES, "-": labels.IN_PROGRESS}
@@ -62,7 +63,7 @@ def summary(report: Report) -> list[tuple[str, Any]]:
         ("转人工", report.offered),
         ("人工接通", report.answered),
         ("接通率", pct(report.connection_rate)),
-        (f"服务水平（{20}秒内接通）", pct(report.service_level)),
+        (f"服务水平（{SERVICE_LEVEL_SECONDS}秒内接通）", pct(report.service_level)),
         ("放弃率", pct(report.abandon_rate)),
         ("平均等待秒", report.avg_wait if report.avg_wait is not None else "-"),
         ("平均通话秒", report.avg_talk if report.avg_talk is not None else "-"),

@@ -16,7 +16,7 @@ from typing import Any
 
 import structlog
 
-from hotline.core.routing.config import RoutingConfig, Seat
+from hotline.core.routing.config import RoutingConfig, Seat, penalty_for
 from hotline.features.seats.errors import (
     SeatBadReason,
     SeatBadUntil,
@@ -172,7 +172,7 @@ class SeatDesk:
             if event == "login" and not remote:
                 await self._send({"Action": "QueueAdd", "Queue": queue,
                                   "Interface": seat.device, "MemberName": seat.name,
-                                  "Penalty": str(10 - level), "Paused": "false"})
+                                  "Penalty": str(penalty_for(level)), "Paused": "false"})
             elif event == "logout" or (event == "move_out" and remote):
                 await self._send({"Action": "QueueRemove", "Queue": queue,
                                   "Interface": seat.device})

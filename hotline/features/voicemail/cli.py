@@ -66,14 +66,9 @@ def _with_book(ctx: Context, work: Callable[[VoicemailBook], Awaitable[T]]) -> T
 
 
 def _voicemail_view(row: Any) -> dict[str, Any]:
-    from hotline.common.privacy import is_confidential, mask_name, mask_number
+    from hotline.common.privacy import mask_row
 
-    data: dict[str, Any] = row.as_dict()
-    if is_confidential(row.category):
-        data["caller_number"] = mask_number(row.caller_number)
-        data["caller_name"] = mask_name(row.caller_name)
-        data["masked"] = True
-    return data
+    return mask_row(row.as_dict())
 
 
 def cmd_voicemail_list(args: argparse.Namespace, ctx: Context) -> int:

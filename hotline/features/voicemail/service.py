@@ -31,6 +31,7 @@ from pathlib import Path
 
 import structlog
 
+from hotline.common.labels import CATEGORIES
 from hotline.core.calendar.schedule import CHINA, Calendar
 from hotline.features.voicemail.errors import VoicemailError as VoicemailError  # importable
 from hotline.features.voicemail.errors import VoicemailNoAudio, VoicemailSpoolUnwritable
@@ -41,8 +42,6 @@ log = structlog.get_logger("hotline.voicemail")
 
 MIN_SECONDS = 2.0  # shorter recordings are kept but flagged `short`
 SILENCE_DBFS = -50.0  # quieter recordings are kept but flagged `silent`
-CATEGORY_LABELS = {"consultation": "税务咨询", "tip_off": "涉税举报", "complaint": "涉税投诉",
-                   "suggestion": "意见和建议", "other": "其他"}
 
 
 @dataclass(frozen=True)
@@ -151,7 +150,7 @@ class Voicemail:
             flags.append("silent")
         due = self.calendar().add_working_days(now, 1)
         row = await self.book.get(recording.voicemail_id)
-        label = CATEGORY_LABELS.get(row.category or "", "未选择类别") if row else "未选择类别"
+        label = CATEGORIES.get(row.category or "", "未选择类别") if row else "未选择类别"
         content = f"留言录音 {audio.seconds:.0f} 秒（{label}），请回电处理"
         order = await self.book.save(recording.voicemail_id, ended_at=now,
                                      duration=audio.seconds, flags=flags, due_at=due,
