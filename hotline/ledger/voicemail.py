@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+from hotline.ledger import audit
 from hotline.ledger.errors import VoicemailNotNew, VoicemailUnknown
 from hotline.ledger.orders import insert_order
 from hotline.ledger.store import Ledger, iso
@@ -125,9 +126,10 @@ class VoicemailBook:
                                   (status, limit))
 
     async def handle(self, voicemail_id: int, *, at: datetime, note: str,
-                     department: str | None) -> VoicemailRow:
+                     department: str | None, actor: str) -> VoicemailRow:
         """Staff handled it: done with a note; its work order is closed, or passed on to
-        `department`."""
+        `department`, audited by `actor` as order.close or order.pass_on like a change
+        made with `hotline orders`."""
         row = await self.get(voicemail_id)
         if row is None:
             raise VoicemailUnknown(f"no voicemail {voicemail_id}")
@@ -138,15 +140,20 @@ class VoicemailBook:
                 "UPDATE voicemails SET status = 'done', handled_at = ?, note = ? WHERE id = ?",
                 (iso(at), note, voicemail_id))
             if row.work_order_id is not None:
+                target = f"work_order:{row.work_order_id}"
                 if department:
                     await db.execute(
                         "UPDATE work_orders SET status = 'passed_on', department = ?, "
                         "passed_on_at = ?, note = ? WHERE id = ?",
                         (department, iso(at), note, row.work_order_id))
+                    await audit.record(db, at=at, actor=actor, action="order.pass_on",
+                                       target=target, detail=department)
                 else:
                     await db.execute(
                         "UPDATE work_orders SET status = 'closed', closed_at = ?, note = ? "
                         "WHERE id = ?", (iso(at), note, row.work_order_id))
+                    await audit.record(db, at=at, actor=actor, action="order.close",
+                                       target=target, detail=note)
         updated = await self.get(voicemail_id)
         assert updated is not None
         return updated

@@ -192,8 +192,8 @@ async def test_unwritable_spool_gives_a_clear_error_and_ends_politely(
 async def test_staff_list_play_and_handle_voicemail(
         closed_line: HotlineProcess, gateway: AmiGateway, speech: tuple[str, float],
         tmp_path: Path) -> None:
-    """Staff list, play and handle a voicemail with `hotline voicemail`; handling closes its
-    work order."""
+    """Staff list, play and hand on a voicemail with the CLI; the order's change is
+    audited; a voicemail done once cannot be done again."""
     name, _ = speech
     call = TestCall("13955112345", None, ["2", "s", "#", "#"], speak=name)
     await place_call(gateway, call, timeout=90)
@@ -226,6 +226,12 @@ async def test_staff_list_play_and_handle_voicemail(
     assert (handled["status"], handled["note"]) == ("done", "已回电答复")
     order = work_order(ledger, handled["work_order_id"])
     assert (order["status"], order["department"]) == ("passed_on", "第一税务分局")
+    # Passed on from `voicemail done` like from `orders pass-on`: the audit trail says so.
+    con = sqlite3.connect(ledger)
+    audited = con.execute("SELECT action, detail FROM audit WHERE target = ?",
+                          (f"work_order:{order['id']}",)).fetchall()
+    con.close()
+    assert audited == [("order.pass_on", "第一税务分局")]
     code, _, err = await hotline("voicemail", "done", str(item["id"]), "--note", "again")
     assert code == 1
     assert "is done, not new" in err

@@ -59,6 +59,24 @@ async def test_saved_voicemail_gets_a_work_order_due_after_the_holiday(tmp_path:
         await ledger.close()
 
 
+async def test_a_voicemail_done_closes_its_order_with_an_audit_row(tmp_path: Path) -> None:
+    """Closing a voicemail's work order through `handle` is audited like any order change."""
+    ledger, vm = await make(tmp_path)
+    try:
+        rec = await vm.begin(linkedid="L1", caller_number="13955112345", caller_name=None,
+                             box="12366", category=None, topic=None)
+        write_wav(rec.wav, 3.0, 8000)
+        vid = await vm.save(rec)
+        row = await VoicemailBook(ledger).handle(vid, at=NOW, note="已回电", department=None,
+                                                 actor="wang")
+        async with ledger.db.execute("SELECT actor, action, target, detail FROM audit") as cur:
+            audited = await cur.fetchall()
+        assert audited == [("wang", "order.close", f"work_order:{row.work_order_id}",
+                            "已回电")]
+    finally:
+        await ledger.close()
+
+
 async def test_short_and_silent_recordings_are_kept_but_flagged(tmp_path: Path) -> None:
     """A short or silent recording is kept and flagged, not dropped."""
     ledger, vm = await make(tmp_path)

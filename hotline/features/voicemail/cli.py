@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hotline.common.labels import CATEGORIES
-from hotline.features.cli_support import Context, existing_ledger, num, positive, print_table
+from hotline.features.cli_support import (
+    Context,
+    actor,
+    existing_ledger,
+    num,
+    positive,
+    print_table,
+)
 from hotline.features.voicemail.errors import (
     VoicemailConvertFailed,
     VoicemailFileMissing,
@@ -137,7 +144,7 @@ def cmd_voicemail_done(args: argparse.Namespace, ctx: Context) -> int:
 
     async def work(book: VoicemailBook) -> Any:
         return await book.handle(args.id, at=utc_now(), note=note,
-                                 department=args.department)
+                                 department=args.department, actor=actor())
 
     row = _with_book(ctx, work)
     action = f"已转办 {args.department}" if args.department else "已处理"
