@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import aiosqlite
 
-from hotline.core.calls.tracking import Call, CallState
+from hotline.core.calls.tracking import Call, CallState, vanished_outcome
 from hotline.ledger.errors import LedgerError as LedgerError  # importable from here
 from hotline.ledger.errors import LedgerMigrationFailed, LedgerTooNew
 from hotline.ledger.schema import MIGRATIONS, SCHEMA_VERSION
@@ -250,12 +250,18 @@ class Ledger:
         """Close calls left open by an earlier run that Asterisk no longer has."""
         stamp = iso(at)
         async with self.transaction() as db:
+            ends = []
+            for lid in linkedids:
+                async with db.execute("SELECT answered_at IS NOT NULL, voicemail_id IS NOT "
+                                      "NULL FROM calls WHERE linkedid = ? AND ended_at IS "
+                                      "NULL", (lid,)) as cur:
+                    row = await cur.fetchone()
+                if row is not None:
+                    outcome = vanished_outcome(bool(row[0]), bool(row[1]))
+                    ends.append((stamp, CallState.ENDED.value, outcome.value, stamp, lid))
             await db.executemany(
                 "UPDATE calls SET ended_at = ?, state = ?, end_reason = 'vanished', "
-                "outcome = CASE WHEN answered_at IS NOT NULL THEN 'answered' "
-                "WHEN voicemail_id IS NOT NULL THEN 'voicemail' ELSE 'interrupted' END, "
-                "updated_at = ? WHERE linkedid = ? AND ended_at IS NULL",
-                [(stamp, CallState.ENDED.value, stamp, lid) for lid in linkedids])
+                "outcome = ?, updated_at = ? WHERE linkedid = ? AND ended_at IS NULL", ends)
 
     async def latest(self, limit: int = 20) -> list[CallRow]:
         async with self._reader.execute(

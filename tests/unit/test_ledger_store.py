@@ -76,6 +76,35 @@ async def test_close_vanished(tmp_path: Path) -> None:
         await ledger.close()
 
 
+@pytest.mark.parametrize(("answered", "voicemail"), [(False, False), (True, False),
+                                                    (False, True), (True, True)])
+async def test_a_vanished_call_ends_the_same_in_the_tracker_and_the_ledger(
+        tmp_path: Path, answered: bool, voicemail: bool) -> None:
+    """The tracker (hotline watching) and close_vanished (after a restart) give a
+    vanished call the same outcome: answered, else voicemail if one was saved, else
+    interrupted."""
+    from hotline.core.calls.tracking import CallTracker
+
+    live = call(linkedid="lid-v", answered_at=T0 if answered else None,
+                voicemail_id=7 if voicemail else None,
+                state=CallState.CONNECTED if answered else CallState.IVR)
+    tracker = CallTracker()
+    tracker.calls[live.linkedid] = live
+    [ended] = tracker.vanished(set(), T0 + timedelta(minutes=1))
+    ledger = await Ledger.open(tmp_path / "l.sqlite3")
+    try:
+        await ledger.upsert_calls([live], T0)
+        await ledger.close_vanished([live.linkedid], T0 + timedelta(minutes=1))
+        row = await ledger.get(live.linkedid)
+        assert row is not None
+        assert ended.outcome is not None
+        assert row.outcome == ended.outcome.value
+        expected = ("answered" if answered else "voicemail" if voicemail else "interrupted")
+        assert row.outcome == expected
+    finally:
+        await ledger.close()
+
+
 async def test_wal_and_schema_version(tmp_path: Path) -> None:
     """A new ledger is in WAL mode at the current schema version, and opening it again keeps
     it."""

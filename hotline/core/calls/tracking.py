@@ -239,6 +239,18 @@ class InvalidTransition(ValueError):
         self.new = new
 
 
+def vanished_outcome(answered: bool, voicemail_saved: bool) -> Outcome:
+    """A call that vanished while hotline was not watching (found gone after a reconnect
+    or a restart): answered if a seat answered it, voicemail if the caller's message was
+    saved, else interrupted (what happened in between is not known). The tracker and the
+    ledger's close_vanished both end a vanished call with this."""
+    if answered:
+        return Outcome.ANSWERED
+    if voicemail_saved:
+        return Outcome.VOICEMAIL
+    return Outcome.INTERRUPTED
+
+
 def outcome_of(call: Call) -> Outcome:
     if call.answered_at is not None:
         return Outcome.ANSWERED
@@ -419,8 +431,8 @@ class CallTracker:
         if (call.state in (S.QUEUED, S.RINGING) and call.wait_seconds is None
                 and call.queued_at and call.answered_at is None):
             call = replace(call, wait_seconds=(at - call.queued_at).total_seconds())
-        outcome = outcome_of(call) if reason == EndReason.HANGUP else (
-            Outcome.ANSWERED if call.answered_at else Outcome.INTERRUPTED)
+        outcome = outcome_of(call) if reason == EndReason.HANGUP else vanished_outcome(
+            call.answered_at is not None, call.voicemail_id is not None)
         return replace(call.moved(S.ENDED, at), ended_at=at, outcome=outcome, end_reason=reason)
 
     def vanished(self, alive_linkedids: set[str], at: datetime) -> list[Call]:
