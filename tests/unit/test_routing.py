@@ -37,7 +37,11 @@ from hotline.core.routing.policy import (
     changes,
     decide,
     decide_queue,
+    is_free,
     next_overflow,
+    phone_reachable,
+    phone_ready,
+    wrapping_up,
 )
 
 REPO = Path(__file__).resolve().parents[2]
@@ -475,15 +479,49 @@ def test_remote_seat_joins_only_queues_it_has_a_skill_for() -> None:
 
 # -- the coverage guard ---------------------------------------------------------------------------
 
-NO_CENTRE = {"c1": PAUSED, "c2": OUT, "h1": MOVED, "h2": MOVED_BUSY, "w1": READY}
+# c1 is logged in but its phone is unreachable (unavailable), c2 logged out.
+UNREACHABLE = SeatState(logged_in=True, busy=True, reachable=False)
+NO_CENTRE = {"c1": UNREACHABLE, "c2": OUT, "h1": MOVED, "h2": MOVED_BUSY, "w1": READY}
 
 
-def test_no_available_centre_seat_in_opening_hours_alerts() -> None:
-    """Open, no centre seat free, no overflow: a no-seat-available alert in Chinese."""
+def test_no_centre_seat_on_duty_in_opening_hours_alerts() -> None:
+    """Open, no centre seat on duty, no overflow: a no-seat-available alert in Chinese."""
     decision = decide(CONFIG, snap(seats={**NO_CENTRE, "h1": READY}))
     assert decision.alerts == (
-        Alert("center", "no-seat-available", "队列 综合咨询 没有可接听的座席"),
-        Alert("iit", "no-seat-available", "队列 个人所得税 没有可接听的座席"))
+        Alert("center", "no-seat-available", "队列 综合咨询 没有在岗座席"),
+        Alert("iit", "no-seat-available", "队列 个人所得税 没有在岗座席"))
+
+
+def test_busy_or_paused_centre_seats_cover_their_queues() -> None:
+    """Seats merely busy, ringing, in wrap-up or paused are on duty: no coverage alert
+    (the banner named every queue while they were)."""
+    for c1, c2 in ((BUSY, PAUSED), (BUSY, BUSY), (PAUSED, OUT)):
+        decision = decide(CONFIG, snap(seats={**NO_CENTRE, "c1": c1, "c2": c2}))
+        assert decision.alerts == (), (c1, c2)
+
+
+def test_a_seat_is_free_only_when_asterisk_would_ring_it() -> None:
+    """One definition of free for the routing loop and the wallboard: idle phone, no
+    call, not paused, not in wrap-up; ringing or unavailable phones are not free."""
+    assert is_free(False, "not_in_use", False, False)
+    for device in ("ringing", "ringinuse", "unavailable", "invalid", "in_use", "busy",
+                   "onhold", "unknown", None):
+        assert not is_free(False, device, False, False), device
+        assert not phone_ready(device, False, False), device
+    assert not is_free(True, "not_in_use", False, False)  # paused
+    assert not is_free(False, "not_in_use", True, False)  # on a call
+    assert not is_free(False, "not_in_use", False, True)  # in wrap-up
+    assert not phone_reachable("unavailable")
+    assert phone_reachable("ringing")
+
+
+def test_wrap_up_lasts_the_queues_wrapup_after_the_last_call() -> None:
+    """A member is in wrap-up for `wrapup` seconds after its last call ended, not before
+    a first call, and not in a queue without wrap-up."""
+    assert wrapping_up(1000, 10, 1009.5)
+    assert not wrapping_up(1000, 10, 1010)
+    assert not wrapping_up(0, 10, 5)  # no call yet
+    assert not wrapping_up(1000, 0, 1001)  # no wrap-up in this queue
 
 
 def test_no_alert_outside_opening_hours() -> None:
@@ -510,17 +548,26 @@ def test_no_alert_with_overflow_and_a_moved_in_remote_seat() -> None:
     assert part.members == {"c1": 5, "h1": 16, "h2": 12}
 
 
-def test_alert_when_moved_in_remote_seats_are_busy() -> None:
-    """Overflow on but every moved-in remote seat busy: the queue is uncovered."""
+def test_busy_moved_in_remote_seats_pulled_in_cover() -> None:
+    """Overflow on and the moved-in remote seats busy: they are on duty, no alert."""
     seats = {**NO_CENTRE, "h1": MOVED_BUSY}
     part = decide_queue(CONFIG, snap(seats=seats, waiting=1), "center")
     assert part.overflow.active
-    assert part.alert == Alert("center", "no-seat-available", "队列 综合咨询 没有可接听的座席")
+    assert part.alert is None
+
+
+def test_alert_when_moved_in_remote_seats_are_unreachable() -> None:
+    """Overflow on but no moved-in remote seat has a reachable phone: uncovered."""
+    gone = SeatState(logged_in=True, moved_in=True, busy=True, reachable=False)
+    seats = {**NO_CENTRE, "h1": gone, "h2": gone}
+    part = decide_queue(CONFIG, snap(seats=seats, waiting=1), "center")
+    assert part.overflow.active
+    assert part.alert == Alert("center", "no-seat-available", "队列 综合咨询 没有在岗座席")
 
 
 def test_available_seat_that_is_not_moved_in_does_not_cover() -> None:
     """A free remote seat that is not moved in does not count as coverage."""
-    seats = {**NO_CENTRE, "h1": READY}
+    seats = {**NO_CENTRE, "h1": READY, "h2": OUT}
     part = decide_queue(CONFIG, snap(seats=seats, waiting=1), "center")
     assert part.overflow.active
     assert part.alert is not None

@@ -19,7 +19,7 @@ from structlog.testing import capture_logs
 from hotline.core.calendar.schedule import Calendar
 from hotline.core.configuration import Configuration
 from hotline.core.routing.policy import Alert, OverflowState
-from hotline.features.board.board import board
+from hotline.features.board.board import board, seat_rows
 from hotline.features.board.web import Sources, Wallboard
 from hotline.features.calls.handling import LedgerWriter
 from hotline.features.seats.desk import MemberStatus, QueueStatus, WaitingCaller
@@ -297,3 +297,111 @@ async def test_a_failure_inside_is_a_json_500_and_logged(
         "error": "internal-error",
         "message": "/api/status failed; the service log says why (web.request_failed)"}
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["web.request_failed"]
+
+
+class _Asterisk:
+    """A gateway stand-in for one routing round: QueueStatus as given, actions kept."""
+
+    def __init__(self, status: dict[str, QueueStatus]) -> None:
+        self.status = status
+        self.sent: list[dict[str, str]] = []
+
+    async def send(self, action: dict[str, str]) -> None:
+        self.sent.append(action)
+
+
+async def test_the_routing_loop_and_the_wallboard_agree_on_free_seats(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller waits at center; c1's phone rings for someone else, c2's is unavailable:
+    the wallboard shows no free seat and the routing loop, seeing none either, pulls in
+    the moved-in remote seat; c1 (ringing) is on duty, so no coverage alert."""
+    from hotline.features.seats import routing_loop
+    from hotline.ledger.seats import SeatBook
+
+    status = {"center": QueueStatus("center", waiting=1, members=[
+        member("center", "c1", "张敏", "ringing"), member("center", "c2", "王芳",
+                                                          "unavailable")],
+        callers=[WaitingCaller("center", 1, None, None, 5)])}
+    asterisk = _Asterisk(status)
+
+    async def queue_status(gateway: object) -> dict[str, QueueStatus]:
+        return status
+
+    monkeypatch.setattr(routing_loop, "queue_status", queue_status)
+    ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        book = SeatBook(ledger)
+        for seat, events in (("c1", ["login"]), ("c2", ["login"]),
+                             ("h1", ["login", "move_in"])):
+            for event in events:
+                await book.record(seat, event, at=NOW, actor="test")
+        config = make_config()
+        loop = RoutingLoop(asterisk, ledger, config, lambda now: True,  # type: ignore[arg-type]
+                           lambda: NOW)
+        await loop.round()
+    finally:
+        await ledger.close()
+    [center] = [q for q in board(config, status, FIGURES, at=NOW) if q["queue"] == "center"]
+    assert [s["free"] for s in center["seats"]] == [False, False]
+    assert loop.overflow["center"].active
+    assert any(a.get("Action") == "QueueAdd" and a.get("Interface") == "PJSIP/h1"
+               and a.get("Queue") == "center" for a in asterisk.sent)
+    assert "center" not in loop.alerts
+
+
+def test_a_seat_in_wrap_up_is_not_free() -> None:
+    """A member whose last call ended within the queue's wrap-up is not free on the
+    wallboard, and the seat panel says it is wrapping up."""
+    from dataclasses import replace as changed
+
+    from hotline.core.routing.config import QueueDef
+    from hotline.ledger.seats import SeatRecord
+
+    base = make_config()
+    config = changed(base, queues={**base.queues,
+                                   "center": QueueDef("center", "综合咨询", wrapup=10)})
+    ended = int(NOW.timestamp()) - 4  # 4 s ago
+    status = {"center": QueueStatus("center", waiting=1, members=[
+        changed(member("center", "c1", "张敏"), last_call=ended),
+        changed(member("center", "c2", "王芳"), last_call=ended - 60)],
+        callers=[WaitingCaller("center", 1, None, None, 5)])}
+    [center] = board(config, status, FIGURES, at=NOW)
+    assert [(s["seat"], s["free"]) for s in center["seats"]] == [("c1", False), ("c2", True)]
+    records = {"c1": SeatRecord("c1", True, None, False, None, None)}
+    [c1] = [r for r in seat_rows(config, records, status, NOW) if r["seat"] == "c1"]
+    assert c1["status"] == "话后整理"
+
+
+def test_remote_help_is_shown_only_where_a_remote_seat_is_in_the_queue() -> None:
+    """The "remote seats helping" tag follows Asterisk's members: not on a queue whose
+    overflow is on with every remote seat gone, nor on one no remote seat serves."""
+    status = {"center": QueueStatus("center", members=[member("center", "c1", "张敏")]),
+              "iit": QueueStatus("iit", members=[member("iit", "c1", "张敏"),
+                                                 member("iit", "h1", "李强")])}
+    out = {q["queue"]: q for q in board(make_config(), status, FIGURES,
+                                        {"center": OverflowState(True),
+                                         "iit": OverflowState(True)}, {}, NOW)}
+    assert (out["center"]["overflow"], out["center"]["remote_helping"]) == (True, False)
+    assert out["iit"]["remote_helping"] is True
+
+
+def test_the_seat_panel_names_queues_and_region_queues() -> None:
+    """The seat panel shows a queue's name, and a region queue's with its bureau, never
+    a raw id such as center-hefei."""
+    from hotline.ledger.seats import SeatRecord
+
+    status = {"center": QueueStatus("center", members=[member("center", "h1", "李强")]),
+              "center-hefei": QueueStatus("center-hefei",
+                                          members=[member("center-hefei", "h1", "李强")])}
+    records = {"h1": SeatRecord("h1", True, None, True, None, None)}
+    [h1] = [r for r in seat_rows(make_config(), records, status, NOW) if r["seat"] == "h1"]
+    assert h1["queue_names"] == ["综合咨询", "综合咨询（合肥市税务局）"]
+
+
+async def test_the_page_shows_queue_names_and_the_service_level_threshold(
+        client: TestClient[Any, Any]) -> None:
+    """The page renders the seat panel's queue names and states the 20 s threshold."""
+    page = await (await client.get("/")).text()
+    assert "s.queue_names" in page
+    assert "服务水平：20 秒内接通" in page
+    assert "remote_helping" in page

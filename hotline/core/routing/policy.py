@@ -7,10 +7,16 @@ first). Remote seats (city bureaus, 远程座席) are members only while overflo
 queue, at `remote_penalty` more, so the centre always rings first. Overflow turns on when
 the queue's waiting callers or expected wait reach the `enter` thresholds, or when no
 centre seat can answer; it turns off only when both are at or below `leave` for `after`
-seconds (hysteresis: no flapping). During opening hours, a queue that no available seat
-covers (no free centre seat, and no free moved-in remote seat pulled in by overflow)
-raises a coverage alert, whether or not callers are waiting yet; overflow pulls in the
-moved-in remote seats (顶岗) as soon as a caller waits.
+seconds (hysteresis: no flapping). During opening hours, a queue that no seat on duty
+covers (no centre seat on duty, and no moved-in remote seat on duty pulled in by
+overflow) raises a coverage alert, whether or not callers are waiting yet; overflow
+pulls in the moved-in remote seats (顶岗) as soon as a caller waits.
+
+Two words, defined here once for the routing loop, the wallboard and `hotline queues`:
+a seat is **free** when Asterisk would ring it for a new caller now (logged in, not
+paused, its phone idle: not on a call, not ringing, reachable, and not in the queue's
+wrap-up after a call); a seat is **on duty** when it is logged in with a reachable phone,
+whether free, busy, ringing, in wrap-up or on a short pause.
 """
 
 from __future__ import annotations
@@ -24,16 +30,57 @@ from hotline.core.routing.config import RoutingConfig, Seat
 # -- state ---------------------------------------------------------------------------------
 
 
+# Asterisk's device state of a phone that can be rung for a new caller.
+IDLE_DEVICE = "not_in_use"
+# Device states of a phone that cannot take a call at all (nothing registered there).
+UNREACHABLE_DEVICES = frozenset({"unavailable", "invalid"})
+
+
+def wrapping_up(last_call: float, wrapup: float, now: float) -> bool:
+    """Within the queue's wrap-up after the member's last call ended (Asterisk's
+    LastCall, epoch seconds; 0: no call yet): Asterisk does not ring it then."""
+    return wrapup > 0 and last_call > 0 and 0 <= now - last_call < wrapup
+
+
+def phone_ready(device: str | None, in_call: bool, in_wrapup: bool) -> bool:
+    """The phone can be rung for a new caller now: idle, not on a call, not in wrap-up.
+    A phone Asterisk does not report (None) is not."""
+    return device == IDLE_DEVICE and not in_call and not in_wrapup
+
+
+def phone_reachable(device: str | None) -> bool:
+    """The phone can take calls at all (an unknown one is taken as reachable)."""
+    return device not in UNREACHABLE_DEVICES
+
+
 @dataclass(frozen=True)
 class SeatState:
     logged_in: bool = False
     paused: str | None = None  # the pause reason, None when not paused
     moved_in: bool = False  # a remote seat in provincial service (迁入)
-    busy: bool = False  # on a call (Asterisk's device state)
+    busy: bool = False  # its phone cannot be rung now (not phone_ready)
+    reachable: bool = True  # its phone can take calls at all (phone_reachable)
 
     @property
     def available(self) -> bool:
+        """Free: Asterisk would ring it for a new caller now."""
         return self.logged_in and self.paused is None and not self.busy
+
+    @property
+    def on_duty(self) -> bool:
+        """Staffed: logged in with a reachable phone (free, busy or on a pause)."""
+        return self.logged_in and self.reachable
+
+
+def wrapup_of(config: RoutingConfig, queue: str) -> int:
+    """The wrap-up seconds of a queue or region queue (a region queue has its queue's)."""
+    found = config.queues.get(config.base_queue(queue))
+    return found.wrapup if found is not None else 0
+
+
+def is_free(paused: bool, device: str | None, in_call: bool, in_wrapup: bool) -> bool:
+    """A queue member (so logged in) that is free, from Asterisk's view of it."""
+    return not paused and phone_ready(device, in_call, in_wrapup)
 
 
 @dataclass(frozen=True)
@@ -114,21 +161,24 @@ def decide_queue(config: RoutingConfig, snap: Snapshot, queue: str) -> QueueDeci
     policy = config.overflow
     states = snap.seats
     centre_available = 0
-    remote_available = 0
+    centre_on_duty = 0
+    remote_on_duty = 0
     members: dict[str, int] = {}  # the centre's logged-in seats
     remote: list[tuple[str, int]] = []  # logged-in, moved-in remote seats, if overflow
     for seat_id, penalty, is_remote in config.ranks_for(queue):
         state = states.get(seat_id)
         if state is None or not state.logged_in:
             continue
-        available = state.paused is None and not state.busy  # SeatState.available, inlined
+        # SeatState.available and .on_duty, inlined (this runs for every queue event).
+        available = state.paused is None and not state.busy
         if is_remote:
             if state.moved_in:
                 remote.append((seat_id, penalty))
-                remote_available += available
+                remote_on_duty += state.reachable
         else:
             members[seat_id] = penalty
             centre_available += available
+            centre_on_duty += state.reachable
     load = snap.loads.get(queue, QueueLoad())
     flow = next_overflow(policy.enter.waiting, policy.enter.expected_wait,
                          policy.leave.waiting, policy.leave.expected_wait,
@@ -139,10 +189,10 @@ def decide_queue(config: RoutingConfig, snap: Snapshot, queue: str) -> QueueDeci
         for seat_id, penalty in remote:
             members[seat_id] = penalty + extra
     alert = None
-    if (centre_available == 0 and (remote_available == 0 or not flow.active)
+    if (centre_on_duty == 0 and (remote_on_duty == 0 or not flow.active)
             and snap.queue_open.get(queue, snap.open)):
         alert = Alert(queue, "no-seat-available",
-                      f"队列 {config.queues[queue].name} 没有可接听的座席")
+                      f"队列 {config.queues[queue].name} 没有在岗座席")
     return QueueDecision(queue, flow, members, alert)
 
 

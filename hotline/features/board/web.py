@@ -140,8 +140,9 @@ class Wallboard:
         figures, orders = await self._day_figures(now)
         if loop is not None:
             routing = loop.routing
-            queues = board(routing, loop.live, figures, loop.overflow, loop.alerts)
-            seats = seat_rows(routing, loop.records, loop.live)
+            queues = board(routing, loop.live, figures, loop.overflow, loop.alerts,
+                           loop.live_at)
+            seats = seat_rows(routing, loop.records, loop.live, loop.live_at)
             if queue is not None:
                 queues = [q for q in queues if q["queue"] == queue]
                 seats = [s for s in seats if queue in routing.seats[s["seat"]].skills]

@@ -128,7 +128,7 @@ def cmd_queues(args: argparse.Namespace, ctx: Context) -> int:
             return live, await day_figures(ledger, today)
 
     live, figures = asyncio.run(with_gateway(ctx, go))
-    out = board(routing, live, figures)
+    out = board(routing, live, figures, at=datetime.now(CHINA))
     if args.json:
         print(json.dumps(out, ensure_ascii=False))
         return 0

@@ -47,6 +47,7 @@ class MemberStatus:
     in_call: bool
     calls_taken: int
     dynamic: bool
+    last_call: int = 0  # when its last call ended (epoch seconds; 0: none yet)
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ async def queue_status(gateway: AmiGateway) -> dict[str, QueueStatus]:
                 event.get("PausedReason") or "",
                 DEVICE_STATES.get(event.get("Status") or "0", "unknown"),
                 event.get("InCall") == "1", _int(event.get("CallsTaken")),
-                event.get("Membership") == "dynamic"))
+                event.get("Membership") == "dynamic", _int(event.get("LastCall"))))
         elif event.event == "QueueEntry":
             entry.callers.append(WaitingCaller(
                 queue, _int(event.get("Position")), event.get("CallerIDNum"),

@@ -30,6 +30,10 @@ from hotline.core.routing.policy import (
     Snapshot,
     changes,
     decide,
+    phone_reachable,
+    phone_ready,
+    wrapping_up,
+    wrapup_of,
 )
 from hotline.features.seats.desk import QueueStatus, queue_status
 from hotline.ledger.seats import SeatBook, SeatRecord
@@ -129,7 +133,11 @@ class RoutingLoop:
         records = await self.book.states()
         self.records = records
         device_of = {seat.device: seat.id for seat in self.routing.seats.values()}
+        epoch = self.clock().timestamp()
+        # Free only if every queue it is in could ring it now (policy.phone_ready).
+        ready: set[str] = set()
         busy: set[str] = set()
+        unreachable: set[str] = set()
         current: dict[str, dict[str, int]] = {
             q: {} for q in [*self.routing.queues, *self.routing.region_queues()]}
         paused_live: dict[str, bool] = {}
@@ -142,12 +150,18 @@ class RoutingLoop:
                 seat_id = device_of.get(member.interface)
                 if seat_id is None:
                     continue
-                if member.in_call or member.status in ("in_use", "busy", "ringinuse"):
-                    busy.add(seat_id)
+                wrap = wrapping_up(member.last_call, wrapup_of(self.routing, queue.queue),
+                                   epoch)
+                (ready if phone_ready(member.status, member.in_call, wrap) else busy).add(
+                    seat_id)
+                if not phone_reachable(member.status):
+                    unreachable.add(seat_id)
                 if member.dynamic and queue.queue in current:
                     current[queue.queue][seat_id] = member.penalty
                     paused_live[seat_id] = member.paused
-        seats = {sid: SeatState(r.logged_in, r.paused, r.moved_in, sid in busy)
+        seats = {sid: SeatState(r.logged_in, r.paused, r.moved_in,
+                                busy=sid in busy or sid not in ready,
+                                reachable=sid not in unreachable)
                  for sid, r in records.items()}
         now = self.clock()
         snap = Snapshot(time.monotonic(), self.is_open(now), seats, _loads(live),
