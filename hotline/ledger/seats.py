@@ -27,19 +27,48 @@ class SeatRecord:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class SeatChange:
+    """What recording an event did: the seat's state after it, and whether it changed
+    anything (a repeated change, such as a move-out of a seat already moved out, is not
+    recorded: it would count in the quarterly 迁入迁出 figures)."""
+
+    record: SeatRecord
+    changed: bool = True
+
+
+def already(state: SeatRecord, event: str, reason: str | None = None,
+            until: str | None = None) -> bool:
+    """The seat already is as `event` would make it (`until` as ISO text)."""
+    if event == "login":
+        return state.logged_in
+    if event == "logout":
+        return not state.logged_in
+    if event == "pause":
+        return state.paused is not None and state.paused == (reason or "other")
+    if event == "unpause":
+        return state.paused is None
+    if event == "move_in":
+        return state.moved_in and state.moved_until == until
+    return event == "move_out" and not state.moved_in
+
+
 class SeatBook:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
 
     async def record(self, seat: str, event: str, *, at: datetime, actor: str,
-                     reason: str | None = None, until: datetime | None = None) -> SeatRecord:
+                     reason: str | None = None, until: datetime | None = None) -> SeatChange:
         """Append the event and update the seat's state in one transaction (the state is
-        read inside it, so two changes of one seat at once cannot undo each other)."""
+        read inside it, so two changes of one seat at once cannot undo each other). An
+        event that changes nothing (the seat already is so) is not recorded."""
         if event not in EVENTS:
             raise ValueError(f"unknown seat event {event!r}")
         stamp = iso(at)
         async with self.ledger.transaction() as db:
             current = await _state(db, seat)
+            if already(current, event, reason, iso(until)):
+                return SeatChange(current, changed=False)
             logged_in, paused, moved_in = current.logged_in, current.paused, current.moved_in
             moved_until = current.moved_until
             if event == "login":
@@ -64,7 +93,7 @@ class SeatBook:
                 "moved_in = excluded.moved_in, moved_until = excluded.moved_until, "
                 "updated_at = excluded.updated_at",
                 (seat, int(logged_in), paused, int(moved_in), moved_until, stamp))
-        return SeatRecord(seat, logged_in, paused, moved_in, moved_until, stamp)
+        return SeatChange(SeatRecord(seat, logged_in, paused, moved_in, moved_until, stamp))
 
     async def expire_moves(self, now: datetime) -> list[SeatRecord]:
         """Move out every remote seat whose move-in `--until` has passed (recorded as a
@@ -73,8 +102,9 @@ class SeatBook:
                 "SELECT seat FROM seat_states WHERE moved_in = 1 AND moved_until IS NOT NULL "
                 "AND moved_until <= ? ORDER BY seat", (iso(now),)) as cur:
             due = [row[0] for row in await cur.fetchall()]
-        return [await self.record(seat, "move_out", at=now, actor="hotline", reason="until")
-                for seat in due]
+        moved = [await self.record(seat, "move_out", at=now, actor="hotline", reason="until")
+                 for seat in due]
+        return [change.record for change in moved if change.changed]
 
     async def state(self, seat: str) -> SeatRecord:
         return await _state(self.ledger.db, seat)

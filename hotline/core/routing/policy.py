@@ -121,6 +121,17 @@ class Decision:
     alerts: tuple[Alert, ...] = ()
 
 
+def pause_code(reasons: Mapping[str, str], text: str | None) -> str | None:
+    """The pause reason staff typed, as its code: a code of routing.yaml's pause_reasons
+    (meal) or its label (用餐, 午休 where configured); None if it is neither."""
+    if text is None:
+        return None
+    word = text.strip()
+    if word in reasons:
+        return word
+    return next((code for code, label in reasons.items() if label == word), None)
+
+
 # -- the decision ---------------------------------------------------------------------------
 
 

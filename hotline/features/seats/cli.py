@@ -40,7 +40,8 @@ def register(sub: Subparsers) -> None:
         cmd.add_argument("seat")
         if name == "pause":
             cmd.add_argument("--reason", required=True,
-                             help="meal, training, after_call_work, ... (config/routing.yaml)")
+                             help="meal, training, ... or its label 用餐, 培训, ... "
+                                  "(config/routing.yaml pause_reasons)")
         if name == "move-in":
             cmd.add_argument("--until", type=a_datetime, metavar="TIME",
                              help="planned end of the move-in")
@@ -66,7 +67,7 @@ def routing_of(ctx: Context) -> RoutingConfig:
 def cmd_seats(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.features.board.board import seat_rows
     from hotline.features.calls.handling import utc_now
-    from hotline.features.seats.desk import SeatDesk, queue_status
+    from hotline.features.seats.desk import SeatDesk, held, queue_status
     from hotline.ledger.seats import SeatBook
     from hotline.ledger.store import Ledger
 
@@ -87,18 +88,24 @@ def cmd_seats(args: argparse.Namespace, ctx: Context) -> int:
 
     result = asyncio.run(with_gateway(ctx, go))
     if action is not None:
+        if not result.changed:
+            print(f"seat {args.seat}: already {held(routing, result.record)}; nothing "
+                  "recorded")
+            return 0
+        paused = result.record.paused
         print(f"seat {args.seat}: {action} recorded and applied"
-              + (f" ({routing.pause_reasons[args.reason]})" if action == "pause" else ""))
+              + (f" ({routing.pause_reasons.get(paused, paused)})" if paused and
+                 action == "pause" else ""))
         return 0
     states, live = result
-    rows = seat_rows(routing, states, live)
+    rows = seat_rows(routing, states, live, utc_now())
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
     table: list[tuple[str, ...]] = [("座席", "姓名", "所属", "状态", "迁入", "所在队列")]
     for r in rows:
         table.append((str(r["seat"]), str(r["name"]), str(r["group_name"]), r["status"],
-                      r["moved"], ",".join(r["queues"]) or "-"))
+                      r["moved"], "、".join(r["queue_names"]) or "-"))
     print_table(table)
     return 0
 

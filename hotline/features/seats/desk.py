@@ -17,6 +17,7 @@ from typing import Any
 import structlog
 
 from hotline.core.routing.config import RoutingConfig, Seat, penalty_for
+from hotline.core.routing.policy import pause_code
 from hotline.features.seats.errors import (
     SeatBadReason,
     SeatBadUntil,
@@ -25,7 +26,7 @@ from hotline.features.seats.errors import (
     SeatUnknown,
 )
 from hotline.features.seats.errors import SeatError as SeatError  # importable from here
-from hotline.ledger.seats import SeatBook, SeatRecord
+from hotline.ledger.seats import SeatBook, SeatChange, SeatRecord
 from hotline.ledger.store import Ledger
 from hotline.pbx.gateway import AmiActionFailed, AmiGateway
 
@@ -127,6 +128,22 @@ def _int(value: str | None) -> int:
         return 0
 
 
+def held(routing: RoutingConfig, state: SeatRecord) -> str:
+    """What holds for a seat, in the words of the command that would repeat it."""
+    if not state.logged_in:
+        where = "logged out"
+    elif state.paused:
+        where = f"paused ({routing.pause_reasons.get(state.paused, state.paused)})"
+    else:
+        where = "logged in, not paused"
+    seat = routing.seats.get(state.seat)
+    if seat is None or not routing.groups[seat.group].remote:
+        return where
+    if not state.moved_in:
+        return where + ", moved out"
+    return where + ", moved in" + (f" until {state.moved_until}" if state.moved_until else "")
+
+
 class SeatDesk:
     def __init__(self, gateway: AmiGateway, ledger: Ledger, routing: RoutingConfig,
                  clock: Callable[[], datetime]) -> None:
@@ -143,16 +160,23 @@ class SeatDesk:
         return seat
 
     async def command(self, seat_id: str, event: str, *, actor: str,
-                      reason: str | None = None, until: datetime | None = None) -> SeatRecord:
+                      reason: str | None = None, until: datetime | None = None) -> SeatChange:
+        """Record the event and apply it to Asterisk. A pause reason may be given as its
+        code or its label (午休). Repeating a change (a second move-out) records and sends
+        nothing: the result says it was unchanged."""
         seat = self.seat(seat_id)
         remote = self.routing.groups[seat.group].remote
         current = await self.book.state(seat_id)
         if event == "pause":
-            if reason not in self.routing.pause_reasons:
+            code = pause_code(self.routing.pause_reasons, reason)
+            if code is None:
+                known = "、".join(f"{c} ({label})"
+                                 for c, label in self.routing.pause_reasons.items())
                 raise SeatBadReason(f"--reason {reason!r} is not a pause reason (one of: "
-                                    f"{', '.join(self.routing.pause_reasons)})")
-            if not current.logged_in:
-                raise SeatNotLoggedIn(f"seat {seat_id} is not logged in")
+                                    f"{known})")
+            reason = code
+        if event in ("pause", "unpause") and not current.logged_in:
+            raise SeatNotLoggedIn(f"seat {seat_id} is not logged in")
         if event in ("move_in", "move_out") and not remote:
             raise SeatNotRemote(f"seat {seat_id} belongs to the centre: only remote seats of a "
                                 "city bureau move in and out")
@@ -160,11 +184,14 @@ class SeatDesk:
             raise SeatBadUntil("--until goes with move-in only")
         if until is not None and until <= self.clock():
             raise SeatBadUntil(f"--until {until.isoformat()} is not in the future")
-        record = await self.book.record(seat_id, event, at=self.clock(), actor=actor,
+        change = await self.book.record(seat_id, event, at=self.clock(), actor=actor,
                                         reason=reason, until=until)
-        await self.apply(seat, record, event)
+        if not change.changed:
+            log.info("seat.unchanged", seat=seat_id, seat_event=event, actor=actor)
+            return change
+        await self.apply(seat, change.record, event)
         log.info("seat.changed", seat=seat_id, seat_event=event, reason=reason, actor=actor)
-        return record
+        return change
 
     async def apply(self, seat: Seat, record: SeatRecord, event: str) -> None:
         """Bring Asterisk's membership of this seat in line with its state."""

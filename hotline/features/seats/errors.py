@@ -18,13 +18,13 @@ class SeatUnknown(SeatError):
 
 
 class SeatBadReason(SeatError):
-    """The pause reason is not one of routing.yaml's pause_reasons."""
+    """The pause reason is neither a code nor a label of routing.yaml's pause_reasons."""
 
     code = "seat-bad-reason"
 
 
 class SeatNotLoggedIn(SeatError):
-    """A seat that is not logged in cannot pause."""
+    """A seat that is not logged in cannot pause or unpause."""
 
     code = "seat-not-logged-in"
 
