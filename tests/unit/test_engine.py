@@ -298,6 +298,48 @@ def test_back_returns_along_the_menu_stack(plan: Dialplan) -> None:
     assert (session.menu, session.stack, command) == ("main", (), PlayPrompts(("short",)))
 
 
+def test_simulate_consultation_back_then_operator_is_uncategorised(
+        shipped: Dialplan) -> None:
+    """Keys 1 * 0: the caller chose consultation, went back and asked for the operator;
+    going back undid the category set on the way into the menu left."""
+    _, trace = simulate(shipped, OPEN, ["1", "*", "0"])
+    assert trace.final["action"] == "queue center"
+    assert trace.final["path"] == ["main", "consult", "main"]
+    assert trace.final["category"] is None
+    assert trace.final["topic"] is None
+
+
+def test_back_undoes_only_what_the_menu_left_set(tmp_path: Path) -> None:
+    """A category set in a menu stays there; one set on the way into a submenu (and in
+    it) is undone by going back, one level at a time."""
+    plan = compile_plan(tmp_path, """\
+        prompts: {hi: Hello, sub: Sub, deep: Deep}
+        menus:
+          main:
+            greeting: hi
+            options:
+              "1": [{set: {category: tip_off}}, {goto: sub}]
+              "3": {set: {category: complaint}}
+              "0": {queue: center}
+          sub:
+            greeting: sub
+            options:
+              "2": [{set: {topic: vat}}, {goto: deep}]
+              "*": back
+          deep:
+            greeting: deep
+            options:
+              "*": back
+        """)
+    session, _ = start(plan, OPEN)
+    session, _ = feed(session, Key("3"), Key("1"), Key("2"))
+    assert (session.menu, session.category, session.topic) == ("deep", "tip_off", "vat")
+    session, _ = step(session, Key("*"))
+    assert (session.menu, session.category, session.topic) == ("sub", "tip_off", None)
+    session, _ = step(session, Key("*"))
+    assert (session.menu, session.category, session.topic) == ("main", "complaint", None)
+
+
 def test_back_at_the_top_reenters_the_menu(tmp_path: Path) -> None:
     """`back` with an empty stack re-enters the current menu."""
     plan = compile_plan(tmp_path, """\

@@ -144,6 +144,10 @@ class Session:
     menu: str | None = None
     phase: str = "start"
     stack: tuple[str, ...] = ()
+    # The category and topic each menu on the stack was entered with: going back restores
+    # them, undoing what the option into the menu left (and that menu) set.
+    stack_set: tuple[tuple[str | None, str | None], ...] = ()
+    entered_with: tuple[str | None, str | None] = (None, None)  # the current menu's
     visited: frozenset[str] = frozenset()
     attempts: int = 0
     keys: str = ""
@@ -222,11 +226,15 @@ def _run(s: Session) -> Result:
         current, rest = s.pending[0], s.pending[1:]
         s = _update(s, pending=rest)
         if isinstance(current, Goto):
-            stack = (*s.stack, s.menu) if s.menu is not None else s.stack
-            return _enter(_update(s, stack=stack), current.menu)
+            if s.menu is not None:
+                s = _update(s, stack=(*s.stack, s.menu),
+                            stack_set=(*s.stack_set, s.entered_with))
+            return _enter(s, current.menu)
         if isinstance(current, Back):
             if s.stack:
-                return _enter(_update(s, stack=s.stack[:-1]), s.stack[-1])
+                category, topic = s.stack_set[-1]
+                return _enter(_update(s, stack=s.stack[:-1], stack_set=s.stack_set[:-1],
+                                      category=category, topic=topic), s.stack[-1])
             return _enter(s, s.menu) if s.menu else _finish(s, None, "no-menu")
         if isinstance(current, Repeat):
             return _enter(s, s.menu) if s.menu else _finish(s, None, "no-menu")
@@ -287,7 +295,8 @@ def _enter(s: Session, name: str) -> Result:
     menu = s.plan.menus[name]
     greeting = menu.greeting_again if name in s.visited else menu.greeting_first
     s = _update(s, menu=name, phase="greeting", attempts=0, keys="", collecting=None,
-                visited=s.visited | {name}, path=(*s.path, name))
+                visited=s.visited | {name}, path=(*s.path, name),
+                entered_with=(s.category, s.topic))
     return _listen(s, PlayPrompts(greeting))
 
 
