@@ -231,14 +231,15 @@ async def test_the_shipped_12366_menu_routes_a_topic_to_its_queue(
 
 @pytest.mark.parametrize(("keys", "path", "category", "topic", "queue"), [
     (["2"], "main", "tip_off", None, "tipoff"),
-    (["1", "*", "0"], "main>consult>main", "consultation", None, "center"),
+    # Back from consultation, then the operator: going back undid the category.
+    (["1", "*", "0"], "main>consult>main", None, None, "center"),
     (["1", "4"], "main>consult", "consultation", "property_and_land", "property"),
 ])
 async def test_the_shipped_12366_menu_records_the_path_walked(
         hotline_service: Service, caller: AmiGateway, keys: list[str], path: str,
-        category: str, topic: str | None, queue: str) -> None:
-    """Each path through the shipped 12366 menu is recorded with its category, topic and
-    queue; a tip-off gets its work order."""
+        category: str | None, topic: str | None, queue: str) -> None:
+    """The ledger row of a call through the shipped menu has the path walked, the keys,
+    and the category, topic and queue the menus chose."""
     call = TestCall("055312345678", None, keys)
     row = await call_and_row(hotline_service, caller, call)
     assert (row.ivr_path, row.digits) == (path, "".join(keys))

@@ -71,9 +71,11 @@ async def test_login_pause_and_logout_reach_asterisk_and_the_ledger(
     assert iit["Local/8002@seats/n"]["Penalty"] == "3"
     assert center["Local/8002@seats/n"]["Membership"] == "dynamic"
 
+    # The reason as staff type it: its label (用餐 is `meal`).
     code, out, err = await hotline(own_asterisk, ledger, "seats", "pause", "8002",
-                                   "--reason", "meal")
+                                   "--reason", "用餐")
     assert code == 0, err
+    assert out.strip() == "seat 8002: pause recorded and applied (用餐)"
     member = queue_members(own_asterisk, "center")["Local/8002@seats/n"]
     assert (member["Paused"], member["PausedReason"]) == ("1", "用餐")
     code, out, _ = await hotline(own_asterisk, ledger, "seats", "--json")
@@ -132,6 +134,7 @@ async def test_a_paused_seat_is_not_rung(own_asterisk: Instance, tmp_path: Path)
     (["seats", "move-in", "8101", "--until", "2020-01-01T17:30"],
      "[seat-bad-until] --until 2020-01-01T17:30:00+08:00 is not in the future"),
     (["seats", "pause", "8201", "--reason", "meal"], "[seat-not-logged-in]"),
+    (["seats", "unpause", "8201"], "[seat-not-logged-in]"),
 ])
 async def test_bad_seat_commands_get_a_clear_error(own_asterisk: Instance, tmp_path: Path,
                                                   args: list[str], message: str) -> None:
@@ -144,12 +147,16 @@ async def test_bad_seat_commands_get_a_clear_error(own_asterisk: Instance, tmp_p
 
 
 async def test_remote_seat_moves_are_audited(own_asterisk: Instance, tmp_path: Path) -> None:
-    """A remote seat's move-in (with its end) and move-out are recorded in seat_events."""
+    """Every move in and out is recorded with its end; a second move-out says the seat
+    is moved out already and records nothing (no second 迁出 in the quarter)."""
     ledger = tmp_path / "ledger.sqlite3"
     until = f"{datetime.now().year + 1}-12-31T17:30"
     for args in (["move-in", "8101", "--until", until], ["move-out", "8101"]):
         code, _, err = await hotline(own_asterisk, ledger, "seats", *args)
         assert code == 0, err
+    code, out, err = await hotline(own_asterisk, ledger, "seats", "move-out", "8101")
+    assert code == 0, err
+    assert out.strip() == "seat 8101: already logged out, moved out; nothing recorded"
     con = sqlite3.connect(ledger)
     rows = con.execute("SELECT seat, event, until FROM seat_events ORDER BY id").fetchall()
     con.close()

@@ -28,8 +28,8 @@ async def get(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
 
 async def test_the_wallboard_shows_a_waiting_caller_and_the_seats(
         hotline_service: Service, caller: AmiGateway) -> None:
-    """The wallboard page and its JSON show a waiting caller and the logged-in seats,
-    without the caller's number."""
+    """The page and health answer; the seats logged in show under their queue names; a
+    waiting caller appears without number or name and is counted once the call ends."""
     assert hotline_service.web is not None
     base = hotline_service.web.url
     assert base is not None
@@ -50,6 +50,12 @@ async def test_the_wallboard_shows_a_waiting_caller_and_the_seats(
                 await asyncio.sleep(0.2)
         assert data["ami_connected"] is True
         assert quick["name"] == "测试队列"
+        # The seat panel names the queues; no remote seat is in any queue, so none shows
+        # remote help; seats merely logged in cover their queue (no alert).
+        [seat] = [s for s in data["seats"] if s["seat"] == "8003"]
+        assert seat["queue_names"] == ["测试队列"]
+        assert quick["remote_helping"] is False
+        assert quick["alert"] is None
 
         # `brief_cb` (9): nobody answers it for 10 s, then a callback order.
         call = TestCall("13955112348", "纳税人王五", ["9"], extension=TEST_LINE)

@@ -259,3 +259,14 @@ def test_outcomes_of_calls_that_no_seat_answered(facts: list[object], outcome: O
     call = tr.apply(ChannelHungUp(LID, LID, "16"), at(10))
     assert call is not None
     assert call.outcome == outcome
+
+
+def test_ivr_progress_replaces_the_category_and_topic() -> None:
+    """The IVR's report replaces the call's category and topic: a category undone by
+    going back in the menus is gone from the call too."""
+    tr = CallTracker()
+    entered(tr)
+    tr.apply(IvrProgress(LID, "1", ("main", "consult"), "consultation", "vat"), at(1))
+    call = tr.apply(IvrProgress(LID, "1*", ("main", "consult", "main"), None, None), at(2))
+    assert call is not None
+    assert (call.category, call.topic) == (None, None)

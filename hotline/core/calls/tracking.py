@@ -342,9 +342,9 @@ class CallTracker:
         if isinstance(fact, VoicemailSaved):
             return replace(call, voicemail_id=fact.voicemail_id)
         if isinstance(fact, IvrProgress):
+            # The menus' category and topic as they are now: going back undoes them.
             new = replace(call, digits=fact.pressed, ivr_path=fact.path,
-                          category=fact.category or call.category,
-                          topic=fact.topic or call.topic,
+                          category=fact.category, topic=fact.topic,
                           dialplan=fact.dialplan or call.dialplan,
                           self_service=fact.self_service or call.self_service,
                           after_hours=fact.after_hours or call.after_hours)
