@@ -336,8 +336,9 @@ async def test_the_routing_loop_and_the_wallboard_agree_on_free_seats(
             for event in events:
                 await book.record(seat, event, at=NOW, actor="test")
         config = make_config()
-        loop = RoutingLoop(asterisk, ledger, config, lambda now: True,  # type: ignore[arg-type]
-                           lambda: NOW)
+        live_config = Configuration(routing=config)
+        loop = RoutingLoop(asterisk, ledger, lambda: live_config,  # type: ignore[arg-type]
+                           lambda now: True, lambda: NOW)
         await loop.round()
     finally:
         await ledger.close()
