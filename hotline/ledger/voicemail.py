@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from hotline.ledger import audit
-from hotline.ledger.errors import VoicemailNotNew, VoicemailUnknown
+from hotline.ledger.errors import OrderClosed, VoicemailNotNew, VoicemailUnknown
 from hotline.ledger.orders import insert_order
 from hotline.ledger.store import Ledger, iso
 
@@ -136,10 +136,22 @@ class VoicemailBook:
         if row.status not in ("new",):
             raise VoicemailNotNew(f"voicemail {voicemail_id} is {row.status}, not new")
         async with self.ledger.transaction() as db:
+            order_closed = False
+            if row.work_order_id is not None:
+                async with db.execute("SELECT status FROM work_orders WHERE id = ?",
+                                      (row.work_order_id,)) as cur:
+                    found = await cur.fetchone()
+                order_closed = found is not None and found[0] == "closed"
+                if order_closed and department:
+                    # A closed order is never reopened (as with `hotline orders`).
+                    raise OrderClosed(
+                        f"work order {row.work_order_id} of voicemail {voicemail_id} is "
+                        "closed: it can no longer be passed on",
+                        order_id=row.work_order_id)
             await db.execute(
                 "UPDATE voicemails SET status = 'done', handled_at = ?, note = ? WHERE id = ?",
                 (iso(at), note, voicemail_id))
-            if row.work_order_id is not None:
+            if row.work_order_id is not None and not order_closed:
                 target = f"work_order:{row.work_order_id}"
                 if department:
                     await db.execute(

@@ -9,8 +9,12 @@ import wave
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from hotline.core.calendar.schedule import Calendar
 from hotline.features.voicemail.service import Spool, Voicemail, analyse
+from hotline.ledger.errors import OrderClosed
+from hotline.ledger.orders import OrderBook
 from hotline.ledger.store import Ledger
 from hotline.ledger.voicemail import VoicemailBook
 
@@ -141,3 +145,30 @@ def test_analyse_measures_length_and_level(tmp_path: Path) -> None:
     assert analyse(loud).seconds == 2.5
     assert analyse(loud).dbfs > -15
     assert analyse(quiet).dbfs < -50
+
+
+async def test_a_voicemail_done_never_reopens_an_order_closed_meanwhile(tmp_path: Path) -> None:
+    """`voicemail done` after its order was closed with `hotline orders close` leaves the
+    order closed (no second close audited), and passing it on is refused with nothing
+    changed."""
+    ledger, vm = await make(tmp_path)
+    try:
+        rec = await vm.begin(linkedid="L1", caller_number="13955112345", caller_name=None,
+                             box="12366", category=None, topic=None)
+        write_wav(rec.wav, 3.0, 8000)
+        vid = await vm.save(rec)
+        book = VoicemailBook(ledger)
+        order_id = (await book.get(vid)).work_order_id  # type: ignore[union-attr]
+        await OrderBook(ledger, Calendar()).change(order_id, "close", actor="li", at=NOW,
+                                                   text="电话已答复")
+        with pytest.raises(OrderClosed):
+            await book.handle(vid, at=NOW, note="转办", department="征管科", actor="wang")
+        assert (await book.get(vid)).status == "new"  # type: ignore[union-attr]
+        await book.handle(vid, at=NOW, note="已回电", department=None, actor="wang")
+        order = await OrderBook(ledger, Calendar()).get(order_id)
+        assert (order["status"], order["department"], order["note"]) == (
+            "closed", None, "电话已答复")
+        async with ledger.db.execute("SELECT actor, action FROM audit") as cur:
+            assert await cur.fetchall() == [("li", "order.close")]
+    finally:
+        await ledger.close()
