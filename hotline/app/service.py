@@ -13,7 +13,6 @@ import contextlib
 import fcntl
 import os
 import signal
-import time
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -264,7 +263,7 @@ class Service:
 
     async def _prepare_reload(self, old: Configuration, new: Configuration) -> None:
         """Before a new configuration goes live: Asterisk's queues as the new routing.yaml
-        wants them (queues.conf of the sandbox rewritten, QueueReload of its parameters:
+        wants them (queues.conf of the sandbox rewritten, its queue parameters reloaded:
         members stay), the prompts of the new dialplans built. A new call then never
         meets a queue or a prompt that is not there yet."""
         if new.routing is not None and new.routing != old.routing:
@@ -272,7 +271,7 @@ class Service:
             if self.settings.prompts.host_dir is None and inst.pid() is not None:
                 inst.update_generated(asterisk_files(self.settings, new.routing))
                 try:
-                    await self.gateway.send({"Action": "QueueReload", "Parameters": "yes"})
+                    await self.gateway.reload_queue_parameters()
                 except AmiError as exc:
                     log.error("routing.queue_reload_failed", error=str(exc))
             else:
@@ -303,8 +302,7 @@ class Service:
                         restart=event.get("Restart"))
 
     async def _beat(self) -> None:
-        await self.gateway.send({"Action": "Setvar", "Variable": "HOTLINE_HEARTBEAT",
-                                 "Value": str(int(time.time()))}, timeout=5.0)
+        await self.gateway.heartbeat(timeout=5.0)
 
     async def _heartbeat(self) -> None:
         while True:

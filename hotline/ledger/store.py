@@ -147,6 +147,40 @@ def row_of(call: Call, now: datetime | str) -> tuple[Any, ...]:
     )
 
 
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def call_from_row(row: CallRow, channel: str = "", uniqueid: str = "") -> Call:
+    """The call as a row an earlier run wrote says it was (the reverse of `row_of`; the
+    caller on `channel`, which the row does not keep), so adopting it goes on from there
+    and loses nothing of the row."""
+    started = datetime.fromisoformat(row.started_at)
+    queued, answered = _time(row.queued_at), _time(row.answered_at)
+    state = CallState(row.state)
+    # The ledger keeps no history: the changes its times tell, then the state now.
+    history: list[tuple[CallState, datetime]] = [(CallState.IVR, started)]
+    if queued is not None:
+        history.append((CallState.QUEUED, queued))
+    if answered is not None:
+        history.append((CallState.CONNECTED, answered))
+    if history[-1][0] != state:
+        history.append((state, history[-1][1]))
+    return Call(
+        row.linkedid, channel, uniqueid, row.caller_number, row.caller_name, state, started,
+        tuple(history), digits=row.digits,
+        ivr_path=tuple(row.ivr_path.split(">")) if row.ivr_path else (),
+        category=row.category, topic=row.topic, dialplan=row.dialplan, queue=row.queue,
+        queued_at=queued, seat=row.seat, seat_group=row.seat_group, region=row.region,
+        seats_no_answer=tuple(row.seats_no_answer.split(",")) if row.seats_no_answer else (),
+        answered_at=answered, wait_seconds=row.wait_seconds, talk_seconds=row.talk_seconds,
+        voicemail_id=row.voicemail_id, referred_to=row.referred_to,
+        self_service=bool(row.self_service), after_hours=bool(row.after_hours),
+        # Back in a queue after an answer: a seat sent the caller back.
+        transfers=1 if answered is not None and state in (
+            CallState.QUEUED, CallState.RINGING) else 0)
+
+
 class Ledger:
     """An open ledger database: `async with await Ledger.open(path) as ledger:` closes it
     when the block ends, however it ends (or `await Ledger.open(path)` ... `close()` for

@@ -1,11 +1,33 @@
-"""One channel in AsyncAGI, driven through the gateway: the commands hotline's IVR uses."""
+"""One channel in AsyncAGI, driven through the gateway: the AGI commands hotline's IVR
+uses, and the dialplan applications it runs (Queue, Dial), in Asterisk's words."""
 
 from __future__ import annotations
 
-from hotline.pbx.ami.agi import AgiResult, quote_agi_arg
-from hotline.pbx.gateway import AgiHangup, AmiGateway
+from dataclasses import dataclass
 
-DIGITS = "0123456789*#"
+from hotline.pbx.ami.agi import AgiResult, quote_agi_arg
+from hotline.pbx.errors import AgiHangup
+from hotline.pbx.gateway import AmiGateway
+from hotline.pbx.operations import DONE_VARIABLE
+from hotline.pbx.queues import queue_args
+
+# The outbound context of hotline's dialplan (config/asterisk/extensions.conf): a number
+# the menu transfers to is dialled there.
+OUTBOUND = "Local/{number}@outbound/n"
+
+
+@dataclass(frozen=True)
+class DialOutcome:
+    answered: bool
+    status: str | None  # Asterisk's DIALSTATUS (ANSWER, BUSY, NOANSWER, ...)
+
+
+def reads_keys(command: str) -> bool:
+    """Whether an AGI command (as AGIExecStart reports it) takes the key pressed while it
+    runs: WAIT FOR DIGIT, or STREAM FILE with escape digits."""
+    upper = command.upper()
+    return upper.startswith("WAIT FOR DIGIT") or (
+        upper.startswith("STREAM FILE") and not upper.endswith('""'))
 
 
 class AgiChannel:
@@ -14,6 +36,8 @@ class AgiChannel:
         self.channel = channel
 
     async def command(self, text: str, timeout: float | None = None) -> AgiResult:
+        """One raw AGI command (for this module and tests); raises AgiHangup when the
+        channel is gone (511)."""
         result = await self.gateway.agi(self.channel, text, timeout=timeout)
         if result.code == 511:
             raise AgiHangup(f"{self.channel} hung up during {text!r}")
@@ -21,16 +45,6 @@ class AgiChannel:
 
     async def answer(self) -> None:
         await self.command("ANSWER")
-
-    async def get_data(self, prompt: str, timeout_ms: int, max_digits: int) -> str | None:
-        """Play `prompt` (interrupted by the first key) and read up to `max_digits` keys
-        (`#` ends early). None when the caller pressed nothing before the timeout."""
-        result = await self.command(
-            f"GET DATA {quote_agi_arg(prompt)} {timeout_ms} {max_digits}")
-        if result.hangup:
-            raise AgiHangup(f"{self.channel} hung up while reading keys")
-        digits = result.result or ""
-        return digits or None
 
     async def stream_file(self, prompt: str, escape: str = "") -> str | None:
         """Play `prompt`; a key in `escape` stops it and is returned."""
@@ -40,16 +54,45 @@ class AgiChannel:
             raise AgiHangup(f"{self.channel} hung up while a prompt played")
         return result.digit
 
-    async def exec(self, application: str, args: str) -> AgiResult:
-        """Run a dialplan application (Queue, VoiceMail, ...) until it returns."""
-        return await self.command(f"EXEC {application} {quote_agi_arg(args)}")
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        """The key pressed within `timeout_ms`, or None."""
+        return (await self.command(f"WAIT FOR DIGIT {timeout_ms}")).digit
+
+    async def get_variable(self, name: str) -> str | None:
+        return (await self.command(f"GET VARIABLE {name}")).data
 
     async def set_variable(self, name: str, value: str) -> None:
         await self.command(f"SET VARIABLE {name} {quote_agi_arg(value)}")
 
-    async def hangup(self) -> None:
+    async def queue(self, queue: str, timeout: int) -> None:
+        """Wait in `queue` (ringing, not music) for up to `timeout` seconds, or until a seat
+        answered and the call with it ended."""
+        await self._exec("Queue", queue_args(queue, timeout))
+
+    async def queue_result(self) -> str | None:
+        """How the last queue ended (QUEUESTATUS: TIMEOUT, FULL, JOINEMPTY, ...)."""
+        return await self.get_variable("QUEUESTATUS")
+
+    async def dial_out(self, number: str, timeout: int = 60) -> DialOutcome:
+        """Transfer the caller to `number` (rung up to `timeout` seconds)."""
+        await self._exec("Dial", f"{OUTBOUND.format(number=number)},{timeout}")
+        status = await self.get_variable("DIALSTATUS")
+        return DialOutcome(status == "ANSWER", status)
+
+    async def record_file(self, path: str, *, max_seconds: float, silence_seconds: float,
+                          ) -> AgiResult:
+        """Record the caller into `path` (wav) after a beep; `#`, `max_seconds` or
+        `silence_seconds` of silence end it. `data` is "hangup" when the caller hung up."""
+        return await self.command(
+            f"RECORD FILE {quote_agi_arg(path)} wav \"#\" {int(max_seconds * 1000)} 0 "
+            f"BEEP s={int(silence_seconds)}")
+
+    async def finish(self) -> None:
+        """Hotline has finished with the call: mark it done (the dialplan then hangs up
+        rather than falling back) and hang up."""
+        await self.set_variable(DONE_VARIABLE, "1")
         await self.command("HANGUP")
 
-    async def leave(self) -> None:
-        """End AsyncAGI: the channel goes on in the dialplan after AGI(agi:async)."""
-        await self.command("ASYNCAGI BREAK")
+    async def _exec(self, application: str, args: str) -> AgiResult:
+        """Run a dialplan application until it returns."""
+        return await self.command(f"EXEC {application} {quote_agi_arg(args)}")

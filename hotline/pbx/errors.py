@@ -123,3 +123,10 @@ class AgiHangup(AmiError):
     """The channel left AsyncAGI (hung up, or was sent on) before the command finished."""
 
     code = "agi-channel-gone"
+
+
+class AmiAlready(AmiActionFailed):
+    """A queue member change found the member already as wanted (already a member, not a
+    member, no such interface): nothing to do for an idempotent intent."""
+
+    code = "ami-already"

@@ -1,7 +1,11 @@
 """The AMI gateway: the one object that owns the connection to Asterisk.
 
-Everything else in hotline asks it: send an action, run an AsyncAGI command, receive
-events. panoramisk 1.4 provides the protocol class the connection is made with
+Everything else in hotline asks it: its typed operations (hotline.pbx.operations: queue
+members, queue status, channels, variables, sending a call on), an AsyncAGI command
+(through hotline.pbx.agi.AgiChannel), events. `send` and `send_list` take raw actions:
+for pbx/ itself and the gateway's own tests.
+
+panoramisk 1.4 provides the protocol class the connection is made with
 (`panoramisk.ami_protocol.AMIProtocol`); its defects are contained here, each replaced
 by behaviour that has a test (tests/unit/test_gateway.py):
 
@@ -50,18 +54,14 @@ from hotline.pbx.ami.message import AmiFramer, AmiMessage, serialize_action
 # The AMI errors are defined in pbx/errors.py; importable from here as before.
 from hotline.pbx.errors import AgiHangup as AgiHangup
 from hotline.pbx.errors import AmiActionFailed as AmiActionFailed
+from hotline.pbx.errors import AmiAlready as AmiAlready
 from hotline.pbx.errors import AmiDisconnected as AmiDisconnected
 from hotline.pbx.errors import AmiError as AmiError
 from hotline.pbx.errors import AmiLoginRefused as AmiLoginRefused
 from hotline.pbx.errors import AmiTimeout as AmiTimeout
+from hotline.pbx.operations import AsteriskOperations
 
 log = structlog.get_logger("hotline.ami")
-
-# Actions that change something in Asterisk: never re-sent, never retried by the gateway.
-NON_IDEMPOTENT = frozenset({
-    "originate", "redirect", "agi", "queueadd", "queueremove", "queuepause", "queuepenalty",
-    "hangup", "playdtmf", "setvar", "atxfer", "blindtransfer", "bridge", "userevent",
-})
 
 
 @dataclass(frozen=True)
@@ -251,7 +251,7 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
         self.transport.write(data)
 
 
-class AmiGateway:
+class AmiGateway(AsteriskOperations):
     """Owns the AMI connection: login, actions with timeouts, AsyncAGI, events, reconnect.
 
     Run `run()` as a long-lived task; it returns only when cancelled and raises

@@ -102,7 +102,7 @@ async def row_in_state(ledger: Path, linkedid: str, *states: str,
     """The call's ledger row, once it is in one of `states`."""
     async with asyncio.timeout(timeout):
         while True:
-            row = await asyncio.to_thread(read_ledger_row, ledger, linkedid)
+            row = await read_ledger_row(ledger, linkedid)
             if row is not None and row.state in states:
                 return row
             await asyncio.sleep(0.1)
@@ -154,7 +154,7 @@ async def test_a_call_in_the_menu_when_hotline_dies_is_sent_on_by_the_next_run(
         async with asyncio.timeout(10):
             await ready.wait()
         first.kill()  # hotline dies while the caller listens to the welcome
-        row = read_ledger_row(ledger, call.linkedid)
+        row = await read_ledger_row(ledger, call.linkedid)
         assert row is not None
         assert row.state == "ivr"
         started = row.started_at

@@ -410,3 +410,21 @@ async def test_the_ledger_closes_when_its_block_ends_even_by_an_error(tmp_path: 
         await ledger.latest()
     async with await Ledger.open(path) as again:
         assert [row.linkedid for row in await again.latest()] == ["lid-1"]
+
+
+def test_a_row_reads_back_as_the_call_it_was_written_from() -> None:
+    """call_from_row is the reverse of row_of: the call's fields come back from its row
+    (times in Beijing time, the channel given apart), with the history its times tell."""
+    t0 = datetime(2025, 11, 27, 8, 0, 0, tzinfo=UTC)
+    call = Call("L1", "PJSIP/t-1", "u1", "055112345678", "纳税人张三", CallState.CONNECTED,
+                t0, digits="12", ivr_path=("main", "sub"), category="tip_off", topic="个税",
+                dialplan="main", queue="center", queued_at=t0 + timedelta(seconds=10),
+                seat="座席1001", seat_group="centre", region="安徽合肥",
+                seats_no_answer=("座席1002", "座席1003"),
+                answered_at=t0 + timedelta(seconds=16), wait_seconds=6.0, voicemail_id=None,
+                referred_to=None, self_service=True, after_hours=False)
+    back = store.call_from_row(CallRow(*row_of(call, t0)), "PJSIP/t-1", "u1")
+    assert back == replace(call, history=(
+        (CallState.IVR, t0), (CallState.QUEUED, t0 + timedelta(seconds=10)),
+        (CallState.CONNECTED, t0 + timedelta(seconds=16))))
+    assert back.started_at.utcoffset() == timedelta(hours=8)

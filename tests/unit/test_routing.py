@@ -582,12 +582,12 @@ def test_changes_are_only_the_differences_sorted() -> None:
     desired = {"center": {"c1": 4, "c2": 3, "a": 2, "h1": 16}, "iit": {"c1": 7},
                "invoice": {"z": 1}}
     assert changes(current, desired) == [
-        Change("QueueRemove", "center", "x"),
-        Change("QueueAdd", "center", "a", 2),
-        Change("QueueAdd", "center", "h1", 16),
-        Change("QueuePenalty", "center", "c1", 4),
-        Change("QueueRemove", "iit", "b"),
-        Change("QueueAdd", "invoice", "z", 1),
+        Change("remove", "center", "x"),
+        Change("add", "center", "a", 2),
+        Change("add", "center", "h1", 16),
+        Change("penalty", "center", "c1", 4),
+        Change("remove", "iit", "b"),
+        Change("add", "invoice", "z", 1),
     ]
 
 
@@ -600,7 +600,7 @@ def test_unchanged_decision_gives_no_action() -> None:
 
 
 def test_overflow_change_is_one_action_per_remote_member() -> None:
-    """Overflow on then off on `center` (3 remote seats): 3 QueueAdd, later 3 QueueRemove."""
+    """Overflow on then off on `center` (3 remote seats): 3 members added, later 3 removed."""
     overflow: dict[str, OverflowState] = {}
     applied: Mapping[str, Mapping[str, int]] = {}
     log: list[list[Change]] = []
@@ -610,20 +610,20 @@ def test_overflow_change_is_one_action_per_remote_member() -> None:
         log.append(changes(applied, decision.members))
         applied = decision.members
     # At the start: the centre seats, and the moved-in seats in their region queues.
-    assert log[0] == [Change("QueueAdd", "center", "c1", 5),
-                      Change("QueueAdd", "center", "c2", 3),
-                      Change("QueueAdd", "center-hefei", "h1", 6),
-                      Change("QueueAdd", "center-hefei", "h2", 2),
-                      Change("QueueAdd", "center-wuhu", "w1", 8),
-                      Change("QueueAdd", "iit", "c1", 7),
-                      Change("QueueAdd", "iit-hefei", "h1", 4)]
-    assert log[1] == [Change("QueueAdd", "center", "h1", 16),
-                      Change("QueueAdd", "center", "h2", 12),
-                      Change("QueueAdd", "center", "w1", 18)]
+    assert log[0] == [Change("add", "center", "c1", 5),
+                      Change("add", "center", "c2", 3),
+                      Change("add", "center-hefei", "h1", 6),
+                      Change("add", "center-hefei", "h2", 2),
+                      Change("add", "center-wuhu", "w1", 8),
+                      Change("add", "iit", "c1", 7),
+                      Change("add", "iit-hefei", "h1", 4)]
+    assert log[1] == [Change("add", "center", "h1", 16),
+                      Change("add", "center", "h2", 12),
+                      Change("add", "center", "w1", 18)]
     assert log[2:5] == [[], [], []]
-    assert log[5] == [Change("QueueRemove", "center", "h1"),
-                      Change("QueueRemove", "center", "h2"),
-                      Change("QueueRemove", "center", "w1")]
+    assert log[5] == [Change("remove", "center", "h1"),
+                      Change("remove", "center", "h2"),
+                      Change("remove", "center", "w1")]
     assert log[6] == []
 
 

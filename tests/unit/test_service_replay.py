@@ -21,11 +21,10 @@ from structlog.testing import capture_logs
 
 from hotline.core.calls.tracking import Call, CallState
 from hotline.core.configuration import Configuration
-from hotline.features.calls.handling import CallHandling, adopted_call
+from hotline.features.calls.handling import CallHandling
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.ivr.registry import DialplanFiles
 from hotline.ledger.store import BEIJING, CallRow, Ledger
-from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway
 from tests.fakeami import Action, FakeAmi, event, frames, response, transcript
 
@@ -483,23 +482,6 @@ async def test_a_call_queued_while_hotline_was_down_gets_its_row(tmp_path: Path)
         assert (b.state, b.outcome, b.end_reason) == ("ended", "abandoned", "hangup")
         assert (b.caller_number, b.queue) == ("055187654321", "tax-inquiry")
         assert (b.started_at, b.queued_at, b.ended_at) == (beijing(18), beijing(18), beijing(40))
-
-
-def test_a_call_answered_while_hotline_was_down_is_adopted_with_its_seat() -> None:
-    """No row: the seat is the queue member whose channel shares the caller's bridge; it
-    answered after that channel was made (36 s before)."""
-    now = T0 + timedelta(seconds=60)
-    show = [AmiMessage(f) for f in (SHOW_A, SHOW_A_SEAT)]
-    status = [AmiMessage(f) for f in (SEAT_1001, SEAT_1002)]
-    call = adopted_call(A, show, None, status, now)
-    assert call is not None
-    assert (call.state, call.caller_channel, call.caller_uniqueid) == (
-        CallState.CONNECTED, A_CHANNEL, A)
-    assert (call.queue, call.seat, call.answered_at) == (
-        "tax-inquiry", "座席1001", now - timedelta(seconds=36))
-    assert call.started_at == now - timedelta(seconds=42)
-    # A seat leg alone is no call to follow.
-    assert adopted_call(A, [AmiMessage(SHOW_A_SEAT)], None, status, now) is None
 
 
 async def test_events_without_a_timestamp_are_named_once(tmp_path: Path) -> None:

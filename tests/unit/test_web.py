@@ -17,12 +17,12 @@ from aiohttp.test_utils import TestClient, TestServer
 from structlog.testing import capture_logs
 
 from hotline.core.calendar.schedule import Calendar
+from hotline.core.calls.live import MemberStatus, QueueStatus, WaitingCaller
 from hotline.core.configuration import Configuration
 from hotline.core.routing.policy import Alert, OverflowState
 from hotline.features.board.board import board, seat_rows
 from hotline.features.board.web import Sources, Wallboard
 from hotline.features.calls.handling import LedgerWriter
-from hotline.features.seats.desk import MemberStatus, QueueStatus, WaitingCaller
 from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.ledger.report import DayFigures
 from hotline.ledger.store import Ledger

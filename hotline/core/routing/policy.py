@@ -238,9 +238,9 @@ def decide(config: RoutingConfig, snap: Snapshot) -> Decision:
 
 @dataclass(frozen=True)
 class Change:
-    """One AMI action to bring Asterisk's members to the decision."""
+    """One change of a queue's members to bring them to the decision."""
 
-    action: str  # QueueAdd | QueueRemove | QueuePenalty
+    action: str  # add | remove | penalty (a new penalty for a member)
     queue: str
     seat: str
     penalty: int = 0
@@ -255,12 +255,12 @@ def changes(current: Mapping[str, Mapping[str, int]],
         now = current.get(queue, {})
         want = desired.get(queue, {})
         for seat in sorted(set(now) - set(want)):
-            out.append(Change("QueueRemove", queue, seat))
+            out.append(Change("remove", queue, seat))
         for seat in sorted(set(want) - set(now)):
-            out.append(Change("QueueAdd", queue, seat, want[seat]))
+            out.append(Change("add", queue, seat, want[seat]))
         for seat in sorted(set(want) & set(now)):
             if want[seat] != now[seat]:
-                out.append(Change("QueuePenalty", queue, seat, want[seat]))
+                out.append(Change("penalty", queue, seat, want[seat]))
     return out
 
 

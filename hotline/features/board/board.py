@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+from hotline.core.calls.live import QueueStatus
 from hotline.core.routing.config import RoutingConfig
 from hotline.core.routing.policy import (
     IDLE_DEVICE,
@@ -21,7 +22,6 @@ from hotline.core.routing.policy import (
     wrapping_up,
     wrapup_of,
 )
-from hotline.features.seats.desk import QueueStatus
 from hotline.ledger.report import DayFigures
 from hotline.ledger.seats import SeatRecord
 

@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import structlog
 
+from hotline.core.calls.adoption import adopted_call
+from hotline.core.calls.live import ChannelInfo, QueueStatus
 from hotline.core.calls.tracking import (
     Call,
     CallState,
@@ -22,7 +24,6 @@ from hotline.core.calls.tracking import (
     Fact,
     IvrEntered,
     IvrProgress,
-    caller_id,
 )
 from hotline.core.configuration import ConfigAccessor
 from hotline.core.ivr.engine import CallContext
@@ -32,7 +33,7 @@ from hotline.features.ivr.runner import CallLink, IvrRunner, Progress
 from hotline.features.voicemail.service import Voicemail
 from hotline.ledger.orders import OrderBook
 from hotline.ledger.region import region_of
-from hotline.ledger.store import CallRow, Ledger
+from hotline.ledger.store import Ledger, call_from_row
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.events import agi_env, event_time, fact_from_event
 from hotline.pbx.gateway import (
@@ -44,6 +45,7 @@ from hotline.pbx.gateway import (
     Spawn,
     Subscription,
 )
+from hotline.pbx.operations import is_send_on
 
 log = structlog.get_logger("hotline.calls")
 
@@ -57,8 +59,6 @@ RUNNER_EVENTS = ("DTMFEnd", "AGIExecStart", "AGIExecEnd")
 ORDER_KINDS = frozenset({"tip_off", "complaint", "suggestion"})
 
 Clock = Callable[[], datetime]
-# CommandIDs of the AGI commands that send a call on (their completion needs no action).
-SEND_ON_PREFIX = "hotline-send-on-"
 
 
 def utc_now() -> datetime:
@@ -266,7 +266,6 @@ class CallHandling:
         self._background: set[asyncio.Task[None]] = set()
         self.sessions: dict[str, asyncio.Task[None]] = {}  # channel -> IVR session
         self.runners: dict[str, IvrRunner] = {}
-        self.queue_snapshot: dict[str, dict[str, int]] = {}
         # While a resync runs, facts about calls it may yet adopt (not tracked, not ended)
         # are held here and applied once it is done, in order.
         self._resyncing = 0
@@ -382,7 +381,7 @@ class CallHandling:
         channel = message.get("Channel")
         command_id = message.get("CommandID") or ""
         if (not channel or channel in self.sessions or self.gateway.owns_id(command_id)
-                or command_id.startswith(SEND_ON_PREFIX)):
+                or is_send_on(command_id)):
             return
         linkedid = message.get("Linkedid") or ""
         call = self.tracker.calls.get(linkedid)
@@ -440,7 +439,7 @@ class CallHandling:
             log.info("ivr.started", dialplan=plan.name, version=plan.version,
                      calendar=context.calendar, generation=config.generation)
             try:
-                await self.gateway.agi(channel, "ANSWER")
+                await runner.agi.answer()
                 finish = await runner.run()
                 log.debug("ivr.finished", reason=finish.reason)
             except AgiHangup:
@@ -468,13 +467,7 @@ class CallHandling:
         """Leave AsyncAGI: to the dialplan's fallback (queue, voicemail), or, when the
         call is finished (`done`), to hang up."""
         try:
-            if done:
-                await self.gateway.send({"Action": "AGI", "Channel": channel,
-                                         "Command": "SET VARIABLE HOTLINE_DONE 1",
-                                         "CommandID": f"{SEND_ON_PREFIX}done-{channel}"})
-            await self.gateway.send({"Action": "AGI", "Channel": channel,
-                                     "Command": "ASYNCAGI BREAK",
-                                     "CommandID": f"{SEND_ON_PREFIX}{channel}"})
+            await self.gateway.send_on(channel, done=done)
             log.info("ivr.sent_on", channel=channel, done=done)
         except AmiError as exc:
             log.warning("ivr.send_on_failed", channel=channel, error=str(exc))
@@ -499,12 +492,12 @@ class CallHandling:
 
     async def _resync(self) -> None:
         try:
-            channels = await self.gateway.send_list({"Action": "CoreShowChannels"})
+            channels = await self.gateway.channels()
         except AmiError as exc:
             log.error("calls.resync_failed", error=str(exc))
             return
         now = self.clock()
-        alive = {c.get("Linkedid") or "" for c in channels}
+        alive = {c.linkedid for c in channels}
         for call in self.tracker.vanished(alive, now):
             self._record(call)
         tracked = set(self.tracker.calls)
@@ -513,15 +506,16 @@ class CallHandling:
         if stale:
             await self.ledger.close_vanished(stale, now)
             log.warning("calls.closed_vanished", count=len(stale))
-        entries = await self._resync_queues()
-        by_call: dict[str, list[AmiMessage]] = {}
+        queues = list((await self._resync_queues()).values())
+        by_call: dict[str, list[ChannelInfo]] = {}
         for chan in channels:
-            if chan.get("Linkedid"):
-                by_call.setdefault(chan.get("Linkedid") or "", []).append(chan)
+            if chan.linkedid:
+                by_call.setdefault(chan.linkedid, []).append(chan)
         for linkedid, chans in by_call.items():
             if linkedid not in self.tracker.calls and linkedid not in self.tracker.ended:
                 row = await self.ledger.get(linkedid)
-                found = (adopted_call(linkedid, chans, row, entries, now)
+                earlier = call_from_row(row) if row is not None else None
+                found = (adopted_call(linkedid, chans, earlier, queues, now)
                          if row is None or row.ended_at is None else None)
                 adopted = self.tracker.adopt(found) if found is not None else None
                 if adopted is not None:
@@ -530,31 +524,23 @@ class CallHandling:
                                 channel=adopted.caller_channel, state=adopted.state.value,
                                 from_ledger=row is not None)
             for chan in chans:
-                name = chan.get("Channel") or ""
-                if _in_async_agi(chan) and name not in self.sessions:
-                    log.warning("calls.sent_on_from_earlier_run", channel=name)
-                    await self._send_on(name, done=False)
+                if chan.in_ivr and chan.channel not in self.sessions:
+                    log.warning("calls.sent_on_from_earlier_run", channel=chan.channel)
+                    await self._send_on(chan.channel, done=False)
         log.info("calls.resynced", channels=len(channels), tracked=len(self.tracker.calls))
 
-    async def _resync_queues(self) -> list[AmiMessage]:
-        """What the queues hold now (callers waiting, members), as Asterisk says; its
-        QueueEntry and QueueMember events (none if it cannot say)."""
+    async def _resync_queues(self) -> dict[str, QueueStatus]:
+        """What the queues hold now (callers waiting, members), as Asterisk says (nothing
+        if it cannot say)."""
         try:
-            entries = await self.gateway.send_list({"Action": "QueueStatus"})
+            queues = await self.gateway.queue_status()
         except AmiError as exc:
             log.error("calls.queue_resync_failed", error=str(exc))
-            return []
-        waiting: dict[str, int] = {}
-        members: dict[str, int] = {}
-        for entry in entries:
-            queue = entry.get("Queue") or "?"
-            if entry.event == "QueueEntry":
-                waiting[queue] = waiting.get(queue, 0) + 1
-            elif entry.event == "QueueMember":
-                members[queue] = members.get(queue, 0) + 1
-        self.queue_snapshot = {"waiting": waiting, "members": members}
-        log.info("calls.queues_resynced", waiting=waiting, members=members)
-        return [e for e in entries if e.event in ("QueueEntry", "QueueMember")]
+            return {}
+        log.info("calls.queues_resynced",
+                 waiting={q: len(s.callers) for q, s in queues.items() if s.callers},
+                 members={q: len(s.members) for q, s in queues.items() if s.members})
+        return queues
 
     async def shutdown(self) -> None:
         """On a clean stop: send every caller still in the menu on to the fallback (the
@@ -574,138 +560,3 @@ class CallHandling:
         await asyncio.gather(*(task for _, task in sessions), *self._background,
                              return_exceptions=True)
         await self.writer.drain()
-
-
-# -- adopting calls of an earlier run ---------------------------------------------------------
-
-
-def _in_async_agi(chan: AmiMessage) -> bool:
-    return (chan.get("Application") == "AGI"
-            and "agi:async" in (chan.get("ApplicationData") or ""))
-
-
-def _duration(chan: AmiMessage) -> timedelta:
-    """A CoreShowChannel's Duration (HH:MM:SS): how long the channel has existed."""
-    try:
-        hours, minutes, seconds = (int(part) for part in (chan.get("Duration") or "").split(":"))
-    except ValueError:
-        return timedelta()
-    return timedelta(hours=hours, minutes=minutes, seconds=seconds)
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def call_from_row(row: CallRow, channel: str, uniqueid: str) -> Call:
-    """The call as the ledger row an earlier run wrote says it was (the caller on
-    `channel`), so adopting it goes on from there and loses nothing of the row."""
-    started = datetime.fromisoformat(row.started_at)
-    queued, answered = _time(row.queued_at), _time(row.answered_at)
-    state = CallState(row.state)
-    # The ledger keeps no history: the changes its times tell, then the state now.
-    history: list[tuple[CallState, datetime]] = [(CallState.IVR, started)]
-    if queued is not None:
-        history.append((CallState.QUEUED, queued))
-    if answered is not None:
-        history.append((CallState.CONNECTED, answered))
-    if history[-1][0] != state:
-        history.append((state, history[-1][1]))
-    return Call(
-        row.linkedid, channel, uniqueid, row.caller_number, row.caller_name, state, started,
-        tuple(history), digits=row.digits,
-        ivr_path=tuple(row.ivr_path.split(">")) if row.ivr_path else (),
-        category=row.category, topic=row.topic, dialplan=row.dialplan, queue=row.queue,
-        queued_at=queued, seat=row.seat, seat_group=row.seat_group, region=row.region,
-        seats_no_answer=tuple(row.seats_no_answer.split(",")) if row.seats_no_answer else (),
-        answered_at=answered, wait_seconds=row.wait_seconds, talk_seconds=row.talk_seconds,
-        voicemail_id=row.voicemail_id, referred_to=row.referred_to,
-        self_service=bool(row.self_service), after_hours=bool(row.after_hours),
-        # Back in a queue after an answer: a seat sent the caller back.
-        transfers=1 if answered is not None and state in (
-            CallState.QUEUED, CallState.RINGING) else 0)
-
-
-def _caller(linkedid: str, chans: list[AmiMessage]) -> AmiMessage | None:
-    """The caller's channel among a call's channels: the one in hotline's IVR or in a
-    queue, else the call's first channel (its Uniqueid is the Linkedid), else one in the
-    line's dialplan contexts."""
-    for wanted in (_in_async_agi, lambda c: c.get("Application") == "Queue",
-                   lambda c: c.get("Uniqueid") == linkedid,
-                   lambda c: c.get("Context") in ("ivr", "fallback")):
-        found = next((c for c in chans if wanted(c)), None)
-        if found is not None:
-            return found
-    return None
-
-
-def _with_state(call: Call, state: CallState, at: datetime) -> Call:
-    if call.state == state:
-        return call
-    return replace(call, state=state, history=(*call.history, (state, at)))
-
-
-def adopted_call(linkedid: str, chans: list[AmiMessage], row: CallRow | None,
-                 queue_status: list[AmiMessage], now: datetime) -> Call | None:
-    """The call Asterisk has (its channels `chans`, as CoreShowChannels lists them, and
-    `queue_status`: QueueEntry and QueueMember events), as this run should track it: from
-    the ledger row of the earlier run (`row`) if there is one, in the state Asterisk says
-    it is in now. Without a row (the call reached a queue while hotline was away) from
-    Asterisk alone: started and queued times from the channel's age and the caller's
-    wait. None if it is not a call of the line hotline can follow."""
-    caller = _caller(linkedid, chans)
-    if caller is None:
-        return None
-    channel, uniqueid = caller.get("Channel") or "", caller.get("Uniqueid") or ""
-    in_agi, in_queue = _in_async_agi(caller), caller.get("Application") == "Queue"
-    if row is not None:
-        call = call_from_row(row, channel, uniqueid)
-    elif in_agi or in_queue:
-        started = now - _duration(caller)
-        call = Call(linkedid, channel, uniqueid, caller_id(caller.get("CallerIDNum")),
-                    caller_id(caller.get("CallerIDName")), CallState.IVR, started,
-                    ((CallState.IVR, started),))
-    else:
-        return None
-    if in_agi:
-        return _with_state(call, CallState.IVR, now)
-    if not in_queue:
-        return call  # elsewhere (a voicemail, a transfer out): as the row says
-    entry = next((e for e in queue_status if e.event == "QueueEntry"
-                  and e.get("Uniqueid") == uniqueid), None)
-    queue = ((entry.get("Queue") if entry is not None else None)
-             or (caller.get("ApplicationData") or "").split(",")[0] or None)
-    if entry is not None:  # waiting in a queue
-        try:
-            wait = float(entry.get("Wait") or 0)
-        except ValueError:
-            wait = 0.0
-        joined = now - timedelta(seconds=wait)
-        if call.state in (CallState.QUEUED, CallState.RINGING):
-            return call  # as the earlier run saw it: its queue and wait count
-        if call.answered_at is not None:  # sent back to a queue by the seat
-            return replace(_with_state(call, CallState.QUEUED, joined),
-                           transfers=call.transfers + 1)
-        return replace(_with_state(call, CallState.QUEUED, joined), queue=queue,
-                       queued_at=joined)
-    if not caller.get("BridgeId"):
-        return call  # between the queue and a seat: the next event says where
-    if call.state == CallState.CONNECTED:
-        return call
-    if call.answered_at is not None:  # answered again after a transfer
-        return _with_state(call, CallState.CONNECTED, now)
-    # A seat answered while no hotline ran: the seat is the queue member whose channel
-    # shares the caller's bridge; it answered after that channel was made (rung).
-    peer = next((c for c in chans if c is not caller
-                 and c.get("BridgeId") == caller.get("BridgeId")), None)
-    answered = now - _duration(peer) if peer is not None else now
-    seat = None
-    if peer is not None:
-        seat = next((m.get("Name") for m in queue_status if m.event == "QueueMember"
-                     and (peer.get("Channel") or "").startswith(
-                         (m.get("Location") or "?").removesuffix("/n") + "-")), None)
-    queued = call.queued_at
-    return replace(_with_state(call, CallState.CONNECTED, answered), queue=call.queue or queue,
-                   seat=seat, answered_at=answered,
-                   wait_seconds=(answered - queued).total_seconds()
-                   if queued is not None else None)

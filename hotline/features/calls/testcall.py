@@ -1,18 +1,16 @@
 """Real test calls: a Local channel dials 12366 in the running Asterisk and presses keys
 when the IVR is ready for them.
 
-The caller is `Local/s@caller/n`: its `;1` half runs the 12366 entry (the side hotline
-sees as the caller), its `;2` half is the caller's own leg in `[caller]`. A key is sent
-with `PlayDTMF ... Receive=true` on the `;1` half once an AGI command that reads keys has
-started on it (AGIExecStart), never after a fixed sleep; the next key waits until
-Asterisk has reported the previous one (DTMFEnd). `h` hangs the caller up at that point.
+The test caller of hotline's dialplan (hotline.pbx.testline) places the call; the side
+hotline sees as the caller is its IVR half. A key is pressed once an AGI command that
+reads keys has started on it (AGIExecStart), never after a fixed sleep; the next key
+waits until Asterisk has reported the previous one (DTMFEnd). `h` hangs the caller up at
+that point. The call's row is read through the ledger (hotline.ledger.store).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
-import sqlite3
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +19,8 @@ from hotline.common.errors import BadKeys, BadNumber
 from hotline.common.phone import is_phone_number
 from hotline.features.calls.errors import TestCallError as TestCallError  # importable here
 from hotline.features.calls.errors import TestCallNoLedgerRow
-from hotline.ledger.store import COLUMNS, CallRow
+from hotline.ledger.store import CallRow, Ledger
+from hotline.pbx import testline
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap, Subscription
 
@@ -46,29 +45,6 @@ def check_number(number: str) -> str:
     return number
 
 
-def reading_capacity(command: str) -> int:
-    """How many keys an AGI command reads: 0 if it reads none."""
-    upper = command.upper()
-    if upper.startswith("GET DATA"):
-        # GET DATA <file> [timeout] [maxdigits]; quotes keep a file name one word.
-        args = re.findall(r'"[^"]*"|\S+', command)[2:]
-        if len(args) >= 3:
-            try:
-                return max(1, int(args[2]))
-            except ValueError:
-                return 1024
-        return 1024
-    if upper.startswith(("WAIT FOR DIGIT", "GET OPTION", "CONTROL STREAM FILE")):
-        return 1
-    if upper.startswith("STREAM FILE"):
-        args = re.findall(r'"[^"]*"|\S+', command)[2:]
-        escape = args[1].strip('"') if len(args) >= 2 else ""
-        return 1 if escape else 0
-    if upper.startswith("RECORD FILE"):
-        return 1
-    return 0
-
-
 @dataclass
 class TestCall:
     __test__ = False  # not a pytest test class
@@ -85,7 +61,7 @@ class TestCall:
     gate: asyncio.Event | None = None
     # The sound file (as Asterisk names it, without extension) the caller says at the
     # key `s`: once a recording starts, the caller's leg plays it into the call.
-    speak: str = "/usr/share/asterisk/sounds/en_US_f_Allison/tt-weasels"
+    speak: str = testline.DEFAULT_SPEECH
     recording_started: bool = False
     linkedid: str = field(default_factory=lambda: f"hotline-call-{uuid.uuid4().hex[:12]}")
     ivr_channel: str | None = None
@@ -113,13 +89,7 @@ async def _place_call(gateway: AmiGateway, call: TestCall, timeout: float,
             events.put_nowait(message)
 
     held.append(gateway.subscribe(f"test-call-{call.linkedid}", WATCHED, collect))
-    caller_id = f'"{call.name}" <{call.number}>' if call.name else call.number
-    await gateway.send({
-        "Action": "Originate", "Channel": "Local/s@caller/n", "Context": "ivr",
-        "Exten": call.extension, "Priority": "1", "CallerID": caller_id, "Async": "true",
-        "ChannelId": call.linkedid, "OtherChannelId": f"{call.linkedid}-caller",
-        "Timeout": "30000",
-    })
+    await testline.dial(gateway, call.extension, call.number, call.name, call.linkedid)
     keys = list(call.keys)
     capacity = 0
     awaiting_digit: str | None = None
@@ -143,12 +113,12 @@ async def _place_call(gateway: AmiGateway, call: TestCall, timeout: float,
                 call.ivr_channel = channel
             elif event == "AGIExecStart" and channel == call.ivr_channel:
                 command = message.get("Command") or ""
-                capacity = reading_capacity(command)
-                if command.upper().startswith("RECORD FILE"):
+                capacity = testline.reading_capacity(command)
+                if testline.starts_recording(command):
                     call.recording_started = True
                     if keys and keys[0] == "s":
                         keys.pop(0)
-                        await _speak(gateway, call)
+                        await testline.speak(gateway, call.ivr_channel or "", call.speak)
                         speaking = True
             elif event == "UserEvent" and message.get("UserEvent") == "CallerSpoke":
                 speaking = False
@@ -160,7 +130,7 @@ async def _place_call(gateway: AmiGateway, call: TestCall, timeout: float,
             elif event == "QueueCallerJoin":
                 call.queued = True
                 if call.hangup_when_queued:
-                    await _hang_up(gateway, call)
+                    await testline.hang_up(gateway, call.ivr_channel or "")
             elif event == "AgentConnect":
                 call.answered = True
             elif event == "Hangup" and message.get("Uniqueid") == call.linkedid:
@@ -174,28 +144,13 @@ async def _place_call(gateway: AmiGateway, call: TestCall, timeout: float,
             if capacity > 0 and awaiting_digit is None and keys and call.ivr_channel:
                 key = keys.pop(0)
                 if key == "h":
-                    await _hang_up(gateway, call)
+                    await testline.hang_up(gateway, call.ivr_channel or "")
                     capacity = 0
                     continue
-                await gateway.send({"Action": "PlayDTMF", "Channel": call.ivr_channel,
-                                    "Digit": key, "Receive": "true"})
+                await testline.press(gateway, call.ivr_channel, key)
                 call.pressed.append(key)
                 awaiting_digit = key
                 capacity -= 1
-
-
-async def _hang_up(gateway: AmiGateway, call: TestCall) -> None:
-    # The caller's own leg hangs up; Asterisk hangs up the IVR half with it.
-    await gateway.send({"Action": "Hangup", "Channel": (call.ivr_channel or "")
-                        .replace(";1", ";2"), "Cause": "16"})
-
-
-async def _speak(gateway: AmiGateway, call: TestCall) -> None:
-    caller_leg = (call.ivr_channel or "").replace(";1", ";2")
-    await gateway.send({"Action": "Setvar", "Channel": caller_leg, "Variable": "SPEAK",
-                        "Value": call.speak})
-    await gateway.send({"Action": "Redirect", "Channel": caller_leg,
-                        "Context": "caller-speak", "Exten": "s", "Priority": "1"})
 
 
 def describe_unfinished(call: TestCall, timeout: float) -> str:
@@ -217,30 +172,31 @@ def describe_unfinished(call: TestCall, timeout: float) -> str:
             f"{call.linkedid}` once it ends); give --timeout SECONDS to wait longer")
 
 
-def read_ledger_row(path: Path, linkedid: str) -> CallRow | None:
-    """The call's ledger row, read straight from the SQLite file (read-only)."""
-    if not path.exists():
+async def read_ledger_row(path: Path, linkedid: str) -> CallRow | None:
+    """The call's ledger row as the ledger has it now (None while there is no ledger)."""
+    if not await asyncio.to_thread(path.exists):
         return None
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
-    try:
-        row = con.execute(f"SELECT {', '.join(COLUMNS)} FROM calls WHERE linkedid = ?",
-                          (linkedid,)).fetchone()
-    except sqlite3.OperationalError:
-        return None
-    finally:
-        con.close()
-    return CallRow(*row) if row is not None else None
+    async with await Ledger.open(path) as ledger:
+        return await ledger.get(linkedid)
 
 
 async def wait_for_ledger_row(path: Path, linkedid: str, timeout: float = 10.0) -> CallRow:
     """Wait until the service has written the call's final row."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        row = await asyncio.to_thread(read_ledger_row, path, linkedid)
-        if row is not None and row.ended_at is not None:
-            return row
-        if asyncio.get_running_loop().time() > deadline:
-            raise TestCallNoLedgerRow(f"call {linkedid} has no final ledger row in {path} after "
-                                      f"{timeout:g} s: is the hotline service running on this "
-                                      "Asterisk and this ledger?")
-        await asyncio.sleep(0.05)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    ledger: Ledger | None = None
+    try:
+        while True:
+            if ledger is None and await asyncio.to_thread(path.exists):
+                ledger = await Ledger.open(path)
+            row = await ledger.get(linkedid) if ledger is not None else None
+            if row is not None and row.ended_at is not None:
+                return row
+            if loop.time() > deadline:
+                raise TestCallNoLedgerRow(
+                    f"call {linkedid} has no final ledger row in {path} after {timeout:g} "
+                    "s: is the hotline service running on this Asterisk and this ledger?")
+            await asyncio.sleep(0.05)
+    finally:
+        if ledger is not None:
+            await ledger.close()

@@ -44,7 +44,7 @@ class PromptStore:
         return PromptStore(self.host_dir / safe, f"{self.asterisk_dir.rstrip('/')}/{safe}")
 
     def playable(self, name: str) -> str:
-        """The name to give STREAM FILE: the path without extension."""
+        """The name Asterisk plays it by: the path without extension."""
         return f"{self.asterisk_dir.rstrip('/')}/{name}"
 
     def build(self, prompts: Iterable[Prompt], language: str = "zh-CN") -> list[str]:

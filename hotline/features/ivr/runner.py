@@ -1,8 +1,8 @@
 """Runs the menu engine on a real call over AsyncAGI.
 
-Each engine command becomes AGI commands: prompts are played with STREAM FILE and every
-key as escape digit (barge-in), keys are read with WAIT FOR DIGIT, queues, voicemail and
-transfers are dialplan applications run with EXEC.
+Each engine command becomes AGI commands (hotline.pbx.agi.AgiChannel): prompts are played
+with every key as escape digit (barge-in), keys are read one at a time, queues and
+transfers are dialplan applications the channel runs, voicemail is recorded.
 
 Type-ahead: Asterisk discards DTMF that arrives while no AGI command reads keys, but it
 still publishes DTMFEnd. The runner watches AGIExecStart / AGIExecEnd / DTMFEnd for its
@@ -25,15 +25,13 @@ from hotline.core.ivr.dialplan import Dialplan
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.voicemail.service import Recording, Voicemail, VoicemailError
-from hotline.pbx.agi import AgiChannel
-from hotline.pbx.ami.agi import quote_agi_arg
+from hotline.pbx.agi import AgiChannel, reads_keys
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AgiHangup, AmiGateway
 
 log = structlog.get_logger("hotline.ivr")
 
 ALL_KEYS = "0123456789*#"
-QUEUE_OPTIONS = "r"  # ring the caller while seats ring, rather than music
 QUEUE_TIMEOUT = 300  # without config/routing.yaml: the longest wait in a queue
 
 
@@ -88,9 +86,7 @@ class IvrRunner:
     def on_event(self, message: AmiMessage) -> None:
         event = message.event
         if event == "AGIExecStart":
-            command = (message.get("Command") or "").upper()
-            self._reading = command.startswith("WAIT FOR DIGIT") or (
-                command.startswith("STREAM FILE") and not command.endswith('""'))
+            self._reading = reads_keys(message.get("Command") or "")
             self._consumed = False
         elif event == "AGIExecEnd":
             self._reading = False
@@ -143,8 +139,7 @@ class IvrRunner:
             early = await self._typed_ahead()
             if early is not None:
                 return engine.Key(early)
-            result = await self.agi.command(f"WAIT FOR DIGIT {int(command.timeout * 1000)}")
-            key = result.digit
+            key = await self.agi.wait_for_digit(int(command.timeout * 1000))
             return engine.Key(key) if key else engine.NoKey()
         if isinstance(command, engine.JoinQueue):
             return await self._queue(command)
@@ -154,14 +149,13 @@ class IvrRunner:
         if isinstance(command, engine.Dial):
             if command.prompt:
                 await self.agi.stream_file(self.prompts.playable(command.prompt))
-            await self.agi.exec("Dial", f"Local/{command.number}@outbound/n,60")
-            status = await self.agi.command("GET VARIABLE DIALSTATUS")
-            answered = status.data == "ANSWER"
+            dialled = await self.agi.dial_out(command.number)
+            answered = dialled.answered
             if answered and self.link is not None:
                 self.link.apply(Referred(self.link.linkedid, command.number))
             if not answered:
                 log.warning("ivr.transfer_failed", number=command.number,
-                            dial_status=status.data)
+                            dial_status=dialled.status)
             return engine.Done(answered=answered)
         raise AssertionError(f"unexpected command {command!r}")
 
@@ -185,19 +179,17 @@ class IvrRunner:
         if command.prefer_region and routing is not None and spec is not None:
             region = routing.region_for(command.queue, self.link.number if self.link else None)
             if region is not None:
-                await self.agi.exec("Queue", f"{region},{QUEUE_OPTIONS},,,"
-                                             f"{min(spec.region_wait, max_wait)}")
+                await self.agi.queue(region, min(spec.region_wait, max_wait))
                 if self.answered():
                     return engine.Done(answered=True)
-                status = await self.agi.command("GET VARIABLE QUEUESTATUS")
-                log.info("ivr.region_queue_unanswered", queue=region, status=status.data)
+                log.info("ivr.region_queue_unanswered", queue=region,
+                         status=await self.agi.queue_result())
         remaining = max(1, round(max_wait - (time.monotonic() - started)))
-        await self.agi.exec("Queue", f"{command.queue},{QUEUE_OPTIONS},,,{remaining}")
+        await self.agi.queue(command.queue, remaining)
         if self.answered():
             return engine.Done(answered=True)
-        status = await self.agi.command("GET VARIABLE QUEUESTATUS")
-        log.warning("ivr.queue_unanswered", queue=command.queue, status=status.data,
-                    then=mode)
+        log.warning("ivr.queue_unanswered", queue=command.queue,
+                    status=await self.agi.queue_result(), then=mode)
         return await self._unanswered(command.queue, mode)
 
     async def _unanswered(self, queue: str, mode: str, closed: bool = False) -> engine.Done:
@@ -224,10 +216,9 @@ class IvrRunner:
                     box=spec.box, category=session.category if session else None,
                     topic=session.topic if session else None)
                 try:
-                    result = await self.agi.command(
-                        f"RECORD FILE {quote_agi_arg(recording.asterisk_path)} wav "
-                        f'"#" {int(spec.max_seconds * 1000)} 0 BEEP '
-                        f"s={int(spec.silence_seconds)}")
+                    result = await self.agi.record_file(
+                        recording.asterisk_path, max_seconds=spec.max_seconds,
+                        silence_seconds=spec.silence_seconds)
                 except AgiHangup:
                     recording.flags.append("hangup")
                     await self._save(recording)
@@ -263,7 +254,7 @@ class IvrRunner:
         for _ in range(3):
             key = await self.agi.stream_file(self.prompts.playable(prompt), ALL_KEYS)
             if key is None:
-                key = (await self.agi.command("WAIT FOR DIGIT 5000")).digit
+                key = await self.agi.wait_for_digit(5000)
             if key == "1":
                 await self.agi.stream_file(recording.asterisk_path, "#")
                 continue
@@ -283,5 +274,4 @@ class IvrRunner:
     async def _finish(self, command: engine.Finish) -> None:
         if command.prompt:
             await self.agi.stream_file(self.prompts.playable(command.prompt))
-        await self.agi.set_variable("HOTLINE_DONE", "1")
-        await self.agi.hangup()
+        await self.agi.finish()

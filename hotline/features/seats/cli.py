@@ -67,7 +67,7 @@ def routing_of(ctx: Context) -> RoutingConfig:
 def cmd_seats(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.features.board.board import seat_rows
     from hotline.features.calls.handling import utc_now
-    from hotline.features.seats.desk import SeatDesk, held, queue_status
+    from hotline.features.seats.desk import SeatDesk, held
     from hotline.ledger.seats import SeatBook
     from hotline.ledger.store import Ledger
 
@@ -83,7 +83,7 @@ def cmd_seats(args: argparse.Namespace, ctx: Context) -> int:
                                           reason=getattr(args, "reason", None),
                                           until=getattr(args, "until", None))
             states = await SeatBook(ledger).states()
-            live = await queue_status(gateway)
+            live = await gateway.queue_status()
             return states, live
 
     result = asyncio.run(with_gateway(ctx, go))
@@ -115,7 +115,6 @@ def cmd_queues(args: argparse.Namespace, ctx: Context) -> int:
 
     from hotline.core.calendar.schedule import CHINA
     from hotline.features.board.board import MEMBER_STATE, board
-    from hotline.features.seats.desk import queue_status
     from hotline.ledger.report import SERVICE_LEVEL_SECONDS, DayFigures, day_figures
     from hotline.ledger.store import Ledger
     from hotline.pbx.queues_conf import render_queues
@@ -127,7 +126,7 @@ def cmd_queues(args: argparse.Namespace, ctx: Context) -> int:
     today = datetime.now(CHINA).date()
 
     async def go(gateway: Any) -> Any:
-        live = await queue_status(gateway)
+        live = await gateway.queue_status()
         path = ctx.ledger_path
         if not path.exists():
             return live, DayFigures(today.isoformat())

@@ -1,13 +1,13 @@
 """Keeps Asterisk's queue members as the routing policy wants them.
 
 Every `interval` seconds, and soon after any queue event, it reads what Asterisk has
-(QueueStatus), what the ledger says of each seat (logged in, paused, moved in), decides
-(hotline.core.routing.policy) and sends only the difference: QueueAdd, QueueRemove,
-QueuePenalty, QueuePause. That one loop carries overflow in and out (remote seats join a
-queue under pressure and leave when it has been calm), fixes drift after hotline or
-Asterisk restarts (reconciliation), and raises the coverage alert. It manages only
-dynamic members of seats in config/routing.yaml; static members of queues.conf are left
-alone.
+(its queue status), what the ledger says of each seat (logged in, paused, moved in),
+decides (hotline.core.routing.policy) and sends only the difference: members added,
+removed, given another penalty, paused or unpaused. That one loop carries overflow in and
+out (remote seats join a queue under pressure and leave when it has been calm), fixes
+drift after hotline or Asterisk restarts (reconciliation), and raises the coverage alert.
+It manages only dynamic members of seats in config/routing.yaml; static members of
+queues.conf are left alone.
 """
 
 from __future__ import annotations
@@ -15,11 +15,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 
 import structlog
 
+from hotline.core.calls.live import QueueStatus
 from hotline.core.configuration import ConfigAccessor
 from hotline.core.routing.config import RoutingConfig
 from hotline.core.routing.policy import (
@@ -35,7 +36,6 @@ from hotline.core.routing.policy import (
     wrapping_up,
     wrapup_of,
 )
-from hotline.features.seats.desk import QueueStatus, queue_status
 from hotline.ledger.seats import SeatBook, SeatRecord
 from hotline.ledger.store import Ledger
 from hotline.pbx.ami.message import AmiMessage
@@ -126,7 +126,7 @@ class RoutingLoop:
     async def round(self) -> None:
         """One look at Asterisk and the ledger, one decision, the difference applied."""
         self._follow()
-        live = await queue_status(self.gateway)
+        live = await self.gateway.queue_status()
         self.live, self.live_at = live, self.clock()
         for moved in await self.book.expire_moves(self.clock()):
             log.warning("seat.moved_out_at_until", seat=moved.seat)
@@ -144,8 +144,8 @@ class RoutingLoop:
         for queue in live.values():
             for member in queue.members:
                 if member.interface in self._retired and member.dynamic:
-                    await self._send({"Action": "QueueRemove", "Queue": queue.queue,
-                                      "Interface": member.interface})
+                    await self._send(self.gateway.queue_remove(queue.queue, member.interface),
+                                     "remove", queue.queue, member.interface)
                     continue
                 seat_id = device_of.get(member.interface)
                 if seat_id is None:
@@ -182,20 +182,21 @@ class RoutingLoop:
                      desired: Mapping[str, Mapping[str, int]],
                      records: Mapping[str, SeatRecord],
                      paused_live: Mapping[str, bool]) -> None:
+        gateway = self.gateway
         for change in changes(current, desired):
             seat = self.routing.seats[change.seat]
-            action: dict[str, str] = {"Queue": change.queue, "Interface": seat.device}
-            if change.action == "QueueAdd":
+            operation: Awaitable[None]
+            if change.action == "add":
                 record = records.get(change.seat)
                 paused = record is not None and record.paused is not None
-                action.update({"Action": "QueueAdd", "MemberName": seat.name,
-                               "Penalty": str(change.penalty),
-                               "Paused": "true" if paused else "false"})
-            elif change.action == "QueueRemove":
-                action["Action"] = "QueueRemove"
+                operation = gateway.queue_add(change.queue, seat.device, seat.name,
+                                              change.penalty, paused=paused)
+            elif change.action == "remove":
+                operation = gateway.queue_remove(change.queue, seat.device)
             else:
-                action.update({"Action": "QueuePenalty", "Penalty": str(change.penalty)})
-            await self._send(action)
+                operation = gateway.queue_penalty(change.queue, seat.device, change.penalty)
+            await self._send(operation, change.action, change.queue, seat.device,
+                             penalty=change.penalty)
         # Pauses the ledger knows and Asterisk does not (after a restart), or the reverse.
         for seat_id, live_paused in paused_live.items():
             known = records.get(seat_id)
@@ -203,19 +204,22 @@ class RoutingLoop:
             if want != live_paused:
                 reason = self.routing.pause_reasons.get(
                     known.paused if known is not None and known.paused else "", "")
-                await self._send({"Action": "QueuePause",
-                                  "Interface": self.routing.seats[seat_id].device,
-                                  "Paused": "true" if want else "false", "Reason": reason})
+                device = self.routing.seats[seat_id].device
+                await self._send(gateway.queue_pause(device, want, reason),
+                                 "pause" if want else "unpause", None, device, reason=reason)
 
-    async def _send(self, action: dict[str, str]) -> None:
+    async def _send(self, operation: Awaitable[None], change: str, queue: str | None,
+                    interface: str, **details: object) -> None:
+        """Apply one change; one Asterisk refuses is logged, and the next round tries
+        again if it still differs."""
         self.actions_sent += 1
         try:
-            await self.gateway.send(action)
-            log.info("routing.applied", **{k.lower(): v for k, v in action.items()})
+            await operation
+            log.info("routing.applied", change=change, queue=queue, interface=interface,
+                     **details)
         except AmiActionFailed as exc:
-            log.warning("routing.action_refused", action=action.get("Action"),
-                        queue=action.get("Queue"), interface=action.get("Interface"),
-                        error=str(exc))
+            log.warning("routing.action_refused", change=change, queue=queue,
+                        interface=interface, error=str(exc))
 
     def _alerts(self, alerts: tuple[Alert, ...]) -> None:
         now = {a.queue: a for a in alerts}

@@ -1,0 +1,159 @@
+"""The typed operations hotline asks of Asterisk: the one place that knows AMI's action
+names and headers (and the AGI commands sent through AMI).
+
+`AmiGateway` (hotline.pbx.gateway) has these methods; outside pbx/ nothing builds an
+action. Each raises what the gateway's `send` raises (AmiTimeout, AmiDisconnected,
+AmiActionFailed); a queue member change that finds the member already as wanted raises
+AmiAlready, which an idempotent caller may ignore.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from hotline.core.calls.live import ChannelInfo, QueueStatus
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.channels import parse_channels
+from hotline.pbx.errors import AmiActionFailed, AmiAlready
+from hotline.pbx.queues import parse_queue_status
+
+# The global the dialplan entry reads to tell whether hotline is alive
+# (config/asterisk/extensions.conf), and the channel variable that tells it hotline has
+# finished with a call (hang up rather than fall back).
+HEARTBEAT_VARIABLE = "HOTLINE_HEARTBEAT"
+DONE_VARIABLE = "HOTLINE_DONE"
+# CommandIDs of the AGI commands that send a call on. Not tied to one run: a new run
+# recognises the send-on of an earlier one (its completion needs no answer).
+SEND_ON_PREFIX = "hotline-send-on-"
+# Replies to a queue member change that mean "already as you want it".
+_ALREADY = ("already there", "not there", "interface not found")
+
+
+def is_send_on(command_id: str) -> bool:
+    """Whether an AGI command (by its CommandID) was hotline sending a call on."""
+    return command_id.startswith(SEND_ON_PREFIX)
+
+
+def caller_id_text(number: str, name: str | None) -> str:
+    """A CallerID header: `"name" <number>`, or the number alone."""
+    return f'"{name}" <{number}>' if name else number
+
+
+class AsteriskOperations:
+    """Mixed into AmiGateway: typed operations built on its `send` and `send_list`."""
+
+    if TYPE_CHECKING:
+        async def send(self, action: dict[str, Any], *, timeout: float | None = None,
+                       check: bool = True) -> AmiMessage: ...
+
+        async def send_list(self, action: dict[str, Any], *,
+                            timeout: float | None = None) -> list[AmiMessage]: ...
+
+    # -- queue members ------------------------------------------------------------------
+
+    async def queue_add(self, queue: str, interface: str, member_name: str, penalty: int,
+                        *, paused: bool = False) -> None:
+        """Make `interface` a dynamic member of `queue`."""
+        await self._member_change({"Action": "QueueAdd", "Queue": queue,
+                                   "Interface": interface, "MemberName": member_name,
+                                   "Penalty": str(penalty), "Paused": _bool(paused)})
+
+    async def queue_remove(self, queue: str, interface: str) -> None:
+        await self._member_change({"Action": "QueueRemove", "Queue": queue,
+                                   "Interface": interface})
+
+    async def queue_pause(self, interface: str, paused: bool, reason: str = "") -> None:
+        """Pause (or unpause) `interface` in every queue it is a member of."""
+        await self._member_change({"Action": "QueuePause", "Interface": interface,
+                                   "Paused": _bool(paused), "Reason": reason})
+
+    async def queue_penalty(self, queue: str, interface: str, penalty: int) -> None:
+        await self._member_change({"Action": "QueuePenalty", "Queue": queue,
+                                   "Interface": interface, "Penalty": str(penalty)})
+
+    async def _member_change(self, action: dict[str, str]) -> None:
+        try:
+            await self.send(action)
+        except AmiActionFailed as exc:
+            message = (exc.response.get("Message") if exc.response else "") or ""
+            if any(text in message.lower() for text in _ALREADY):
+                raise AmiAlready(str(exc), exc.response) from None
+            raise
+
+    # -- queues and channels, as they are now ---------------------------------------------
+
+    async def queue_status(self, queue: str | None = None) -> dict[str, QueueStatus]:
+        """Every queue (or `queue` alone) as Asterisk has it now."""
+        action = {"Action": "QueueStatus"} | ({"Queue": queue} if queue else {})
+        return parse_queue_status(await self.send_list(action))
+
+    async def channels(self) -> list[ChannelInfo]:
+        """Every channel Asterisk has now."""
+        return parse_channels(await self.send_list({"Action": "CoreShowChannels"}))
+
+    async def reload_queue_parameters(self) -> None:
+        """Re-read queues.conf's queue parameters; members stay as they are."""
+        await self.send({"Action": "QueueReload", "Parameters": "yes"})
+
+    # -- variables ------------------------------------------------------------------------
+
+    async def set_global(self, name: str, value: str, *, timeout: float | None = None,
+                         ) -> None:
+        await self.send({"Action": "Setvar", "Variable": name, "Value": value},
+                        timeout=timeout)
+
+    async def heartbeat(self, *, timeout: float | None = None) -> None:
+        """Tell the dialplan hotline is alive (the time now, in epoch seconds)."""
+        await self.set_global(HEARTBEAT_VARIABLE, str(int(time.time())), timeout=timeout)
+
+    async def set_channel_variable(self, channel: str, name: str, value: str) -> None:
+        await self.send({"Action": "Setvar", "Channel": channel, "Variable": name,
+                         "Value": value})
+
+    # -- channels -------------------------------------------------------------------------
+
+    async def send_on(self, channel: str, *, done: bool) -> None:
+        """End AsyncAGI on `channel` without waiting for it: the call goes on in the
+        dialplan after AGI(agi:async), to the fallback (queue, voicemail), or, when
+        hotline has finished with it (`done`), to hang up."""
+        if done:
+            await self.send({"Action": "AGI", "Channel": channel,
+                             "Command": f"SET VARIABLE {DONE_VARIABLE} 1",
+                             "CommandID": f"{SEND_ON_PREFIX}done-{channel}"})
+        await self.send({"Action": "AGI", "Channel": channel, "Command": "ASYNCAGI BREAK",
+                         "CommandID": f"{SEND_ON_PREFIX}{channel}"})
+
+    async def originate(self, channel: str, context: str, exten: str, *,
+                        caller_number: str, caller_name: str | None = None,
+                        channel_id: str | None = None, other_channel_id: str | None = None,
+                        ring_timeout: float = 30.0) -> None:
+        """Place a call from `channel` to `exten` in `context`, without waiting for it
+        (its OriginateResponse event tells how it went)."""
+        action = {"Action": "Originate", "Channel": channel, "Context": context,
+                  "Exten": exten, "Priority": "1",
+                  "CallerID": caller_id_text(caller_number, caller_name), "Async": "true",
+                  "Timeout": str(int(ring_timeout * 1000))}
+        if channel_id is not None:
+            action["ChannelId"] = channel_id
+        if other_channel_id is not None:
+            action["OtherChannelId"] = other_channel_id
+        await self.send(action)
+
+    async def play_dtmf(self, channel: str, digit: str, *, received: bool = True) -> None:
+        """Send key `digit` on `channel` (`received`: as if it came from the far end)."""
+        await self.send({"Action": "PlayDTMF", "Channel": channel, "Digit": digit,
+                         "Receive": _bool(received)})
+
+    async def hangup(self, channel: str, cause: int = 16) -> None:
+        """Hang `channel` up (cause 16: normal clearing)."""
+        await self.send({"Action": "Hangup", "Channel": channel, "Cause": str(cause)})
+
+    async def redirect(self, channel: str, context: str, exten: str = "s",
+                       priority: int = 1) -> None:
+        await self.send({"Action": "Redirect", "Channel": channel, "Context": context,
+                         "Exten": exten, "Priority": str(priority)})
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
