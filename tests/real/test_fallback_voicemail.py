@@ -12,6 +12,7 @@ import pytest
 from hotline.features.calls.testcall import TestCall, place_call
 from hotline.features.ivr.prompts import synthesise
 from hotline.features.voicemail.service import analyse
+from hotline.pbx import testline
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance
@@ -34,22 +35,20 @@ async def test_a_voicemail_taken_without_hotline_is_imported_with_its_work_order
         # No hotline has run here: the heartbeat is missing. Nobody answers the queue
         # and the fallback waits 2 s before voicemail.
         for name, value in (("HOTLINE_FALLBACK_WAIT", "2"), ("SEAT_MODE_8001", "noanswer")):
-            await gateway.send({"Action": "Setvar", "Variable": name, "Value": value})
+            await gateway.set_global(name, value)
         call = TestCall("13955112345", "降级留言", [])
         spoke = asyncio.Event()
 
         async def caller_speaks(message: AmiMessage | EventGap) -> None:
             if not isinstance(message, AmiMessage) or message.get("Linkedid") != call.linkedid:
                 return
-            leg = (message.get("Channel") or "").replace(";1", ";2")
+            ivr_half = message.get("Channel") or ""
             if message.event == "QueueCallerLeave":
-                await gateway.send({"Action": "Setvar", "Channel": leg, "Variable": "SPEAK",
-                                    "Value": f"{own_asterisk.chroot_dir}/sounds/fallback-speech"})
-                await gateway.send({"Action": "Redirect", "Channel": leg,
-                                    "Context": "caller-speak", "Exten": "s", "Priority": "1"})
+                await testline.speak(gateway, ivr_half,
+                                     f"{own_asterisk.chroot_dir}/sounds/fallback-speech")
             elif message.event == "UserEvent" and message.get("UserEvent") == "CallerSpoke":
                 spoke.set()
-                await gateway.send({"Action": "Hangup", "Channel": leg, "Cause": "16"})
+                await testline.hang_up(gateway, ivr_half)
 
         gateway.subscribe("caller-speaks", ["QueueCallerLeave", "UserEvent"], caller_speaks)
         await place_call(gateway, call, timeout=60)
@@ -57,7 +56,7 @@ async def test_a_voicemail_taken_without_hotline_is_imported_with_its_work_order
         inbox = own_asterisk.dir / "spool" / "voicemail" / "hotline" / "12366" / "INBOX"
         assert sorted(p.suffix for p in inbox.glob("msg*")) == [".txt", ".wav"]
     finally:
-        await gateway.send({"Action": "Setvar", "Variable": "SEAT_MODE_8001", "Value": ""})
+        await gateway.set_global("SEAT_MODE_8001", "")
         runner.cancel()
 
     # hotline comes back: the message is imported, and leaves Asterisk's spool.

@@ -128,8 +128,7 @@ async def test_with_hotline_down_a_call_goes_straight_to_the_centre(
     """With hotline down, a call skips the IVR and goes straight to the centre's queue,
     where a seat answers."""
     if SEAT_DEVICE not in queue_members(own_asterisk, "center"):
-        await gateway.send({"Action": "QueueAdd", "Queue": "center", "Interface": SEAT_DEVICE,
-                            "MemberName": SEAT_NAME})
+        await gateway.queue_add("center", SEAT_DEVICE, SEAT_NAME, 0)
     call = TestCall("13955112345", "降级来电", [])
     await place_call(gateway, call, timeout=30)
     assert call.ivr_channel is None  # never entered hotline's IVR
@@ -188,7 +187,7 @@ async def test_a_call_that_ended_while_hotline_was_dead_is_closed_as_vanished(
             await ready.wait()
         first.kill()
         assert call.ivr_channel is not None
-        await gateway.send({"Action": "Hangup", "Channel": call.ivr_channel, "Cause": "16"})
+        await gateway.hangup(call.ivr_channel)
         await placed
         assert [c for c in live_channels(own_asterisk) if c.get("Linkedid") == call.linkedid] == []
         second = HotlineProcess(own_asterisk, ledger)
@@ -207,7 +206,7 @@ async def test_a_call_with_a_seat_when_hotline_dies_is_ended_by_its_hangup(
     Asterisk, keeps its row as the first run wrote it, and records its real end."""
     ledger = tmp_path / "ledger.sqlite3"
     await seat_logged_in(own_asterisk, ledger)
-    await gateway.send({"Action": "Setvar", "Variable": f"SEAT_TALK_{SEAT}", "Value": "12"})
+    await gateway.set_global(f"SEAT_TALK_{SEAT}", "12")
     first = HotlineProcess(own_asterisk, ledger)
     second = None
     try:
@@ -233,7 +232,7 @@ async def test_a_call_with_a_seat_when_hotline_dies_is_ended_by_its_hangup(
         assert final.talk_seconds is not None
         assert 10 <= final.talk_seconds <= 16
     finally:
-        await gateway.send({"Action": "Setvar", "Variable": f"SEAT_TALK_{SEAT}", "Value": ""})
+        await gateway.set_global(f"SEAT_TALK_{SEAT}", "")
         first.stop()
         if second is not None:
             second.stop()
@@ -245,8 +244,7 @@ async def test_a_queued_call_when_hotline_dies_is_followed_to_its_answer(
     wait and all from the first run's row) and records the seat's answer and the end."""
     ledger = tmp_path / "ledger.sqlite3"
     await seat_logged_in(own_asterisk, ledger)
-    await gateway.send({"Action": "Setvar", "Variable": f"SEAT_MODE_{SEAT}",
-                        "Value": "noanswer"})
+    await gateway.set_global(f"SEAT_MODE_{SEAT}", "noanswer")
     first = HotlineProcess(own_asterisk, ledger)
     second = None
     try:
@@ -258,7 +256,7 @@ async def test_a_queued_call_when_hotline_dies_is_followed_to_its_answer(
         first.kill()
         second = HotlineProcess(own_asterisk, ledger)
         await second.wait_for("calls.resynced")
-        await gateway.send({"Action": "Setvar", "Variable": f"SEAT_MODE_{SEAT}", "Value": ""})
+        await gateway.set_global(f"SEAT_MODE_{SEAT}", "")
         await placed
         assert call.answered
         final = await wait_for_ledger_row(ledger, call.linkedid)
@@ -272,7 +270,7 @@ async def test_a_queued_call_when_hotline_dies_is_followed_to_its_answer(
             (datetime.fromisoformat(final.answered_at)
              - datetime.fromisoformat(final.queued_at)).total_seconds(), abs=1.5)
     finally:
-        await gateway.send({"Action": "Setvar", "Variable": f"SEAT_MODE_{SEAT}", "Value": ""})
+        await gateway.set_global(f"SEAT_MODE_{SEAT}", "")
         first.stop()
         if second is not None:
             second.stop()

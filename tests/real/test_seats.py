@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hotline.features.calls.testcall import TestCall, place_call
+from hotline.pbx import testline
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance
@@ -50,8 +51,7 @@ async def rung_seats(gateway: AmiGateway, caller: str) -> tuple[list[str], TestC
             rung.append(message.get("Interface") or "")
         elif message.event == "QueueCallerLeave" and not call.answered:
             # Nobody answered: the caller hangs up rather than leave a voicemail.
-            leg = (message.get("Channel") or "").replace(";1", ";2")
-            await gateway.send({"Action": "Hangup", "Channel": leg, "Cause": "16"})
+            await testline.hang_up(gateway, message.get("Channel") or "")
 
     gateway.subscribe(f"rung-{call.linkedid}", ["AgentCalled", "QueueCallerLeave"], watch)
     await place_call(gateway, call, timeout=60)
@@ -107,7 +107,7 @@ async def test_a_paused_seat_is_not_rung(own_asterisk: Instance, tmp_path: Path)
         # Seat 8001 rings without answering, so only the seats' ringing matters; no
         # hotline runs on this instance and the fallback waits 3 s in the queue.
         for name, value in (("SEAT_MODE_8001", "noanswer"), ("HOTLINE_FALLBACK_WAIT", "3")):
-            await gateway.send({"Action": "Setvar", "Variable": name, "Value": value})
+            await gateway.set_global(name, value)
         for args in (["login", "8001"], ["login", "8002"], ["pause", "8002", "--reason",
                                                             "training"]):
             assert (await hotline(own_asterisk, ledger, "seats", *args))[0] == 0
@@ -121,7 +121,7 @@ async def test_a_paused_seat_is_not_rung(own_asterisk: Instance, tmp_path: Path)
         assert rung == ["Local/8002@seats/n"]
         assert call.answered  # 8002 answers
     finally:
-        await gateway.send({"Action": "Setvar", "Variable": "SEAT_MODE_8001", "Value": ""})
+        await gateway.set_global("SEAT_MODE_8001", "")
         for seat in ("8001", "8002"):
             await hotline(own_asterisk, ledger, "seats", "logout", seat)
         runner.cancel()

@@ -39,10 +39,6 @@ class AmiMessage:
         else:
             self.event = None
 
-    @classmethod
-    def from_headers(cls, headers: dict[str, str]) -> AmiMessage:
-        return cls(EOL.join(f"{k}: {v}" for k, v in headers.items()))
-
     def get(self, key: str, default: str | None = None) -> str | None:
         value = self.get_exact(key)
         return self._get_slow(key, default) if value is None else value
