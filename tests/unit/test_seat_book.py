@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from hotline.core.calendar.schedule import CHINA
 from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import Ledger
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.operations import AsteriskOperations
 
 T0 = datetime(2026, 11, 27, 9, 0, tzinfo=CHINA)
 
@@ -64,14 +67,17 @@ async def test_two_changes_of_one_seat_at_once_both_count(tmp_path: Path) -> Non
         await ledger.close()
 
 
-class _Gateway:
-    """Keeps the AMI actions a seat command sends."""
+class _Gateway(AsteriskOperations):
+    """Keeps the AMI actions a seat command sends (through the gateway's typed
+    operations), answering each with success."""
 
     def __init__(self) -> None:
-        self.sent: list[dict[str, str]] = []
+        self.sent: list[dict[str, Any]] = []
 
-    async def send(self, action: dict[str, str]) -> None:
+    async def send(self, action: dict[str, Any], *, timeout: float | None = None,
+                   check: bool = True) -> AmiMessage:
         self.sent.append(action)
+        return AmiMessage("Response: Success")
 
 
 def _desk(ledger: Ledger, reasons: dict[str, str] | None = None) -> tuple[object, _Gateway]:

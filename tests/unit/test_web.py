@@ -26,7 +26,9 @@ from hotline.features.calls.handling import LedgerWriter
 from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.ledger.report import DayFigures
 from hotline.ledger.store import Ledger
+from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway
+from hotline.pbx.operations import AsteriskOperations
 from tests.unit.test_routing import make_config
 
 NOW = datetime(2026, 11, 25, 2, 0, 0, tzinfo=UTC)  # 10:00 Beijing time, a working day
@@ -299,23 +301,28 @@ async def test_a_failure_inside_is_a_json_500_and_logged(
     assert [e["event"] for e in logs if e["log_level"] == "error"] == ["web.request_failed"]
 
 
-class _Asterisk:
-    """A gateway stand-in for one routing round: QueueStatus as given, actions kept."""
+class _Asterisk(AsteriskOperations):
+    """A gateway stand-in for one routing round: its queue status as given, the actions
+    of its typed operations kept (each answered with success)."""
 
     def __init__(self, status: dict[str, QueueStatus]) -> None:
         self.status = status
-        self.sent: list[dict[str, str]] = []
+        self.sent: list[dict[str, Any]] = []
 
-    async def send(self, action: dict[str, str]) -> None:
+    async def queue_status(self, queue: str | None = None) -> dict[str, QueueStatus]:
+        return self.status
+
+    async def send(self, action: dict[str, Any], *, timeout: float | None = None,
+                   check: bool = True) -> AmiMessage:
         self.sent.append(action)
+        return AmiMessage("Response: Success")
 
 
 async def test_the_routing_loop_and_the_wallboard_agree_on_free_seats(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path) -> None:
     """A caller waits at center; c1's phone rings for someone else, c2's is unavailable:
     the wallboard shows no free seat and the routing loop, seeing none either, pulls in
     the moved-in remote seat; c1 (ringing) is on duty, so no coverage alert."""
-    from hotline.features.seats import routing_loop
     from hotline.ledger.seats import SeatBook
 
     status = {"center": QueueStatus("center", waiting=1, members=[
@@ -323,11 +330,6 @@ async def test_the_routing_loop_and_the_wallboard_agree_on_free_seats(
                                                           "unavailable")],
         callers=[WaitingCaller("center", 1, None, None, 5)])}
     asterisk = _Asterisk(status)
-
-    async def queue_status(gateway: object) -> dict[str, QueueStatus]:
-        return status
-
-    monkeypatch.setattr(routing_loop, "queue_status", queue_status)
     ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
     try:
         book = SeatBook(ledger)
