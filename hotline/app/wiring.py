@@ -15,7 +15,7 @@ from hotline.common.errors import (
     YamlSyntaxError,
 )
 from hotline.common.validate import syntax_problems
-from hotline.common.yamlsrc import Sourced, load_file
+from hotline.common.yamlsrc import Problem, Sourced, load_file
 from hotline.core.calendar.schedule import Calendar, parse_calendar
 from hotline.core.routing.config import RoutingConfig, parse_routing
 from hotline.features.ivr.prompts import PromptStore
@@ -118,6 +118,9 @@ def _config_file(path: Path, parse: Callable[[Sourced], T],
         source = load_file(path)
     except YamlSyntaxError as exc:
         raise invalid(syntax_problems(exc)) from None
+    except OSError as exc:  # a folder, no permission, gone since exists()...
+        raise invalid([Problem(str(path), 1, (), f"cannot read the file: "
+                               f"{exc.strerror or exc}")]) from None
     return parse(source)
 
 

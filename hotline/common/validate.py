@@ -8,6 +8,7 @@ after recording why it is not. Pure: it reads nothing but the document it is giv
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -15,6 +16,10 @@ from hotline.common.errors import ConfigError, YamlSyntaxError
 from hotline.common.yamlsrc import PathKey, Problem, Sourced
 
 T = TypeVar("T")
+# In text an administrator wrote: no control character but tab and line breaks (YAML
+# escapes such as "\x07" or "\0" make them), no lone surrogate ("\ud800"), which no
+# file, log or terminal can encode.
+_BAD_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 E = TypeVar("E", bound=ConfigError)
 
 
@@ -86,7 +91,15 @@ class Checker:
             return None
         if self.misread(value, path):
             return None
-        return str(value)
+        text = str(value)
+        bad = _BAD_TEXT.search(text)
+        if bad is not None:
+            char = bad.group()
+            why = ("a lone surrogate, which is not a character: write the character itself"
+                   if 0xD800 <= ord(char) <= 0xDFFF else "a control character")
+            self.error(path, f"{what + ' ' if what else ''}holds U+{ord(char):04X}, {why}")
+            return None
+        return text
 
     def misread(self, value: Any, path: PathKey) -> bool:
         """Report text that YAML read as a different number (0551 is octal 361)."""

@@ -8,6 +8,7 @@ Python values, and records the line of every key and item by its path.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import yaml
 from hotline.common.errors import YamlSyntaxError
 
 __all__ = ["MAX_BYTES", "MAX_DEPTH", "MAX_VALUES", "PathKey", "Problem", "Sourced",
-           "YamlSyntaxError", "format_path", "load_file", "load_text"]
+           "YamlSyntaxError", "format_path", "load_file", "load_text", "printable"]
 
 PathKey = tuple[str | int, ...]
 # Limits far above any real configuration (the largest dialplan is a few KiB) that keep a
@@ -73,9 +74,12 @@ class Problem(str):
         # No path: the whole file (or a YAML error, which names its own key).
         text = (f"{where}: {tag}{message}" if not key
                 else f"{where}: {format_path(key)}: {tag}{message}")
-        self = super().__new__(cls, text)
+        # One printable line, whatever a file holds (a key with a lone surrogate or a
+        # newline, a file name that is not UTF-8): printing or logging it cannot fail.
+        # A value quoted in a message is cut: a line stays readable.
+        self = super().__new__(cls, _shortened(printable(text)))
         self.file, self.line, self.path, self.message, self.severity = (
-            file, line, key, message, severity)
+            file, line, key, _shortened(printable(message)), severity)
         return self
 
     def __repr__(self) -> str:
@@ -83,6 +87,28 @@ class Problem(str):
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Problem, (self.file, self.line, self.path, self.message, self.severity))
+
+
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+
+
+MAX_LINE = 1000
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= MAX_LINE else f"{text[:MAX_LINE - 30]}… ({len(text)} characters)"
+
+
+def printable(text: str) -> str:
+    """`text` with control characters, lone surrogates (which no UTF-8 output can
+    encode) and bidirectional overrides written as escapes (\\x07, \\ud800): one line
+    that a terminal or a log shows as it is."""
+    return _UNPRINTABLE.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def format_path(path: Iterable[str | int]) -> str:
@@ -133,6 +159,8 @@ def load_text(text: str, filename: str) -> Sourced:
         return Sourced(filename, {}, {(): 1})
     try:
         data = _Walker(loader, filename, lines, written).walk(node, ())
+    except RecursionError:  # a safety net: the walker stops at MAX_DEPTH long before this
+        raise YamlSyntaxError(filename, 1, "invalid YAML: nested too deeply") from None
     finally:
         loader.dispose()
     return Sourced(filename, data, lines, written)
@@ -255,8 +283,30 @@ class _Walker:
         self.values = 0
         self.seen: set[int] = set()
         self.repeated: yaml.Node | None = None  # the first node an alias repeats
+        self.inside: set[int] = set()  # the collections being walked (this path's)
 
     def walk(self, node: yaml.Node, path: PathKey) -> Any:
+        # The composer bounds the nesting as written; an alias repeats a whole collection
+        # where it stands, so the values built can nest deeper (or, with `&r [*r]`, hold
+        # themselves): bounded again here, on the tree as built.
+        if len(path) > MAX_DEPTH:
+            raise YamlSyntaxError(self.fn, node.start_mark.line + 1,
+                                  f"invalid YAML: nested more than {MAX_DEPTH} levels deep "
+                                  "(counting what the aliases (*name) repeat)")
+        if id(node) in self.inside:
+            raise YamlSyntaxError(self.fn, node.start_mark.line + 1,
+                                  "invalid YAML: the anchor (&name) here holds an alias "
+                                  "(*name) of itself: a value cannot contain itself")
+        collection = isinstance(node, (yaml.MappingNode, yaml.SequenceNode))
+        if not collection:
+            return self._walk(node, path)
+        self.inside.add(id(node))
+        try:
+            return self._walk(node, path)
+        finally:
+            self.inside.discard(id(node))
+
+    def _walk(self, node: yaml.Node, path: PathKey) -> Any:
         self.values += 1
         if self.values > MAX_VALUES:
             # Only aliases make this many values out of a file of at most MAX_BYTES.
@@ -268,6 +318,12 @@ class _Walker:
         lines, fn = self.lines, self.fn
         lines[path] = node.start_mark.line + 1
         if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if node.tag not in _PLAIN_TAGS:
+                # e.g. !!python/object/apply: SafeLoader builds no object, but a value
+                # that says it is something else must not be read as a plain one.
+                raise YamlSyntaxError(fn, node.start_mark.line + 1,
+                                      f"{format_path(path)}: the tag {node.tag!r} is not "
+                                      "allowed: write a plain mapping or list")
             if id(node) in self.seen:
                 self.repeated = self.repeated or node
             self.seen.add(id(node))
@@ -307,6 +363,9 @@ class _Walker:
                 and isinstance(node.value, str) and node.value != str(value)):
             self.written[path] = node.value
         return value
+
+
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 def _scalar_text(node: yaml.Node, value: Any) -> str:

@@ -220,6 +220,15 @@ def _by_weekday(day: date, source: str) -> Day:
 
 Report = Callable[[PathKey, str], None]  # Checker.error
 
+# Far above a real calendar (a year has about 7 holidays and 6 make-up days; overrides
+# are typhoons and the like): every call reads the calendar, so its size stays bounded.
+MAX_OVERRIDES = 1000
+MAX_YEARS = 100
+MAX_QUEUE_HOURS = 200
+MAX_SPANS = 366  # holidays or workdays of one year
+MAX_RANGES = 24  # opening-hour ranges of one day
+MAX_OVERRIDE_DAYS = 366
+
 
 def parse_calendar(source: Sourced, queues: Collection[str] | None = None) -> Calendar:
     """Validate config/calendar.yaml into a Calendar; raises CalendarInvalid listing every
@@ -237,6 +246,9 @@ def parse_calendar(source: Sourced, queues: Collection[str] | None = None) -> Ca
     if not isinstance(raw_queues, dict):
         error(("queue_hours",), "must be a mapping of queue name to hours")
         raw_queues = {}
+    elif len(raw_queues) > MAX_QUEUE_HOURS:
+        error(("queue_hours",), f"at most {MAX_QUEUE_HOURS} queues, not {len(raw_queues)}")
+        raw_queues = {}
     for queue, spec in raw_queues.items():
         if queues is not None and str(queue) not in queues:
             error(("queue_hours", queue), f"unknown queue '{queue}' (routing knows: "
@@ -246,6 +258,9 @@ def parse_calendar(source: Sourced, queues: Collection[str] | None = None) -> Ca
     raw_years = data.get("years", {})
     if not isinstance(raw_years, dict):
         error(("years",), "must be a mapping of year to its schedule")
+        raw_years = {}
+    elif len(raw_years) > MAX_YEARS:
+        error(("years",), f"at most {MAX_YEARS} years, not {len(raw_years)}")
         raw_years = {}
     for year_key, spec in raw_years.items():
         path: PathKey = ("years", year_key)
@@ -257,13 +272,18 @@ def parse_calendar(source: Sourced, queues: Collection[str] | None = None) -> Ca
             error(path, "must be a mapping with holidays and workdays")
             continue
         check.unknown_keys(spec, ("holidays", "workdays"), path, "holidays or workdays")
-        holidays = _spans(spec.get("holidays", []), (*path, "holidays"), error, year)
-        workdays = _spans(spec.get("workdays", []), (*path, "workdays"), error, year)
+        holidays = _spans(spec.get("holidays", []), (*path, "holidays"), error, year,
+                          check.text)
+        workdays = _spans(spec.get("workdays", []), (*path, "workdays"), error, year,
+                          check.text)
         years[year] = YearSchedule(tuple(holidays), tuple(workdays))
     overrides: list[Override] = []
     raw_overrides = data.get("overrides", [])
     if not isinstance(raw_overrides, list):
         error(("overrides",), "must be a list")
+        raw_overrides = []
+    elif len(raw_overrides) > MAX_OVERRIDES:
+        error(("overrides",), f"at most {MAX_OVERRIDES} overrides, not {len(raw_overrides)}")
         raw_overrides = []
     for i, item in enumerate(raw_overrides):
         path = ("overrides", i)
@@ -272,12 +292,18 @@ def parse_calendar(source: Sourced, queues: Collection[str] | None = None) -> Ca
             continue
         check.unknown_keys(item, ("date", "from", "to", "closed", "hours", "reason"), path,
                            "date or from/to, closed or hours, reason")
+        reason = (check.text(item["reason"], (*path, "reason"), "the reason")
+                  if item.get("reason") else None)
         spans = _spans([{k: v for k, v in item.items() if k in ("date", "from", "to")}
-                        | {"name": item.get("reason")}], path, error, None)
+                        | {"name": reason}], path, error, None)
         closed = check.boolean(item.get("closed", False), (*path, "closed"))
         over_hours = _hours(item["hours"], (*path, "hours"), error) if "hours" in item else None
         if closed and over_hours is not None:
             error(path, "an override is either closed or has hours, not both")
+        if any((span.end - span.start).days >= MAX_OVERRIDE_DAYS for span in spans):
+            error(path, f"an override spans at most {MAX_OVERRIDE_DAYS} days (from and to "
+                  "a year apart at most)")
+            spans = []
         if not item.get("reason"):
             error(path, "required key 'reason' is missing (staff see it in the calendar)")
         for span in spans:
@@ -290,6 +316,9 @@ def _hours(value: Any, path: PathKey, error: Report) -> Hours:
     """`["08:30-12:00", "13:30-17:30"]` -> ((08:30, 12:00), (13:30, 17:30))."""
     if not isinstance(value, list) or not value:
         error(path, 'must be a list of "HH:MM-HH:MM" ranges')
+        return ()
+    if len(value) > MAX_RANGES:
+        error(path, f"at most {MAX_RANGES} ranges, not {len(value)}")
         return ()
     out = []
     for i, item in enumerate(value):
@@ -314,9 +343,14 @@ def _hours(value: Any, path: PathKey, error: Report) -> Hours:
     return tuple(out)
 
 
-def _spans(value: Any, path: PathKey, error: Report, year: int | None) -> list[Span]:
+def _spans(value: Any, path: PathKey, error: Report, year: int | None,
+           text: Callable[[Any, PathKey], str | None] | None = None) -> list[Span]:
+    """The spans of a list; `text` checks a span's name (None: taken as it is)."""
     if not isinstance(value, list):
         error(path, "must be a list of {date: ...} or {from: ..., to: ...}")
+        return []
+    if len(value) > MAX_SPANS:
+        error(path, f"at most {MAX_SPANS} entries, not {len(value)}")
         return []
     out = []
     for i, item in enumerate(value):
@@ -325,6 +359,8 @@ def _spans(value: Any, path: PathKey, error: Report, year: int | None) -> list[S
             error(sub, "must be a mapping with date, or from and to")
             continue
         name = item.get("name")
+        if name is not None and text is not None:
+            name = text(name, (*sub, "name"))
         if "date" in item:
             start = end = _date(item["date"], (*sub, "date"), error)
         elif "from" in item and "to" in item:

@@ -63,6 +63,18 @@ CATEGORIES = tuple(labels.CATEGORIES)  # the codes a dialplan may set
 CALENDAR_STATES = ("open", "after_hours", "non_working_day")
 OPTION_KEY = re.compile(r"^[0-9*#]{1,8}$")
 MENU_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+# A prompt's name is the name of its audio file and a word of an AGI command: no path
+# separator, space or quote.
+PROMPT_NAME = MENU_NAME
+# Far above any real dialplan (12366.yaml has 5 menus of at most 8 options and 32
+# prompts): they bound the time a reload spends compiling and linting a file, whatever
+# a file of at most 1 MiB holds.
+MAX_MENUS = 200
+MAX_OPTIONS = 100  # per menu
+MAX_PROMPTS = 1000
+MAX_STEPS = 50  # in one action list, or branches of one `when`
+MAX_PROMPT_TEXT = 2000  # characters: espeak-ng speaks them when the prompt is built
+MAX_FILE_PATH = 1024
 
 
 # -- the compiled form -------------------------------------------------------------------
@@ -223,6 +235,9 @@ class _Compiler(Checker):
 
     def prompt_list(self, value: Any, path: PathKey) -> tuple[str, ...]:
         items = value if isinstance(value, list) else [value]
+        if len(items) > MAX_STEPS:
+            self.error(path, f"at most {MAX_STEPS} prompts in a row, not {len(items)}")
+            return ()
         before = len(self.problems)
         out = []
         for i, item in enumerate(items):
@@ -250,10 +265,12 @@ class _Compiler(Checker):
         prompts = self.prompts(data.get("prompts", {}), ("prompts",))
         menus_raw = data.get("menus")
         if menus_raw is None:
-            self.error((), "required key 'menus' is missing")
+            self.error(("menus",) if "menus" in data else (), "required key 'menus' is missing"
+                       if "menus" not in data else "menus is empty: a dialplan needs a menu")
             menus_raw = {}
         menus: dict[str, Menu] = {}
-        raw = self.mapping(menus_raw, ("menus",), "menus")
+        raw = self.at_most(self.mapping(menus_raw, ("menus",), "menus"), MAX_MENUS,
+                           ("menus",), "menus")
         for menu_name, menu_data in (raw or {}).items():
             path = ("menus", menu_name)
             if not MENU_NAME.match(menu_name):
@@ -282,9 +299,14 @@ class _Compiler(Checker):
 
     def prompts(self, value: Any, path: PathKey) -> dict[str, PromptDef]:
         out: dict[str, PromptDef] = {}
-        data = self.mapping(value, path, "prompts")
+        data = self.at_most(self.mapping(value, path, "prompts"), MAX_PROMPTS, path,
+                            "prompts")
         for name, spec in (data or {}).items():
             sub = (*path, name)
+            if not PROMPT_NAME.match(name):
+                self.error(sub, "a prompt name is a letter then letters, digits, _ or - "
+                           "(at most 64): it names the prompt's audio file")
+                continue
             if isinstance(spec, str):
                 spec = {"text": spec}
             body = self.mapping(spec, sub, "a prompt")
@@ -292,9 +314,43 @@ class _Compiler(Checker):
                 continue
             self.unknown_keys(body, ("text", "file"), sub)
             text = self.text(body["text"], (*sub, "text")) if "text" in body else None
-            file = self.text(body["file"], (*sub, "file")) if "file" in body else None
+            if text is not None and len(text) > MAX_PROMPT_TEXT:
+                self.error((*sub, "text"), f"a prompt's text is at most {MAX_PROMPT_TEXT} "
+                           f"characters, not {len(text)}")
+                text = None
+            file = self.file_path(body["file"], (*sub, "file")) if "file" in body else None
             out[name] = PromptDef(name, text, Path(file) if file else None)
         return out
+
+    def file_path(self, value: Any, path: PathKey) -> str | None:
+        """The path of a recording: text that names a file (no NUL or other control
+        character, which no file name on disk holds and which sox and Asterisk would cut
+        or refuse), of reasonable length."""
+        text = self.text(value, path, "a file path")
+        if text is None:
+            return None
+        if not text.strip():
+            self.error(path, "the file path is empty")
+            return None
+        bad = next((c for c in text if ord(c) < 0x20 or ord(c) == 0x7F), None)
+        if bad is not None:
+            self.error(path, f"a file path cannot hold the control character "
+                       f"U+{ord(bad):04X}")
+            return None
+        if len(text) > MAX_FILE_PATH:
+            self.error(path, f"a file path is at most {MAX_FILE_PATH} characters, not "
+                       f"{len(text)}")
+            return None
+        return text
+
+    def at_most(self, data: dict[str, Any] | None, limit: int, path: PathKey, what: str,
+                ) -> dict[str, Any] | None:
+        """`data`, unless it has more than `limit` entries: then an error, and nothing
+        of it is compiled (the time a file takes to check stays bounded)."""
+        if data is not None and len(data) > limit:
+            self.error(path, f"at most {limit} {what}, not {len(data)}")
+            return None
+        return data
 
     def menu(self, name: str, value: Any, path: PathKey) -> Menu | None:
         data = self.mapping(value, path, "a menu")
@@ -320,13 +376,18 @@ class _Compiler(Checker):
             first = again = self.prompt_list(greeting, (*path, "greeting"))
         options: dict[str, tuple[Step, ...]] = {}
         raw_options = self.mapping(data.get("options", {}), (*path, "options"), "options")
+        too_many = raw_options is not None and len(raw_options) > MAX_OPTIONS
+        if too_many:
+            self.error((*path, "options"), f"at most {MAX_OPTIONS} options in a menu, not "
+                       f"{len(raw_options or {})}")
+            raw_options = None  # not compiled: the error is enough
         for key, action in (raw_options or {}).items():
             sub = (*path, "options", key)
             if not OPTION_KEY.match(key):
                 self.error(sub, "an option is 1 to 8 keys of 0-9, * and #")
                 continue
             options[key] = self.action(action, sub)
-        if not options:
+        if not options and not too_many:
             self.error((*path, "options"), "a menu needs at least one option")
         timeout = self.seconds(data.get("timeout", 5), (*path, "timeout"), 1, 60)
         inter = self.seconds(data.get("inter_digit_timeout", 2),
@@ -350,6 +411,10 @@ class _Compiler(Checker):
         if isinstance(value, list):
             if not value:
                 self.error(path, "an action list needs at least one step")
+            if len(value) > MAX_STEPS:
+                self.error(path, f"an action list has at most {MAX_STEPS} steps, not "
+                           f"{len(value)}")
+                return ()
             steps = [self.step(item, (*path, i)) for i, item in enumerate(value)]
         else:
             steps = [self.step(value, path)]
@@ -507,6 +572,13 @@ class _Compiler(Checker):
                 except re.error as exc:
                     self.error((*path, "pattern"), f"invalid regular expression: {exc}")
                     pattern = None
+                else:
+                    slow = _backtracks(pattern)
+                    if slow:
+                        self.error((*path, "pattern"), f"{slow}: matching the caller's keys "
+                                   "could take minutes (a pattern such as ^[0-9]{15,20}$ "
+                                   "checks the same)")
+                        pattern = None
         terminator = self.text(data.get("terminator", "#"), (*path, "terminator")) or "#"
         if terminator not in ("#", "*"):
             self.error((*path, "terminator"), "the terminator is # or *")
@@ -528,6 +600,9 @@ class _Compiler(Checker):
         if not isinstance(arg, list) or not arg:
             self.error(path, "when is a list of {if: CONDITION, then: ACTION} and an "
                        "optional final {else: ACTION}")
+            return None
+        if len(arg) > MAX_STEPS:
+            self.error(path, f"when has at most {MAX_STEPS} branches, not {len(arg)}")
             return None
         branches = []
         for i, item in enumerate(arg):
@@ -593,6 +668,58 @@ class _Compiler(Checker):
         return Condition(tuple(calendar), tuple(prefixes), queue)
 
 
+MAX_PATTERN = 200
+MAX_VARIABLE_REPEATS = 3
+
+
+def _backtracks(pattern: str) -> str | None:
+    """Why matching `pattern` may take exponential time (a repeat inside a repeat, an
+    alternative inside a repeat, a back-reference), or too long; None: it is safe. The
+    engine matches the caller's keys on the event loop, where Python's re cannot be
+    interrupted: a pattern is refused rather than risked."""
+    import warnings
+
+    if len(pattern) > MAX_PATTERN:
+        return f"a pattern is at most {MAX_PATTERN} characters"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import sre_constants as c
+        import sre_parse
+
+    variable = 0
+
+    def visit(items: Any, repeated: bool) -> str | None:
+        nonlocal variable
+        for op, arg in items:
+            if op in (c.MAX_REPEAT, c.MIN_REPEAT):
+                low, high, body = arg
+                if high != low:
+                    variable += 1
+                if repeated and high != low:  # a fixed count ({3}) is never ambiguous
+                    return "a repeat inside a repeat"
+                found = visit(body, repeated or high > 1)
+            elif op is c.BRANCH:
+                if repeated:
+                    return "alternatives (|) inside a repeat"
+                found = next((r for b in arg[1] if (r := visit(b, repeated))), None)
+            elif op is c.SUBPATTERN:
+                found = visit(arg[-1], repeated)
+            elif op in (c.ASSERT, c.ASSERT_NOT):
+                found = visit(arg[1], repeated)
+            elif op in (c.GROUPREF, c.GROUPREF_EXISTS):
+                found = "a back-reference"
+            else:
+                found = None
+            if found:
+                return found
+        return None
+
+    found = visit(sre_parse.parse(pattern), False)
+    if found is None and variable > MAX_VARIABLE_REPEATS:
+        found = f"more than {MAX_VARIABLE_REPEATS} repeats of varying length"
+    return found
+
+
 def _step_name(step: Step) -> str:
     return {Goto: "goto", Back: "back", Repeat: "repeat", ToQueue: "queue",
             ToVoicemail: "voicemail", Transfer: "transfer", HangUp: "hangup"}.get(
@@ -624,8 +751,14 @@ def load_dialplan(path: Path, display: str | None = None,
         return None, [Problem(name, 1, (), "file not found")]
     except YamlSyntaxError as exc:
         return None, syntax_problems(exc)
+    except OSError as exc:  # a folder, no permission...: refused like any bad file
+        return None, [Problem(name, 1, (), f"cannot read the file: {exc.strerror or exc}")]
     plan, problems = compile_source(source, queues)
     if plan is not None:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        try:
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        except OSError as exc:  # gone or changed since it was read: the next reload
+            return None, [Problem(name, 1, (), f"cannot read the file: "
+                                  f"{exc.strerror or exc}")]
         plan = replace(plan, source=name, version=digest)
     return plan, problems

@@ -4,6 +4,8 @@ way out, options that shadow each other, prompts with nothing to play."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from functools import partial
+from itertools import takewhile
 
 from hotline.common.yamlsrc import Sourced
 from hotline.core.ivr.dialplan import (
@@ -67,9 +69,13 @@ def lint(plan: Dialplan, source: Sourced, refs: list[Reference],
         elif name not in used_prompts:
             report(("prompts", name), "prompt is never played", "warning")
 
-    # Menus reachable from the entry.
-    edges = {name: {s.menu for s in menu_steps(plan, name) if isinstance(s, Goto)}
-             for name in plan.menus}
+    # Menus reachable from the entry. Each menu's steps are walked once: the fixpoints
+    # below then cost little whatever the number of menus.
+    steps_of = {name: menu_steps(plan, name) for name in plan.menus}
+    edges = {name: {s.menu for s in steps if isinstance(s, Goto)}
+             for name, steps in steps_of.items()}
+    has_back = {name for name, steps in steps_of.items()
+                if any(isinstance(s, Back) for s in steps)}
     start = {s.menu for s in walk(plan.entry) if isinstance(s, Goto)}
     reachable: set[str] = set()
     todo = [m for m in start if m in plan.menus]
@@ -92,8 +98,8 @@ def lint(plan: Dialplan, source: Sourced, refs: list[Reference],
         for target in targets:
             if target in parents:
                 parents[target].add(name)
-    exits = {name for name in plan.menus
-             if any(isinstance(s, TERMINAL) for s in menu_steps(plan, name))}
+    exits = {name for name, steps in steps_of.items()
+             if any(isinstance(s, TERMINAL) for s in steps)}
     entry_exits = any(isinstance(s, TERMINAL) for s in walk(plan.entry))
     changed = True
     while changed:
@@ -101,10 +107,8 @@ def lint(plan: Dialplan, source: Sourced, refs: list[Reference],
         for name in plan.menus:
             if name in exits:
                 continue
-            steps = menu_steps(plan, name)
-            via_goto = any(isinstance(s, Goto) and s.menu in exits for s in steps)
-            via_back = any(isinstance(s, Back) for s in steps) and (
-                bool(parents[name] & exits))
+            via_goto = bool(edges[name] & exits)
+            via_back = name in has_back and bool(parents[name] & exits)
             if via_goto or via_back:
                 exits.add(name)
                 changed = True
@@ -132,14 +136,19 @@ def lint(plan: Dialplan, source: Sourced, refs: list[Reference],
     # Options that shadow longer ones: after `1`, hotline must wait to see if `2` follows.
     for name, menu in plan.menus.items():
         keys = sorted(menu.options)
-        for short in keys:
-            longer = [k for k in keys if k != short and k.startswith(short)]
+        for i, short in enumerate(keys):
+            # Sorted, the keys that start with `short` come right after it.
+            longer = list(takewhile(partial(_extends, short), keys[i + 1:]))
             if longer:
                 report(("menus", name, "options", short),
                        f"option '{short}' shadows {', '.join(repr(k) for k in longer)}: "
                        f"callers who press {short} wait {menu.inter_digit_timeout:g} s for "
                        "another key", "warning")
     return problems
+
+
+def _extends(short: str, key: str) -> bool:
+    return key.startswith(short)
 
 
 def _settles(steps: tuple[Step, ...], back_to: set[str], safe: set[str]) -> bool:

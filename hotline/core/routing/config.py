@@ -42,6 +42,16 @@ DEVICE = re.compile(r"^(Local|PJSIP|SIP|IAX2|DAHDI)/\S+$")
 # A call answered within this many seconds of waiting counts for the service level: in
 # Asterisk's queues.conf (servicelevel) and in the ledger's figures alike.
 SERVICE_LEVEL_SECONDS = 20
+# Far above a province's hotline (a few queues, a city bureau per city, a few hundred
+# seats): they bound queues.conf, the region queues (a queue per queue and bureau) and
+# the routing loop's round, whatever a file of at most 1 MiB holds.
+MAX_QUEUES = 200
+MAX_GROUPS = 200
+MAX_SEATS = 5000
+MAX_REGION_QUEUES = 2000
+MAX_AREA_CODES = 100  # per group
+MAX_PAUSE_REASONS = 50
+PAUSE_CODE = NAME_ID
 DEFAULT_PAUSE_REASONS = {"meal": "用餐", "training": "培训", "after_call_work": "话后处理",
                          "meeting": "会议", "other": "其他"}
 
@@ -214,9 +224,15 @@ def region_queue_name(queue: str, group: str) -> str:
 
 
 class _Parser(Checker):
-    def section(self, value: Any, path: PathKey, what: str) -> dict[str, Any]:
-        """A mapping (absent: empty); anything else is a problem, read as empty."""
-        return self.mapping(value, path, what, absent_ok=True) or {}
+    def section(self, value: Any, path: PathKey, what: str,
+                limit: int | None = None) -> dict[str, Any]:
+        """A mapping (absent: empty); anything else is a problem, read as empty, and so
+        is one of more than `limit` entries (not read: the error is enough)."""
+        data = self.mapping(value, path, what, absent_ok=True) or {}
+        if limit is not None and len(data) > limit:
+            self.error(path, f"at most {limit} {what}, not {len(data)}")
+            return {}
+        return data
 
     def keys(self, data: Mapping[str, Any], allowed: tuple[str, ...], path: PathKey) -> None:
         self.unknown_keys(data, allowed, path)
@@ -243,7 +259,8 @@ class _Parser(Checker):
         data = self.section(self.source.data, (), "the routing file")
         self.keys(data, ("queues", "groups", "seats", "overflow", "pause_reasons"), ())
         queues: dict[str, QueueDef] = {}
-        for qid, spec in self.section(data.get("queues"), ("queues",), "queues").items():
+        for qid, spec in self.section(data.get("queues"), ("queues",), "queues",
+                                      MAX_QUEUES).items():
             path = ("queues", qid)
             if not NAME_ID.match(str(qid)):
                 self.error(path, "a queue id is lower-case letters, digits and _, starting "
@@ -271,7 +288,7 @@ class _Parser(Checker):
         if not queues:
             self.error(("queues",), "at least one queue is needed")
         groups: dict[str, Group] = {}
-        raw_groups = self.section(data.get("groups"), ("groups",), "groups")
+        raw_groups = self.section(data.get("groups"), ("groups",), "groups", MAX_GROUPS)
         for gid, spec in raw_groups.items():
             path = ("groups", gid)
             if not NAME_ID.match(str(gid)):
@@ -283,8 +300,13 @@ class _Parser(Checker):
             if kind not in ("centre", "remote"):
                 self.error((*path, "kind"), "must be centre or remote")
             codes = body.get("area_codes", [])
-            if not isinstance(codes, list) or not all(
-                    isinstance(c, str) and c.isdigit() for c in codes):
+            if isinstance(codes, list) and len(codes) > MAX_AREA_CODES:
+                self.error((*path, "area_codes"), f"at most {MAX_AREA_CODES} area codes, "
+                           f"not {len(codes)}")
+                codes = []
+            elif not isinstance(codes, list) or not all(
+                    isinstance(c, str) and c.isascii() and c.isdigit() and len(c) <= 8
+                    for c in codes):
                 self.error((*path, "area_codes"), 'must be a list of quoted area codes, e.g. '
                            '["0551"]')
                 codes = []
@@ -293,7 +315,8 @@ class _Parser(Checker):
         if raw_groups and not any(g.kind == "centre" for g in groups.values()):
             self.error(("groups",), "one group must be the provincial centre (kind: centre)")
         seats: dict[str, Seat] = {}
-        for sid, spec in self.section(data.get("seats"), ("seats",), "seats").items():
+        for sid, spec in self.section(data.get("seats"), ("seats",), "seats",
+                                      MAX_SEATS).items():
             path = ("seats", sid)
             if not SEAT_ID.match(str(sid)):
                 self.error(path, "a seat id is letters, digits, _ or - (quote numbers)")
@@ -327,10 +350,25 @@ class _Parser(Checker):
                                "the queue")
         overflow = self._overflow(self.section(data.get("overflow"), ("overflow",),
                                                "overflow"))
-        reasons = self.section(data.get("pause_reasons"), ("pause_reasons",), "pause_reasons")
-        pause_reasons = ({str(k): str(v) for k, v in reasons.items()} if reasons
-                         else dict(DEFAULT_PAUSE_REASONS))
-        return RoutingConfig(queues, groups, seats, overflow, pause_reasons)
+        reasons = self.section(data.get("pause_reasons"), ("pause_reasons",), "pause_reasons",
+                               MAX_PAUSE_REASONS)
+        pause_reasons: dict[str, str] = {}
+        for code, label in reasons.items():
+            if not PAUSE_CODE.match(code):
+                self.error(("pause_reasons", code), "a pause reason's code is lower-case "
+                           "letters, digits and _, starting with a letter")
+                continue
+            text = self.text(label, ("pause_reasons", code), "a pause reason's label")
+            if text is not None:
+                pause_reasons[code] = text
+        config = RoutingConfig(queues, groups, seats, overflow,
+                               pause_reasons or dict(DEFAULT_PAUSE_REASONS))
+        regions = len(config.region_queues()) if not self.errors else 0
+        if regions > MAX_REGION_QUEUES:
+            self.error(("groups",), f"{regions} region queues (one per queue and city "
+                       "bureau with area codes and a seat skilled for the queue): at most "
+                       f"{MAX_REGION_QUEUES}")
+        return config
 
     def _overflow(self, data: dict[str, Any]) -> OverflowPolicy:
         self.keys(data, ("enter", "leave", "remote_penalty"), ("overflow",))

@@ -14,6 +14,8 @@ from pathlib import Path
 from hotline.common.yamlsrc import YamlSyntaxError, load_file
 from hotline.core.ivr.dialplan import Dialplan, Problem, load_dialplan
 
+MAX_FILES = 50
+
 
 @dataclass(frozen=True)
 class LoadResult:
@@ -44,6 +46,10 @@ def load_all(paths: Iterable[Path], queues: Iterable[str] | None = None,
     if not files:
         problems.append(Problem(", ".join(str(p) for p in paths) or "(none)", 1, (),
                                 "no dialplan files found"))
+    if len(files) > MAX_FILES:
+        # Each file may take seconds to read: a folder of thousands is a mistake.
+        return LoadResult({}, [Problem(str(files[0].parent), 1, (), f"{len(files)} dialplan "
+                                       f"files: at most {MAX_FILES} (nothing was loaded)")])
     for file in files:
         display = _display(file, display_root)
         plan, found = load_dialplan(file, display, known)
