@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import json
 import sys
 from collections.abc import Callable, Collection, Sequence
@@ -22,6 +23,7 @@ from hotline.core.calendar.schedule import Calendar
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.calendar import cli as calendar_cli
 from hotline.features.calls import cli as calls_cli
+from hotline.features.cli_support import a_path, a_text
 from hotline.features.errors import ServiceNotRunning
 from hotline.features.ivr import cli as ivr_cli
 from hotline.features.ivr.prompts import PromptStore
@@ -235,7 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="hotline",
         description="IVR and seat routing for the 12366 taxpayer-service hotline.")
     parser.add_argument("--version", action="version", version=f"hotline {__version__}")
-    parser.add_argument("--config", metavar="PATH",
+    parser.add_argument("--config", type=a_path, metavar="PATH",
                         help="service config (default: $HOTLINE_CONFIG or config/hotline.yaml)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
@@ -256,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=cmd_sandbox_status)
     cli = ssub.add_parser("cli", help="run an Asterisk CLI command, e.g. 'queue show'")
-    cli.add_argument("command", nargs="+")
+    cli.add_argument("command", nargs="+", type=a_text)
     cli.set_defaults(handler=cmd_sandbox_cli)
 
     for feature in FEATURES:
@@ -269,6 +271,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):
+        # A name from a file or the command line that is not UTF-8 (a lone surrogate)
+        # prints as an escape instead of ending the command with a traceback.
+        if isinstance(stream, io.TextIOWrapper):
+            stream.reconfigure(errors="backslashreplace")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

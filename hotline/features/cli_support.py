@@ -8,9 +8,10 @@ import argparse
 import asyncio
 import getpass
 import os
+import re
 import sys
 import unicodedata
-from collections.abc import Awaitable, Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -151,29 +152,120 @@ def write_out(text: str) -> None:
 
 
 # -- argument types -----------------------------------------------------------------------
+# Every argument that takes a value has one of these types (tests/badinput checks it), so
+# that no value reaches the ledger, Asterisk or a file unchecked: a refusal is argparse's
+# one line `hotline ...: error: argument X: why`, exit status 2.
+
+# SQLite's integers are 64-bit: a larger id is no row, and not a traceback.
+MAX_ID = 2**63 - 1
+MAX_LIMIT = 100_000  # rows a listing shows
+MAX_TEXT = 200  # a name, a code, an id, a number
+MAX_FREE_TEXT = 4000  # what a caller asked, a note
+MAX_PATH = 4096
+# The years a hotline date can be in: the calendar, deadlines and reports cannot reach
+# outside them (Python's dates end at 9999, and local time is 8 hours ahead of UTC).
+FIRST_DAY = date(2000, 1, 1)
+LAST_DAY = date(2099, 12, 31)
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+def whole(text: str, low: int, high: int, what: str = "") -> int:
+    """A whole number written in ASCII digits (int() would also take ' 1', '1_0' and
+    '１２') from `low` to `high`."""
+    name = f"{what} " if what else ""
+    if not (text.isascii() and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a whole number")
+    if len(text.lstrip("0")) > len(str(high)):  # int() of a huge text is slow, too
+        raise argparse.ArgumentTypeError(f"{name}{_shown(text)} is too large (at most "
+                                         f"{high})")
+    value = int(text)
+    if value < low:
+        raise argparse.ArgumentTypeError(f"{name}{value} must be at least {low}")
+    if value > high:
+        raise argparse.ArgumentTypeError(f"{name}{value} is too large (at most {high})")
     return value
 
 
+def positive(text: str) -> int:
+    """An id (of a work order, a voicemail): 1 up to SQLite's largest integer."""
+    return whole(text, 1, MAX_ID)
+
+
+def a_limit(text: str) -> int:
+    """How many rows a listing shows."""
+    return whole(text, 1, MAX_LIMIT)
+
+
+def seconds(text: str) -> int:
+    """A wait, in whole seconds: up to an hour."""
+    return whole(text, 1, 3600, "seconds")
+
+
 def extension(text: str) -> str:
-    if not text.isdigit() or not 3 <= len(text) <= 10:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number to dial")
+    if not (text.isascii() and text.isdigit()) or not 3 <= len(text) <= 10:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number to dial")
     return text
+
+
+def a_text(text: str) -> str:
+    """A short text (a name, an id, a code, a number): one line, no control character,
+    no lone surrogate (bytes that are not UTF-8 in the command line), at most MAX_TEXT."""
+    return _checked(text, MAX_TEXT, lines=False)
+
+
+def free_text(text: str) -> str:
+    """What staff write (content, a note): line breaks and tabs allowed."""
+    return _checked(text, MAX_FREE_TEXT, lines=True)
+
+
+def a_path(text: str) -> str:
+    """A file or folder: any name the file system takes, so no NUL, and not empty."""
+    if not text:
+        raise argparse.ArgumentTypeError("an empty path names no file")
+    if "\x00" in text:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} holds a NUL character, which no "
+                                         "file name can")
+    if len(text) > MAX_PATH:
+        raise argparse.ArgumentTypeError(f"a path is at most {MAX_PATH} characters, not "
+                                         f"{len(text)}")
+    return text
+
+
+def _checked(text: str, limit: int, *, lines: bool) -> str:
+    if len(text) > limit:
+        raise argparse.ArgumentTypeError(f"at most {limit} characters, not {len(text)}")
+    for match in _CONTROL.finditer(text):
+        char = match.group()
+        if lines and char in "\t\n\r":
+            continue
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not UTF-8 text (set the "
+                                             "terminal to UTF-8)")
+        raise argparse.ArgumentTypeError(f"{_shown(text)} holds the control character "
+                                         f"U+{ord(char):04X}")
+    if not lines and ("\t" in text or "\n" in text or "\r" in text):
+        raise argparse.ArgumentTypeError(f"{_shown(text)} must be one line")
+    return text
+
+
+def _shown(text: str) -> str:
+    """`text` quoted for a message: escaped, and cut when long."""
+    return repr(text if len(text) <= 40 else text[:40] + "…")
+
+
+def _in_range(value: date, text: str) -> None:
+    if not FIRST_DAY <= value <= LAST_DAY:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is outside the years "
+                                         f"{FIRST_DAY.year} to {LAST_DAY.year}")
 
 
 def a_date(text: str) -> date:
     try:
-        return date.fromisoformat(text)
+        value = date.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a date like 2026-10-01") from None
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a date like 2026-10-01") from None
+    _in_range(value, text)
+    return value
 
 
 def a_datetime(text: str) -> datetime:
@@ -183,9 +275,34 @@ def a_datetime(text: str) -> datetime:
         value = datetime.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"{text!r} is not an ISO date-time (e.g. 2026-10-01T10:00 or "
+            f"{_shown(text)} is not an ISO date-time (e.g. 2026-10-01T10:00 or "
             "2026-10-01T10:00+08:00)") from None
+    _in_range(value.date(), text)
     return value if value.tzinfo else value.replace(tzinfo=CHINA)
+
+
+def a_quarter(text: str) -> str:
+    """A quarter like 2026Q4 (or 2026q4), in the years a report can cover."""
+    match = re.fullmatch(r"([0-9]{4})[Qq]([1-4])", text)
+    if match is None:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is not a quarter like 2026Q4")
+    if not FIRST_DAY.year <= int(match.group(1)) <= LAST_DAY.year:
+        raise argparse.ArgumentTypeError(f"{_shown(text)} is outside the years "
+                                         f"{FIRST_DAY.year} to {LAST_DAY.year}")
+    return text.upper()
+
+
+def value_arguments(parser: argparse.ArgumentParser,
+                    ) -> Iterator[tuple[str, argparse.Action]]:
+    """Every argument of `parser` and its subcommands that takes a value: (command, the
+    argument)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in dict.fromkeys(action.choices.values()):
+                yield from value_arguments(sub)
+        elif action.nargs != 0 and not isinstance(action, (argparse._HelpAction,
+                                                             argparse._VersionAction)):
+            yield parser.prog, action
 
 
 def relative(path: Path) -> str:

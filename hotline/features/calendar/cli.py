@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from hotline.common.errors import BadDates
-from hotline.features.cli_support import Context, a_date
+from hotline.features.cli_support import Context, a_date, a_text
 
 if TYPE_CHECKING:
     from hotline.features.cli_support import Subparsers
@@ -19,7 +19,7 @@ def register(sub: Subparsers) -> None:
     calendar = sub.add_parser("calendar", help="working days and hours, and why")
     calendar.add_argument("--from", dest="start", type=a_date, metavar="DATE")
     calendar.add_argument("--to", dest="end", type=a_date, metavar="DATE")
-    calendar.add_argument("--queue", help="the hours of this queue")
+    calendar.add_argument("--queue", type=a_text, help="the hours of this queue")
     calendar.add_argument("--json", action="store_true")
     calendar.set_defaults(handler=cmd_calendar)
 

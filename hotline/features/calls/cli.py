@@ -15,14 +15,17 @@ from hotline.features.calls.errors import ExportTargetExists
 from hotline.features.cli_support import (
     Context,
     a_date,
+    a_limit,
+    a_path,
+    a_text,
     actor,
     existing_ledger,
     extension,
     num,
     output_file,
     output_format,
-    positive,
     print_table,
+    seconds,
     with_gateway,
 )
 from hotline.features.errors import OutputUnwritable
@@ -34,9 +37,9 @@ if TYPE_CHECKING:
 
 def register(sub: Subparsers) -> None:
     call = sub.add_parser("call", help="place a real test call to 12366 and press keys")
-    call.add_argument("number", help="the caller's number, e.g. 13955112345")
-    call.add_argument("--name", help="the caller's name (CallerID name)")
-    call.add_argument("--keys", default="",
+    call.add_argument("number", type=a_text, help="the caller's number, e.g. 13955112345")
+    call.add_argument("--name", type=a_text, help="the caller's name (CallerID name)")
+    call.add_argument("--keys", default="", type=a_text,
                       help='keys to press as the IVR asks, e.g. "1 2 #"; h hangs up')
     call.add_argument("--to", default="12366", type=extension,
                       help="the number dialed (default 12366)")
@@ -44,7 +47,7 @@ def register(sub: Subparsers) -> None:
                       help="press each key at once, without waiting for the IVR to listen")
     call.add_argument("--hangup-when-queued", action="store_true",
                       help="hang up as soon as the call is queued (an abandoned call)")
-    call.add_argument("--timeout", type=positive, default=120,
+    call.add_argument("--timeout", type=seconds, default=120,
                       help="seconds to wait for the call to end (default 120)")
     call.add_argument("--json", action="store_true")
     call.set_defaults(handler=cmd_call)
@@ -52,11 +55,11 @@ def register(sub: Subparsers) -> None:
     ledger = sub.add_parser("ledger", help="the call ledger (台帐)")
     lsub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
     llist = lsub.add_parser("list", help="the latest calls")
-    llist.add_argument("--limit", type=positive, default=20)
+    llist.add_argument("--limit", type=a_limit, default=20)
     llist.add_argument("--json", action="store_true")
     llist.set_defaults(handler=cmd_ledger_list)
     lshow = lsub.add_parser("show", help="one call (audited)")
-    lshow.add_argument("linkedid")
+    lshow.add_argument("linkedid", type=a_text)
     lshow.add_argument("--unmask", action="store_true",
                        help="a reporter's number (ledger.unmask_users only; audited)")
     lshow.add_argument("--json", action="store_true")
@@ -64,7 +67,8 @@ def register(sub: Subparsers) -> None:
     lexport = lsub.add_parser("export", help="calls of a period as CSV or XLSX (masked)")
     lexport.add_argument("--from", dest="start", type=a_date, required=True, metavar="DATE")
     lexport.add_argument("--to", dest="end", type=a_date, required=True, metavar="DATE")
-    lexport.add_argument("--output", required=True, metavar="FILE", help="FILE.csv or .xlsx")
+    lexport.add_argument("--output", required=True, type=a_path, metavar="FILE",
+                         help="FILE.csv or .xlsx")
     lexport.add_argument("--format", choices=["csv", "xlsx"],
                          help="default: from the file's extension")
     lexport.set_defaults(handler=cmd_ledger_export)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hotline.common.errors import BadKeys, ConfigError, DialplanInvalid, DialplanMissing
-from hotline.features.cli_support import Context, a_datetime, relative
+from hotline.features.cli_support import Context, a_datetime, a_path, a_text, relative
 
 if TYPE_CHECKING:
     from hotline.core.ivr.dialplan import Dialplan
@@ -19,25 +19,25 @@ if TYPE_CHECKING:
 
 def register(sub: Subparsers) -> None:
     check = sub.add_parser("check", help="validate dialplans and what they refer to")
-    check.add_argument("paths", nargs="*", metavar="PATH",
+    check.add_argument("paths", nargs="*", type=a_path, metavar="PATH",
                        help="dialplan files or folders (default: the configured ones)")
     check.set_defaults(handler=cmd_check)
 
     simulate = sub.add_parser("simulate", help="walk a dialplan offline, as a caller")
-    simulate.add_argument("--dialplan", metavar="FILE", help="a dialplan file")
-    simulate.add_argument("--line", help="the dialplan to use among the configured ones "
-                          "(default 12366)")
+    simulate.add_argument("--dialplan", type=a_path, metavar="FILE", help="a dialplan file")
+    simulate.add_argument("--line", type=a_text,
+                          help="the dialplan to use among the configured ones (default 12366)")
     simulate.add_argument("--at", type=a_datetime, metavar="ISO-DATETIME",
                           help="the moment of the call (default now; no offset: Beijing)")
-    simulate.add_argument("--caller", metavar="NUMBER")
-    simulate.add_argument("--keys", default="", help='keys pressed, e.g. "1 2 #"')
+    simulate.add_argument("--caller", type=a_text, metavar="NUMBER")
+    simulate.add_argument("--keys", default="", type=a_text, help='keys pressed, e.g. "1 2 #"')
     simulate.add_argument("--json", action="store_true")
     simulate.set_defaults(handler=cmd_simulate, paths=None)
 
     prompts = sub.add_parser("prompts", help="prompt audio")
     psub = prompts.add_subparsers(dest="prompts_command", metavar="ACTION", required=True)
     pbuild = psub.add_parser("build", help="make each prompt playable (recording or speech)")
-    pbuild.add_argument("--dialplan", metavar="FILE")
+    pbuild.add_argument("--dialplan", type=a_path, metavar="FILE")
     pbuild.set_defaults(handler=cmd_prompts_build)
 
 

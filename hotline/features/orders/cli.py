@@ -10,7 +10,16 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from hotline.features.cli_support import Context, actor, existing_ledger, positive, print_table
+from hotline.features.cli_support import (
+    Context,
+    a_limit,
+    a_text,
+    actor,
+    existing_ledger,
+    free_text,
+    positive,
+    print_table,
+)
 
 if TYPE_CHECKING:
     from hotline.features.cli_support import Subparsers
@@ -26,14 +35,14 @@ def register(sub: Subparsers) -> None:
     orders.add_argument("--json", action="store_true")
     orders.add_argument("--status", choices=STATUSES)
     orders.add_argument("--overdue", action="store_true", help="only those past their deadline")
-    orders.add_argument("--limit", type=positive, default=100)
+    orders.add_argument("--limit", type=a_limit, default=100)
     orders.set_defaults(handler=cmd_orders, order_action=None)
     osub = orders.add_subparsers(dest="order_action", metavar="ACTION")
     olist = osub.add_parser("list", help="work orders by deadline")
     olist.add_argument("--json", action="store_true")
     olist.add_argument("--status", choices=STATUSES)
     olist.add_argument("--overdue", action="store_true")
-    olist.add_argument("--limit", type=positive, default=100)
+    olist.add_argument("--limit", type=a_limit, default=100)
     olist.set_defaults(handler=cmd_orders)
     oshow = osub.add_parser("show", help="one work order (audited)")
     oshow.add_argument("id", type=positive)
@@ -50,18 +59,21 @@ def register(sub: Subparsers) -> None:
         cmd = osub.add_parser(name, help=text)
         cmd.add_argument("id", type=positive)
         if flag:
-            cmd.add_argument(flag, dest="text", required=name in ("pass-on", "answer"))
+            cmd.add_argument(flag, dest="text", required=name in ("pass-on", "answer"),
+                             type=a_text if flag == "--department" else free_text)
         cmd.add_argument("--json", action="store_true")
         cmd.set_defaults(handler=cmd_orders)
     ocreate = osub.add_parser("create", help="open a work order for a call in the ledger")
-    ocreate.add_argument("--call", required=True, metavar="LINKEDID",
+    ocreate.add_argument("--call", required=True, type=a_text, metavar="LINKEDID",
                          help="the call (its linkedid, see `hotline ledger list`)")
-    ocreate.add_argument("--kind", required=True,
+    ocreate.add_argument("--kind", required=True, type=a_text,
                          metavar="consultation|tip_off|complaint|suggestion")
-    ocreate.add_argument("--content", metavar="TEXT", help="what the caller asked or reported")
-    ocreate.add_argument("--callback", metavar="NUMBER",
+    ocreate.add_argument("--content", type=free_text, metavar="TEXT",
+                         help="what the caller asked or reported")
+    ocreate.add_argument("--callback", type=a_text, metavar="NUMBER",
                          help="number to call back (default: the caller's)")
-    ocreate.add_argument("--department", metavar="D", help="the department that must answer")
+    ocreate.add_argument("--department", type=a_text, metavar="D",
+                         help="the department that must answer")
     ocreate.add_argument("--difficult", action="store_true",
                          help="a difficult question: 3 working days instead of 1")
     ocreate.add_argument("--force", action="store_true",
@@ -70,9 +82,9 @@ def register(sub: Subparsers) -> None:
     ocreate.set_defaults(handler=cmd_orders_create)
     oedit = osub.add_parser("edit", help="fill in or correct an order that is not closed")
     oedit.add_argument("id", type=positive)
-    oedit.add_argument("--content", metavar="TEXT")
-    oedit.add_argument("--callback", metavar="NUMBER")
-    oedit.add_argument("--department", metavar="D")
+    oedit.add_argument("--content", type=free_text, metavar="TEXT")
+    oedit.add_argument("--callback", type=a_text, metavar="NUMBER")
+    oedit.add_argument("--department", type=a_text, metavar="D")
     oedit.add_argument("--json", action="store_true")
     oedit.set_defaults(handler=cmd_orders_edit)
 

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 from hotline.common.errors import BadQuarter
 from hotline.features.cli_support import (
     Context,
+    a_path,
+    a_quarter,
     existing_ledger,
     output_file,
     output_format,
@@ -24,10 +26,11 @@ REPORT_FORMATS = {".html": "html", ".htm": "html", ".csv": "csv", ".json": "json
 
 def register(sub: Subparsers) -> None:
     report = sub.add_parser("report", help="the quarterly figures (接通率, work orders, ...)")
-    report.add_argument("--quarter", required=True, help="e.g. 2026Q4")
+    report.add_argument("--quarter", required=True, type=a_quarter, help="e.g. 2026Q4")
     report.add_argument("--format", choices=["html", "csv", "json"],
                         help="default: from the --output file's extension, else html")
-    report.add_argument("--output", metavar="FILE", help="write to FILE (default: stdout)")
+    report.add_argument("--output", type=a_path, metavar="FILE",
+                        help="write to FILE (default: stdout)")
     report.set_defaults(handler=cmd_report)
 
 

@@ -12,6 +12,7 @@ from hotline.common.errors import RoutingMissing
 from hotline.features.cli_support import (
     Context,
     a_datetime,
+    a_text,
     actor,
     print_table,
     with_gateway,
@@ -37,9 +38,9 @@ def register(sub: Subparsers) -> None:
                        ("move-in", "a remote seat enters provincial service (迁入)"),
                        ("move-out", "a remote seat leaves provincial service (迁出)")):
         cmd = actions.add_parser(name, help=text)
-        cmd.add_argument("seat")
+        cmd.add_argument("seat", type=a_text)
         if name == "pause":
-            cmd.add_argument("--reason", required=True,
+            cmd.add_argument("--reason", required=True, type=a_text,
                              help="meal, training, ... or its label 用餐, 培训, ... "
                                   "(config/routing.yaml pause_reasons)")
         if name == "move-in":

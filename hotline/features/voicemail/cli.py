@@ -13,8 +13,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from hotline.common.labels import CATEGORIES
 from hotline.features.cli_support import (
     Context,
+    a_limit,
+    a_path,
+    a_text,
     actor,
     existing_ledger,
+    free_text,
     num,
     positive,
     print_table,
@@ -45,17 +49,18 @@ def register(sub: Subparsers) -> None:
     vlist = vsub.add_parser("list", help="voicemails, newest first")
     vlist.add_argument("--status", choices=["new", "done", "failed", "discarded",
                                             "recording", "all"], default="all")
-    vlist.add_argument("--limit", type=positive, default=50)
+    vlist.add_argument("--limit", type=a_limit, default=50)
     vlist.add_argument("--json", action="store_true")
     vlist.set_defaults(handler=cmd_voicemail_list)
     vplay = vsub.add_parser("play", help="play a voicemail, or convert it to a WAV file")
     vplay.add_argument("id", type=positive)
-    vplay.add_argument("--to", metavar="FILE", help="write it to this WAV file")
+    vplay.add_argument("--to", type=a_path, metavar="FILE", help="write it to this WAV file")
     vplay.set_defaults(handler=cmd_voicemail_play)
     vdone = vsub.add_parser("done", help="mark a voicemail handled (closes its work order)")
     vdone.add_argument("id", type=positive)
-    vdone.add_argument("--note", required=True, help="what was done")
-    vdone.add_argument("--department", help="pass the work order on to this department")
+    vdone.add_argument("--note", required=True, type=free_text, help="what was done")
+    vdone.add_argument("--department", type=a_text,
+                       help="pass the work order on to this department")
     vdone.set_defaults(handler=cmd_voicemail_done)
 
 
