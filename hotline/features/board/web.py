@@ -27,6 +27,8 @@ from typing import Any
 
 import structlog
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from hotline.core.calendar.schedule import CHINA, Calendar
 from hotline.core.routing.config import SERVICE_LEVEL_SECONDS
@@ -80,7 +82,7 @@ class Wallboard:
     async def start(self, host: str, port: int) -> bool:
         """Listen on host:port (port 0: any free one). The wallboard is not what takes
         calls: if it cannot listen, it says so in the log and the service goes on."""
-        runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        runner = _Runner(self.app(), access_log=None, handle_signals=False)
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         try:
@@ -210,6 +212,11 @@ def _no_parameters(request: web.Request, allowed: tuple[str, ...]) -> None:
         expected = ", ".join(allowed) if allowed else "none"
         raise _error(400, "unknown-parameter", f"unknown query parameter(s) "
                      f"{', '.join(unknown)} for {request.path} (expected: {expected})")
+    repeated = sorted(key for key in set(request.query) if len(request.query.getall(key)) > 1)
+    if repeated:
+        # ?queue=a&queue=b: which one was meant? Refused rather than guessed.
+        raise _error(400, "repeated-parameter", f"query parameter(s) {', '.join(repeated)} "
+                     f"given more than once for {request.path}: give each once")
 
 
 PATHS = "/, /api/status, /healthz"
@@ -236,3 +243,44 @@ async def _json_errors(request: web.Request,
         log.exception("web.request_failed", path=request.path)
         raise _error(500, "internal-error", f"{request.path} failed; the service log "
                      "says why (web.request_failed)") from None
+
+
+class _JsonErrorHandler(RequestHandler):
+    """aiohttp's handler of one connection, answering what its HTTP parser refuses (a bad
+    character in the path, a header line over 8,190 bytes, a malformed request line) in
+    JSON like every other error, instead of aiohttp's plain text. These never reach the
+    application (its middlewares), so they are answered here."""
+
+    def handle_error(self, request: BaseRequest, status: int = 500,
+                     exc: BaseException | None = None,
+                     message: str | None = None) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # as aiohttp: too late for an answer
+            raise ConnectionError("the response was sent already")
+        if status >= 500:
+            log.error("web.request_failed", error=repr(exc)[:300])
+            body = {"error": "internal-error", "message": "the request failed; the service "
+                    "log says why (web.request_failed)"}
+        else:
+            # aiohttp's reason, without the lines that draw a caret under the request.
+            reason = str(message or exc or "malformed request").split("\n")[0].rstrip(": ")
+            log.info("web.bad_request", status=status, reason=reason[:300])
+            body = {"error": "bad-request", "message": "the request could not be read as "
+                    f"HTTP: {reason[:300]}"}
+        response = web.Response(status=status, text=_dumps(body),
+                                content_type="application/json")
+        response.force_close()
+        return response
+
+
+class _JsonErrorServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _JsonErrorHandler(self, loop=self._loop, **self._kwargs)
+
+
+class _Runner(web.AppRunner):
+    """The app's runner, its connections handled by _JsonErrorHandler."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        server.__class__ = _JsonErrorServer  # aiohttp offers no other way to choose it
+        return server
