@@ -9,10 +9,12 @@ import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from unittest import mock
 
 import structlog
 
 from hotline.app.cli import main
+from hotline.features import cli_support
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,20 +47,29 @@ def _environment(env: Mapping[str, str | None]) -> Iterator[None]:
                 os.environ[key] = value
 
 
+@contextlib.contextmanager
+def _acting_as(user: str | None) -> Iterator[None]:
+    """Commands in the block act as `user` (None: the process's own OS account). The
+    acting user is the OS account of the process, which no environment variable changes,
+    so a test that plays several staff members stands in for the account lookup."""
+    if user is None:
+        yield
+        return
+    with mock.patch.object(cli_support, "os_account", return_value=user):
+        yield
+
+
 def hotline(*argv: str, env: Mapping[str, str | None] | None = None,
             cwd: Path = REPO, user: str | None = None) -> Result:
     """`hotline ARGV...` with these environment overrides, in folder `cwd`, as `user`
     (the acting user the ledger records); argparse's exits are an exit status too."""
     overrides: dict[str, str | None] = dict(env or {})
-    if user is not None:
-        # getpass.getuser() reads LOGNAME first, then USER; SUDO_USER wins over both.
-        overrides.update(LOGNAME=user, USER=user, SUDO_USER=None)
     out, err = io.StringIO(), io.StringIO()
     # main() configures structlog for a command; the tests' own logging stays as it was.
     logging_config = structlog.get_config()
     previous = Path.cwd()
     try:
-        with _environment(overrides), contextlib.redirect_stdout(out), \
+        with _environment(overrides), _acting_as(user), contextlib.redirect_stdout(out), \
                 contextlib.redirect_stderr(err):
             os.chdir(cwd)
             try:

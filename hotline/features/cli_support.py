@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import os
+import pwd
 import re
 import sys
 import unicodedata
@@ -77,8 +77,20 @@ class Context(Protocol):
 
 
 def actor() -> str:
-    """Who runs the command, for the ledger's records and audit trail."""
-    return os.environ.get("SUDO_USER") or getpass.getuser()
+    """Who runs the command, for the ledger's records, the audit trail and the unmask
+    decision: the OS account of the process (its real uid, which the kernel keeps). Never
+    an environment variable (SUDO_USER, LOGNAME, USER): whoever starts a command sets
+    those to any name, and would unmask a reporter or sign the audit as someone else."""
+    return os_account()
+
+
+def os_account() -> str:
+    """The login name of the process's real uid (`uid:N` if it has no passwd entry)."""
+    uid = os.getuid()
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid:{uid}"
 
 
 def existing_ledger(ctx: Context) -> Path:
