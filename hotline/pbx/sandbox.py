@@ -10,19 +10,30 @@ the repository and Asterisk runs chrooted in it, sharing the host's loopback net
 - Each instance (a name and an AMI port) gets its own tree inside the root
   (`/srv/hotline/<name>`: configuration, spool, run, log, astdb), so two instances can
   run at once. Its configuration is rendered from the templates in `config/asterisk/`.
+- Asterisk does not run as root: `setpriv --no-new-privs chroot --userspec` starts it as
+  the account `hotline-asterisk` (a system account of the host, mirrored into the root so
+  both name the same uid), with no capabilities, unable to gain any (setuid programs in
+  the root do nothing), and umask 077. The instance's data folders (spool, log, db, run,
+  ...) are that account's, mode 0700; its configuration too (0600: manager.conf holds
+  the AMI secret). The instance folder and hotline's own files in it stay root's, and
+  others may not enter it. The modules that exist only to run shell commands
+  (`SHELL_MODULES`) are removed from the root, so nothing can load them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import grp
 import json
 import os
+import pwd
 import re
 import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -52,6 +63,16 @@ COMPLETE_MARK = ".hotline-sandbox.json"
 # Seconds after which a call that arrives finds hotline's heartbeat stale.
 HEARTBEAT_MAX = 15
 TEMPLATE_FIELD = re.compile(r"@([A-Z_]+)@")
+# The account Asterisk runs as, on the host and (the same uid and gid) inside the root.
+ASTERISK_ACCOUNT = "hotline-asterisk"
+# Modules whose only purpose is running shell commands (System(), SHELL()): removed from
+# the root. AMI needs the `system` class to reach them, which hotline's account lacks;
+# without the files not even root's console can load them.
+SHELL_MODULES = ("app_system.so", "func_shell.so")
+# The instance's folders that Asterisk writes (its account's, 0700).
+ASTERISK_DATA = ("spool", "run", "log", "db", "keys", "cache")
+# Files Asterisk and hotline create are for their owner only.
+UMASK = 0o077
 
 Progress = Callable[[str], None]
 
@@ -154,6 +175,7 @@ class Sandbox:
                  "apt-get", "install", "-y", "--no-install-recommends", *PACKAGES],
                 progress, "apt-get install",
             )
+            _remove_shell_modules(self.partial)
             version = _asterisk_version(self.partial)
             (self.partial / COMPLETE_MARK).write_text(json.dumps({
                 "asterisk_version": version, "mirror": mirror,
@@ -172,6 +194,52 @@ class Sandbox:
         # time-outs on every call.
         host = socket.gethostname()
         (root / "etc/hosts").write_text(f"127.0.0.1 localhost {host}\n::1 localhost\n")
+
+    # -- the account Asterisk runs as -------------------------------------------------
+
+    def asterisk_ids(self) -> tuple[int, int] | None:
+        """The uid and gid of ASTERISK_ACCOUNT inside the root (None: not made yet)."""
+        for line in _lines(self.root / "etc/passwd"):
+            fields = line.split(":")
+            if len(fields) >= 4 and fields[0] == ASTERISK_ACCOUNT:
+                return int(fields[2]), int(fields[3])
+        return None
+
+    def ensure_account(self, progress: Progress = _quiet) -> tuple[int, int]:
+        """Make ASTERISK_ACCOUNT a system account of the host (so the host never gives its
+        uid to anyone else) and the same account inside the root; returns (uid, gid)."""
+        _require_root("make the account the embedded Asterisk runs as")
+        with _locked(self.cache_dir / "build.lock", progress):
+            try:
+                host = pwd.getpwnam(ASTERISK_ACCOUNT)
+            except KeyError:
+                host = self._add_host_account(progress)
+            uid, gid = host.pw_uid, host.pw_gid
+            if self.asterisk_ids() != (uid, gid):
+                _mirror_account(self.root, uid, gid)
+            _remove_shell_modules(self.root)  # also from roots built before this was done
+            return uid, gid
+
+    def _add_host_account(self, progress: Progress) -> pwd.struct_passwd:
+        taken = ({p.pw_uid for p in pwd.getpwall()} | {g.gr_gid for g in grp.getgrall()})
+        for path in (self.root / "etc/passwd", self.root / "etc/group"):
+            taken |= {int(f[2]) for f in (line.split(":") for line in _lines(path))
+                      if len(f) > 2 and f[2].isdigit()}
+        free = next((n for n in range(999, 99, -1) if n not in taken), None)
+        if free is None:
+            raise SandboxBroken("no free system uid/gid (100-999) for the account "
+                                f"{ASTERISK_ACCOUNT} the embedded Asterisk runs as")
+        progress(f"sandbox: adding the system account {ASTERISK_ACCOUNT} (uid {free}) that "
+                 "Asterisk runs as")
+        for cmd in (["groupadd", "--system", "--gid", str(free), ASTERISK_ACCOUNT],
+                    ["useradd", "--system", "--uid", str(free), "--gid", str(free),
+                     "--no-create-home", "--home-dir", "/nonexistent", "--shell",
+                     "/usr/sbin/nologin", "--comment", "hotline sandbox Asterisk",
+                     ASTERISK_ACCOUNT]):
+            res = subprocess.run(cmd, capture_output=True, text=True, check=False)
+            if res.returncode != 0:
+                raise SandboxBroken(f"{' '.join(cmd)} failed: {res.stderr.strip()}")
+        return pwd.getpwnam(ASTERISK_ACCOUNT)
 
     # -- instances ---------------------------------------------------------------------
 
@@ -253,14 +321,24 @@ class Instance:
             "AMI_SECRET": self.secret(),
             "HEARTBEAT_MAX": str(HEARTBEAT_MAX),
         }
+        ids = self.sandbox.asterisk_ids() if os.geteuid() == 0 else None
         etc = self.dir / "etc"
-        for sub in ("etc", "spool", "run", "log", "db", "keys", "cache",
-                    "sounds/hotline"):
-            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        # Asterisk's account may enter the instance folder (group x), nobody else.
+        self.dir.parent.chmod(0o755)
+        _set_mode(self.dir, 0o710 if ids else 0o700, (0, ids[1]) if ids else None)
+        for sub in ASTERISK_DATA:
+            (self.dir / sub).mkdir(exist_ok=True)
+            _make_private(self.dir / sub, ids)
+        # Menu audio (no caller data) is Asterisk's to read: public inside the folder.
+        for sub in ("sounds", "sounds/hotline"):
+            (self.dir / sub).mkdir(exist_ok=True)
+            (self.dir / sub).chmod(0o755)
         staged = self.dir / "etc.new"
         if staged.exists():
             shutil.rmtree(staged)
         staged.mkdir()
+        _set_mode(staged, 0o700, ids)
         for template in sorted(self.sandbox.templates.glob("*.conf")):
             text = template.read_text(encoding="utf-8")
 
@@ -272,8 +350,7 @@ class Instance:
 
             out = staged / template.name
             out.write_text(TEMPLATE_FIELD.sub(fill, text), encoding="utf-8")
-            if template.name == "manager.conf":
-                out.chmod(0o600)
+            _set_mode(out, 0o600, ids)  # manager.conf holds the AMI secret
         # Generated files are kept beside the configuration, so a restart that does not
         # pass them again (an `up` after a `down`) keeps the last ones.
         kept = self.dir / "generated"
@@ -283,16 +360,21 @@ class Instance:
                     raise SandboxBadTemplate(f"generated config {name!r} is not a .conf file name")
             if kept.exists():
                 shutil.rmtree(kept)
-            kept.mkdir()
+            kept.mkdir(mode=0o700)
             for name, text in generated.items():
                 (kept / name).write_text(text, encoding="utf-8")
+                (kept / name).chmod(0o600)
+        if kept.is_dir():
+            kept.chmod(0o700)  # also one an older version left open
         for old in sorted(kept.glob("*.conf")) if kept.is_dir() else []:
+            old.chmod(0o600)
             shutil.copyfile(old, staged / old.name)
+            _set_mode(staged / old.name, 0o600, ids)
         # Swap the whole folder so Asterisk never reads a half-written configuration.
         if etc.exists():
             shutil.rmtree(etc)
         staged.rename(etc)
-        (self.dir / "instance.json").write_text(json.dumps(
+        _write_private(self.dir / "instance.json", json.dumps(
             {"name": self.name, "ami_port": self.ami_port, "ami_user": username}))
 
     def update_generated(self, generated: Mapping[str, str]) -> None:
@@ -303,10 +385,12 @@ class Instance:
         for name in generated:
             if "/" in name or not name.endswith(".conf"):
                 raise SandboxBadTemplate(f"generated config {name!r} is not a .conf file name")
+        ids = self.sandbox.asterisk_ids() if os.geteuid() == 0 else None
         for name, text in generated.items():
-            for folder in (kept, self.dir / "etc"):
+            for folder, owner in ((kept, None), (self.dir / "etc", ids)):
                 partial = folder / f".{name}.new"
                 partial.write_text(text, encoding="utf-8")
+                _set_mode(partial, 0o600, owner)  # Asterisk's account reads etc/
                 partial.replace(folder / name)
 
     def pid(self) -> int | None:
@@ -333,17 +417,28 @@ class Instance:
                 f"AMI port 127.0.0.1:{self.ami_port} is already in use by another program; "
                 "choose another with HOTLINE_AMI_PORT")
         _check_version(self.sandbox.built_version())
+        if shutil.which("setpriv") is None:
+            raise SandboxStartFailed("setpriv is not installed (Debian package util-linux): "
+                                     "it starts Asterisk without root's privileges")
+        uid, gid = self.sandbox.ensure_account(progress)
         self.render_config(username, generated)
         self.console_log.parent.mkdir(parents=True, exist_ok=True)
-        progress(f"sandbox: starting Asterisk {self.name!r} (AMI 127.0.0.1:{self.ami_port})")
-        with open(self.console_log, "ab") as log:
+        progress(f"sandbox: starting Asterisk {self.name!r} (AMI 127.0.0.1:{self.ami_port}) "
+                 f"as {ASTERISK_ACCOUNT}")
+        fd = os.open(self.console_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        with os.fdopen(fd, "ab") as log:
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, 0o600)
+            # no_new_privs survives chroot's switch to the account and Asterisk's exec:
+            # nothing Asterisk runs (AGI programs, setuid files in the root) gains rights.
             proc = subprocess.Popen(
-                ["chroot", str(self.sandbox.root), "/usr/sbin/asterisk", "-f", "-n",
+                ["setpriv", "--no-new-privs", "chroot", f"--userspec={uid}:{gid}",
+                 f"--groups={gid}", str(self.sandbox.root), "/usr/sbin/asterisk", "-f", "-n",
                  "-C", self.conf],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, close_fds=True,
+                start_new_session=True, close_fds=True, umask=UMASK,
             )
-        self.pid_file.write_text(str(proc.pid))
+        _write_private(self.pid_file, str(proc.pid))
         deadline = time.monotonic() + boot_timeout
         while True:
             if proc.poll() is not None:
@@ -438,6 +533,69 @@ def _locked(path: Path, progress: Progress) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return []
+
+
+def _mirror_account(root: Path, uid: int, gid: int) -> None:
+    """ASTERISK_ACCOUNT with this uid and gid in the root's passwd and group files (the
+    names Asterisk's files show inside the root); refused if another name has either."""
+    entries = {
+        root / "etc/passwd": (f"{ASTERISK_ACCOUNT}:x:{uid}:{gid}:hotline sandbox Asterisk:"
+                              "/nonexistent:/usr/sbin/nologin", uid),
+        root / "etc/group": (f"{ASTERISK_ACCOUNT}:x:{gid}:", gid),
+    }
+    for path, (entry, number) in entries.items():
+        kept = [line for line in _lines(path) if line.split(":")[0] != ASTERISK_ACCOUNT]
+        clash = [line for line in kept if line.split(":")[2:3] == [str(number)]]
+        if clash:
+            raise SandboxBroken(f"{path}: id {number} of the host's {ASTERISK_ACCOUNT} is "
+                                f"taken in the sandbox root by {clash[0].split(':')[0]!r}; "
+                                "rebuild it with `hotline sandbox build --force`")
+        partial = path.with_name(f".{path.name}.hotline")
+        partial.write_text("\n".join([*kept, entry]) + "\n", encoding="utf-8")
+        partial.chmod(0o644)
+        partial.replace(path)
+
+
+def _remove_shell_modules(root: Path) -> None:
+    for folder in root.glob("usr/lib/*/asterisk/modules"):
+        for name in SHELL_MODULES:
+            (folder / name).unlink(missing_ok=True)
+
+
+def _set_mode(path: Path, mode: int, owner: tuple[int, int] | None) -> None:
+    if owner is not None:
+        os.chown(path, *owner, follow_symlinks=False)
+    path.chmod(mode)
+
+
+def _make_private(folder: Path, ids: tuple[int, int] | None) -> None:
+    """Give `folder` and everything in it to Asterisk's account (when running as root),
+    readable by the owner only: also what an older version or a root Asterisk left."""
+    for dirpath, dirs, files in os.walk(folder):
+        here = Path(dirpath)
+        for path in [here, *(here / d for d in dirs), *(here / f for f in files)]:
+            info = path.lstat()
+            if stat.S_ISLNK(info.st_mode):
+                continue
+            if ids is not None and (info.st_uid, info.st_gid) != ids:
+                os.chown(path, *ids, follow_symlinks=False)
+            if info.st_mode & 0o077:
+                path.chmod(stat.S_IMODE(info.st_mode) & 0o700)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file of hotline's own (root's, 0600), whatever the process's umask."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        os.fchmod(fd, 0o600)
+        fh.write(text)
 
 
 def _run_streamed(cmd: list[str], progress: Progress, what: str) -> None:

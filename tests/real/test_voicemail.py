@@ -260,6 +260,14 @@ async def test_folders_shared_with_an_asterisk_of_ones_own(
     chroot: a call plays prompts from there and its message lands there."""
     name, seconds = speech
     shared, seen_as = own_asterisk.dir / "shared", f"{own_asterisk.chroot_dir}/shared"
+    # As the README asks of an Asterisk of one's own: the recordings folder is Asterisk's
+    # account's (hotline makes its dated folders in it like it).
+    shared.mkdir()
+    shared.chmod(0o755)  # whatever the umask: Asterisk's account enters it
+    (shared / "voicemail").mkdir(mode=0o700)
+    ids = own_asterisk.sandbox.asterisk_ids()
+    assert ids is not None
+    os.chown(shared / "voicemail", *ids)
     service = HotlineProcess(own_asterisk, tmp_path / "ledger.sqlite3", {
         "HOTLINE_DIALPLANS_PATHS": f"[{REPO / 'tests' / 'dialplans'}]",
         "HOTLINE_PROMPTS_HOST_DIR": str(shared / "prompts"),

@@ -50,7 +50,7 @@ class PromptStore:
     def build(self, prompts: Iterable[Prompt], language: str = "zh-CN") -> list[str]:
         """Make every prompt playable; returns the names (re)built. Idempotent: a prompt
         whose source (recording or text) has not changed is not built again."""
-        self.host_dir.mkdir(parents=True, exist_ok=True)
+        public_folder(self.host_dir)
         voice = VOICES.get(language, "cmn")
         built = []
         for prompt in prompts:
@@ -98,7 +98,18 @@ def convert(source: Path, target: Path) -> None:
     partial = target.with_suffix(".partial.wav")
     _run(["sox", str(source), "-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer",
           str(partial)])
+    # Menu audio holds no caller data, and Asterisk (another account) plays it: readable
+    # by all, whatever the umask of this process (077 in the service).
+    partial.chmod(0o644)
     partial.replace(target)
+
+
+def public_folder(folder: Path) -> None:
+    """Make `folder` (and its missing parents) with mode 0755, for Asterisk to enter."""
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    for path in reversed(missing):
+        path.mkdir(exist_ok=True)
+        path.chmod(0o755)
 
 
 def _run(cmd: list[str]) -> None:

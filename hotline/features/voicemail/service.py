@@ -216,7 +216,7 @@ class Voicemail:
 
 def _probe(folder: Path, name: str) -> None:
     """Make the folder and show it is writable (OSError if not)."""
-    folder.mkdir(parents=True, exist_ok=True)
+    _spool_folder(folder)
     probe = folder / f".{name}.probe"
     probe.write_bytes(b"")
     probe.unlink()
@@ -241,10 +241,27 @@ def _caller_id(text: str) -> tuple[str | None, str | None]:
     return (text or None), None
 
 
+def _spool_folder(folder: Path) -> None:
+    """Make `folder` and its missing parents, each like the folder it is made in: Asterisk
+    (another account) writes recordings into them, and nobody else may look. A new
+    folder gets its parent's owner (when hotline runs as root, as with the sandbox, whose
+    spool is Asterisk's) and its parent's mode without the bits for others."""
+    import os
+    import stat
+
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]
+    for path in reversed(missing):
+        parent = path.parent.stat()
+        path.mkdir(mode=0o700, exist_ok=True)
+        if os.geteuid() == 0:
+            os.chown(path, parent.st_uid, parent.st_gid)
+        path.chmod(stat.S_IMODE(parent.st_mode) & 0o7770)
+
+
 def _copy_atomic(source: Path, target: Path) -> None:
     import shutil
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    _spool_folder(target.parent)
     if target.exists():
         return  # imported before; the ledger decides whether it is known
     partial = target.with_suffix(".partial")
