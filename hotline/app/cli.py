@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 from hotline import __version__
+from hotline.app.files import private_files
 from hotline.app.logs import configure_logging
 from hotline.app.settings import Settings, default_config_path, load_settings
 from hotline.app.wiring import REPO_ROOT, asterisk_files, instance_from, sandbox_from
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    private_files()  # before any command writes a file (the ledger, an export, a copy)
     for stream in (sys.stdout, sys.stderr):
         # A name from a file or the command line that is not UTF-8 (a lone surrogate)
         # prints as an escape instead of ending the command with a traceback.

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import structlog
 
+from hotline.app.files import private_files
 from hotline.app.live import LiveConfiguration
 from hotline.app.logs import survive_lost_output
 from hotline.app.settings import Settings
@@ -100,6 +101,7 @@ class Service:
 
     async def run(self) -> None:
         """Run until stop() (or a signal, see `serve`); raises AmiLoginRefused."""
+        private_files()  # also when the service is embedded, not started by `hotline`
         # A bad file stops a cold start (on a reload the last good version stays).
         warnings = self.live.load()
         config = self.live.current
