@@ -23,6 +23,7 @@ from asterisk.ami import SimpleAction
 
 from hotline.features.calls.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.features.ivr.prompts import synthesise
+from hotline.pbx import testline
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance
@@ -161,21 +162,18 @@ def _holding(needles: list[bytes], folders: list[Path]) -> list[str]:
 async def _fallback_voicemail(inst: Instance, gateway: AmiGateway, call: TestCall) -> None:
     """The caller leaves a message in Asterisk's own fallback box (no hotline runs)."""
     for name, value in (("HOTLINE_FALLBACK_WAIT", "2"), ("SEAT_MODE_8001", "noanswer")):
-        await gateway.send({"Action": "Setvar", "Variable": name, "Value": value})
+        await gateway.set_global(name, value)
     spoke = asyncio.Event()
 
     async def speaks(message: AmiMessage | EventGap) -> None:
         if not isinstance(message, AmiMessage) or message.get("Linkedid") != call.linkedid:
             return
-        leg = (message.get("Channel") or "").replace(";1", ";2")
+        ivr_half = message.get("Channel") or ""
         if message.event == "QueueCallerLeave":
-            await gateway.send({"Action": "Setvar", "Channel": leg, "Variable": "SPEAK",
-                                "Value": call.speak})
-            await gateway.send({"Action": "Redirect", "Channel": leg,
-                                "Context": "caller-speak", "Exten": "s", "Priority": "1"})
+            await testline.speak(gateway, ivr_half, call.speak)
         elif message.event == "UserEvent" and message.get("UserEvent") == "CallerSpoke":
             spoke.set()
-            await gateway.send({"Action": "Hangup", "Channel": leg, "Cause": "16"})
+            await testline.hang_up(gateway, ivr_half)
 
     watch = gateway.subscribe("fallback-speaks", ["QueueCallerLeave", "UserEvent"], speaks)
     try:
@@ -183,7 +181,7 @@ async def _fallback_voicemail(inst: Instance, gateway: AmiGateway, call: TestCal
     finally:
         watch.unsubscribe()
         for name in ("HOTLINE_FALLBACK_WAIT", "SEAT_MODE_8001"):
-            await gateway.send({"Action": "Setvar", "Variable": name, "Value": ""})
+            await gateway.set_global(name, "")
     assert spoke.is_set()
 
 
