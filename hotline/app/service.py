@@ -46,8 +46,8 @@ from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.features.voicemail.service import Voicemail
 from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import Ledger
-from hotline.pbx.ami.message import AmiMessage
-from hotline.pbx.gateway import AmiError, AmiGateway, EventGap
+from hotline.pbx.events import AsteriskBooted, AsteriskShuttingDown, LifecycleEvent
+from hotline.pbx.gateway import AmiError, AmiGateway
 
 log = structlog.get_logger("hotline.service")
 
@@ -151,9 +151,8 @@ class Service:
                 # The event consumers are tasks of this group too (subscribed before the
                 # gateway runs, so no event is missed), and each is unsubscribed on stop.
                 spawn = group.create_task
-                subscriptions = [self.calls.attach(spawn), self.gateway.subscribe(
-                    "lifecycle", ["FullyBooted", "Shutdown"], self._on_lifecycle,
-                    spawn=spawn)]
+                subscriptions = [self.calls.attach(spawn), self.gateway.subscribe_lifecycle(
+                    self._on_lifecycle, spawn=spawn)]
                 if self.routing is not None:
                     subscriptions.append(self.routing.attach(spawn))
                 tasks = [group.create_task(self.gateway.run(), name="ami-gateway"),
@@ -291,17 +290,13 @@ class Service:
         if new.calendar != old.calendar:
             self.warn_missing_years(self.settings.service.calendar_time)
 
-    async def _on_lifecycle(self, event: AmiMessage | EventGap) -> None:
-        if isinstance(event, EventGap):
-            return
-        if event.event == "FullyBooted":
+    def _on_lifecycle(self, event: LifecycleEvent) -> None:
+        if isinstance(event, AsteriskBooted):
             self.fully_booted.set()
-            log.info("asterisk.fully_booted", status=event.get("Status"),
-                     uptime=event.get("Uptime"))
-        elif event.event == "Shutdown":
+            log.info("asterisk.fully_booted", status=event.status, uptime=event.uptime)
+        elif isinstance(event, AsteriskShuttingDown):
             self.fully_booted.clear()
-            log.warning("asterisk.shutdown", shutdown=event.get("Shutdown"),
-                        restart=event.get("Restart"))
+            log.warning("asterisk.shutdown", shutdown=event.shutdown, restart=event.restart)
 
     async def _beat(self) -> None:
         await self.gateway.heartbeat(timeout=5.0)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from hotline.pbx.ami.agi import AgiResult, quote_agi_arg
 from hotline.pbx.errors import AgiHangup
+from hotline.pbx.events import reads_keys as reads_keys  # importable here as before
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.operations import DONE_VARIABLE
 from hotline.pbx.queues import queue_args
@@ -20,14 +21,6 @@ OUTBOUND = "Local/{number}@outbound/n"
 class DialOutcome:
     answered: bool
     status: str | None  # Asterisk's DIALSTATUS (ANSWER, BUSY, NOANSWER, ...)
-
-
-def reads_keys(command: str) -> bool:
-    """Whether an AGI command (as AGIExecStart reports it) takes the key pressed while it
-    runs: WAIT FOR DIGIT, or STREAM FILE with escape digits."""
-    upper = command.upper()
-    return upper.startswith("WAIT FOR DIGIT") or (
-        upper.startswith("STREAM FILE") and not upper.endswith('""'))
 
 
 class AgiChannel:

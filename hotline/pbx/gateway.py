@@ -59,16 +59,19 @@ from hotline.pbx.errors import AmiDisconnected as AmiDisconnected
 from hotline.pbx.errors import AmiError as AmiError
 from hotline.pbx.errors import AmiLoginRefused as AmiLoginRefused
 from hotline.pbx.errors import AmiTimeout as AmiTimeout
+from hotline.pbx.events import (
+    CALL_EVENTS,
+    LIFECYCLE_EVENTS,
+    QUEUE_EVENTS,
+    CallsEvent,
+    LifecycleEvent,
+    calls_event,
+    lifecycle_event,
+)
+from hotline.pbx.events import EventGap as EventGap  # importable from here as before
 from hotline.pbx.operations import AsteriskOperations
 
 log = structlog.get_logger("hotline.ami")
-
-
-@dataclass(frozen=True)
-class EventGap:
-    """Handed to a consumer that was too slow: `dropped` events were not delivered to it."""
-
-    dropped: int
 
 
 EventHandler = Callable[[AmiMessage | EventGap], Awaitable[None] | None]
@@ -513,6 +516,38 @@ class AmiGateway(AsteriskOperations):
         self._consumers.append(consumer)
         self._route_cache.clear()
         return Subscription(self, consumer)
+
+    def subscribe_calls(self, handler: Callable[[CallsEvent | EventGap], Awaitable[None] | None],
+                        *, spawn: Spawn | None = None) -> Subscription:
+        """Every call event, typed (hotline.pbx.events: call facts with their time, AGI
+        commands starting and ending, keys received, an earlier run's AGI command
+        finishing) and EventGap, to one consumer named "calls", in Asterisk's order: a
+        call is in the tracker before its IVR session hears of it."""
+
+        def deliver(message: AmiMessage | EventGap) -> Awaitable[None] | None:
+            if isinstance(message, EventGap):
+                return handler(message)
+            event = calls_event(message, self.owns_id)
+            return handler(event) if event is not None else None
+
+        return self.subscribe("calls", CALL_EVENTS, deliver, spawn=spawn)
+
+    def subscribe_queue_changes(self, handler: Callable[[], None], *,
+                                spawn: Spawn | None = None) -> Subscription:
+        """`handler()` whenever a queue's callers or members change (and after missed
+        events, which may have changed them)."""
+        return self.subscribe("queue-changes", QUEUE_EVENTS, lambda _: handler(),
+                              spawn=spawn)
+
+    def subscribe_lifecycle(self, handler: Callable[[LifecycleEvent], Awaitable[None] | None],
+                            *, spawn: Spawn | None = None) -> Subscription:
+        """Asterisk fully booted, or shutting down."""
+
+        def deliver(message: AmiMessage | EventGap) -> Awaitable[None] | None:
+            event = lifecycle_event(message) if isinstance(message, AmiMessage) else None
+            return handler(event) if event is not None else None
+
+        return self.subscribe("lifecycle", LIFECYCLE_EVENTS, deliver, spawn=spawn)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """No more events for that subscriber; its task is cancelled (idempotent)."""

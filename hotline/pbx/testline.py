@@ -7,8 +7,14 @@ sees as the caller), its `;2` half is the caller's own leg in `[caller]`.
 
 from __future__ import annotations
 
-import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.events import CALL_EVENTS, CallsEvent, EventGap, calls_event
+from hotline.pbx.events import reading_capacity as reading_capacity  # importable here
+from hotline.pbx.events import starts_recording as starts_recording
+from hotline.pbx.gateway import AmiGateway, Subscription
 from hotline.pbx.operations import AsteriskOperations
 
 CALLER = "Local/s@caller/n"
@@ -50,29 +56,39 @@ async def speak(gateway: AsteriskOperations, ivr_channel: str, sound: str) -> No
     await gateway.redirect(leg, SPEAK_CONTEXT)
 
 
-def reading_capacity(command: str) -> int:
-    """How many keys an AGI command (as AGIExecStart reports it) reads: 0 if none."""
-    upper = command.upper()
-    if upper.startswith("GET DATA"):
-        # GET DATA <file> [timeout] [maxdigits]; quotes keep a file name one word.
-        args = re.findall(r'"[^"]*"|\S+', command)[2:]
-        if len(args) >= 3:
-            try:
-                return max(1, int(args[2]))
-            except ValueError:
-                return 1024
-        return 1024
-    if upper.startswith(("WAIT FOR DIGIT", "GET OPTION", "CONTROL STREAM FILE")):
-        return 1
-    if upper.startswith("STREAM FILE"):
-        args = re.findall(r'"[^"]*"|\S+', command)[2:]
-        escape = args[1].strip('"') if len(args) >= 2 else ""
-        return 1 if escape else 0
-    if upper.startswith("RECORD FILE"):
-        return 1
-    return 0
+@dataclass(frozen=True)
+class CallNotPlaced:
+    """Asterisk could not place the test call (its OriginateResponse failed)."""
+
+    reason: str | None
 
 
-def starts_recording(command: str) -> bool:
-    """Whether an AGI command (as AGIExecStart reports it) records the caller."""
-    return command.upper().startswith("RECORD FILE")
+@dataclass(frozen=True)
+class CallerSpoke:
+    """The test caller finished saying what `speak` gave it."""
+
+
+TestCallEvent = CallsEvent | CallNotPlaced | CallerSpoke
+_WATCHED = (*CALL_EVENTS, "OriginateResponse", "UserEvent")
+
+
+def watch(gateway: AmiGateway, linkedid: str,
+          handler: Callable[[TestCallEvent], None]) -> Subscription:
+    """The events of the test call `linkedid`, typed, in order, to `handler` (a consumer
+    of its own; unsubscribe when the call is over)."""
+
+    def deliver(message: AmiMessage | EventGap) -> None:
+        if not isinstance(message, AmiMessage) or message.get("Linkedid") != linkedid:
+            return
+        event: TestCallEvent | None
+        if message.event == "OriginateResponse":
+            event = (CallNotPlaced(message.get("Reason"))
+                     if message.get("Response") != "Success" else None)
+        elif message.event == "UserEvent":
+            event = CallerSpoke() if message.get("UserEvent") == "CallerSpoke" else None
+        else:
+            event = calls_event(message, lambda _: True)
+        if event is not None:
+            handler(event)
+
+    return gateway.subscribe(f"test-call-{linkedid}", _WATCHED, deliver)

@@ -18,7 +18,17 @@ from panoramisk.manager import Manager
 from panoramisk.message import Message as StockMessage
 from structlog.testing import capture_logs
 
+from hotline.core.calls.tracking import ChannelHungUp, IvrEntered, QueueJoined, SeatConnected
 from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.events import (
+    AgiCommandEnded,
+    AgiCommandStarted,
+    AsteriskBooted,
+    AsteriskShuttingDown,
+    CallEvent,
+    EarlierAgiFinished,
+    KeyReceived,
+)
 from hotline.pbx.gateway import (
     AgiHangup,
     AmiActionFailed,
@@ -726,3 +736,86 @@ def _stock_message(text: str) -> Any:
 
 def _count(logs: Iterable[Mapping[str, Any]], name: str) -> int:
     return sum(1 for entry in logs if entry["event"] == name)
+
+
+# -- typed subscriptions ------------------------------------------------------------------
+
+
+async def test_subscribe_calls_delivers_typed_events_in_asterisk_order() -> None:
+    """subscribe_calls turns recorded AMI events into typed call events, in order: the
+    AsyncAGI start with its extension and caller, the AGI command (reads keys), the key
+    received (not one sent), an earlier run's finished command, queue and hangup facts."""
+    async with FakeAmi() as ami, running(ami) as gateway:
+        items: list[object] = []
+        gateway.subscribe_calls(items.append)
+        own = gateway._next_id()  # an id this run issued: its completion is not delivered
+        digit = transcript("agi_wait_for_digit")
+        await ami.connection.push(
+            transcript("inbound_call") + digit.replace("{CommandID}", "earlier-run-7")
+            + digit.replace("{CommandID}", own)
+            + event("DTMFEnd", {"Channel": CHANNEL, "Linkedid": "1764230400.14",
+                                "Digit": "3", "Direction": "Sent"})
+            + event("DTMFEnd", {"Channel": CHANNEL, "Linkedid": "1764230400.14",
+                                "Digit": "2", "Direction": "Received"})
+            + transcript("call_to_seat") + marker("end"))
+        await wait_until(lambda: any(isinstance(i, CallEvent)
+                                     and isinstance(i.fact, ChannelHungUp) for i in items),
+                         what="the hangup")
+        assert not any(isinstance(i, AmiMessage) for i in items)
+        start = items[0]
+        assert isinstance(start, CallEvent)
+        assert isinstance(start.fact, IvrEntered)
+        assert (start.fact.channel, start.fact.number, start.extension) == (
+            CHANNEL, "055112345678", "12366")
+        assert items[1:4] == [
+            AgiCommandStarted(CHANNEL, "1764230400.14", reads_keys=True, keys_wanted=1,
+                              records=False),
+            AgiCommandEnded(CHANNEL, "1764230400.14"),
+            EarlierAgiFinished(CHANNEL, "1764230400.14")]
+        assert items[4:6] == items[1:3]  # the second run of the command: no completion
+        assert items[6] == KeyReceived(CHANNEL, "1764230400.14", "2")
+        facts = [type(i.fact) for i in items[7:] if isinstance(i, CallEvent)]
+        assert facts[0] is QueueJoined
+        assert SeatConnected in facts
+
+
+async def test_subscribe_calls_hands_a_slow_consumer_an_event_gap() -> None:
+    """A call consumer too slow for the events gets an EventGap (and the events after),
+    so it knows to resync."""
+    async with FakeAmi() as ami, running(ami) as gateway:
+        gate = asyncio.Event()
+        items: list[object] = []
+
+        async def slow(item: object) -> None:
+            items.append(item)
+            await gate.wait()
+
+        gateway.unsubscribe(gateway.subscribe_calls(slow))  # a name may be used again
+        subscription = gateway.subscribe_calls(slow)
+        subscription.consumer.queue = asyncio.Queue(2)
+        hangup = event("Hangup", {"Channel": CHANNEL, "Linkedid": "L", "Uniqueid": "L"})
+        await ami.connection.push(hangup * 6)
+        await wait_until(lambda: len(items) == 1, what="the first hangup")
+        gate.set()
+        await wait_until(lambda: any(isinstance(i, EventGap) for i in items), what="gap")
+        await wait_until(lambda: sum(i.dropped if isinstance(i, EventGap) else 1
+                                     for i in items) == 6, what="all six accounted for")
+        assert all(isinstance(i, CallEvent | EventGap) for i in items)
+
+
+async def test_queue_changes_and_lifecycle_are_typed() -> None:
+    """subscribe_queue_changes calls its handler on each queue change (not on other
+    events); subscribe_lifecycle delivers Asterisk booted and shutting down, typed."""
+    async with FakeAmi() as ami, running(ami) as gateway:
+        pokes: list[None] = []
+        lifecycle: list[object] = []
+        gateway.subscribe_queue_changes(lambda: pokes.append(None))
+        gateway.subscribe_lifecycle(lifecycle.append)
+        await ami.connection.push(
+            transcript("fully_booted") + transcript("inbound_call")
+            + event("QueueMemberPause", {"Queue": "center", "Paused": "1"})
+            + event("Shutdown", {"Shutdown": "Cleanly", "Restart": "False"}))
+        await wait_until(lambda: len(lifecycle) == 2, what="boot and shutdown")
+        assert lifecycle == [AsteriskBooted("Fully Booted", "8"),
+                             AsteriskShuttingDown("Cleanly", "False")]
+        assert pokes == [None]

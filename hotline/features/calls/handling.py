@@ -34,8 +34,14 @@ from hotline.features.voicemail.service import Voicemail
 from hotline.ledger.orders import OrderBook
 from hotline.ledger.region import region_of
 from hotline.ledger.store import Ledger, call_from_row
-from hotline.pbx.ami.message import AmiMessage
-from hotline.pbx.events import agi_env, event_time, fact_from_event
+from hotline.pbx.events import (
+    AgiCommandEnded,
+    AgiCommandStarted,
+    CallEvent,
+    CallsEvent,
+    EarlierAgiFinished,
+    KeyReceived,
+)
 from hotline.pbx.gateway import (
     AgiHangup,
     AmiDisconnected,
@@ -45,16 +51,9 @@ from hotline.pbx.gateway import (
     Spawn,
     Subscription,
 )
-from hotline.pbx.operations import is_send_on
 
 log = structlog.get_logger("hotline.calls")
 
-CALL_EVENTS = (
-    "AsyncAGIStart", "AsyncAGIExec", "QueueCallerJoin", "QueueCallerLeave",
-    "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer", "AgentConnect",
-    "AgentComplete", "Hangup", "DTMFEnd", "AGIExecStart", "AGIExecEnd",
-)
-RUNNER_EVENTS = ("DTMFEnd", "AGIExecStart", "AGIExecEnd")
 # Calls of these kinds get a work order when they end (passed on within 1 working day).
 ORDER_KINDS = frozenset({"tip_off", "complaint", "suggestion"})
 
@@ -282,32 +281,33 @@ class CallHandling:
 
     def attach(self, spawn: Spawn | None = None) -> Subscription:
         self.gateway.on_connect(self.resync)
-        return self.gateway.subscribe("calls", CALL_EVENTS, self._on_event, spawn=spawn)
+        return self.gateway.subscribe_calls(self._on_event, spawn=spawn)
 
     # -- events ---------------------------------------------------------------------------
 
-    async def _on_event(self, message: AmiMessage | EventGap) -> None:
-        if isinstance(message, EventGap):
-            log.error("calls.events_missed", dropped=message.dropped)
+    async def _on_event(self, event: CallsEvent | EventGap) -> None:
+        if isinstance(event, EventGap):
+            log.error("calls.events_missed", dropped=event.dropped)
             await self.resync()
             return
-        if message.event in RUNNER_EVENTS:
-            runner = self.runners.get(message.get("Channel") or "")
+        if isinstance(event, AgiCommandStarted | AgiCommandEnded | KeyReceived):
+            runner = self.runners.get(event.channel)
             if runner is not None:
-                runner.on_event(message)
+                runner.on_event(event)
             return
-        if message.event == "AsyncAGIExec":
-            await self._on_agi_exec(message)
+        if isinstance(event, EarlierAgiFinished):
+            await self._on_earlier_agi(event)
             return
-        fact = fact_from_event(message)
-        if fact is None:
-            return
-        stamped = event_time(message)
+        await self._on_call_event(event)
+
+    async def _on_call_event(self, event: CallEvent) -> None:
+        fact = event.fact
+        stamped = event.at
         if stamped is None and not self._untimed_warned:
             # Times then come from arrival, and a late or replayed event cannot be told
             # from a new one: an Asterisk of one's own must stamp its events.
             self._untimed_warned = True
-            log.warning("ami.events_without_timestamp", event_name=message.event,
+            log.warning("ami.events_without_timestamp", event_name=event.kind,
                         fix="set timestampevents = yes in manager.conf [general]")
         at = stamped or self.clock()
         if (self._resyncing and not isinstance(fact, IvrEntered)
@@ -321,7 +321,7 @@ class CallHandling:
         if call is not None:
             self._record(call)
         if isinstance(fact, IvrEntered) and call is not None and fact.channel not in self.sessions:
-            self._start_session(fact, agi_env(message).get("agi_extension"))
+            self._start_session(fact, event.extension)
 
     async def _work_order(self, call: Call) -> None:
         """Tip-offs, complaints and suggestions get a work order at once, due to be passed
@@ -374,17 +374,14 @@ class CallHandling:
                      wait=call.wait_seconds, talk=call.talk_seconds,
                      reason=call.end_reason and call.end_reason.value)
 
-    async def _on_agi_exec(self, message: AmiMessage) -> None:
+    async def _on_earlier_agi(self, event: EarlierAgiFinished) -> None:
         """An AGI command we did not send finished on a channel no session of ours owns:
         the command of an earlier hotline run. The channel now waits in AsyncAGI with
         nobody to talk to it; send it on so the caller is never left in silence."""
-        channel = message.get("Channel")
-        command_id = message.get("CommandID") or ""
-        if (not channel or channel in self.sessions or self.gateway.owns_id(command_id)
-                or is_send_on(command_id)):
+        channel = event.channel
+        if channel in self.sessions:
             return
-        linkedid = message.get("Linkedid") or ""
-        call = self.tracker.calls.get(linkedid)
+        call = self.tracker.calls.get(event.linkedid)
         finished = call is not None and call.answered_at is not None
         await self._send_on(channel, done=finished)
 

@@ -3,8 +3,8 @@ when the IVR is ready for them.
 
 The test caller of hotline's dialplan (hotline.pbx.testline) places the call; the side
 hotline sees as the caller is its IVR half. A key is pressed once an AGI command that
-reads keys has started on it (AGIExecStart), never after a fixed sleep; the next key
-waits until Asterisk has reported the previous one (DTMFEnd). `h` hangs the caller up at
+reads keys has started on it, never after a fixed sleep; the next key waits until
+Asterisk has reported the previous one received. `h` hangs the caller up at
 that point. The call's row is read through the ledger (hotline.ledger.store).
 """
 
@@ -17,16 +17,16 @@ from pathlib import Path
 
 from hotline.common.errors import BadKeys, BadNumber
 from hotline.common.phone import is_phone_number
+from hotline.core.calls.tracking import ChannelHungUp, IvrEntered, QueueJoined, SeatConnected
 from hotline.features.calls.errors import TestCallError as TestCallError  # importable here
 from hotline.features.calls.errors import TestCallNoLedgerRow
 from hotline.ledger.store import CallRow, Ledger
 from hotline.pbx import testline
-from hotline.pbx.ami.message import AmiMessage
-from hotline.pbx.gateway import AmiGateway, EventGap, Subscription
+from hotline.pbx.events import AgiCommandEnded, AgiCommandStarted, CallEvent, KeyReceived
+from hotline.pbx.gateway import AmiGateway, Subscription
+from hotline.pbx.testline import CallerSpoke, CallNotPlaced, TestCallEvent
 
 KEYS = set("0123456789*#hs")
-WATCHED = ("AsyncAGIStart", "AGIExecStart", "AGIExecEnd", "DTMFEnd", "QueueCallerJoin",
-           "AgentConnect", "Hangup", "OriginateResponse", "UserEvent")
 
 
 def parse_keys(text: str) -> list[str]:
@@ -82,13 +82,8 @@ async def place_call(gateway: AmiGateway, call: TestCall, *, timeout: float = 12
 
 async def _place_call(gateway: AmiGateway, call: TestCall, timeout: float,
                       held: list[Subscription]) -> None:
-    events: asyncio.Queue[AmiMessage | None] = asyncio.Queue()
-
-    def collect(message: AmiMessage | EventGap) -> None:
-        if isinstance(message, AmiMessage) and message.get("Linkedid") == call.linkedid:
-            events.put_nowait(message)
-
-    held.append(gateway.subscribe(f"test-call-{call.linkedid}", WATCHED, collect))
+    events: asyncio.Queue[TestCallEvent | None] = asyncio.Queue()
+    held.append(testline.watch(gateway, call.linkedid, events.put_nowait))
     await testline.dial(gateway, call.extension, call.number, call.name, call.linkedid)
     keys = list(call.keys)
     capacity = 0
@@ -101,39 +96,37 @@ async def _place_call(gateway: AmiGateway, call: TestCall, timeout: float,
             lambda _: events.put_nowait(None))
     async with asyncio.timeout(timeout):
         while True:
-            message = await events.get()
-            if message is None:
-                message = AmiMessage("Event: GateOpened")
-            event = message.event
-            channel = message.get("Channel")
-            if event == "OriginateResponse" and message.get("Response") != "Success":
+            item = await events.get()
+            fact = item.fact if isinstance(item, CallEvent) else None
+            on_ivr = (isinstance(item, AgiCommandStarted | AgiCommandEnded | KeyReceived)
+                      and item.channel == call.ivr_channel)
+            if isinstance(item, CallNotPlaced):
                 raise TestCallError(f"the test call could not be placed: reason "
-                                    f"{message.get('Reason')}")
-            if event == "AsyncAGIStart":
-                call.ivr_channel = channel
-            elif event == "AGIExecStart" and channel == call.ivr_channel:
-                command = message.get("Command") or ""
-                capacity = testline.reading_capacity(command)
-                if testline.starts_recording(command):
+                                    f"{item.reason}")
+            if isinstance(fact, IvrEntered):
+                call.ivr_channel = fact.channel
+            elif isinstance(item, AgiCommandStarted) and on_ivr:
+                capacity = item.keys_wanted
+                if item.records:
                     call.recording_started = True
                     if keys and keys[0] == "s":
                         keys.pop(0)
                         await testline.speak(gateway, call.ivr_channel or "", call.speak)
                         speaking = True
-            elif event == "UserEvent" and message.get("UserEvent") == "CallerSpoke":
+            elif isinstance(item, CallerSpoke):
                 speaking = False
-            elif event == "AGIExecEnd" and channel == call.ivr_channel:
+            elif isinstance(item, AgiCommandEnded) and on_ivr:
                 capacity = 0
-            elif event == "DTMFEnd" and channel == call.ivr_channel:
-                if message.get("Digit") == awaiting_digit:
+            elif isinstance(item, KeyReceived) and on_ivr:
+                if item.digit == awaiting_digit:
                     awaiting_digit = None
-            elif event == "QueueCallerJoin":
+            elif isinstance(fact, QueueJoined):
                 call.queued = True
                 if call.hangup_when_queued:
                     await testline.hang_up(gateway, call.ivr_channel or "")
-            elif event == "AgentConnect":
+            elif isinstance(fact, SeatConnected):
                 call.answered = True
-            elif event == "Hangup" and message.get("Uniqueid") == call.linkedid:
+            elif isinstance(fact, ChannelHungUp) and fact.uniqueid == call.linkedid:
                 return
             if call.rush and call.pressed and awaiting_digit is None:
                 capacity = max(capacity, 1)

@@ -5,9 +5,10 @@ with every key as escape digit (barge-in), keys are read one at a time, queues a
 transfers are dialplan applications the channel runs, voicemail is recorded.
 
 Type-ahead: Asterisk discards DTMF that arrives while no AGI command reads keys, but it
-still publishes DTMFEnd. The runner watches AGIExecStart / AGIExecEnd / DTMFEnd for its
-channel: a key that no reading command took is kept and handed to the engine before the
-next command that would read keys, so nothing the caller pressed is lost.
+still reports the key. The runner watches its channel's events (hotline.pbx.events: an
+AGI command started, ended, a key received): a key that no reading command took is kept
+and handed to the engine before the next command that would read keys, so nothing the
+caller pressed is lost.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ from hotline.core.ivr.dialplan import Dialplan
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.voicemail.service import Recording, Voicemail, VoicemailError
-from hotline.pbx.agi import AgiChannel, reads_keys
-from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.agi import AgiChannel
+from hotline.pbx.events import AgiCommandEnded, AgiCommandStarted, ChannelEvent, KeyReceived
 from hotline.pbx.gateway import AgiHangup, AmiGateway
 
 log = structlog.get_logger("hotline.ivr")
@@ -83,15 +84,14 @@ class IvrRunner:
 
     # -- events of this channel (from the calls consumer, in AMI order) ----------------
 
-    def on_event(self, message: AmiMessage) -> None:
-        event = message.event
-        if event == "AGIExecStart":
-            self._reading = reads_keys(message.get("Command") or "")
+    def on_event(self, event: ChannelEvent) -> None:
+        if isinstance(event, AgiCommandStarted):
+            self._reading = event.reads_keys
             self._consumed = False
-        elif event == "AGIExecEnd":
+        elif isinstance(event, AgiCommandEnded):
             self._reading = False
-        elif event == "DTMFEnd" and message.get("Direction") == "Received":
-            digit = message.get("Digit") or ""
+        elif isinstance(event, KeyReceived):
+            digit = event.digit
             if digit not in ALL_KEYS or not digit:
                 return
             if self._reading and not self._consumed:

@@ -38,23 +38,16 @@ from hotline.core.routing.policy import (
 )
 from hotline.ledger.seats import SeatBook, SeatRecord
 from hotline.ledger.store import Ledger
-from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import (
     AmiActionFailed,
     AmiError,
     AmiGateway,
-    EventGap,
     Spawn,
     Subscription,
 )
 
 log = structlog.get_logger("hotline.routing")
 
-# Each starts a round soon: the decision, and the wallboard's view of the queues (a
-# member added or removed by the last round is seen by the next).
-QUEUE_EVENTS = ("QueueCallerJoin", "QueueCallerLeave", "QueueCallerAbandon",
-                "QueueMemberStatus", "QueueMemberPause", "QueueMemberAdded",
-                "QueueMemberRemoved", "QueueMemberPenalty")
 
 
 class RoutingLoop:
@@ -105,10 +98,9 @@ class RoutingLoop:
         self._poke.set()
 
     def attach(self, spawn: Spawn | None = None) -> Subscription:
-        return self.gateway.subscribe("routing", QUEUE_EVENTS, self._on_event, spawn=spawn)
-
-    def _on_event(self, message: AmiMessage | EventGap) -> None:
-        self._poke.set()
+        # A queue change starts a round soon: the decision, and the wallboard's view of
+        # the queues (a member added or removed by the last round is seen by the next).
+        return self.gateway.subscribe_queue_changes(self.poke, spawn=spawn)
 
     async def run(self) -> None:
         while True:
