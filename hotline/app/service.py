@@ -33,13 +33,13 @@ from hotline.app.wiring import (
     prompts_from,
     spool_from,
 )
+from hotline.common.clock import CHINA, Clock, utc_now
 from hotline.common.errors import DemoSeatsInvalid
-from hotline.core.calendar.schedule import CHINA
 from hotline.core.configuration import Configuration
 from hotline.core.ivr.dialplan import Dialplan
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.board.web import Sources, Wallboard
-from hotline.features.calls.handling import CallHandling, utc_now
+from hotline.features.calls.handling import CallHandling
 from hotline.features.errors import ServiceRunning
 from hotline.features.ivr.prompts import PromptError, PromptStore, prompts_of
 from hotline.features.seats.routing_loop import RoutingLoop
@@ -62,6 +62,10 @@ class Service:
         self.login_seats = tuple(login_seats)
         self.gateway = gateway or gateway_from(settings)
         self.fully_booted = asyncio.Event()
+        # The service's one clock: pinned by service.calendar_time (trying the line,
+        # tests), else the real time. It times decisions (calendar, deadlines, open or
+        # closed); the ledger's call times stay real (hotline.common.clock).
+        self.clock = Clock(settings.service.calendar_time)
         self.calls: CallHandling | None = None
         # The one live configuration (dialplans, routing, calendar): every part reads
         # live.current(); reload() swaps it whole.
@@ -116,32 +120,32 @@ class Service:
         ledger = await Ledger.open(ledger_path(self.settings))
         # The heartbeat first on every connect: it is what lets callers reach hotline.
         self.gateway.on_connect(self._beat)
-        fixed = self.settings.service.calendar_time
+        clock = self.clock
+        fixed = clock.pinned
         self.warn_missing_years(fixed)
         voicemail = Voicemail(ledger, spool_from(self.settings),
-                              lambda: config().calendar, utc_now)
+                              lambda: config().calendar, utc_now, clock)
         self.voicemail = voicemail
         await voicemail.reconcile()
         await self._import_fallback_voicemail()
         self.calls = CallHandling(self.gateway, ledger, config, prompts,
-                                  calendar_clock=(lambda: fixed) if fixed else None,
-                                  voicemail=voicemail)
+                                  service_clock=clock, voicemail=voicemail)
         self.routing: RoutingLoop | None = None
         if routing is not None:
             await self._login_seats(ledger)
             self.routing = RoutingLoop(
                 self.gateway, ledger, config,
-                lambda now: config().calendar.state(fixed or now) == "open", utc_now,
+                lambda now: config().calendar.state(clock.at(now)) == "open", utc_now,
                 self.settings.routing.interval,
                 queue_open=lambda now: {
-                    queue: config().calendar.state(fixed or now, queue) == "open"
+                    queue: config().calendar.state(clock.at(now), queue) == "open"
                     for queue in config().calendar.queue_hours})
         if fixed:
             log.warning("service.calendar_time_fixed", calendar_time=fixed.isoformat())
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,
-                lambda: config().calendar, utc_now, lambda: fixed or utc_now()))
+                lambda: config().calendar, utc_now, clock))
         log.info("service.starting", ami=self.gateway.address, user=self.gateway.username,
                  ledger=str(ledger.path))
         try:

@@ -281,7 +281,7 @@ def a_date(text: str) -> date:
 
 
 def a_datetime(text: str) -> datetime:
-    from hotline.core.calendar.schedule import CHINA
+    from hotline.common.clock import CHINA
 
     try:
         value = datetime.fromisoformat(text)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from hotline.core.calendar.schedule import CHINA
+from hotline.common.clock import CHINA
 from hotline.core.routing.config import SERVICE_LEVEL_SECONDS as SERVICE_LEVEL_SECONDS
 from hotline.ledger.store import Ledger, iso
 

@@ -13,17 +13,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiosqlite
 
+from hotline.common.clock import CHINA as CHINA  # importable from here as before
 from hotline.core.calls.tracking import Call, CallState, vanished_outcome
 from hotline.ledger.errors import LedgerError as LedgerError  # importable from here
 from hotline.ledger.errors import LedgerMigrationFailed, LedgerTooNew
 from hotline.ledger.schema import MIGRATIONS, SCHEMA_VERSION
 
 # The bureau's clock: times are stored and shown in Beijing time, with their offset.
-CHINA = ZoneInfo("Asia/Shanghai")
 
 
 # China has kept UTC+8 without summer time since 1991: a fixed offset converts the same as

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from hotline.core.calendar.schedule import CHINA
+from hotline.common.clock import CHINA
 from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import Ledger
 from hotline.pbx.ami.message import AmiMessage

@@ -25,16 +25,15 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from itertools import pairwise
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import chinese_calendar
 
 # CalendarInvalid stays importable from here.
+from hotline.common.clock import CHINA as CHINA  # importable from here as before
 from hotline.common.errors import CalendarInvalid as CalendarInvalid
 from hotline.common.validate import Checker
 from hotline.common.yamlsrc import PathKey, Sourced
 
-CHINA = ZoneInfo("Asia/Shanghai")
 Hours = tuple[tuple[time, time], ...]
 DEFAULT_HOURS: Hours = ((time(8, 30), time(12, 0)), (time(13, 30), time(17, 30)))
 

@@ -30,7 +30,8 @@ from aiohttp import web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
-from hotline.core.calendar.schedule import CHINA, Calendar
+from hotline.common.clock import CHINA
+from hotline.core.calendar.schedule import Calendar
 from hotline.core.routing.config import SERVICE_LEVEL_SECONDS
 from hotline.features.board.board import board, seat_rows
 from hotline.features.calls.handling import LedgerWriter
@@ -57,7 +58,9 @@ class Sources:
     routing: Callable[[], RoutingLoop | None]
     calendar: Callable[[], Calendar]
     clock: Callable[[], datetime]  # now
-    calendar_clock: Callable[[], datetime]  # the moment the calendar is read at
+    # The service clock (pinned by service.calendar_time, or the real time): the moment
+    # the calendar is read at and work orders are counted overdue at.
+    calendar_clock: Callable[[], datetime]
 
 
 class Wallboard:
@@ -182,9 +185,14 @@ class Wallboard:
         if cached is not None and cached[1] == day and tick - cached[0] < FIGURES_TTL:
             return cached[2], cached[3]
         figures = await day_figures(self.sources.ledger, day)
-        day_end = datetime.combine(day + timedelta(days=1), datetime.min.time(), CHINA)
+        # The day's calls by the ledger's real times; the work orders overdue or due
+        # today by the service clock, the one their deadlines were counted from (pinned
+        # by service.calendar_time, or the real time).
+        decided = self.sources.calendar_clock()
+        order_day = decided.astimezone(CHINA).date()
+        day_end = datetime.combine(order_day + timedelta(days=1), datetime.min.time(), CHINA)
         orders = await OrderBook(self.sources.ledger, self.sources.calendar()).counts(
-            now, day_end)
+            decided, day_end)
         self._figures = (tick, day, figures, orders)
         return figures, orders
 

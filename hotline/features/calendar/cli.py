@@ -25,7 +25,7 @@ def register(sub: Subparsers) -> None:
 
 
 def cmd_calendar(args: argparse.Namespace, ctx: Context) -> int:
-    from hotline.core.calendar.schedule import CHINA
+    from hotline.common.clock import CHINA
 
     calendar = ctx.calendar()
     today = datetime.now(CHINA).date()

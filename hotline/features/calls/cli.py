@@ -156,7 +156,7 @@ def cmd_ledger_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_ledger_show(args: argparse.Namespace, ctx: Context) -> int:
-    from hotline.features.calls.handling import utc_now
+    from hotline.common.clock import utc_now
     from hotline.ledger.access import Reader, show_call
     from hotline.ledger.orders import OrderBook
     from hotline.ledger.store import Ledger
@@ -183,8 +183,7 @@ EXPORT_FORMATS = {".csv": "csv", ".xlsx": "xlsx"}
 
 
 def cmd_ledger_export(args: argparse.Namespace, ctx: Context) -> int:
-    from hotline.core.calendar.schedule import CHINA
-    from hotline.features.calls.handling import utc_now
+    from hotline.common.clock import CHINA, utc_now
     from hotline.ledger.export import export
     from hotline.ledger.orders import OrderBook
     from hotline.ledger.store import Ledger, iso

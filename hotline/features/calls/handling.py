@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
 
+from hotline.common.clock import Clock, Now, utc_now
 from hotline.core.calls.adoption import adopted_call
 from hotline.core.calls.live import ChannelInfo, QueueStatus
 from hotline.core.calls.tracking import (
@@ -57,13 +57,6 @@ log = structlog.get_logger("hotline.calls")
 # Calls of these kinds get a work order when they end (passed on within 1 working day).
 ORDER_KINDS = frozenset({"tip_off", "complaint", "suggestion"})
 
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 @dataclass(eq=False)
 class _Unwritten:
     """A call's newest snapshot not yet in the ledger, and how its writes have gone."""
@@ -99,7 +92,7 @@ class LedgerWriter:
     dead_after = 5
     dead_retry = 60.0
 
-    def __init__(self, ledger: Ledger, clock: Clock = utc_now) -> None:
+    def __init__(self, ledger: Ledger, clock: Now = utc_now) -> None:
         self.ledger = ledger
         self.clock = clock
         self._queue: asyncio.Queue[Call] = asyncio.Queue()
@@ -247,8 +240,8 @@ class LedgerWriter:
 
 class CallHandling:
     def __init__(self, gateway: AmiGateway, ledger: Ledger, config: ConfigAccessor,
-                 prompts: PromptStore, clock: Clock = utc_now,
-                 calendar_clock: Clock | None = None,
+                 prompts: PromptStore, clock: Now = utc_now,
+                 service_clock: Clock | None = None,
                  voicemail: Voicemail | None = None) -> None:
         self.gateway = gateway
         # The live configuration (dialplans, routing, calendar), read when needed: an
@@ -256,7 +249,10 @@ class CallHandling:
         self.config = config
         self.voicemail = voicemail
         self._untimed_warned = False
-        self.calendar_clock = calendar_clock or clock
+        # `clock` times what happens (the ledger's times, when Asterisk gave none);
+        # the service clock (pinned by service.calendar_time, or the real time) is the
+        # time of the decisions: the menu's calendar, work-order deadlines.
+        self.service_clock = service_clock or Clock()
         self.ledger = ledger
         self.prompts = prompts
         self.clock = clock
@@ -330,7 +326,7 @@ class CallHandling:
             await self.orders.from_call(
                 linkedid=call.linkedid, kind=call.category or "other",
                 number=call.caller_number, name=call.caller_name,
-                at=call.ended_at or self.clock())
+                at=self.service_clock.at(call.ended_at or self.clock()))
         except Exception:
             log.exception("ledger.work_order_failed", linkedid=call.linkedid)
 
@@ -345,7 +341,8 @@ class CallHandling:
             routing is not None and queue in routing.queues) else queue
         try:
             await self.orders.from_call(
-                linkedid=linkedid, kind=kind, number=number, name=name, at=self.clock(),
+                linkedid=linkedid, kind=kind, number=number, name=name,
+                at=self.service_clock.at(self.clock()),
                 content=f"{label}{'不在服务时间' if closed else '无人接听'}，请回电（{linkedid}）")
             log.info("ivr.callback_registered", queue=queue, kind=kind)
         except Exception:
@@ -409,7 +406,7 @@ class CallHandling:
                 log.error("ivr.no_dialplan", extension=extension)
                 await self._send_on(channel, done=False)
                 return
-            now = self.calendar_clock()
+            now = self.service_clock.at(self.clock())
             calendar = config.calendar
             context = CallContext(fact.number, calendar.state(now), {
                 queue: calendar.state(now, queue) for queue in calendar.queue_hours})

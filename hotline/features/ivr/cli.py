@@ -80,7 +80,7 @@ def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
 def _check_calendar(ctx: Context, queues: set[str] | None) -> tuple[int, int]:
     """Validate config/calendar.yaml (queue_hours against routing's `queues`) and warn
     about years without an official schedule."""
-    from hotline.core.calendar.schedule import CHINA
+    from hotline.common.clock import CHINA
 
     try:
         calendar = ctx.calendar(queues)

@@ -104,7 +104,7 @@ def _with_orders(ctx: Context, work: Callable[[OrderBook], Awaitable[Any]]) -> A
 
 
 def cmd_orders(args: argparse.Namespace, ctx: Context) -> int:
-    from hotline.features.calls.handling import utc_now
+    from hotline.common.clock import utc_now
     from hotline.ledger.access import Reader, order_opened
     from hotline.ledger.orders import KIND_LABELS, STATUS_LABELS, Viewer
 
@@ -159,7 +159,7 @@ def cmd_orders(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_orders_create(args: argparse.Namespace, ctx: Context) -> int:
     """`hotline orders create --call LINKEDID --kind K`: a seat opens a work order."""
-    from hotline.features.calls.handling import utc_now
+    from hotline.common.clock import utc_now
 
     async def work(book: OrderBook, who: str, now: datetime
                    ) -> tuple[dict[str, Any], list[str]]:
@@ -180,7 +180,7 @@ def cmd_orders_create(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_orders_edit(args: argparse.Namespace, ctx: Context) -> int:
     """`hotline orders edit ID`: fill in or correct an open order's fields (audited)."""
-    from hotline.features.calls.handling import utc_now
+    from hotline.common.clock import utc_now
 
     async def work(book: OrderBook, who: str, now: datetime
                    ) -> tuple[dict[str, Any], list[str]]:

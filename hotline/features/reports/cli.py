@@ -35,7 +35,7 @@ def register(sub: Subparsers) -> None:
 
 
 def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
-    from hotline.features.calls.handling import utc_now
+    from hotline.common.clock import utc_now
     from hotline.features.reports.render import to_csv, to_html, to_json
     from hotline.ledger.report import quarter_bounds, quarterly
     from hotline.ledger.store import Ledger

@@ -66,8 +66,8 @@ def routing_of(ctx: Context) -> RoutingConfig:
 
 
 def cmd_seats(args: argparse.Namespace, ctx: Context) -> int:
+    from hotline.common.clock import utc_now
     from hotline.features.board.board import seat_rows
-    from hotline.features.calls.handling import utc_now
     from hotline.features.seats.desk import SeatDesk, held
     from hotline.ledger.seats import SeatBook
     from hotline.ledger.store import Ledger
@@ -114,7 +114,7 @@ def cmd_seats(args: argparse.Namespace, ctx: Context) -> int:
 def cmd_queues(args: argparse.Namespace, ctx: Context) -> int:
     from datetime import datetime
 
-    from hotline.core.calendar.schedule import CHINA
+    from hotline.common.clock import CHINA
     from hotline.features.board.board import MEMBER_STATE, board
     from hotline.ledger.report import SERVICE_LEVEL_SECONDS, DayFigures, day_figures
     from hotline.ledger.store import Ledger

@@ -141,7 +141,7 @@ def cmd_voicemail_play(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_voicemail_done(args: argparse.Namespace, ctx: Context) -> int:
-    from hotline.features.calls.handling import utc_now
+    from hotline.common.clock import utc_now
 
     note = args.note.strip()
     if not note:

@@ -31,8 +31,9 @@ from pathlib import Path
 
 import structlog
 
+from hotline.common.clock import CHINA, Clock
 from hotline.common.labels import CATEGORIES
-from hotline.core.calendar.schedule import CHINA, Calendar
+from hotline.core.calendar.schedule import Calendar
 from hotline.features.voicemail.errors import VoicemailError as VoicemailError  # importable
 from hotline.features.voicemail.errors import VoicemailNoAudio, VoicemailSpoolUnwritable
 from hotline.ledger.store import Ledger
@@ -92,12 +93,14 @@ def analyse(path: Path) -> Audio:
 
 class Voicemail:
     def __init__(self, ledger: Ledger, spool: Spool, calendar: Callable[[], Calendar],
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], service_clock: Clock | None = None) -> None:
         self.book = VoicemailBook(ledger)
         self.spool = spool
         # The calendar live now (a reload may swap it): deadlines are counted on it.
         self.calendar = calendar
-        self.clock = clock
+        self.clock = clock  # when things happen (the voicemail's own times)
+        # Deadlines are counted from the service clock's time (pinned or real).
+        self.service_clock = service_clock or Clock()
 
     async def begin(self, *, linkedid: str, caller_number: str | None,
                     caller_name: str | None, box: str, category: str | None,
@@ -148,7 +151,7 @@ class Voicemail:
             flags.append("short")
         if audio.dbfs < SILENCE_DBFS:
             flags.append("silent")
-        due = self.calendar().add_working_days(now, 1)
+        due = self.calendar().add_working_days(self.service_clock.at(now), 1)
         row = await self.book.get(recording.voicemail_id)
         label = CATEGORIES.get(row.category or "", "未选择类别") if row else "未选择类别"
         content = f"留言录音 {audio.seconds:.0f} 秒（{label}），请回电处理"
@@ -184,7 +187,7 @@ class Voicemail:
                 flags.append("short")
             if audio.dbfs < SILENCE_DBFS:
                 flags.append("silent")
-            due = self.calendar().add_working_days(started, 1)
+            due = self.calendar().add_working_days(self.service_clock.at(started), 1)
             voicemail_id = await self.book.imported(
                 source=f"asterisk-voicemail:{msg_id}", linkedid=f"asterisk-voicemail:{msg_id}",
                 caller_number=number, caller_name=name, box=inbox.parent.name,
