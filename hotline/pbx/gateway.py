@@ -2,8 +2,9 @@
 
 Everything else in hotline asks it: its typed operations (hotline.pbx.operations: queue
 members, queue status, channels, variables, sending a call on), an AsyncAGI command
-(through hotline.pbx.agi.AgiChannel), events. `send` and `send_list` take raw actions:
-for pbx/ itself and the gateway's own tests.
+(through hotline.pbx.agi.AgiChannel), typed events (subscribe_calls,
+subscribe_queue_changes, subscribe_lifecycle: hotline.pbx.events). `send`, `send_list`
+and `subscribe` take raw actions and AMI event names: for pbx/ itself and tests.
 
 panoramisk 1.4 provides the protocol class the connection is made with
 (`panoramisk.ami_protocol.AMIProtocol`); its defects are contained here, each replaced

@@ -10,7 +10,7 @@ import sqlite3
 import sys
 import wave
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -115,10 +115,13 @@ async def test_after_hours_caller_leaves_a_voicemail_that_becomes_a_work_order(
     assert vm["duration_seconds"] == pytest.approx(audio.seconds, abs=0.01)
     assert audio.dbfs > -40  # speech, not silence
     assert vm["flags"] == ""
-    # Due by the end of the next working day after it was left.
-    started = datetime.fromisoformat(str(vm["started_at"]))
-    due = Calendar().add_working_days(started, 1)
+    # Due by the end of the next working day after the service's clock (pinned to the
+    # holiday); the voicemail's own times stay real.
+    due = Calendar().add_working_days(datetime.fromisoformat(HOLIDAY), 1)
     assert vm["due_at"] == due.isoformat(timespec="milliseconds")
+    assert str(vm["due_at"]).startswith("2026-10-08")  # after National Day
+    started = datetime.fromisoformat(str(vm["started_at"]))
+    assert abs(started - datetime.now(UTC)) < timedelta(minutes=5)
     order = work_order(ledger, vm["work_order_id"])
     assert (order["kind"], order["status"], order["callback_number"]) == (
         "voicemail", "open", "13955112345")
