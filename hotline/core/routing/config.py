@@ -119,9 +119,6 @@ class RoutingConfig:
     overflow: OverflowPolicy = OverflowPolicy()
     pause_reasons: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PAUSE_REASONS))
 
-    def group_of(self, seat: Seat) -> Group:
-        return self.groups[seat.group]
-
     def seats_for(self, queue: str) -> tuple[tuple[Seat, bool], ...]:
         """The seats with a skill for `queue`, each with whether it is remote (indexed
         once: the policy asks on every queue event)."""
@@ -171,10 +168,6 @@ class RoutingConfig:
         dialplan step asks for it (`prefer_region`) waits there first, rung only by the
         bureau's moved-in seats, before the queue itself."""
         return dict(self._region_index()[0])
-
-    def region_seats(self, name: str) -> tuple[Seat, ...]:
-        """The seats of a region queue's bureau with its queue's skill."""
-        return self._region_index()[1].get(name, ())
 
     def _region_index(self) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[Seat, ...]]]:
         index = self.__dict__.get("_regions")

@@ -21,11 +21,11 @@ whether free, busy, ringing, in wrap-up or on a short pause.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 
-from hotline.core.routing.config import RoutingConfig, Seat
+from hotline.core.routing.config import RoutingConfig
 
 # -- state ---------------------------------------------------------------------------------
 
@@ -263,6 +263,3 @@ def changes(current: Mapping[str, Mapping[str, int]],
                 out.append(Change("penalty", queue, seat, want[seat]))
     return out
 
-
-def seats_of(config: RoutingConfig, group: str) -> Iterable[Seat]:
-    return (s for s in config.seats.values() if s.group == group)

@@ -67,9 +67,7 @@ class RoutingLoop:
         self.interval = interval
         self.overflow: dict[str, OverflowState] = {}
         self.alerts: dict[str, Alert] = {}
-        self.actions_sent = 0
         self._poke = asyncio.Event()
-        self.rounds = 0
         self._retired: set[str] = set()  # devices of seats a reload removed
         # The last round's QueueStatus and when it was taken (the wallboard shows it).
         self.live: dict[str, QueueStatus] = {}
@@ -168,7 +166,6 @@ class RoutingLoop:
         self.overflow = dict(decision.overflow)
         await self._apply(current, decision.members, records, paused_live)
         self._alerts(decision.alerts)
-        self.rounds += 1
 
     async def _apply(self, current: Mapping[str, Mapping[str, int]],
                      desired: Mapping[str, Mapping[str, int]],
@@ -204,7 +201,6 @@ class RoutingLoop:
                     interface: str, **details: object) -> None:
         """Apply one change; one Asterisk refuses is logged, and the next round tries
         again if it still differs."""
-        self.actions_sent += 1
         try:
             await operation
             log.info("routing.applied", change=change, queue=queue, interface=interface,
