@@ -42,10 +42,9 @@ from hotline.core.ivr.engine import (
     PromptsDone,
     ReadKey,
 )
-from hotline.features.calls.handling import CALL_EVENTS, RUNNER_EVENTS
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.ivr.runner import IvrRunner, Progress
-from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.events import AgiCommandEnded, AgiCommandStarted, CallsEvent, KeyReceived
 from hotline.pbx.gateway import AmiError, AmiGateway, EventGap
 
 TITLE = "YAML dialplans and the IVR engine: engine steps/s, key -> next AGI command turnaround"
@@ -122,8 +121,8 @@ both give the same commands and the same step count. Target: ≥ {TARGET_STEPS:,
 
 **2. Turnaround, key -> next AGI command**, at {SESSIONS:,} IVR sessions at once, in one
 process and one event loop: a fake Asterisk (bench/fake_asterisk.py) on 127.0.0.1, one
-real `AmiGateway` logged in to it, with a `calls` consumer subscribed to the service's
-`CALL_EVENTS` (it hands `RUNNER_EVENTS` to the runner of the channel, as the service
+real `AmiGateway` logged in to it, with the service's typed `calls` subscription (it
+hands the AGI command and key events to the runner of the channel, as the service
 does) and {SESSIONS:,} `IvrRunner`s (`ANSWER`, then `run()`), each on a channel of its
 own; a finished session is replaced by a new call. The fake answers every AGI action with
 `Response: Success` and an `AsyncAGIExec` (the 18 headers Asterisk 22 sends, URL-encoded
@@ -350,16 +349,16 @@ async def turnaround_hotline(plan: Dialplan) -> Turnaround:
     runners: dict[str, IvrRunner] = {}
     result = Turnaround([], 0.0, 0, 0)
 
-    def on_event(message: AmiMessage | EventGap) -> None:
-        if isinstance(message, EventGap):
+    def on_event(event: CallsEvent | EventGap) -> None:
+        if isinstance(event, EventGap):
             result.gaps += 1
             return
-        if message.event in RUNNER_EVENTS:
-            runner = runners.get(message.get("Channel") or "")
+        if isinstance(event, AgiCommandStarted | AgiCommandEnded | KeyReceived):
+            runner = runners.get(event.channel)
             if runner is not None:
-                runner.on_event(message)
+                runner.on_event(event)
 
-    gateway.subscribe("calls", CALL_EVENTS, on_event)
+    gateway.subscribe_calls(on_event)
     connection = asyncio.create_task(gateway.run())
     await gateway.wait_connected(5)
     prompts = PromptStore(Path("/var/lib/hotline/prompts"),
@@ -384,7 +383,7 @@ async def turnaround_hotline(plan: Dialplan) -> Turnaround:
             runners[channel] = runner
             result.sessions_started += 1
             try:
-                await gateway.agi(channel, "ANSWER")
+                await runner.agi.answer()
                 await runner.run()
                 result.sessions_finished += 1
             except AmiError as exc:
