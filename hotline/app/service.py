@@ -26,6 +26,7 @@ from hotline.app.settings import Settings
 from hotline.app.wiring import (
     asterisk_files,
     build_queue_sounds,
+    call_record_from,
     fallback_inbox_from,
     gateway_from,
     instance_from,
@@ -40,6 +41,7 @@ from hotline.core.ivr.dialplan import Dialplan
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.board.web import Sources, Wallboard
 from hotline.features.calls.handling import CallHandling
+from hotline.features.calls.reconcile import Reconciler
 from hotline.features.errors import ServiceRunning
 from hotline.features.ivr.prompts import PromptError, PromptStore, prompts_of
 from hotline.features.seats.routing_loop import RoutingLoop
@@ -48,6 +50,7 @@ from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import Ledger
 from hotline.pbx.events import AsteriskBooted, AsteriskShuttingDown, LifecycleEvent
 from hotline.pbx.gateway import AmiError, AmiGateway
+from hotline.pbx.record import CallRecord
 
 log = structlog.get_logger("hotline.service")
 
@@ -128,8 +131,12 @@ class Service:
         self.voicemail = voicemail
         await voicemail.reconcile()
         await self._import_fallback_voicemail()
+        record = call_record_from(self.settings)
+        reconciler = Reconciler(CallRecord(record) if record is not None else None, ledger,
+                                config, lambda: self.gateway.lost_contact_at)
         self.calls = CallHandling(self.gateway, ledger, config, prompts,
-                                  service_clock=clock, voicemail=voicemail)
+                                  service_clock=clock, voicemail=voicemail,
+                                  reconciler=reconciler)
         self.routing: RoutingLoop | None = None
         if routing is not None:
             await self._login_seats(ledger)

@@ -77,6 +77,10 @@ class VoicemailSettings(_Section):
     # dialplan's fallback); hotline imports those messages. None with the sandbox: its
     # 12366@hotline box; None otherwise: no import.
     fallback_inbox: Path | None = None
+    # Asterisk's record of calls (its CEL SQLite file, config/asterisk/cel.conf), which
+    # hotline reconciles into the ledger at every (re)connect. None with the sandbox: its
+    # db/record.db; None otherwise: no reconciling.
+    call_record: Path | None = None
     import_interval: float = Field(60.0, gt=0)
 
     @model_validator(mode="after")

@@ -175,6 +175,16 @@ def spool_from(settings: Settings) -> Spool:
                  f"{inst.chroot_dir}/spool/hotline-voicemail")
 
 
+def call_record_from(settings: Settings) -> Path | None:
+    """Asterisk's record of calls (see VoicemailSettings.call_record)."""
+    vm = settings.voicemail
+    if vm.call_record is not None:
+        return settings.resolve(vm.call_record)
+    if vm.host_dir is not None:
+        return None  # an Asterisk of its own: say where its record is, or nothing
+    return instance_from(settings).dir / "db" / "record.db"
+
+
 def fallback_inbox_from(settings: Settings) -> Path | None:
     vm = settings.voicemail
     if vm.fallback_inbox is not None:

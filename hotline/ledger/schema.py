@@ -139,6 +139,13 @@ MIGRATIONS: list[str] = [
     ALTER TABLE calls ADD COLUMN self_service INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE calls ADD COLUMN after_hours INTEGER NOT NULL DEFAULT 0;
     """,
+    # 10: rows not from hotline's own events: a call Asterisk handled alone, written from
+    # its record of calls (recorded_by asterisk_record); an end time hotline did not see
+    # (end_by: asterisk_record, the record's; last_seen, the last moment it was known alive)
+    """
+    ALTER TABLE calls ADD COLUMN recorded_by TEXT;
+    ALTER TABLE calls ADD COLUMN end_by TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

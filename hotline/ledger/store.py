@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -17,7 +17,7 @@ from typing import Any
 import aiosqlite
 
 from hotline.common.clock import CHINA as CHINA  # importable from here as before
-from hotline.core.calls.tracking import Call, CallState, vanished_outcome
+from hotline.core.calls.tracking import Call, CallState, RecordedBy, vanished_outcome
 from hotline.ledger.errors import LedgerError as LedgerError  # importable from here
 from hotline.ledger.errors import LedgerMigrationFailed, LedgerTooNew
 from hotline.ledger.schema import MIGRATIONS, SCHEMA_VERSION
@@ -95,6 +95,8 @@ class CallRow:
     referred_to: str | None = None
     self_service: int = 0  # 1: walked a self-service menu
     after_hours: int = 0  # 1: the line was closed when the call came
+    recorded_by: str | None = None  # asterisk_record: written from Asterisk's record
+    end_by: str | None = None  # asterisk_record, last_seen: an end time no hang-up told
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -143,6 +145,8 @@ def row_of(call: Call, now: datetime | str) -> tuple[Any, ...]:
         call.referred_to,
         1 if call.self_service else 0,
         1 if call.after_hours else 0,
+        call.recorded_by._value_ if call.recorded_by is not None else None,
+        call.end_by._value_ if call.end_by is not None else None,
     )
 
 
@@ -175,6 +179,7 @@ def call_from_row(row: CallRow, channel: str = "", uniqueid: str = "") -> Call:
         answered_at=answered, wait_seconds=row.wait_seconds, talk_seconds=row.talk_seconds,
         voicemail_id=row.voicemail_id, referred_to=row.referred_to,
         self_service=bool(row.self_service), after_hours=bool(row.after_hours),
+        recorded_by=RecordedBy(row.recorded_by) if row.recorded_by else None,
         # Back in a queue after an answer: a seat sent the caller back.
         transfers=1 if answered is not None and state in (
             CallState.QUEUED, CallState.RINGING) else 0)
@@ -279,11 +284,14 @@ class Ledger:
                 "SELECT linkedid FROM calls WHERE ended_at IS NULL") as cur:
             return [row[0] for row in await cur.fetchall()]
 
-    async def close_vanished(self, linkedids: Sequence[str], at: datetime) -> None:
-        """Close calls left open by an earlier run that Asterisk no longer has."""
-        stamp = iso(at)
+    async def close_vanished(self, linkedids: Sequence[str], at: datetime,
+                             ends: Mapping[str, tuple[datetime, RecordedBy]] | None = None,
+                             ) -> None:
+        """Close calls left open by an earlier run that Asterisk no longer has: at their
+        time in `ends` (when they really ended, as Asterisk's record says), else `at`."""
+        now = iso(at)
         async with self.transaction() as db:
-            ends = []
+            closed = []
             for lid in linkedids:
                 async with db.execute("SELECT answered_at IS NOT NULL, voicemail_id IS NOT "
                                       "NULL FROM calls WHERE linkedid = ? AND ended_at IS "
@@ -291,10 +299,13 @@ class Ledger:
                     row = await cur.fetchone()
                 if row is not None:
                     outcome = vanished_outcome(bool(row[0]), bool(row[1]))
-                    ends.append((stamp, CallState.ENDED.value, outcome.value, stamp, lid))
+                    end, end_by = (ends or {}).get(lid, (at, None))
+                    closed.append((iso(end), CallState.ENDED.value, outcome.value,
+                                   end_by.value if end_by is not None else None, now, lid))
             await db.executemany(
                 "UPDATE calls SET ended_at = ?, state = ?, end_reason = 'vanished', "
-                "outcome = ?, updated_at = ? WHERE linkedid = ? AND ended_at IS NULL", ends)
+                "outcome = ?, end_by = ?, updated_at = ? WHERE linkedid = ? "
+                "AND ended_at IS NULL", closed)
 
     async def latest(self, limit: int = 20) -> list[CallRow]:
         async with self._reader.execute(

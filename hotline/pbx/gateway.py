@@ -296,6 +296,9 @@ class AmiGateway(AsteriskOperations):
         self.connections = 0
         self.last_received = 0.0
         self.events_received = 0
+        # Wall-clock time (epoch seconds) of the last message of the last connection that
+        # was lost: the last moment its calls were known alive (None: none lost yet).
+        self.lost_contact_at: float | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -397,6 +400,8 @@ class AmiGateway(AsteriskOperations):
                 return
 
     def _drop_connection(self, reason: str) -> None:
+        if self._logged_in:
+            self.lost_contact_at = time.time() - (time.monotonic() - self.last_received)
         self.connected.clear()
         self._logged_in = False
         protocol, self._protocol = self._protocol, None

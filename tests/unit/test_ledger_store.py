@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hotline.core.calls.tracking import Call, CallState, EndReason, Outcome
+from hotline.core.calls.tracking import Call, CallState, EndReason, Outcome, RecordedBy
 from hotline.ledger import store
 from hotline.ledger.schema import SCHEMA_VERSION
 from hotline.ledger.store import BEIJING, COLUMNS, CallRow, Ledger, LedgerError, iso, row_of
@@ -244,7 +244,8 @@ def test_row_of_gives_every_column_as_stored() -> None:
         seat_group="centre", region="安徽省合肥市", seats_no_answer=("座席3", "座席5"),
         answered_at=T0 + timedelta(seconds=20), ended_at=T0 + timedelta(seconds=200),
         wait_seconds=12.0, talk_seconds=180.0, voicemail_id=None, outcome=Outcome.ANSWERED,
-        end_reason=EndReason.HANGUP, referred_to="055387654321", after_hours=True)
+        end_reason=EndReason.HANGUP, referred_to="055387654321", after_hours=True,
+        recorded_by=RecordedBy.ASTERISK_RECORD, end_by=RecordedBy.ASTERISK_RECORD)
     row = row_of(snapshot, T0 + timedelta(minutes=5))
     assert dict(zip(COLUMNS, row, strict=True)) == {
         "linkedid": "lid-1", "caller_number": "13955112345", "caller_name": "纳税人张三",
@@ -258,7 +259,8 @@ def test_row_of_gives_every_column_as_stored() -> None:
         "ivr_path": "main>consult", "category": "consultation",
         "topic": "individual_income_tax", "dialplan": "main", "voicemail_id": None,
         "seat_group": "centre", "region": "安徽省合肥市", "referred_to": "055387654321",
-        "self_service": 0, "after_hours": 1}
+        "self_service": 0, "after_hours": 1, "recorded_by": "asterisk_record",
+        "end_by": "asterisk_record"}
     # `now` formatted once for a batch gives the same row
     assert row_of(snapshot, "2026-11-27T09:05:00.000+08:00") == row
 

@@ -20,6 +20,7 @@ not a transfer: it changes nothing.
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -60,6 +61,14 @@ class Outcome(enum.Enum):
 class EndReason(enum.Enum):
     HANGUP = "hangup"
     VANISHED = "vanished"  # not found in Asterisk after a reconnect or restart
+
+
+class RecordedBy(enum.Enum):
+    """Where a row (`Call.recorded_by`) or its end time (`Call.end_by`) came from, when not
+    from hotline's own events."""
+
+    ASTERISK_RECORD = "asterisk_record"  # Asterisk's record of calls (hotline.core.calls.record)
+    LAST_SEEN = "last_seen"  # the last moment hotline knew the call alive
 
 
 # -- facts ---------------------------------------------------------------------------------
@@ -223,6 +232,8 @@ class Call:
     referred_to: str | None = None
     outcome: Outcome | None = None
     end_reason: EndReason | None = None
+    recorded_by: RecordedBy | None = None  # None: from hotline's own events
+    end_by: RecordedBy | None = None  # what its end time is, when not a hang-up seen
 
     def moved(self, state: CallState, at: datetime) -> Call:
         if state == self.state:
@@ -425,7 +436,8 @@ class CallTracker:
         return replace(call.moved(S.QUEUED, at), transfers=call.transfers + 1,
                        talk_seconds=talk)
 
-    def _end(self, call: Call, at: datetime, reason: EndReason) -> Call:
+    def _end(self, call: Call, at: datetime, reason: EndReason,
+             end_by: RecordedBy | None = None) -> Call:
         if call.state == S.CONNECTED and call.talk_seconds is None and call.answered_at:
             call = replace(call, talk_seconds=(at - call.answered_at).total_seconds())
         if (call.state in (S.QUEUED, S.RINGING) and call.wait_seconds is None
@@ -433,14 +445,19 @@ class CallTracker:
             call = replace(call, wait_seconds=(at - call.queued_at).total_seconds())
         outcome = outcome_of(call) if reason == EndReason.HANGUP else vanished_outcome(
             call.answered_at is not None, call.voicemail_id is not None)
-        return replace(call.moved(S.ENDED, at), ended_at=at, outcome=outcome, end_reason=reason)
+        return replace(call.moved(S.ENDED, at), ended_at=at, outcome=outcome, end_reason=reason,
+                       end_by=end_by)
 
-    def vanished(self, alive_linkedids: set[str], at: datetime) -> list[Call]:
-        """After a resync: end every tracked call whose Linkedid Asterisk no longer has."""
+    def vanished(self, alive_linkedids: set[str], at: datetime,
+                 ends: Mapping[str, tuple[datetime, RecordedBy]] | None = None) -> list[Call]:
+        """After a resync: end every tracked call whose Linkedid Asterisk no longer has, at
+        its time in `ends` (when it really ended, or was last known alive), else at `at`."""
         gone = [call for lid, call in self.calls.items() if lid not in alive_linkedids]
         ended = []
         for call in gone:
-            final = self._end(call, at, EndReason.VANISHED)
+            end, end_by = (ends or {}).get(call.linkedid, (at, None))
+            end = max(end, call.history[-1][1]) if call.history else end
+            final = self._end(call, end, EndReason.VANISHED, end_by)
             del self.calls[call.linkedid]
             self._remember_end(final, at)
             ended.append(final)

@@ -28,6 +28,7 @@ from hotline.core.calls.tracking import (
 from hotline.core.configuration import ConfigAccessor
 from hotline.core.ivr.engine import CallContext
 from hotline.core.routing.config import RoutingConfig
+from hotline.features.calls.reconcile import Reconciler
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.ivr.runner import CallLink, IvrRunner, Progress
 from hotline.features.voicemail.service import Voicemail
@@ -242,8 +243,10 @@ class CallHandling:
     def __init__(self, gateway: AmiGateway, ledger: Ledger, config: ConfigAccessor,
                  prompts: PromptStore, clock: Now = utc_now,
                  service_clock: Clock | None = None,
-                 voicemail: Voicemail | None = None) -> None:
+                 voicemail: Voicemail | None = None,
+                 reconciler: Reconciler | None = None) -> None:
         self.gateway = gateway
+        self.reconciler = reconciler  # Asterisk's record of calls, at every resync
         # The live configuration (dialplans, routing, calendar), read when needed: an
         # IVR session takes the snapshot of its start and keeps it to its end.
         self.config = config
@@ -492,13 +495,14 @@ class CallHandling:
             return
         now = self.clock()
         alive = {c.linkedid for c in channels}
-        for call in self.tracker.vanished(alive, now):
+        ends = await self.reconciler.ends(alive, self.tracker) if self.reconciler else {}
+        for call in self.tracker.vanished(alive, now, ends):
             self._record(call)
         tracked = set(self.tracker.calls)
         stale = [lid for lid in await self.ledger.open_calls()
                  if lid not in alive and lid not in tracked]
         if stale:
-            await self.ledger.close_vanished(stale, now)
+            await self.ledger.close_vanished(stale, now, ends)
             log.warning("calls.closed_vanished", count=len(stale))
         queues = list((await self._resync_queues()).values())
         by_call: dict[str, list[ChannelInfo]] = {}
@@ -521,6 +525,8 @@ class CallHandling:
                 if chan.in_ivr and chan.channel not in self.sessions:
                     log.warning("calls.sent_on_from_earlier_run", channel=chan.channel)
                     await self._send_on(chan.channel, done=False)
+        if self.reconciler is not None:
+            await self.reconciler.run(alive, self.tracker, now)
         log.info("calls.resynced", channels=len(channels), tracked=len(self.tracker.calls))
 
     async def _resync_queues(self) -> dict[str, QueueStatus]:

@@ -1,0 +1,140 @@
+"""The pure reconcile of Asterisk's record of calls (hotline.core.calls.record)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hotline.core.calls.record import (
+    FallbackVoicemail,
+    RecordEvent,
+    RecordKind,
+    end_times,
+    reconcile,
+)
+from hotline.core.calls.tracking import Outcome, RecordedBy
+
+T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+K = RecordKind
+
+
+def _at(seconds: float) -> datetime:
+    return T0 + timedelta(seconds=seconds)
+
+
+def _call(lid: str, *steps: tuple[float, RecordKind, dict[str, object]]) -> list[RecordEvent]:
+    rows = [RecordEvent(0, K.CHANNEL_START, _at(0), lid, lid, f"Local/s@caller-{lid};1",
+                        None, None)]
+    for seconds, kind, extra in steps:
+        rows.append(RecordEvent(0, kind, _at(seconds), lid, str(extra.pop("uniqueid", lid)),
+                                f"Local/s@caller-{lid};1", "13955100001", "纳税人",
+                                **extra))  # type: ignore[arg-type]
+    return [RecordEvent(i + 100 * len(lid), e.kind, e.at, e.linkedid, e.uniqueid, e.channel,
+                        e.number, e.name, e.on_line, e.queue, e.voicemail, e.peer_device)
+            for i, e in enumerate(rows)]
+
+
+Q = {"on_line": True, "queue": "center"}
+
+
+def answered(lid: str = "a") -> list[RecordEvent]:
+    return _call(lid, (1, K.APP_START, dict(Q)),
+                 (4, K.BRIDGE_ENTER, {**Q, "peer_device": "Local/8001@seats"}),
+                 (4.1, K.BRIDGE_ENTER, {"uniqueid": "seat-leg"}),
+                 (6, K.BRIDGE_EXIT, dict(Q)), (6, K.APP_END, dict(Q)),
+                 (6, K.HANGUP, {"on_line": True}), (6, K.CHANNEL_END, {}),
+                 (6.2, K.CALL_END, {"uniqueid": "x"}))
+
+
+def abandoned(lid: str = "b") -> list[RecordEvent]:
+    return _call(lid, (1, K.APP_START, dict(Q)), (3, K.APP_END, dict(Q)),
+                 (3, K.HANGUP, {"on_line": True}))
+
+
+def voicemail(lid: str = "v") -> list[RecordEvent]:
+    return _call(lid, (1, K.APP_START, dict(Q)), (4, K.APP_END, dict(Q)),
+                 (4, K.APP_START, {"on_line": True, "voicemail": True}),
+                 (9, K.HANGUP, {"on_line": True}))
+
+
+def seat(device: str) -> str | None:
+    return {"Local/8001@seats": "演示座席8001"}.get(device)
+
+
+def test_an_answered_fallback_call_gets_its_queue_seat_and_times() -> None:
+    """A call a seat answered in the fallback queue: queue, seat, queued/answered/ended
+    times, wait and talk from the record, marked as from it."""
+    [call] = reconcile(answered(), set(), set(), seat).new_calls
+    assert (call.outcome, call.queue, call.seat) == (Outcome.ANSWERED, "center", "演示座席8001")
+    assert (call.queued_at, call.answered_at, call.ended_at) == (_at(1), _at(4), _at(6))
+    assert (call.wait_seconds, call.talk_seconds) == (3.0, 2.0)
+    assert call.recorded_by == RecordedBy.ASTERISK_RECORD
+    assert call.caller_number == "13955100001"
+
+
+def test_a_caller_who_hangs_up_in_the_queue_abandoned() -> None:
+    """Hanging up in the queue (nothing after it) is abandoned, its wait counted to the end."""
+    [call] = reconcile(abandoned(), set(), set(), seat).new_calls
+    assert (call.outcome, call.seat, call.wait_seconds) == (Outcome.ABANDONED, None, 2.0)
+
+
+def test_a_fallback_voicemail_links_to_its_call() -> None:
+    """The queue let go, voicemail followed: the imported message of that caller and time is
+    the call's voicemail (outcome voicemail); without one the call is unanswered."""
+    message = FallbackVoicemail(7, "13955100001", _at(5))
+    [call] = reconcile(voicemail(), set(), set(), seat, [message]).new_calls
+    assert (call.outcome, call.voicemail_id, call.wait_seconds) == (Outcome.VOICEMAIL, 7, 3.0)
+    [alone] = reconcile(voicemail(), set(), set(), seat).new_calls
+    assert (alone.outcome, alone.voicemail_id) == (Outcome.UNANSWERED, None)
+    other = FallbackVoicemail(8, "13900000000", _at(5))
+    [wrong] = reconcile(voicemail(), set(), set(), seat, [other]).new_calls
+    assert wrong.voicemail_id is None
+
+
+def test_known_alive_unfinished_and_foreign_calls_are_not_written() -> None:
+    """A call the ledger or tracker knows, one Asterisk still has, one not ended and one that
+    never ran the line's dialplan get no row; only the known finished one is prunable."""
+    unfinished = _call("u", (1, K.APP_START, dict(Q)))
+    foreign = _call("f", (1, K.HANGUP, {}))
+    found = reconcile([*answered("a"), *abandoned("b"), *unfinished, *foreign],
+                      known={"a"}, alive={"b"}, seat_of=seat)
+    assert found.new_calls == ()
+    assert set(found.prunable) == {e.row for e in answered("a")}
+
+
+def test_reconciling_twice_adds_nothing_the_second_time() -> None:
+    """Once written (so known), the record's call is never written again."""
+    events = [*answered(), *abandoned()]
+    first = reconcile(events, set(), set(), seat)
+    assert len(first.new_calls) == 2
+    again = reconcile(events, {c.linkedid for c in first.new_calls}, set(), seat)
+    assert again.new_calls == ()
+
+
+def test_a_vanished_call_ends_when_the_record_says_else_when_last_seen() -> None:
+    """A vanished call's end: the record's hang-up if there is one, else the last moment
+    the link spoke; with neither, no time is given."""
+    ends = end_times([*answered("a"), *_call("u", (1, K.APP_START, dict(Q)))],
+                     {"a", "u"}, _at(3))
+    assert ends == {"a": (_at(6), RecordedBy.ASTERISK_RECORD),
+                    "u": (_at(3), RecordedBy.LAST_SEEN)}
+    assert end_times([], {"u"}, None) == {}
+
+
+def test_a_vanished_connected_call_ends_at_its_given_time_not_the_resync() -> None:
+    """After an Asterisk crash a connected call ends (and its talk stops) at the last moment
+    it was known alive, marked so, not at the reconnect."""
+    from hotline.core.calls.tracking import (
+        CallTracker,
+        EndReason,
+        IvrEntered,
+        QueueJoined,
+        SeatConnected,
+    )
+
+    tracker = CallTracker()
+    tracker.apply(IvrEntered("c", "c", "chan", "1", None), _at(0))
+    tracker.apply(QueueJoined("c", "c", "chan", "center", "1", None), _at(1))
+    tracker.apply(SeatConnected("c", "center", "演示座席8001", 1.0), _at(2))
+    [call] = tracker.vanished(set(), _at(60), {"c": (_at(14.6), RecordedBy.LAST_SEEN)})
+    assert (call.ended_at, call.talk_seconds, call.end_reason, call.end_by) == (
+        _at(14.6), 12.6, EndReason.VANISHED, RecordedBy.LAST_SEEN)
