@@ -29,6 +29,21 @@ block (calls would stall) and does not drop silently: it counts what the consume
 logs `ami.events_dropped`, and hands the consumer an `EventGap` as soon as it has caught up
 (always before its next event), so the consumer knows to resync its state from Asterisk
 (the call tracker does).
+
+Nothing Asterisk (or whatever answers on its port) sends can end the service or grow its
+memory without bound (tests/unit/test_ami_fuzz.py, bench/ami_fuzz.py):
+
+- a frame over 1 MiB, or 1 MiB buffered with no frame end (`ami.frame_too_large`), and a
+  frame that breaks the protocol (an action's list events or list end before its
+  response, a list over LIST_EVENTS_MAX events or LIST_BYTES_MAX bytes:
+  `ami.protocol_violation`) drop the connection; its pending actions fail with
+  AmiDisconnected and `run` reconnects (and the on_connect resyncs run);
+- each consumer's queue holds at most `queue_size` events and CONSUMER_BYTES bytes of
+  frame text (past either, events are dropped and counted, and an EventGap follows);
+- the route cache (event name -> consumers) keeps at most ROUTE_CACHE_MAX names, of
+  at most ROUTE_NAME_MAX characters: random event names cannot grow it;
+- a frame that is neither a response nor an event, a response to no pending action, a
+  second response, an AsyncAGIExec of another channel are ignored.
 """
 
 from __future__ import annotations
@@ -50,7 +65,7 @@ from panoramisk.ami_protocol import AMIProtocol
 
 from hotline.common.privacy import mask_name, mask_number
 from hotline.pbx.ami.agi import AgiResult, parse_agi_result
-from hotline.pbx.ami.message import AmiFramer, AmiMessage, serialize_action
+from hotline.pbx.ami.message import AmiFramer, AmiMessage, FrameTooLarge, serialize_action
 
 # The AMI errors are defined in pbx/errors.py; importable from here as before.
 from hotline.pbx.errors import AgiHangup as AgiHangup
@@ -74,6 +89,14 @@ from hotline.pbx.operations import AsteriskOperations
 
 log = structlog.get_logger("hotline.ami")
 
+# Bounds on what the peer can make the gateway hold (see the module docstring). Real
+# lists are far smaller: CoreShowChannels of 1,000 channels is about 1.5 MB.
+LIST_EVENTS_MAX = 100_000
+LIST_BYTES_MAX = 64 << 20
+CONSUMER_BYTES = 32 << 20
+ROUTE_CACHE_MAX = 512
+ROUTE_NAME_MAX = 64
+
 
 EventHandler = Callable[[AmiMessage | EventGap], Awaitable[None] | None]
 
@@ -84,6 +107,7 @@ class _Pending:
     future: asyncio.Future[Any]
     wants_list: bool = False
     events: list[AmiMessage] = field(default_factory=list)
+    events_bytes: int = 0
     response: AmiMessage | None = None
 
 
@@ -96,13 +120,17 @@ class _PendingAgi:
 
 class _Consumer:
     def __init__(self, name: str, patterns: tuple[str, ...], handler: EventHandler,
-                 size: int) -> None:
+                 size: int, max_bytes: int = CONSUMER_BYTES) -> None:
         self.name = name
         self.patterns = patterns
         self.exact = frozenset(p.lower() for p in patterns if not _is_glob(p))
         self.globs = [re.compile(fnmatch.translate(p.lower())) for p in patterns if _is_glob(p)]
         self.handler = handler
         self.queue: asyncio.Queue[AmiMessage | EventGap] = asyncio.Queue(size)
+        # Frame text held in the queue: a count bound alone would let 10,000 frames of
+        # 1 MiB each sit there.
+        self.max_bytes = max_bytes
+        self.queued_bytes = 0
         self.dropped = 0
         self.task: asyncio.Task[None] | None = None
         self.offered = 0  # events offered to this consumer (delivered or dropped)
@@ -116,15 +144,17 @@ class _Consumer:
 
     def offer(self, message: AmiMessage) -> None:
         self.offered += 1
+        size = len(message.text)
+        if self.queue.full() or self.queued_bytes + size > self.max_bytes:
+            self.dropped += 1
+            return
         if self.dropped:
+            self._put_gap()
             if self.queue.full():
                 self.dropped += 1
                 return
-            self._put_gap()
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.dropped += 1
+        self.queue.put_nowait(message)
+        self.queued_bytes += size
 
     def _put_gap(self) -> None:
         self.queue.put_nowait(EventGap(self.dropped))
@@ -139,6 +169,8 @@ class _Consumer:
                 # which may be long in coming (a quiet line after a burst).
                 self._put_gap()
             item = await self.queue.get()
+            if isinstance(item, AmiMessage):
+                self.queued_bytes -= len(item.text)
             try:
                 result = self.handler(item)
                 if inspect.isawaitable(result):
@@ -225,15 +257,34 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
         super().connection_made(transport)
 
     def data_received(self, data: bytes) -> None:
-        for message in self.framer.feed(data):
-            try:
-                self.gateway._handle(message)
-            except Exception:
-                # A bug in handling one message must neither drop the connection nor lose
-                # the other messages of the same read.
-                log.exception("ami.handle_failed", ami_event=message.event)
+        try:
+            for message in self.framer.feed(data):
+                if self.closed:  # dropped by a message of this same read
+                    return
+                try:
+                    self.gateway._handle(message, self)
+                except Exception:
+                    # A bug in handling one message must neither drop the connection nor
+                    # lose the other messages of the same read.
+                    log.exception("ami.handle_failed", ami_event=message.event)
+        except FrameTooLarge as exc:
+            log.error("ami.frame_too_large", address=self.gateway.address, size=exc.size,
+                      limit=exc.limit)
+            self.violated("frame too large")
+            return
         if self.framer.greeting is not None and not self.greeted.done():
             self.greeted.set_result(self.framer.greeting)
+
+    def violated(self, reason: str) -> None:
+        """The peer broke the protocol: drop this connection (its pending actions fail
+        with AmiDisconnected) so that `run` makes a fresh one."""
+        if self.gateway._protocol is self:
+            self.gateway._drop_connection(f"AMI connection dropped ({reason})")
+        self.close()
+        if not self.closed_future.done():
+            self.closed_future.set_result(None)
+        if not self.greeted.done():
+            self.greeted.set_exception(AmiDisconnected(f"AMI peer broke the protocol: {reason}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -484,7 +535,9 @@ class AmiGateway(AsteriskOperations):
                 ) from None
         finally:
             self._pending.pop(action_id, None)
-        assert pending.response is not None
+        if pending.response is None:  # _handle completes an action only with its response
+            raise AmiDisconnected(f"{name} was completed without a response from AMI at "
+                                  f"{self.address}")
         return pending.response, pending.events
 
     async def agi(self, channel: str, command: str, *, timeout: float | None = None,
@@ -507,6 +560,8 @@ class AmiGateway(AsteriskOperations):
                                  f"{timeout:g} s") from None
         finally:
             self._agi.pop(command_id, None)
+            if future.done() and not future.cancelled():
+                future.exception()  # failed (a drop) while its AGI action was unanswered
 
     # -- events ---------------------------------------------------------------------------
 
@@ -577,28 +632,26 @@ class AmiGateway(AsteriskOperations):
                 return True
         raise KeyError(consumer)
 
-    def _handle(self, message: AmiMessage) -> None:
+    def _handle(self, message: AmiMessage, protocol: _Protocol | None = None) -> None:
         self.last_received = time.monotonic()
         event = message.event
         action_id = message.action_id
         if event is None:
-            if action_id is not None:
+            if action_id is not None and message.response is not None:
                 pending = self._pending.get(action_id)
                 if pending is not None and pending.response is None:
                     pending.response = message
                     if not (pending.wants_list and message.is_success
                             and message.get("EventList") == "start") and not pending.future.done():
                         pending.future.set_result(None)
+            # Else a frame that is neither a response nor an event, or a response to no
+            # action of ours (any more), or a second one: nothing to do with it.
             return
         self.events_received += 1
         if action_id is not None:
             pending = self._pending.get(action_id)
             if pending is not None and pending.wants_list:
-                if message.get("EventList") == "Complete":
-                    if not pending.future.done():
-                        pending.future.set_result(None)
-                else:
-                    pending.events.append(message)
+                self._list_event(pending, message, protocol)
                 return
         if event == "AsyncAGIExec":
             self._agi_exec(message)
@@ -608,13 +661,46 @@ class AmiGateway(AsteriskOperations):
         consumers = self._route_cache.get(lower)
         if consumers is None:
             consumers = [c for c in self._consumers if c.wants(lower)]
-            self._route_cache[lower] = consumers
+            # Bounded: a peer sending endless new (or huge) event names must not grow it.
+            if len(lower) <= ROUTE_NAME_MAX:
+                if len(self._route_cache) >= ROUTE_CACHE_MAX:
+                    self._route_cache.clear()
+                self._route_cache[lower] = consumers
         for consumer in consumers:
             consumer.offer(message)
+
+    def _list_event(self, pending: _Pending, message: AmiMessage,
+                    protocol: _Protocol | None) -> None:
+        """An event of a list action's answer; before the response (Asterisk sends the
+        response first), or past the list bounds, it breaks the protocol."""
+        if pending.future.done():
+            return
+        reason = None
+        if pending.response is None:
+            reason = f"{message.event} for {pending.name} before its response"
+        elif message.get("EventList") == "Complete":
+            pending.future.set_result(None)
+            return
+        elif (len(pending.events) >= LIST_EVENTS_MAX
+              or pending.events_bytes + len(message.text) > LIST_BYTES_MAX):
+            reason = f"{pending.name} answered with more than {len(pending.events)} events"
+        else:
+            pending.events.append(message)
+            pending.events_bytes += len(message.text)
+            return
+        log.error("ami.protocol_violation", address=self.address, reason=reason)
+        target = protocol if protocol is not None else self._protocol
+        if target is not None:
+            target.violated(reason)
+        else:
+            self._drop_connection(f"AMI connection dropped ({reason})")
 
     def _agi_exec(self, message: AmiMessage) -> None:
         command_id = message.get("CommandID")
         agi = self._agi.get(command_id) if command_id else None
+        channel = message.get("Channel")
+        if channel is not None and agi is not None and channel != agi.channel:
+            return  # not the command's channel: not its result
         if agi is not None and not agi.future.done():
             agi.future.set_result(parse_agi_result(message.get("Result") or ""))
 

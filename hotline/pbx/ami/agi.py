@@ -6,8 +6,9 @@ import re
 from dataclasses import dataclass, field
 from urllib.parse import unquote
 
-_RESULT = re.compile(r"^(?P<code>\d{3})[ -]?(?P<rest>.*)$", re.S)
+_RESULT = re.compile(r"^(?P<code>[0-9]{3})[ -]?(?P<rest>.*)$", re.S)
 _KV = re.compile(r"(\w+)=(\S*)")
+DTMF_KEYS = frozenset("0123456789*#ABCD")
 
 
 @dataclass(frozen=True)
@@ -34,11 +35,12 @@ class AgiResult:
         """The key pressed, for commands that return an ASCII code (WAIT FOR DIGIT, ...)."""
         if self.code != 200 or self.result is None:
             return None
-        try:
-            value = int(self.result)
-        except ValueError:
+        # Only a DTMF key: a garbled result (a huge number, a control code) is no key,
+        # and must not raise (chr() of a huge number would) in the middle of a menu.
+        if not self.result.isascii() or not self.result.isdigit() or len(self.result) > 3:
             return None
-        return chr(value) if value > 0 else None
+        key = chr(int(self.result))
+        return key if key in DTMF_KEYS else None
 
 
 def parse_agi_result(encoded: str) -> AgiResult:

@@ -135,22 +135,45 @@ def _parse_lines(lines: list[str]) -> tuple[dict[str, str], dict[str, list[str]]
     return headers, repeated or None
 
 
+# Asterisk's biggest frames are a few kB (a channel's variables, a long Output); 1 MiB
+# leaves room for any real one and keeps a frame that never ends from eating the memory.
+MAX_FRAME = 1 << 20
+
+
+class FrameTooLarge(ValueError):
+    """A frame (or the greeting) grew past the framer's limit: the peer is broken or
+    hostile. The gateway drops the connection and reconnects."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"AMI frame of at least {size} bytes, over the {limit}-byte limit")
+        self.size = size
+        self.limit = limit
+
+
 class AmiFramer:
     """Feed it bytes as they arrive; it yields whole messages.
 
     The first line Asterisk sends is a greeting (`Asterisk Call Manager/9.0.0`) ended by a
     single CRLF; it is taken apart as `greeting`. Bytes that are not valid UTF-8 become
     U+FFFD and are counted in `decode_errors`, never dropped silently.
+
+    No frame may be longer than `max_frame` bytes, and no more than that is ever buffered
+    waiting for a frame's end: past it `feed` raises FrameTooLarge (after yielding the
+    whole frames before it), and the framer is of no further use (its connection is to be
+    dropped).
     """
 
-    __slots__ = ("_buffer", "decode_errors", "greeting")
+    __slots__ = ("_buffer", "decode_errors", "greeting", "max_frame")
 
-    def __init__(self) -> None:
+    def __init__(self, max_frame: int = MAX_FRAME) -> None:
         self._buffer = b""
         self.greeting: str | None = None
         self.decode_errors = 0
+        self.max_frame = max_frame
 
     def feed(self, data: bytes) -> Iterator[AmiMessage]:
+        # Only the new bytes (and the 3 before them) can hold a frame end not seen yet.
+        search_from = max(0, len(self._buffer) - 3)
         buffer = self._buffer + data if self._buffer else data
         if self.greeting is None:
             if len(buffer) < len(GREETING_PREFIX) and GREETING_PREFIX.startswith(buffer):
@@ -159,17 +182,19 @@ class AmiFramer:
             if buffer.startswith(GREETING_PREFIX):
                 end = buffer.find(b"\r\n")
                 if end < 0:
-                    self._buffer = buffer
+                    self._keep(buffer)
                     return
                 self.greeting = buffer[:end].decode("utf-8", "replace")
                 buffer = buffer[end + 2 :]
+                search_from = 0
             else:
                 self.greeting = ""
-        cut = buffer.rfind(FRAME_END)
+        cut = buffer.rfind(FRAME_END, search_from)
         if cut < 0:
-            self._buffer = buffer
+            self._keep(buffer)
             return
-        self._buffer = buffer[cut + 4 :]
+        rest = buffer[cut + 4 :]
+        self._buffer = rest
         # Frame boundaries are ASCII, so decoding whole frames never splits a character.
         chunk = buffer[:cut]
         try:
@@ -177,12 +202,24 @@ class AmiFramer:
         except UnicodeDecodeError:
             text = chunk.decode("utf-8", "replace")
             self.decode_errors += text.count("\ufffd")
+        check = len(chunk) > self.max_frame  # else no frame in it can be too long
         for frame in text.split("\r\n\r\n"):
+            if check and len(frame.encode("utf-8", "replace")) > self.max_frame:
+                self._buffer = b""
+                raise FrameTooLarge(len(frame.encode("utf-8", "replace")), self.max_frame)
             frame = frame.strip("\r\n")
             if frame:
                 message = parse_frame(frame)
                 if message is not None:
                     yield message
+        if len(rest) > self.max_frame:
+            self._keep(rest)
+
+    def _keep(self, buffer: bytes) -> None:
+        if len(buffer) > self.max_frame:
+            self._buffer = b""
+            raise FrameTooLarge(len(buffer), self.max_frame)
+        self._buffer = buffer
 
     @property
     def pending_bytes(self) -> int:
