@@ -331,6 +331,16 @@ class CallTracker:
         self.calls[call.linkedid] = call
         return call
 
+    def resynced(self, call: Call) -> Call | None:
+        """A tracked call as a resync found it in Asterisk (after events about it were
+        missed: a seat answered it, it reached a queue); None if it is not tracked or
+        nothing changed."""
+        old = self.calls.get(call.linkedid)
+        if old is None or old == call:
+            return None
+        self.calls[call.linkedid] = call
+        return call
+
     def _start(self, fact: Fact, at: datetime) -> Call | None:
         if isinstance(fact, IvrEntered):
             return Call(fact.linkedid, fact.channel, fact.uniqueid, fact.number, fact.name,

@@ -510,7 +510,18 @@ class CallHandling:
             if chan.linkedid:
                 by_call.setdefault(chan.linkedid, []).append(chan)
         for linkedid, chans in by_call.items():
-            if linkedid not in self.tracker.calls and linkedid not in self.tracker.ended:
+            tracked_call = self.tracker.calls.get(linkedid)
+            if tracked_call is not None:
+                # Tracked, but events about it may have been missed (an EventGap, a cut
+                # link): where Asterisk says it is now (queued, answered by a seat) wins.
+                now_found = adopted_call(linkedid, chans, tracked_call, queues, now)
+                updated = (self.tracker.resynced(now_found) if now_found is not None
+                           else None)
+                if updated is not None:
+                    self._record(updated)
+                    log.warning("calls.resynced_from_asterisk", linkedid=linkedid,
+                                was=tracked_call.state.value, now=updated.state.value)
+            elif linkedid not in self.tracker.ended:
                 row = await self.ledger.get(linkedid)
                 earlier = call_from_row(row) if row is not None else None
                 found = (adopted_call(linkedid, chans, earlier, queues, now)
