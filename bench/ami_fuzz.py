@@ -32,8 +32,8 @@ from typing import Any
 
 import structlog
 
-from hotline.features.calls.handling import CALL_EVENTS
 from hotline.pbx.ami.message import MAX_FRAME
+from hotline.pbx.events import CALL_EVENTS
 from hotline.pbx.gateway import (
     CONSUMER_BYTES,
     ROUTE_CACHE_MAX,
