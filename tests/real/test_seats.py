@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hotline.features.calls.testcall import TestCall, place_call
+from hotline.features.cli_support import os_account
 from hotline.pbx import testline
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
@@ -29,6 +30,7 @@ REPO = Path(__file__).resolve().parents[2]
 async def hotline(inst: Instance, ledger: Path, *args: str) -> tuple[int, str, str]:
     env = {**os.environ, "HOTLINE_AMI_PORT": str(inst.ami_port),
            "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LEDGER_PATH": str(ledger),
+           # Says nothing of who acts: the seat events name the OS account (os_account).
            "USER": "tester"}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "hotline", *args, env=env, cwd=REPO,
@@ -93,8 +95,9 @@ async def test_login_pause_and_logout_reach_asterisk_and_the_ledger(
     events = con.execute("SELECT seat, event, reason, actor FROM seat_events ORDER BY id"
                          ).fetchall()
     con.close()
-    assert events == [("8002", "login", None, "tester"), ("8002", "pause", "meal", "tester"),
-                      ("8002", "logout", None, "tester")]
+    me = os_account()  # the account running the commands, whatever USER says
+    assert events == [("8002", "login", None, me), ("8002", "pause", "meal", me),
+                      ("8002", "logout", None, me)]
 
 
 async def test_a_paused_seat_is_not_rung(own_asterisk: Instance, tmp_path: Path) -> None:
