@@ -1,9 +1,10 @@
 """The hotline service: one TaskGroup owns every long-lived task; SIGINT/SIGTERM end it.
 
-While connected it keeps Asterisk's `HOTLINE_HEARTBEAT` global fresh. The dialplan entry
-of 12366 reads it: a call that arrives while the heartbeat is stale (hotline down or cut
-off from AMI) goes straight to the centre's queue and voicemail instead of waiting for a
-hotline that is not there.
+Calls reach it over FastAGI (hotline.pbx.fastagi: one connection per call, served by a
+task of the group), and the lease task pushes each of those calls' TIMEOUT(absolute)
+forward over AMI from the same event loop: if the service dies, its connections drop and
+Asterisk sends the callers on at once; if it wedges or loses AMI, the leases run out and
+Asterisk sends them on within agi.lease seconds. No heartbeat, no shared clock.
 """
 
 from __future__ import annotations
@@ -49,12 +50,11 @@ from hotline.features.voicemail.service import Voicemail
 from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import Ledger
 from hotline.pbx.events import AsteriskBooted, AsteriskShuttingDown, LifecycleEvent
+from hotline.pbx.fastagi import FastAgiServer, Lease
 from hotline.pbx.gateway import AmiError, AmiGateway
 from hotline.pbx.record import CallRecord
 
 log = structlog.get_logger("hotline.service")
-
-HEARTBEAT_INTERVAL = 5.0
 
 
 class Service:
@@ -121,8 +121,6 @@ class Service:
         await self._build_prompts(config().dialplans.values())
         await self._build_queue_sounds()
         ledger = await Ledger.open(ledger_path(self.settings))
-        # The heartbeat first on every connect: it is what lets callers reach hotline.
-        self.gateway.on_connect(self._beat)
         clock = self.clock
         fixed = clock.pinned
         self.warn_missing_years(fixed)
@@ -137,6 +135,11 @@ class Service:
         self.calls = CallHandling(self.gateway, ledger, config, prompts,
                                   service_clock=clock, voicemail=voicemail,
                                   reconciler=reconciler)
+        agi = self.settings.agi
+        self.lease = Lease(self._refresh_lease, seconds=agi.lease, interval=agi.refresh)
+        self.agi_server = FastAgiServer(agi.host, self.settings.agi_port, self.lease,
+                                        self.calls.on_agi_call)
+        self.calls.agi_server = self.agi_server
         self.routing: RoutingLoop | None = None
         if routing is not None:
             await self._login_seats(ledger)
@@ -167,7 +170,8 @@ class Service:
                 if self.routing is not None:
                     subscriptions.append(self.routing.attach(spawn))
                 tasks = [group.create_task(self.gateway.run(), name="ami-gateway"),
-                         group.create_task(self._heartbeat(), name="heartbeat"),
+                         group.create_task(self.agi_server.run(), name="fastagi"),
+                         group.create_task(self.lease.run(), name="agi-lease"),
                          group.create_task(self.calls.writer.run(), name="ledger-writer"),
                          group.create_task(self._reloads(), name="reloads"),
                          group.create_task(self._import_loop(), name="voicemail-import")]
@@ -309,18 +313,10 @@ class Service:
             self.fully_booted.clear()
             log.warning("asterisk.shutdown", shutdown=event.shutdown, restart=event.restart)
 
-    async def _beat(self) -> None:
-        await self.gateway.heartbeat(timeout=5.0)
-
-    async def _heartbeat(self) -> None:
-        while True:
-            await asyncio.sleep(HEARTBEAT_INTERVAL)
-            if not self.gateway.connected.is_set():
-                continue
-            try:
-                await self._beat()
-            except AmiError as exc:
-                log.warning("service.heartbeat_failed", error=str(exc))
+    async def _refresh_lease(self, channel: str, variable: str, value: str) -> None:
+        # A short timeout: a refresh that has not landed within the lease is useless.
+        await self.gateway.set_channel_variable(channel, variable, value,
+                                                timeout=self.settings.agi.lease)
 
 
 async def serve(settings: Settings, login_seats: Iterable[str] = ()) -> None:

@@ -51,6 +51,24 @@ class AmiSettings(_Section):
         return self
 
 
+class AgiSettings(_Section):
+    # The FastAGI server the line's dialplan connects to for every call
+    # (agi://host:port/ivr). Loopback: a remote host that does not answer costs Asterisk
+    # a 2 s connect timeout per call. None: the AMI port + 1 (as the sandbox renders it).
+    host: str = "127.0.0.1"
+    port: int | None = Field(None, ge=1, le=65535)
+    # The lease: seconds a call in hotline's IVR lives without a refresh before Asterisk
+    # sends it on (the dialplan's T extension), and seconds between refreshes.
+    lease: float = Field(2.0, ge=1.0, le=30.0)
+    refresh: float = Field(0.5, gt=0.05, le=5.0)
+
+    @model_validator(mode="after")
+    def _refresh_within_lease(self) -> AgiSettings:
+        if self.refresh * 2 > self.lease:
+            raise ValueError("agi.refresh must be at most half of agi.lease")
+        return self
+
+
 class LedgerSettings(_Section):
     path: Path = Path("../var/ledger.sqlite3")
     # Staff (login names) who may unmask a reporter's or complainant's number, one record
@@ -158,6 +176,7 @@ class SandboxSettings(_Section):
 
 class Settings(_Section):
     ami: AmiSettings = AmiSettings()
+    agi: AgiSettings = AgiSettings()
     ledger: LedgerSettings = LedgerSettings()
     dialplans: DialplanSettings = DialplanSettings()
     routing: RoutingSettings = RoutingSettings()
@@ -170,6 +189,13 @@ class Settings(_Section):
     sandbox: SandboxSettings = SandboxSettings()
     # Relative paths above are resolved against this folder (the config file's folder).
     base_dir: Path = Path(".")
+
+    @property
+    def agi_port(self) -> int:
+        """The FastAGI port: agi.port, else the one beside the AMI port."""
+        from hotline.pbx.fastagi import default_agi_port
+
+        return self.agi.port if self.agi.port is not None else default_agi_port(self.ami.port)
 
     def resolve(self, path: Path) -> Path:
         """`path` made absolute against the config file's folder."""

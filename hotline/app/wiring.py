@@ -41,7 +41,8 @@ def sandbox_from(settings: Settings) -> Sandbox:
 
 
 def instance_from(settings: Settings) -> Instance:
-    return sandbox_from(settings).instance(settings.sandbox.instance, settings.ami.port)
+    return sandbox_from(settings).instance(settings.sandbox.instance, settings.ami.port,
+                                           settings.agi.port)
 
 
 def ami_secret(settings: Settings) -> str:

@@ -1,9 +1,11 @@
-"""One channel in AsyncAGI, driven through the gateway: the AGI commands hotline's IVR
-uses, and the dialplan applications it runs (Queue, Dial), in Asterisk's words."""
+"""The AGI commands hotline's IVR uses (IvrChannel), and one channel in AsyncAGI driven
+through the gateway (AgiChannel). The line itself runs FastAGI (hotline.pbx.fastagi);
+AsyncAGI stays for tools and tests that drive a channel over AMI alone."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from hotline.pbx.ami.agi import AgiResult, quote_agi_arg
 from hotline.pbx.errors import AgiHangup
@@ -21,6 +23,47 @@ OUTBOUND = "Local/{number}@outbound/n"
 class DialOutcome:
     answered: bool
     status: str | None  # Asterisk's DIALSTATUS (ANSWER, BUSY, NOANSWER, ...)
+
+
+@dataclass(frozen=True)
+class QueueOutcome:
+    """What a Queue did, as the channel's variables say after it returned."""
+
+    queue: str | None
+    status: str | None  # QUEUESTATUS: TIMEOUT, FULL, JOINEMPTY, LEAVEEMPTY, CONTINUE, ...
+    member: str | None  # MEMBERINTERFACE of the seat that answered (None: nobody)
+    member_name: str | None
+    talk_seconds: float | None  # ANSWEREDTIME_MS / 1000
+    wait_seconds: float | None  # QUEUEWAIT
+
+    @property
+    def answered(self) -> bool:
+        return self.member is not None
+
+
+class IvrChannel(Protocol):
+    """What the IVR runner asks of its call's channel, whatever the AGI transport."""
+
+    channel: str
+
+    async def answer(self) -> None: ...
+
+    async def stream_file(self, prompt: str, escape: str = "") -> str | None: ...
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None: ...
+
+    async def get_variable(self, name: str) -> str | None: ...
+
+    async def set_variable(self, name: str, value: str) -> None: ...
+
+    async def record_file(self, path: str, *, max_seconds: float, silence_seconds: float,
+                          ) -> AgiResult: ...
+
+    async def queue(self, queue: str, timeout: int) -> QueueOutcome: ...
+
+    async def dial_out(self, number: str, timeout: int = 60) -> DialOutcome: ...
+
+    async def finish(self) -> None: ...
 
 
 class AgiChannel:
@@ -57,14 +100,18 @@ class AgiChannel:
     async def set_variable(self, name: str, value: str) -> None:
         await self.command(f"SET VARIABLE {name} {quote_agi_arg(value)}")
 
-    async def queue(self, queue: str, timeout: int) -> None:
+    async def queue(self, queue: str, timeout: int) -> QueueOutcome:
         """Wait in `queue` (ringing, not music) for up to `timeout` seconds, or until a seat
-        answered and the call with it ended."""
+        answered and the call with it ended; what happened, as the channel says."""
+        await self.set_variable("MEMBERINTERFACE", "")
         await self._exec("Queue", queue_args(queue, timeout))
-
-    async def queue_result(self) -> str | None:
-        """How the last queue ended (QUEUESTATUS: TIMEOUT, FULL, JOINEMPTY, ...)."""
-        return await self.get_variable("QUEUESTATUS")
+        member = await self.get_variable("MEMBERINTERFACE")
+        talk = await self.get_variable("ANSWEREDTIME_MS")
+        wait = await self.get_variable("QUEUEWAIT")
+        return QueueOutcome(queue, await self.get_variable("QUEUESTATUS"), member or None,
+                            await self.get_variable("MEMBERNAME") or None,
+                            float(talk) / 1000 if talk and talk.isdigit() else None,
+                            float(wait) if wait and wait.isdigit() else None)
 
     async def dial_out(self, number: str, timeout: int = 60) -> DialOutcome:
         """Transfer the caller to `number` (rung up to `timeout` seconds)."""

@@ -120,9 +120,16 @@ class AmiActionFailed(AmiError):
 
 
 class AgiHangup(AmiError):
-    """The channel left AsyncAGI (hung up, or was sent on) before the command finished."""
+    """The channel left AGI (hung up, or was sent on) before the command finished."""
 
     code = "agi-channel-gone"
+
+
+class AgiProtocolError(AmiError):
+    """A FastAGI connection from Asterisk sent something that is not AGI (a bad line, an
+    environment too long): that connection ends, the caller goes to the fallback."""
+
+    code = "agi-protocol"
 
 
 class AmiAlready(AmiActionFailed):

@@ -9,7 +9,6 @@ AmiAlready, which an idempotent caller may ignore.
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Any
 
 from hotline.core.calls.live import ChannelInfo, QueueStatus
@@ -18,10 +17,8 @@ from hotline.pbx.channels import parse_channels
 from hotline.pbx.errors import AmiActionFailed, AmiAlready
 from hotline.pbx.queues import parse_queue_status
 
-# The global the dialplan entry reads to tell whether hotline is alive
-# (config/asterisk/extensions.conf), and the channel variable that tells it hotline has
-# finished with a call (hang up rather than fall back).
-HEARTBEAT_VARIABLE = "HOTLINE_HEARTBEAT"
+# The channel variable that tells the dialplan (config/asterisk/extensions.conf) hotline
+# has finished with a call (hang up rather than fall back).
 DONE_VARIABLE = "HOTLINE_DONE"
 # CommandIDs of the AGI commands that send a call on. Not tied to one run: a new run
 # recognises the send-on of an earlier one (its completion needs no answer).
@@ -103,13 +100,10 @@ class AsteriskOperations:
         await self.send({"Action": "Setvar", "Variable": name, "Value": value},
                         timeout=timeout)
 
-    async def heartbeat(self, *, timeout: float | None = None) -> None:
-        """Tell the dialplan hotline is alive (the time now, in epoch seconds)."""
-        await self.set_global(HEARTBEAT_VARIABLE, str(int(time.time())), timeout=timeout)
-
-    async def set_channel_variable(self, channel: str, name: str, value: str) -> None:
+    async def set_channel_variable(self, channel: str, name: str, value: str, *,
+                                   timeout: float | None = None) -> None:
         await self.send({"Action": "Setvar", "Channel": channel, "Variable": name,
-                         "Value": value})
+                         "Value": value}, timeout=timeout)
 
     # -- channels -------------------------------------------------------------------------
 

@@ -81,6 +81,9 @@ def _queue(name: str, queue: QueueDef, comment: str, *, region: bool) -> str:
         f"announce-holdtime = {'yes' if queue.announce_wait and not region else 'no'}",
         "periodic-announce-frequency = 0",
         "reportholdtime = no",
+        # MEMBERINTERFACE and MEMBERNAME on the caller's channel once a seat answers:
+        # after Queue returns, hotline reads from the channel who answered.
+        "setinterfacevar = yes",
         "",
     ]
     return "\n".join(lines)

@@ -60,8 +60,6 @@ from hotline.pbx.errors import (
 MIN_ASTERISK_MAJOR = 20
 PACKAGES = ("asterisk", "asterisk-core-sounds-en-gsm")
 COMPLETE_MARK = ".hotline-sandbox.json"
-# Seconds after which a call that arrives finds hotline's heartbeat stale.
-HEARTBEAT_MAX = 15
 TEMPLATE_FIELD = re.compile(r"@([A-Z_]+)@")
 # The account Asterisk runs as, on the host and (the same uid and gid) inside the root.
 ASTERISK_ACCOUNT = "hotline-asterisk"
@@ -243,8 +241,9 @@ class Sandbox:
 
     # -- instances ---------------------------------------------------------------------
 
-    def instance(self, name: str = "default", ami_port: int = 5038) -> Instance:
-        return Instance(self, name, ami_port)
+    def instance(self, name: str = "default", ami_port: int = 5038,
+                 agi_port: int | None = None) -> Instance:
+        return Instance(self, name, ami_port, agi_port)
 
     def running_instances(self) -> list[Instance]:
         base = self.root / "srv/hotline"
@@ -267,6 +266,14 @@ class Instance:
     sandbox: Sandbox
     name: str
     ami_port: int
+    # Where the dialplan finds hotline's FastAGI server; None: the AMI port + 1.
+    agi: int | None = None
+
+    @property
+    def agi_port(self) -> int:
+        from hotline.pbx.fastagi import default_agi_port
+
+        return self.agi if self.agi is not None else default_agi_port(self.ami_port)
 
     @property
     def chroot_dir(self) -> str:
@@ -319,7 +326,7 @@ class Instance:
             "AMI_PORT": str(self.ami_port),
             "AMI_USER": username,
             "AMI_SECRET": self.secret(),
-            "HEARTBEAT_MAX": str(HEARTBEAT_MAX),
+            "AGI_PORT": str(self.agi_port),
         }
         ids = self.sandbox.asterisk_ids() if os.geteuid() == 0 else None
         etc = self.dir / "etc"

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from urllib.parse import quote
@@ -144,18 +143,17 @@ async def test_send_on_marks_the_call_done_then_leaves_async_agi() -> None:
     assert not is_send_on("hotline-1a2b3c4d-7")
 
 
-async def test_heartbeat_sets_the_global_to_the_time_now() -> None:
-    """The heartbeat is a Setvar of the global HOTLINE_HEARTBEAT (no channel) to the
-    epoch seconds now; QueueReload asks for the parameters only."""
+async def test_the_lease_is_a_channel_setvar_of_timeout_absolute_with_a_timeout() -> None:
+    """The lease refresh is a Setvar of TIMEOUT(absolute) on the channel; QueueReload asks
+    for the parameters only."""
     async with FakeAmi() as ami, running(ami) as gateway:
         ami.handler = lambda action: response("ok")
-        before = int(time.time())
-        await gateway.heartbeat(timeout=1.0)
+        await gateway.set_channel_variable(CHANNEL, "TIMEOUT(absolute)", "2", timeout=1.0)
         await gateway.reload_queue_parameters()
-        beat = ami.received("Setvar")[0]
+        lease = ami.received("Setvar")[0]
         reload = ami.received("QueueReload")[0]
-    assert (beat.get("Variable"), beat.get("Channel")) == ("HOTLINE_HEARTBEAT", None)
-    assert before <= int(beat.get("Value") or 0) <= int(time.time())
+    assert (lease.get("Variable"), lease.get("Channel"), lease.get("Value")) == (
+        "TIMEOUT(absolute)", CHANNEL, "2")
     assert reload.get("Parameters") == "yes"
 
 
@@ -191,21 +189,23 @@ def agi_answers(results: dict[str, str]) -> Callable[[Action], str | None]:
 
 
 async def test_agi_channel_runs_queue_and_dial_in_asterisks_words() -> None:
-    """queue() runs Queue with hotline's options and timeout; dial_out() dials the number
-    through the outbound context and reads DIALSTATUS; ANSWER is answered."""
+    """queue() runs Queue with hotline's options and timeout and reads what it did from
+    the channel; dial_out() dials the number through the outbound context and reads
+    DIALSTATUS; ANSWER is answered."""
     async with FakeAmi() as ami, running(ami) as gateway:
         ami.handler = agi_answers({
             "GET VARIABLE DIALSTATUS": "200 result=1 (ANSWER)",
             "GET VARIABLE QUEUESTATUS": "200 result=1 (TIMEOUT)"})
         agi = AgiChannel(gateway, CHANNEL)
-        await agi.queue("center-hefei", 30)
-        assert await agi.queue_result() == "TIMEOUT"
+        outcome = await agi.queue("center-hefei", 30)
+        assert (outcome.status, outcome.answered) == ("TIMEOUT", False)
         dialled = await agi.dial_out("055387654321")
         assert (dialled.answered, dialled.status) == (True, "ANSWER")
         commands = [a.get("Command") for a in ami.received("AGI")]
-    assert commands == ['EXEC Queue "center-hefei,r,,,30"', "GET VARIABLE QUEUESTATUS",
-                        'EXEC Dial "Local/055387654321@outbound/n,60"',
-                        "GET VARIABLE DIALSTATUS"]
+    assert commands[:2] == ['SET VARIABLE MEMBERINTERFACE ""', 'EXEC Queue "center-hefei,r,,,30"']
+    assert "GET VARIABLE QUEUESTATUS" in commands[2:-2]
+    assert commands[-2:] == ['EXEC Dial "Local/055387654321@outbound/n,60"',
+                             "GET VARIABLE DIALSTATUS"]
 
 
 async def test_agi_channel_reads_keys_records_and_finishes() -> None:

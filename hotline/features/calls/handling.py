@@ -1,16 +1,21 @@
-"""Calls: AMI events -> call tracker -> ledger; AsyncAGI channels -> the IVR.
+"""Calls: AMI events -> call tracker -> ledger; FastAGI connections -> the IVR.
 
-One consumer handles every call event in order, so a call exists in the tracker before its
-IVR session reports anything. The ledger is written by a task of its own behind a queue:
-a slow or failing disk never holds up a caller, and a failed write is retried, not lost.
+A call starts when its FastAGI connection arrives (hotline.pbx.fastagi): it is in the
+tracker before its IVR session starts, so before the session reports anything; one
+consumer handles every AMI call event in order. (A channel that enters AsyncAGI, from a
+dialplan not yet updated, is served as before.) The ledger is written by a task of its
+own behind a queue: a slow or failing disk never holds up a caller, and a failed write
+is retried, not lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import structlog
 
@@ -24,6 +29,8 @@ from hotline.core.calls.tracking import (
     Fact,
     IvrEntered,
     IvrProgress,
+    SeatCompleted,
+    SeatConnected,
 )
 from hotline.core.configuration import ConfigAccessor
 from hotline.core.ivr.engine import CallContext
@@ -35,6 +42,7 @@ from hotline.features.voicemail.service import Voicemail
 from hotline.ledger.orders import OrderBook
 from hotline.ledger.region import region_of
 from hotline.ledger.store import Ledger, call_from_row
+from hotline.pbx.agi import IvrChannel
 from hotline.pbx.events import (
     AgiCommandEnded,
     AgiCommandStarted,
@@ -43,6 +51,7 @@ from hotline.pbx.events import (
     EarlierAgiFinished,
     KeyReceived,
 )
+from hotline.pbx.fastagi import AFTER_QUEUE_SCRIPT, FastAgiChannel, FastAgiServer
 from hotline.pbx.gateway import (
     AgiHangup,
     AmiDisconnected,
@@ -268,6 +277,8 @@ class CallHandling:
         # are held here and applied once it is done, in order.
         self._resyncing = 0
         self._held: list[tuple[Fact, datetime]] = []
+        # The FastAGI server the line's calls come through (set by the service).
+        self.agi_server: FastAgiServer | None = None
 
     @property
     def routing(self) -> RoutingConfig | None:
@@ -295,7 +306,7 @@ class CallHandling:
                 runner.on_event(event)
             return
         if isinstance(event, EarlierAgiFinished):
-            await self._on_earlier_agi(event)
+            await self._on_earlier_agi(event)  # AsyncAGI only
             return
         await self._on_call_event(event)
 
@@ -320,7 +331,57 @@ class CallHandling:
         if call is not None:
             self._record(call)
         if isinstance(fact, IvrEntered) and call is not None and fact.channel not in self.sessions:
-            self._start_session(fact, event.extension)
+            self._start_session(fact, event.extension)  # AsyncAGI
+
+    # -- FastAGI connections --------------------------------------------------------------
+
+    def on_agi_call(self, agi: FastAgiChannel) -> None:
+        """A FastAGI connection of the line (the FastAGI server's callback): the call
+        starts here, in the tracker first, then its IVR session."""
+        if agi.script == AFTER_QUEUE_SCRIPT:
+            # Back from a queue with no session waiting: hotline restarted meanwhile.
+            self._background_task(self._after_queue_without_session(agi))
+            return
+        fact = IvrEntered(agi.linkedid, agi.uniqueid, agi.channel, agi.number, agi.name)
+        call = self.tracker.apply(fact, self.clock()) if agi.channel not in self.sessions \
+            else None
+        if call is None:
+            log.error("ivr.entry_refused", linkedid=agi.linkedid, channel=agi.channel,
+                      reason="call already ended or channel already in a session")
+            agi.close()  # to the fallback
+            return
+        self._record(call)
+        self._start_session(fact, agi.extension, agi)
+
+    async def _after_queue_without_session(self, agi: FastAgiChannel) -> None:
+        """After a queue, the session that sent the caller there is gone (an earlier
+        run): answered (the channel says so) -> hotline is done, hang up; else on to the
+        fallback. The call's row learns the answer if this run missed it."""
+        with structlog.contextvars.bound_contextvars(linkedid=agi.linkedid,
+                                                     channel=agi.channel):
+            try:
+                outcome = await agi.queue_outcome()
+                call = self.tracker.calls.get(agi.linkedid)
+                if outcome.answered and call is not None and call.answered_at is None:
+                    self._apply(SeatConnected(agi.linkedid, call.queue or "",
+                                              outcome.member_name or outcome.member or "",
+                                              outcome.wait_seconds))
+                    self._apply(SeatCompleted(agi.linkedid, outcome.talk_seconds))
+                log.warning("ivr.after_queue_of_earlier_run", answered=outcome.answered,
+                            status=outcome.status)
+                if outcome.answered:
+                    await agi.finish()
+                else:
+                    await agi.send_on(done=False)
+            except Exception as exc:
+                log.warning("ivr.after_queue_failed", error=str(exc))
+            finally:
+                agi.close()
+
+    def _background_task(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     async def _work_order(self, call: Call) -> None:
         """Tip-offs, complaints and suggestions get a work order at once, due to be passed
@@ -364,6 +425,8 @@ class CallHandling:
         if call.region is None and call.caller_number:
             call = replace(call, region=region_of(call.caller_number))
         self.writer.put(call)
+        if call.state == CallState.ENDED and self.agi_server is not None:
+            self.agi_server.caller_gone(call.linkedid)  # nobody comes back from its queue
         if call.state == CallState.ENDED and call.category in ORDER_KINDS:
             task = asyncio.get_running_loop().create_task(self._work_order(call))
             self._background.add(task)
@@ -387,10 +450,11 @@ class CallHandling:
 
     # -- IVR sessions -----------------------------------------------------------------------
 
-    def _start_session(self, fact: IvrEntered, extension: str | None) -> None:
+    def _start_session(self, fact: IvrEntered, extension: str | None,
+                       agi: FastAgiChannel | None = None) -> None:
         channel = fact.channel
         task = asyncio.get_running_loop().create_task(
-            self._session(fact, extension), name=f"ivr-{channel}")
+            self._session(fact, extension, agi), name=f"ivr-{channel}")
         self.sessions[channel] = task
 
         def done(_: asyncio.Task[None]) -> None:
@@ -399,7 +463,16 @@ class CallHandling:
 
         task.add_done_callback(done)
 
-    async def _session(self, fact: IvrEntered, extension: str | None) -> None:
+    async def _session(self, fact: IvrEntered, extension: str | None,
+                       agi: FastAgiChannel | None) -> None:
+        try:
+            await self._run_session(fact, extension, agi)
+        finally:
+            if agi is not None:
+                agi.close()  # whatever happened: the caller goes on in the dialplan
+
+    async def _run_session(self, fact: IvrEntered, extension: str | None,
+                           agi: FastAgiChannel | None) -> None:
         channel, linkedid = fact.channel, fact.linkedid
         with structlog.contextvars.bound_contextvars(linkedid=linkedid, channel=channel):
             # The call's configuration, kept to its end whatever a reload swaps in.
@@ -407,7 +480,7 @@ class CallHandling:
             plan = config.dialplan_for(extension)
             if plan is None:
                 log.error("ivr.no_dialplan", extension=extension)
-                await self._send_on(channel, done=False)
+                await self._leave(agi, channel, done=False)
                 return
             now = self.service_clock.at(self.clock())
             calendar = config.calendar
@@ -431,7 +504,7 @@ class CallHandling:
             link = CallLink(linkedid, fact.number, fact.name, self._apply, callback)
             runner = IvrRunner(self.gateway, channel, plan, context,
                                self.prompts.for_dialplan(plan.name), report, answered,
-                               link, self.voicemail, config.routing)
+                               link, self.voicemail, config.routing, agi)
             self.runners[channel] = runner
             log.info("ivr.started", dialplan=plan.name, version=plan.version,
                      calendar=context.calendar, generation=config.generation)
@@ -442,23 +515,35 @@ class CallHandling:
             except AgiHangup:
                 log.debug("ivr.caller_left")
             except AmiDisconnected:
-                # AMI dropped mid-menu: once back, send the call on (centre queue).
+                # AMI dropped mid-menu (AsyncAGI): once back, send the call on. (Over
+                # FastAGI, AMI is not on the call's path; the lease covers a cut.)
                 log.warning("ivr.ami_lost_mid_menu")
                 with contextlib.suppress(TimeoutError):
-                    await self.gateway.wait_connected(30)
-                    await self._send_on(channel, done=False)
+                    if agi is None:
+                        await self.gateway.wait_connected(30)
+                    await self._leave(agi, channel, done=False)
             except AmiError as exc:
                 log.error("ivr.failed", error=str(exc))
-                await self._send_on(channel, done=False)
+                await self._leave(agi, channel, done=False)
             except Exception:
                 # A bug must not leave the caller in silence.
                 log.exception("ivr.crashed")
-                await self._send_on(channel, done=False)
+                await self._leave(agi, channel, done=False)
 
     def _apply(self, fact: Fact) -> None:
         call = self.tracker.apply(fact, self.clock())
         if call is not None:
             self._record(call)
+
+    async def _leave(self, agi: IvrChannel | None, channel: str, *, done: bool) -> None:
+        """The session is over: the caller goes on in the dialplan (FastAGI: close the
+        connection; AsyncAGI: send it on)."""
+        if isinstance(agi, FastAgiChannel):
+            with contextlib.suppress(AmiError):
+                await agi.send_on(done=done)
+            agi.close()
+        else:
+            await self._send_on(channel, done=done)
 
     async def _send_on(self, channel: str, *, done: bool) -> None:
         """Leave AsyncAGI: to the dialplan's fallback (queue, voicemail), or, when the
@@ -563,7 +648,10 @@ class CallHandling:
         awaited (they are quick ledger writes), then the ledger writer drained."""
         sessions = list(self.sessions.items())
         for channel, task in sessions:
-            task.cancel()
+            runner = self.runners.get(channel)
+            task.cancel()  # a FastAGI session closes its connection: on to the fallback
+            if runner is not None and isinstance(runner.agi, FastAgiChannel):
+                continue
             call = next((c for c in self.tracker.calls.values()
                          if c.caller_channel == channel), None)
             in_menu = call is None or call.state == CallState.IVR

@@ -98,6 +98,11 @@ async def _place_call(gateway: AmiGateway, call: TestCall, timeout: float,
         while True:
             item = await events.get()
             fact = item.fact if isinstance(item, CallEvent) else None
+            if (call.ivr_channel is None and isinstance(item, AgiCommandStarted)
+                    and item.linkedid == call.linkedid):
+                # Over FastAGI no event says "entered the IVR": its first AGI command does
+                # (only the line's entry runs AGI in the call).
+                call.ivr_channel = item.channel
             on_ivr = (isinstance(item, AgiCommandStarted | AgiCommandEnded | KeyReceived)
                       and item.channel == call.ivr_channel)
             if isinstance(item, CallNotPlaced):

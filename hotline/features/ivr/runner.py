@@ -1,8 +1,10 @@
-"""Runs the menu engine on a real call over AsyncAGI.
+"""Runs the menu engine on a real call over AGI (FastAGI on the line).
 
-Each engine command becomes AGI commands (hotline.pbx.agi.AgiChannel): prompts are played
+Each engine command becomes AGI commands (hotline.pbx.agi.IvrChannel): prompts are played
 with every key as escape digit (barge-in), keys are read one at a time, queues and
-transfers are dialplan applications the channel runs, voicemail is recorded.
+transfers are dialplan applications the channel runs, voicemail is recorded. After a
+queue, what happened (answered by whom, for how long) is read from the channel itself,
+never assumed from the events hotline happened to receive.
 
 Type-ahead: Asterisk discards DTMF that arrives while no AGI command reads keys, but it
 still reports the key. The runner watches its channel's events (hotline.pbx.events: an
@@ -20,13 +22,20 @@ from dataclasses import dataclass
 
 import structlog
 
-from hotline.core.calls.tracking import Fact, Referred, VoicemailSaved, VoicemailStarted
+from hotline.core.calls.tracking import (
+    Fact,
+    Referred,
+    SeatCompleted,
+    SeatConnected,
+    VoicemailSaved,
+    VoicemailStarted,
+)
 from hotline.core.ivr import engine
 from hotline.core.ivr.dialplan import Dialplan
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.voicemail.service import Recording, Voicemail, VoicemailError
-from hotline.pbx.agi import AgiChannel
+from hotline.pbx.agi import AgiChannel, IvrChannel, QueueOutcome
 from hotline.pbx.events import AgiCommandEnded, AgiCommandStarted, ChannelEvent, KeyReceived
 from hotline.pbx.gateway import AgiHangup, AmiGateway
 
@@ -64,9 +73,10 @@ class IvrRunner:
                  report: Callable[[Progress], None],
                  answered: Callable[[], bool], link: CallLink | None = None,
                  voicemail: Voicemail | None = None,
-                 routing: RoutingConfig | None = None) -> None:
+                 routing: RoutingConfig | None = None,
+                 agi: IvrChannel | None = None) -> None:
         self.gateway = gateway
-        self.agi = AgiChannel(gateway, channel)
+        self.agi: IvrChannel = agi if agi is not None else AgiChannel(gateway, channel)
         self.channel = channel
         self.plan = plan
         self.context = context
@@ -179,18 +189,30 @@ class IvrRunner:
         if command.prefer_region and routing is not None and spec is not None:
             region = routing.region_for(command.queue, self.link.number if self.link else None)
             if region is not None:
-                await self.agi.queue(region, min(spec.region_wait, max_wait))
-                if self.answered():
+                outcome = await self.agi.queue(region, min(spec.region_wait, max_wait))
+                if outcome.answered:
+                    self._answered_in(region, outcome)
                     return engine.Done(answered=True)
-                log.info("ivr.region_queue_unanswered", queue=region,
-                         status=await self.agi.queue_result())
+                log.info("ivr.region_queue_unanswered", queue=region, status=outcome.status)
         remaining = max(1, round(max_wait - (time.monotonic() - started)))
-        await self.agi.queue(command.queue, remaining)
-        if self.answered():
+        outcome = await self.agi.queue(command.queue, remaining)
+        if outcome.answered:
+            self._answered_in(command.queue, outcome)
             return engine.Done(answered=True)
-        log.warning("ivr.queue_unanswered", queue=command.queue,
-                    status=await self.agi.queue_result(), then=mode)
+        log.warning("ivr.queue_unanswered", queue=command.queue, status=outcome.status,
+                    then=mode)
         return await self._unanswered(command.queue, mode)
+
+    def _answered_in(self, queue: str, outcome: QueueOutcome) -> None:
+        """A seat answered (the channel says so): if hotline missed it (AMI was cut
+        meanwhile), the call learns it now, with the seat and the talk Asterisk timed."""
+        if self.link is None or self.answered():
+            return
+        log.warning("ivr.answer_learnt_from_channel", queue=queue, member=outcome.member)
+        self.link.apply(SeatConnected(self.link.linkedid, queue,
+                                      outcome.member_name or outcome.member or "",
+                                      outcome.wait_seconds))
+        self.link.apply(SeatCompleted(self.link.linkedid, outcome.talk_seconds))
 
     async def _unanswered(self, queue: str, mode: str, closed: bool = False) -> engine.Done:
         if mode == "callback" and self.link is not None and self.link.callback is not None:

@@ -1,4 +1,5 @@
-"""Results of AsyncAGI commands, as carried by `Event: AsyncAGIExec` (Asterisk >= 12)."""
+"""Results of AGI commands: a FastAGI socket's lines, or as carried by `Event: AsyncAGIExec`
+(Asterisk >= 12)."""
 
 from __future__ import annotations
 
@@ -45,7 +46,13 @@ class AgiResult:
 
 def parse_agi_result(encoded: str) -> AgiResult:
     """Parse the URL-encoded `Result` header of an AsyncAGIExec event."""
-    raw = unquote(encoded).strip()
+    return parse_agi_line(unquote(encoded))
+
+
+def parse_agi_line(text: str) -> AgiResult:
+    """Parse one AGI result as Asterisk writes it (a FastAGI socket's line, or the
+    decoded Result of an AsyncAGIExec event)."""
+    raw = text.strip()
     match = _RESULT.match(raw)
     if match is None:
         return AgiResult(code=0, result=None, raw=raw)

@@ -1,0 +1,416 @@
+"""FastAGI: one TCP connection per call from Asterisk to hotline, and the lease.
+
+The line's dialplan entry (config/asterisk/extensions.conf [ivr]) runs
+`AGI(agi://127.0.0.1:PORT/ivr,${CHANNEL(linkedid)},${EXTEN})` under a lease
+(`TIMEOUT(absolute)`, with AGIEXITONHANGUP=yes and a `T` extension that sends the caller
+on). Why both (measured in bench/agi_transport.py, README "hotline never goes silent"):
+
+- A connection that dies (hotline killed, crashed, stopped cleanly) ends AGI at once:
+  Asterisk continues the dialplan to the fallback within milliseconds, even mid-command;
+  a connection refused (hotline down) goes there at once. No heartbeat, no clock shared.
+- A hotline that is wedged or cut off from AMI keeps its sockets open: the lease, which
+  only hotline's event loop pushes forward over AMI (Lease), runs out within
+  `seconds` and Asterisk's `T` extension sends the caller on.
+
+Queue runs in the dialplan, outside AGI (the lease would cut it): `FastAgiChannel.queue`
+sets what to queue, leaves AGI, and waits for the same call's `after-queue` connection,
+where it reads what happened from the channel (QUEUESTATUS, MEMBERINTERFACE,
+ANSWEREDTIME_MS).
+
+Everything a connection sends is bounded (line length, number of environment lines, time
+to send them); a bad line ends that connection (logged), never the server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import structlog
+
+from hotline.core.calls.tracking import caller_id
+from hotline.pbx.agi import OUTBOUND, DialOutcome, QueueOutcome
+from hotline.pbx.ami.agi import AgiResult, parse_agi_line, quote_agi_arg
+from hotline.pbx.errors import AgiHangup, AgiProtocolError, AmiError
+from hotline.pbx.operations import DONE_VARIABLE
+from hotline.pbx.queues import queue_args
+
+log = structlog.get_logger("hotline.agi")
+
+# The scripts of hotline's dialplan (agi://host:port/<script>).
+IVR_SCRIPT = "ivr"
+AFTER_QUEUE_SCRIPT = "after-queue"
+# The channel variables the dialplan reads when hotline leaves AGI to queue a caller.
+NEXT_VARIABLE = "HOTLINE_NEXT"
+QUEUE_ARGS_VARIABLE = "HOTLINE_QUEUE_ARGS"
+LEASE_VARIABLE = "TIMEOUT(absolute)"
+MAX_LINE = 8192  # bytes of one line from Asterisk
+MAX_ENV_LINES = 200  # agi_* lines of one connection (Asterisk sends about 25)
+ENV_TIMEOUT = 5.0  # seconds for Asterisk to send the environment
+
+
+def default_agi_port(ami_port: int) -> int:
+    """The FastAGI port beside an AMI port (the sandbox's templates and the service agree
+    on it unless agi.port says otherwise)."""
+    return ami_port + 1 if ami_port < 65535 else ami_port - 1
+
+
+@dataclass
+class AgiConnection:
+    """One FastAGI connection: its `agi_*` environment and its command stream."""
+
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    env: dict[str, str]
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    closed: bool = False
+
+    @property
+    def script(self) -> str:
+        # agi_network_script: "ivr" for agi://host:port/ivr (no leading slash).
+        return self.env.get("agi_network_script", "").strip("/")
+
+    def arg(self, n: int) -> str:
+        return self.env.get(f"agi_arg_{n}", "")
+
+    async def command(self, text: str) -> AgiResult:
+        if "\n" in text or "\r" in text:
+            raise ValueError("an AGI command is one line")
+        async with self.lock:
+            if self.closed:
+                raise AgiHangup(f"AGI connection of {self.env.get('agi_channel')} is closed")
+            try:
+                self.writer.write(text.encode() + b"\n")
+                await self.writer.drain()
+                line = await self._line()
+                if line == "HANGUP":  # the channel hung up (sent before its result)
+                    raise AgiHangup(f"{self.env.get('agi_channel')} hung up during {text!r}")
+                result = parse_agi_line(line)
+                while line[3:4] == "-":  # a multi-line answer (520-usage ... 520 end)
+                    line = await self._line()
+            except (ConnectionError, asyncio.IncompleteReadError) as exc:
+                self.close()
+                raise AgiHangup(f"AGI connection lost during {text!r}: {exc}") from None
+            except (ValueError, asyncio.LimitOverrunError) as exc:
+                self.close()
+                raise AgiProtocolError(f"bad AGI answer to {text!r}: {exc}") from None
+            if result.code == 0:
+                self.close()
+                raise AgiProtocolError(f"bad AGI answer to {text!r}: {line[:80]!r}")
+            if result.code == 511:
+                raise AgiHangup(f"{self.env.get('agi_channel')} hung up during {text!r}")
+            return result
+
+    async def _line(self) -> str:
+        raw = await self.reader.readline()
+        if not raw:
+            raise asyncio.IncompleteReadError(b"", None)
+        return raw.decode("utf-8", errors="replace").rstrip("\r\n")
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.writer.close()
+
+
+async def read_env(reader: asyncio.StreamReader) -> dict[str, str]:
+    """The `agi_*` lines Asterisk sends first, up to the blank line (bounded)."""
+    env: dict[str, str] = {}
+    async with asyncio.timeout(ENV_TIMEOUT):
+        for _ in range(MAX_ENV_LINES):
+            raw = await reader.readline()  # ValueError past the reader's limit
+            if not raw:
+                raise AgiProtocolError("connection closed before the AGI environment ended")
+            line = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+            if not line:
+                return env
+            key, sep, value = line.partition(": ")
+            if not sep or not key.startswith("agi_"):
+                raise AgiProtocolError(f"not an AGI environment line: {line[:80]!r}")
+            env[key] = value
+    raise AgiProtocolError(f"AGI environment longer than {MAX_ENV_LINES} lines")
+
+
+class Lease:
+    """Pushes each held channel's TIMEOUT(absolute) forward over AMI every `interval`:
+    while hotline's event loop runs and AMI answers, the lease never runs out; when
+    either stops, Asterisk sends the caller on (the dialplan's `T`) within `seconds`.
+
+    One Setvar per held channel per round, at most `parallel` in flight: 500 calls cost
+    1,000 Setvars per second. A round that takes longer than `interval` delays the next
+    one (never two rounds at once)."""
+
+    def __init__(self, setvar: Callable[[str, str, str], object], *, seconds: float = 2.0,
+                 interval: float = 0.5, parallel: int = 100) -> None:
+        self._setvar = setvar  # (channel, variable, value) -> awaitable
+        self.seconds = seconds
+        self.interval = interval
+        self.parallel = parallel
+        self.held: set[str] = set()
+        self._inflight: dict[str, asyncio.Task[None]] = {}
+        self.refreshes = 0
+        self.failures = 0
+
+    @property
+    def value(self) -> str:
+        return f"{self.seconds:g}"
+
+    def hold(self, channel: str) -> None:
+        self.held.add(channel)
+
+    async def release(self, channel: str) -> None:
+        """Stop refreshing `channel`; returns once no refresh of it is in flight (so the
+        dialplan's own clearing of the lease is the last word)."""
+        self.held.discard(channel)
+        task = self._inflight.get(channel)
+        if task is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(task), 1.0)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        gate = asyncio.Semaphore(self.parallel)
+        while True:
+            started = loop.time()
+            tasks = []
+            for channel in list(self.held):
+                if channel in self._inflight:
+                    continue  # its last refresh is still on its way
+                await gate.acquire()
+                task = loop.create_task(self._refresh(channel, gate))
+                self._inflight[channel] = task
+                tasks.append(task)
+            if tasks:
+                await asyncio.wait(tasks, timeout=self.seconds)
+            await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
+
+    async def _refresh(self, channel: str, gate: asyncio.Semaphore) -> None:
+        try:
+            if channel in self.held:
+                await self._setvar(channel, LEASE_VARIABLE, self.value)  # type: ignore[misc]
+                self.refreshes += 1
+        except AmiError as exc:
+            self.failures += 1
+            log.debug("agi.lease_refresh_failed", channel=channel, error=str(exc))
+        finally:
+            gate.release()
+            self._inflight.pop(channel, None)
+
+
+class FastAgiChannel:
+    """A call in hotline's IVR over FastAGI: the AGI commands the IVR uses (the same as
+    hotline.pbx.agi.AgiChannel's), across the call's connections (the menu's, and one
+    after each queue)."""
+
+    def __init__(self, server: FastAgiServer, connection: AgiConnection) -> None:
+        self.server = server
+        self.connection = connection
+        env = connection.env
+        self.channel = env.get("agi_channel", "")
+        self.uniqueid = env.get("agi_uniqueid", "")
+        self.linkedid = connection.arg(1) or self.uniqueid
+        self.extension = connection.arg(2) or env.get("agi_extension", "")
+        self.number = caller_id(env.get("agi_callerid"))
+        self.name = caller_id(env.get("agi_calleridname"))
+        self.script = connection.script
+        # Between two connections: the caller is in a queue of the dialplan.
+        self.in_queue = False
+        server.lease.hold(self.channel)
+
+    async def command(self, text: str, timeout: float | None = None) -> AgiResult:
+        if timeout is None:
+            return await self.connection.command(text)
+        async with asyncio.timeout(timeout):
+            return await self.connection.command(text)
+
+    async def answer(self) -> None:
+        await self.command("ANSWER")
+
+    async def stream_file(self, prompt: str, escape: str = "") -> str | None:
+        result = await self.command(
+            f"STREAM FILE {quote_agi_arg(prompt)} {quote_agi_arg(escape)}")
+        if result.hangup:
+            raise AgiHangup(f"{self.channel} hung up while a prompt played")
+        return result.digit
+
+    async def wait_for_digit(self, timeout_ms: int) -> str | None:
+        return (await self.command(f"WAIT FOR DIGIT {timeout_ms}")).digit
+
+    async def get_variable(self, name: str) -> str | None:
+        result = await self.command(f"GET VARIABLE {name}")
+        return result.data if result.result == "1" else None
+
+    async def set_variable(self, name: str, value: str) -> None:
+        await self.command(f"SET VARIABLE {name} {quote_agi_arg(value)}")
+
+    async def record_file(self, path: str, *, max_seconds: float, silence_seconds: float,
+                          ) -> AgiResult:
+        return await self.command(
+            f"RECORD FILE {quote_agi_arg(path)} wav \"#\" {int(max_seconds * 1000)} 0 "
+            f"BEEP s={int(silence_seconds)}")
+
+    async def dial_out(self, number: str, timeout: int = 60) -> DialOutcome:
+        """Transfer the caller to `number`. Dial runs inside AGI without the lease (it
+        would cut the call); the lease is back once Dial returns."""
+        await self.server.lease.release(self.channel)
+        await self.set_variable(LEASE_VARIABLE, "0")
+        try:
+            await self.command(
+                f"EXEC Dial {quote_agi_arg(f'{OUTBOUND.format(number=number)},{timeout}')}")
+        finally:
+            if not self.connection.closed:
+                with contextlib.suppress(AmiError):
+                    await self.set_variable(LEASE_VARIABLE, self.server.lease.value)
+                self.server.lease.hold(self.channel)
+        status = await self.get_variable("DIALSTATUS")
+        return DialOutcome(status == "ANSWER", status)
+
+    async def queue(self, queue: str, timeout: int) -> QueueOutcome:
+        """Wait in `queue` up to `timeout` seconds: the dialplan runs Queue (outside AGI,
+        without the lease) and comes back on a new connection; what happened is read
+        there from the channel."""
+        await self.set_variable(QUEUE_ARGS_VARIABLE, queue_args(queue, timeout))
+        await self.set_variable(NEXT_VARIABLE, "queue")
+        back = self.server.expect(self.linkedid)
+        self.in_queue = True
+        try:
+            await self._leave()
+            # Bounded: the caller who hangs up in the queue never comes back (the call
+            # handling cancels the wait when the call ends; this is the backstop).
+            async with asyncio.timeout(timeout + 120):
+                connection = await back
+        finally:
+            self.in_queue = False
+            self.server.unexpect(self.linkedid, back)
+        self.connection = connection
+        self.server.lease.hold(self.channel)
+        return await self.queue_outcome(queue)
+
+    async def queue_outcome(self, queue: str | None = None) -> QueueOutcome:
+        """What the last Queue did, as the channel says (its variables)."""
+        status = await self.get_variable("QUEUESTATUS")
+        member = await self.get_variable("MEMBERINTERFACE")
+        member_name = await self.get_variable("MEMBERNAME")
+        answered_ms = await self.get_variable("ANSWEREDTIME_MS")
+        wait = await self.get_variable("QUEUEWAIT")
+        return QueueOutcome(queue, status, member or None, member_name or None,
+                            _float(answered_ms, 1000.0), _float(wait, 1.0))
+
+    async def finish(self) -> None:
+        """Hotline has finished with the call: the dialplan hangs up, not falls back."""
+        await self.set_variable(DONE_VARIABLE, "1")
+        with contextlib.suppress(AgiHangup):
+            await self.command("HANGUP")
+        await self._leave()
+
+    async def send_on(self, *, done: bool = False) -> None:
+        """Leave AGI: to the dialplan's fallback (queue, voicemail), or, `done`, to hang up."""
+        if done:
+            with contextlib.suppress(AmiError):
+                await self.set_variable(DONE_VARIABLE, "1")
+        await self._leave()
+
+    async def _leave(self) -> None:
+        # The lease first: no refresh may land after the dialplan cleared it.
+        await self.server.lease.release(self.channel)
+        self.connection.close()
+
+    def close(self) -> None:
+        """Close the connection now (the caller goes on in the dialplan); for cleanup."""
+        self.server.lease.held.discard(self.channel)
+        self.connection.close()
+
+
+def _float(text: str | None, per_unit: float) -> float | None:
+    try:
+        return float(text) / per_unit if text else None
+    except ValueError:
+        return None
+
+
+OnCall = Callable[[FastAgiChannel], None]
+
+
+class FastAgiServer:
+    """The FastAGI server on loopback: each `ivr` connection is handed to `on_call` (a
+    new FastAgiChannel); an `after-queue` connection goes to the channel waiting for it,
+    or, when none is (hotline restarted meanwhile), to `on_call` too."""
+
+    def __init__(self, host: str, port: int, lease: Lease, on_call: OnCall) -> None:
+        self.host = host
+        self.port = port
+        self.lease = lease
+        self.on_call = on_call
+        self.listening = asyncio.Event()
+        self.connections = 0
+        self.refused = 0
+        self._waiting: dict[str, asyncio.Future[AgiConnection]] = {}
+
+    @property
+    def address(self) -> str:
+        return f"agi://{self.host}:{self.port}"
+
+    async def run(self) -> None:
+        server = await asyncio.start_server(self._accept, self.host, self.port,
+                                            limit=MAX_LINE)
+        self.listening.set()
+        log.info("agi.listening", address=self.address)
+        try:
+            async with server:
+                await server.serve_forever()
+        finally:
+            self.listening.clear()
+            for future in self._waiting.values():
+                if not future.done():
+                    future.set_exception(AgiHangup("FastAGI server stopped"))
+
+    def expect(self, linkedid: str) -> asyncio.Future[AgiConnection]:
+        future: asyncio.Future[AgiConnection] = asyncio.get_running_loop().create_future()
+        self._waiting[linkedid] = future
+        return future
+
+    def unexpect(self, linkedid: str, future: asyncio.Future[AgiConnection]) -> None:
+        if self._waiting.get(linkedid) is future:
+            del self._waiting[linkedid]
+
+    def caller_gone(self, linkedid: str) -> None:
+        """The call ended: nobody comes back from its queue."""
+        future = self._waiting.pop(linkedid, None)
+        if future is not None and not future.done():
+            future.set_exception(AgiHangup(f"call {linkedid} ended in the queue"))
+
+    async def _accept(self, reader: asyncio.StreamReader,
+                      writer: asyncio.StreamWriter) -> None:
+        started = time.monotonic()
+        try:
+            env = await read_env(reader)
+        except (AgiProtocolError, ValueError, TimeoutError, ConnectionError,
+                asyncio.LimitOverrunError) as exc:
+            self.refused += 1
+            log.error("agi.bad_connection", error=str(exc) or type(exc).__name__)
+            writer.close()
+            return
+        self.connections += 1
+        connection = AgiConnection(reader, writer, env)
+        try:
+            linkedid = connection.arg(1) or env.get("agi_uniqueid", "")
+            if connection.script == AFTER_QUEUE_SCRIPT:
+                future = self._waiting.pop(linkedid, None)
+                if future is not None and not future.done():
+                    future.set_result(connection)
+                    return
+            elif connection.script != IVR_SCRIPT:
+                log.error("agi.unknown_script", script=connection.script[:40])
+                connection.close()
+                return
+            self.on_call(FastAgiChannel(self, connection))
+        except Exception:
+            # A bug in handing the call over must not end the server: this caller goes
+            # on to the fallback (the connection closes), the next one is served.
+            log.exception("agi.dispatch_failed",
+                          took_ms=round((time.monotonic() - started) * 1000, 1))
+            self.lease.held.discard(env.get("agi_channel", ""))
+            connection.close()
