@@ -1,0 +1,279 @@
+"""Faults: no caller waits more than 2 s in silence because hotline, or its link to
+Asterisk, failed.
+
+hotline runs as a separate process (so it can be killed, stopped, cut off) against an
+Asterisk of this module's own. Every time is Asterisk's own (its events' Timestamp,
+epoch seconds on this host's clock) against the moment the test did the harm: a caller
+in the menu is "sent on" when Asterisk reports it joining the centre's queue (the
+fallback's first step that an event shows).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from hotline.features.calls.testcall import TestCall, place_call, wait_for_ledger_row
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.gateway import AmiGateway, EventGap
+from hotline.pbx.sandbox import Instance, find_free_port
+from tests.real.test_resilience import (
+    SEAT,
+    SEAT_NAME,
+    HotlineProcess,
+    in_menu,
+    row_in_state,
+    seat_in_centre,
+    seat_logged_in,
+)
+
+pytestmark = pytest.mark.asterisk
+
+
+class Joins:
+    """Asterisk's QueueCallerJoin events, by Linkedid: (queue, Asterisk's time); and the
+    times of AgentComplete and of the Hangup of the call's first channel."""
+
+    def __init__(self, gateway: AmiGateway) -> None:
+        self.seen: dict[str, list[tuple[str, float]]] = {}
+        self.completed: dict[str, float] = {}
+        self.hung_up: dict[str, float] = {}
+        self.changed = asyncio.Event()
+
+        def watch(message: AmiMessage | EventGap) -> None:
+            if not isinstance(message, AmiMessage):
+                return
+            stamp = float(message.get("Timestamp") or time.time())
+            linkedid = message.get("Linkedid") or ""
+            if message.event == "QueueCallerJoin":
+                self.seen.setdefault(linkedid, []).append((message.get("Queue") or "", stamp))
+            elif message.event == "AgentComplete":
+                self.completed[linkedid] = stamp
+            elif message.event == "Hangup" and message.get("Uniqueid") == linkedid:
+                self.hung_up[linkedid] = stamp
+            self.changed.set()
+
+        self.subscription = gateway.subscribe(
+            f"joins-{id(self)}", ["QueueCallerJoin", "AgentComplete", "Hangup"], watch)
+
+    async def centre(self, linkedid: str, timeout: float = 10) -> float:
+        """Asterisk's time of the call's (first) joining of the centre's queue."""
+        async with asyncio.timeout(timeout):
+            while True:
+                for queue, stamp in self.seen.get(linkedid, []):
+                    if queue == "center":
+                        return stamp
+                self.changed.clear()
+                await self.changed.wait()
+
+
+async def callers_in_menu(gateway: AmiGateway, count: int,
+                          ) -> tuple[list[TestCall], list[asyncio.Task[None]]]:
+    """`count` callers listening to the welcome (no key pressed)."""
+    calls = [TestCall(f"1395511{i:04d}", None, []) for i in range(count)]
+    ready = [await in_menu(gateway, call) for call in calls]
+    tasks = [asyncio.create_task(place_call(gateway, call, timeout=90)) for call in calls]
+    async with asyncio.timeout(15):
+        for event in ready:
+            await event.wait()
+    return calls, tasks
+
+
+async def hang_up_all(gateway: AmiGateway, calls: list[TestCall],
+                      tasks: list[asyncio.Task[None]]) -> None:
+    for call in calls:
+        if call.ivr_channel is not None:
+            with contextlib.suppress(Exception):
+                await gateway.hangup(call.ivr_channel)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def new_call_reaches_centre(gateway: AmiGateway, joins: Joins) -> tuple[float, TestCall,
+                                                                              asyncio.Task[None]]:
+    """A new call placed now: seconds until Asterisk queued it in the centre."""
+    call = TestCall("13955119999", "故障期间来电", [])
+    placed = time.time()
+    task = asyncio.create_task(place_call(gateway, call, timeout=60))
+    return await joins.centre(call.linkedid) - placed, call, task
+
+
+async def test_kill_9_sends_every_caller_in_the_menu_on_at_once(
+        gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path) -> None:
+    """kill -9 of hotline with 4 callers in the menu: each is in the centre's queue within
+    2 s (Asterisk's clock), and a new call while hotline is down within 0.5 s."""
+    joins = Joins(gateway)
+    proc = HotlineProcess(own_asterisk, tmp_path / "ledger.sqlite3")
+    calls: list[TestCall] = []
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await proc.wait_for("calls.resynced")
+        calls, tasks = await callers_in_menu(gateway, 4)
+        killed = time.time()
+        proc.kill()
+        late = [await joins.centre(c.linkedid) - killed for c in calls]
+        print(f"kill -9: in the centre's queue after {[round(t, 3) for t in late]} s")
+        assert max(late) <= 2.0, late
+        delay, call, task = await new_call_reaches_centre(gateway, joins)
+        calls.append(call)
+        tasks.append(task)
+        print(f"new call, hotline dead: in the centre's queue after {delay:.3f} s")
+        assert delay <= 0.5, delay
+    finally:
+        await hang_up_all(gateway, calls, tasks)
+        proc.stop()
+        joins.subscription.unsubscribe()
+
+
+async def test_a_stopped_hotline_loses_its_callers_to_the_lease_within_2_5_s(
+        gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path) -> None:
+    """SIGSTOP of hotline (wedged, sockets open) with 3 callers in the menu: the lease runs
+    out and each is in the centre's queue within 2.5 s; so is a new call placed then."""
+    joins = Joins(gateway)
+    proc = HotlineProcess(own_asterisk, tmp_path / "ledger.sqlite3")
+    calls: list[TestCall] = []
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await proc.wait_for("calls.resynced")
+        calls, tasks = await callers_in_menu(gateway, 3)
+        stopped = time.time()
+        proc.proc.send_signal(signal.SIGSTOP)
+        late = [await joins.centre(c.linkedid) - stopped for c in calls]
+        print(f"SIGSTOP: in the centre's queue after {[round(t, 3) for t in late]} s")
+        assert max(late) <= 2.5, late
+        delay, call, task = await new_call_reaches_centre(gateway, joins)
+        calls.append(call)
+        tasks.append(task)
+        print(f"new call, hotline stopped: in the centre's queue after {delay:.3f} s")
+        assert delay <= 2.5, delay
+    finally:
+        proc.proc.send_signal(signal.SIGCONT)
+        await hang_up_all(gateway, calls, tasks)
+        proc.stop()
+        joins.subscription.unsubscribe()
+
+
+class AmiProxy:
+    """Between hotline and Asterisk's AMI: `cut("drop")` closes the connections and
+    refuses new ones, `cut("half-open")` keeps them open and relays nothing."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.port = find_free_port()
+        self.mode: str | None = None
+        self.writers: list[asyncio.StreamWriter] = []
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.mode is not None:
+            writer.close()
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        self.writers += [writer, up_writer]
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
+                             return_exceptions=True)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                while self.mode == "half-open":  # noqa: ASYNC110 (holds the bytes)
+                    await asyncio.sleep(0.05)
+                if self.mode == "drop":
+                    break
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    def cut(self, mode: str) -> None:
+        self.mode = mode
+        if mode == "drop":
+            for writer in self.writers:
+                writer.close()
+            self.writers.clear()
+
+    async def close(self) -> None:
+        self.cut("drop")
+        if self.server is not None:
+            self.server.close()
+
+
+@pytest.mark.parametrize("mode", ["drop", "half-open"])
+async def test_an_ami_cut_sends_every_caller_in_the_menu_on_within_2_5_s(
+        gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path, mode: str) -> None:
+    """hotline's AMI link dropped or half-open, its FastAGI sockets fine, 3 callers in the
+    menu: the lease is no longer refreshed and each is in the centre's queue within 2.5 s."""
+    proxy = AmiProxy(own_asterisk.ami_port)
+    await proxy.start()
+    joins = Joins(gateway)
+    proc = HotlineProcess(own_asterisk, tmp_path / "ledger.sqlite3", {
+        "HOTLINE_AMI_PORT": str(proxy.port), "HOTLINE_AGI_PORT": str(own_asterisk.agi_port)})
+    calls: list[TestCall] = []
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await proc.wait_for("calls.resynced")
+        calls, tasks = await callers_in_menu(gateway, 3)
+        cut = time.time()
+        proxy.cut(mode)
+        late = [await joins.centre(c.linkedid) - cut for c in calls]
+        print(f"AMI {mode}: in the centre's queue after {[round(t, 3) for t in late]} s")
+        assert max(late) <= 2.5, late
+    finally:
+        await hang_up_all(gateway, calls, tasks)
+        proc.stop()
+        await proxy.close()
+        joins.subscription.unsubscribe()
+
+
+async def test_a_queued_caller_when_hotline_dies_is_answered_once_and_not_left_silent(
+        gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path) -> None:
+    """Killed while the caller waits in the centre's queue: the caller stays queued, a seat
+    answers; when the seat hangs up the call ends within 2 s (no silence, no second
+    queueing), and the next run's row is the one answer: center, the seat, its talk."""
+    ledger = tmp_path / "ledger.sqlite3"
+    joins = Joins(gateway)
+    await seat_logged_in(own_asterisk, ledger)
+    await gateway.set_global(f"SEAT_MODE_{SEAT}", "noanswer")
+    await gateway.set_global(f"SEAT_TALK_{SEAT}", "3")
+    first = HotlineProcess(own_asterisk, ledger)
+    second = None
+    call = TestCall("13955112345", "纳税人赵六", ["0"])  # 0: to a seat
+    placed: asyncio.Task[None] | None = None
+    try:
+        await first.wait_for("calls.resynced")
+        await seat_in_centre(own_asterisk)
+        placed = asyncio.create_task(place_call(gateway, call, timeout=60))
+        await row_in_state(ledger, call.linkedid, "queued", "ringing")
+        first.kill()
+        second = HotlineProcess(own_asterisk, ledger)
+        await second.wait_for("calls.resynced")
+        await gateway.set_global(f"SEAT_MODE_{SEAT}", "")
+        await placed
+        assert call.answered
+        final = await wait_for_ledger_row(ledger, call.linkedid)
+        assert [q for q, _ in joins.seen.get(call.linkedid, [])] == ["center"]
+        assert (final.outcome, final.queue, final.seat) == ("answered", "center", SEAT_NAME)
+        assert final.talk_seconds is not None
+        assert 2 <= final.talk_seconds <= 5
+        # The seat talked 3 s then hung up: the caller's call ended with it, not in silence.
+        silence = joins.hung_up[call.linkedid] - joins.completed[call.linkedid]
+        print(f"seat hung up, hotline restarted: caller's call ended after {silence:.3f} s")
+        assert 0 <= silence <= 2.0, silence
+    finally:
+        await gateway.set_global(f"SEAT_MODE_{SEAT}", "")
+        await gateway.set_global(f"SEAT_TALK_{SEAT}", "")
+        if placed is not None and not placed.done():
+            placed.cancel()
+        first.stop()
+        if second is not None:
+            second.stop()
+        joins.subscription.unsubscribe()
