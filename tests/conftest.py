@@ -62,7 +62,8 @@ def queues_conf(inst: Instance, folder: Path) -> dict[str, str]:
 def _running(sandbox: Sandbox, name: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     """An instance on a free port with the tests' queues, up for the fixture's life."""
-    inst = sandbox.instance(name, find_free_port())
+    # The FastAGI port too: AMI port + 1 may be any program's ephemeral port here.
+    inst = sandbox.instance(name, find_free_port(), find_free_port())
     try:
         inst.up(generated=queues_conf(inst, tmp_path_factory.mktemp("asterisk")))
     except SandboxError as exc:
@@ -237,7 +238,8 @@ def service_env(inst: Instance, ledger: Path) -> dict[str, str]:
     """Settings of a test service: the repository's config, this instance and ledger, the
     shipped dialplans plus the tests' own (12399), the tests' routing and calendar, and a
     time when the line is open."""
-    return {"HOTLINE_AMI_PORT": str(inst.ami_port), "HOTLINE_SANDBOX_INSTANCE": inst.name,
+    return {"HOTLINE_AMI_PORT": str(inst.ami_port), "HOTLINE_AGI_PORT": str(inst.agi_port),
+            "HOTLINE_SANDBOX_INSTANCE": inst.name,
             "HOTLINE_LEDGER_PATH": str(ledger),
             "HOTLINE_ROUTING_PATH": str(routing_for_tests(ledger.parent)),
             "HOTLINE_CALENDAR_PATH": str(calendar_for_tests(ledger.parent)),

@@ -253,7 +253,9 @@ class Sandbox:
                 info = json.loads(meta.read_text())
             except (OSError, ValueError):
                 continue
-            inst = Instance(self, meta.parent.name, int(info.get("ami_port", 5038)))
+            agi = info.get("agi_port")
+            inst = Instance(self, meta.parent.name, int(info.get("ami_port", 5038)),
+                            int(agi) if agi is not None else None)
             if inst.pid() is not None:
                 found.append(inst)
         return found
@@ -382,7 +384,8 @@ class Instance:
             shutil.rmtree(etc)
         staged.rename(etc)
         _write_private(self.dir / "instance.json", json.dumps(
-            {"name": self.name, "ami_port": self.ami_port, "ami_user": username}))
+            {"name": self.name, "ami_port": self.ami_port, "agi_port": self.agi_port,
+             "ami_user": username}))
 
     def update_generated(self, generated: Mapping[str, str]) -> None:
         """Replace generated configuration files of a rendered instance in place (each

@@ -61,6 +61,15 @@ class Joins:
         self.subscription = gateway.subscribe(
             f"joins-{id(self)}", ["QueueCallerJoin", "AgentComplete", "Hangup"], watch)
 
+    async def ended_after_seat(self, linkedid: str, timeout: float = 5) -> float:
+        """Seconds from the seat's AgentComplete to the caller's Hangup (both Asterisk's
+        times; this consumer may hear of them after the test call's own)."""
+        async with asyncio.timeout(timeout):
+            while linkedid not in self.completed or linkedid not in self.hung_up:
+                self.changed.clear()
+                await self.changed.wait()
+        return self.hung_up[linkedid] - self.completed[linkedid]
+
     async def centre(self, linkedid: str, timeout: float = 10) -> float:
         """Asterisk's time of the call's (first) joining of the centre's queue."""
         async with asyncio.timeout(timeout):
@@ -265,9 +274,50 @@ async def test_a_queued_caller_when_hotline_dies_is_answered_once_and_not_left_s
         assert final.talk_seconds is not None
         assert 2 <= final.talk_seconds <= 5
         # The seat talked 3 s then hung up: the caller's call ended with it, not in silence.
-        silence = joins.hung_up[call.linkedid] - joins.completed[call.linkedid]
+        silence = await joins.ended_after_seat(call.linkedid)
         print(f"seat hung up, hotline restarted: caller's call ended after {silence:.3f} s")
         assert 0 <= silence <= 2.0, silence
+    finally:
+        await gateway.set_global(f"SEAT_MODE_{SEAT}", "")
+        await gateway.set_global(f"SEAT_TALK_{SEAT}", "")
+        if placed is not None and not placed.done():
+            placed.cancel()
+        first.stop()
+        if second is not None:
+            second.stop()
+        joins.subscription.unsubscribe()
+
+
+async def test_a_caller_whose_seat_hangs_up_while_hotline_is_dead_is_not_left_silent(
+        gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path) -> None:
+    """Killed while the caller waits in the centre's queue, still dead when the seat who
+    answered hangs up: the caller's call ends within 2 s (not back in silence, not queued
+    again), and the next run leaves it one ended row."""
+    ledger = tmp_path / "ledger.sqlite3"
+    joins = Joins(gateway)
+    await seat_logged_in(own_asterisk, ledger)
+    await gateway.set_global(f"SEAT_MODE_{SEAT}", "noanswer")
+    await gateway.set_global(f"SEAT_TALK_{SEAT}", "3")
+    first = HotlineProcess(own_asterisk, ledger)
+    second = None
+    call = TestCall("13955112346", "纳税人钱七", ["0"])  # 0: to a seat
+    placed: asyncio.Task[None] | None = None
+    try:
+        await first.wait_for("calls.resynced")
+        await seat_in_centre(own_asterisk)
+        placed = asyncio.create_task(place_call(gateway, call, timeout=30))
+        await row_in_state(ledger, call.linkedid, "queued", "ringing")
+        first.kill()
+        await gateway.set_global(f"SEAT_MODE_{SEAT}", "")
+        await placed  # answered (the seat rings again), 3 s of talk, the seat hangs up
+        assert call.answered
+        silence = await joins.ended_after_seat(call.linkedid)
+        print(f"seat hung up, hotline dead: caller's call ended after {silence:.3f} s")
+        assert 0 <= silence <= 2.0, silence
+        assert [q for q, _ in joins.seen.get(call.linkedid, [])] == ["center"]
+        second = HotlineProcess(own_asterisk, ledger)
+        final = await wait_for_ledger_row(ledger, call.linkedid)
+        assert final.queue == "center"
     finally:
         await gateway.set_global(f"SEAT_MODE_{SEAT}", "")
         await gateway.set_global(f"SEAT_TALK_{SEAT}", "")

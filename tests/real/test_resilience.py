@@ -46,6 +46,7 @@ class HotlineProcess:
     def __init__(self, inst: Instance, ledger: Path,
                  extra: dict[str, str] | None = None) -> None:
         self.env = {"HOTLINE_AMI_PORT": str(inst.ami_port),
+                    "HOTLINE_AGI_PORT": str(inst.agi_port),
                     "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LEDGER_PATH": str(ledger),
                     "HOTLINE_LOG_FORMAT": "json", "HOTLINE_SERVICE_CALENDAR_TIME": OPEN_TIME,
                     "HOTLINE_SERVICE_PID_FILE": str(ledger.with_suffix(".pid")),

@@ -19,7 +19,6 @@ from asterisk.ami import AMIClient, SimpleAction
 from hotline.app.service import Service
 from hotline.app.settings import load_settings
 from hotline.pbx.sandbox import Instance, Sandbox, find_free_port
-from tests.conftest import ami_action
 from tests.real.test_sandbox import asterisk_pids
 
 pytestmark = pytest.mark.asterisk
@@ -30,6 +29,7 @@ def env_for(inst: Instance, folder: Path) -> dict[str, str]:
     """A test service on `inst`, with a ledger and pid file of its own in `folder`: never
     those of a service running from this clone (`make run`)."""
     return {**os.environ, "HOTLINE_AMI_PORT": str(inst.ami_port),
+            "HOTLINE_AGI_PORT": str(inst.agi_port),
             "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LOG_FORMAT": "json",
             "HOTLINE_LEDGER_PATH": str(folder / "ledger.sqlite3"),
             "HOTLINE_SERVICE_PID_FILE": str(folder / "hotline.pid"), "HOTLINE_WEB_PORT": "0"}
@@ -48,32 +48,31 @@ def getvar(inst: Instance, name: str) -> str | None:
         client.logoff()
 
 
-async def test_service_logs_in_sees_fully_booted_and_beats(asterisk: Instance,
-                                                          tmp_path: Path) -> None:
-    """The service logs in to AMI, sees FullyBooted and sets its heartbeat."""
+async def test_service_logs_in_sees_fully_booted_and_serves_fastagi(asterisk: Instance,
+                                                                   tmp_path: Path) -> None:
+    """The service logs in to AMI, sees FullyBooted and listens for FastAGI on the port
+    the sandbox's dialplan connects to."""
     settings = load_settings(None, {"HOTLINE_AMI_PORT": str(asterisk.ami_port),
+                                    "HOTLINE_AGI_PORT": str(asterisk.agi_port),
                                     "HOTLINE_SANDBOX_INSTANCE": asterisk.name,
                                     "HOTLINE_LEDGER_PATH": str(tmp_path / "ledger.db"),
                                     "HOTLINE_WEB_PORT": "0"})
     service = Service(settings)
-    await asyncio.to_thread(ami_action, asterisk, "Setvar", Variable="HOTLINE_HEARTBEAT",
-                            Value="1")
     with structlog.testing.capture_logs() as logs:
         task = asyncio.create_task(service.run())
         async with asyncio.timeout(10):
             await service.fully_booted.wait()
             await service.gateway.connected.wait()
-        before = time.time()
-        beat = await asyncio.to_thread(getvar, asterisk, "HOTLINE_HEARTBEAT")
+            await service.agi_server.listening.wait()
+        _, writer = await asyncio.open_connection("127.0.0.1", asterisk.agi_port)
+        writer.close()
         service.stop()
         async with asyncio.timeout(5):
             await task
     events = [entry["event"] for entry in logs]
     assert "ami.connected" in events
     assert "asterisk.fully_booted" in events
-    # Connected means the heartbeat was refreshed (it is the first thing done on login).
-    assert beat is not None
-    assert abs(int(beat) - before) <= 5
+    assert "agi.listening" in events
 
 
 def test_wrong_secret_is_a_clear_error_not_a_loop(
