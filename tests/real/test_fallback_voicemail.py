@@ -32,7 +32,7 @@ async def test_a_voicemail_taken_without_hotline_is_imported_with_its_work_order
     runner = asyncio.create_task(gateway.run())
     try:
         await gateway.wait_connected(5)
-        # No hotline has run here: the heartbeat is missing. Nobody answers the queue
+        # No hotline has run here: FastAGI is refused. Nobody answers the queue
         # and the fallback waits 2 s before voicemail.
         for name, value in (("HOTLINE_FALLBACK_WAIT", "2"), ("SEAT_MODE_8001", "noanswer")):
             await gateway.set_global(name, value)

@@ -73,7 +73,7 @@ async def test_calls_asterisk_handled_alone_get_exactly_one_correct_row(
         voicemail = TestCall("13955100003", "留言人", [])
         gateway.subscribe("truth", ["QueueCallerJoin", "AgentConnect", "QueueCallerLeave",
                                     "QueueCallerAbandon", "Hangup", "UserEvent"], watch)
-        # No hotline ran on this Asterisk: no heartbeat, every call takes the fallback.
+        # No hotline ran on this Asterisk: FastAGI is refused, every call takes the fallback.
         await gateway.set_global("HOTLINE_FALLBACK_WAIT", "3")
         await gateway.set_global("SEAT_TALK_8001", "2")
         await gateway.queue_add("center", SEAT_DEVICE, SEAT_NAME, 0)

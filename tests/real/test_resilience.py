@@ -124,7 +124,7 @@ async def in_menu(gateway: AmiGateway, call: TestCall) -> asyncio.Event:
 
 async def test_with_hotline_down_a_call_goes_straight_to_the_centre(
         gateway: AmiGateway, own_asterisk: Instance) -> None:
-    # No hotline has ever run on this instance: the heartbeat is missing, so stale. The
+    # No hotline has ever run on this instance: the FastAGI connection is refused. The
     # seat is put in the centre's queue by hand (nobody else would).
     """With hotline down, a call skips the IVR and goes straight to the centre's queue,
     where a seat answers."""

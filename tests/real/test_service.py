@@ -1,4 +1,4 @@
-"""The service against the real Asterisk: login, FullyBooted, heartbeat, clean shutdown."""
+"""The service against the real Asterisk: login, FullyBooted, FastAGI, clean shutdown."""
 
 from __future__ import annotations
 

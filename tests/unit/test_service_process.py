@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 async def ami() -> AsyncIterator[FakeAmi]:
-    """A fake Asterisk that answers the service's start (resync lists, heartbeat)."""
+    """A fake Asterisk that answers the service's start (resync lists)."""
     async with FakeAmi() as fake:
         asterisk = Asterisk(fake)
 
