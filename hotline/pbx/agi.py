@@ -66,18 +66,14 @@ class IvrChannel(Protocol):
     async def finish(self) -> None: ...
 
 
-class AgiChannel:
-    def __init__(self, gateway: AmiGateway, channel: str) -> None:
-        self.gateway = gateway
-        self.channel = channel
+class AgiCommands:
+    """The AGI command words hotline's IVR uses, written once for both transports: each
+    channel class supplies `command(text)` (AsyncAGI over AMI, or its FastAGI socket)."""
+
+    channel: str
 
     async def command(self, text: str, timeout: float | None = None) -> AgiResult:
-        """One raw AGI command (for this module and tests); raises AgiHangup when the
-        channel is gone (511)."""
-        result = await self.gateway.agi(self.channel, text, timeout=timeout)
-        if result.code == 511:
-            raise AgiHangup(f"{self.channel} hung up during {text!r}")
-        return result
+        raise NotImplementedError
 
     async def answer(self) -> None:
         await self.command("ANSWER")
@@ -95,29 +91,12 @@ class AgiChannel:
         return (await self.command(f"WAIT FOR DIGIT {timeout_ms}")).digit
 
     async def get_variable(self, name: str) -> str | None:
-        return (await self.command(f"GET VARIABLE {name}")).data
+        """The channel variable's value; None when it is not set (`200 result=0`)."""
+        result = await self.command(f"GET VARIABLE {name}")
+        return result.data if result.result == "1" else None
 
     async def set_variable(self, name: str, value: str) -> None:
         await self.command(f"SET VARIABLE {name} {quote_agi_arg(value)}")
-
-    async def queue(self, queue: str, timeout: int) -> QueueOutcome:
-        """Wait in `queue` (ringing, not music) for up to `timeout` seconds, or until a seat
-        answered and the call with it ended; what happened, as the channel says."""
-        await self.set_variable("MEMBERINTERFACE", "")
-        await self._exec("Queue", queue_args(queue, timeout))
-        member = await self.get_variable("MEMBERINTERFACE")
-        talk = await self.get_variable("ANSWEREDTIME_MS")
-        wait = await self.get_variable("QUEUEWAIT")
-        return QueueOutcome(queue, await self.get_variable("QUEUESTATUS"), member or None,
-                            await self.get_variable("MEMBERNAME") or None,
-                            float(talk) / 1000 if talk and talk.isdigit() else None,
-                            float(wait) if wait and wait.isdigit() else None)
-
-    async def dial_out(self, number: str, timeout: int = 60) -> DialOutcome:
-        """Transfer the caller to `number` (rung up to `timeout` seconds)."""
-        await self._exec("Dial", f"{OUTBOUND.format(number=number)},{timeout}")
-        status = await self.get_variable("DIALSTATUS")
-        return DialOutcome(status == "ANSWER", status)
 
     async def record_file(self, path: str, *, max_seconds: float, silence_seconds: float,
                           ) -> AgiResult:
@@ -127,12 +106,71 @@ class AgiChannel:
             f"RECORD FILE {quote_agi_arg(path)} wav \"#\" {int(max_seconds * 1000)} 0 "
             f"BEEP s={int(silence_seconds)}")
 
-    async def finish(self) -> None:
-        """Hotline has finished with the call: mark it done (the dialplan then hangs up
-        rather than falling back) and hang up."""
-        await self.set_variable(DONE_VARIABLE, "1")
-        await self.command("HANGUP")
+    async def queue_outcome(self, queue: str | None = None) -> QueueOutcome:
+        """What the last Queue did, as the channel says (its variables)."""
+        status = await self.get_variable("QUEUESTATUS")
+        member = await self.get_variable("MEMBERINTERFACE")
+        member_name = await self.get_variable("MEMBERNAME")
+        answered_ms = await self.get_variable("ANSWEREDTIME_MS")
+        wait = await self.get_variable("QUEUEWAIT")
+        return QueueOutcome(queue, status, member or None, member_name or None,
+                            _float(answered_ms, 1000.0), _float(wait, 1.0))
 
-    async def _exec(self, application: str, args: str) -> AgiResult:
+    async def dial_status(self) -> DialOutcome:
+        """How the last Dial went (DIALSTATUS)."""
+        status = await self.get_variable("DIALSTATUS")
+        return DialOutcome(status == "ANSWER", status)
+
+    async def mark_done(self) -> None:
+        """Hotline has finished with the call: the dialplan then hangs up rather than
+        falling back."""
+        await self.set_variable(DONE_VARIABLE, "1")
+
+    async def exec(self, application: str, args: str) -> AgiResult:
         """Run a dialplan application until it returns."""
         return await self.command(f"EXEC {application} {quote_agi_arg(args)}")
+
+
+def dial_args(number: str, timeout: int) -> str:
+    """Dial's arguments for a transfer to `number` through hotline's outbound context."""
+    return f"{OUTBOUND.format(number=number)},{timeout}"
+
+
+class AgiChannel(AgiCommands):
+    """One channel in AsyncAGI, driven through the gateway."""
+
+    def __init__(self, gateway: AmiGateway, channel: str) -> None:
+        self.gateway = gateway
+        self.channel = channel
+
+    async def command(self, text: str, timeout: float | None = None) -> AgiResult:
+        """One raw AGI command (for this module and tests); raises AgiHangup when the
+        channel is gone (511)."""
+        result = await self.gateway.agi(self.channel, text, timeout=timeout)
+        if result.code == 511:
+            raise AgiHangup(f"{self.channel} hung up during {text!r}")
+        return result
+
+    async def queue(self, queue: str, timeout: int) -> QueueOutcome:
+        """Wait in `queue` (ringing, not music) for up to `timeout` seconds, or until a seat
+        answered and the call with it ended; what happened, as the channel says."""
+        await self.set_variable("MEMBERINTERFACE", "")
+        await self.exec("Queue", queue_args(queue, timeout))
+        return await self.queue_outcome(queue)
+
+    async def dial_out(self, number: str, timeout: int = 60) -> DialOutcome:
+        """Transfer the caller to `number` (rung up to `timeout` seconds)."""
+        await self.exec("Dial", dial_args(number, timeout))
+        return await self.dial_status()
+
+    async def finish(self) -> None:
+        """Mark the call done and hang up."""
+        await self.mark_done()
+        await self.command("HANGUP")
+
+
+def _float(text: str | None, per_unit: float) -> float | None:
+    try:
+        return float(text) / per_unit if text else None
+    except ValueError:
+        return None

@@ -32,10 +32,9 @@ from dataclasses import dataclass, field
 import structlog
 
 from hotline.core.calls.tracking import caller_id
-from hotline.pbx.agi import OUTBOUND, DialOutcome, QueueOutcome
-from hotline.pbx.ami.agi import AgiResult, parse_agi_line, quote_agi_arg
+from hotline.pbx.agi import AgiCommands, DialOutcome, QueueOutcome, dial_args
+from hotline.pbx.ami.agi import AgiResult, parse_agi_line
 from hotline.pbx.errors import AgiHangup, AgiProtocolError, AmiError
-from hotline.pbx.operations import DONE_VARIABLE
 from hotline.pbx.queues import queue_args
 
 log = structlog.get_logger("hotline.agi")
@@ -200,10 +199,10 @@ class Lease:
             self._inflight.pop(channel, None)
 
 
-class FastAgiChannel:
-    """A call in hotline's IVR over FastAGI: the AGI commands the IVR uses (the same as
-    hotline.pbx.agi.AgiChannel's), across the call's connections (the menu's, and one
-    after each queue)."""
+class FastAgiChannel(AgiCommands):
+    """A call in hotline's IVR over FastAGI: the AGI commands the IVR uses (AgiCommands,
+    shared with AsyncAGI's AgiChannel), across the call's connections (the menu's, and
+    one after each queue)."""
 
     def __init__(self, server: FastAgiServer, connection: AgiConnection) -> None:
         self.server = server
@@ -226,47 +225,19 @@ class FastAgiChannel:
         async with asyncio.timeout(timeout):
             return await self.connection.command(text)
 
-    async def answer(self) -> None:
-        await self.command("ANSWER")
-
-    async def stream_file(self, prompt: str, escape: str = "") -> str | None:
-        result = await self.command(
-            f"STREAM FILE {quote_agi_arg(prompt)} {quote_agi_arg(escape)}")
-        if result.hangup:
-            raise AgiHangup(f"{self.channel} hung up while a prompt played")
-        return result.digit
-
-    async def wait_for_digit(self, timeout_ms: int) -> str | None:
-        return (await self.command(f"WAIT FOR DIGIT {timeout_ms}")).digit
-
-    async def get_variable(self, name: str) -> str | None:
-        result = await self.command(f"GET VARIABLE {name}")
-        return result.data if result.result == "1" else None
-
-    async def set_variable(self, name: str, value: str) -> None:
-        await self.command(f"SET VARIABLE {name} {quote_agi_arg(value)}")
-
-    async def record_file(self, path: str, *, max_seconds: float, silence_seconds: float,
-                          ) -> AgiResult:
-        return await self.command(
-            f"RECORD FILE {quote_agi_arg(path)} wav \"#\" {int(max_seconds * 1000)} 0 "
-            f"BEEP s={int(silence_seconds)}")
-
     async def dial_out(self, number: str, timeout: int = 60) -> DialOutcome:
         """Transfer the caller to `number`. Dial runs inside AGI without the lease (it
         would cut the call); the lease is back once Dial returns."""
         await self.server.lease.release(self.channel)
         await self.set_variable(LEASE_VARIABLE, "0")
         try:
-            await self.command(
-                f"EXEC Dial {quote_agi_arg(f'{OUTBOUND.format(number=number)},{timeout}')}")
+            await self.exec("Dial", dial_args(number, timeout))
         finally:
             if not self.connection.closed:
                 with contextlib.suppress(AmiError):
                     await self.set_variable(LEASE_VARIABLE, self.server.lease.value)
                 self.server.lease.hold(self.channel)
-        status = await self.get_variable("DIALSTATUS")
-        return DialOutcome(status == "ANSWER", status)
+        return await self.dial_status()
 
     async def queue(self, queue: str, timeout: int) -> QueueOutcome:
         """Wait in `queue` up to `timeout` seconds: the dialplan runs Queue (outside AGI,
@@ -289,19 +260,9 @@ class FastAgiChannel:
         self.server.lease.hold(self.channel)
         return await self.queue_outcome(queue)
 
-    async def queue_outcome(self, queue: str | None = None) -> QueueOutcome:
-        """What the last Queue did, as the channel says (its variables)."""
-        status = await self.get_variable("QUEUESTATUS")
-        member = await self.get_variable("MEMBERINTERFACE")
-        member_name = await self.get_variable("MEMBERNAME")
-        answered_ms = await self.get_variable("ANSWEREDTIME_MS")
-        wait = await self.get_variable("QUEUEWAIT")
-        return QueueOutcome(queue, status, member or None, member_name or None,
-                            _float(answered_ms, 1000.0), _float(wait, 1.0))
-
     async def finish(self) -> None:
         """Hotline has finished with the call: the dialplan hangs up, not falls back."""
-        await self.set_variable(DONE_VARIABLE, "1")
+        await self.mark_done()
         with contextlib.suppress(AgiHangup):
             await self.command("HANGUP")
         await self._leave()
@@ -310,7 +271,7 @@ class FastAgiChannel:
         """Leave AGI: to the dialplan's fallback (queue, voicemail), or, `done`, to hang up."""
         if done:
             with contextlib.suppress(AmiError):
-                await self.set_variable(DONE_VARIABLE, "1")
+                await self.mark_done()
         await self._leave()
 
     async def _leave(self) -> None:
@@ -322,13 +283,6 @@ class FastAgiChannel:
         """Close the connection now (the caller goes on in the dialplan); for cleanup."""
         self.server.lease.held.discard(self.channel)
         self.connection.close()
-
-
-def _float(text: str | None, per_unit: float) -> float | None:
-    try:
-        return float(text) / per_unit if text else None
-    except ValueError:
-        return None
 
 
 OnCall = Callable[[FastAgiChannel], None]
