@@ -28,13 +28,16 @@ Asterisk 22 sends it, with `{ActionID}` / `{CommandID}` where a reply echoes an 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import re
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
+
+from hotline.pbx.gateway import AmiGateway
 
 GREETING = "Asterisk Call Manager/11.0.0"
 FIXTURES = Path(__file__).parent / "fixtures" / "ami"
@@ -303,3 +306,20 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 2.0,
                 await asyncio.sleep(0.005)
     except TimeoutError:
         raise AssertionError(f"timed out after {timeout:g} s waiting for {what}") from None
+
+
+@contextlib.asynccontextmanager
+async def running(ami: FakeAmi, **options: Any) -> AsyncIterator[AmiGateway]:
+    """A gateway logged in to `ami`, its `run()` cancelled (and checked) at the end."""
+    settings: dict[str, Any] = {"action_timeout": 1.0, "connect_timeout": 1.0,
+                                "watchdog_interval": 5.0, "backoff_max": 0.5}
+    settings.update(options)
+    gateway = AmiGateway("127.0.0.1", ami.port, ami.username, ami.secret, **settings)
+    task = asyncio.create_task(gateway.run())
+    try:
+        await gateway.wait_connected(2.0)
+        yield gateway
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -25,7 +25,7 @@ from hotline.pbx.gateway import (
     AmiGateway,
     _Protocol,
 )
-from tests.fakeami import GREETING, FakeAmi, event, response, wait_until
+from tests.fakeami import GREETING, FakeAmi, event, response, running, wait_until
 
 CHANNEL = "PJSIP/trunk-cmcc-00000007"
 KNOWN_EVENTS = ("QueueParams", "QueueMember", "QueueEntry", "QueueStatusComplete",
@@ -268,26 +268,12 @@ async def test_a_consumer_queue_holds_a_bounded_number_of_bytes() -> None:
 
 # -- the gateway against the fake AMI server -------------------------------------------------
 
-@contextlib.asynccontextmanager
-async def _running(ami: FakeAmi) -> AsyncIterator[AmiGateway]:
-    gateway = AmiGateway("127.0.0.1", ami.port, ami.username, ami.secret,
-                         action_timeout=1.0, connect_timeout=1.0, backoff_max=0.2)
-    task = asyncio.create_task(gateway.run())
-    try:
-        await gateway.wait_connected(2.0)
-        yield gateway
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def test_a_list_end_before_its_response_drops_the_connection_not_the_service() -> None:
     """QueueStatus answered by its list's end before its response (the fuzzed traffic
     that raised AssertionError out of the gateway and ended hotline): the action fails
     with AmiDisconnected, the connection is dropped and made again, and the next
     QueueStatus works."""
-    async with FakeAmi() as ami, _running(ami) as gateway:
+    async with FakeAmi() as ami, running(ami, backoff_max=0.2) as gateway:
         ami.reply("QueueStatus",
                   event("QueueStatusComplete", {"ActionID": "{ActionID}",
                                                 "EventList": "Complete", "ListItems": "0"})
@@ -308,7 +294,7 @@ async def test_a_list_end_before_its_response_drops_the_connection_not_the_servi
 async def test_a_frame_with_no_end_drops_the_connection_and_it_comes_back() -> None:
     """A peer sending 3 MiB with no frame end: `ami.frame_too_large` is logged, the
     pending action fails at once with AmiDisconnected, and the gateway logs in again."""
-    async with FakeAmi() as ami, _running(ami) as gateway:
+    async with FakeAmi() as ami, running(ami, backoff_max=0.2) as gateway:
         # An action the fake does not answer: still pending when the flood comes.
         pending = asyncio.create_task(gateway.send({"Action": "Status"}))
         await ami.wait_action("Status")

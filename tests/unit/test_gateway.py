@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import pytest
@@ -45,29 +45,13 @@ from tests.fakeami import (
     event,
     frames,
     response,
+    running,
     transcript,
     wait_until,
 )
 
 CHANNEL = "PJSIP/trunk-cmcc-00000007"
 NAME = "纳税人张三"
-
-
-@contextlib.asynccontextmanager
-async def running(ami: FakeAmi, **options: Any) -> AsyncIterator[AmiGateway]:
-    """A gateway logged in to `ami`, its `run()` cancelled (and checked) at the end."""
-    settings: dict[str, Any] = {"action_timeout": 1.0, "connect_timeout": 1.0,
-                                "watchdog_interval": 5.0, "backoff_max": 0.5}
-    settings.update(options)
-    gateway = AmiGateway("127.0.0.1", ami.port, ami.username, ami.secret, **settings)
-    task = asyncio.create_task(gateway.run())
-    try:
-        await gateway.wait_connected(2.0)
-        yield gateway
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 class Inbox:

@@ -3,35 +3,19 @@ sends to Asterisk, and what the recorded answers become, against the fake AMI se
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
 
 from hotline.pbx.agi import AgiChannel, reads_keys
-from hotline.pbx.gateway import AmiActionFailed, AmiAlready, AmiGateway
+from hotline.pbx.gateway import AmiActionFailed, AmiAlready
 from hotline.pbx.operations import is_send_on
 from hotline.pbx.testline import reading_capacity
-from tests.fakeami import Action, FakeAmi, event, response, transcript
+from tests.fakeami import Action, FakeAmi, event, response, running, transcript
 
 CHANNEL = "PJSIP/trunk-cmcc-00000007"
-
-
-@contextlib.asynccontextmanager
-async def running(ami: FakeAmi) -> AsyncIterator[AmiGateway]:
-    gateway = AmiGateway("127.0.0.1", ami.port, ami.username, ami.secret,
-                         action_timeout=1.0, connect_timeout=1.0)
-    task = asyncio.create_task(gateway.run())
-    try:
-        await gateway.wait_connected(2.0)
-        yield gateway
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def headers(action: Action) -> dict[str, str]:
