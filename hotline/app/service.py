@@ -174,7 +174,9 @@ class Service:
                          group.create_task(self.lease.run(), name="agi-lease"),
                          group.create_task(self.calls.writer.run(), name="ledger-writer"),
                          group.create_task(self._reloads(), name="reloads"),
-                         group.create_task(self._import_loop(), name="voicemail-import")]
+                         group.create_task(self._import_loop(), name="voicemail-import"),
+                         group.create_task(self.calls.prune_record_loop(),
+                                           name="record-prune")]
                 if self.routing is not None:
                     tasks.append(group.create_task(self.routing.run(), name="routing"))
                 await self._stop.wait()

@@ -47,7 +47,9 @@ def test_running_instance_answers_cli(asterisk: Instance) -> None:
     """A running instance answers CLI commands and has hotline's dialplan."""
     out = asterisk.cli("core show version")
     assert out.startswith("Asterisk 2")
-    assert "AGI(agi:async)" in asterisk.cli("dialplan show 12366@ivr")
+    # The line's entry hands each call to hotline's FastAGI server on this instance's port.
+    assert (f"AGI(agi://127.0.0.1:{asterisk.agi_port}/ivr"
+            in asterisk.cli("dialplan show 12366@ivr"))
 
 
 def test_two_instances_at_once_and_down_leaves_no_process(

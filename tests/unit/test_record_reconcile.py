@@ -10,6 +10,7 @@ from hotline.core.calls.record import (
     RecordKind,
     end_times,
     reconcile,
+    written_rows,
 )
 from hotline.core.calls.tracking import Outcome, RecordedBy
 
@@ -138,3 +139,11 @@ def test_a_vanished_connected_call_ends_at_its_given_time_not_the_resync() -> No
     [call] = tracker.vanished(set(), _at(60), {"c": (_at(14.6), RecordedBy.LAST_SEEN)})
     assert (call.ended_at, call.talk_seconds, call.end_reason, call.end_by) == (
         _at(14.6), 12.6, EndReason.VANISHED, RecordedBy.LAST_SEEN)
+
+
+def test_only_finished_calls_the_ledger_has_are_pruned_between_resyncs() -> None:
+    """Between resyncs the record loses the rows of finished calls the ledger has (they
+    hold callers' numbers), and keeps a call still going and one the ledger lacks."""
+    done, going, unknown = answered("a"), _call("g", (1, K.APP_START, dict(Q))), abandoned("b")
+    rows = written_rows([*done, *going, *unknown], known={"a", "g"})
+    assert sorted(rows) == sorted(e.row for e in done)

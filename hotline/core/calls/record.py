@@ -216,3 +216,10 @@ def end_times(events: Iterable[RecordEvent], vanished: Collection[str],
         elif last_seen is not None:
             out[linkedid] = (last_seen, RecordedBy.LAST_SEEN)
     return out
+
+
+def written_rows(events: Iterable[RecordEvent], known: Collection[str]) -> list[int]:
+    """The record rows of calls that are finished and whose row the ledger has (`known`):
+    nothing is left to learn from them, and they hold the caller's number."""
+    return [e.row for linkedid, one in by_call(events).items()
+            if linkedid in known and finished(one) is not None for e in one]

@@ -64,6 +64,9 @@ from hotline.pbx.gateway import (
 
 log = structlog.get_logger("hotline.calls")
 
+# Seconds between prunes of Asterisk's record of calls already in the ledger.
+PRUNE_INTERVAL = 10.0
+
 # Calls of these kinds get a work order when they end (passed on within 1 working day).
 ORDER_KINDS = frozenset({"tip_off", "complaint", "suggestion"})
 
@@ -659,3 +662,19 @@ class CallHandling:
         await asyncio.gather(*(task for _, task in sessions), *self._background,
                              return_exceptions=True)
         await self.writer.drain()
+        await self.prune_record()
+
+    async def prune_record(self) -> None:
+        """Asterisk's record of the calls already in the ledger goes (it holds callers'
+        numbers); every PRUNE_INTERVAL while the service runs, and at a clean stop."""
+        if self.reconciler is None:
+            return
+        try:
+            await self.reconciler.prune_written()
+        except Exception:
+            log.exception("calls.asterisk_record_prune_failed")
+
+    async def prune_record_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_INTERVAL)
+            await self.prune_record()

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from hotline.core.calls.record import RecordEvent, end_times, reconcile
+from hotline.core.calls.record import RecordEvent, end_times, reconcile, written_rows
 from hotline.core.calls.tracking import Call, CallTracker, RecordedBy
 from hotline.core.configuration import ConfigAccessor
 from hotline.ledger import record as ledger_record
@@ -74,6 +74,18 @@ class Reconciler:
                             seat=call.seat, voicemail_id=call.voicemail_id)
         await self._prune(found.prunable)
         return len(written)
+
+    async def prune_written(self) -> int:
+        """Delete the record's rows of finished calls the ledger has: between two resyncs
+        (a reconnect may be weeks away) the record would otherwise keep every caller's
+        number, reporters' too. Returns how many rows went."""
+        events = await self._read()
+        if not events:
+            return 0
+        known = await ledger_record.known(self.ledger, {e.linkedid for e in events})
+        rows = written_rows(events, known)
+        await self._prune(rows)
+        return len(rows)
 
     def _seat_of(self, device: str) -> str | None:
         routing = self.config().routing
