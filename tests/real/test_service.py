@@ -48,13 +48,14 @@ def getvar(inst: Instance, name: str) -> str | None:
         client.logoff()
 
 
-async def test_service_logs_in_sees_fully_booted_and_serves_fastagi(asterisk: Instance,
+async def test_service_logs_in_sees_fully_booted_and_serves_fastagi(own_asterisk: Instance,
                                                                    tmp_path: Path) -> None:
     """The service logs in to AMI, sees FullyBooted and listens for FastAGI on the port
-    the sandbox's dialplan connects to."""
-    settings = load_settings(None, {"HOTLINE_AMI_PORT": str(asterisk.ami_port),
-                                    "HOTLINE_AGI_PORT": str(asterisk.agi_port),
-                                    "HOTLINE_SANDBOX_INSTANCE": asterisk.name,
+    the sandbox's dialplan connects to. (An Asterisk of the module's own: the session's
+    has the session's hotline on its FastAGI port; each Asterisk has one hotline.)"""
+    settings = load_settings(None, {"HOTLINE_AMI_PORT": str(own_asterisk.ami_port),
+                                    "HOTLINE_AGI_PORT": str(own_asterisk.agi_port),
+                                    "HOTLINE_SANDBOX_INSTANCE": own_asterisk.name,
                                     "HOTLINE_LEDGER_PATH": str(tmp_path / "ledger.db"),
                                     "HOTLINE_WEB_PORT": "0"})
     service = Service(settings)
@@ -64,7 +65,7 @@ async def test_service_logs_in_sees_fully_booted_and_serves_fastagi(asterisk: In
             await service.fully_booted.wait()
             await service.gateway.connected.wait()
             await service.agi_server.listening.wait()
-        _, writer = await asyncio.open_connection("127.0.0.1", asterisk.agi_port)
+        _, writer = await asyncio.open_connection("127.0.0.1", own_asterisk.agi_port)
         writer.close()
         service.stop()
         async with asyncio.timeout(5):
@@ -76,27 +77,27 @@ async def test_service_logs_in_sees_fully_booted_and_serves_fastagi(asterisk: In
 
 
 def test_wrong_secret_is_a_clear_error_not_a_loop(
-        asterisk: Instance, tmp_path_factory: pytest.TempPathFactory) -> None:
+        own_asterisk: Instance, tmp_path_factory: pytest.TempPathFactory) -> None:
     """`hotline run` with a wrong AMI secret exits 1 with a clear error, without printing
     the secret or retrying."""
     # (Not tmp_path: its name, from the test's, holds the secret's text.)
-    env = {**env_for(asterisk, tmp_path_factory.mktemp("service")),
+    env = {**env_for(own_asterisk, tmp_path_factory.mktemp("service")),
            "HOTLINE_AMI_SECRET": "wrong"}
     started = time.monotonic()
     res = subprocess.run([sys.executable, "-m", "hotline", "run"], env=env,
                          capture_output=True, text=True, timeout=30, cwd=REPO)
     assert res.returncode == 1
-    assert (f"AMI login refused for user hotline at 127.0.0.1:{asterisk.ami_port}"
+    assert (f"AMI login refused for user hotline at 127.0.0.1:{own_asterisk.ami_port}"
             in res.stderr)
     assert "wrong" not in res.stderr  # the secret is never printed
     assert time.monotonic() - started < 15
 
 
-def test_sigterm_stops_the_service_within_5_seconds(asterisk: Instance,
+def test_sigterm_stops_the_service_within_5_seconds(own_asterisk: Instance,
                                                     tmp_path: Path) -> None:
     """SIGTERM stops `hotline run` within 5 s with exit status 0."""
     proc = subprocess.Popen([sys.executable, "-m", "hotline", "run"],
-                            env=env_for(asterisk, tmp_path),
+                            env=env_for(own_asterisk, tmp_path),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
     try:
         _wait_for_line(proc, "asterisk.fully_booted")
