@@ -405,10 +405,10 @@ def run() -> Outcome:
     members = [f.remote_members for f in result]
     remote_all = [f.remote_seats for f in result]
     exact_on = all(len(f.on) == f.remote_members
-                   and all(c.action == "QueueAdd" for c in f.on) for f in result)
+                   and all(c.action == "add" for c in f.on) for f in result)
     left = [f for f in result if f.left]
     exact_off = all(len(f.off) == f.remote_members
-                    and all(c.action == "QueueRemove" for c in f.off) for f in left)
+                    and all(c.action == "remove" for c in f.off) for f in left)
     repeats = sum(f.repeat for f in result)
     bounded = all(a <= f.remote_seats for f in result for a in (len(f.on), len(f.off)))
     ratio_on = sum(on_counts) / sum(members) if sum(members) else float("nan")
