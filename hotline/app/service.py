@@ -159,6 +159,7 @@ class Service:
         log.info("service.starting", ami=self.gateway.address, user=self.gateway.username,
                  ledger=str(ledger.path))
         try:
+            await self.agi_server.listen()  # the port calls arrive on: taken, no start
             if self.web is not None:
                 await self.web.start(self.settings.web.host, self.settings.web.port)
             async with asyncio.TaskGroup() as group:

@@ -132,6 +132,13 @@ class AgiProtocolError(AmiError):
     code = "agi-protocol"
 
 
+class AgiPortBusy(AmiError):
+    """The FastAGI port is taken by another program (another hotline?): the service
+    cannot take calls there and does not start."""
+
+    code = "agi-port-busy"
+
+
 class AmiAlready(AmiActionFailed):
     """A queue member change found the member already as wanted (already a member, not a
     member, no such interface): nothing to do for an idempotent intent."""

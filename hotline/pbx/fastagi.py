@@ -34,7 +34,7 @@ import structlog
 from hotline.core.calls.tracking import caller_id
 from hotline.pbx.agi import AgiCommands, DialOutcome, QueueOutcome, dial_args
 from hotline.pbx.ami.agi import AgiResult, parse_agi_line
-from hotline.pbx.errors import AgiHangup, AgiProtocolError, AmiError
+from hotline.pbx.errors import AgiHangup, AgiPortBusy, AgiProtocolError, AmiError
 from hotline.pbx.queues import queue_args
 
 log = structlog.get_logger("hotline.agi")
@@ -302,20 +302,38 @@ class FastAgiServer:
         self.connections = 0
         self.refused = 0
         self._waiting: dict[str, asyncio.Future[AgiConnection]] = {}
+        self._server: asyncio.Server | None = None
 
     @property
     def address(self) -> str:
         return f"agi://{self.host}:{self.port}"
 
+    async def listen(self) -> None:
+        """Bind the port (before the service connects to anything, so a port taken by
+        another program is a clear error at start, not a traceback among the tasks)."""
+        if self._server is not None:
+            return
+        try:
+            self._server = await asyncio.start_server(self._accept, self.host, self.port,
+                                                      limit=MAX_LINE)
+        except OSError as exc:
+            raise AgiPortBusy(
+                f"cannot listen for FastAGI on {self.host}:{self.port} "
+                f"({exc.strerror or exc}): another program (another hotline?) has it; "
+                "stop it, or set agi.port (HOTLINE_AGI_PORT) to the port the dialplan's "
+                "AGI(agi://...) uses") from None
+
     async def run(self) -> None:
-        server = await asyncio.start_server(self._accept, self.host, self.port,
-                                            limit=MAX_LINE)
+        await self.listen()
+        server = self._server
+        assert server is not None  # listen() bound it or raised
         self.listening.set()
         log.info("agi.listening", address=self.address)
         try:
             async with server:
                 await server.serve_forever()
         finally:
+            self._server = None
             self.listening.clear()
             for future in self._waiting.values():
                 if not future.done():

@@ -124,6 +124,28 @@ async def test_a_second_service_leaves_the_running_ones_pid_file_alone(
             stop(second)
 
 
+async def test_a_second_service_on_a_taken_fastagi_port_says_so_and_does_not_start(
+        ami: FakeAmi, tmp_path: Path) -> None:
+    """A service whose FastAGI port another program holds (here a first service with
+    another pid file) exits 1 with one `[agi-port-busy]` line naming the port, no
+    traceback, and the first goes on."""
+    first = start(service_env(ami, tmp_path / "first", tmp_path / "first.pid"))
+    second: subprocess.Popen[str] | None = None
+    try:
+        await wait_for_line(first, "calls.resynced")
+        second = start(service_env(ami, tmp_path / "second", tmp_path / "second.pid"))
+        out = await wait_for_line(second, "agi-port-busy")
+        assert await asyncio.to_thread(second.wait, 10) == 1
+        assert "Traceback" not in out
+        port = ami.port + 1  # the FastAGI port beside the AMI port
+        assert f"hotline: [agi-port-busy] cannot listen for FastAGI on 127.0.0.1:{port}" in out
+        assert first.poll() is None
+    finally:
+        stop(first)
+        if second is not None:
+            stop(second)
+
+
 async def test_stop_ends_every_task_and_subscription_of_the_service(
         ami: FakeAmi, tmp_path: Path) -> None:
     """After a stop, the service leaves no consumer subscribed, no task of its own
