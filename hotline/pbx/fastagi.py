@@ -150,8 +150,10 @@ class Lease:
         self.parallel = parallel
         self.held: set[str] = set()
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        self._voiding: dict[str, asyncio.Task[None]] = {}
         self.refreshes = 0
         self.failures = 0
+        self.voided = 0
 
     @property
     def value(self) -> str:
@@ -162,12 +164,35 @@ class Lease:
 
     async def release(self, channel: str) -> None:
         """Stop refreshing `channel`; returns once no refresh of it is in flight (so the
-        dialplan's own clearing of the lease is the last word)."""
+        dialplan's own clearing of the lease is the last word), or, if one is still
+        unanswered after 1 s, once it is voided (`drop`)."""
         self.held.discard(channel)
         task = self._inflight.get(channel)
         if task is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), 1.0)
+        self.drop(channel)
+
+    def drop(self, channel: str) -> None:
+        """Stop refreshing `channel` now: its call left AGI (the lease ran out, the caller
+        hung up, the session ended). A refresh of it still unanswered may yet land (a
+        stalled AMI link that comes back, a busy Asterisk) with the channel in a queue,
+        a transfer or talking to a seat, where a re-armed TIMEOUT(absolute) would cut the
+        call 2 s later. Asterisk runs a connection's actions in order: a Setvar of 0 sent
+        now lands right after that refresh and voids it. (One refresh per channel is in
+        flight at most; a failed one is not in flight.)"""
+        self.held.discard(channel)
+        if channel in self._inflight and channel not in self._voiding:
+            task = asyncio.get_running_loop().create_task(self._void(channel))
+            self._voiding[channel] = task
+            task.add_done_callback(lambda _: self._voiding.pop(channel, None))
+
+    async def _void(self, channel: str) -> None:
+        self.voided += 1
+        try:
+            await self._setvar(channel, LEASE_VARIABLE, "0")  # type: ignore[misc]
+        except AmiError as exc:
+            log.debug("agi.lease_void_failed", channel=channel, error=str(exc))
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -281,7 +306,7 @@ class FastAgiChannel(AgiCommands):
 
     def close(self) -> None:
         """Close the connection now (the caller goes on in the dialplan); for cleanup."""
-        self.server.lease.held.discard(self.channel)
+        self.server.lease.drop(self.channel)
         self.connection.close()
 
 
@@ -384,5 +409,5 @@ class FastAgiServer:
             # on to the fallback (the connection closes), the next one is served.
             log.exception("agi.dispatch_failed",
                           took_ms=round((time.monotonic() - started) * 1000, 1))
-            self.lease.held.discard(env.get("agi_channel", ""))
+            self.lease.drop(env.get("agi_channel", ""))
             connection.close()
