@@ -32,6 +32,20 @@ async def known(ledger: Ledger, linkedids: Collection[str]) -> set[str]:
     return found
 
 
+async def ended(ledger: Ledger, linkedids: Collection[str]) -> set[str]:
+    """Those of `linkedids` whose row is final (ended): a row still open may yet need
+    Asterisk's record (its call ended while hotline was cut off)."""
+    found: set[str] = set()
+    wanted = list(linkedids)
+    for start in range(0, len(wanted), 500):
+        chunk = wanted[start:start + 500]
+        async with ledger.db.execute(
+                f"SELECT linkedid FROM calls WHERE ended_at IS NOT NULL AND linkedid IN "
+                f"({', '.join('?' for _ in chunk)})", chunk) as cur:
+            found.update(row[0] for row in await cur.fetchall())
+    return found
+
+
 async def unlinked_voicemails(ledger: Ledger) -> list[FallbackVoicemail]:
     async with ledger.db.execute(
             "SELECT id, caller_number, started_at FROM voicemails WHERE linkedid LIKE ? "

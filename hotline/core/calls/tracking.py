@@ -453,7 +453,11 @@ class CallTracker:
         if (call.state in (S.QUEUED, S.RINGING) and call.wait_seconds is None
                 and call.queued_at and call.answered_at is None):
             call = replace(call, wait_seconds=(at - call.queued_at).total_seconds())
-        outcome = outcome_of(call) if reason == EndReason.HANGUP else vanished_outcome(
+        # A vanished call whose end Asterisk's record tells ended as a hang-up does (its
+        # facts completed from the record: hotline.core.calls.adoption); without the
+        # record, what happened in between is not known.
+        told = reason == EndReason.HANGUP or end_by == RecordedBy.ASTERISK_RECORD
+        outcome = outcome_of(call) if told else vanished_outcome(
             call.answered_at is not None, call.voicemail_id is not None)
         return replace(call.moved(S.ENDED, at), ended_at=at, outcome=outcome, end_reason=reason,
                        end_by=end_by)

@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from hotline.common.clock import Clock, Now, utc_now
-from hotline.core.calls.adoption import adopted_call
+from hotline.core.calls.adoption import adopted_call, completed_from_record
 from hotline.core.calls.live import ChannelInfo, QueueStatus
 from hotline.core.calls.tracking import (
     Call,
@@ -584,6 +584,13 @@ class CallHandling:
         now = self.clock()
         alive = {c.linkedid for c in channels}
         ends = await self.reconciler.ends(alive, self.tracker) if self.reconciler else {}
+        if self.reconciler is not None:
+            # Calls that ended while the link was cut: what Asterisk's record says
+            # happened meanwhile (a seat answered, the caller gave up) before they close.
+            gone = [lid for lid in self.tracker.calls if lid not in alive]
+            for linkedid, recorded in self.reconciler.recorded(gone).items():
+                self.tracker.resynced(completed_from_record(
+                    self.tracker.calls[linkedid], recorded))
         for call in self.tracker.vanished(alive, now, ends):
             self._record(call)
         tracked = set(self.tracker.calls)

@@ -18,7 +18,14 @@ from datetime import UTC, datetime
 
 import structlog
 
-from hotline.core.calls.record import RecordEvent, end_times, reconcile, written_rows
+from hotline.core.calls.record import (
+    RecordEvent,
+    by_call,
+    end_times,
+    reconcile,
+    recorded_call,
+    written_rows,
+)
 from hotline.core.calls.tracking import Call, CallTracker, RecordedBy
 from hotline.core.configuration import ConfigAccessor
 from hotline.ledger import record as ledger_record
@@ -82,10 +89,24 @@ class Reconciler:
         events = await self._read()
         if not events:
             return 0
-        known = await ledger_record.known(self.ledger, {e.linkedid for e in events})
-        rows = written_rows(events, known)
+        # Only calls whose row is final: a call that ended while the AMI link was cut
+        # has an open row until the next resync, which needs the record to close it.
+        done = await ledger_record.ended(self.ledger, {e.linkedid for e in events})
+        rows = written_rows(events, done)
         await self._prune(rows)
         return len(rows)
+
+    def recorded(self, linkedids: Collection[str]) -> dict[str, Call]:
+        """What the record read by `ends` says of each of `linkedids` that it saw end
+        (queue, seat, answer, talk, abandoned), for the calls that vanished while hotline
+        was cut off: it missed those events, Asterisk did not."""
+        calls = by_call(e for e in self._events if e.linkedid in linkedids)
+        out = {}
+        for linkedid, events in calls.items():
+            call = recorded_call(events, self._seat_of)
+            if call is not None:
+                out[linkedid] = self._completed(call)
+        return out
 
     def _seat_of(self, device: str) -> str | None:
         routing = self.config().routing
