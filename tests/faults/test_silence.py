@@ -21,7 +21,8 @@ import pytest
 from hotline.features.calls.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
-from hotline.pbx.sandbox import Instance, find_free_port
+from hotline.pbx.sandbox import Instance
+from tests.faults.link import AmiProxy
 from tests.real.test_resilience import (
     SEAT,
     SEAT_NAME,
@@ -166,54 +167,6 @@ async def test_a_stopped_hotline_loses_its_callers_to_the_lease_within_2_5_s(
         await hang_up_all(gateway, calls, tasks)
         proc.stop()
         joins.subscription.unsubscribe()
-
-
-class AmiProxy:
-    """Between hotline and Asterisk's AMI: `cut("drop")` closes the connections and
-    refuses new ones, `cut("half-open")` keeps them open and relays nothing."""
-
-    def __init__(self, target: int) -> None:
-        self.target = target
-        self.port = find_free_port()
-        self.mode: str | None = None
-        self.writers: list[asyncio.StreamWriter] = []
-        self.server: asyncio.Server | None = None
-
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
-
-    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self.mode is not None:
-            writer.close()
-            return
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-        self.writers += [writer, up_writer]
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
-                             return_exceptions=True)
-
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                while self.mode == "half-open":  # noqa: ASYNC110 (holds the bytes)
-                    await asyncio.sleep(0.05)
-                if self.mode == "drop":
-                    break
-                writer.write(data)
-                await writer.drain()
-        finally:
-            writer.close()
-
-    def cut(self, mode: str) -> None:
-        self.mode = mode
-        if mode == "drop":
-            for writer in self.writers:
-                writer.close()
-            self.writers.clear()
-
-    async def close(self) -> None:
-        self.cut("drop")
-        if self.server is not None:
-            self.server.close()
 
 
 @pytest.mark.parametrize("mode", ["drop", "half-open"])

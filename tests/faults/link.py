@@ -1,0 +1,226 @@
+"""Helpers of the fault tests: a cuttable AMI link (AmiProxy) and what Asterisk itself
+says happened to each call (AsteriskTruth, from a gateway of the test's own that no cut
+touches)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass, field
+
+from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.gateway import AmiGateway, EventGap
+from hotline.pbx.sandbox import find_free_port
+
+
+@dataclass
+class _Link:
+    client: asyncio.StreamWriter  # hotline's side
+    upstream: asyncio.StreamWriter  # Asterisk's side
+
+
+class AmiProxy:
+    """Between hotline and Asterisk's AMI.
+
+    `cut("drop")` closes the connections and refuses new ones. `cut("half-open")` is a
+    black hole, as a lost route or a dead NAT entry makes it: the connections stay open,
+    nothing reaches the other side, and a new connection gets no greeting. `restore()`
+    ends the cut. What a half-open link held is then delivered as TCP would after the
+    route comes back: everything a side sent, unless that side has reset its connection
+    (a closed connection's bytes still arrive, then its end)."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.port = find_free_port()
+        self.mode: str | None = None
+        self.links: list[_Link] = []
+        self.silent: list[asyncio.StreamWriter] = []  # accepted during a half-open cut
+        self.server: asyncio.Server | None = None
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self.mode == "drop":
+            writer.close()
+            return
+        if self.mode == "half-open":
+            self.silent.append(writer)
+            return
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        self.links.append(_Link(writer, up_writer))
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer),
+                             return_exceptions=True)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                await self._flowing.wait()
+                data = await reader.read(65536)
+                if not data:
+                    break
+                await self._flowing.wait()  # read just as the cut came: held with the rest
+                if self.mode == "drop":
+                    break
+                writer.write(data)
+                await writer.drain()
+        finally:
+            writer.close()
+
+    def cut(self, mode: str) -> None:
+        assert mode in ("drop", "half-open"), mode
+        self.mode = mode
+        if mode == "drop":
+            self._close_all()
+        else:
+            self._flowing.clear()
+            for link in self.links:
+                for side in (link.client, link.upstream):
+                    with contextlib.suppress(Exception):
+                        side.transport.pause_reading()  # the bytes wait in the kernel
+
+    async def restore(self) -> None:
+        """The route is back. Half-open: each side's held bytes go on, unless that side
+        reset its connection meanwhile (its reader then fails: nothing is relayed)."""
+        mode, self.mode = self.mode, None
+        if mode == "half-open":
+            for writer in self.silent:
+                writer.close()
+            self.silent.clear()
+            for link in self.links:
+                for side in (link.client, link.upstream):
+                    with contextlib.suppress(Exception):
+                        side.transport.resume_reading()
+            await asyncio.sleep(0.1)  # a reset is seen (the reader fails) before relaying
+        self._flowing.set()
+
+    def _close_all(self) -> None:
+        for link in self.links:
+            link.client.close()
+            link.upstream.close()
+        self.links.clear()
+
+    async def close(self) -> None:
+        self.mode = "drop"
+        self._close_all()
+        self._flowing.set()
+        if self.server is not None:
+            self.server.close()
+
+
+# The AMI events the truth is read from (the test's own gateway, never cut).
+TRUTH_EVENTS = ("AGIExecStart", "AGIExecEnd", "QueueCallerJoin", "QueueCallerLeave",
+                "QueueCallerAbandon", "AgentCalled", "AgentRingNoAnswer", "AgentConnect",
+                "AgentComplete", "Hangup")
+# A caller hears something from these on (a command of hotline's, the queue's ringing, a
+# seat), and nothing after these until the next: silence, unless the call has ended.
+SOUND_STARTS = ("AGIExecStart", "QueueCallerJoin", "AgentConnect", "Hangup")
+SOUND_ENDS = ("AGIExecEnd", "AgentComplete", "QueueCallerLeave")
+
+
+@dataclass
+class CallTruth:
+    """One call as Asterisk reported it: the caller's channel's events, in order, with
+    Asterisk's own times (epoch seconds)."""
+
+    linkedid: str
+    events: list[tuple[float, str, dict[str, str]]] = field(default_factory=list)
+    ringing: str | None = None  # the seat channel (;1) ringing the caller now
+
+    def times(self, name: str) -> list[float]:
+        return [t for t, event, _ in self.events if event == name]
+
+    def first(self, name: str) -> tuple[float, dict[str, str]] | None:
+        return next(((t, h) for t, event, h in self.events if event == name), None)
+
+    @property
+    def joins(self) -> list[str]:
+        return [h.get("Queue") or "" for _, event, h in self.events
+                if event == "QueueCallerJoin"]
+
+    @property
+    def answered(self) -> tuple[float, str] | None:
+        """Asterisk's time of the first seat's answer and that seat's name."""
+        found = self.first("AgentConnect")
+        return (found[0], found[1].get("MemberName") or "") if found else None
+
+    @property
+    def talk(self) -> float | None:
+        """Seconds from the first answer to that seat's AgentComplete (or, when Asterisk
+        sent none, the caller's hang-up)."""
+        connect = self.first("AgentConnect")
+        complete = self.first("AgentComplete") or self.first("Hangup")
+        return complete[0] - connect[0] if connect and complete else None
+
+    @property
+    def ended(self) -> float | None:
+        found = self.first("Hangup")
+        return found[0] if found else None
+
+    def silences(self, since: float = 0.0) -> list[tuple[float, float, str]]:
+        """Each time the caller heard nothing (hotline ran no AGI command, no queue, no
+        seat) from `since` on: (start, seconds, what it followed)."""
+        out = []
+        quiet: tuple[float, str] | None = None
+        for t, event, _ in self.events:
+            if event in SOUND_ENDS:
+                quiet = quiet or (t, event)
+            elif event in SOUND_STARTS and quiet is not None:
+                if t >= since:
+                    out.append((quiet[0], t - quiet[0], quiet[1]))
+                quiet = None
+        return out
+
+
+class AsteriskTruth:
+    """Every call's caller-channel events, from a gateway of the test's own."""
+
+    def __init__(self, gateway: AmiGateway) -> None:
+        self.calls: dict[str, CallTruth] = {}
+        self.changed = asyncio.Event()
+
+        def watch(message: AmiMessage | EventGap) -> None:
+            if not isinstance(message, AmiMessage) or message.event is None:
+                return
+            linkedid = message.get("Linkedid") or ""
+            if not linkedid or message.get("Uniqueid") != linkedid:
+                return  # a seat's channel, or the test caller's own leg
+            stamp = float(message.get("Timestamp") or time.time())
+            call = self.calls.setdefault(linkedid, CallTruth(linkedid))
+            call.events.append((stamp, message.event, dict(message.headers)))
+            if message.event == "AgentCalled":
+                call.ringing = message.get("DestChannel")
+            elif message.event in ("AgentRingNoAnswer", "AgentConnect", "Hangup",
+                                   "QueueCallerAbandon"):
+                call.ringing = None
+            self.changed.set()
+
+        self.subscription = gateway.subscribe(f"truth-{id(self)}", TRUTH_EVENTS, watch)
+
+    def of(self, linkedid: str) -> CallTruth:
+        return self.calls.setdefault(linkedid, CallTruth(linkedid))
+
+    async def wait(self, linkedid: str, event: str, timeout: float = 10.0,
+                   after: float = 0.0) -> float:
+        """Asterisk's time of the call's first `event` at or after `after`."""
+        async with asyncio.timeout(timeout):
+            while True:
+                times = [t for t in self.of(linkedid).times(event) if t >= after]
+                if times:
+                    return times[0]
+                self.changed.clear()
+                await self.changed.wait()
+
+    async def ringing(self, linkedid: str, timeout: float = 20.0) -> str:
+        """The seat channel ringing the caller now (waits until one does)."""
+        async with asyncio.timeout(timeout):
+            while (channel := self.of(linkedid).ringing) is None:
+                self.changed.clear()
+                await self.changed.wait()
+        return channel
+
+    def close(self) -> None:
+        self.subscription.unsubscribe()
