@@ -20,7 +20,14 @@ from asterisk.ami import AMIClient, SimpleAction
 from hotline.app.service import Service
 from hotline.app.settings import load_settings
 from hotline.pbx.gateway import AmiGateway
-from hotline.pbx.sandbox import Instance, Sandbox, SandboxError, default_cache_dir, find_free_port
+from hotline.pbx.sandbox import (
+    Instance,
+    Sandbox,
+    SandboxError,
+    default_cache_dir,
+    find_free_port,
+    find_free_udp_port,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATES = REPO / "config" / "asterisk"
@@ -63,7 +70,9 @@ def _running(sandbox: Sandbox, name: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     """An instance on a free port with the tests' queues, up for the fixture's life."""
     # The FastAGI port too: AMI port + 1 may be any program's ephemeral port here.
-    inst = sandbox.instance(name, find_free_port(), find_free_port())
+    # SIP too (UDP), and the port the tests' carrier (SIPp) sends from.
+    inst = sandbox.instance(name, find_free_port(), find_free_port(), find_free_udp_port(),
+                            f"127.0.0.1:{find_free_udp_port()}")
     try:
         inst.up(generated=queues_conf(inst, tmp_path_factory.mktemp("asterisk")))
     except SandboxError as exc:
@@ -240,6 +249,8 @@ def service_env(inst: Instance, ledger: Path) -> dict[str, str]:
     time when the line is open."""
     return {"HOTLINE_AMI_PORT": str(inst.ami_port), "HOTLINE_AGI_PORT": str(inst.agi_port),
             "HOTLINE_SANDBOX_INSTANCE": inst.name,
+            "HOTLINE_SANDBOX_SIP_PORT": str(inst.sip_port),
+            "HOTLINE_SANDBOX_SIP_TRUNK": inst.sip_trunk,
             "HOTLINE_LEDGER_PATH": str(ledger),
             "HOTLINE_ROUTING_PATH": str(routing_for_tests(ledger.parent)),
             "HOTLINE_CALENDAR_PATH": str(calendar_for_tests(ledger.parent)),

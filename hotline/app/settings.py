@@ -172,6 +172,29 @@ class SandboxSettings(_Section):
     # `hotline run --with-sandbox` logs these seats in (recorded, actor "demo") so a demo
     # call reaches someone who answers: the sandbox's Local-channel seats answer.
     demo_seats: list[str] = ["8001"]
+    # SIP (pjsip.conf): Asterisk's UDP port (None: the AMI port + 2, like the FastAGI
+    # port beside it, so instances run side by side), the address it listens on
+    # (127.0.0.1: phones and a trunk on this machine), and where the carrier's trunk sends
+    # from: an address with its source port (a seat's phone on the same address registers
+    # from another port), or an address alone for a carrier on a machine of its own.
+    sip_port: int | None = Field(None, ge=1, le=65535)
+    sip_bind: str = "127.0.0.1"
+    sip_trunk: str = "127.0.0.1:5060"
+
+    @model_validator(mode="after")
+    def _sip_addresses(self) -> SandboxSettings:
+        import ipaddress
+
+        host, _, port = self.sip_trunk.partition(":")
+        try:
+            ipaddress.IPv4Address(self.sip_bind)
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ValueError("sandbox.sip_bind and sandbox.sip_trunk are IPv4 addresses "
+                             "(sip_trunk optionally with :port)") from None
+        if port and not (port.isdigit() and 1 <= int(port) <= 65535):
+            raise ValueError(f"sandbox.sip_trunk: {port!r} is not a port")
+        return self
 
 
 class Settings(_Section):

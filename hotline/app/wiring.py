@@ -41,8 +41,10 @@ def sandbox_from(settings: Settings) -> Sandbox:
 
 
 def instance_from(settings: Settings) -> Instance:
-    return sandbox_from(settings).instance(settings.sandbox.instance, settings.ami.port,
-                                           settings.agi.port)
+    sandbox = settings.sandbox
+    return sandbox_from(settings).instance(sandbox.instance, settings.ami.port,
+                                           settings.agi.port, sandbox.sip_port,
+                                           sandbox.sip_trunk, sandbox.sip_bind)
 
 
 def ami_secret(settings: Settings) -> str:
@@ -133,14 +135,17 @@ def routing_from(settings: Settings) -> RoutingConfig | None:
 
 def asterisk_files(settings: Settings,
                    routing: RoutingConfig | None = None) -> dict[str, str]:
-    """The Asterisk configuration hotline writes itself: queues.conf from routing.yaml."""
+    """The Asterisk configuration hotline writes itself from routing.yaml: queues.conf, and
+    the seats' SIP phones (pjsip_seats.conf, with the passwords the sandbox keeps)."""
+    from hotline.pbx.pjsip_conf import FILE_NAME, render_seats
     from hotline.pbx.queues_conf import render_queues
 
     routing = routing or routing_from(settings)
     if routing is None:
         return {}
     phrases, _ = queue_sounds_from(settings)
-    return {"queues.conf": render_queues(routing, phrases.asterisk_dir)}
+    return {"queues.conf": render_queues(routing, phrases.asterisk_dir),
+            FILE_NAME: render_seats(routing, instance_from(settings).sip_secret)}
 
 
 def known_queues(settings: Settings) -> set[str] | None:

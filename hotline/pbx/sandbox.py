@@ -61,6 +61,10 @@ MIN_ASTERISK_MAJOR = 20
 PACKAGES = ("asterisk", "asterisk-core-sounds-en-gsm")
 COMPLETE_MARK = ".hotline-sandbox.json"
 TEMPLATE_FIELD = re.compile(r"@([A-Z_]+)@")
+_IPV4 = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
+_SIP_PEER = re.compile(r"^\d{1,3}(\.\d{1,3}){3}(:\d{1,5})?$")
+# A PJSIP endpoint name the sandbox writes (a seat's phone): also a file name.
+SIP_ENDPOINT = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
 # The account Asterisk runs as, on the host and (the same uid and gid) inside the root.
 ASTERISK_ACCOUNT = "hotline-asterisk"
 # Modules whose only purpose is running shell commands (System(), SHELL()): removed from
@@ -71,6 +75,15 @@ SHELL_MODULES = ("app_system.so", "func_shell.so")
 ASTERISK_DATA = ("spool", "run", "log", "db", "keys", "cache")
 # Files Asterisk and hotline create are for their owner only.
 UMASK = 0o077
+# Where the carrier's trunk sends from unless told (an Asterisk of one's own on this
+# machine, on SIP's usual port).
+DEFAULT_SIP_TRUNK = "127.0.0.1:5060"
+# Each instance's RTP ports: a block of RTP_BLOCK in RTP_FIRST.. (10 blocks), away from
+# the ephemeral ports (32768-) and SIPp's media ports (6000-). 2,000 ports are 1,000 call
+# legs (an RTP and an RTCP port each): 500 ports ran out at 300 SIP calls.
+RTP_FIRST = 10000
+RTP_BLOCK = 2000
+RTP_BLOCKS = 10
 
 Progress = Callable[[str], None]
 
@@ -188,10 +201,7 @@ class Sandbox:
         policy = root / "usr/sbin/policy-rc.d"
         policy.write_text("#!/bin/sh\nexit 101\n")
         policy.chmod(0o755)
-        # No network here: a hostname that does not resolve costs Asterisk slow DNS
-        # time-outs on every call.
-        host = socket.gethostname()
-        (root / "etc/hosts").write_text(f"127.0.0.1 localhost {host}\n::1 localhost\n")
+        _ensure_hostname(root)
 
     # -- the account Asterisk runs as -------------------------------------------------
 
@@ -242,20 +252,32 @@ class Sandbox:
     # -- instances ---------------------------------------------------------------------
 
     def instance(self, name: str = "default", ami_port: int = 5038,
-                 agi_port: int | None = None) -> Instance:
-        return Instance(self, name, ami_port, agi_port)
+                 agi_port: int | None = None, sip_port: int | None = None,
+                 sip_trunk: str = DEFAULT_SIP_TRUNK, sip_bind: str = "127.0.0.1",
+                 ) -> Instance:
+        return Instance(self, name, ami_port, agi_port, sip_port, sip_trunk, sip_bind)
 
-    def running_instances(self) -> list[Instance]:
-        base = self.root / "srv/hotline"
-        found = []
-        for meta in sorted(base.glob("*/instance.json")):
+    def instance_info(self) -> dict[str, dict[str, object]]:
+        """What each instance's last start recorded (instance.json), by name."""
+        found: dict[str, dict[str, object]] = {}
+        for meta in sorted((self.root / "srv/hotline").glob("*/instance.json")):
             try:
                 info = json.loads(meta.read_text())
             except (OSError, ValueError):
                 continue
-            agi = info.get("agi_port")
-            inst = Instance(self, meta.parent.name, int(info.get("ami_port", 5038)),
-                            int(agi) if agi is not None else None)
+            if isinstance(info, dict):
+                found[meta.parent.name] = info
+        return found
+
+    def running_instances(self) -> list[Instance]:
+        found = []
+        for name, info in self.instance_info().items():
+            agi, sip = info.get("agi_port"), info.get("sip_port")
+            inst = Instance(self, name, int(str(info.get("ami_port", 5038))),
+                            int(str(agi)) if agi is not None else None,
+                            int(str(sip)) if sip is not None else None,
+                            str(info.get("sip_trunk", DEFAULT_SIP_TRUNK)),
+                            str(info.get("sip_bind", "127.0.0.1")))
             if inst.pid() is not None:
                 found.append(inst)
         return found
@@ -270,12 +292,40 @@ class Instance:
     ami_port: int
     # Where the dialplan finds hotline's FastAGI server; None: the AMI port + 1.
     agi: int | None = None
+    # Asterisk's SIP port (UDP); None: the AMI port + 2.
+    sip: int | None = None
+    # Where the carrier's trunk sends from: address[:port] (pjsip.conf's identify).
+    sip_trunk: str = DEFAULT_SIP_TRUNK
+    # The address SIP listens on.
+    sip_bind: str = "127.0.0.1"
 
     @property
     def agi_port(self) -> int:
         from hotline.pbx.fastagi import default_agi_port
 
         return self.agi if self.agi is not None else default_agi_port(self.ami_port)
+
+    @property
+    def sip_port(self) -> int:
+        if self.sip is not None:
+            return self.sip
+        return self.ami_port + 2 if self.ami_port < 65534 else self.ami_port - 2
+
+    def rtp_ports(self) -> tuple[int, int]:
+        """This instance's RTP port range: the one it runs with, else a block no other
+        running instance has (the one its SIP port points at, if free)."""
+        info = self.sandbox.instance_info()
+        mine = _port_pair(info.get(self.name, {}).get("rtp_ports"))
+        if mine is not None and self.pid() is not None:
+            return mine
+        running = {i.name for i in self.sandbox.running_instances() if i.name != self.name}
+        taken = {pair[0] for name, other in info.items() if name in running
+                 and (pair := _port_pair(other.get("rtp_ports"))) is not None}
+        blocks = [(self.sip_port + n) % RTP_BLOCKS for n in range(RTP_BLOCKS)]
+        free = [b for b in blocks if RTP_FIRST + b * RTP_BLOCK not in taken]
+        # All taken: share one (Asterisk skips ports in use; only capacity is shared).
+        start = RTP_FIRST + (free or blocks)[0] * RTP_BLOCK
+        return start, start + RTP_BLOCK - 1
 
     @property
     def chroot_dir(self) -> str:
@@ -313,6 +363,21 @@ class Instance:
                 fh.write(secrets.token_urlsafe(24))
         return path.read_text().strip()
 
+    def sip_secret(self, endpoint: str) -> str:
+        """The SIP password generated for a seat's phone (its PJSIP endpoint name), created
+        on first use and kept (sip-secrets/<endpoint>, 0600, root's)."""
+        if not SIP_ENDPOINT.match(endpoint):
+            raise SandboxBadTemplate(f"{endpoint!r} is not a PJSIP endpoint name")
+        folder = self.dir / "sip-secrets"
+        folder.mkdir(parents=True, exist_ok=True)
+        folder.chmod(0o700)
+        path = folder / endpoint
+        with contextlib.suppress(FileExistsError):
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(secrets.token_urlsafe(18))
+        return path.read_text().strip()
+
     def render_config(self, username: str = "hotline",
                       generated: Mapping[str, str] | None = None) -> None:
         """Write the instance's Asterisk configuration from the templates, plus the files
@@ -322,6 +387,10 @@ class Instance:
             raise SandboxNoTemplates(
                 f"Asterisk config templates not found at {self.sandbox.templates}")
         modules = _modules_dir(self.sandbox.root)
+        if not (_IPV4.match(self.sip_bind) and _SIP_PEER.match(self.sip_trunk)):
+            raise SandboxBadTemplate(f"SIP address {self.sip_bind!r} or trunk "
+                                     f"{self.sip_trunk!r} is not an IPv4 address[:port]")
+        rtp = self.rtp_ports()
         values = {
             "INSTANCE": self.chroot_dir,
             "MODULES": modules,
@@ -329,6 +398,11 @@ class Instance:
             "AMI_USER": username,
             "AMI_SECRET": self.secret(),
             "AGI_PORT": str(self.agi_port),
+            "SIP_PORT": str(self.sip_port),
+            "SIP_BIND": self.sip_bind,
+            "SIP_TRUNK": self.sip_trunk,
+            "RTP_START": str(rtp[0]),
+            "RTP_END": str(rtp[1]),
         }
         ids = self.sandbox.asterisk_ids() if os.geteuid() == 0 else None
         etc = self.dir / "etc"
@@ -385,7 +459,8 @@ class Instance:
         staged.rename(etc)
         _write_private(self.dir / "instance.json", json.dumps(
             {"name": self.name, "ami_port": self.ami_port, "agi_port": self.agi_port,
-             "ami_user": username}))
+             "ami_user": username, "sip_port": self.sip_port, "sip_bind": self.sip_bind,
+             "sip_trunk": self.sip_trunk, "rtp_ports": list(rtp)}))
 
     def update_generated(self, generated: Mapping[str, str]) -> None:
         """Replace generated configuration files of a rendered instance in place (each
@@ -426,11 +501,16 @@ class Instance:
             raise SandboxPortBusy(
                 f"AMI port 127.0.0.1:{self.ami_port} is already in use by another program; "
                 "choose another with HOTLINE_AMI_PORT")
+        if _udp_port_in_use(self.sip_bind, self.sip_port):
+            raise SandboxPortBusy(
+                f"SIP port {self.sip_bind}:{self.sip_port} (UDP) is already in use by another "
+                "program; choose another with HOTLINE_SANDBOX_SIP_PORT")
         _check_version(self.sandbox.built_version())
         if shutil.which("setpriv") is None:
             raise SandboxStartFailed("setpriv is not installed (Debian package util-linux): "
                                      "it starts Asterisk without root's privileges")
         uid, gid = self.sandbox.ensure_account(progress)
+        _ensure_hostname(self.sandbox.root)
         self.render_config(username, generated)
         self.console_log.parent.mkdir(parents=True, exist_ok=True)
         progress(f"sandbox: starting Asterisk {self.name!r} (AMI 127.0.0.1:{self.ami_port}) "
@@ -543,6 +623,13 @@ def _locked(path: Path, progress: Progress) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _port_pair(value: object) -> tuple[int, int] | None:
+    if (isinstance(value, list) and len(value) == 2
+            and all(isinstance(v, int) and 0 < v < 65536 for v in value)):
+        return int(value[0]), int(value[1])
+    return None
 
 
 def _lines(path: Path) -> list[str]:
@@ -689,6 +776,37 @@ def _wait_gone(pid: int, timeout: float) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def _ensure_hostname(root: Path) -> None:
+    """The host's name in the root's /etc/hosts (also after the host was renamed, or for a
+    root built elsewhere). No network here: a name that does not resolve cost every SIP
+    call ~22 s of DNS time-outs inside Asterisk (RTP looks up the host's own address)."""
+    host = socket.gethostname()
+    hosts = root / "etc/hosts"
+    lines = _lines(hosts)
+    if any(host in line.split()[1:] for line in lines if not line.lstrip().startswith("#")):
+        return
+    partial = hosts.with_name(".hosts.hotline")
+    partial.write_text(f"127.0.0.1 localhost {host}\n::1 localhost\n", encoding="utf-8")
+    partial.chmod(0o644)
+    partial.replace(hosts)
+
+
+def _udp_port_in_use(address: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        try:
+            sock.bind((address, port))
+        except OSError:
+            return True
+        return False
+
+
+def find_free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 def _port_in_use(port: int) -> bool:

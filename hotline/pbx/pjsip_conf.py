@@ -1,0 +1,95 @@
+"""The seats' SIP phones in Asterisk's pjsip.conf, written from config/routing.yaml (pure:
+text in, text out; the passwords come from the caller).
+
+A seat whose device is `PJSIP/<name>` gets an endpoint `<name>` (the device Queue rings),
+an auth (user `<name>`, the password the sandbox generated and keeps) and an AoR that
+one phone registers to (max_contacts = 1; a phone that registers again replaces its
+old contact, so a phone restarted after a crash is not locked out). Asterisk checks the
+registered phone every QUALIFY_SECONDS: the device turns unavailable when the phone
+stops answering, and Queue offers an unavailable seat no call. Seats on other devices
+(Local channels) are left out. The template config/asterisk/pjsip.conf includes this file
+(`#tryinclude pjsip_seats.conf`) beside the transport and the carrier's trunk.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from hotline.core.routing.config import RoutingConfig
+from hotline.pbx.errors import SandboxBadTemplate
+
+FILE_NAME = "pjsip_seats.conf"
+# PJSIP/<endpoint> and nothing after: a seat's own phone (not a dial string through a
+# trunk such as PJSIP/8001@carrier or PJSIP/carrier/sip:...).
+SEAT_DEVICE = re.compile(r"^PJSIP/([0-9A-Za-z_-]{1,32})$")
+# The names pjsip.conf itself uses.
+RESERVED = frozenset({"carrier", "transport-udp", "global", "system"})
+# Seconds between OPTIONS pings of a registered phone, and how long one may take: a
+# phone that vanished without unregistering is out of service within about 20 s.
+QUALIFY_SECONDS = 15
+QUALIFY_TIMEOUT = 3.0
+# Registration lifetime a phone gets when it asks for none, and the bounds on what it
+# may ask (an unreachable phone's contact expires within MAX_EXPIRY seconds anyway).
+DEFAULT_EXPIRY = 120
+MIN_EXPIRY = 60
+MAX_EXPIRY = 600
+
+
+def sip_seats(config: RoutingConfig) -> dict[str, str]:
+    """The seats whose phones register over SIP: seat id -> PJSIP endpoint name."""
+    found: dict[str, str] = {}
+    for seat in config.seats.values():
+        match = SEAT_DEVICE.match(seat.device)
+        if match is not None:
+            found[seat.id] = match.group(1)
+    return found
+
+
+def render_seats(config: RoutingConfig, password: Callable[[str], str]) -> str:
+    """pjsip_seats.conf for `config`; `password(endpoint)` gives each phone's password."""
+    parts = ["; Written by hotline from config/routing.yaml: edit that file, not this one.\n"
+             "; Seats whose device is PJSIP/<name>: their phones register here.\n"]
+    for seat_id, endpoint in sip_seats(config).items():
+        if endpoint in RESERVED:
+            raise SandboxBadTemplate(f"seat {seat_id}: PJSIP/{endpoint} is a name pjsip.conf "
+                                     "uses itself; give the seat's phone another name")
+        secret = password(endpoint)
+        if not re.fullmatch(r"[0-9A-Za-z_-]{8,64}", secret):
+            raise SandboxBadTemplate(f"seat {seat_id}: the generated SIP password is not "
+                                     "of the expected form")
+        seat = config.seats[seat_id]
+        parts.append("\n".join([
+            f"; seat {seat_id} ({seat.name})",
+            f"[{endpoint}]",
+            "type = endpoint",
+            "transport = transport-udp",
+            "context = from-seat-phone",
+            f"auth = {endpoint}",
+            f"aors = {endpoint}",
+            "disallow = all",
+            # G.711 first (the carrier's codec: no transcoding on the bridge); G.722 when
+            # the phone offers it first.
+            "allow = ulaw,alaw,g722",
+            "dtmf_mode = rfc4733",
+            "direct_media = no",
+            "ice_support = no",
+            "",
+            f"[{endpoint}]",
+            "type = auth",
+            "auth_type = digest",
+            f"username = {endpoint}",
+            f"password = {secret}",
+            "",
+            f"[{endpoint}]",
+            "type = aor",
+            "max_contacts = 1",
+            "remove_existing = yes",
+            f"qualify_frequency = {QUALIFY_SECONDS}",
+            f"qualify_timeout = {QUALIFY_TIMEOUT}",
+            f"default_expiration = {DEFAULT_EXPIRY}",
+            f"minimum_expiration = {MIN_EXPIRY}",
+            f"maximum_expiration = {MAX_EXPIRY}",
+            "",
+        ]))
+    return "\n".join(parts)

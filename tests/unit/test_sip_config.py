@@ -1,0 +1,204 @@
+"""SIP in the sandbox: pjsip.conf and rtp.conf rendered per instance, the seats' phones
+from routing.yaml with generated passwords, and the SIPp caller scenarios."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from hotline.common.yamlsrc import load_text
+from hotline.core.routing.config import RoutingConfig, parse_routing
+from hotline.pbx import sandbox as sandbox_mod
+from hotline.pbx.errors import SandboxError
+from hotline.pbx.pjsip_conf import render_seats, sip_seats
+from hotline.pbx.sandbox import Sandbox
+from hotline.pbx.sipp import Press, caller_scenario, presses
+
+REPO = Path(__file__).resolve().parents[2]
+
+ROUTING = """
+queues:
+  center: {name: 综合咨询}
+groups:
+  centre: {name: 中心, kind: centre}
+seats:
+  "8001": {name: 座席一, group: centre, device: PJSIP/8001, skills: {center: 5}}
+  "8002": {name: 座席二, group: centre, device: Local/8002@seats/n, skills: {center: 5}}
+  "8003": {name: 座席三, group: centre, device: PJSIP/8003@carrier, skills: {center: 5}}
+"""
+
+
+def parse_routing_text(text: str) -> RoutingConfig:
+    return parse_routing(load_text(text, "routing.yaml"))
+
+
+def sections(text: str) -> dict[tuple[str, str], dict[str, str]]:
+    """pjsip.conf text -> (section, type) -> options."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    name, body = "", {}
+    for line in [*text.splitlines(), "[end]"]:
+        line = line.split(";")[0].strip()
+        if line.startswith("[") and line.endswith("]"):
+            if name:
+                found[(name, body.get("type", ""))] = body
+            name, body = line[1:-1], {}
+        elif "=" in line:
+            key, _, value = line.partition("=")
+            body[key.strip()] = value.strip()
+    return found
+
+
+def test_only_a_seat_on_its_own_pjsip_phone_gets_an_endpoint() -> None:
+    """PJSIP/<name> is a seat's phone; a Local seat and a dial string through a trunk are
+    not."""
+    assert sip_seats(parse_routing_text(ROUTING)) == {"8001": "8001"}
+
+
+def test_a_seat_phone_registers_with_its_password_one_contact_rfc4733() -> None:
+    """The seat's endpoint has an auth with the given password, an AoR for one phone that
+    a re-registering phone replaces and that is qualified, RFC 4733 DTMF and G.711 (G.722
+    where offered)."""
+    asked: list[str] = []
+
+    def password(endpoint: str) -> str:
+        asked.append(endpoint)
+        return "s3cret-password-of-8001"
+
+    conf = sections(render_seats(parse_routing_text(ROUTING), password))
+    assert asked == ["8001"]
+    endpoint = conf[("8001", "endpoint")]
+    assert (endpoint["auth"], endpoint["aors"], endpoint["dtmf_mode"]) == (
+        "8001", "8001", "rfc4733")
+    assert endpoint["allow"].split(",") == ["ulaw", "alaw", "g722"]
+    assert endpoint["context"] == "from-seat-phone"
+    assert conf[("8001", "auth")] == {"type": "auth", "auth_type": "digest",
+                                      "username": "8001",
+                                      "password": "s3cret-password-of-8001"}
+    aor = conf[("8001", "aor")]
+    assert (aor["max_contacts"], aor["remove_existing"]) == ("1", "yes")
+    assert int(aor["qualify_frequency"]) > 0
+    assert ("8002", "endpoint") not in conf
+
+
+def test_a_seat_named_like_the_trunk_is_refused() -> None:
+    """A seat whose phone would be named like pjsip.conf's own sections is an error, not
+    a second definition of the carrier."""
+    text = ROUTING.replace("PJSIP/8001", "PJSIP/carrier")
+    with pytest.raises(SandboxError, match="carrier"):
+        render_seats(parse_routing_text(text), lambda _: "a-long-enough-password")
+
+
+def rendered(tmp_path: Path, name: str = "unit", **kw: object) -> sandbox_mod.Instance:
+    sb = Sandbox(tmp_path / "cache", REPO / "config" / "asterisk")
+    (sb.root / "usr/lib/x86_64-linux-gnu/asterisk/modules").mkdir(parents=True, exist_ok=True)
+    inst = sb.instance(name, 5999, **kw)  # type: ignore[arg-type]
+    inst.render_config(generated={})
+    return inst
+
+
+def test_an_instance_has_its_own_sip_port_trunk_and_rtp_range(tmp_path: Path) -> None:
+    """pjsip.conf listens on the instance's SIP port (AMI port + 2 unless given) and
+    identifies the carrier by its address and port; rtp.conf has the instance's own
+    range, wide enough for hundreds of calls, without ICE; instance.json records them."""
+    inst = rendered(tmp_path)
+    conf = sections((inst.dir / "etc/pjsip.conf").read_text())
+    assert conf[("transport-udp", "transport")]["bind"] == "127.0.0.1:6001"
+    assert conf[("carrier", "identify")]["match"] == "127.0.0.1:5060"
+    assert conf[("carrier", "endpoint")]["context"] == "from-carrier"
+    assert conf[("carrier", "endpoint")]["dtmf_mode"] == "rfc4733"
+    rtp = sections((inst.dir / "etc/rtp.conf").read_text())[("general", "")]
+    start, end = int(rtp["rtpstart"]), int(rtp["rtpend"])
+    assert end - start + 1 >= 1000  # two ports per call leg: 500 legs at least
+    assert rtp["icesupport"] == "no"
+    info = json.loads((inst.dir / "instance.json").read_text())
+    assert (info["sip_port"], info["sip_trunk"], info["rtp_ports"]) == (
+        6001, "127.0.0.1:5060", [start, end])
+    other = rendered(tmp_path, "other", sip_port=7000, sip_trunk="127.0.0.1:7070")
+    assert sections((other.dir / "etc/pjsip.conf").read_text())[
+        ("carrier", "identify")]["match"] == "127.0.0.1:7070"
+
+
+def test_a_running_instances_rtp_range_is_not_given_to_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two instances whose SIP ports point at the same block get different RTP ranges
+    while the first one runs."""
+    first = rendered(tmp_path, "first", sip_port=7000)
+    monkeypatch.setattr(sandbox_mod.Instance, "pid",
+                        lambda self: 1 if self.name == "first" else None)
+    second = rendered(tmp_path, "second", sip_port=7010)
+    ranges = [json.loads((i.dir / "instance.json").read_text())["rtp_ports"]
+              for i in (first, second)]
+    assert (7000 - 7010) % sandbox_mod.RTP_BLOCKS == 0  # the same preferred block
+    assert ranges[0] != ranges[1]
+
+
+def test_a_trunk_address_that_would_break_pjsip_conf_is_refused(tmp_path: Path) -> None:
+    """A trunk that is not address[:port] never reaches pjsip.conf."""
+    with pytest.raises(SandboxError, match="not an IPv4"):
+        rendered(tmp_path, sip_trunk="127.0.0.1\n[evil]")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="file ownership as root")
+def test_seat_passwords_are_generated_once_and_kept_private(tmp_path: Path) -> None:
+    """A seat's SIP password is generated on first use, the same afterwards, different
+    per seat, and readable by its owner only."""
+    inst = rendered(tmp_path)
+    first = inst.sip_secret("8001")
+    assert first == inst.sip_secret("8001")
+    assert first != inst.sip_secret("8002")
+    assert len(first) >= 20
+    path = inst.dir / "sip-secrets" / "8001"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    with pytest.raises(SandboxError):
+        inst.sip_secret("../ami")
+
+
+def test_the_caller_scenario_presses_keys_as_rfc4733_and_waits_for_the_line() -> None:
+    """The scenario offers G.711 and telephone-event on SIPp's DTMF payload type, sends the
+    caller's number (From and P-Asserted-Identity), presses each key after its pause and
+    waits for the line's BYE; it is valid XML."""
+    xml = caller_scenario("13955112345", presses("1 1"), name="纳税人", wait_for_hangup=30)
+    root = ET.fromstring(xml)
+    invite = root.findall("send")[0].text or ""
+    assert "INVITE sip:12366@" in invite
+    assert '"纳税人" <sip:13955112345@' in invite
+    assert "P-Asserted-Identity: \"纳税人\" <sip:13955112345@" in invite
+    assert "m=audio [media_port] RTP/AVP 0 8 96" in invite
+    assert "a=rtpmap:96 telephone-event/8000" in invite
+    plays = [e.get("play_dtmf") for e in root.iter("exec")]
+    assert plays == ["1,100", "1,100"]
+    assert [p.get("milliseconds") for p in root.findall("pause")] == ["1000", "1500"]
+    assert root.findall("recv")[-1].get("request") == "BYE"
+    assert root.findall("recv")[-1].get("timeout") == "30000"
+
+
+def test_the_caller_scenario_can_hang_up_itself_and_refuses_bad_input() -> None:
+    """With hang_up_after the caller sends BYE; a bad number, key or name is refused."""
+    xml = caller_scenario("13955112345", [Press(0.5, "0#")], hang_up_after=2)
+    assert "BYE [next_url] SIP/2.0" in xml
+    assert 'request="BYE"' not in xml
+    for bad, why in (({"number": "abc"}, "phone number"), ({"steps": [Press(1, "x")]}, "key"),
+                     ({"name": 'a"b'}, "quotes")):
+        args: dict[str, object] = {"number": "13955112345", "steps": [], **bad}
+        with pytest.raises(ValueError, match=why):
+            caller_scenario(**args)  # type: ignore[arg-type]
+
+
+def test_the_roots_hosts_file_names_this_host(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A root built under another host name (or before a rename) gets this host's name in
+    its /etc/hosts at start: without it every SIP call waited ~22 s on DNS."""
+    (tmp_path / "etc").mkdir()
+    hosts = tmp_path / "etc/hosts"
+    hosts.write_text("127.0.0.1 localhost oldname\n")
+    monkeypatch.setattr(sandbox_mod.socket, "gethostname", lambda: "hotline-box")
+    sandbox_mod._ensure_hostname(tmp_path)
+    assert "hotline-box" in hosts.read_text().split("\n")[0].split()
+    sandbox_mod._ensure_hostname(tmp_path)  # already there: left alone
+    assert hosts.read_text().count("hotline-box") == 1
