@@ -224,6 +224,62 @@ def cmd_sandbox_status(args: argparse.Namespace, ctx: AppContext) -> int:
     return 0 if pid is not None else 3
 
 
+def cmd_sandbox_sip(args: argparse.Namespace, ctx: AppContext) -> int:
+    """What a softphone needs to register as a seat. The password goes to this terminal
+    only: never to a log, and not into a pipe or file unless --show-password says so."""
+    import os
+
+    from hotline.app.wiring import routing_from
+    from hotline.pbx.errors import SandboxNeedsRoot
+    from hotline.pbx.pjsip_conf import FILE_NAME, sip_seats
+
+    if os.geteuid() != 0:
+        raise SandboxNeedsRoot("root is needed to read the sandbox's SIP passwords")
+    settings = ctx.settings
+    inst = instance_from(settings)
+    # The ports the instance runs with (its last start), else the configured ones.
+    info = sandbox_from(settings).instance_info().get(inst.name, {})
+    address = str(info.get("sip_bind", inst.sip_bind))
+    port = int(str(info.get("sip_port", inst.sip_port)))
+    trunk = str(info.get("sip_trunk", inst.sip_trunk))
+    routing = routing_from(settings)
+    seats = sip_seats(routing) if routing is not None else {}
+    if args.seat is not None:
+        if routing is None or args.seat not in routing.seats:
+            print(f"hotline: routing.yaml has no seat {args.seat}", file=sys.stderr)
+            return 2
+        if args.seat not in seats:
+            print(f"hotline: seat {args.seat}'s device is {routing.seats[args.seat].device}, "
+                  "not a phone of its own (PJSIP/<name>)", file=sys.stderr)
+            return 2
+        seats = {args.seat: seats[args.seat]}
+    show = args.show_password or sys.stdout.isatty()
+    running = inst.pid() is not None
+    try:
+        loaded = (inst.dir / "etc" / FILE_NAME).read_text(encoding="utf-8")
+    except OSError:
+        loaded = ""
+    print(f"sandbox {inst.name}: SIP on {address}:{port} (UDP), "
+          f"{'up' if running else 'down'}")
+    print(f"  carrier trunk: INVITEs from {trunk} to 12366 enter the line (no auth)")
+    if not seats:
+        print("  no seat has a phone of its own: give a seat `device: PJSIP/<name>` in "
+              "routing.yaml, then restart the sandbox")
+        return 0
+    for seat_id, endpoint in seats.items():
+        secret = inst.sip_secret(endpoint)
+        print(f"  seat {seat_id} ({routing.seats[seat_id].name if routing else seat_id}):")
+        print(f"    server:   {address}:{port}, UDP (registrar and proxy)")
+        print(f"    user:     {endpoint} (auth user {endpoint}, domain {address})")
+        shown = secret if show else ("(not shown: the output is not a terminal; "
+                                     "--show-password prints it)")
+        print(f"    password: {shown}")
+        if running and f"[{endpoint}]" not in loaded:
+            print("    not in the running Asterisk yet: restart the sandbox "
+                  "(`hotline sandbox down && hotline sandbox up`)")
+    return 0
+
+
 def cmd_sandbox_cli(args: argparse.Namespace, ctx: AppContext) -> int:
     out = instance_from(ctx.settings).cli(" ".join(args.command))
     sys.stdout.write(out if out.endswith("\n") or not out else out + "\n")
@@ -258,6 +314,13 @@ def build_parser() -> argparse.ArgumentParser:
     status = ssub.add_parser("status", help="is it up, its version, its AMI address")
     status.add_argument("--json", action="store_true")
     status.set_defaults(handler=cmd_sandbox_status)
+    sip = ssub.add_parser("sip", help="what a softphone needs to register as a seat "
+                          "(address, port, user, password)")
+    sip.add_argument("seat", nargs="?", type=a_text, help="one seat (default: every seat "
+                     "whose device is PJSIP/<name>)")
+    sip.add_argument("--show-password", action="store_true",
+                     help="print passwords also when the output is not a terminal")
+    sip.set_defaults(handler=cmd_sandbox_sip)
     cli = ssub.add_parser("cli", help="run an Asterisk CLI command, e.g. 'queue show'")
     cli.add_argument("command", nargs="+", type=a_text)
     cli.set_defaults(handler=cmd_sandbox_cli)

@@ -156,3 +156,44 @@ _WAIT_BYE = """  <recv request="BYE" timeout="{ms}" rtd="length"/>
     ]]>
   </send>
 """
+
+
+def register_scenario(user: str, password: str, *, expires: int = 120,
+                      expect: int = 200, stay: float = 0.0) -> str:
+    """A phone registering as `user` (digest auth against Asterisk's challenge), for
+    `expires` s (0: unregister); the second answer must be `expect` (401: a wrong password
+    is challenged again). The phone then stays `stay` s (run SIPp with -aa: it answers
+    Asterisk's qualify OPTIONS meanwhile, as a live phone does)."""
+    if not re.fullmatch(r"[0-9A-Za-z_-]{1,32}", user):
+        raise ValueError(f"{user!r} is not a SIP user name")
+    if not re.fullmatch(r"[0-9A-Za-z_-]{1,64}", password):
+        raise ValueError("a password of letters, digits, _ and -")
+    head = f"""      REGISTER sip:[remote_ip]:[remote_port] SIP/2.0
+      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+      From: <sip:{user}@[remote_ip]>;tag=[pid]SIPpTag[call_number]
+      To: <sip:{user}@[remote_ip]>
+      Call-ID: [call_id]
+      Contact: <sip:{user}@[local_ip]:[local_port]>
+      Expires: {int(expires)}
+      Max-Forwards: 70
+"""
+    return (_HEAD.replace("a taxpayer calling the line over the carrier's trunk",
+                          "a seat's phone registering")
+            + f"""  <send retrans="500">
+    <![CDATA[
+{head}      CSeq: 1 REGISTER
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="401" auth="true"/>
+  <send retrans="500">
+    <![CDATA[
+{head}      CSeq: 2 REGISTER
+      [authentication username={user} password={password}]
+      Content-Length: 0
+    ]]>
+  </send>
+  <recv response="{int(expect)}"/>
+  <pause milliseconds="{round(stay * 1000)}"/>
+</scenario>
+""")

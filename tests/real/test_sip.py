@@ -10,21 +10,27 @@ root, as the sandbox itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+import yaml
 
 from hotline.app.service import Service
+from hotline.app.settings import load_settings
+from hotline.app.wiring import asterisk_files
 from hotline.ledger.store import CallRow
-from hotline.pbx.sandbox import Instance
-from hotline.pbx.sipp import caller_scenario, presses
-from tests.conftest import live_channels
+from hotline.pbx.sandbox import Instance, Sandbox, find_free_port, find_free_udp_port
+from hotline.pbx.sipp import caller_scenario, presses, register_scenario
+from tests.cli import hotline
+from tests.conftest import REPO, ami_action, live_channels, queue_members, service_env
 
 pytestmark = pytest.mark.asterisk
 SEAT = "演示座席8001"
@@ -52,21 +58,29 @@ class SippRun:
 
 
 async def run_sipp(sipp: str, inst: Instance, scenario: str, folder: Path, *,
-                   calls: int = 1, rate: float = 1.0, timeout: float = 60.0) -> SippRun:
-    """Run SIPp as the carrier: from the trunk's address and port to the instance's SIP
-    port; returns its exit status and the response times it traced."""
+                   calls: int = 1, rate: float = 1.0, timeout: float = 60.0,
+                   port: int | None = None, extra: tuple[str, ...] = ()) -> SippRun:
+    """Run SIPp as the carrier (from the trunk's address and port; `port`: from that port
+    instead, as a phone) to the instance's SIP port; returns its exit status and the
+    response times it traced."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "caller.xml"
     path.write_text(scenario, encoding="utf-8")
-    address, _, port = inst.sip_trunk.partition(":")
+    address, _, trunk_port = inst.sip_trunk.partition(":")
+    port = port or int(trunk_port)
     proc = await asyncio.create_subprocess_exec(
-        sipp, f"127.0.0.1:{inst.sip_port}", "-sf", str(path), "-i", address, "-p", port,
+        sipp, f"127.0.0.1:{inst.sip_port}", "-sf", str(path), "-i", address, "-p", str(port),
         "-m", str(calls), "-r", str(rate), "-l", str(max(calls, 1)), "-nostdin",
         "-trace_err", "-trace_rtt", "-rtt_freq", "1",
-        "-timeout", f"{timeout:g}s", "-timeout_error",
+        "-timeout", f"{timeout:g}s", "-timeout_error", *extra,
         cwd=folder, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.PIPE)
-    _, err = await proc.communicate()
+    try:
+        _, err = await proc.communicate()
+    except asyncio.CancelledError:  # the test is done with it: no SIPp left behind
+        proc.kill()
+        await proc.wait()
+        raise
     answer: list[float] = []
     length: list[float] = []
     for rtt in folder.glob("caller_*_rtt.csv"):
@@ -110,7 +124,9 @@ async def test_a_sip_call_walks_the_12366_menu_with_rfc4733_keys(
     answers, the line hangs up after the seat, and the ledger row has the caller's
     number (from the trunk), the keys, the path, the queue, the seat and the outcome."""
     number = a_number()
-    scenario = caller_scenario(number, presses("1 1"), name="纳税人", wait_for_hangup=40)
+    # Both greetings last over 10 s: the keys land in them whatever the machine's load.
+    scenario = caller_scenario(number, presses("1 1", first=0.5, gap=1.0), name="纳税人",
+                               wait_for_hangup=40)
     run = await run_sipp(sipp, asterisk, scenario, tmp_path / "sipp")
     assert run.code == 0, f"SIPp failed ({run.code}):\n{run.errors}"
     assert len(run.answer) == 1, run.answer
@@ -129,3 +145,93 @@ async def test_a_sip_call_walks_the_12366_menu_with_rfc4733_keys(
           f"after the answer; queued at +{seconds(start, row.queued_at):.2f} s, seat at "
           f"+{seconds(start, row.answered_at):.2f} s, ended at "
           f"+{seconds(start, row.ended_at):.2f} s")
+
+
+# -- a seat's own phone ----------------------------------------------------------------------
+
+PHONE_SEAT = "8005"
+
+
+@pytest.fixture(scope="module")
+def phone_asterisk(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory,
+                   ) -> Iterator[tuple[Instance, dict[str, str]]]:
+    """An Asterisk of this module's own whose routing has a seat on a SIP phone of its own
+    (PJSIP/8005, in the tests' queue brief), with the settings that name it."""
+    inst = sandbox.instance(f"test-sipphone-{os.getpid()}", find_free_port(), find_free_port(),
+                            find_free_udp_port(), f"127.0.0.1:{find_free_udp_port()}")
+    folder = tmp_path_factory.mktemp("sipphone")
+    env = service_env(inst, folder / "ledger.sqlite3")
+    routing_path = Path(env["HOTLINE_ROUTING_PATH"])
+    routing = yaml.safe_load(routing_path.read_text(encoding="utf-8"))
+    routing["seats"][PHONE_SEAT] = {"name": "话机座席8005", "group": "centre",
+                                    "device": f"PJSIP/{PHONE_SEAT}", "skills": {"brief": 5}}
+    routing_path.write_text(yaml.safe_dump(routing, allow_unicode=True), encoding="utf-8")
+    inst.up(generated=asterisk_files(load_settings(REPO / "config" / "hotline.yaml", env)))
+    yield inst, env
+    inst.down()
+    shutil.rmtree(inst.dir, ignore_errors=True)
+
+
+def member_status(inst: Instance) -> str:
+    """app_queue's view of the phone seat in `brief`: 1 not in use, 5 unavailable."""
+    return queue_members(inst, "brief")[f"PJSIP/{PHONE_SEAT}"]["Status"]
+
+
+def contacts(inst: Instance) -> list[str]:
+    out = inst.cli(f"pjsip show aor {PHONE_SEAT}")
+    return [line.split()[1] for line in out.splitlines()
+            if line.strip().startswith("Contact:") and "<Aor/ContactUri" not in line]
+
+
+async def test_a_seat_phone_registers_with_the_password_the_sandbox_prints(
+        phone_asterisk: tuple[Instance, dict[str, str]], sipp: str, tmp_path: Path) -> None:
+    """`hotline sandbox sip` prints the seat's server, port, user and password (the
+    password only on request when the output is not a terminal); a phone registers with
+    them, a wrong password is refused, one contact is kept (a phone registering again from
+    elsewhere replaces it), and the queue sees the seat available only while registered."""
+    inst, env = phone_asterisk
+    hidden = hotline("sandbox", "sip", env=env)
+    assert hidden.returncode == 0, hidden.stderr
+    password = inst.sip_secret(PHONE_SEAT)
+    assert password not in hidden.stdout
+    assert "not shown" in hidden.stdout
+    shown = hotline("sandbox", "sip", PHONE_SEAT, "--show-password", env=env)
+    assert f"server:   127.0.0.1:{inst.sip_port}, UDP" in shown.stdout
+    assert f"user:     {PHONE_SEAT}" in shown.stdout
+    assert f"password: {password}" in shown.stdout
+    assert f"from {inst.sip_trunk}" in shown.stdout
+    reply = ami_action(inst, "QueueAdd", Queue="brief", Interface=f"PJSIP/{PHONE_SEAT}")
+    assert reply.get("Message") == "Added interface to queue", reply
+    assert member_status(inst) == "5"  # no phone registered: unavailable
+    assert contacts(inst) == []
+
+    async def register(secret: str, port: int, expect: int, expires: int = 120,
+                       stay: float = 0.0) -> None:
+        run = await run_sipp(sipp, inst, register_scenario(
+            PHONE_SEAT, secret, expires=expires, expect=expect, stay=stay),
+            tmp_path / f"reg-{port}", port=port, timeout=stay + 10, extra=("-aa",))
+        assert run.code == 0, f"SIPp failed ({run.code}):\n{run.errors}"
+
+    async def until(what: Callable[[], object], value: object) -> None:
+        deadline = time.monotonic() + 5  # Asterisk's device state follows in a moment
+        while what() != value:
+            assert time.monotonic() < deadline, f"{what.__name__}: {what()} != {value}"
+            await asyncio.sleep(0.1)
+
+    await register("wrong-password", find_free_udp_port(), 401)
+    assert contacts(inst) == []
+    first, second = find_free_udp_port(), find_free_udp_port()
+    # The first phone stays up, answering Asterisk's OPTIONS, as a live phone does.
+    phone = asyncio.create_task(register(password, first, 200, stay=30))
+    try:
+        await until(lambda: [c.endswith(f":{first}") for c in contacts(inst)], [True])
+        await until(lambda: member_status(inst), "1")  # registered: the queue may ring it
+        await register(password, second, 200)
+        assert [c.endswith(f":{second}") for c in contacts(inst)] == [True]
+        await register(password, second, 200, expires=0)  # the phone unregisters
+        assert contacts(inst) == []
+        await until(lambda: member_status(inst), "5")
+    finally:
+        phone.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await phone
