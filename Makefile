@@ -13,8 +13,9 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # Debian packages on the host: debootstrap builds the sandbox, espeak-ng and sox make prompts,
-# fonts-wqy-microhei draws Chinese in report charts.
-HOST_PACKAGES := debootstrap espeak-ng sox fonts-wqy-microhei
+# fonts-wqy-microhei draws Chinese in report charts, sip-tester (SIPp) calls the sandbox's
+# SIP trunk in the tests and benchmarks.
+HOST_PACKAGES := debootstrap espeak-ng sox fonts-wqy-microhei sip-tester
 system-deps:
 	@missing=""; for p in $(HOST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \

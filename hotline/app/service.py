@@ -52,7 +52,9 @@ from hotline.ledger.store import Ledger
 from hotline.pbx.events import AsteriskBooted, AsteriskShuttingDown, LifecycleEvent
 from hotline.pbx.fastagi import FastAgiServer, Lease
 from hotline.pbx.gateway import AmiError, AmiGateway
+from hotline.pbx.pjsip_conf import FILE_NAME as SIP_SEATS_FILE
 from hotline.pbx.record import CallRecord
+from hotline.pbx.sandbox import SandboxError
 
 log = structlog.get_logger("hotline.service")
 
@@ -288,11 +290,16 @@ class Service:
         if new.routing is not None and new.routing != old.routing:
             inst = instance_from(self.settings)
             if self.settings.prompts.host_dir is None and inst.pid() is not None:
-                inst.update_generated(asterisk_files(self.settings, new.routing))
+                changed = inst.update_generated(asterisk_files(self.settings, new.routing))
                 try:
                     await self.gateway.reload_queue_parameters()
                 except AmiError as exc:
                     log.error("routing.queue_reload_failed", error=str(exc))
+                if SIP_SEATS_FILE in changed:  # a seat's phone added or removed
+                    try:
+                        await asyncio.to_thread(inst.reload_sip)
+                    except SandboxError as exc:
+                        log.error("routing.sip_reload_failed", error=str(exc))
             else:
                 log.warning("routing.queues_conf_not_written", hint="an Asterisk of its "
                             "own: install `hotline queues --asterisk-conf` as queues.conf, "

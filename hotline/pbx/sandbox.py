@@ -462,21 +462,34 @@ class Instance:
              "ami_user": username, "sip_port": self.sip_port, "sip_bind": self.sip_bind,
              "sip_trunk": self.sip_trunk, "rtp_ports": list(rtp)}))
 
-    def update_generated(self, generated: Mapping[str, str]) -> None:
+    def update_generated(self, generated: Mapping[str, str]) -> set[str]:
         """Replace generated configuration files of a rendered instance in place (each
-        file written whole, then renamed), for Asterisk to reload them."""
+        file written whole, then renamed), for Asterisk to reload them; returns the names
+        of those whose text changed."""
         kept = self.dir / "generated"
         kept.mkdir(parents=True, exist_ok=True)
         for name in generated:
             if "/" in name or not name.endswith(".conf"):
                 raise SandboxBadTemplate(f"generated config {name!r} is not a .conf file name")
         ids = self.sandbox.asterisk_ids() if os.geteuid() == 0 else None
+        changed = set()
         for name, text in generated.items():
+            try:
+                if (self.dir / "etc" / name).read_text(encoding="utf-8") != text:
+                    changed.add(name)
+            except OSError:
+                changed.add(name)
             for folder, owner in ((kept, None), (self.dir / "etc", ids)):
                 partial = folder / f".{name}.new"
                 partial.write_text(text, encoding="utf-8")
                 _set_mode(partial, 0o600, owner)  # Asterisk's account reads etc/
                 partial.replace(folder / name)
+        return changed
+
+    def reload_sip(self) -> None:
+        """Asterisk re-reads pjsip.conf (seats' phones added or removed; registered phones
+        of the other seats stay registered)."""
+        self.cli("module reload res_pjsip.so", timeout=15)
 
     def pid(self) -> int | None:
         """The pid of this instance's Asterisk if it is running."""

@@ -235,3 +235,29 @@ async def test_a_seat_phone_registers_with_the_password_the_sandbox_prints(
         phone.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await phone
+
+
+async def test_a_routing_reload_adds_a_seat_phone_to_the_running_asterisk(
+        phone_asterisk: tuple[Instance, dict[str, str]]) -> None:
+    """A seat given a phone of its own in routing.yaml can register once the service has
+    reloaded it: pjsip.conf is rewritten and re-read, with no restart."""
+    inst, env = phone_asterisk
+    routing_path = Path(env["HOTLINE_ROUTING_PATH"])
+    service = Service(load_settings(REPO / "config" / "hotline.yaml", env))
+    task = asyncio.create_task(service.run())
+    try:
+        async with asyncio.timeout(15):
+            await service.fully_booted.wait()
+        assert "8006" not in inst.cli("pjsip show endpoints")
+        routing = yaml.safe_load(routing_path.read_text(encoding="utf-8"))
+        routing["seats"]["8006"] = {"name": "话机座席8006", "group": "centre",
+                                    "device": "PJSIP/8006", "skills": {"brief": 5}}
+        routing_path.write_text(yaml.safe_dump(routing, allow_unicode=True), encoding="utf-8")
+        assert await service.reload()
+        out = inst.cli("pjsip show endpoint 8006")
+        assert "Endpoint:  8006" in out
+        assert "8006/8006" in out  # its auth
+    finally:
+        service.stop()
+        async with asyncio.timeout(10):
+            await task
