@@ -202,3 +202,12 @@ def test_the_roots_hosts_file_names_this_host(tmp_path: Path,
     assert "hotline-box" in hosts.read_text().split("\n")[0].split()
     sandbox_mod._ensure_hostname(tmp_path)  # already there: left alone
     assert hosts.read_text().count("hotline-box") == 1
+
+
+def test_a_pjsip_channel_names_its_seat_device_and_the_carrier() -> None:
+    """A seat phone's channel (PJSIP/8001-0000000a) is the seat's device PJSIP/8001; the
+    carrier's calls are PJSIP/carrier (hotline.pbx.channels)."""
+    from hotline.pbx.channels import channel_device
+
+    assert channel_device("PJSIP/8001-0000000a") == "PJSIP/8001"
+    assert channel_device("PJSIP/carrier-00000000") == "PJSIP/carrier"
