@@ -113,6 +113,32 @@ def test_replayed_and_late_events_change_nothing() -> None:
     assert tr.apply(SeatConnected(LID, "center", "s1", 1.0), at(3)) is None
 
 
+def test_an_ended_call_is_remembered_for_ended_memory_then_forgotten() -> None:
+    """An ended call is remembered (not revived, its final snapshot kept) until a later
+    call end is more than `ended_memory` after its own end, whatever order the ends come
+    in (a resync's ends and held events carry earlier times than the last end)."""
+    tr = CallTracker(ended_memory=timedelta(seconds=600))
+
+    def end(lid: str, when: float) -> None:
+        tr.apply(IvrEntered(lid, lid, f"c-{lid}", None, None), at(when - 1))
+        assert tr.apply(ChannelHungUp(lid, lid, "16"), at(when)) is not None
+
+    end("a", 100)
+    end("b", 300)
+    end("c", 50)  # ended earlier than the last end
+    end("d", 651)  # over 600 s after c: c is forgotten, a (551 s ago) is not
+    assert set(tr.ended) == set(tr.finished) == {"a", "b", "d"}
+    assert tr.apply(IvrEntered("a", "a", "c-a", None, None), at(641)) is None  # no revival
+    end("e", 701)  # a (100) is forgotten, b (300) is not
+    assert set(tr.ended) == set(tr.finished) == {"b", "d", "e"}
+    again = tr.apply(IvrEntered("a", "a", "c-a", None, None), at(702))
+    assert again is not None
+    assert again.state == CallState.IVR
+    [gone] = tr.vanished({"b", "d", "e"}, at(1300))  # at 1300: b (300) and d (651) go
+    assert gone.linkedid == "a"
+    assert set(tr.ended) == set(tr.finished) == {"e", "a"}
+
+
 def test_events_for_unknown_calls_are_ignored_but_a_queue_join_starts_one() -> None:
     """Events of unknown calls are ignored, except a queue join, which starts a call that
     never saw the IVR."""

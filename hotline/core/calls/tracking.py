@@ -20,6 +20,7 @@ not a transfer: it changes nothing.
 from __future__ import annotations
 
 import enum
+import heapq
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -290,6 +291,11 @@ class CallTracker:
     ended: dict[str, datetime] = field(default_factory=dict)
     finished: dict[str, Call] = field(default_factory=dict)
     ended_memory: timedelta = timedelta(minutes=10)
+    # `ended` by end time, oldest first (a heap: calls do not always end in time order,
+    # a resync's and held events' times are earlier than the last end), so forgetting
+    # costs only the calls forgotten, not a scan of the whole memory at every call end.
+    _expiry: list[tuple[datetime, str]] = field(default_factory=list, init=False,
+                                                repr=False, compare=False)
 
     def apply(self, fact: Fact, at: datetime) -> Call | None:
         linkedid = fact.linkedid
@@ -480,7 +486,11 @@ class CallTracker:
     def _remember_end(self, call: Call, at: datetime) -> None:
         self.ended[call.linkedid] = at
         self.finished[call.linkedid] = call
+        expiry = self._expiry
+        heapq.heappush(expiry, (at, call.linkedid))
         horizon = at - self.ended_memory
-        for old in [lid for lid, t in self.ended.items() if t < horizon]:
-            del self.ended[old]
-            self.finished.pop(old, None)
+        while expiry and expiry[0][0] < horizon:
+            when, old = heapq.heappop(expiry)
+            if self.ended.get(old) == when:  # not remembered again since
+                del self.ended[old]
+                self.finished.pop(old, None)
