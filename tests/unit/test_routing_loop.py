@@ -1,5 +1,5 @@
 """The routing loop against the fake AMI (tests/fakeami.py): how many QueueStatus rounds a
-flood of queue events costs."""
+flood of queue events costs, and what it logs when a change it wants already holds."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+
+import pytest
+from structlog.testing import capture_logs
 
 from hotline.core.configuration import Configuration
 from hotline.core.routing.config import penalty_for
@@ -168,4 +171,29 @@ async def test_a_flood_of_queue_events_costs_a_few_rounds_and_overflow_still_fol
         [add] = r.added("center", "h1")
         assert add.get("Penalty") == str(penalty_for(4) + 10)  # plus the remote penalty
         assert 1 <= rounds <= spent / 0.25 + 2, f"{rounds} rounds in {spent:.2f} s"
+
+
+@pytest.mark.parametrize(("reply", "warned"), [
+    ("Unable to add interface: Already there", False),
+    ("Unable to add interface to queue: No such queue", True)])
+async def test_an_add_already_made_is_no_warning_a_refused_one_is(
+        tmp_path: Path, reply: str, warned: bool) -> None:
+    """c2 has logged in but is not yet in center's QueueStatus: the round adds it. When
+    Asterisk answers "Already there" (the login command added it meanwhile) the intent
+    is met: nothing at warning level. A real refusal is still a warning."""
+    queues = staffed()
+    del queues.members["center"]["c2"]
+    queues.add_reply = response(reply, status="Error")
+    with capture_logs() as logs:
+        async with rig(tmp_path, queues, logins=STAFFED) as r:
+            r.loop.poke()
+            await wait_until(lambda: bool(r.added("center", "c2")), 2.0, "c2's QueueAdd")
+            await wait_until(lambda: r.loop.rounds >= 1, 2.0,
+                             "the round's end")
+    refused = [e for e in logs if e["event"] == "routing.action_refused"]
+    loud = [e for e in logs if e["log_level"] in ("warning", "error", "critical")]
+    if warned:
+        assert [(e["queue"], e["interface"]) for e in refused] == [("center", "PJSIP/c2")]
+    else:
+        assert loud == []
 

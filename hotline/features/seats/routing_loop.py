@@ -46,6 +46,7 @@ from hotline.ledger.seats import SeatBook, SeatRecord
 from hotline.ledger.store import Ledger
 from hotline.pbx.gateway import (
     AmiActionFailed,
+    AmiAlready,
     AmiError,
     AmiGateway,
     Spawn,
@@ -218,11 +219,16 @@ class RoutingLoop:
     async def _send(self, operation: Awaitable[None], change: str, queue: str | None,
                     interface: str, **details: object) -> None:
         """Apply one change; one Asterisk refuses is logged, and the next round tries
-        again if it still differs."""
+        again if it still differs. A change already made (a seat's login or logout
+        command applies its membership too, between this round's QueueStatus and now)
+        is the intent met: no warning."""
         try:
             await operation
             log.info("routing.applied", change=change, queue=queue, interface=interface,
                      **details)
+        except AmiAlready:
+            log.debug("routing.already_applied", change=change, queue=queue,
+                      interface=interface)
         except AmiActionFailed as exc:
             log.warning("routing.action_refused", change=change, queue=queue,
                         interface=interface, error=str(exc))
