@@ -197,3 +197,28 @@ async def test_an_add_already_made_is_no_warning_a_refused_one_is(
     else:
         assert loud == []
 
+
+async def test_no_seat_logged_in_at_start_is_one_warning_for_all_queues(
+        tmp_path: Path) -> None:
+    """At start in opening hours nobody has logged in: every queue is uncovered. That is
+    one warning naming the queues, not an error per queue; a seat logging in later
+    covers its queues again (one info line), and nothing is logged again while the
+    alerts stay as they were."""
+    queues = Queues()
+    with capture_logs() as logs:
+        async with rig(tmp_path, queues, logins={}, min_gap=0.0) as r:
+            r.loop.poke()
+            await wait_until(lambda: r.loop.rounds >= 1, 2.0,
+                             "the first round")
+            assert set(r.loop.alerts) == {"center", "iit"}
+            r.loop.poke()
+            await wait_until(lambda: r.loop.rounds >= 2, 2.0,
+                             "a second round")
+            await SeatBook(r.loop.book.ledger).record("c2", "login", at=NOW, actor="test")
+            r.loop.poke()
+            await wait_until(lambda: "center" not in r.loop.alerts, 2.0, "center covered")
+    coverage = [(e["event"], e["log_level"], e["queues"]) for e in logs
+                if e["event"].startswith("routing.coverage")]
+    assert coverage == [("routing.coverage_alert", "warning", ["center", "iit"]),
+                        ("routing.coverage_restored", "info", ["center"])]
+    assert [e for e in logs if e["log_level"] in ("error", "critical")] == []

@@ -234,13 +234,19 @@ class RoutingLoop:
                         interface=interface, error=str(exc))
 
     def _alerts(self, alerts: tuple[Alert, ...]) -> None:
+        """One line per round for the queues that lost (or regained) cover, not one per
+        queue: at every start, and every morning at opening time, no seat has logged in
+        yet and every queue is uncovered. That is a state of the day, not a fault of
+        hotline's (routing.yaml with a queue no seat can serve is refused at load), so a
+        warning; the wallboard shows each alert for as long as it holds."""
         now = {a.queue: a for a in alerts}
-        for queue, alert in now.items():
-            if queue not in self.alerts:
-                log.error("routing.coverage_alert", queue=queue, code=alert.code,
-                          message=alert.message)
-        for queue in set(self.alerts) - set(now):
-            log.info("routing.coverage_restored", queue=queue)
+        lost = sorted(set(now) - set(self.alerts))
+        if lost:
+            log.warning("routing.coverage_alert", queues=lost, uncovered=len(now),
+                        of=len(self.routing.queues))
+        regained = sorted(set(self.alerts) - set(now))
+        if regained:
+            log.info("routing.coverage_restored", queues=regained)
         self.alerts = now
 
 
