@@ -158,7 +158,7 @@ def fact_from_event(message: AmiMessage) -> Fact | None:
     if event == "AgentConnect":
         return SeatConnected(linkedid, queue, seat, _seconds(message.get("HoldTime")))
     if event == "AgentComplete":
-        return SeatCompleted(linkedid, _seconds(message.get("TalkTime")))
+        return SeatCompleted(linkedid, _seconds(message.get("TalkTime")), whole_seconds=True)
     if event == "QueueCallerAbandon":
         return QueueAbandoned(linkedid, queue)
     if event == "QueueCallerLeave":

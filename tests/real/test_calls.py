@@ -67,9 +67,16 @@ def assert_no_channels_left(asterisk: Instance, linkedid: str) -> None:
 async def test_key_1_reaches_a_seat_who_answers(
         hotline_service: Service, caller: AmiGateway, asterisk: Instance) -> None:
     """Key 1 on the test line queues the call to the centre, a seat answers, and the ledger
-    row has the caller, path, seat, times and outcome."""
+    row has the caller, path, seat, times and outcome; the talk is timed as precisely as
+    the row's times (about 1.7 s, not Asterisk's whole-second TalkTime of 1 or 2)."""
     call = TestCall("13955112345", "纳税人张三", ["1"], extension=TEST_LINE)
-    row = await call_and_row(hotline_service, caller, call)
+    # The simulated seat waits 1.2 s after its Answer(), which itself waits 0.5 s for
+    # media that a Local channel never sends: about 1.7 s of talk.
+    await caller.set_global("SEAT_TALK_8001", "1.2")
+    try:
+        row = await call_and_row(hotline_service, caller, call)
+    finally:
+        await caller.set_global("SEAT_TALK_8001", "")
     assert row.linkedid == call.linkedid
     assert (row.caller_number, row.caller_name) == ("13955112345", "纳税人张三")
     assert (row.digits, row.ivr_path, row.category) == ("1", "main", "consultation")
@@ -77,9 +84,11 @@ async def test_key_1_reaches_a_seat_who_answers(
     assert (row.outcome, row.end_reason, row.state) == ("answered", "hangup", "ended")
     assert (row.dialplan) == TEST_LINE
     assert t(row.started_at) <= t(row.queued_at) <= t(row.answered_at) <= t(row.ended_at)
-    # The simulated seat talks for 2 s (SEAT_TALK default in [seats]).
     assert row.talk_seconds is not None
-    assert 1.5 <= row.talk_seconds <= 4
+    assert 1.2 <= row.talk_seconds <= 2.5
+    assert abs(row.talk_seconds - round(row.talk_seconds)) > 0.05  # not TalkTime's 1 or 2
+    # The seat hangs up; hotline then hangs up the caller at once.
+    assert abs(row.talk_seconds - seconds(row.answered_at, row.ended_at)) < 0.1
     assert row.wait_seconds is not None
     assert row.wait_seconds < 3
     assert t(row.started_at).utcoffset() is not None  # times carry their offset (+08:00)

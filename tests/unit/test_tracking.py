@@ -12,6 +12,7 @@ from hotline.core.calls.tracking import (
     ChannelHungUp,
     DigitsPressed,
     EndReason,
+    Fact,
     InvalidTransition,
     IvrEntered,
     IvrProgress,
@@ -100,6 +101,36 @@ def test_ended_in_ivr_and_seat_legs_do_not_end_the_call() -> None:
     call = tr.apply(ChannelHungUp(LID, LID, "16"), at(2))
     assert call is not None
     assert call.outcome == Outcome.ENDED_IN_IVR
+
+
+def test_talk_is_timed_from_the_answer_and_agent_complete_not_whole_seconds() -> None:
+    """Asterisk's AgentComplete says TalkTime in whole seconds; the talk is the precise
+    time from AgentConnect to AgentComplete (2.62 s, not 2). When the answer time is
+    not the seat's (an adopted call's is the adoption's), TalkTime stands."""
+
+    def ami(name: str, stamp: float, **headers: str) -> tuple[Fact, datetime]:
+        lines = [f"Event: {name}", f"Timestamp: {T0.timestamp() + stamp:.6f}",
+                 f"Linkedid: {LID}", f"Uniqueid: {LID}", "Queue: center",
+                 "MemberName: s1", *(f"{k}: {v}" for k, v in headers.items())]
+        message = AmiMessage("\r\n".join(lines))
+        fact, when = fact_from_event(message), event_time(message)
+        assert fact is not None
+        assert when is not None
+        return fact, when
+
+    def talk(connected: float, completed: float, talk_time: str) -> float | None:
+        tr = CallTracker()
+        entered(tr)
+        tr.apply(QueueJoined(LID, LID, "Local/s@caller-1;1", "center", None, None), at(4))
+        tr.apply(*ami("AgentConnect", connected, HoldTime="2"))
+        tr.apply(*ami("AgentComplete", completed, TalkTime=talk_time))
+        call = tr.apply(ChannelHungUp(LID, LID, "16"), at(completed + 0.04))
+        assert call is not None
+        return call.talk_seconds
+
+    assert talk(6.25, 8.87, "2") == pytest.approx(2.62, abs=1e-4)
+    assert talk(6.95, 8.05, "2") == pytest.approx(1.10, abs=1e-4)
+    assert talk(60.0, 70.0, "64") == 64.0  # answered_at is not the seat's answer
 
 
 def test_replayed_and_late_events_change_nothing() -> None:

@@ -120,6 +120,9 @@ class SeatConnected:
 class SeatCompleted:
     linkedid: str
     talk_seconds: float | None
+    # Asterisk's AgentComplete counts whole seconds (TalkTime, a difference of time()):
+    # the talk is then taken from the answer and this event's precise times.
+    whole_seconds: bool = False
 
 
 @dataclass(frozen=True)
@@ -417,8 +420,13 @@ class CallTracker:
             if call.transfers:
                 return call  # the talk of the first seat was taken at the transfer
             talk = fact.talk_seconds
-            if talk is None and call.answered_at is not None:
-                talk = (at - call.answered_at).total_seconds()
+            if call.answered_at is not None:
+                timed = (at - call.answered_at).total_seconds()
+                # A whole-second count and the precise times agree within a second,
+                # unless the answer time is not the seat's (a call adopted after a
+                # restart, answered_at the adoption's): Asterisk's count stands then.
+                if talk is None or (fact.whole_seconds and abs(timed - talk) < 1.5):
+                    talk = timed
             return replace(call, talk_seconds=talk)
         if isinstance(fact, QueueAbandoned):
             if call.state not in (S.QUEUED, S.RINGING) or call.answered_at is not None:
