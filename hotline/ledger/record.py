@@ -9,7 +9,7 @@ from datetime import datetime
 
 from hotline.core.calls.record import FallbackVoicemail
 from hotline.core.calls.tracking import Call
-from hotline.ledger.store import COLUMNS, Ledger, iso, row_of
+from hotline.ledger.store import COLUMNS, CallRow, Ledger, call_from_row, iso, row_of
 
 # An imported fallback voicemail stands for a call the ledger did not know: its linkedid
 # (and its work order's) is this prefix and the message id until it is linked.
@@ -75,3 +75,40 @@ async def add_recorded(ledger: Ledger, calls: Sequence[Call], now: datetime) -> 
                     "UPDATE voicemails SET linkedid = ? WHERE id = ? AND linkedid LIKE ?",
                     (call.linkedid, call.voicemail_id, UNLINKED_PREFIX + "%"))
     return written
+
+
+async def voicemail_candidates(ledger: Ledger, numbers: Collection[str]) -> list[Call]:
+    """The rows of calls from these numbers that a fallback message may belong to: no
+    seat answered them and they have no voicemail."""
+    wanted = [n for n in numbers if n]
+    if not wanted:
+        return []
+    async with ledger.db.execute(
+            f"SELECT {', '.join(COLUMNS)} FROM calls WHERE answered_at IS NULL AND "
+            f"voicemail_id IS NULL AND caller_number IN ({', '.join('?' for _ in wanted)}) "
+            "ORDER BY started_at DESC LIMIT 200", wanted) as cur:
+        return [call_from_row(CallRow(*row)) for row in await cur.fetchall()]
+
+
+async def link_voicemail(ledger: Ledger, voicemail_id: int, linkedid: str,
+                         row_too: bool) -> bool:
+    """The fallback message `voicemail_id` (still unlinked) is the call `linkedid`'s: the
+    message and its work order take the call's Linkedid and, when `row_too` (the call is
+    not tracked: nobody else writes its row), the call's row the message (outcome
+    voicemail unless a seat answered). One transaction; False if it was linked already."""
+    async with ledger.transaction() as db:
+        cur = await db.execute(
+            "UPDATE voicemails SET linkedid = ? WHERE id = ? AND linkedid LIKE ?",
+            (linkedid, voicemail_id, UNLINKED_PREFIX + "%"))
+        if cur.rowcount != 1:
+            return False
+        await db.execute(
+            "UPDATE work_orders SET linkedid = ? WHERE id = (SELECT work_order_id FROM "
+            "voicemails WHERE id = ?) AND linkedid LIKE ?",
+            (linkedid, voicemail_id, UNLINKED_PREFIX + "%"))
+        if row_too:
+            await db.execute(
+                "UPDATE calls SET voicemail_id = ?, outcome = CASE WHEN answered_at IS NULL "
+                "AND ended_at IS NOT NULL THEN 'voicemail' ELSE outcome END "
+                "WHERE linkedid = ? AND voicemail_id IS NULL", (voicemail_id, linkedid))
+    return True

@@ -25,6 +25,7 @@ from hotline.features.calls.testcall import (
 from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import CallRow, Ledger
 from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.events import event_time
 from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance
 from tests.conftest import (
@@ -173,36 +174,111 @@ async def test_a_call_in_the_menu_when_hotline_dies_goes_on_and_the_next_run_com
             second.stop()
 
 
-async def test_a_call_that_ended_while_hotline_was_dead_gets_its_true_end(
+class Truth:
+    """Asterisk's own times of a call's steps, from its events: the first QueueCallerJoin,
+    the AgentConnect, the Hangup of the call's first channel (by Linkedid)."""
+
+    def __init__(self, gateway: AmiGateway) -> None:
+        self.at: dict[tuple[str, str], datetime] = {}
+        self.changed = asyncio.Event()
+
+        def watch(message: AmiMessage | EventGap) -> None:
+            if not isinstance(message, AmiMessage) or message.event is None:
+                return
+            linkedid, at = message.get("Linkedid") or "", event_time(message)
+            if at is None or (message.event == "Hangup"
+                              and message.get("Uniqueid") != linkedid):
+                return
+            self.at.setdefault((linkedid, message.event), at)
+            self.changed.set()
+
+        gateway.subscribe(f"truth-{id(self)}",
+                          ["QueueCallerJoin", "AgentConnect", "Hangup"], watch)
+
+    async def wait(self, linkedid: str, event: str, timeout: float = 30) -> datetime:
+        async with asyncio.timeout(timeout):
+            while (linkedid, event) not in self.at:
+                self.changed.clear()
+                await self.changed.wait()
+        return self.at[(linkedid, event)]
+
+
+def close_to(text: str | None, truth: datetime) -> bool:
+    """A ledger time within 1 s of Asterisk's."""
+    assert text is not None
+    return abs((datetime.fromisoformat(text) - truth).total_seconds()) < 1.0
+
+
+async def test_calls_that_ended_while_hotline_was_dead_get_their_true_end(
         gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path) -> None:
-    """A caller in the menu when hotline dies goes on to the centre's queue at once and
-    hangs up there: the next run ends its one row."""
+    """Killed with one caller in the menu and one ringing a seat; while hotline is dead the
+    first goes on to the centre's queue and hangs up there, the second is answered and
+    talks 3 s. The next run completes both rows from Asterisk's record: their true
+    outcome, queue, seat, times and talk (within 1 s of Asterisk's events), marked as
+    from the record, with what the first run knew (start, caller, keys, menus) kept."""
     ledger = tmp_path / "ledger.sqlite3"
+    await seat_logged_in(own_asterisk, ledger)
+    await gateway.set_global(f"SEAT_MODE_{SEAT}", "noanswer")
+    await gateway.set_global(f"SEAT_TALK_{SEAT}", "3")
+    truth = Truth(gateway)
     first = HotlineProcess(own_asterisk, ledger)
     second = None
     try:
         await first.wait_for("calls.resynced")
-        call = TestCall("13955112345", None, [])
-        ready = await in_menu(gateway, call)
-        placed = asyncio.create_task(place_call(gateway, call, timeout=60))
+        await seat_in_centre(own_asterisk)
+        ringing = TestCall("13955112346", "纳税人周七", ["0"])  # 0: to a seat
+        rang = asyncio.create_task(place_call(gateway, ringing, timeout=90))
+        await row_in_state(ledger, ringing.linkedid, "ringing")
+        menu = TestCall("13955112345", None, [])
+        ready = await in_menu(gateway, menu)
+        placed = asyncio.create_task(place_call(gateway, menu, timeout=60))
         async with asyncio.timeout(10):
             await ready.wait()
-        await row_in_state(ledger, call.linkedid, "ivr", timeout=5)
+        await row_in_state(ledger, menu.linkedid, "ivr", timeout=5)
         first.kill()
-        assert call.ivr_channel is not None
-        async with asyncio.timeout(5):
-            while not call.queued:  # noqa: ASYNC110 (the test call's own flag)
-                await asyncio.sleep(0.05)
-        await gateway.hangup(call.ivr_channel)
+        # The rows as the dead run left them.
+        before_a = await read_ledger_row(ledger, menu.linkedid)
+        before_b = await read_ledger_row(ledger, ringing.linkedid)
+        assert before_a is not None
+        assert before_b is not None
+        assert menu.ivr_channel is not None
+        await truth.wait(menu.linkedid, "QueueCallerJoin", timeout=5)
+        await gateway.hangup(menu.ivr_channel)
         await placed
-        assert [c for c in live_channels(own_asterisk) if c.get("Linkedid") == call.linkedid] == []
+        await gateway.set_global(f"SEAT_MODE_{SEAT}", "")  # the seat answers the next ring
+        await rang
+        assert ringing.answered
+        for call in (menu, ringing):
+            assert [c for c in live_channels(own_asterisk)
+                    if c.get("Linkedid") == call.linkedid] == []
         second = HotlineProcess(own_asterisk, ledger)
-        final = await wait_for_ledger_row(ledger, call.linkedid)
-        # (Its outcome stays the first run's view, `interrupted`: the reconcile of
-        # Asterisk's record does not yet complete a row hotline wrote.)
-        assert final.state == "ended"
-        assert final.end_reason in ("vanished", "hangup")
+        await second.wait_for("calls.resynced")
+        a = await wait_for_ledger_row(ledger, menu.linkedid)
+        assert (a.outcome, a.queue, a.seat, a.answered_at) == ("abandoned", "center", None,
+                                                                None)
+        assert close_to(a.queued_at, truth.at[(menu.linkedid, "QueueCallerJoin")])
+        assert close_to(a.ended_at, truth.at[(menu.linkedid, "Hangup")])
+        assert (a.recorded_by, a.end_by, a.end_reason) == (
+            "asterisk_record", "asterisk_record", "hangup")
+        assert (a.started_at, a.caller_number, a.digits, a.ivr_path, a.dialplan) == (
+            before_a.started_at, "13955112345", before_a.digits, before_a.ivr_path,
+            before_a.dialplan)
+        b = await wait_for_ledger_row(ledger, ringing.linkedid)
+        assert (b.outcome, b.queue, b.seat) == ("answered", "center", SEAT_NAME)
+        connected = truth.at[(ringing.linkedid, "AgentConnect")]
+        hung_up = truth.at[(ringing.linkedid, "Hangup")]
+        assert close_to(b.queued_at, truth.at[(ringing.linkedid, "QueueCallerJoin")])
+        assert close_to(b.answered_at, connected)
+        assert close_to(b.ended_at, hung_up)
+        assert b.talk_seconds is not None
+        assert abs(b.talk_seconds - (hung_up - connected).total_seconds()) < 1.0
+        assert abs(b.talk_seconds - 3) < 1.0
+        assert (b.recorded_by, b.end_by) == ("asterisk_record", "asterisk_record")
+        assert (b.started_at, b.queued_at, b.digits, b.ivr_path, b.caller_name) == (
+            before_b.started_at, before_b.queued_at, "0", before_b.ivr_path, "纳税人周七")
     finally:
+        await gateway.set_global(f"SEAT_MODE_{SEAT}", "")
+        await gateway.set_global(f"SEAT_TALK_{SEAT}", "")
         first.stop()
         if second is not None:
             second.stop()

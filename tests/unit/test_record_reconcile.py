@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from hotline.core.calls.record import (
@@ -10,9 +11,12 @@ from hotline.core.calls.record import (
     RecordKind,
     end_times,
     reconcile,
+    recorded_view,
+    voicemail_calls,
+    with_record,
     written_rows,
 )
-from hotline.core.calls.tracking import Outcome, RecordedBy
+from hotline.core.calls.tracking import Call, CallState, EndReason, Outcome, RecordedBy
 
 T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 K = RecordKind
@@ -147,3 +151,74 @@ def test_only_finished_calls_the_ledger_has_are_pruned_between_resyncs() -> None
     done, going, unknown = answered("a"), _call("g", (1, K.APP_START, dict(Q))), abandoned("b")
     rows = written_rows([*done, *going, *unknown], known={"a", "g"})
     assert sorted(rows) == sorted(e.row for e in done)
+
+
+def _hotline_row(lid: str) -> Call:
+    """A call as a killed run left it: in the menu, keys and menus known."""
+    return Call(lid, f"Local/s@caller-{lid};1", lid, "13955100001", "纳税人", CallState.IVR,
+                _at(0.2), ((CallState.IVR, _at(0.2)),), digits="1", ivr_path=("main", "vat"),
+                dialplan="12366", category="consultation")
+
+
+def test_a_row_hotline_wrote_is_completed_from_the_record() -> None:
+    """A row hotline wrote in the menu, whose call went on and ended without it: the
+    record's queue, seat, times, talk and outcome are added, marked as from the record;
+    what hotline knew (start, keys, menus, category) stays."""
+    view = recorded_view(answered("a"), seat)
+    assert view is not None
+    call = with_record(_hotline_row("a"), view)
+    assert (call.outcome, call.queue, call.seat, call.state) == (
+        Outcome.ANSWERED, "center", "演示座席8001", CallState.ENDED)
+    assert (call.queued_at, call.answered_at, call.ended_at) == (_at(1), _at(4), _at(6))
+    assert (call.wait_seconds, call.talk_seconds) == (3.0, 2.0)
+    assert (call.recorded_by, call.end_by, call.end_reason) == (
+        RecordedBy.ASTERISK_RECORD, RecordedBy.ASTERISK_RECORD, EndReason.HANGUP)
+    assert (call.started_at, call.digits, call.ivr_path, call.category) == (
+        _at(0.2), "1", ("main", "vat"), "consultation")
+    gone = with_record(_hotline_row("b"), recorded_view(abandoned("b"), seat))  # type: ignore[arg-type]
+    assert (gone.outcome, gone.queue, gone.wait_seconds) == (Outcome.ABANDONED, "center", 2.0)
+
+
+def test_a_call_still_going_takes_what_the_record_saw_so_far() -> None:
+    """A call still going (adopted at a resync) gets the record's queue and answer with
+    their times, in the state they put it in, and no end."""
+    going = _call("g", (1, K.APP_START, dict(Q)),
+                  (4, K.BRIDGE_ENTER, {**Q, "peer_device": "Local/8001@seats"}))
+    view = recorded_view(going, seat)
+    assert view is not None
+    call = with_record(_hotline_row("g"), view)
+    assert (call.state, call.answered_at, call.seat, call.ended_at, call.outcome) == (
+        CallState.CONNECTED, _at(4), "演示座席8001", None, None)
+
+
+def test_a_known_call_whose_row_is_open_keeps_its_record() -> None:
+    """The record of a known call is pruned only once its row is final: an open row (a
+    killed run's) is completed from it at the next resync."""
+    found = reconcile(answered("a"), known={"a"}, alive=set(), seat_of=seat, done=set())
+    assert found.prunable == ()
+
+
+def test_a_fallback_message_finds_its_call_in_the_record_or_the_ledger() -> None:
+    """A message imported later is linked to the known call of the record that was in
+    voicemail then, else to a call of that caller going at its time, no seat's."""
+    message = FallbackVoicemail(7, "13955100001", _at(5))
+    assert voicemail_calls(voicemail("v"), [message], [], known={"v"}) == {7: "v"}
+    assert voicemail_calls(voicemail("v"), [message], [], known=set()) == {}
+    row = replace(_hotline_row("r"), ended_at=_at(9))
+    assert voicemail_calls([], [message], [row], known=set()) == {7: "r"}
+    late = replace(row, ended_at=_at(2.5))
+    assert voicemail_calls([], [message], [late], known=set()) == {}
+
+
+def test_a_hangup_before_the_ivr_connection_ends_the_call_at_once() -> None:
+    """The caller hung up before hotline's IVR connection made the call known: the call
+    ends as it starts, at the hang-up's time."""
+    from hotline.core.calls.tracking import CallTracker, ChannelHungUp, IvrEntered
+
+    tracker = CallTracker()
+    assert tracker.apply(ChannelHungUp("e", "e", "16"), _at(1)) is None
+    call = tracker.apply(IvrEntered("e", "e", "chan", "1", None), _at(1.01))
+    assert call is not None
+    assert (call.state, call.ended_at, call.started_at, call.end_reason) == (
+        CallState.ENDED, _at(1), _at(1), EndReason.HANGUP)
+    assert tracker.calls == {}

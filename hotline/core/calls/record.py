@@ -98,12 +98,20 @@ def recorded_call(events: Sequence[RecordEvent], seat_of: Callable[[str], str | 
     by `seat_of` its device) and ended times, wait and talk, outcome; linked to the
     fallback voicemail of `voicemails` it left, if any. None if the caller is not in the
     record, did not run the line's dialplan or has not ended."""
+    call = recorded_view(events, seat_of, voicemails)
+    return call if call is not None and call.state == CallState.ENDED else None
+
+
+def recorded_view(events: Sequence[RecordEvent], seat_of: Callable[[str], str | None],
+                  voicemails: Sequence[FallbackVoicemail] = ()) -> Call | None:
+    """The call one Linkedid's events tell so far, ended or not (see `recorded_call`): a
+    call still going is in the state its last event put it in (queued, with a seat, in
+    voicemail). None if the caller is not in the record or did not run the line's
+    dialplan."""
     caller = [e for e in events if e.uniqueid == e.linkedid]
     if not caller or not any(e.on_line for e in caller):
         return None
     ended = finished(events)
-    if ended is None:
-        return None
     first = caller[0]
     number = next((caller_id(e.number) for e in reversed(caller) if caller_id(e.number)),
                   None)
@@ -114,7 +122,7 @@ def recorded_call(events: Sequence[RecordEvent], seat_of: Callable[[str], str | 
     queued = answered = left = talk_end = in_voicemail = None
     seat: str | None = None
     for event in caller:
-        if event.at > ended:
+        if ended is not None and event.at > ended:
             break
         if event.kind == RecordKind.APP_START and event.queue and answered is None:
             if queue is None:
@@ -136,21 +144,87 @@ def recorded_call(events: Sequence[RecordEvent], seat_of: Callable[[str], str | 
     # a caller whose channel ended in the queue abandoned it.
     went_on = left is not None and any(
         e.kind == RecordKind.APP_START and e.at >= left for e in caller)
-    abandoned = queued is not None and answered is None and not went_on
-    voicemail = _voicemail_of(number, in_voicemail, ended, voicemails)
+    abandoned = (ended is not None and queued is not None and answered is None
+                 and not went_on)
+    voicemail = (_voicemail_of(number, in_voicemail, ended, voicemails)
+                 if ended is not None else None)
     wait_until = answered or (left if went_on else ended)
+    talk_until = talk_end or ended
+    if ended is not None:
+        history.append((CallState.ENDED, ended))
     call = Call(
-        first.linkedid, first.channel, first.uniqueid, number, name, CallState.ENDED, started,
-        (*history, (CallState.ENDED, ended)), queue=queue, queued_at=queued, seat=seat,
+        first.linkedid, first.channel, first.uniqueid, number, name, history[-1][0], started,
+        tuple(history), queue=queue, queued_at=queued, seat=seat,
         answered_at=answered, ended_at=ended,
         wait_seconds=(wait_until - queued).total_seconds()
         if queued is not None and wait_until is not None else None,
-        talk_seconds=((talk_end or ended) - answered).total_seconds()
-        if answered is not None else None,
+        talk_seconds=(talk_until - answered).total_seconds()
+        if answered is not None and talk_until is not None else None,
         abandoned=abandoned, left_queue=went_on,
         voicemail_id=voicemail.voicemail_id if voicemail is not None else None,
-        end_reason=EndReason.HANGUP, recorded_by=RecordedBy.ASTERISK_RECORD)
-    return replace(call, outcome=outcome_of(call))
+        end_reason=EndReason.HANGUP if ended is not None else None,
+        recorded_by=RecordedBy.ASTERISK_RECORD)
+    return replace(call, outcome=outcome_of(call)) if ended is not None else call
+
+
+def with_record(call: Call, view: Call) -> Call:
+    """`call` as hotline knew it (its row, or its tracked snapshot), completed with what
+    Asterisk's record tells of it (`view`, from `recorded_view`) that hotline missed while
+    it was down or cut off: the queue it reached, the seat that answered, when it ended.
+    What hotline knew stays (its start, caller, keys, menus, category; its queue, seat
+    and times where it saw them: they are Asterisk's event times too). A call the
+    record says ended is ended at the record's time, by hang-up, its outcome from all
+    of it, marked as recorded (and ended) from the record."""
+    if view.linkedid != call.linkedid:
+        return call
+    knew_answer = call.answered_at is not None
+    answered_at = call.answered_at or view.answered_at
+    seat = call.seat if knew_answer else (view.seat or call.seat)
+    queue = call.queue or view.queue
+    queued_at = call.queued_at or view.queued_at
+    ended = view.ended_at if view.state == CallState.ENDED else None
+    # The states the record saw after the last one hotline saw, and not seen by it (a
+    # vanished snapshot's own end is not one of them).
+    history = [h for h in call.history if h[0] != CallState.ENDED] or [
+        (CallState.IVR, call.started_at)]
+    seen = {state for state, _ in history}
+    history += [h for h in view.history if h[1] > history[-1][1] and h[0] not in seen
+                and h[0] != CallState.ENDED]
+    learnt = (answered_at != call.answered_at or queue != call.queue
+              or ended is not None
+              or (view.voicemail_id is not None and call.voicemail_id is None))
+    talk: float | None
+    if knew_answer and call.talk_seconds is not None and call.end_reason != \
+            EndReason.VANISHED:
+        talk = call.talk_seconds  # the seat's own AgentComplete
+    elif answered_at is not None and view.answered_at is not None:
+        talk = view.talk_seconds
+    elif answered_at is not None and ended is not None:
+        talk = (ended - answered_at).total_seconds()
+    else:
+        talk = call.talk_seconds
+    wait: float | None
+    if knew_answer or call.abandoned:
+        wait = call.wait_seconds
+    elif view.wait_seconds is not None:
+        wait = view.wait_seconds
+    else:
+        wait = call.wait_seconds
+    merged = replace(
+        call, caller_number=call.caller_number or view.caller_number,
+        caller_name=call.caller_name or view.caller_name, queue=queue, queued_at=queued_at,
+        seat=seat, answered_at=answered_at, wait_seconds=wait, talk_seconds=talk,
+        abandoned=(call.abandoned or view.abandoned) and answered_at is None,
+        left_queue=call.left_queue or view.left_queue,
+        voicemail_id=call.voicemail_id or view.voicemail_id,
+        history=tuple(history), state=history[-1][0],
+        recorded_by=RecordedBy.ASTERISK_RECORD if learnt else call.recorded_by)
+    if ended is None:
+        return merged
+    merged = replace(merged, state=CallState.ENDED, ended_at=ended,
+                     history=(*merged.history, (CallState.ENDED, ended)),
+                     end_reason=EndReason.HANGUP, end_by=RecordedBy.ASTERISK_RECORD)
+    return replace(merged, outcome=outcome_of(merged))
 
 
 def _voicemail_of(number: str | None, started: datetime | None, ended: datetime,
@@ -174,21 +248,25 @@ class Reconciliation:
 
 def reconcile(events: Iterable[RecordEvent], known: Collection[str], alive: Collection[str],
               seat_of: Callable[[str], str | None],
-              voicemails: Sequence[FallbackVoicemail] = ()) -> Reconciliation:
+              voicemails: Sequence[FallbackVoicemail] = (),
+              done: Collection[str] | None = None) -> Reconciliation:
     """The record against the ledger: every finished call of the line whose Linkedid is not
     `known` (a ledger row, or a call the tracker has or ended) nor `alive` (Asterisk still
     has it: the resync adopts it) becomes a new row, once; a call hotline knows is never
     written from the record. A fallback voicemail is linked to one call only. Record rows
-    of finished calls that are known (or added now) may be pruned."""
+    of finished calls that are `done` (their row is final; default: every known call) or
+    added now may be pruned: a known call whose row is still open keeps its record, which
+    the next resync completes it from."""
     new: list[Call] = []
     prunable: list[int] = []
     left = list(voicemails)
+    final = known if done is None else done
     for linkedid, one in by_call(events).items():
         if linkedid in alive:
             continue
-        done = finished(one) is not None
+        ended = finished(one) is not None
         if linkedid in known:
-            if done:
+            if ended and linkedid in final:
                 prunable.extend(e.row for e in one)
             continue
         call = recorded_call(one, seat_of, left)
@@ -199,6 +277,46 @@ def reconcile(events: Iterable[RecordEvent], known: Collection[str], alive: Coll
         new.append(call)
         prunable.extend(e.row for e in one)
     return Reconciliation(tuple(new), tuple(sorted(prunable)))
+
+
+def voicemail_calls(events: Iterable[RecordEvent], voicemails: Sequence[FallbackVoicemail],
+                    calls: Iterable[Call], known: Collection[str]) -> dict[int, str]:
+    """Each fallback message's call (voicemail id -> Linkedid), where one is found: the
+    record's call (one of `known`: it has a row, or is tracked) of that caller that was
+    in Asterisk's voicemail at the message's time,
+    else the one of `calls` (tracked, or rows of the ledger) of that caller going at that
+    time that no seat answered and that has no voicemail yet (the latest to start). A
+    call takes one message."""
+    in_voicemail: list[tuple[str, str | None, datetime, datetime | None]] = []
+    for linkedid, one in by_call(events).items():
+        caller = [e for e in one if e.uniqueid == linkedid]
+        start = next((e.at for e in caller if e.kind == RecordKind.APP_START
+                      and e.voicemail), None)
+        if start is None or linkedid not in known:
+            continue
+        number = next((caller_id(e.number) for e in reversed(caller) if caller_id(e.number)),
+                      None)
+        in_voicemail.append((linkedid, number, start, finished(one)))
+    candidates = sorted((c for c in calls if c.answered_at is None and c.voicemail_id is None),
+                        key=lambda c: c.started_at, reverse=True)
+    links: dict[int, str] = {}
+    taken: set[str] = set()
+    for message in voicemails:
+        at = message.started_at
+        found = next((lid for lid, number, start, end in in_voicemail
+                      if lid not in taken and number == message.caller_number
+                      and start - VOICEMAIL_SLACK <= at
+                      and (end is None or at <= end + VOICEMAIL_SLACK)), None)
+        if found is None:
+            found = next((c.linkedid for c in candidates if c.linkedid not in taken
+                          and c.caller_number == message.caller_number
+                          and c.started_at - VOICEMAIL_SLACK <= at
+                          and (c.ended_at is None or at <= c.ended_at + VOICEMAIL_SLACK)),
+                         None)
+        if found is not None:
+            links[message.voicemail_id] = found
+            taken.add(found)
+    return links
 
 
 def end_times(events: Iterable[RecordEvent], vanished: Collection[str],

@@ -299,6 +299,13 @@ class CallTracker:
     # costs only the calls forgotten, not a scan of the whole memory at every call end.
     _expiry: list[tuple[datetime, str]] = field(default_factory=list, init=False,
                                                 repr=False, compare=False)
+    # Hang-ups of channels no tracked call has, by Uniqueid: a caller who hangs up in the
+    # first milliseconds may do so before the IVR's connection makes the call known (the
+    # events and the connection come by different ways). Kept `early_memory`, at most
+    # `early_kept` of them.
+    early_hangups: dict[str, datetime] = field(default_factory=dict)
+    early_memory: timedelta = timedelta(seconds=30)
+    early_kept: int = 1000
 
     def apply(self, fact: Fact, at: datetime) -> Call | None:
         linkedid = fact.linkedid
@@ -309,16 +316,30 @@ class CallTracker:
             if isinstance(fact, VoicemailSaved) and final is not None:
                 amended = replace(final, voicemail_id=fact.voicemail_id)
                 amended = replace(amended, outcome=outcome_of(amended)
-                                  if final.end_reason == EndReason.HANGUP else final.outcome)
+                                  if final.end_reason == EndReason.HANGUP else
+                                  vanished_outcome(final.answered_at is not None, True))
                 self.finished[linkedid] = amended
                 return amended
             return None
         call = self.calls.get(linkedid)
         if call is None:
+            if isinstance(fact, ChannelHungUp):
+                self._hung_up_early(fact.uniqueid, at)
+                return None
             call = self._start(fact, at)
             if call is None:
                 return None
             self.calls[linkedid] = call
+            hung_up = (self.early_hangups.pop(call.caller_uniqueid, None)
+                       if isinstance(fact, IvrEntered) else None)
+            if hung_up is not None:
+                # Its caller had hung up already: the call ends at that moment.
+                start = min(call.started_at, hung_up)
+                call = replace(call, started_at=start, history=((S.IVR, start),))
+                final = self._end(call, hung_up, EndReason.HANGUP)
+                del self.calls[linkedid]
+                self._remember_end(final, hung_up)
+                return final
             if isinstance(fact, IvrEntered):
                 return call
         new = self._next(call, fact, at)
@@ -339,6 +360,24 @@ class CallTracker:
             return None
         self.calls[call.linkedid] = call
         return call
+
+    def amend(self, call: Call) -> Call:
+        """An ended call's final snapshot, completed after its end (from Asterisk's record):
+        kept as its final one."""
+        if call.linkedid in self.finished:
+            self.finished[call.linkedid] = call
+        return call
+
+    def _hung_up_early(self, uniqueid: str, at: datetime) -> None:
+        if not uniqueid:
+            return
+        horizon = at - self.early_memory
+        early = self.early_hangups
+        for old in [u for u, t in early.items() if t < horizon]:
+            del early[old]
+        while len(early) >= self.early_kept:
+            del early[next(iter(early))]
+        early[uniqueid] = at
 
     def resynced(self, call: Call) -> Call | None:
         """A tracked call as a resync found it in Asterisk (after events about it were

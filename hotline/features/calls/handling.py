@@ -26,11 +26,13 @@ from hotline.core.calls.tracking import (
     Call,
     CallState,
     CallTracker,
+    ChannelHungUp,
     Fact,
     IvrEntered,
     IvrProgress,
     SeatCompleted,
     SeatConnected,
+    VoicemailSaved,
 )
 from hotline.core.configuration import ConfigAccessor
 from hotline.core.ivr.engine import CallContext
@@ -64,8 +66,12 @@ from hotline.pbx.gateway import (
 
 log = structlog.get_logger("hotline.calls")
 
-# Seconds between prunes of Asterisk's record of calls already in the ledger.
+# Seconds between looks at Asterisk's record between resyncs (calls hotline never knew,
+# fallback messages to link, rows of calls already in the ledger to prune).
 PRUNE_INTERVAL = 10.0
+# Seconds after a hang-up hotline could not place before the record is read: Asterisk
+# writes its record beside its events, not before them.
+RECORD_CHECK_DELAY = 1.0
 
 # Calls of these kinds get a work order when they end (passed on within 1 working day).
 ORDER_KINDS = frozenset({"tip_off", "complaint", "suggestion"})
@@ -282,6 +288,7 @@ class CallHandling:
         self._held: list[tuple[Fact, datetime]] = []
         # The FastAGI server the line's calls come through (set by the service).
         self.agi_server: FastAgiServer | None = None
+        self._record_check_due = False
 
     @property
     def routing(self) -> RoutingConfig | None:
@@ -333,6 +340,9 @@ class CallHandling:
         call = self.tracker.apply(fact, at)
         if call is not None:
             self._record(call)
+        elif (isinstance(fact, ChannelHungUp) and fact.uniqueid == fact.linkedid
+              and fact.linkedid not in self.tracker.ended):
+            self.check_record_soon()  # a call's first channel, of a call hotline never knew
         if isinstance(fact, IvrEntered) and call is not None and fact.channel not in self.sessions:
             self._start_session(fact, event.extension)  # AsyncAGI
 
@@ -354,6 +364,11 @@ class CallHandling:
             agi.close()  # to the fallback
             return
         self._record(call)
+        if call.state == CallState.ENDED:
+            # Its caller hung up before the connection came (the tracker had the hang-up):
+            # ended at once, nothing to run.
+            agi.close()
+            return
         self._start_session(fact, agi.extension, agi)
 
     async def _after_queue_without_session(self, agi: FastAgiChannel) -> None:
@@ -591,11 +606,19 @@ class CallHandling:
             for linkedid, recorded in self.reconciler.recorded(gone).items():
                 self.tracker.resynced(completed_from_record(
                     self.tracker.calls[linkedid], recorded))
+        completed = []
         for call in self.tracker.vanished(alive, now, ends):
+            if self.reconciler is not None:  # what Asterisk's record saw of it meanwhile
+                call = self.tracker.amend(self.reconciler.completed(call))
+                completed.append(call)
             self._record(call)
+        if self.reconciler is not None:
+            await self.reconciler.link_completed(completed)
         tracked = set(self.tracker.calls)
         stale = [lid for lid in await self.ledger.open_calls()
                  if lid not in alive and lid not in tracked]
+        if stale and self.reconciler is not None:
+            stale = await self.reconciler.complete_rows(stale, now)
         if stale:
             await self.ledger.close_vanished(stale, now, ends)
             log.warning("calls.closed_vanished", count=len(stale))
@@ -609,7 +632,9 @@ class CallHandling:
             if tracked_call is not None:
                 # Tracked, but events about it may have been missed (an EventGap, a cut
                 # link): where Asterisk says it is now (queued, answered by a seat) wins.
-                now_found = adopted_call(linkedid, chans, tracked_call, queues, now)
+                known = (self.reconciler.so_far(linkedid, tracked_call)
+                         if self.reconciler is not None else tracked_call)
+                now_found = adopted_call(linkedid, chans, known, queues, now)
                 updated = (self.tracker.resynced(now_found) if now_found is not None
                            else None)
                 if updated is not None:
@@ -619,6 +644,8 @@ class CallHandling:
             elif linkedid not in self.tracker.ended:
                 row = await self.ledger.get(linkedid)
                 earlier = call_from_row(row) if row is not None else None
+                if self.reconciler is not None and (row is None or row.ended_at is None):
+                    earlier = self.reconciler.so_far(linkedid, earlier)
                 found = (adopted_call(linkedid, chans, earlier, queues, now)
                          if row is None or row.ended_at is None else None)
                 adopted = self.tracker.adopt(found) if found is not None else None
@@ -632,7 +659,7 @@ class CallHandling:
                     log.warning("calls.sent_on_from_earlier_run", channel=chan.channel)
                     await self._send_on(chan.channel, done=False)
         if self.reconciler is not None:
-            await self.reconciler.run(alive, self.tracker, now)
+            self._linked(await self.reconciler.run(alive, self.tracker, now))
         log.info("calls.resynced", channels=len(channels), tracked=len(self.tracker.calls))
 
     async def _resync_queues(self) -> dict[str, QueueStatus]:
@@ -673,7 +700,7 @@ class CallHandling:
 
     async def prune_record(self) -> None:
         """Asterisk's record of the calls already in the ledger goes (it holds callers'
-        numbers); every PRUNE_INTERVAL while the service runs, and at a clean stop."""
+        numbers); at a clean stop."""
         if self.reconciler is None:
             return
         try:
@@ -681,7 +708,39 @@ class CallHandling:
         except Exception:
             log.exception("calls.asterisk_record_prune_failed")
 
+    async def check_record(self) -> None:
+        """Between resyncs: the calls of the line Asterisk's record saw finish that hotline
+        never knew (hung up before hotline's IVR answered) get their rows, fallback
+        messages imported meanwhile are linked to their calls, and the record of calls
+        the ledger has goes (it holds callers' numbers)."""
+        if self.reconciler is None:
+            return
+        try:
+            self._linked(await self.reconciler.run((), self.tracker, self.clock()))
+        except Exception:
+            log.exception("calls.asterisk_record_check_failed")
+
+    def _linked(self, links: list[tuple[str, int]]) -> None:
+        for linkedid, voicemail_id in links:  # tracked calls: their rows are the writer's
+            self._apply(VoicemailSaved(linkedid, voicemail_id))
+
+    def check_record_soon(self) -> None:
+        """A call of the line may have ended before hotline knew it (its caller hung up
+        before the IVR's connection came): look in the record shortly (once for many)."""
+        if self.reconciler is None or self._record_check_due:
+            return
+        self._record_check_due = True
+
+        async def later() -> None:
+            try:
+                await asyncio.sleep(RECORD_CHECK_DELAY)
+            finally:
+                self._record_check_due = False
+            await self.check_record()
+
+        self._background_task(later())
+
     async def prune_record_loop(self) -> None:
         while True:
             await asyncio.sleep(PRUNE_INTERVAL)
-            await self.prune_record()
+            await self.check_record()

@@ -1,13 +1,19 @@
-"""Reconciling Asterisk's own record of calls with the ledger, at every (re)connect.
+"""Reconciling Asterisk's own record of calls with the ledger, at every (re)connect and
+between them.
 
 Asterisk records every call it handles (hotline.pbx.record), also those it handled alone
 while hotline was down (the dialplan's fallback: the centre's queue, then voicemail).
-After the resync, each finished call of the record that the ledger and the tracker do not
-know gets its row, once (written only where no row exists: a call hotline tracked is
-never overwritten), marked `recorded_by = asterisk_record`; a fallback voicemail imported
-meanwhile is linked to its call. The record's rows of calls the ledger has are then
-deleted: they hold callers' numbers. Before the resync closes the calls that vanished,
-`ends` says when each really ended (the record), or was last known alive.
+At each resync, before the calls that vanished are closed, `ends` reads the record: a
+vanished call the record saw end is completed from it (`completed`, `complete_rows`:
+the queue it reached, the seat that answered, its true end and outcome, marked
+`recorded_by`/`end_by = asterisk_record`; what hotline knew stays), else it ends when
+it was last known alive. A call the resync adopts takes what the record saw meanwhile
+(`so_far`). Then (`run`, also every few seconds between resyncs and soon after a call
+of the line hung up before hotline knew it) each finished call of the record that the
+ledger and the tracker do not know gets its row, once (written only where no row
+exists), and fallback voicemails imported meanwhile are linked to their calls. The
+record's rows of calls whose ledger row is final are then deleted: they hold callers'
+numbers.
 """
 
 from __future__ import annotations
@@ -19,18 +25,22 @@ from datetime import UTC, datetime
 import structlog
 
 from hotline.core.calls.record import (
+    FallbackVoicemail,
     RecordEvent,
     by_call,
     end_times,
     reconcile,
     recorded_call,
+    recorded_view,
+    voicemail_calls,
+    with_record,
     written_rows,
 )
-from hotline.core.calls.tracking import Call, CallTracker, RecordedBy
+from hotline.core.calls.tracking import Call, CallState, CallTracker, RecordedBy
 from hotline.core.configuration import ConfigAccessor
 from hotline.ledger import record as ledger_record
 from hotline.ledger.region import region_of
-from hotline.ledger.store import Ledger
+from hotline.ledger.store import Ledger, call_from_row
 from hotline.pbx.queues import member_device
 from hotline.pbx.record import CallRecord, RecordUnreadable
 
@@ -47,31 +57,99 @@ class Reconciler:
         self.config = config
         self.lost_contact = lost_contact  # wall time the last lost link last spoke
         self._events: list[RecordEvent] = []
+        self._views: dict[str, Call] = {}  # vanished calls the record saw end
         self._unreadable_warned = False
         self._prune_warned = False
 
     async def ends(self, alive: Collection[str], tracker: CallTracker) -> Ends:
         """When each call that vanished (tracked, or open in the ledger, and not `alive`)
         ended: the record's end, else the last moment the lost link spoke (the record as
-        read now is kept for `run`)."""
+        read now is kept for `completed`, `complete_rows`, `so_far` and `run`)."""
         self._events = await self._read()
         vanished = {lid for lid in tracker.calls if lid not in alive}
         vanished |= {lid for lid in await self.ledger.open_calls() if lid not in alive}
+        calls = by_call(e for e in self._events if e.linkedid in vanished)
+        voicemails = await ledger_record.unlinked_voicemails(self.ledger) if calls else []
+        self._views = {}
+        for linkedid, events in calls.items():
+            view = recorded_view(events, self._seat_of, voicemails)
+            if view is not None and view.state == CallState.ENDED:
+                self._views[linkedid] = view
+                if view.voicemail_id is not None:
+                    voicemails = [v for v in voicemails if v.voicemail_id != view.voicemail_id]
         lost = self.lost_contact()
         last_seen = datetime.fromtimestamp(lost, tz=UTC) if lost is not None else None
         return end_times(self._events, vanished, last_seen)
 
-    async def run(self, alive: Collection[str], tracker: CallTracker, now: datetime) -> int:
-        """Write the record's calls the ledger lacks; returns how many were written."""
+    def completed(self, call: Call) -> Call:
+        """A tracked call that vanished, completed from the record if it saw the call end
+        (else as it is)."""
+        view = self._views.get(call.linkedid)
+        return self._completed(with_record(call, view)) if view is not None else call
+
+    async def complete_rows(self, linkedids: Collection[str], now: datetime) -> list[str]:
+        """Rows an earlier run left open whose calls the record saw end: completed from it
+        and written (one transaction). Returns the others, for closing as vanished."""
+        done: list[Call] = []
+        rest: list[str] = []
+        for linkedid in linkedids:
+            view = self._views.get(linkedid)
+            row = await self.ledger.get(linkedid) if view is not None else None
+            if view is None or row is None or row.ended_at is not None:
+                rest.append(linkedid)
+                continue
+            done.append(self._completed(with_record(call_from_row(row), view)))
+        if done:
+            await self.ledger.upsert_calls(done, now)
+            for call in done:
+                self._log_completed(call)
+        await self.link_completed(done)
+        return rest
+
+    async def link_completed(self, calls: Collection[Call]) -> None:
+        """The fallback messages calls completed from the record left: theirs now (the
+        calls' rows have them already)."""
+        for call in calls:
+            if call.voicemail_id is not None:
+                await ledger_record.link_voicemail(self.ledger, call.voicemail_id,
+                                                   call.linkedid, row_too=False)
+
+    def _log_completed(self, call: Call) -> None:
+        log.warning("calls.completed_from_asterisk_record", linkedid=call.linkedid,
+                    outcome=call.outcome and call.outcome.value, queue=call.queue,
+                    seat=call.seat, talk=call.talk_seconds, voicemail_id=call.voicemail_id)
+
+    def so_far(self, linkedid: str, earlier: Call | None) -> Call | None:
+        """A call the resync is about to adopt (Asterisk has it), with what the record saw
+        of it while hotline was away (a queue, a seat's answer, with their times): from
+        the earlier run's row (`earlier`) completed, or from the record alone."""
+        events = [e for e in self._events if e.linkedid == linkedid]
+        view = recorded_view(events, self._seat_of) if events else None
+        if view is None or view.state == CallState.ENDED:
+            return earlier
+        if earlier is None:
+            return self._completed(view)
+        return self._completed(with_record(earlier, view))
+
+    async def run(self, alive: Collection[str], tracker: CallTracker,
+                  now: datetime) -> list[tuple[str, int]]:
+        """Write the record's finished calls the ledger lacks; link the fallback messages
+        imported meanwhile to their calls; prune. Safe between resyncs too (`alive`
+        empty: only finished calls are written). Returns the links of tracked calls, for
+        the tracker (their rows are the call writer's)."""
         events = self._events or await self._read()
-        self._events = []
-        if not events:
-            return 0
+        self._events, self._views = [], {}
+        voicemails = await ledger_record.unlinked_voicemails(self.ledger)
+        if not events and not voicemails:
+            return []
         linkedids = {e.linkedid for e in events}
-        known = await ledger_record.known(self.ledger, linkedids)
-        known |= {lid for lid in linkedids if lid in tracker.calls or lid in tracker.ended}
-        found = reconcile(events, known, alive, self._seat_of,
-                          await ledger_record.unlinked_voicemails(self.ledger))
+        rows = await ledger_record.known(self.ledger, linkedids)
+        known = rows | {lid for lid in linkedids
+                        if lid in tracker.calls or lid in tracker.ended}
+        done = await ledger_record.ended(self.ledger, rows)
+        done = {lid for lid in done if lid not in tracker.calls} | {
+            lid for lid in linkedids if lid in tracker.ended}
+        found = reconcile(events, known, alive, self._seat_of, voicemails, done=done)
         calls = [self._completed(c) for c in found.new_calls]
         written = await ledger_record.add_recorded(self.ledger, calls, now) if calls else []
         for call in calls:
@@ -79,13 +157,42 @@ class Reconciler:
                 log.warning("calls.reconciled_from_asterisk_record", linkedid=call.linkedid,
                             outcome=call.outcome and call.outcome.value, queue=call.queue,
                             seat=call.seat, voicemail_id=call.voicemail_id)
+        linked = {c.voicemail_id for c in calls if c.linkedid in written}
+        tracked = await self._link_voicemails(
+            events, [v for v in voicemails if v.voicemail_id not in linked], tracker,
+            known | set(written))
         await self._prune(found.prunable)
-        return len(written)
+        return tracked
+
+    async def _link_voicemails(self, events: list[RecordEvent],
+                               voicemails: list[FallbackVoicemail],
+                               tracker: CallTracker, known: set[str]) -> list[tuple[str, int]]:
+        """Fallback messages not yet linked: each to its call (the record's, else a call of
+        that caller going at the message's time), if found."""
+        if not voicemails:
+            return []
+        live = [*tracker.calls.values(), *tracker.finished.values()]
+        rows = await ledger_record.voicemail_candidates(
+            self.ledger, {v.caller_number for v in voicemails if v.caller_number})
+        mine = {c.linkedid for c in live}
+        calls = [*live, *(c for c in rows if c.linkedid not in mine)]
+        links = voicemail_calls(events, voicemails, calls, known | mine)
+        tracked: list[tuple[str, int]] = []
+        for voicemail_id, linkedid in links.items():
+            in_tracker = linkedid in tracker.calls or linkedid in tracker.ended
+            if await ledger_record.link_voicemail(self.ledger, voicemail_id, linkedid,
+                                                  row_too=not in_tracker):
+                log.warning("voicemail.linked_to_call", voicemail_id=voicemail_id,
+                            linkedid=linkedid)
+                if in_tracker:
+                    tracked.append((linkedid, voicemail_id))
+        return tracked
 
     async def prune_written(self) -> int:
-        """Delete the record's rows of finished calls the ledger has: between two resyncs
-        (a reconnect may be weeks away) the record would otherwise keep every caller's
-        number, reporters' too. Returns how many rows went."""
+        """Delete the record's rows of finished calls whose ledger row is final: between
+        two resyncs (a reconnect may be weeks away) the record would otherwise keep every
+        caller's number, reporters' too. A call whose row is still open keeps its record
+        (the next resync completes the row from it). Returns how many rows went."""
         events = await self._read()
         if not events:
             return 0
