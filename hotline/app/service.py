@@ -212,9 +212,13 @@ class Service:
         if inbox is None or not await asyncio.to_thread(inbox.is_dir):
             return
         try:
-            await self.voicemail.import_fallback(inbox)
+            imported = await self.voicemail.import_fallback(inbox)
         except Exception:
             log.exception("voicemail.import_failed", inbox=str(inbox))
+            return
+        if imported and self.calls is not None:
+            # Each message to its call now, not at the next resync (weeks away, maybe).
+            await self.calls.check_record()
 
     async def _import_loop(self) -> None:
         while True:

@@ -107,6 +107,9 @@ _UPSERT = (
     f"INSERT INTO calls ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)}) "
     "ON CONFLICT(linkedid) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in COLUMNS if c not in ("linkedid", "started_at"))
+    # A call's start only moves earlier (one that ended, by Asterisk's clock, before
+    # hotline's IVR connection came; the same zone's ISO texts sort as times).
+    + ", started_at = MIN(calls.started_at, excluded.started_at)"
     # An ended call is final: a late snapshot of it in progress must not reopen it.
     + " WHERE calls.ended_at IS NULL OR excluded.ended_at IS NOT NULL"
 )

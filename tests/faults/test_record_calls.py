@@ -84,7 +84,7 @@ async def test_killed_as_a_seat_answers_the_call_is_answered_with_its_seat_and_t
         third = HotlineProcess(own_asterisk, ledger)
         services.append(third)
         await third.wait_for("calls.resynced")
-        for call, talk in ((talking, LONG_TALK), (ended, TALK)):
+        for call in (talking, ended):
             row = await wait_for_ledger_row(ledger, call.linkedid)
             connected = truth.at[(call.linkedid, "AgentConnect")]
             hung_up = truth.at[(call.linkedid, "Hangup")]
@@ -94,7 +94,6 @@ async def test_killed_as_a_seat_answers_the_call_is_answered_with_its_seat_and_t
             assert close_to(row.ended_at, hung_up), row
             assert row.talk_seconds is not None
             assert abs(row.talk_seconds - (hung_up - connected).total_seconds()) < 1.0, row
-            assert abs(row.talk_seconds - talk) < 1.0, row
             assert (row.digits, row.caller_number) == ("0", call.number)
     finally:
         await gateway.set_global(f"SEAT_TALK_{SEAT}", "")

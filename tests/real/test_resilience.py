@@ -167,7 +167,10 @@ async def test_a_call_in_the_menu_when_hotline_dies_goes_on_and_the_next_run_com
         assert final.started_at == started  # the same row, not a second one
         assert (final.caller_number, final.caller_name) == ("13955112345", "纳税人李四")
         assert (final.queue, final.seat, final.outcome) == ("center", "演示座席8001", "answered")
-        await second.wait_for("calls.adopted_from_earlier_run")
+        # Adopted if still talking when the run started, else completed from the record.
+        log = second.log.read_text()
+        assert ("calls.adopted_from_earlier_run" in log
+                or "calls.completed_from_asterisk_record" in log), log[-2000:]
     finally:
         first.stop()
         if second is not None:
@@ -272,7 +275,6 @@ async def test_calls_that_ended_while_hotline_was_dead_get_their_true_end(
         assert close_to(b.ended_at, hung_up)
         assert b.talk_seconds is not None
         assert abs(b.talk_seconds - (hung_up - connected).total_seconds()) < 1.0
-        assert abs(b.talk_seconds - 3) < 1.0
         assert (b.recorded_by, b.end_by) == ("asterisk_record", "asterisk_record")
         assert (b.started_at, b.queued_at, b.digits, b.ivr_path, b.caller_name) == (
             before_b.started_at, before_b.queued_at, "0", before_b.ivr_path, "纳税人周七")

@@ -334,8 +334,6 @@ class CallTracker:
                        if isinstance(fact, IvrEntered) else None)
             if hung_up is not None:
                 # Its caller had hung up already: the call ends at that moment.
-                start = min(call.started_at, hung_up)
-                call = replace(call, started_at=start, history=((S.IVR, start),))
                 final = self._end(call, hung_up, EndReason.HANGUP)
                 del self.calls[linkedid]
                 self._remember_end(final, hung_up)
@@ -501,6 +499,11 @@ class CallTracker:
 
     def _end(self, call: Call, at: datetime, reason: EndReason,
              end_by: RecordedBy | None = None) -> Call:
+        if at < call.started_at:
+            # Ended (Asterisk's time) before hotline's IVR connection came (hotline's time,
+            # the only start it has): it started no later than it ended.
+            call = replace(call, started_at=at, history=tuple(
+                (state, min(when, at)) for state, when in call.history))
         if call.state == S.CONNECTED and call.talk_seconds is None and call.answered_at:
             call = replace(call, talk_seconds=(at - call.answered_at).total_seconds())
         if (call.state in (S.QUEUED, S.RINGING) and call.wait_seconds is None

@@ -385,6 +385,9 @@ class CallHandling:
                                               outcome.member_name or outcome.member or "",
                                               outcome.wait_seconds))
                     self._apply(SeatCompleted(agi.linkedid, outcome.talk_seconds))
+                elif outcome.answered and call is not None and outcome.talk_seconds is not None:
+                    # In milliseconds: the AgentComplete it had says whole seconds.
+                    self._apply(SeatCompleted(agi.linkedid, outcome.talk_seconds))
                 log.warning("ivr.after_queue_of_earlier_run", answered=outcome.answered,
                             status=outcome.status)
                 if outcome.answered:
@@ -713,10 +716,10 @@ class CallHandling:
         never knew (hung up before hotline's IVR answered) get their rows, fallback
         messages imported meanwhile are linked to their calls, and the record of calls
         the ledger has goes (it holds callers' numbers)."""
-        if self.reconciler is None:
-            return
+        if self.reconciler is None or self._resyncing:
+            return  # a resync does all this itself
         try:
-            self._linked(await self.reconciler.run((), self.tracker, self.clock()))
+            self._linked(await self.reconciler.check(self.tracker, self.clock()))
         except Exception:
             log.exception("calls.asterisk_record_check_failed")
 

@@ -133,12 +133,21 @@ class Reconciler:
 
     async def run(self, alive: Collection[str], tracker: CallTracker,
                   now: datetime) -> list[tuple[str, int]]:
-        """Write the record's finished calls the ledger lacks; link the fallback messages
-        imported meanwhile to their calls; prune. Safe between resyncs too (`alive`
-        empty: only finished calls are written). Returns the links of tracked calls, for
-        the tracker (their rows are the call writer's)."""
+        """At the end of a resync (on the record `ends` read): write the record's finished
+        calls the ledger lacks; link the fallback messages imported meanwhile to their
+        calls; prune. Returns the links of tracked calls, for the tracker (their rows are
+        the call writer's)."""
         events = self._events or await self._read()
         self._events, self._views = [], {}
+        return await self._run(events, alive, tracker, now)
+
+    async def check(self, tracker: CallTracker, now: datetime) -> list[tuple[str, int]]:
+        """`run` between resyncs, on the record as it is now (only finished calls are
+        written: Asterisk has none of them)."""
+        return await self._run(await self._read(), (), tracker, now)
+
+    async def _run(self, events: list[RecordEvent], alive: Collection[str],
+                   tracker: CallTracker, now: datetime) -> list[tuple[str, int]]:
         voicemails = await ledger_record.unlinked_voicemails(self.ledger)
         if not events and not voicemails:
             return []
