@@ -96,6 +96,9 @@ LIST_BYTES_MAX = 64 << 20
 CONSUMER_BYTES = 32 << 20
 ROUTE_CACHE_MAX = 512
 ROUTE_NAME_MAX = 64
+# Two start times (FullyBooted's Uptime, whole seconds) further apart than this are two
+# Asterisks: it restarted in between.
+RESTART_SLACK = 2.0
 
 
 EventHandler = Callable[[AmiMessage | EventGap], Awaitable[None] | None]
@@ -252,6 +255,7 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
         self.framer = AmiFramer()
         self.closed_future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.greeted: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.timed_out = False  # the watchdog gave up on it: lost since its last message
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -323,7 +327,9 @@ class AmiGateway(AsteriskOperations):
         action_timeout: float = 10.0,
         connect_timeout: float = 5.0,
         watchdog_interval: float = 5.0,
-        backoff_max: float = 10.0,
+        # Retrying a refused connection costs nothing, and while AMI is down no call's
+        # lease is refreshed (every caller goes to the fallback): back within 2 s.
+        backoff_max: float = 2.0,
     ) -> None:
         self.host = host
         self.port = port
@@ -347,9 +353,19 @@ class AmiGateway(AsteriskOperations):
         self.connections = 0
         self.last_received = 0.0
         self.events_received = 0
-        # Wall-clock time (epoch seconds) of the last message of the last connection that
-        # was lost: the last moment its calls were known alive (None: none lost yet).
+        # Wall-clock time (epoch seconds) the last connection was lost: the last moment
+        # its calls were known alive (None: none lost yet). When its socket closed (EOF or
+        # reset: Asterisk gone, or the link cut), since a live Asterisk would have told of
+        # a hang-up before; only for a link the watchdog gave up on (silent, maybe
+        # half-open) is it the last message received.
         self.lost_contact_at: float | None = None
+        # When the Asterisk of this connection started (its FullyBooted's Uptime), and
+        # whether it is not the one of the connection before: it was restarted, or
+        # crashed and was started again, in between, so none of that one's calls lived on.
+        self.asterisk_started_at: float | None = None
+        self.asterisk_restarted = False
+        self._started_before: float | None = None
+        self._booted = asyncio.Event()
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -394,6 +410,11 @@ class AmiGateway(AsteriskOperations):
                 lambda: _Protocol(self), self.host, self.port)
         self._protocol = protocol
         self.last_received = time.monotonic()
+        if self.asterisk_started_at is not None:
+            self._started_before = self.asterisk_started_at
+        self.asterisk_started_at = None
+        self.asterisk_restarted = False
+        self._booted.clear()
         try:
             async with asyncio.timeout(self.connect_timeout):
                 self.asterisk_version = await protocol.greeted
@@ -402,6 +423,7 @@ class AmiGateway(AsteriskOperations):
             self._logged_in = True
             log.info("ami.connected", address=self.address, user=self.username,
                      protocol=self.asterisk_version, connection=self.connections)
+            await self._wait_booted(protocol)
             for callback in self._on_connect:
                 try:
                     await callback()
@@ -416,9 +438,31 @@ class AmiGateway(AsteriskOperations):
                 watchdog.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watchdog
-            log.warning("ami.disconnected", address=self.address)
+            # watchdog: lost since its last message (silent_for ago), else now (closed).
+            log.warning("ami.disconnected", address=self.address, watchdog=protocol.timed_out,
+                        silent_for=round(time.monotonic() - self.last_received, 3))
         finally:
             self._drop_connection("AMI connection lost")
+
+    async def _wait_booted(self, protocol: _Protocol) -> None:
+        """Before the resync, Asterisk's FullyBooted: a booted one sends it with the login's
+        answer, one still starting (AMI listens before the modules are loaded) once it is
+        done. The resync needs the queues loaded, and the Uptime tells whether Asterisk
+        restarted (its calls are gone). Waited for at most connect_timeout (an account
+        without the `system` read class never gets it)."""
+        if self._booted.is_set():
+            return
+        booted: asyncio.Future[Any] = asyncio.ensure_future(self._booted.wait())
+        waiters: set[asyncio.Future[Any]] = {booted, protocol.closed_future}
+        try:
+            await asyncio.wait(waiters, timeout=self.connect_timeout,
+                               return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            booted.cancel()
+        if not self._booted.is_set() and not protocol.closed:
+            log.warning("ami.not_fully_booted", address=self.address,
+                        waited=self.connect_timeout,
+                        consequence="resync now; a restart of Asterisk goes unnoticed")
 
     async def _login(self) -> None:
         try:
@@ -445,6 +489,7 @@ class AmiGateway(AsteriskOperations):
             except (AmiTimeout, AmiDisconnected):
                 log.error("ami.watchdog_timeout", address=self.address,
                           silent_for=round(time.monotonic() - self.last_received, 1))
+                protocol.timed_out = True  # lost since its last message, not since now
                 protocol.close()
                 if not protocol.closed_future.done():
                     protocol.closed_future.set_result(None)
@@ -452,7 +497,10 @@ class AmiGateway(AsteriskOperations):
 
     def _drop_connection(self, reason: str) -> None:
         if self._logged_in:
-            self.lost_contact_at = time.time() - (time.monotonic() - self.last_received)
+            now = time.time()
+            timed_out = self._protocol is not None and self._protocol.timed_out
+            self.lost_contact_at = (now - (time.monotonic() - self.last_received)
+                                    if timed_out else now)
         self.connected.clear()
         self._logged_in = False
         protocol, self._protocol = self._protocol, None
@@ -657,6 +705,8 @@ class AmiGateway(AsteriskOperations):
             self._agi_exec(message)
         elif event == "AsyncAGIEnd":
             self._agi_end(message)
+        elif event == "FullyBooted":
+            self._fully_booted(message)
         lower = event.lower()
         consumers = self._route_cache.get(lower)
         if consumers is None:
@@ -698,6 +748,26 @@ class AmiGateway(AsteriskOperations):
             target.violated(reason)
         else:
             self._drop_connection(f"AMI connection dropped ({reason})")
+
+    def _fully_booted(self, message: AmiMessage) -> None:
+        """Asterisk says how long it has run (at every login, and when it boots): when it
+        started, and whether that is after the Asterisk of the previous connection."""
+        try:
+            uptime = int(message.get("Uptime") or "")
+        except ValueError:
+            return
+        started = time.time() - uptime
+        before = self._started_before
+        self.asterisk_started_at = started
+        self._booted.set()
+        # Uptime is whole seconds: one Asterisk seen twice differs by about 1 s at most.
+        if (before is not None and started - before > RESTART_SLACK
+                and not self.asterisk_restarted):
+            self.asterisk_restarted = True
+            lost = self.lost_contact_at
+            log.error("ami.asterisk_restarted", address=self.address, uptime=uptime,
+                      down_for=round(started - lost, 1) if lost is not None else None,
+                      consequence="calls it had are gone; they end when contact was lost")
 
     def _agi_exec(self, message: AmiMessage) -> None:
         command_id = message.get("CommandID")

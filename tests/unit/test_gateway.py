@@ -538,6 +538,111 @@ async def test_watchdog_notices_a_half_open_connection_and_reconnects() -> None:
         assert second.actions[0].name == "Login"
 
 
+async def test_contact_is_lost_when_the_socket_closes_not_at_the_last_message() -> None:
+    """Asterisk killed after a quiet spell: its socket closes at once (EOF or reset), and
+    the calls were alive until then (a live Asterisk would have told of a hang-up), so the
+    loss time is the close, not the last message (a quiet line may be seconds old)."""
+    import time
+
+    async with FakeAmi() as ami, running(ami) as gateway:
+        await asyncio.sleep(0.6)  # nothing received meanwhile
+        closed = time.time()
+        ami.connection.drop()
+        await wait_until(lambda: gateway.lost_contact_at is not None, what="the loss")
+        assert gateway.lost_contact_at == pytest.approx(closed, abs=0.1)
+
+
+async def test_a_silent_link_the_watchdog_gives_up_on_is_lost_since_its_last_message(
+        ) -> None:
+    """Half-open: nothing says when Asterisk stopped, so the loss time is the last message
+    received, not the moment the watchdog gave up (an interval or two later)."""
+    import time
+
+    async with FakeAmi() as ami, running(ami, watchdog_interval=0.3) as gateway:
+        await gateway.send({"Action": "Ping"})
+        heard = time.time()
+        ami.connection.silent = True
+        await ami.wait_connections(2, timeout=3)
+        assert gateway.lost_contact_at is not None
+        assert gateway.lost_contact_at == pytest.approx(heard, abs=0.1)
+        assert time.time() - gateway.lost_contact_at >= 0.3
+
+
+class _Booting(FakeAmi):
+    """A fake Asterisk whose FullyBooted says `uptime`; None: still starting (it says
+    nothing at the login, FullyBooted comes later)."""
+
+    uptime: int | None = 100
+
+    def _login(self, action: Action) -> str:
+        reply = super()._login(action)
+        return reply if self.uptime is None else reply + _booted(self.uptime)
+
+
+def _booted(uptime: int) -> str:
+    return event("FullyBooted", {"Privilege": "system,all", "Uptime": str(uptime),
+                                 "LastReload": str(uptime), "Status": "Fully Booted"})
+
+
+async def test_a_restarted_asterisk_is_told_from_the_same_one_reconnected() -> None:
+    """After a reconnect, FullyBooted's Uptime says whether Asterisk is the one of the
+    connection before (a cut link: its calls may live on) or another (restarted or
+    crashed and started again: its calls are gone), before the resync runs."""
+    async with _Booting(fully_booted=False) as ami:
+        seen: list[bool] = []
+        gateway = AmiGateway("127.0.0.1", ami.port, ami.username, ami.secret,
+                             connect_timeout=1.0, backoff_max=0.1)
+
+        async def resync() -> None:
+            seen.append(gateway.asterisk_restarted)
+
+        gateway.on_connect(resync)
+        task = asyncio.create_task(gateway.run())
+        try:
+            with capture_logs() as logs:
+                await gateway.wait_connected(2)
+                ami.connection.drop()  # the link is cut; the same Asterisk answers again
+                await wait_until(lambda: len(seen) == 2, 3, "the second resync")
+                ami.uptime = 1  # Asterisk crashed; a new one has run for 1 s
+                ami.connection.drop()
+                await wait_until(lambda: len(seen) == 3, 3, "the third resync")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert seen == [False, False, True]
+        assert _count(logs, "ami.asterisk_restarted") == 1
+
+
+async def test_the_resync_waits_for_a_starting_asterisk_to_be_fully_booted() -> None:
+    """AMI answers while Asterisk is still starting: the resync (which needs its queues)
+    runs once FullyBooted comes, and a restart is noticed before it."""
+    async with _Booting(fully_booted=False) as ami:
+        seen: list[bool] = []
+        gateway = AmiGateway("127.0.0.1", ami.port, ami.username, ami.secret,
+                             connect_timeout=3.0, backoff_max=0.1)
+
+        async def resync() -> None:
+            seen.append(gateway.asterisk_restarted)
+
+        gateway.on_connect(resync)
+        task = asyncio.create_task(gateway.run())
+        try:
+            await gateway.wait_connected(2)
+            ami.uptime = None
+            ami.connection.drop()
+            second = await ami.wait_connections(2, timeout=3)
+            await asyncio.sleep(0.3)
+            assert seen == [False]  # logged in, not yet booted: no resync yet
+            second.send(_booted(0))
+            await wait_until(lambda: len(seen) == 2, 2, "the resync once booted")
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        assert seen == [False, True]
+
+
 async def test_watchdog_stays_quiet_while_the_line_is_alive() -> None:
     """While Pings are answered the watchdog keeps the one connection."""
     async with FakeAmi() as ami, running(ami, watchdog_interval=0.1) as gateway:
