@@ -133,7 +133,8 @@ class Service:
         await self._import_fallback_voicemail()
         record = call_record_from(self.settings)
         reconciler = Reconciler(CallRecord(record) if record is not None else None, ledger,
-                                config, lambda: self.gateway.lost_contact_at)
+                                config, lambda: self.gateway.lost_contact_at,
+                                lambda: self.gateway.asterisk_restarted)
         self.calls = CallHandling(self.gateway, ledger, config, prompts,
                                   service_clock=clock, voicemail=voicemail,
                                   reconciler=reconciler)

@@ -222,3 +222,28 @@ def test_a_hangup_before_the_ivr_connection_ends_the_call_at_once() -> None:
     assert (call.state, call.ended_at, call.started_at, call.end_reason) == (
         CallState.ENDED, _at(1), _at(1), EndReason.HANGUP)
     assert tracker.calls == {}
+
+
+def test_a_known_call_an_asterisk_crash_left_unfinished_adds_nothing_and_is_pruned() -> None:
+    """After an Asterisk crash the record holds the call with no hang-up (it never will have
+    one): at the resync it is known (the ledger closes it), not alive, so it gets no second
+    row and its record rows (the caller's number) go; one still alive keeps its rows, and
+    between resyncs (Asterisk's calls unknown) nothing unfinished goes."""
+    crashed = _call("c", (1, K.APP_START, dict(Q)),
+                    (4, K.BRIDGE_ENTER, {**Q, "peer_device": "Local/8001@seats"}))
+    going = _call("g", (1, K.APP_START, dict(Q)))
+    found = reconcile([*crashed, *going], known={"c", "g"}, alive={"g"}, seat_of=seat,
+                      lost_unended=True)
+    assert found.new_calls == ()
+    assert sorted(found.prunable) == sorted(e.row for e in crashed)
+    between = reconcile([*crashed, *going], known={"c", "g"}, alive=(), seat_of=seat)
+    assert between.prunable == ()
+
+
+def test_a_call_lost_with_asterisk_is_marked_so() -> None:
+    """A vanished call with no end in the record, when Asterisk restarted meanwhile, ends
+    when contact was lost and is marked pbx_lost; a call the record ended keeps that."""
+    ends = end_times([*answered("a"), *_call("u", (1, K.APP_START, dict(Q)))],
+                     {"a", "u"}, _at(3), RecordedBy.PBX_LOST)
+    assert ends == {"a": (_at(6), RecordedBy.ASTERISK_RECORD),
+                    "u": (_at(3), RecordedBy.PBX_LOST)}

@@ -249,14 +249,18 @@ class Reconciliation:
 def reconcile(events: Iterable[RecordEvent], known: Collection[str], alive: Collection[str],
               seat_of: Callable[[str], str | None],
               voicemails: Sequence[FallbackVoicemail] = (),
-              done: Collection[str] | None = None) -> Reconciliation:
+              done: Collection[str] | None = None,
+              lost_unended: bool = False) -> Reconciliation:
     """The record against the ledger: every finished call of the line whose Linkedid is not
     `known` (a ledger row, or a call the tracker has or ended) nor `alive` (Asterisk still
     has it: the resync adopts it) becomes a new row, once; a call hotline knows is never
     written from the record. A fallback voicemail is linked to one call only. Record rows
     of finished calls that are `done` (their row is final; default: every known call) or
     added now may be pruned: a known call whose row is still open keeps its record, which
-    the next resync completes it from."""
+    the next resync completes it from. With `lost_unended` (at a resync, where `alive` is
+    what Asterisk has), a known call whose row is final is pruned though its record has no
+    end: Asterisk is no longer in it, so it was lost with an Asterisk that crashed (that
+    record never ends). Between resyncs (`alive` unknown) only finished calls go."""
     new: list[Call] = []
     prunable: list[int] = []
     left = list(voicemails)
@@ -266,7 +270,7 @@ def reconcile(events: Iterable[RecordEvent], known: Collection[str], alive: Coll
             continue
         ended = finished(one) is not None
         if linkedid in known:
-            if ended and linkedid in final:
+            if (ended or lost_unended) and linkedid in final:
                 prunable.extend(e.row for e in one)
             continue
         call = recorded_call(one, seat_of, left)
@@ -320,11 +324,13 @@ def voicemail_calls(events: Iterable[RecordEvent], voicemails: Sequence[Fallback
 
 
 def end_times(events: Iterable[RecordEvent], vanished: Collection[str],
-              last_seen: datetime | None) -> dict[str, tuple[datetime, RecordedBy]]:
+              last_seen: datetime | None, lost_by: RecordedBy = RecordedBy.LAST_SEEN,
+              ) -> dict[str, tuple[datetime, RecordedBy]]:
     """When each `vanished` call (hotline tracked it, and Asterisk no longer has it)
     ended: its caller's end in the record, else `last_seen` (the last moment hotline knew
-    it alive: the last message of the link that was lost), if known. Calls with neither
-    are left out (they end at the resync's time, as before)."""
+    it alive: when the link that was lost closed, or last spoke), marked `lost_by`
+    (PBX_LOST: that Asterisk is gone), if known. Calls with neither are left out (they
+    end at the resync's time, as before)."""
     calls = by_call(e for e in events if e.linkedid in vanished)
     out: dict[str, tuple[datetime, RecordedBy]] = {}
     for linkedid in vanished:
@@ -332,7 +338,7 @@ def end_times(events: Iterable[RecordEvent], vanished: Collection[str],
         if ended is not None:
             out[linkedid] = (ended, RecordedBy.ASTERISK_RECORD)
         elif last_seen is not None:
-            out[linkedid] = (last_seen, RecordedBy.LAST_SEEN)
+            out[linkedid] = (last_seen, lost_by)
     return out
 
 

@@ -70,6 +70,9 @@ class RecordedBy(enum.Enum):
 
     ASTERISK_RECORD = "asterisk_record"  # Asterisk's record of calls (hotline.core.calls.record)
     LAST_SEEN = "last_seen"  # the last moment hotline knew the call alive
+    # Asterisk restarted (or crashed and was started again) since: the call died with it,
+    # when hotline lost contact with that Asterisk (the link closed, or last spoke).
+    PBX_LOST = "pbx_lost"
 
 
 # -- facts ---------------------------------------------------------------------------------

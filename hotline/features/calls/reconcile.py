@@ -51,11 +51,13 @@ Ends = dict[str, tuple[datetime, RecordedBy]]
 
 class Reconciler:
     def __init__(self, record: CallRecord | None, ledger: Ledger, config: ConfigAccessor,
-                 lost_contact: Callable[[], float | None]) -> None:
+                 lost_contact: Callable[[], float | None],
+                 pbx_restarted: Callable[[], bool] = lambda: False) -> None:
         self.record = record
         self.ledger = ledger
         self.config = config
-        self.lost_contact = lost_contact  # wall time the last lost link last spoke
+        self.lost_contact = lost_contact  # wall time the last link was lost
+        self.pbx_restarted = pbx_restarted  # Asterisk is not the one of that link
         self._events: list[RecordEvent] = []
         self._views: dict[str, Call] = {}  # vanished calls the record saw end
         self._unreadable_warned = False
@@ -63,8 +65,9 @@ class Reconciler:
 
     async def ends(self, alive: Collection[str], tracker: CallTracker) -> Ends:
         """When each call that vanished (tracked, or open in the ledger, and not `alive`)
-        ended: the record's end, else the last moment the lost link spoke (the record as
-        read now is kept for `completed`, `complete_rows`, `so_far` and `run`)."""
+        ended: the record's end, else when the link was lost, marked pbx_lost if the
+        Asterisk is another since (the record as read now is kept for `completed`,
+        `complete_rows`, `so_far` and `run`)."""
         self._events = await self._read()
         vanished = {lid for lid in tracker.calls if lid not in alive}
         vanished |= {lid for lid in await self.ledger.open_calls() if lid not in alive}
@@ -79,7 +82,8 @@ class Reconciler:
                     voicemails = [v for v in voicemails if v.voicemail_id != view.voicemail_id]
         lost = self.lost_contact()
         last_seen = datetime.fromtimestamp(lost, tz=UTC) if lost is not None else None
-        return end_times(self._events, vanished, last_seen)
+        lost_by = RecordedBy.PBX_LOST if self.pbx_restarted() else RecordedBy.LAST_SEEN
+        return end_times(self._events, vanished, last_seen, lost_by)
 
     def completed(self, call: Call) -> Call:
         """A tracked call that vanished, completed from the record if it saw the call end
@@ -139,7 +143,7 @@ class Reconciler:
         the call writer's)."""
         events = self._events or await self._read()
         self._events, self._views = [], {}
-        return await self._run(events, alive, tracker, now)
+        return await self._run(events, alive, tracker, now, at_resync=True)
 
     async def check(self, tracker: CallTracker, now: datetime) -> list[tuple[str, int]]:
         """`run` between resyncs, on the record as it is now (only finished calls are
@@ -147,7 +151,8 @@ class Reconciler:
         return await self._run(await self._read(), (), tracker, now)
 
     async def _run(self, events: list[RecordEvent], alive: Collection[str],
-                   tracker: CallTracker, now: datetime) -> list[tuple[str, int]]:
+                   tracker: CallTracker, now: datetime,
+                   at_resync: bool = False) -> list[tuple[str, int]]:
         voicemails = await ledger_record.unlinked_voicemails(self.ledger)
         if not events and not voicemails:
             return []
@@ -158,7 +163,8 @@ class Reconciler:
         done = await ledger_record.ended(self.ledger, rows)
         done = {lid for lid in done if lid not in tracker.calls} | {
             lid for lid in linkedids if lid in tracker.ended}
-        found = reconcile(events, known, alive, self._seat_of, voicemails, done=done)
+        found = reconcile(events, known, alive, self._seat_of, voicemails, done=done,
+                          lost_unended=at_resync)
         calls = [self._completed(c) for c in found.new_calls]
         written = await ledger_record.add_recorded(self.ledger, calls, now) if calls else []
         for call in calls:
