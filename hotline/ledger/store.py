@@ -96,7 +96,7 @@ class CallRow:
     self_service: int = 0  # 1: walked a self-service menu
     after_hours: int = 0  # 1: the line was closed when the call came
     recorded_by: str | None = None  # asterisk_record: written from Asterisk's record
-    end_by: str | None = None  # asterisk_record, last_seen: an end time no hang-up told
+    end_by: str | None = None  # asterisk_record, last_seen, pbx_lost: an end no hang-up told
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -577,6 +577,21 @@ class Instance:
         self.pid_file.unlink(missing_ok=True)
         return True
 
+    def crash(self, *, timeout: float = 5.0) -> float:
+        """Kill this instance's Asterisk with SIGKILL, as a crash would end it (no
+        hang-ups, no CEL, sockets reset by the kernel); returns the wall-clock time of the
+        kill. Returns once the process is gone and reaped, so `up()` starts it again on
+        the same ports with the same configuration and tree (astdb, record, spool)."""
+        pid = self.pid()
+        if pid is None:
+            raise SandboxDown(f"sandbox instance {self.name!r} is not running")
+        killed = time.time()
+        os.kill(pid, signal.SIGKILL)
+        if not _wait_gone(pid, timeout):
+            raise SandboxError(f"Asterisk {self.name!r} (pid {pid}) survived SIGKILL")
+        self.pid_file.unlink(missing_ok=True)
+        return killed
+
     def cli(self, command: str, timeout: float = 30.0) -> str:
         """Run an Asterisk CLI command in this instance and return its output."""
         if self.pid() is None:
