@@ -68,7 +68,11 @@ class CallRecord:
         if not self.path.exists():
             raise RecordUnreadable(f"{self.path}: no such file")
         try:
-            con = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=5)
+            # Not mode=ro: an Asterisk killed mid-write leaves a hot journal, which a
+            # read-only connection cannot roll back ("attempt to write a readonly
+            # database") until Asterisk writes again. mode=rw rolls it back (reading only
+            # where hotline may not write), and never creates the file.
+            con = sqlite3.connect(f"file:{self.path}?mode=rw", uri=True, timeout=5)
         except sqlite3.Error as exc:
             raise RecordUnreadable(f"{self.path}: {exc}") from exc
         try:
