@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import shutil
 import sqlite3
 import time
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ pytestmark = pytest.mark.asterisk
 
 REPO = Path(__file__).resolve().parents[2]
 OUTAGE = 5.0  # seconds Asterisk stays down: an end at the reconnect would be this late
+TALK = 3.0  # seconds the connected call talks before the others are placed
 RINGING_SEAT = "8003"  # the tests' queue `quick` (12399, key 6): made to ring unanswered
 
 
@@ -81,9 +83,18 @@ async def _logged(proc: HotlineProcess, name: str, count: int, timeout: float) -
     return time.time()
 
 
-def _record_rows(inst: Instance, linkedids: list[str]) -> dict[str, list[str]]:
-    """Asterisk's CEL record (db/record.db): the event types left for each call."""
-    con = sqlite3.connect(f"file:{inst.dir / 'db' / 'record.db'}?mode=ro", uri=True)
+def _record_rows(inst: Instance, linkedids: list[str],
+                 scratch: Path) -> dict[str, list[str]]:
+    """Asterisk's CEL record (db/record.db): the event types left for each call. Read
+    from a copy (with its journal, rolled back there if Asterisk died mid-write), so the
+    test leaves the record as Asterisk left it for hotline to read."""
+    scratch.mkdir(exist_ok=True)
+    for old in scratch.iterdir():
+        old.unlink()
+    for name in ("record.db", "record.db-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            shutil.copyfile(inst.dir / "db" / name, scratch / name)
+    con = sqlite3.connect(scratch / "record.db")
     try:
         rows = con.execute("SELECT linkedid, eventtype FROM cel ORDER BY AcctId").fetchall()
     finally:
@@ -141,11 +152,17 @@ async def test_an_asterisk_crash_ends_each_call_once_at_the_crash_and_hotline_re
             except TimeoutError:
                 row = await read_ledger_row(ledger, call.linkedid)
                 raise AssertionError(f"the {state} call never got there: {row}") from None
+            if call is talking:
+                await asyncio.sleep(TALK)
         before = {s: await read_ledger_row(ledger, c.linkedid) for s, c in calls.items()}
         assert {s: r.state for s, r in before.items() if r is not None} == {
             s: s for s in calls}, "not every call was where the test put it at the crash"
 
         crashed = await asyncio.to_thread(own_asterisk.crash)
+        linkedids = [c.linkedid for c in calls.values()]
+        # Asterisk's record has each call, and no hang-up for any: none will ever come.
+        record = _record_rows(own_asterisk, linkedids, tmp_path / "record")
+        assert all(kinds and "HANGUP" not in kinds for kinds in record.values()), record
         await asyncio.sleep(OUTAGE)
         # hotline does not stop: it keeps trying, and says so.
         assert proc.proc.poll() is None, proc.log.read_text()[-3000:]
@@ -161,6 +178,9 @@ async def test_an_asterisk_crash_ends_each_call_once_at_the_crash_and_hotline_re
         # It tells the new Asterisk from the old one (whose calls are gone).
         [restarted] = _log_lines(proc, "ami.asterisk_restarted")
         print(f"hotline logged: {restarted}")
+        [lost] = _log_lines(proc, "calls.lost_with_asterisk")
+        assert lost["count"] == len(calls), lost
+        assert not _log_lines(proc, "calls.asterisk_record_unreadable")
 
         rows: dict[str, CallRow] = {}
         for state, call in calls.items():
@@ -185,13 +205,11 @@ async def test_an_asterisk_crash_ends_each_call_once_at_the_crash_and_hotline_re
         assert rows["queued"].wait_seconds == pytest.approx(
             crashed - _epoch(rows["queued"].queued_at), abs=1.0)
 
-        # Asterisk's record has no hang-up of the crashed calls: the reconcile writes no
-        # row for them (exactly one each, hotline's) and does not keep their events.
-        linkedids = [c.linkedid for c in calls.values()]
+        # The reconcile writes no row for the crashed calls (exactly one each, hotline's)
+        # and does not keep their events (callers' numbers) waiting for an end forever.
         assert sorted(lid for lid, _ in _ledger_rows(ledger)) == sorted(linkedids)
         assert all(by is None for _, by in _ledger_rows(ledger))
-        left = _record_rows(own_asterisk, linkedids)
-        assert all("HANGUP" not in kinds for kinds in left.values()), left
+        left = _record_rows(own_asterisk, linkedids, tmp_path / "record")
         assert left == {lid: [] for lid in linkedids}, left
 
         # The line works again: the routing loop puts the seat back in the new Asterisk's

@@ -30,6 +30,7 @@ from hotline.core.calls.tracking import (
     Fact,
     IvrEntered,
     IvrProgress,
+    RecordedBy,
     SeatCompleted,
     SeatConnected,
     VoicemailSaved,
@@ -610,6 +611,9 @@ class CallHandling:
                 self.tracker.resynced(completed_from_record(
                     self.tracker.calls[linkedid], recorded))
         completed = []
+        lost = sorted(at for at, by in ends.values() if by == RecordedBy.PBX_LOST)
+        if lost:  # Asterisk crashed or restarted with these calls: say so, once
+            log.error("calls.lost_with_asterisk", count=len(lost), at=lost[0].isoformat())
         for call in self.tracker.vanished(alive, now, ends):
             if self.reconciler is not None:  # what Asterisk's record saw of it meanwhile
                 call = self.tracker.amend(self.reconciler.completed(call))
