@@ -25,6 +25,7 @@ from hotline.core.calls.tracking import (
     SeatConnected,
     SeatNoAnswer,
     SeatRinging,
+    caller_id,
 )
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.events import agi_env, event_time, fact_from_event
@@ -203,7 +204,7 @@ def test_invalid_transition_is_refused() -> None:
 
 def test_facts_from_real_events() -> None:
     """Real AMI events become call facts with their caller, times and AGI environment;
-    <unknown> callers are None."""
+    <unknown> and anonymous callers are None."""
     start = AmiMessage(
         "Event: AsyncAGIStart\r\nTimestamp: 1795769531.250000\r\nChannel: Local/s@caller-0;1"
         "\r\nCallerIDNum: 13955112345\r\nCallerIDName: 纳税人张三\r\nUniqueid: 1795769531.0"
@@ -217,8 +218,24 @@ def test_facts_from_real_events() -> None:
     unknown = AmiMessage("Event: QueueCallerJoin\r\nLinkedid: 1\r\nUniqueid: 1\r\nChannel: c"
                          "\r\nQueue: center\r\nCallerIDNum: <unknown>\r\nCallerIDName: <unknown>")
     assert fact_from_event(unknown) == QueueJoined("1", "1", "c", "center", None, None)
+    anonymous = AmiMessage("Event: QueueCallerJoin\r\nLinkedid: 1\r\nUniqueid: 1\r\n"
+                           "Channel: c\r\nQueue: center\r\nCallerIDNum: anonymous\r\n"
+                           "CallerIDName: Anonymous")
+    assert fact_from_event(anonymous) == QueueJoined("1", "1", "c", "center", None, None)
     assert fact_from_event(AmiMessage("Event: Newstate\r\nLinkedid: 1")) is None
     assert fact_from_event(AmiMessage("Event: Hangup\r\nUniqueid: 1")) is None  # no Linkedid
+
+
+def test_a_withheld_caller_id_is_none() -> None:
+    """What stands in for a missing caller ID (Asterisk's <unknown>, a carrier's
+    anonymous, Anonymous, Restricted, ...) is None in the ledger, in any case and with
+    spaces around; a real number or name is kept as it is."""
+    for placeholder in ("", " ", "<unknown>", "unknown", "anonymous", "Anonymous",
+                        "ANONYMOUS", " anonymous ", "Restricted", "private", "Unavailable"):
+        assert caller_id(placeholder) is None, placeholder
+    assert caller_id(None) is None
+    for real in ("13955112345", "+8613955112345", "纳税人张三", "Anonymous Tax Office"):
+        assert caller_id(real) == real
 
 
 def connected(tracker: CallTracker) -> None:

@@ -192,11 +192,19 @@ Fact = (IvrEntered | QueueJoined | SeatRinging | SeatNoAnswer | SeatConnected | 
         | QueueAbandoned | QueueLeft | ChannelHungUp | DigitsPressed | IvrProgress
         | VoicemailStarted | VoicemailSaved | Referred)
 
-UNKNOWN_CALLER = {"", "<unknown>", "unknown"}
+# What stands in for a caller ID that is not there: Asterisk's <unknown>, and what a
+# carrier sends for a caller who withholds it (RFC 3323's "Anonymous"
+# <sip:anonymous@anonymous.invalid>, which PJSIP makes number `anonymous`, name
+# `Anonymous`; some carriers say Restricted, Private or Unavailable). Compared in any case.
+UNKNOWN_CALLER = frozenset({"", "<unknown>", "unknown", "anonymous", "restricted", "private",
+                            "unavailable"})
 
 
 def caller_id(value: str | None) -> str | None:
-    return None if value is None or value in UNKNOWN_CALLER else value
+    """A caller's number or name as the ledger keeps it: None when there is none."""
+    if value is None or value.strip().lower() in UNKNOWN_CALLER:
+        return None
+    return value
 
 
 # -- the call -------------------------------------------------------------------------------
