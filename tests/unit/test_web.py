@@ -401,6 +401,36 @@ def test_the_seat_panel_names_queues_and_region_queues() -> None:
     assert h1["queue_names"] == ["综合咨询", "综合咨询（合肥市税务局）"]
 
 
+def test_a_seat_whose_phone_is_offline_shows_so() -> None:
+    """A logged-in seat whose SIP phone Asterisk reports unavailable (unregistered, or not
+    answering qualify) shows 话机不在线 and phone_offline, in the seat panel and in the
+    queue's member list; a Local-channel seat in the same state stays 不可用, and a
+    paused seat shows its pause."""
+    from dataclasses import replace as changed
+
+    from hotline.core.routing.config import Seat
+    from hotline.features.board.board import member_label
+    from hotline.ledger.seats import SeatRecord
+
+    base = make_config()
+    config = changed(base, seats={**base.seats, "c2": Seat("c2", "王芳", "centre",
+                                                           "Local/c2@seats/n", {"center": 7})})
+    local = changed(member("center", "c2", "王芳", "unavailable"), interface="Local/c2@seats/n")
+    status = {"center": QueueStatus("center", members=[
+        member("center", "c1", "张敏", "unavailable"), local,
+        member("center", "h1", "李强", "unavailable", paused=True)])}
+    records = {seat: SeatRecord(seat, True, "meal" if seat == "h1" else None, False, None,
+                                None) for seat in ("c1", "c2", "h1")}
+    rows = {r["seat"]: r for r in seat_rows(config, records, status, NOW)}
+    assert (rows["c1"]["status"], rows["c1"]["phone_offline"]) == ("话机不在线", True)
+    assert (rows["c2"]["status"], rows["c2"]["phone_offline"]) == ("不可用", False)
+    assert rows["h1"]["status"] == "暂停（用餐）"
+    assert (rows["c1"]["logged_in"], rows["c1"]["queues"]) == (True, ["center"])
+    assert member_label("PJSIP/c1", "unavailable") == "话机不在线"
+    assert member_label("PJSIP/c1", "not_in_use") == "空闲"
+    assert member_label("Local/c2@seats/n", "unavailable") == "不可用"
+
+
 async def test_the_page_shows_queue_names_and_the_service_level_threshold(
         client: TestClient[Any, Any]) -> None:
     """The page renders the seat panel's queue names and states the 20 s threshold."""
@@ -408,3 +438,4 @@ async def test_the_page_shows_queue_names_and_the_service_level_threshold(
     assert "s.queue_names" in page
     assert "服务水平：20 秒内接通" in page
     assert "remote_helping" in page
+    assert "s.phone_offline" in page

@@ -19,6 +19,7 @@ from hotline.core.routing.policy import (
     Alert,
     OverflowState,
     is_free,
+    phone_reachable,
     wrapping_up,
     wrapup_of,
 )
@@ -94,6 +95,26 @@ MEMBER_STATE = {"not_in_use": "空闲", "in_use": "通话中", "busy": "忙", "r
                 "unknown": "未知", "onhold": "保持"}
 
 
+# A seat's own SIP phone (PJSIP/<name>, hotline.pbx.pjsip_conf) whose device Asterisk
+# reports unavailable has no registered contact, or stopped answering Asterisk's qualify
+# pings: the seat is logged in but its phone is offline, and Asterisk offers it no call.
+PHONE_OFFLINE = "话机不在线"
+
+
+def phone_offline(device: str, state: str | None) -> bool:
+    """A seat's SIP phone that is unregistered or unreachable, from the device state its
+    queue memberships report (None: in no queue, so not known)."""
+    return device.startswith("PJSIP/") and state is not None and not phone_reachable(state)
+
+
+def member_label(device: str, state: str | None) -> str:
+    """A member's device state as staff say it; a seat's SIP phone that is offline as
+    such (not just 不可用)."""
+    if phone_offline(device, state):
+        return PHONE_OFFLINE
+    return MEMBER_STATE.get(str(state), str(state))
+
+
 def queue_label(routing: RoutingConfig, name: str) -> str:
     """A queue as staff read it: its name; a region queue's with its city bureau's
     (综合咨询（合肥市税务局）); a queue routing.yaml does not know, its id."""
@@ -110,7 +131,8 @@ def seat_rows(routing: RoutingConfig, states: Mapping[str, SeatRecord],
               at: datetime | None = None) -> list[dict[str, Any]]:
     """Every seat of routing.yaml: its group, its state as recorded (logged in, paused
     and why, moved in) and in Asterisk (its queues by id and as staff read them, its
-    device; in wrap-up as of `at`), and `status` and `moved` as staff read them."""
+    device; in wrap-up as of `at`; `phone_offline`: its SIP phone is unregistered or
+    unreachable), and `status` and `moved` as staff read them."""
     epoch = at.timestamp() if at is not None else 0.0
     rows = []
     for seat in sorted(routing.seats.values(), key=lambda s: s.id):
@@ -125,6 +147,8 @@ def seat_rows(routing: RoutingConfig, states: Mapping[str, SeatRecord],
             status = "未登录"
         elif paused:
             status = f"暂停（{routing.pause_reasons.get(paused, paused)}）"
+        elif phone_offline(seat.device, device):
+            status = PHONE_OFFLINE
         elif device == IDLE_DEVICE and any(
                 wrapping_up(m.last_call, wrapup_of(routing, m.queue), epoch)
                 for m in memberships):
@@ -140,6 +164,7 @@ def seat_rows(routing: RoutingConfig, states: Mapping[str, SeatRecord],
             "queues": queues,
             "queue_names": [queue_label(routing, q) for q in queues],
             "device_state": device, "status": status,
+            "phone_offline": phone_offline(seat.device, device),
             "moved": ("已迁入" if moved_in else "未迁入") if group.remote else "-",
         })
     return rows

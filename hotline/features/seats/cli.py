@@ -115,7 +115,7 @@ def cmd_queues(args: argparse.Namespace, ctx: Context) -> int:
     from datetime import datetime
 
     from hotline.common.clock import CHINA
-    from hotline.features.board.board import MEMBER_STATE, board
+    from hotline.features.board.board import board, member_label
     from hotline.ledger.report import SERVICE_LEVEL_SECONDS, DayFigures, day_figures
     from hotline.ledger.store import Ledger
     from hotline.pbx.queues_conf import render_queues
@@ -164,7 +164,7 @@ def cmd_queues(args: argparse.Namespace, ctx: Context) -> int:
             if m["paused"]:
                 state = f"暂停（{m['paused_reason'] or '-'}）"
             else:
-                state = MEMBER_STATE.get(str(m["status"]), str(m["status"]))
+                state = member_label(m["interface"], m["status"])
             talk = m["avg_talk_today"]
             rows.setdefault(m["interface"], (
                 str(m["seat"] or "-"), str(m["name"]), state, str(m["answered_today"]),
