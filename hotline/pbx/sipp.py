@@ -15,7 +15,9 @@ to 200 received) and `length` (INVITE sent to the end of the call).
 
 from __future__ import annotations
 
+import math
 import re
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
@@ -25,6 +27,9 @@ from xml.sax.saxutils import escape
 DTMF_PAYLOAD = 96
 KEY_CHARS = re.compile(r"^[0-9*#A-D]+$")
 NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
+# Debian's sip-tester ships this capture: 7.05 s of G.711 A-law RTP.
+G711A_PCAP = "/usr/share/sip-tester/g711a.pcap"
+G711A_PCAP_SECONDS = 7.05
 
 
 @dataclass(frozen=True)
@@ -43,27 +48,50 @@ def presses(keys: str, first: float = 1.0, gap: float = 1.5) -> list[Press]:
     return [Press(first if n == 0 else gap, key) for n, key in enumerate(found)]
 
 
-def caller_scenario(number: str, steps: Sequence[Press], *, name: str | None = None,
+def caller_scenario(number: str | None, steps: Sequence[Press], *, name: str | None = None,
                     hang_up_after: float | None = None, wait_for_hangup: float = 60.0,
-                    extension: str = "12366") -> str:
+                    extension: str = "12366", audio: str | None = None) -> str:
     """A call from `number` to `extension` that presses `steps`, then hangs up after
     `hang_up_after` s, or (None) waits up to `wait_for_hangup` s for the line to hang up
-    (a call that is still up then fails)."""
-    if not NUMBER.match(number):
+    (a call that is still up then fails).
+
+    `number` None: a caller who withholds their number, as carriers send it (RFC 3323:
+    From "Anonymous" <sip:anonymous@anonymous.invalid>, no P-Asserted-Identity).
+    `audio`: a pcap of G.711 A-law RTP (such as G711A_PCAP) that the caller plays once
+    after the keys, as a caller talking; the offer is A-law alone then, the pcap's codec."""
+    if number is not None and not NUMBER.match(number):
         raise ValueError(f"{number!r} is not a phone number")
+    if audio is not None and (not audio.endswith(".pcap") or any(c in audio for c in '"<>&,')):
+        raise ValueError(f"{audio!r} is not a pcap file's path")
     if not NUMBER.match(extension):
         raise ValueError(f"{extension!r} is not a number to dial")
     for step in steps:
         if not KEY_CHARS.match(step.keys) or step.pause < 0 or not 50 <= step.tone_ms <= 2000:
             raise ValueError(f"bad key press {step!r}")
-    display = f'"{escape(name)}" ' if name else ""
     if name and any(c in name for c in '"\\\r\n'):
         raise ValueError("a caller name has no quotes, backslashes or line breaks")
-    parts = [_HEAD, _INVITE.format(ext=extension, num=number, display=display,
-                                   pt=DTMF_PAYLOAD)]
+    if number is None:
+        sender = '"Anonymous" <sip:anonymous@anonymous.invalid>'
+        identity = ""
+        contact = "anonymous"
+    else:
+        display = f'"{escape(name)}" ' if name else ""
+        sender = f"{display}<sip:{number}@[local_ip]:[local_port]>"
+        identity = f"      P-Asserted-Identity: {display}<sip:{number}@[local_ip]>\n"
+        contact = number
+    codecs = "8" if audio is not None else "0 8"
+    parts = [_HEAD, _INVITE.format(ext=extension, sender=sender, identity=identity,
+                                   contact=contact, codecs=codecs, pt=DTMF_PAYLOAD)]
     for step in steps:
         parts.append(f'  <pause milliseconds="{round(step.pause * 1000)}"/>\n'
                      f'  <nop><action><exec play_dtmf="{step.keys},{step.tone_ms}"/>'
+                     "</action></nop>\n")
+    if audio is not None:
+        # Once the last key's events are out (play_dtmf sends for about 0.5 s). It plays
+        # on while the scenario goes on (a pause there would make a BYE that comes
+        # meanwhile an unexpected message).
+        parts.append('  <pause milliseconds="600"/>\n'
+                     f'  <nop><action><exec play_pcap_audio="{escape(audio)}"/>'
                      "</action></nop>\n")
     if hang_up_after is not None:
         parts.append(f'  <pause milliseconds="{round(hang_up_after * 1000)}"/>\n' + _BYE)
@@ -83,13 +111,12 @@ _INVITE = """  <send retrans="500" start_rtd="answer">
     <![CDATA[
       INVITE sip:{ext}@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: {display}<sip:{num}@[local_ip]:[local_port]>;tag=[pid]SIPpTag[call_number]
+      From: {sender};tag=[pid]SIPpTag[call_number]
       To: <sip:{ext}@[remote_ip]:[remote_port]>
       Call-ID: [call_id]
       CSeq: 1 INVITE
-      Contact: <sip:{num}@[local_ip]:[local_port]>
-      P-Asserted-Identity: {display}<sip:{num}@[local_ip]>
-      Max-Forwards: 70
+      Contact: <sip:{contact}@[local_ip]:[local_port]>
+{identity}      Max-Forwards: 70
       Content-Type: application/sdp
       Content-Length: [len]
 
@@ -98,7 +125,7 @@ _INVITE = """  <send retrans="500" start_rtd="answer">
       s=-
       c=IN IP[media_ip_type] [media_ip]
       t=0 0
-      m=audio [media_port] RTP/AVP 0 8 {pt}
+      m=audio [media_port] RTP/AVP {codecs} {pt}
       a=rtpmap:0 PCMU/8000
       a=rtpmap:8 PCMA/8000
       a=rtpmap:{pt} telephone-event/8000
@@ -120,7 +147,7 @@ _INVITE = """  <send retrans="500" start_rtd="answer">
       [routes]
       Call-ID: [call_id]
       CSeq: 1 ACK
-      Contact: <sip:{num}@[local_ip]:[local_port]>
+      Contact: <sip:{contact}@[local_ip]:[local_port]>
       Max-Forwards: 70
       Content-Length: 0
     ]]>
@@ -197,3 +224,42 @@ def register_scenario(user: str, password: str, *, expires: int = 120,
   <pause milliseconds="{round(stay * 1000)}"/>
 </scenario>
 """)
+
+
+def _alaw(sample: int) -> int:
+    """One 16-bit linear sample as G.711 A-law (ITU-T G.711)."""
+    sign = 0x80 if sample >= 0 else 0x00
+    # The 13-bit magnitude (negative samples as G.711's reference code takes them).
+    value = min(sample >> 3 if sample >= 0 else -(sample >> 3) - 1, 0x0FFF)
+    if value < 32:
+        code = value >> 1
+    else:
+        exponent = value.bit_length() - 5  # 1..7
+        code = (exponent << 4) | ((value >> exponent) & 0x0F)
+    return (code | sign) ^ 0x55
+
+
+def tone_pcap(seconds: float, hertz: int = 400, level: int = 8000) -> bytes:
+    """A pcap of G.711 A-law RTP (payload type 8, 20 ms packets) carrying a sine tone of
+    `seconds`, for SIPp's play_pcap_audio (it sends the RTP of each packet at the
+    capture's pace from the call's media port; the addresses in the capture are not used).
+    `hertz` divides 8,000 by a whole number of periods per packet (400 Hz: 8 in 160)."""
+    if seconds <= 0 or 8000 % hertz or (160 * hertz) % 8000:
+        raise ValueError("a tone of a positive length whose periods fill a 20 ms packet")
+    payload = bytes(_alaw(round(level * math.sin(2 * math.pi * hertz * n / 8000)))
+                    for n in range(160))
+    out = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]  # Ethernet
+    for n in range(round(seconds * 50)):
+        rtp = struct.pack("!BBHII", 0x80, 8 | (0x80 if n == 0 else 0), n & 0xFFFF,
+                          n * 160, 0x484F544C) + payload
+        udp = struct.pack("!HHHH", 4000, 4000, 8 + len(rtp), 0) + rtp
+        header = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xFFFF, 0, 64,
+                             17, 0, bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1]))
+        checksum = sum(struct.unpack("!10H", header))
+        checksum = (checksum & 0xFFFF) + (checksum >> 16)
+        ip = header[:10] + struct.pack("!H", ~checksum & 0xFFFF) + header[12:]
+        frame = b"\0" * 12 + b"\x08\x00" + ip + udp
+        micros = n * 20_000
+        out.append(struct.pack("<IIII", micros // 1_000_000, micros % 1_000_000,
+                               len(frame), len(frame)) + frame)
+    return b"".join(out)

@@ -190,6 +190,53 @@ def test_the_caller_scenario_can_hang_up_itself_and_refuses_bad_input() -> None:
             caller_scenario(**args)  # type: ignore[arg-type]
 
 
+def test_the_caller_scenario_withholds_the_number_and_can_talk(tmp_path: Path) -> None:
+    """A caller without caller ID sends RFC 3323's anonymous From and no
+    P-Asserted-Identity; a caller with audio offers A-law alone (the capture's codec) and
+    plays it once after the keys, without a pause after it (a BYE may come any time)."""
+    xml = caller_scenario(None, presses("1"), audio="/tmp/tone.pcap", wait_for_hangup=30)
+    root = ET.fromstring(xml)
+    invite = root.findall("send")[0].text or ""
+    assert 'From: "Anonymous" <sip:anonymous@anonymous.invalid>;tag=' in invite
+    assert "P-Asserted-Identity" not in invite
+    assert "m=audio [media_port] RTP/AVP 8 96" in invite
+    actions = [(e.get("play_dtmf"), e.get("play_pcap_audio")) for e in root.iter("exec")]
+    assert actions == [("1,100", None), (None, "/tmp/tone.pcap")]
+    assert [p.get("milliseconds") for p in root.findall("pause")] == ["1000", "600"]
+    with pytest.raises(ValueError, match="pcap"):
+        caller_scenario(None, [], audio='/tmp/a".pcap')
+
+
+def test_the_tone_capture_is_g711_alaw_rtp_at_20_ms() -> None:
+    """tone_pcap writes a pcap SIPp can play: Ethernet/IPv4/UDP frames, one every 20 ms,
+    each an RTP packet of payload type 8 with 160 A-law samples of the tone, sequence and
+    timestamp counting up; its samples are G.711 A-law as the reference encoder
+    encodes them."""
+    import struct
+
+    from hotline.pbx.sipp import _alaw, tone_pcap
+
+    # G.711 A-law of these samples, as the reference encoder (Sun g711.c) gives them.
+    assert [_alaw(v) for v in (0, -1, 16, 1000, -1000, 32767, -32768)] == [
+        0xD5, 0x55, 0xD4, 0xFA, 0x7A, 0xAA, 0x2A]
+    data = tone_pcap(1.0)
+    magic, _, _, _, _, _, link = struct.unpack("<IHHiIII", data[:24])
+    assert (magic, link) == (0xA1B2C3D4, 1)
+    offset, packets = 24, []
+    while offset < len(data):
+        sec, usec, length, _ = struct.unpack("<IIII", data[offset:offset + 16])
+        frame = data[offset + 16:offset + 16 + length]
+        offset += 16 + length
+        assert (frame[12:14], frame[14], frame[23]) == (b"\x08\x00", 0x45, 17)
+        rtp = frame[42:]
+        _, pt, seq, stamp = struct.unpack("!BBHI", rtp[:8])
+        packets.append((sec * 1_000_000 + usec, pt & 0x7F, seq, stamp, len(rtp) - 12))
+    assert len(packets) == 50
+    assert [p[0] for p in packets[:3]] == [0, 20_000, 40_000]
+    assert ({p[1] for p in packets}, {p[4] for p in packets}) == ({8}, {160})
+    assert ([p[2] for p in packets[:3]], packets[1][3]) == ([0, 1, 2], 160)
+
+
 def test_the_roots_hosts_file_names_this_host(tmp_path: Path,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """A root built under another host name (or before a rename) gets this host's name in
