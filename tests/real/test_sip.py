@@ -147,6 +147,30 @@ async def test_a_sip_call_walks_the_12366_menu_with_rfc4733_keys(
           f"+{seconds(start, row.ended_at):.2f} s")
 
 
+async def test_a_call_without_caller_id_is_recorded_without_a_number(
+        hotline_service: Service, asterisk: Instance, sipp: str, tmp_path: Path) -> None:
+    """A caller who withholds their number arrives over the trunk as RFC 3323's anonymous
+    (From "Anonymous" <sip:anonymous@anonymous.invalid>, no P-Asserted-Identity): the
+    ledger row has no number and no name, not `anonymous`/`Anonymous`."""
+    assert hotline_service.calls is not None
+    before = {r.linkedid for r in await hotline_service.calls.ledger.latest(500)}
+    scenario = caller_scenario(None, presses("1 1", first=0.5, gap=1.0), wait_for_hangup=40)
+    run = await run_sipp(sipp, asterisk, scenario, tmp_path / "sipp")
+    assert run.code == 0, f"SIPp failed ({run.code}):\n{run.errors}"
+    deadline = time.monotonic() + 10
+    while True:
+        rows = [r for r in await hotline_service.calls.ledger.latest(500)
+                if r.linkedid not in before and r.dialplan == "12366"
+                and r.ended_at is not None]
+        if rows:
+            break
+        assert time.monotonic() < deadline, "no ledger row for the anonymous call"
+        await asyncio.sleep(0.05)
+    [row] = rows
+    assert (row.caller_number, row.caller_name) == (None, None)
+    assert (row.digits, row.queue, row.seat, row.outcome) == ("11", "iit", SEAT, "answered")
+
+
 # -- a seat's own phone ----------------------------------------------------------------------
 
 PHONE_SEAT = "8005"
