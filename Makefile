@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 
 # Debian packages on the host: debootstrap builds the sandbox, espeak-ng and sox make prompts,
 # fonts-wqy-microhei draws Chinese in report charts, sip-tester (SIPp) calls the sandbox's
-# SIP trunk in the tests and benchmarks.
-HOST_PACKAGES := debootstrap espeak-ng sox fonts-wqy-microhei sip-tester
+# SIP trunk in the tests and benchmarks, baresip-core (baresip without its GUI and video
+# recommends) is the seat's SIP phone in the tests.
+HOST_PACKAGES := debootstrap espeak-ng sox fonts-wqy-microhei sip-tester baresip-core
 system-deps:
 	@missing=""; for p in $(HOST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
