@@ -30,6 +30,8 @@ NUMBER = re.compile(r"^\+?[0-9]{3,20}$")
 # Debian's sip-tester ships this capture: 7.05 s of G.711 A-law RTP.
 G711A_PCAP = "/usr/share/sip-tester/g711a.pcap"
 G711A_PCAP_SECONDS = 7.05
+# The caller's audio starts this long after the last key was sent (see caller_scenario).
+AUDIO_AFTER_KEY_MS = 1000
 
 
 @dataclass(frozen=True)
@@ -87,10 +89,14 @@ def caller_scenario(number: str | None, steps: Sequence[Press], *, name: str | N
                      f'  <nop><action><exec play_dtmf="{step.keys},{step.tone_ms}"/>'
                      "</action></nop>\n")
     if audio is not None:
-        # Once the last key's events are out (play_dtmf sends for about 0.5 s). It plays
-        # on while the scenario goes on (a pause there would make a BYE that comes
+        # Once the last key is fully out: play_dtmf sends 400 ms of no-op packets, the
+        # tone, then its end packets. With the pcap started 600 ms after the key, the
+        # key's end never reached Asterisk, which ended the key only at its DTMF timeout,
+        # 3.2 s late, and the menu went on 3.2 s later (AMI's DTMFBegin/DTMFEnd); with
+        # 1,000 ms both keys ended 100 ms after they began. The audio plays on
+        # while the scenario goes on (a pause after it would make a BYE that comes
         # meanwhile an unexpected message).
-        parts.append('  <pause milliseconds="600"/>\n'
+        parts.append(f'  <pause milliseconds="{AUDIO_AFTER_KEY_MS}"/>\n'
                      f'  <nop><action><exec play_pcap_audio="{escape(audio)}"/>'
                      "</action></nop>\n")
     if hang_up_after is not None:

@@ -193,19 +193,26 @@ async def wallboard_seat(service: Service, seat: str) -> dict[str, Any]:
 async def test_a_seat_phone_answers_a_trunk_call_with_audio_both_ways(
         line: Line, phone: Phone, sipp: str, caller_audio: str, tmp_path: Path) -> None:
     """A taxpayer calling over the trunk walks the 12366 menu with RFC 4733 keys (1 1) to
-    income tax; the seat's registered phone rings and answers by itself; while they talk,
-    RTP flows both ways on both legs (the caller's tone reaches the phone, the phone's
-    tone reaches the caller); the phone's RFC 4733 key reaches Asterisk; the seat hangs up
-    on its phone, and the ledger row says answered, income tax, the phone's seat, and the
-    talk time the phone was up."""
+    income tax, each key ending as it was sent though the caller also sends audio; the
+    seat's registered phone rings and answers by itself; while they talk, RTP flows both
+    ways on both legs (the caller's tone reaches the phone, the phone's tone reaches the
+    caller); the phone's RFC 4733 key reaches Asterisk and goes on to the caller; the seat
+    hangs up on its phone, and the ledger row says answered, income tax, the phone's
+    seat, and the talk time the phone was up."""
     inst = line.inst
     assert member_status(inst) == "1"
     keys: list[dict[str, str]] = []
     watcher = ami_client(inst)  # the independent client: a second opinion
-    watcher.add_event_listener(
-        lambda event, **_: keys.append(dict(event.keys))
-        if event.name == "DTMFEnd" and event.keys.get("Channel", "").startswith(DEVICE)
-        else None)
+    begun: list[float] = []  # when the caller's keys began, as Asterisk stamped them
+
+    def on_event(event: Any, **_: Any) -> None:
+        if event.name == "DTMFEnd":
+            keys.append(dict(event.keys))
+        elif event.name == "DTMFBegin" and event.keys.get("Direction") == "Received" and \
+                event.keys.get("Channel", "").startswith("PJSIP/carrier"):
+            begun.append(float(event.keys["Timestamp"]))
+
+    watcher.add_event_listener(on_event)
     number = a_number()
     scenario = caller_scenario(number, presses("1 1", first=0.5, gap=1.0), name="纳税人",
                                wait_for_hangup=40, audio=caller_audio)
@@ -224,7 +231,13 @@ async def test_a_seat_phone_answers_a_trunk_call_with_audio_both_ways(
     held = hung_up_at - up_at
     run = await sipp_run
     watcher.logoff()
-    assert [(k.get("Digit"), k.get("Direction")) for k in keys] == [("5", "Received")], keys
+    # The caller's keys each ended as sent (100 ms): the caller's audio cut neither short.
+    # The phone's key came in on the seat's leg and went on to the caller.
+    assert [(k["Channel"].split("-")[0], k["Digit"], k["Direction"]) for k in keys] == [
+        ("PJSIP/carrier", "1", "Received"), ("PJSIP/carrier", "1", "Received"),
+        (DEVICE, "5", "Received"), ("PJSIP/carrier", "5", "Sent")], keys
+    lasted = [float(k["Timestamp"]) - start for k, start in zip(keys[:2], begun, strict=True)]
+    assert max(lasted) < 0.5, lasted
     assert run.code == 0, f"SIPp failed ({run.code}):\n{run.errors}"
     assert f"sip:{number}@" in str(answered.get("peeruri")), answered
     carrier = LegStats(second["carrier"].received - first["carrier"].received,
