@@ -71,8 +71,10 @@ log = structlog.get_logger("hotline.calls")
 # fallback messages to link, rows of calls already in the ledger to prune).
 PRUNE_INTERVAL = 10.0
 # Seconds after a hang-up hotline could not place before the record is read: Asterisk
-# writes its record beside its events, not before them.
+# writes its record beside its events, not before them. A loaded Asterisk writes it
+# later still: the record is read again, that often, until the call has its row.
 RECORD_CHECK_DELAY = 1.0
+RECORD_CHECK_TRIES = 5
 
 # Calls of these kinds get a work order when they end (passed on within 1 working day).
 ORDER_KINDS = frozenset({"tip_off", "complaint", "suggestion"})
@@ -290,6 +292,9 @@ class CallHandling:
         # The FastAGI server the line's calls come through (set by the service).
         self.agi_server: FastAgiServer | None = None
         self._record_check_due = False
+        # Calls of hang-ups hotline could not place, awaiting their row from the record:
+        # Linkedid -> looks left.
+        self._record_awaited: dict[str, int] = {}
 
     @property
     def routing(self) -> RoutingConfig | None:
@@ -343,7 +348,9 @@ class CallHandling:
             self._record(call)
         elif (isinstance(fact, ChannelHungUp) and fact.uniqueid == fact.linkedid
               and fact.linkedid not in self.tracker.ended):
-            self.check_record_soon()  # a call's first channel, of a call hotline never knew
+            # A call's first channel, of a call hotline never knew: its row comes from
+            # Asterisk's record.
+            self.check_record_soon(fact.linkedid)
         if isinstance(fact, IvrEntered) and call is not None and fact.channel not in self.sessions:
             self._start_session(fact, event.extension)  # AsyncAGI
 
@@ -731,19 +738,33 @@ class CallHandling:
         for linkedid, voicemail_id in links:  # tracked calls: their rows are the writer's
             self._apply(VoicemailSaved(linkedid, voicemail_id))
 
-    def check_record_soon(self) -> None:
+    def check_record_soon(self, linkedid: str) -> None:
         """A call of the line may have ended before hotline knew it (its caller hung up
-        before the IVR's connection came): look in the record shortly (once for many)."""
-        if self.reconciler is None or self._record_check_due:
+        before the IVR's connection came): look in the record shortly (once for many),
+        and again until the call has its row (at most RECORD_CHECK_TRIES looks)."""
+        if self.reconciler is None:
+            return
+        self._record_awaited[linkedid] = RECORD_CHECK_TRIES
+        if self._record_check_due:
             return
         self._record_check_due = True
 
         async def later() -> None:
             try:
-                await asyncio.sleep(RECORD_CHECK_DELAY)
+                while self._record_awaited:
+                    await asyncio.sleep(RECORD_CHECK_DELAY)
+                    await self.check_record()
+                    for awaited in list(self._record_awaited):
+                        left = self._record_awaited[awaited] - 1
+                        if (left <= 0 or awaited in self.tracker.calls
+                                or awaited in self.tracker.ended
+                                or await self.ledger.get(awaited) is not None):
+                            del self._record_awaited[awaited]
+                        else:
+                            self._record_awaited[awaited] = left
             finally:
                 self._record_check_due = False
-            await self.check_record()
+                self._record_awaited.clear()
 
         self._background_task(later())
 
