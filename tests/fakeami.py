@@ -127,6 +127,7 @@ class FakeConnection:
         self.logged_in = False
         self.actions: list[Action] = []
         self.closed = asyncio.Event()
+        self.reset = False  # the client reset the connection (RST), not closed it
         self._reader = reader
         self._writer = writer
 
@@ -168,6 +169,8 @@ class FakeConnection:
                 if action.name.lower() == "logoff" or (
                         action.name.lower() == "login" and not self.logged_in):
                     self.drop()
+        except ConnectionResetError:
+            self.reset = True
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         finally:

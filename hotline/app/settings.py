@@ -59,7 +59,7 @@ class AgiSettings(_Section):
     port: int | None = Field(None, ge=1, le=65535)
     # The lease: seconds a call in hotline's IVR lives without a refresh before Asterisk
     # sends it on (the dialplan's T extension), and seconds between refreshes.
-    lease: float = Field(2.0, ge=1.0, le=30.0)
+    lease: float = Field(1.75, ge=1.0, le=30.0)
     refresh: float = Field(0.5, gt=0.05, le=5.0)
 
     @model_validator(mode="after")

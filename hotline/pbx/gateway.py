@@ -54,6 +54,8 @@ import fnmatch
 import inspect
 import itertools
 import re
+import socket
+import struct
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -279,6 +281,22 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
         if self.framer.greeting is not None and not self.greeted.done():
             self.greeted.set_result(self.framer.greeting)
 
+    def reset(self) -> None:
+        """Drop a stalled connection with a reset (RST), not a close: what the kernel still
+        holds to send (actions written while the link was half-open) is thrown away. A
+        close would deliver it if the route heals, and a lease refresh arriving late
+        re-arms the timeout of a caller who is by then in the fallback's queue: Asterisk
+        hangs that caller up 2 s later."""
+        transport = getattr(self, "transport", None)
+        if transport is not None and not getattr(self, "closed", False):
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    struct.pack("ii", 1, 0))
+            transport.abort()
+        self.closed = True
+
     def violated(self, reason: str) -> None:
         """The peer broke the protocol: drop this connection (its pending actions fail
         with AmiDisconnected) so that `run` makes a fresh one."""
@@ -490,7 +508,7 @@ class AmiGateway(AsteriskOperations):
                 log.error("ami.watchdog_timeout", address=self.address,
                           silent_for=round(time.monotonic() - self.last_received, 1))
                 protocol.timed_out = True  # lost since its last message, not since now
-                protocol.close()
+                protocol.reset()
                 if not protocol.closed_future.done():
                     protocol.closed_future.set_result(None)
                 return

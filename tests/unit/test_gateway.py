@@ -538,6 +538,19 @@ async def test_watchdog_notices_a_half_open_connection_and_reconnects() -> None:
         assert second.actions[0].name == "Login"
 
 
+async def test_a_stalled_connection_is_reset_so_nothing_it_held_is_delivered_later() -> None:
+    """The watchdog drops a half-open connection with a reset, not a close: actions still
+    unsent (a lease refresh) must not reach Asterisk when the route heals, where a late
+    one would re-arm the timeout of a caller already in the fallback's queue."""
+    async with FakeAmi() as ami, running(ami, watchdog_interval=0.2):
+        first = ami.connection
+        first.silent = True
+        await ami.wait_connections(2, timeout=3)
+        async with asyncio.timeout(2):
+            await first.closed.wait()
+        assert first.reset
+
+
 async def test_contact_is_lost_when_the_socket_closes_not_at_the_last_message() -> None:
     """Asterisk killed after a quiet spell: its socket closes at once (EOF or reset), and
     the calls were alive until then (a live Asterisk would have told of a hang-up), so the
