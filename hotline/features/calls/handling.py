@@ -283,6 +283,7 @@ class CallHandling:
         self.tracker = CallTracker()
         self.writer = LedgerWriter(ledger, clock)
         self._background: set[asyncio.Task[None]] = set()
+        self._sending_on: set[str] = set()  # channels an earlier run left, being sent on
         self.sessions: dict[str, asyncio.Task[None]] = {}  # channel -> IVR session
         self.runners: dict[str, IvrRunner] = {}
         # While a resync runs, facts about calls it may yet adopt (not tracked, not ended)
@@ -322,7 +323,7 @@ class CallHandling:
                 runner.on_event(event)
             return
         if isinstance(event, EarlierAgiFinished):
-            await self._on_earlier_agi(event)  # AsyncAGI only
+            self._on_earlier_agi(event)  # AsyncAGI only
             return
         await self._on_call_event(event)
 
@@ -466,16 +467,30 @@ class CallHandling:
                      wait=call.wait_seconds, talk=call.talk_seconds,
                      reason=call.end_reason and call.end_reason.value)
 
-    async def _on_earlier_agi(self, event: EarlierAgiFinished) -> None:
+    def _on_earlier_agi(self, event: EarlierAgiFinished) -> None:
         """An AGI command we did not send finished on a channel no session of ours owns:
         the command of an earlier hotline run. The channel now waits in AsyncAGI with
-        nobody to talk to it; send it on so the caller is never left in silence."""
+        nobody to talk to it; send it on so the caller is never left in silence.
+
+        Only a channel of a call the tracker has (the resync adopts an earlier run's calls
+        and sends on those it finds in AGI), once at a time, and not from the event path:
+        an AMI action per event, awaited by the one consumer of every call's events,
+        let a flood of such events about channels that do not exist stall the line's
+        events (its queue overflows) and make hotline send an action for each of them."""
         channel = event.channel
-        if channel in self.sessions:
-            return
         call = self.tracker.calls.get(event.linkedid)
-        finished = call is not None and call.answered_at is not None
-        await self._send_on(channel, done=finished)
+        if (call is None or channel != call.caller_channel or channel in self.sessions
+                or channel in self._sending_on):
+            return
+        self._sending_on.add(channel)
+
+        async def send_on() -> None:
+            try:
+                await self._send_on(channel, done=call.answered_at is not None)
+            finally:
+                self._sending_on.discard(channel)
+
+        self._background_task(send_on())
 
     # -- IVR sessions -----------------------------------------------------------------------
 
