@@ -11,12 +11,15 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from hotline.core.calls.live import ChannelInfo
+from hotline.core.calls.tracking import IvrEntered
 from tests.fakeami import event
 from tests.unit.test_service_replay import (
     A_CHANNEL,
     AGENT_CONNECT,
     AGI_END,
     AGI_START,
+    B_CHANNEL,
     HANGUP,
     NEWCHANNEL,
     QUEUE_JOIN,
@@ -26,6 +29,7 @@ from tests.unit.test_service_replay import (
     SHOW_A_SEAT,
     T0,
     A,
+    B,
     Hotline,
     agent_complete,
     at,
@@ -94,3 +98,38 @@ async def test_a_call_whose_events_were_dropped_still_gets_one_correct_row(
             beijing(0), beijing(16), beijing(46))
         assert a.caller_number == "055112345678"
         assert A_CHANNEL not in hotline.calls.sessions
+
+
+async def test_a_call_that_starts_while_the_resync_lists_the_channels_is_not_closed(
+        tmp_path: Path) -> None:
+    """B's IVR connection comes while the resync waits for Asterisk's channel list (taken
+    before B existed): B is not in the list, yet alive, and stays tracked; A, tracked
+    before and missing from the list, is closed as vanished (before: B too, `interrupted`,
+    and its real end lost)."""
+    now = [T0 + timedelta(seconds=20)]
+    async with line(tmp_path) as (ami, asterisk, ledger):
+        hotline = Hotline(ami, ledger, lambda: now[0], tmp_path)
+        await hotline.start()
+        try:
+            await asterisk.push(at(NEWCHANNEL, 0), at(AGI_START, 0))
+            await ami.wait_action("AGI")
+            await hotline.settled()
+            listing = hotline.gateway.channels
+
+            async def channels_then_b_starts() -> list[ChannelInfo]:
+                listed = await listing()  # without A (gone) and B (not there yet)
+                # What on_agi_call does first with the connection: the call is tracked.
+                hotline.calls._apply(IvrEntered(B, B, B_CHANNEL, "055187654321", "纳税人李四"))
+                return listed
+
+            hotline.gateway.channels = channels_then_b_starts  # type: ignore[method-assign]
+            await hotline.calls.resync()
+            await hotline.settled()
+        finally:
+            await hotline.kill()
+        assert B in hotline.calls.tracker.calls
+        assert A not in hotline.calls.tracker.calls
+        found = await rows(ledger)
+        assert found[A].end_reason == "vanished"
+        assert found[B].state == "ivr"
+        assert found[B].ended_at is None

@@ -617,6 +617,12 @@ class CallHandling:
                         self._record(call)
 
     async def _resync(self) -> None:
+        # The calls tracked before Asterisk was asked: only these can be missing from its
+        # answer because they are gone. A call that starts while the list is made (its
+        # FastAGI connection is no AMI event: it comes at any moment) is not in it but
+        # alive; taken for gone, its row said `interrupted` and its end was lost (the
+        # flood test: a resync after every event gap closed calls started meanwhile).
+        listed_before = set(self.tracker.calls)
         try:
             channels = await self.gateway.channels()
         except AmiError as exc:
@@ -625,6 +631,8 @@ class CallHandling:
         now = self.clock()
         alive = {c.linkedid for c in channels}
         ends = await self.reconciler.ends(alive, self.tracker) if self.reconciler else {}
+        # Started while the list was made: not in it, but alive (see above).
+        alive |= set(self.tracker.calls) - listed_before
         if self.reconciler is not None:
             # Calls that ended while the link was cut: what Asterisk's record says
             # happened meanwhile (a seat answered, the caller gave up) before they close.
