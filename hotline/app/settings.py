@@ -42,6 +42,9 @@ class AmiSettings(_Section):
     action_timeout: float = Field(10.0, gt=0)
     # A dead or half-open connection is noticed within this many seconds.
     watchdog_interval: float = Field(5.0, gt=0)
+    # Events each consumer (the calls, the queues' changes) may have waiting; past it
+    # they are dropped, counted, and the consumer resyncs from Asterisk (an EventGap).
+    event_queue: int = Field(10_000, ge=10, le=1_000_000)
 
     @model_validator(mode="after")
     def _remote_needs_secret(self) -> AmiSettings:

@@ -65,7 +65,7 @@ def gateway_from(settings: Settings) -> AmiGateway:
     ami = settings.ami
     return AmiGateway(ami.host, ami.port, ami.username, ami_secret(settings),
                       action_timeout=ami.action_timeout, connect_timeout=ami.connect_timeout,
-                      watchdog_interval=ami.watchdog_interval)
+                      watchdog_interval=ami.watchdog_interval, queue_size=ami.event_queue)
 
 
 def prompts_from(settings: Settings) -> PromptStore:

@@ -348,6 +348,7 @@ class AmiGateway(AsteriskOperations):
         # Retrying a refused connection costs nothing, and while AMI is down no call's
         # lease is refreshed (every caller goes to the fallback): back within 2 s.
         backoff_max: float = 2.0,
+        queue_size: int = 10_000,
     ) -> None:
         self.host = host
         self.port = port
@@ -357,6 +358,7 @@ class AmiGateway(AsteriskOperations):
         self.connect_timeout = connect_timeout
         self.watchdog_interval = watchdog_interval
         self.backoff_max = backoff_max
+        self.queue_size = queue_size  # each consumer's, unless its subscribe says
         self._protocol: _Protocol | None = None
         self._pending: dict[str, _Pending] = {}
         self._agi: dict[str, _PendingAgi] = {}
@@ -632,12 +634,12 @@ class AmiGateway(AsteriskOperations):
     # -- events ---------------------------------------------------------------------------
 
     def subscribe(self, name: str, patterns: Iterable[str], handler: EventHandler, *,
-                  queue_size: int = 10_000, spawn: Spawn | None = None) -> Subscription:
+                  queue_size: int | None = None, spawn: Spawn | None = None) -> Subscription:
         """Deliver events whose name matches one of `patterns` (exact or glob, case-
         insensitive) to `handler`, in order, from a task of the consumer's own, started
         by `spawn` (a TaskGroup's create_task; default: the running loop's). Undone by
         the answer's unsubscribe()."""
-        consumer = _Consumer(name, tuple(patterns), handler, queue_size)
+        consumer = _Consumer(name, tuple(patterns), handler, queue_size or self.queue_size)
         start = spawn or asyncio.get_running_loop().create_task
         consumer.task = start(consumer.run(), name=f"ami-consumer-{name}")
         self._consumers.append(consumer)
