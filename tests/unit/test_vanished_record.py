@@ -8,8 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
-from hotline.core.calls.adoption import completed_from_record
-from hotline.core.calls.record import recorded_call
+from hotline.core.calls.record import recorded_view, with_record
 from hotline.core.calls.tracking import (
     CallState,
     CallTracker,
@@ -39,10 +38,10 @@ def test_a_call_answered_and_ended_during_a_cut_is_closed_answered_by_its_seat()
     answered, by that seat, the record's talk (not interrupted, no seat)."""
     tracker = CallTracker()
     queued_call(tracker, "a")
-    recorded = recorded_call(answered("a"), seat)
-    assert recorded is not None
-    tracker.resynced(completed_from_record(tracker.calls["a"], recorded))
-    [call] = tracker.vanished(set(), _at(30), {"a": (_at(6), RecordedBy.ASTERISK_RECORD)})
+    [gone] = tracker.vanished(set(), _at(30), {"a": (_at(6), RecordedBy.ASTERISK_RECORD)})
+    view = recorded_view(answered("a"), seat)
+    assert view is not None
+    call = with_record(gone, view)
     assert (call.outcome and call.outcome.value, call.queue, call.seat) == (
         "answered", "center", "演示座席8001")
     assert (call.answered_at, call.talk_seconds, call.ended_at) == (_at(4), 2.0, _at(6))
@@ -55,20 +54,20 @@ def test_a_known_answer_keeps_its_time_and_takes_the_records_talk() -> None:
     tracker = CallTracker()
     queued_call(tracker, "a")
     tracker.apply(SeatConnected("a", "center", "演示座席8001", 3.0), _at(4))
-    recorded = recorded_call(answered("a"), seat)
-    assert recorded is not None
-    tracker.resynced(completed_from_record(tracker.calls["a"], recorded))
-    [call] = tracker.vanished(set(), _at(30), {"a": (_at(6), RecordedBy.ASTERISK_RECORD)})
+    [gone] = tracker.vanished(set(), _at(30), {"a": (_at(6), RecordedBy.ASTERISK_RECORD)})
+    view = recorded_view(answered("a"), seat)
+    assert view is not None
+    call = with_record(gone, view)
     assert (call.answered_at, call.talk_seconds, call.seat) == (_at(4), 2.0, "演示座席8001")
 
 
 def test_a_caller_who_hung_up_in_the_queue_during_a_cut_abandoned_it() -> None:
     tracker = CallTracker()
     queued_call(tracker, "b")
-    recorded = recorded_call(abandoned("b"), seat)
-    assert recorded is not None
-    tracker.resynced(completed_from_record(tracker.calls["b"], recorded))
-    [call] = tracker.vanished(set(), _at(30), {"b": (_at(3), RecordedBy.ASTERISK_RECORD)})
+    [gone] = tracker.vanished(set(), _at(30), {"b": (_at(3), RecordedBy.ASTERISK_RECORD)})
+    view = recorded_view(abandoned("b"), seat)
+    assert view is not None
+    call = with_record(gone, view)
     assert (call.outcome and call.outcome.value, call.queue, call.seat) == (
         "abandoned", "center", None)
 

@@ -92,32 +92,3 @@ def adopted_call(linkedid: str, channels: Sequence[ChannelInfo], earlier: Call |
                    wait_seconds=(answered - queued).total_seconds()
                    if queued is not None else None)
 
-
-def completed_from_record(call: Call, recorded: Call) -> Call:
-    """A tracked call that vanished while hotline was cut off from Asterisk, completed
-    with what Asterisk's record says happened meanwhile (`recorded`: the same call, from
-    the record): the seat that answered it, when, and its talk; or that the caller gave
-    up waiting. What hotline saw itself stays; the record fills in what it missed."""
-    if recorded.answered_at is not None:
-        if call.answered_at is None:
-            state = call.state if call.state == CallState.CONNECTED else (
-                CallState.QUEUED if call.state == CallState.IVR else call.state)
-            call = replace(_with_state(_with_state(call, state, recorded.queued_at
-                                                   or recorded.answered_at),
-                                       CallState.CONNECTED, recorded.answered_at),
-                           queue=call.queue or recorded.queue,
-                           queued_at=call.queued_at or recorded.queued_at,
-                           seat=recorded.seat, answered_at=recorded.answered_at,
-                           wait_seconds=recorded.wait_seconds)
-        if call.talk_seconds is None and recorded.talk_seconds is not None:
-            call = replace(call, talk_seconds=recorded.talk_seconds)
-        return call
-    if recorded.queue is not None and call.answered_at is None:
-        if call.state == CallState.IVR:  # reached the fallback's queue meanwhile
-            call = replace(_with_state(call, CallState.QUEUED, recorded.queued_at
-                                       or call.started_at),
-                           queue=recorded.queue, queued_at=recorded.queued_at)
-        call = replace(call, abandoned=recorded.abandoned, left_queue=recorded.left_queue,
-                       wait_seconds=recorded.wait_seconds if recorded.wait_seconds is not None
-                       else call.wait_seconds)
-    return call

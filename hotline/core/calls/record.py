@@ -227,6 +227,32 @@ def with_record(call: Call, view: Call) -> Call:
     return replace(merged, outcome=outcome_of(merged))
 
 
+def settled(call: Call, events: Sequence[RecordEvent],
+            seat_of: Callable[[str], str | None]) -> Call | None:
+    """An ended call whose events hotline may have missed (its life overlapped an event
+    gap or a cut link: the tracker ended it from what it saw, which may lack a seat's
+    answer or a queue), as Asterisk's record (`events`, its Linkedid's) tells it:
+    `call` completed from the record (`with_record`) once the record shows the caller's
+    end; None until then (Asterisk writes its record beside its events, a little after
+    them: ask again later) or if the record does not have the call."""
+    view = recorded_view(events, seat_of) if events else None
+    if view is None or view.state != CallState.ENDED:
+        return None
+    return with_record(call, view)
+
+
+def adds_to(call: Call, amended: Call) -> bool:
+    """Whether `amended` (an ended call completed from the record) tells what its row
+    `call` does not: another outcome, queue, seat or answer, a voicemail, a talk it
+    lacked, a hang-up where the row has the call vanished. (Times the record and the
+    events both give differ by milliseconds, and how a caller left a queue a seat then
+    answered is no outcome: no reason to rewrite a row.)"""
+    return ((call.outcome, call.queue, call.seat, call.answered_at is None,
+             call.voicemail_id, call.end_reason, call.talk_seconds is None)
+            != (amended.outcome, amended.queue, amended.seat, amended.answered_at is None,
+                amended.voicemail_id, amended.end_reason, amended.talk_seconds is None))
+
+
 def _voicemail_of(number: str | None, started: datetime | None, ended: datetime,
                   voicemails: Sequence[FallbackVoicemail]) -> FallbackVoicemail | None:
     if started is None:

@@ -521,8 +521,8 @@ class CallTracker:
                 and call.queued_at and call.answered_at is None):
             call = replace(call, wait_seconds=(at - call.queued_at).total_seconds())
         # A vanished call whose end Asterisk's record tells ended as a hang-up does (its
-        # facts completed from the record: hotline.core.calls.adoption); without the
-        # record, what happened in between is not known.
+        # facts are then completed from the record: hotline.core.calls.record.with_record);
+        # without the record, what happened in between is not known.
         told = reason == EndReason.HANGUP or end_by == RecordedBy.ASTERISK_RECORD
         outcome = outcome_of(call) if told else vanished_outcome(
             call.answered_at is not None, call.voicemail_id is not None)

@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 
 from hotline.common.clock import Clock, Now, utc_now
-from hotline.core.calls.adoption import adopted_call, completed_from_record
+from hotline.core.calls.adoption import adopted_call
 from hotline.core.calls.live import ChannelInfo, QueueStatus
 from hotline.core.calls.tracking import (
     Call,
@@ -38,7 +38,7 @@ from hotline.core.calls.tracking import (
 from hotline.core.configuration import ConfigAccessor
 from hotline.core.ivr.engine import CallContext
 from hotline.core.routing.config import RoutingConfig
-from hotline.features.calls.reconcile import Reconciler
+from hotline.features.calls.reconcile import Checked, Reconciler
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.ivr.runner import CallLink, IvrRunner, Progress
 from hotline.features.voicemail.service import Voicemail
@@ -296,6 +296,11 @@ class CallHandling:
         # Calls of hang-ups hotline could not place, awaiting their row from the record:
         # Linkedid -> looks left.
         self._record_awaited: dict[str, int] = {}
+        # Calls alive at some moment between an event gap (or a lost link) and the end of
+        # the resync after it: their events may have been dropped, so the tracker may end
+        # them from a partial view (a seat's answer or a queue missed). Once ended, each
+        # is settled from Asterisk's record at the next look at it that shows its end.
+        self._gap_calls: set[str] = set()
 
     @property
     def routing(self) -> RoutingConfig | None:
@@ -461,6 +466,8 @@ class CallHandling:
             task = asyncio.get_running_loop().create_task(self._work_order(call))
             self._background.add(task)
             task.add_done_callback(self._background.discard)
+        if call.state == CallState.ENDED and call.linkedid in self._gap_calls:
+            self.check_record_soon()  # its events may have been lost: the record tells
         if call.state == CallState.ENDED:
             log.info("call.finished", linkedid=call.linkedid, outcome=call.outcome and
                      call.outcome.value, digits=call.digits, queue=call.queue, seat=call.seat,
@@ -605,16 +612,23 @@ class CallHandling:
         that this run does not track (left by an earlier run: in the IVR, queued or with
         a seat), and send on channels left in AsyncAGI."""
         self._resyncing += 1
+        if self.reconciler is not None:
+            self._gap_calls |= set(self.tracker.calls)  # alive when the events were lost
         try:
             await self._resync()
         finally:
             self._resyncing -= 1
             if not self._resyncing:
+                if self.reconciler is not None:
+                    # Alive during the resync (started or adopted meanwhile): in the gap.
+                    self._gap_calls |= set(self.tracker.calls)
                 held, self._held = self._held, []
                 for fact, at in held:  # what happened meanwhile, to adopted calls too
                     call = self.tracker.apply(fact, at)
                     if call is not None:
                         self._record(call)
+                if any(lid in self.tracker.finished for lid in self._gap_calls):
+                    self.check_record_soon()  # the record may not show their end yet
 
     async def _resync(self) -> None:
         # The calls tracked before Asterisk was asked: only these can be missing from its
@@ -633,27 +647,24 @@ class CallHandling:
         ends = await self.reconciler.ends(alive, self.tracker) if self.reconciler else {}
         # Started while the list was made: not in it, but alive (see above).
         alive |= set(self.tracker.calls) - listed_before
-        if self.reconciler is not None:
-            # Calls that ended while the link was cut: what Asterisk's record says
-            # happened meanwhile (a seat answered, the caller gave up) before they close.
-            gone = [lid for lid in self.tracker.calls if lid not in alive]
-            for linkedid, recorded in self.reconciler.recorded(gone).items():
-                self.tracker.resynced(completed_from_record(
-                    self.tracker.calls[linkedid], recorded))
         completed = []
         lost = sorted(at for at, by in ends.values() if by == RecordedBy.PBX_LOST)
         if lost:  # Asterisk crashed or restarted with these calls: say so, once
             log.error("calls.lost_with_asterisk", count=len(lost), at=lost[0].isoformat())
         for call in self.tracker.vanished(alive, now, ends):
-            if self.reconciler is not None:  # what Asterisk's record saw of it meanwhile
+            if self.reconciler is not None:
+                # Ended while the link was cut or its events were lost: what Asterisk's
+                # record says happened meanwhile (a seat answered, the caller gave up).
                 call = self.tracker.amend(self.reconciler.completed(call))
                 completed.append(call)
             self._record(call)
         if self.reconciler is not None:
             await self.reconciler.link_completed(completed)
         tracked = set(self.tracker.calls)
+        # An open row of a call this run ended is the writer's (its final snapshot may not
+        # be written yet): not an earlier run's to close or complete from the record.
         stale = [lid for lid in await self.ledger.open_calls()
-                 if lid not in alive and lid not in tracked]
+                 if lid not in alive and lid not in tracked and lid not in self.tracker.ended]
         if stale and self.reconciler is not None:
             stale = await self.reconciler.complete_rows(stale, now)
         if stale:
@@ -696,7 +707,8 @@ class CallHandling:
                     log.warning("calls.sent_on_from_earlier_run", channel=chan.channel)
                     await self._send_on(chan.channel, done=False)
         if self.reconciler is not None:
-            self._linked(await self.reconciler.run(alive, self.tracker, now))
+            self._checked(await self.reconciler.run(alive, self.tracker, now,
+                                                    self._gap_calls))
         log.info("calls.resynced", channels=len(channels), tracked=len(self.tracker.calls))
 
     async def _resync_queues(self) -> dict[str, QueueStatus]:
@@ -753,28 +765,36 @@ class CallHandling:
         if self.reconciler is None or self._resyncing:
             return  # a resync does all this itself
         try:
-            self._linked(await self.reconciler.check(self.tracker, self.clock()))
+            self._checked(await self.reconciler.check(self.tracker, self.clock(),
+                                                      self._gap_calls))
         except Exception:
             log.exception("calls.asterisk_record_check_failed")
 
-    def _linked(self, links: list[tuple[str, int]]) -> None:
-        for linkedid, voicemail_id in links:  # tracked calls: their rows are the writer's
+    def _checked(self, checked: Checked) -> None:
+        for linkedid, voicemail_id in checked.links:  # tracked: their rows are the writer's
             self._apply(VoicemailSaved(linkedid, voicemail_id))
+        for call in checked.amended:  # an ended call of a gap, as the record tells it
+            self.writer.put(self.tracker.amend(call))
+        # Settled, or forgotten by the tracker (their record never showed an end).
+        self._gap_calls = {lid for lid in self._gap_calls if lid not in checked.settled
+                           and (lid in self.tracker.calls or lid in self.tracker.finished)}
 
-    def check_record_soon(self, linkedid: str) -> None:
+    def check_record_soon(self, linkedid: str | None = None) -> None:
         """A call of the line may have ended before hotline knew it (its caller hung up
-        before the IVR's connection came): look in the record shortly (once for many),
-        and again until the call has its row (at most RECORD_CHECK_TRIES looks)."""
+        before the IVR's connection came), or with its events lost: look in the record
+        shortly (once for many); for `linkedid`, a call hotline never knew, again until it
+        has its row (at most RECORD_CHECK_TRIES looks)."""
         if self.reconciler is None:
             return
-        self._record_awaited[linkedid] = RECORD_CHECK_TRIES
+        if linkedid is not None:
+            self._record_awaited[linkedid] = RECORD_CHECK_TRIES
         if self._record_check_due:
             return
         self._record_check_due = True
 
         async def later() -> None:
             try:
-                while self._record_awaited:
+                while True:
                     await asyncio.sleep(RECORD_CHECK_DELAY)
                     await self.check_record()
                     for awaited in list(self._record_awaited):
@@ -785,6 +805,8 @@ class CallHandling:
                             del self._record_awaited[awaited]
                         else:
                             self._record_awaited[awaited] = left
+                    if not self._record_awaited:
+                        break
             finally:
                 self._record_check_due = False
                 self._record_awaited.clear()

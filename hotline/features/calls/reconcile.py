@@ -13,13 +13,16 @@ of the line hung up before hotline knew it) each finished call of the record tha
 ledger and the tracker do not know gets its row, once (written only where no row
 exists), and fallback voicemails imported meanwhile are linked to their calls. The
 record's rows of calls whose ledger row is final are then deleted: they hold callers'
-numbers.
+numbers. A call whose life overlapped an event gap (its events may have been dropped, and
+the tracker ended it from what it saw) is `pending`: at each such look after its end, once
+the record shows that end, its row is settled from the record (`Checked`), and its
+record is kept until then.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import structlog
@@ -27,11 +30,12 @@ import structlog
 from hotline.core.calls.record import (
     FallbackVoicemail,
     RecordEvent,
+    adds_to,
     by_call,
     end_times,
     reconcile,
-    recorded_call,
     recorded_view,
+    settled,
     voicemail_calls,
     with_record,
     written_rows,
@@ -47,6 +51,19 @@ from hotline.pbx.record import CallRecord, RecordUnreadable
 log = structlog.get_logger("hotline.calls")
 
 Ends = dict[str, tuple[datetime, RecordedBy]]
+
+
+@dataclass
+class Checked:
+    """What a look at the record found for the tracker: fallback messages of tracked calls
+    (`links`: their rows are the call writer's), and of the `pending` calls asked about
+    (ended calls whose life overlapped an event gap), those the record saw end
+    (`settled`) and, of them, the ones whose row it corrects (`amended`: completed from
+    the record, for the tracker and the writer)."""
+
+    links: list[tuple[str, int]] = field(default_factory=list)
+    settled: set[str] = field(default_factory=set)
+    amended: list[Call] = field(default_factory=list)
 
 
 class Reconciler:
@@ -135,27 +152,51 @@ class Reconciler:
             return self._completed(view)
         return self._completed(with_record(earlier, view))
 
-    async def run(self, alive: Collection[str], tracker: CallTracker,
-                  now: datetime) -> list[tuple[str, int]]:
-        """At the end of a resync (on the record `ends` read): write the record's finished
-        calls the ledger lacks; link the fallback messages imported meanwhile to their
-        calls; prune. Returns the links of tracked calls, for the tracker (their rows are
-        the call writer's)."""
+    async def run(self, alive: Collection[str], tracker: CallTracker, now: datetime,
+                  pending: Collection[str] = ()) -> Checked:
+        """At the end of a resync (on the record `ends` read): settle the `pending` calls
+        that ended (see `Checked`); write the record's finished calls the ledger lacks;
+        link the fallback messages imported meanwhile to their calls; prune (not the
+        record of a pending call not yet settled: it is still needed)."""
         events = self._events or await self._read()
         self._events, self._views = [], {}
-        return await self._run(events, alive, tracker, now, at_resync=True)
+        return await self._run(events, alive, tracker, now, pending, at_resync=True)
 
-    async def check(self, tracker: CallTracker, now: datetime) -> list[tuple[str, int]]:
+    async def check(self, tracker: CallTracker, now: datetime,
+                    pending: Collection[str] = ()) -> Checked:
         """`run` between resyncs, on the record as it is now (only finished calls are
         written: Asterisk has none of them)."""
-        return await self._run(await self._read(), (), tracker, now)
+        return await self._run(await self._read(), (), tracker, now, pending)
+
+    def _settle(self, events: list[RecordEvent], pending: Collection[str],
+                tracker: CallTracker) -> Checked:
+        """The pending calls the tracker has ended, from the record once it shows their
+        end: its account, not the tracker's partial one (a seat's answer or a queue whose
+        event was dropped), where the two differ."""
+        checked = Checked()
+        ended = {lid: tracker.finished[lid] for lid in pending if lid in tracker.finished}
+        calls = by_call(e for e in events if e.linkedid in ended) if ended else {}
+        for linkedid, one in calls.items():
+            call = settled(ended[linkedid], one, self._seat_of)
+            if call is None:
+                continue  # its end is not in the record yet
+            checked.settled.add(linkedid)
+            call = self._completed(call)
+            if adds_to(self._completed(ended[linkedid]), call):
+                checked.amended.append(call)
+                was = ended[linkedid].outcome
+                log.warning("calls.amended_from_asterisk_record", linkedid=linkedid,
+                            was=was and was.value, outcome=call.outcome and call.outcome.value,
+                            queue=call.queue, seat=call.seat, talk=call.talk_seconds)
+        return checked
 
     async def _run(self, events: list[RecordEvent], alive: Collection[str],
-                   tracker: CallTracker, now: datetime,
-                   at_resync: bool = False) -> list[tuple[str, int]]:
+                   tracker: CallTracker, now: datetime, pending: Collection[str] = (),
+                   at_resync: bool = False) -> Checked:
+        checked = self._settle(events, pending, tracker)
         voicemails = await ledger_record.unlinked_voicemails(self.ledger)
         if not events and not voicemails:
-            return []
+            return checked
         linkedids = {e.linkedid for e in events}
         rows = await ledger_record.known(self.ledger, linkedids)
         known = rows | {lid for lid in linkedids
@@ -163,6 +204,7 @@ class Reconciler:
         done = await ledger_record.ended(self.ledger, rows)
         done = {lid for lid in done if lid not in tracker.calls} | {
             lid for lid in linkedids if lid in tracker.ended}
+        done -= {lid for lid in pending if lid not in checked.settled}
         found = reconcile(events, known, alive, self._seat_of, voicemails, done=done,
                           lost_unended=at_resync)
         calls = [self._completed(c) for c in found.new_calls]
@@ -177,7 +219,8 @@ class Reconciler:
             events, [v for v in voicemails if v.voicemail_id not in linked], tracker,
             known | set(written))
         await self._prune(found.prunable)
-        return tracked
+        checked.links = tracked
+        return checked
 
     async def _link_voicemails(self, events: list[RecordEvent],
                                voicemails: list[FallbackVoicemail],
@@ -217,18 +260,6 @@ class Reconciler:
         rows = written_rows(events, done)
         await self._prune(rows)
         return len(rows)
-
-    def recorded(self, linkedids: Collection[str]) -> dict[str, Call]:
-        """What the record read by `ends` says of each of `linkedids` that it saw end
-        (queue, seat, answer, talk, abandoned), for the calls that vanished while hotline
-        was cut off: it missed those events, Asterisk did not."""
-        calls = by_call(e for e in self._events if e.linkedid in linkedids)
-        out = {}
-        for linkedid, events in calls.items():
-            call = recorded_call(events, self._seat_of)
-            if call is not None:
-                out[linkedid] = self._completed(call)
-        return out
 
     def _seat_of(self, device: str) -> str | None:
         routing = self.config().routing
