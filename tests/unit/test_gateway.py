@@ -433,7 +433,7 @@ async def test_an_action_while_disconnected_fails_at_once() -> None:
         with pytest.raises(AmiDisconnected, match="Redirect not sent"):
             await gateway.send({"Action": "Redirect", "Channel": CHANNEL})
         await ami.start_listening()
-        await ami.wait_connections(2)
+        await ami.wait_connections(2, timeout=5)  # not a timing claim; a loaded machine
         await gateway.wait_connected(2)
         await gateway.send({"Action": "Ping"})
         assert ami.received("Redirect") == []

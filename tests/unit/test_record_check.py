@@ -12,6 +12,7 @@ import pytest
 from hotline.core.calls.tracking import CallTracker
 from hotline.features.calls import handling
 from hotline.features.calls.handling import CallHandling
+from hotline.features.calls.reconcile import Checked
 from hotline.features.ivr.prompts import PromptStore
 from hotline.pbx.gateway import AmiGateway
 
@@ -26,11 +27,11 @@ class LateRecord:
         self.rows = rows
         self.linkedid = linkedid
 
-    async def check(self, tracker: CallTracker, now: Any) -> list[tuple[str, int]]:
+    async def check(self, tracker: CallTracker, now: Any, pending: Any = ()) -> Checked:
         self.looks += 1
         if self.looks >= self.shows_at:
             self.rows.add(self.linkedid)
-        return []
+        return Checked()
 
 
 class Rows:
