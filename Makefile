@@ -46,8 +46,11 @@ bench: $(STAMP)
 
 # The long AMI fuzz run (300,000 messages, a few minutes; not run by .ci/run): no
 # exception escapes the gateway, structures stay bounded, memory comes back.
+# Then the junk flood on a real Asterisk with a 50-event consumer queue too (event gaps).
 fuzz: $(STAMP)
 	$(BIN)/python -m bench.ami_fuzz --messages 300000
+	HOTLINE_FLOOD_SMALL_QUEUE=1 HOTLINE_REQUIRE_ASTERISK=1 $(BIN)/python -m pytest \
+	  tests/faults/test_flood.py -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
