@@ -251,6 +251,7 @@ def service_env(inst: Instance, ledger: Path) -> dict[str, str]:
             "HOTLINE_SANDBOX_INSTANCE": inst.name,
             "HOTLINE_SANDBOX_SIP_PORT": str(inst.sip_port),
             "HOTLINE_SANDBOX_SIP_TRUNK": inst.sip_trunk,
+            "HOTLINE_SANDBOX_WSS_PORT": str(inst.wss_port),
             "HOTLINE_LEDGER_PATH": str(ledger),
             "HOTLINE_ROUTING_PATH": str(routing_for_tests(ledger.parent)),
             "HOTLINE_CALENDAR_PATH": str(calendar_for_tests(ledger.parent)),

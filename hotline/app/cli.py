@@ -269,7 +269,15 @@ def cmd_sandbox_sip(args: argparse.Namespace, ctx: AppContext) -> int:
     for seat_id, endpoint in seats.items():
         secret = inst.sip_secret(endpoint)
         print(f"  seat {seat_id} ({routing.seats[seat_id].name if routing else seat_id}):")
-        print(f"    server:   {address}:{port}, UDP (registrar and proxy)")
+        if routing is not None and routing.seats[seat_id].webrtc:
+            wss = int(str(info.get("wss_port", inst.wss_port)))
+            web = settings.web
+            print(f"    browser phone: http://{web.host}:{web.port}/phone/ on this machine "
+                  "(`hotline run`); once, open")
+            print(f"                   https://127.0.0.1:{wss}/ and trust its certificate")
+            print(f"    server:   wss://127.0.0.1:{wss}/ws (SIP over secure WebSocket)")
+        else:
+            print(f"    server:   {address}:{port}, UDP (registrar and proxy)")
         print(f"    user:     {endpoint} (auth user {endpoint}, domain {address})")
         shown = secret if show else ("(not shown: the output is not a terminal; "
                                      "--show-password prints it)")

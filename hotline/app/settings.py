@@ -183,6 +183,9 @@ class SandboxSettings(_Section):
     sip_port: int | None = Field(None, ge=1, le=65535)
     sip_bind: str = "127.0.0.1"
     sip_trunk: str = "127.0.0.1:5060"
+    # The seats' browser phones: Asterisk's secure WebSocket port (TCP, always on
+    # 127.0.0.1; None: the AMI port + 3).
+    wss_port: int | None = Field(None, ge=1, le=65535)
 
     @model_validator(mode="after")
     def _sip_addresses(self) -> SandboxSettings:

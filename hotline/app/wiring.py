@@ -44,7 +44,8 @@ def instance_from(settings: Settings) -> Instance:
     sandbox = settings.sandbox
     return sandbox_from(settings).instance(sandbox.instance, settings.ami.port,
                                            settings.agi.port, sandbox.sip_port,
-                                           sandbox.sip_trunk, sandbox.sip_bind)
+                                           sandbox.sip_trunk, sandbox.sip_bind,
+                                           sandbox.wss_port)
 
 
 def ami_secret(settings: Settings) -> str:

@@ -8,8 +8,14 @@ old contact, so a phone restarted after a crash is not locked out). Asterisk che
 registered phone every QUALIFY_SECONDS: the device turns unavailable when the phone
 stops answering (or unregisters), and Queue offers an unavailable seat no call. Seats
 on other devices (Local channels) are left out. The template config/asterisk/pjsip.conf
-includes this file (`#tryinclude pjsip_seats.conf`) beside the transport and the
+includes this file (`#tryinclude pjsip_seats.conf`) beside the transports and the
 carrier's trunk.
+
+A seat with `webrtc: true` works on the browser phone (hotline's /phone page): its
+endpoint speaks WebRTC (`webrtc = yes`: DTLS-SRTP with a certificate Asterisk makes for
+itself, ICE, AVPF, RTCP multiplexing) and its phone registers over the secure WebSocket
+transport; the rest (auth, AoR, qualify, codecs) is as for a SIP phone. Browsers offer
+G.711 besides Opus, so the bridge to the carrier's G.711 needs no transcoding.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ FILE_NAME = "pjsip_seats.conf"
 # trunk such as PJSIP/8001@carrier or PJSIP/carrier/sip:...).
 SEAT_DEVICE = re.compile(r"^PJSIP/([0-9A-Za-z_-]{1,32})$")
 # The names pjsip.conf itself uses.
-RESERVED = frozenset({"carrier", "transport-udp", "global", "system"})
+RESERVED = frozenset({"carrier", "transport-udp", "transport-wss", "global", "system"})
 # Seconds between OPTIONS pings of a registered phone, and how long one may take: a
 # phone that vanished without unregistering (crashed, unplugged) is out of service
 # within QUALIFY_SECONDS + QUALIFY_TIMEOUT (measured with baresip killed: 18.0 s at 15 s
@@ -40,6 +46,12 @@ QUALIFY_TIMEOUT = 2.0
 DEFAULT_EXPIRY = 120
 MIN_EXPIRY = 60
 MAX_EXPIRY = 600
+
+
+def webrtc_seats(config: RoutingConfig) -> dict[str, str]:
+    """The seats whose phone is the browser phone: seat id -> PJSIP endpoint name."""
+    return {seat_id: endpoint for seat_id, endpoint in sip_seats(config).items()
+            if config.seats[seat_id].webrtc}
 
 
 def sip_seats(config: RoutingConfig) -> dict[str, str]:
@@ -65,21 +77,38 @@ def render_seats(config: RoutingConfig, password: Callable[[str], str]) -> str:
             raise SandboxBadTemplate(f"seat {seat_id}: the generated SIP password is not "
                                      "of the expected form")
         seat = config.seats[seat_id]
+        if seat.webrtc:
+            media = [
+                "transport = transport-wss",
+                # DTLS-SRTP (a certificate Asterisk generates), ICE, AVPF, rtcp-mux:
+                # what a browser requires. ICE's only host candidate is loopback
+                # (rtp.conf); no STUN.
+                "webrtc = yes",
+                # The SDP's address: the browser's on this machine (its ICE candidate
+                # is 127.0.0.1 too, see rtp.conf).
+                "media_address = 127.0.0.1",
+                # G.711: the carrier's codec (no transcoding); every browser has it.
+                "allow = ulaw,alaw",
+            ]
+        else:
+            media = [
+                "transport = transport-udp",
+                # G.711 first (the carrier's codec: no transcoding on the bridge); G.722
+                # when the phone offers it first.
+                "allow = ulaw,alaw,g722",
+                "ice_support = no",
+            ]
         parts.append("\n".join([
-            f"; seat {seat_id} ({seat.name})",
+            f"; seat {seat_id} ({seat.name}){', browser phone' if seat.webrtc else ''}",
             f"[{endpoint}]",
             "type = endpoint",
-            "transport = transport-udp",
             "context = from-seat-phone",
             f"auth = {endpoint}",
             f"aors = {endpoint}",
             "disallow = all",
-            # G.711 first (the carrier's codec: no transcoding on the bridge); G.722 when
-            # the phone offers it first.
-            "allow = ulaw,alaw,g722",
+            *media,
             "dtmf_mode = rfc4733",
             "direct_media = no",
-            "ice_support = no",
             "",
             f"[{endpoint}]",
             "type = auth",

@@ -84,6 +84,13 @@ DEFAULT_SIP_TRUNK = "127.0.0.1:5060"
 RTP_FIRST = 10000
 RTP_BLOCK = 2000
 RTP_BLOCKS = 10
+# The browser phones' certificate (Asterisk's HTTPS server, the WSS transport): made by
+# the sandbox for each instance, in its keys/ folder (Asterisk's, 0700; the key 0600).
+# Made again when it has less than CERT_RENEW_DAYS left.
+CERT_FILE = "webrtc.crt"
+KEY_FILE = "webrtc.key"
+CERT_DAYS = 825
+CERT_RENEW_DAYS = 30
 
 Progress = Callable[[str], None]
 
@@ -254,8 +261,9 @@ class Sandbox:
     def instance(self, name: str = "default", ami_port: int = 5038,
                  agi_port: int | None = None, sip_port: int | None = None,
                  sip_trunk: str = DEFAULT_SIP_TRUNK, sip_bind: str = "127.0.0.1",
-                 ) -> Instance:
-        return Instance(self, name, ami_port, agi_port, sip_port, sip_trunk, sip_bind)
+                 wss_port: int | None = None) -> Instance:
+        return Instance(self, name, ami_port, agi_port, sip_port, sip_trunk, sip_bind,
+                        wss_port)
 
     def instance_info(self) -> dict[str, dict[str, object]]:
         """What each instance's last start recorded (instance.json), by name."""
@@ -273,11 +281,13 @@ class Sandbox:
         found = []
         for name, info in self.instance_info().items():
             agi, sip = info.get("agi_port"), info.get("sip_port")
+            wss = info.get("wss_port")
             inst = Instance(self, name, int(str(info.get("ami_port", 5038))),
                             int(str(agi)) if agi is not None else None,
                             int(str(sip)) if sip is not None else None,
                             str(info.get("sip_trunk", DEFAULT_SIP_TRUNK)),
-                            str(info.get("sip_bind", "127.0.0.1")))
+                            str(info.get("sip_bind", "127.0.0.1")),
+                            int(str(wss)) if wss is not None else None)
             if inst.pid() is not None:
                 found.append(inst)
         return found
@@ -298,6 +308,9 @@ class Instance:
     sip_trunk: str = DEFAULT_SIP_TRUNK
     # The address SIP listens on.
     sip_bind: str = "127.0.0.1"
+    # The browser phones' secure WebSocket port (TCP, on 127.0.0.1); None: the AMI port
+    # + 3.
+    wss: int | None = None
 
     @property
     def agi_port(self) -> int:
@@ -310,6 +323,22 @@ class Instance:
         if self.sip is not None:
             return self.sip
         return self.ami_port + 2 if self.ami_port < 65534 else self.ami_port - 2
+
+    @property
+    def wss_port(self) -> int:
+        if self.wss is not None:
+            return self.wss
+        return self.ami_port + 3 if self.ami_port < 65532 else self.ami_port - 4
+
+    @property
+    def wss_url(self) -> str:
+        """Where a browser phone connects (SIP over secure WebSocket)."""
+        return f"wss://127.0.0.1:{self.wss_port}/ws"
+
+    @property
+    def certificate(self) -> Path:
+        """The instance's TLS certificate (the WSS transport's), as the host sees it."""
+        return self.dir / "keys" / CERT_FILE
 
     def rtp_ports(self) -> tuple[int, int]:
         """This instance's RTP port range: the one it runs with, else a block no other
@@ -403,6 +432,8 @@ class Instance:
             "SIP_TRUNK": self.sip_trunk,
             "RTP_START": str(rtp[0]),
             "RTP_END": str(rtp[1]),
+            "WSS_PORT": str(self.wss_port),
+            "ICE_HOST_CANDIDATES": _ice_host_candidates(),
         }
         ids = self.sandbox.asterisk_ids() if os.geteuid() == 0 else None
         etc = self.dir / "etc"
@@ -412,6 +443,8 @@ class Instance:
         _set_mode(self.dir, 0o710 if ids else 0o700, (0, ids[1]) if ids else None)
         for sub in ASTERISK_DATA:
             (self.dir / sub).mkdir(exist_ok=True)
+        _ensure_certificate(self.dir / "keys")
+        for sub in ASTERISK_DATA:
             _make_private(self.dir / sub, ids)
         # Menu audio (no caller data) is Asterisk's to read: public inside the folder.
         for sub in ("sounds", "sounds/hotline"):
@@ -460,7 +493,8 @@ class Instance:
         _write_private(self.dir / "instance.json", json.dumps(
             {"name": self.name, "ami_port": self.ami_port, "agi_port": self.agi_port,
              "ami_user": username, "sip_port": self.sip_port, "sip_bind": self.sip_bind,
-             "sip_trunk": self.sip_trunk, "rtp_ports": list(rtp)}))
+             "sip_trunk": self.sip_trunk, "rtp_ports": list(rtp),
+             "wss_port": self.wss_port}))
 
     def update_generated(self, generated: Mapping[str, str]) -> set[str]:
         """Replace generated configuration files of a rendered instance in place (each
@@ -514,6 +548,10 @@ class Instance:
             raise SandboxPortBusy(
                 f"AMI port 127.0.0.1:{self.ami_port} is already in use by another program; "
                 "choose another with HOTLINE_AMI_PORT")
+        if _port_in_use(self.wss_port):
+            raise SandboxPortBusy(
+                f"WebSocket port 127.0.0.1:{self.wss_port} (the browser phones') is already "
+                "in use by another program; choose another with HOTLINE_SANDBOX_WSS_PORT")
         if _udp_port_in_use(self.sip_bind, self.sip_port):
             raise SandboxPortBusy(
                 f"SIP port {self.sip_bind}:{self.sip_port} (UDP) is already in use by another "
@@ -819,6 +857,72 @@ def _ensure_hostname(root: Path) -> None:
     partial.write_text(f"127.0.0.1 localhost {host}\n::1 localhost\n", encoding="utf-8")
     partial.chmod(0o644)
     partial.replace(hosts)
+
+
+def _host_ipv4_addresses() -> list[str]:
+    """The IPv4 addresses of this machine's interfaces that are up, loopback excluded
+    (what Asterisk's ICE enumerates), in interface order."""
+    import fcntl as _fcntl
+    import struct
+
+    found: list[str] = []
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for _, name in socket.if_nameindex():
+            packed = struct.pack("256s", name.encode()[:15])
+            try:
+                flags = struct.unpack("H", _fcntl.ioctl(sock, 0x8913, packed)[16:18])[0]
+                address = socket.inet_ntoa(_fcntl.ioctl(sock, 0x8915, packed)[20:24])
+            except OSError:  # no IPv4 address on it
+                continue
+            if flags & 0x1 and not address.startswith(("127.", "0.")):  # IFF_UP
+                found.append(address)
+    return found
+
+
+def _ice_host_candidates() -> str:
+    """rtp.conf's [ice_host_candidates]: the browser phones' one ICE host candidate is
+    127.0.0.1. Asterisk never offers a loopback address itself (it skips 127.0.0.0/8 when
+    it lists the interfaces), so the first address it does list is advertised as
+    127.0.0.1 instead, and rtp.conf's ICE ACL drops the rest. No such address (a machine
+    with loopback alone): no candidate, and browser phones get no media."""
+    addresses = _host_ipv4_addresses()
+    if not addresses:
+        return "; (no network interface but loopback: browser phones have no ICE candidate)"
+    return f"{addresses[0]} => 127.0.0.1"
+
+
+def _ensure_certificate(keys: Path) -> None:
+    """The instance's self-signed TLS certificate for 127.0.0.1 (the browser phones'
+    WSS transport), made with the host's openssl when missing or about to expire. The
+    key is never shown or logged: it stays in keys/ (made Asterisk's, 0600, after)."""
+    cert, key = keys / CERT_FILE, keys / KEY_FILE
+    if cert.exists() and key.exists():
+        check = subprocess.run(["openssl", "x509", "-noout", "-checkend",
+                                str(CERT_RENEW_DAYS * 86400), "-in", str(cert)],
+                               capture_output=True, check=False)
+        if check.returncode == 0:
+            return
+    if shutil.which("openssl") is None:
+        raise SandboxStartFailed("openssl is not installed (Debian package openssl): it "
+                                 "makes the certificate of the browser phones' WebSocket")
+    partial_key, partial_cert = keys / f".{KEY_FILE}.new", keys / f".{CERT_FILE}.new"
+    partial_key.unlink(missing_ok=True)
+    # The key is created 0600 before openssl writes it (openssl keeps an existing mode).
+    os.close(os.open(partial_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    res = subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", str(CERT_DAYS), "-subj", "/O=hotline sandbox/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1",
+         "-addext", "extendedKeyUsage=serverAuth",
+         "-keyout", str(partial_key), "-out", str(partial_cert)],
+        capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL)
+    if res.returncode != 0:
+        partial_key.unlink(missing_ok=True)
+        raise SandboxStartFailed(f"openssl could not make the WebSocket certificate: "
+                                 f"{res.stderr.strip()[-500:]}")
+    partial_key.chmod(0o600)
+    partial_key.replace(key)
+    partial_cert.replace(cert)
 
 
 def _udp_port_in_use(address: str, port: int) -> bool:

@@ -110,7 +110,7 @@ def test_unknown_key_in_a_seat() -> None:
     """A misspelt seat key is named with the seat's path."""
     assert problems(variant("device: PJSIP/2001", "device: PJSIP/2001, skils: {}")) == [
         'config/routing.yaml:9: seats."2001".skils: unknown key (expected one of: device, '
-        "group, name, skills)"]
+        "group, name, skills, webrtc)"]
 
 
 def test_unknown_strategy() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from hotline.common.yamlsrc import load_text
 from hotline.core.routing.config import RoutingConfig, parse_routing
 from hotline.pbx import sandbox as sandbox_mod
 from hotline.pbx.errors import SandboxError
-from hotline.pbx.pjsip_conf import render_seats, sip_seats
+from hotline.pbx.pjsip_conf import render_seats, sip_seats, webrtc_seats
 from hotline.pbx.sandbox import Sandbox
 from hotline.pbx.sipp import Press, caller_scenario, presses
 
@@ -104,7 +105,8 @@ def rendered(tmp_path: Path, name: str = "unit", **kw: object) -> sandbox_mod.In
 def test_an_instance_has_its_own_sip_port_trunk_and_rtp_range(tmp_path: Path) -> None:
     """pjsip.conf listens on the instance's SIP port (AMI port + 2 unless given) and
     identifies the carrier by its address and port; rtp.conf has the instance's own
-    range, wide enough for hundreds of calls, without ICE; instance.json records them."""
+    range, wide enough for hundreds of calls, and no ICE for the carrier (ICE is for the
+    browser phones alone); instance.json records them."""
     inst = rendered(tmp_path)
     conf = sections((inst.dir / "etc/pjsip.conf").read_text())
     assert conf[("transport-udp", "transport")]["bind"] == "127.0.0.1:6001"
@@ -114,7 +116,7 @@ def test_an_instance_has_its_own_sip_port_trunk_and_rtp_range(tmp_path: Path) ->
     rtp = sections((inst.dir / "etc/rtp.conf").read_text())[("general", "")]
     start, end = int(rtp["rtpstart"]), int(rtp["rtpend"])
     assert end - start + 1 >= 1000  # two ports per call leg: 500 legs at least
-    assert rtp["icesupport"] == "no"
+    assert conf[("carrier", "endpoint")]["ice_support"] == "no"
     info = json.loads((inst.dir / "instance.json").read_text())
     assert (info["sip_port"], info["sip_trunk"], info["rtp_ports"]) == (
         6001, "127.0.0.1:5060", [start, end])
@@ -259,3 +261,81 @@ def test_a_pjsip_channel_names_its_seat_device_and_the_carrier() -> None:
 
     assert channel_device("PJSIP/8001-0000000a") == "PJSIP/8001"
     assert channel_device("PJSIP/carrier-00000000") == "PJSIP/carrier"
+
+
+BROWSER = ROUTING + """  "8004": {name: 座席四, group: centre, device: PJSIP/8004, webrtc: true,
+           skills: {center: 5}}
+"""
+
+
+def test_a_browser_seat_gets_a_webrtc_endpoint_on_the_wss_transport() -> None:
+    """A seat with `webrtc: true` gets an endpoint that speaks WebRTC (webrtc = yes:
+    DTLS-SRTP, ICE, AVPF, rtcp-mux) on the secure WebSocket transport, G.711 only, with
+    its media address on loopback; its auth and AoR are a SIP phone's. The SIP phone's
+    endpoint keeps UDP and no ICE."""
+    config = parse_routing_text(BROWSER)
+    assert webrtc_seats(config) == {"8004": "8004"}
+    assert sip_seats(config) == {"8001": "8001", "8004": "8004"}
+    conf = sections(render_seats(config, lambda endpoint: f"password-of-{endpoint}"))
+    browser = conf[("8004", "endpoint")]
+    assert (browser["transport"], browser["webrtc"], browser["media_address"]) == (
+        "transport-wss", "yes", "127.0.0.1")
+    assert "ice_support" not in browser  # webrtc = yes turns it on
+    assert browser["allow"].split(",") == ["ulaw", "alaw"]
+    assert (browser["auth"], browser["aors"], browser["context"]) == (
+        "8004", "8004", "from-seat-phone")
+    assert conf[("8004", "auth")]["password"] == "password-of-8004"
+    assert conf[("8004", "aor")]["max_contacts"] == "1"
+    phone = conf[("8001", "endpoint")]
+    assert (phone["transport"], phone["ice_support"]) == ("transport-udp", "no")
+    assert "webrtc" not in phone
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    ("device: Local/8005@seats/n, webrtc: true", "a browser phone is a PJSIP endpoint"),
+    ("device: PJSIP/8005, webrtc: yes-please", "webrtc is true"),
+])
+def test_webrtc_needs_a_seat_endpoint_of_its_own(option: str, message: str) -> None:
+    """`webrtc` is a boolean, and only for a seat whose device is PJSIP/<name>."""
+    text = ROUTING + f'  "8005": {{name: 座席五, group: centre, {option}, skills: {{center: 5}}}}\n'
+    with pytest.raises(Exception, match=message):
+        parse_routing_text(text)
+
+
+def test_the_wss_transport_is_tls_on_loopback_with_the_instances_own_certificate(
+        tmp_path: Path) -> None:
+    """Asterisk's HTTP server runs TLS alone (no plain HTTP: no bindaddr), on 127.0.0.1 at
+    the instance's WebSocket port (AMI + 3 unless given), with a certificate for
+    127.0.0.1 that the sandbox made, its key readable by its owner only; pjsip.conf has
+    the WSS transport; rtp.conf offers ICE's one candidate as 127.0.0.1. A second render
+    keeps the certificate."""
+    inst = rendered(tmp_path)
+    assert (inst.wss_port, inst.wss_url) == (6002, "wss://127.0.0.1:6002/ws")
+    http = sections((inst.dir / "etc/http.conf").read_text())[("general", "")]
+    assert "bindaddr" not in http
+    assert (http["enabled"], http["tlsenable"], http["tlsbindaddr"]) == (
+        "yes", "yes", "127.0.0.1:6002")
+    assert http["tlscertfile"].endswith("/keys/webrtc.crt")
+    assert http["tlsprivatekey"].endswith("/keys/webrtc.key")
+    assert http["enablestatic"] == "no"
+    key = inst.dir / "keys" / "webrtc.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    text = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(inst.certificate)],
+                          capture_output=True, text=True, check=True).stdout
+    assert "IP Address:127.0.0.1" in text
+    conf = sections((inst.dir / "etc/pjsip.conf").read_text())
+    assert conf[("transport-wss", "transport")]["protocol"] == "wss"
+    rtp = (inst.dir / "etc/rtp.conf").read_text()
+    assert "icesupport = yes" in rtp
+    assert "ice_permit = 127.0.0.1/32" in rtp
+    candidates = rtp.split("\n[ice_host_candidates]\n")[1].strip().splitlines()
+    addresses = sandbox_mod._host_ipv4_addresses()
+    if addresses:
+        assert candidates == [f"{addresses[0]} => 127.0.0.1"]
+    before = inst.certificate.read_bytes()
+    inst.render_config(generated={})
+    assert inst.certificate.read_bytes() == before
+    info = json.loads((inst.dir / "instance.json").read_text())
+    assert info["wss_port"] == 6002
+    other = rendered(tmp_path, "other", wss_port=7443)
+    assert other.wss_url == "wss://127.0.0.1:7443/ws"

@@ -12,6 +12,8 @@ problem is `file:line: key.path: message`.
     seats:
       "1001": {name: 张敏, group: centre, device: Local/1001@seats/n,
                skills: {center: 5, iit: 3}}
+      "1002": {name: 李娜, group: centre, device: PJSIP/1002, webrtc: true,
+               skills: {center: 5}}     # a browser phone (WebRTC)
     overflow:
       enter: {waiting: 5, expected_wait: 60}
       leave: {waiting: 1, expected_wait: 20, after: 120}
@@ -39,6 +41,8 @@ SEAT_ID = re.compile(r"^[0-9A-Za-z_-]{1,32}$")
 NAME_ID = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 REGION_SEP = "-"
 DEVICE = re.compile(r"^(Local|PJSIP|SIP|IAX2|DAHDI)/\S+$")
+# A seat's own PJSIP endpoint (what the sandbox writes a phone for; see pbx/pjsip_conf).
+WEBRTC_DEVICE = re.compile(r"^PJSIP/[0-9A-Za-z_-]{1,32}$")
 # A call answered within this many seconds of waiting counts for the service level: in
 # Asterisk's queues.conf (servicelevel) and in the ledger's figures alike.
 SERVICE_LEVEL_SECONDS = 20
@@ -95,6 +99,9 @@ class Seat:
     group: str
     device: str
     skills: Mapping[str, int]  # queue -> level 1 (can) .. 9 (expert)
+    # The seat's phone is the browser phone (WebRTC: SIP over secure WebSocket, DTLS-SRTP,
+    # ICE) rather than a SIP phone; only with a PJSIP/<name> device.
+    webrtc: bool = False
 
 
 @dataclass(frozen=True)
@@ -314,7 +321,7 @@ class _Parser(Checker):
             if not SEAT_ID.match(str(sid)):
                 self.error(path, "a seat id is letters, digits, _ or - (quote numbers)")
             body = self.section(spec, path, "a seat")
-            self.keys(body, ("name", "group", "device", "skills"), path)
+            self.keys(body, ("name", "group", "device", "skills", "webrtc"), path)
             group = self.field_text(body, "group", path)
             if group is not None and group not in groups:
                 self.error((*path, "group"), f"unknown group '{group}'")
@@ -334,7 +341,14 @@ class _Parser(Checker):
             if not skills_raw:
                 self.error(path, "a seat with no skill can serve no queue")
             name = self.field_text(body, "name", path, str(sid)) or str(sid)
-            seats[str(sid)] = Seat(str(sid), name, group or "", device or "", skills)
+            webrtc = body.get("webrtc", False)
+            if not isinstance(webrtc, bool):
+                self.error((*path, "webrtc"), "webrtc is true (the browser phone) or false")
+                webrtc = False
+            elif webrtc and device is not None and not WEBRTC_DEVICE.match(device):
+                self.error((*path, "webrtc"), f"a browser phone is a PJSIP endpoint of its "
+                           f"own: device PJSIP/<name>, not '{device}'")
+            seats[str(sid)] = Seat(str(sid), name, group or "", device or "", skills, webrtc)
         served = {q for seat in seats.values() for q in seat.skills}
         if seats:
             for qid in queues:
