@@ -32,6 +32,7 @@ from hotline.app.wiring import (
     gateway_from,
     instance_from,
     ledger_path,
+    phone_page_from,
     prompts_from,
     spool_from,
 )
@@ -158,7 +159,8 @@ class Service:
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,
-                lambda: config().calendar, utc_now, clock))
+                lambda: config().calendar, utc_now, clock),
+                pages=[phone_page_from(self.settings, lambda: config().routing).add_routes])
         log.info("service.starting", ami=self.gateway.address, user=self.gateway.username,
                  ledger=str(ledger.path))
         try:

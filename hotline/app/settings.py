@@ -156,6 +156,11 @@ class WebSettings(_Section):
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = Field(8366, ge=0, le=65535)
+    # The browser phone (/phone/, served to this machine's own browser only): the SIP
+    # library `make webphone` builds, and the secure WebSocket its phones register over
+    # (None: the embedded sandbox's, wss://127.0.0.1:<sandbox.wss_port>/ws).
+    phone_library: Path = Path("../build/webphone/jssip.min.js")
+    phone_server: str | None = Field(None, pattern=r"^wss://[^\s/?#]+(/[^\s?#]*)?$")
 
 
 class LogSettings(_Section):

@@ -24,6 +24,7 @@ from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance, Sandbox, default_cache_dir
 
 if TYPE_CHECKING:
+    from hotline.features.phone.web import PhonePage
     from hotline.features.voicemail.service import Spool
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -46,6 +47,32 @@ def instance_from(settings: Settings) -> Instance:
                                            settings.agi.port, sandbox.sip_port,
                                            sandbox.sip_trunk, sandbox.sip_bind,
                                            sandbox.wss_port)
+
+
+def phone_page_from(settings: Settings,
+                    routing: Callable[[], RoutingConfig | None]) -> PhonePage:
+    """The browser phone's page: the seats of the live routing.yaml whose phone it is, and
+    the WebSocket they register over (web.phone_server, else the embedded sandbox's)."""
+    from hotline.features.phone.web import PhonePage, PhoneSeat, PhoneServer, PhoneSources
+    from hotline.pbx.pjsip_conf import webrtc_seats
+
+    configured = settings.web.phone_server
+    if configured is not None:
+        server: PhoneServer | None = PhoneServer(configured)
+    elif settings.ami.secret is None:  # the embedded sandbox
+        server = PhoneServer(instance_from(settings).wss_url)
+    else:
+        server = None
+
+    def seats() -> list[PhoneSeat]:
+        config = routing()
+        if config is None:
+            return []
+        return [PhoneSeat(seat, config.seats[seat].name, user)
+                for seat, user in webrtc_seats(config).items()]
+
+    return PhonePage(PhoneSources(seats, lambda: server,
+                                  settings.resolve(settings.web.phone_library)))
 
 
 def ami_secret(settings: Settings) -> str:

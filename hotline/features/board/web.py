@@ -19,7 +19,7 @@ Every error is JSON naming the problem: {"error": CODE, "message": ...}.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib import resources
@@ -64,8 +64,11 @@ class Sources:
 
 
 class Wallboard:
-    def __init__(self, sources: Sources) -> None:
+    def __init__(self, sources: Sources,
+                 pages: Sequence[Callable[[web.Application], None]] = ()) -> None:
         self.sources = sources
+        # Other pages the same server serves (the browser phone): each adds its routes.
+        self.pages = tuple(pages)
         self._figures: tuple[float, date, DayFigures, dict[str, int]] | None = None
         self._runner: web.AppRunner | None = None
         self.url: str | None = None
@@ -80,6 +83,8 @@ class Wallboard:
         app.router.add_get("/", self._page)
         app.router.add_get("/api/status", self._status)
         app.router.add_get("/healthz", self._health)
+        for add_routes in self.pages:
+            add_routes(app)
         return app
 
     async def start(self, host: str, port: int) -> bool:
@@ -206,7 +211,7 @@ def _dumps(value: Any) -> str:
 def _error(status: int, code: str, message: str) -> web.HTTPException:
     body = _dumps({"error": code, "message": message})
     kinds: Mapping[int, type[web.HTTPException]] = {
-        400: web.HTTPBadRequest, 404: web.HTTPNotFound,
+        400: web.HTTPBadRequest, 403: web.HTTPForbidden, 404: web.HTTPNotFound,
         500: web.HTTPInternalServerError}
     if status == 405:
         return web.HTTPMethodNotAllowed("", ["GET"], text=body,
@@ -227,7 +232,7 @@ def _no_parameters(request: web.Request, allowed: tuple[str, ...]) -> None:
                      f"given more than once for {request.path}: give each once")
 
 
-PATHS = "/, /api/status, /healthz"
+PATHS = "/, /api/status, /healthz, /phone/"
 
 
 @web.middleware
