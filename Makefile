@@ -4,7 +4,13 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: run test lint bench fuzz system-deps sandbox clean
+# The browser phone's SIP library (JsSIP, from the npm registry as package-lock.json pins
+# it), bundled into one script that hotline serves on its /phone page. node_modules and
+# the bundle live in build/webphone/, never in the repository.
+WEBPHONE       := build/webphone
+WEBPHONE_STAMP := $(WEBPHONE)/.installed-stamp
+
+.PHONY: run test lint bench fuzz system-deps sandbox webphone clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,13 +18,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+$(WEBPHONE_STAMP): webphone/package.json webphone/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: run make system-deps (Debian package npm)"; exit 1; }
+	rm -rf $(WEBPHONE) && mkdir -p $(WEBPHONE)
+	cp webphone/package.json webphone/package-lock.json $(WEBPHONE)/
+	cd $(WEBPHONE) && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
+	cd $(WEBPHONE) && npm run --silent build
+	touch $@
+
+webphone: $(WEBPHONE_STAMP)
+
 # Debian packages on the host: debootstrap builds the sandbox, espeak-ng and sox make prompts,
 # fonts-wqy-microhei draws Chinese in report charts, sip-tester (SIPp) calls the sandbox's
 # SIP trunk in the tests and benchmarks, baresip-core (baresip without its GUI and video
-# recommends) is the seat's SIP phone in the tests.
-HOST_PACKAGES := debootstrap espeak-ng sox fonts-wqy-microhei sip-tester baresip-core
+# recommends) is the seat's SIP phone in the tests, openssl makes the certificate of the
+# browser phones' WebSocket, chromium is the browser phone's browser in the tests. npm
+# (installs the browser phone's SIP library) is needed as a command: a Node.js of
+# another origin may bring its own.
+HOST_PACKAGES := debootstrap espeak-ng sox fonts-wqy-microhei sip-tester baresip-core openssl chromium
 system-deps:
 	@missing=""; for p in $(HOST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
@@ -29,11 +49,11 @@ sandbox: $(STAMP) system-deps
 	$(BIN)/hotline sandbox build
 
 # Start the embedded Asterisk (building it the first time) and the service; Ctrl-C stops both.
-run: sandbox
+run: sandbox $(WEBPHONE_STAMP)
 	$(BIN)/hotline run --with-sandbox
 
 # The whole suite, real-Asterisk tests included (they start their own Asterisk instance).
-test: sandbox
+test: sandbox $(WEBPHONE_STAMP)
 	$(BIN)/python -m pytest
 
 lint: $(STAMP)
@@ -53,4 +73,4 @@ fuzz: $(STAMP)
 	  tests/faults/test_flood.py -q -p no:cacheprovider
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var $(WEBPHONE) .pytest_cache .mypy_cache .ruff_cache
