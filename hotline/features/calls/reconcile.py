@@ -175,6 +175,11 @@ class Reconciler:
         event was dropped), where the two differ."""
         checked = Checked()
         ended = {lid: tracker.finished[lid] for lid in pending if lid in tracker.finished}
+        # Died with the Asterisk that crashed: its record never shows an end, and the
+        # tracker's account (ended when the link was lost) is the one there is.
+        lost = {lid for lid, call in ended.items() if call.end_by == RecordedBy.PBX_LOST}
+        checked.settled |= lost
+        ended = {lid: call for lid, call in ended.items() if lid not in lost}
         calls = by_call(e for e in events if e.linkedid in ended) if ended else {}
         for linkedid, one in calls.items():
             call = settled(ended[linkedid], one, self._seat_of)
