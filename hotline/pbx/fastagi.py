@@ -151,6 +151,9 @@ class Lease:
         self.held: set[str] = set()
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._voiding: dict[str, asyncio.Task[None]] = {}
+        # Channels whose last refresh got no answer (timed out, or its link was lost):
+        # written, it may still land.
+        self._unanswered: set[str] = set()
         self.refreshes = 0
         self.failures = 0
         self.voided = 0
@@ -180,9 +183,12 @@ class Lease:
         a transfer or talking to a seat, where a re-armed TIMEOUT(absolute) would cut the
         call 2 s later. Asterisk runs a connection's actions in order: a Setvar of 0 sent
         now lands right after that refresh and voids it. (One refresh per channel is in
-        flight at most; a failed one is not in flight.)"""
+        flight at most; one that timed out or lost its link is no longer in flight but
+        may land all the same: it is voided too.)"""
         self.held.discard(channel)
-        if channel in self._inflight and channel not in self._voiding:
+        unanswered = channel in self._inflight or channel in self._unanswered
+        self._unanswered.discard(channel)
+        if unanswered and channel not in self._voiding:
             task = asyncio.get_running_loop().create_task(self._void(channel))
             self._voiding[channel] = task
             task.add_done_callback(lambda _: self._voiding.pop(channel, None))
@@ -216,8 +222,11 @@ class Lease:
             if channel in self.held:
                 await self._setvar(channel, LEASE_VARIABLE, self.value)  # type: ignore[misc]
                 self.refreshes += 1
+                self._unanswered.discard(channel)
         except AmiError as exc:
             self.failures += 1
+            if channel in self.held:  # timed out or cut off: it may yet land
+                self._unanswered.add(channel)
             log.debug("agi.lease_refresh_failed", channel=channel, error=str(exc))
         finally:
             gate.release()

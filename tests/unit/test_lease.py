@@ -86,3 +86,33 @@ async def test_no_void_when_no_refresh_is_in_flight() -> None:
         loop.cancel()
     assert set(written) == {"2"}
     assert lease.voided == 0
+
+
+async def test_a_refresh_that_timed_out_is_voided_too() -> None:
+    """A refresh that timed out (no answer within its timeout: the link stalled) is no
+    longer awaited, but its bytes may still land: when the call then leaves AGI, it is
+    voided all the same (it re-armed the lease of callers in the fallback's queue, who
+    were hung up 1.75 s after a half-open link healed)."""
+    from hotline.pbx.errors import AmiTimeout
+
+    written: list[str] = []
+    timed_out = asyncio.Event()
+
+    async def setvar(channel: str, variable: str, value: str) -> None:
+        written.append(value)
+        if value != "0":
+            timed_out.set()
+            raise AmiTimeout("Setvar got no answer")
+
+    lease = Lease(setvar, seconds=2.0, interval=5.0)
+    lease.hold(CHANNEL)
+    loop = asyncio.create_task(lease.run())
+    try:
+        await asyncio.wait_for(timed_out.wait(), 2)
+        await asyncio.sleep(0.01)  # the refresh's failure is handled: not in flight
+        lease.drop(CHANNEL)
+        await asyncio.sleep(0.05)
+    finally:
+        loop.cancel()
+    assert written == ["2", "0"]
+    assert lease.voided == 1
