@@ -7,11 +7,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 
+from hotline.ledger.seats import SeatBook
+from hotline.ledger.store import Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
-from hotline.pbx.sandbox import find_free_port
+from hotline.pbx.sandbox import Instance, find_free_port
+from tests.conftest import queue_members
 
 
 @dataclass
@@ -224,3 +230,23 @@ class AsteriskTruth:
 
     def close(self) -> None:
         self.subscription.unsubscribe()
+
+
+async def seats_logged_in(ledger: Path, seats: Iterable[str]) -> None:
+    """These demo seats logged in, in the ledger (as `hotline seats login` records it):
+    the routing loop of a hotline run on that ledger makes them members of their queues."""
+    book = await Ledger.open(ledger)
+    try:
+        for seat in seats:
+            await SeatBook(book).record(seat, "login", at=datetime.now(UTC), actor="test")
+    finally:
+        await book.close()
+
+
+async def seats_in_centre(inst: Instance, seats: Iterable[str], timeout: float = 20) -> None:
+    """Wait until these demo seats are all members of the centre's queue."""
+    devices = {f"Local/{seat}@seats/n" for seat in seats}
+    async with asyncio.timeout(timeout):
+        # Polled: no event says the routing loop's QueueAdd took.
+        while not devices <= set(await asyncio.to_thread(queue_members, inst, "center")):  # noqa: ASYNC110
+            await asyncio.sleep(0.3)

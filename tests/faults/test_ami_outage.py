@@ -24,7 +24,6 @@ import os
 import signal
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -32,13 +31,12 @@ import yaml
 
 from hotline.app.settings import load_settings
 from hotline.features.calls.testcall import TestCall, place_call, wait_for_ledger_row
-from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import CallRow, Ledger
 from hotline.pbx import testline
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance
-from tests.conftest import REPO, queue_members, routing_for_tests, service_env
-from tests.faults.link import AmiProxy, AsteriskTruth
+from tests.conftest import REPO, routing_for_tests, service_env
+from tests.faults.link import AmiProxy, AsteriskTruth, seats_in_centre, seats_logged_in
 from tests.real.test_resilience import HotlineProcess, in_menu
 
 pytestmark = pytest.mark.asterisk
@@ -72,24 +70,6 @@ async def asterisk_queues_for(inst: Instance, gateway: AmiGateway, routing: Path
                              {**service_env(inst, ledger), "HOTLINE_ROUTING_PATH": str(routing)})
     inst.update_generated(asterisk_files(settings))
     await gateway.reload_queue_parameters()
-
-
-async def seats_logged_in(ledger: Path) -> None:
-    book = await Ledger.open(ledger)
-    try:
-        for seat in SEATS:
-            await SeatBook(book).record(seat, "login", at=datetime.now(UTC), actor="test")
-    finally:
-        await book.close()
-
-
-async def seats_in_centre(inst: Instance, timeout: float = 20) -> None:
-    async with asyncio.timeout(timeout):
-        while True:
-            members = await asyncio.to_thread(queue_members, inst, "center")
-            if all(f"Local/{seat}@seats/n" in members for seat in SEATS):
-                return
-            await asyncio.sleep(0.3)
 
 
 def seat_of(channel: str) -> str:
@@ -149,7 +129,7 @@ async def test_an_ami_outage_leaves_every_call_one_right_row_and_no_caller_silen
     2 s, and the new ones within 2 s of reaching the menu. The 15 s run also reloads
     hotline (SIGHUP) the moment it is back, during its resync."""
     ledger = tmp_path / "ledger.sqlite3"
-    await seats_logged_in(ledger)
+    await seats_logged_in(ledger, SEATS)
     for seat in SEATS:
         await gateway.set_global(f"SEAT_MODE_{seat}", "noanswer")
     proxy = AmiProxy(own_asterisk.ami_port)
@@ -170,7 +150,7 @@ async def test_an_ami_outage_leaves_every_call_one_right_row_and_no_caller_silen
 
     try:
         await proc.wait_for("calls.resynced")
-        await seats_in_centre(own_asterisk)
+        await seats_in_centre(own_asterisk, SEATS)
         # Four callers ring the four seats (ringinuse = no: one caller per seat), two
         # more wait; all placed at once.
         calls = {i: await place("?", f"1395520{i:04d}", ["0"]) for i in range(6)}

@@ -27,18 +27,15 @@ import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from hotline.features.calls.testcall import TestCall, place_call, wait_for_ledger_row
-from hotline.ledger.seats import SeatBook
-from hotline.ledger.store import Ledger
 from hotline.pbx.ami.message import MAX_FRAME, AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance, find_free_port
-from tests.conftest import queue_members
+from tests.faults.link import seats_in_centre, seats_logged_in
 from tests.real.test_resilience import HotlineProcess
 
 pytestmark = pytest.mark.asterisk
@@ -281,23 +278,6 @@ def ledger_rows(path: Path) -> list[str]:
         return [row[0] for row in db.execute("SELECT linkedid FROM calls")]
 
 
-async def seats_logged_in(ledger: Path) -> None:
-    book = await Ledger.open(ledger)
-    try:
-        for seat in SEATS:
-            await SeatBook(book).record(seat, "login", at=datetime.now(UTC), actor="test")
-    finally:
-        await book.close()
-
-
-async def seats_in_centre(inst: Instance, timeout: float = 20) -> None:
-    devices = {f"Local/{seat}@seats/n" for seat in SEATS}
-    async with asyncio.timeout(timeout):
-        # Polled: no event says the routing loop's QueueAdd took.
-        while not devices <= set(await asyncio.to_thread(queue_members, inst, "center")):  # noqa: ASYNC110
-            await asyncio.sleep(0.3)
-
-
 def plan(i: int) -> TestCall:
     """Call i: to a seat (0), abandoning the queue when queued, or hanging up in the menu."""
     kind = i % 5
@@ -334,7 +314,7 @@ async def test_a_flood_of_junk_loses_no_call_and_memory_stays_bounded(
     queue and the allocator's slack. Measured: 158 MiB before, 160-165 MiB peak and after.
     """
     ledger = tmp_path / "ledger.sqlite3"
-    await seats_logged_in(ledger)
+    await seats_logged_in(ledger, SEATS)
     for seat in SEATS:
         await gateway.set_global(f"SEAT_TALK_{seat}", "1")
     proxy = FloodProxy(own_asterisk.ami_port)
@@ -349,7 +329,7 @@ async def test_a_flood_of_junk_loses_no_call_and_memory_stays_bounded(
     flood: asyncio.Task[None] | None = None
     try:
         await proc.wait_for("calls.resynced")
-        await seats_in_centre(own_asterisk)
+        await seats_in_centre(own_asterisk, SEATS)
         pid = proc.proc.pid
         await asyncio.sleep(1)
         before = rss_kib(pid)
