@@ -8,6 +8,10 @@ line to hang up. The keys are timed from the answer (SIPp hears no prompt): each
 pressed `pause` seconds after the previous one was sent, so a key lands while a menu
 reads keys (barge-in into its greeting) when the pauses are shorter than the greetings.
 
+One SIPp run can mix callers of several kinds (mixed_scenario: each call's number and
+kind from its line of an injection file), since the carrier's trunk is one address and
+port and so one SIPp at a time.
+
 Two response-time measures go to SIPp's RTT trace (`-trace_rtt`): `answer` (INVITE sent
 to 200 received) and `length` (INVITE sent to the end of the call).
 `play_dtmf` sends from a raw socket: SIPp must run as root (as the sandbox does).
@@ -67,9 +71,7 @@ def caller_scenario(number: str | None, steps: Sequence[Press], *, name: str | N
         raise ValueError(f"{audio!r} is not a pcap file's path")
     if not NUMBER.match(extension):
         raise ValueError(f"{extension!r} is not a number to dial")
-    for step in steps:
-        if not KEY_CHARS.match(step.keys) or step.pause < 0 or not 50 <= step.tone_ms <= 2000:
-            raise ValueError(f"bad key press {step!r}")
+    _check_steps(steps)
     if name and any(c in name for c in '"\\\r\n'):
         raise ValueError("a caller name has no quotes, backslashes or line breaks")
     if number is None:
@@ -84,10 +86,7 @@ def caller_scenario(number: str | None, steps: Sequence[Press], *, name: str | N
     codecs = "8" if audio is not None else "0 8"
     parts = [_HEAD, _INVITE.format(ext=extension, sender=sender, identity=identity,
                                    contact=contact, codecs=codecs, pt=DTMF_PAYLOAD)]
-    for step in steps:
-        parts.append(f'  <pause milliseconds="{round(step.pause * 1000)}"/>\n'
-                     f'  <nop><action><exec play_dtmf="{step.keys},{step.tone_ms}"/>'
-                     "</action></nop>\n")
+    parts += [_press(step) for step in steps]
     if audio is not None:
         # Once the last key is fully out: play_dtmf sends 400 ms of no-op packets, the
         # tone, then its end packets. With the pcap started 600 ms after the key, the
@@ -102,9 +101,87 @@ def caller_scenario(number: str | None, steps: Sequence[Press], *, name: str | N
     if hang_up_after is not None:
         parts.append(f'  <pause milliseconds="{round(hang_up_after * 1000)}"/>\n' + _BYE)
     else:
-        parts.append(_WAIT_BYE.format(ms=round(wait_for_hangup * 1000)))
+        parts.append(_WAIT_BYE.format(ms=round(wait_for_hangup * 1000), ontimeout=""))
     parts.append("</scenario>\n")
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class CallerKind:
+    """One kind of caller of a mixed run (mixed_scenario): it presses `steps`, then hangs
+    up `hang_up_after` s after the last of them (the answer, without keys) unless the line
+    hangs up first; None: it waits for the line to hang up."""
+
+    name: str
+    steps: tuple[Press, ...] = ()
+    hang_up_after: float | None = None
+
+
+KIND_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def mixed_scenario(kinds: Sequence[CallerKind], *, wait_for_hangup: float = 60.0,
+                   extension: str = "12366") -> str:
+    """Callers of several kinds in one SIPp run (the trunk is one address and port: one
+    SIPp). Each call takes its number and its kind's name from its line of the injection
+    file (`injection`, SIPp's -inf): `[field0]` is the number (From and
+    P-Asserted-Identity), `[field1]` the kind. A caller who waits for the line fails after
+    `wait_for_hangup` s; one that hangs up itself answers the line's BYE if that comes
+    first (a seat that answered and hung up). SIPp stops with an error at a kind it was
+    not given."""
+    if not kinds or len({k.name for k in kinds}) != len(kinds):
+        raise ValueError("give each caller kind once, with a name of its own")
+    if not NUMBER.match(extension):
+        raise ValueError(f"{extension!r} is not a number to dial")
+    for kind in kinds:
+        if not KIND_NAME.match(kind.name):
+            raise ValueError(f"{kind.name!r} is not a caller kind's name (a-z, 0-9, _)")
+        _check_steps(kind.steps)
+        if kind.hang_up_after is not None and kind.hang_up_after <= 0:
+            raise ValueError(f"caller kind {kind.name}: hang_up_after must be positive")
+    parts = [_HEAD, _INVITE.format(
+        ext=extension, sender="<sip:[field0]@[local_ip]:[local_port]>",
+        identity="      P-Asserted-Identity: <sip:[field0]@[local_ip]>\n",
+        contact="[field0]", codecs="0 8", pt=DTMF_PAYLOAD)]
+    tests = "".join(f'    <strcmp assign_to="cmp{n}" variable="kind" value="{kind.name}"/>\n'
+                    f'    <test assign_to="is{n}" variable="cmp{n}" compare="equal" '
+                    'value="0"/>\n' for n, kind in enumerate(kinds))
+    parts.append('  <nop><action>\n    <assignstr assign_to="kind" value="[field1]"/>\n'
+                 f"{tests}  </action></nop>\n")
+    parts += [f'  <nop next="kind{n}" test="is{n}"/>\n' for n in range(len(kinds))]
+    parts.append('  <nop><action><error message="no caller kind [field1]"/></action></nop>\n')
+    for n, kind in enumerate(kinds):
+        parts.append(f'  <label id="kind{n}"/>\n')
+        parts += [_press(step) for step in kind.steps]
+        if kind.hang_up_after is None:
+            parts.append(_WAIT_BYE.format(ms=round(wait_for_hangup * 1000), ontimeout=""))
+        else:
+            parts.append(_WAIT_BYE.format(ms=round(kind.hang_up_after * 1000),
+                                          ontimeout=f' ontimeout="hangup{n}"'))
+            parts.append(f'  <nop next="end"/>\n  <label id="hangup{n}"/>\n' + _BYE)
+        parts.append('  <nop next="end"/>\n')
+    parts.append('  <label id="end"/>\n</scenario>\n')
+    return "".join(parts)
+
+
+def injection(calls: Sequence[tuple[str, str]]) -> str:
+    """SIPp's injection file (-inf) for mixed_scenario: a (number, kind) a call, in order."""
+    for number, kind in calls:
+        if not NUMBER.match(number) or not KIND_NAME.match(kind):
+            raise ValueError(f"bad call {(number, kind)!r}: a phone number and a kind's name")
+    return "SEQUENTIAL\n" + "".join(f"{number};{kind};\n" for number, kind in calls)
+
+
+def _check_steps(steps: Sequence[Press]) -> None:
+    for step in steps:
+        if not KEY_CHARS.match(step.keys) or step.pause < 0 or not 50 <= step.tone_ms <= 2000:
+            raise ValueError(f"bad key press {step!r}")
+
+
+def _press(step: Press) -> str:
+    return (f'  <pause milliseconds="{round(step.pause * 1000)}"/>\n'
+            f'  <nop><action><exec play_dtmf="{step.keys},{step.tone_ms}"/>'
+            "</action></nop>\n")
 
 
 _HEAD = """<?xml version="1.0" encoding="UTF-8" ?>
@@ -176,7 +253,7 @@ _BYE = """  <send retrans="500">
   <recv response="200" crlf="true" rtd="length"/>
 """
 
-_WAIT_BYE = """  <recv request="BYE" timeout="{ms}" rtd="length"/>
+_WAIT_BYE = """  <recv request="BYE" timeout="{ms}" rtd="length"{ontimeout}/>
   <send>
     <![CDATA[
       SIP/2.0 200 OK

@@ -18,7 +18,14 @@ from hotline.pbx import sandbox as sandbox_mod
 from hotline.pbx.errors import SandboxError
 from hotline.pbx.pjsip_conf import render_seats, sip_seats, webrtc_seats
 from hotline.pbx.sandbox import Sandbox
-from hotline.pbx.sipp import Press, caller_scenario, presses
+from hotline.pbx.sipp import (
+    CallerKind,
+    Press,
+    caller_scenario,
+    injection,
+    mixed_scenario,
+    presses,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -339,3 +346,45 @@ def test_the_wss_transport_is_tls_on_loopback_with_the_instances_own_certificate
     assert info["wss_port"] == 6002
     other = rendered(tmp_path, "other", wss_port=7443)
     assert other.wss_url == "wss://127.0.0.1:7443/ws"
+
+
+def test_the_mixed_scenario_branches_on_each_call_s_kind_from_the_injection_file() -> None:
+    """One scenario for callers of several kinds (one SIPp: the trunk is one address and
+    port): the number comes from the injection file's first field, the kind from its
+    second picks the branch with that kind's keys; a caller that hangs up itself waits for
+    the line's BYE until then (a seat may end the call first), then sends its own; one
+    that does not waits for the line; a kind not given stops SIPp."""
+    kinds = [CallerKind("seat", (Press(0.5, "0"),)), CallerKind("menu", (), hang_up_after=18)]
+    root = ET.fromstring(mixed_scenario(kinds, wait_for_hangup=90))
+    invite = root.findall("send")[0].text or ""
+    assert "From: <sip:[field0]@" in invite
+    assert "P-Asserted-Identity: <sip:[field0]@" in invite
+    labels = [e.get("id") for e in root.iter("label")]
+    assert labels == ["kind0", "kind1", "hangup1", "end"]
+    jumps = [(e.get("next"), e.get("test")) for e in root.findall("nop") if e.get("test")]
+    assert jumps == [("kind0", "is0"), ("kind1", "is1")]
+    compares = [(e.get("assign_to"), e.get("value")) for e in root.iter("strcmp")]
+    assert compares == [("cmp0", "seat"), ("cmp1", "menu")]
+    assert [e.get("message") for e in root.iter("error")] == ["no caller kind [field1]"]
+    assert [e.get("play_dtmf") for e in root.iter("exec")] == ["0,100"]
+    waits = [(e.get("timeout"), e.get("ontimeout")) for e in root.iter("recv")
+             if e.get("request") == "BYE"]
+    assert waits == [("90000", None), ("18000", "hangup1")]
+    assert mixed_scenario(kinds).count("BYE [next_url] SIP/2.0") == 1
+    assert injection([("13955112345", "seat"), ("13955112346", "menu")]) == (
+        "SEQUENTIAL\n13955112345;seat;\n13955112346;menu;\n")
+
+
+def test_the_mixed_scenario_refuses_bad_kinds_and_calls() -> None:
+    """Kinds without a name of their own, with a bad name, key or hang-up time, and calls
+    with a bad number or kind are refused, naming the problem."""
+    for kinds, why in (([], "each caller kind once"),
+                       ([CallerKind("a"), CallerKind("a")], "each caller kind once"),
+                       ([CallerKind("A;b")], "caller kind's name"),
+                       ([CallerKind("a", (Press(1, "x"),))], "key press"),
+                       ([CallerKind("a", (), hang_up_after=0)], "positive")):
+        with pytest.raises(ValueError, match=why):
+            mixed_scenario(kinds)
+    for call in (("abc", "seat"), ("13955112345", "se;at")):
+        with pytest.raises(ValueError, match="bad call"):
+            injection([call])
