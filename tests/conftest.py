@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -41,6 +42,23 @@ def _unavailable(reason: str) -> None:
     if _require():
         pytest.fail(f"real Asterisk required (HOTLINE_REQUIRE_ASTERISK=1): {reason}")
     pytest.skip(f"real Asterisk not available: {reason}")
+
+
+def _missing(what: str) -> None:
+    """A tool a real-Asterisk test needs is not installed: fail in CI, else skip."""
+    if _require():
+        pytest.fail(f"{what} (HOTLINE_REQUIRE_ASTERISK=1)")
+    pytest.skip(what)
+
+
+@pytest.fixture(scope="session")
+def sipp() -> str:
+    """SIPp (Debian's sip-tester): the carrier calling the line over the SIP trunk."""
+    path = shutil.which("sipp")
+    if path is None:
+        _missing("sipp is not installed (Debian package sip-tester; .ci/run installs it)")
+    assert path is not None
+    return path
 
 
 @pytest.fixture(scope="session")
@@ -99,8 +117,6 @@ def own_asterisk(sandbox: Sandbox, request: pytest.FixtureRequest,
 
 
 def _remove_instance_dir(inst: Instance) -> None:
-    import shutil
-
     if inst.pid() is None and inst.dir.name.startswith("test-"):
         shutil.rmtree(inst.dir, ignore_errors=True)
 

@@ -39,16 +39,6 @@ SEAT = "演示座席8001"
 ANSWER_WITHIN = 1.0
 
 
-@pytest.fixture(scope="module")
-def sipp() -> str:
-    path = shutil.which("sipp")
-    if path is None:
-        if os.environ.get("HOTLINE_REQUIRE_ASTERISK") == "1":
-            pytest.fail("sipp is not installed (Debian package sip-tester; .ci/run installs it)")
-        pytest.skip("sipp is not installed (apt-get install sip-tester)")
-    return path
-
-
 @dataclass
 class SippRun:
     code: int

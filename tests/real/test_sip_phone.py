@@ -61,16 +61,6 @@ def baresip() -> str:
     return path
 
 
-@pytest.fixture(scope="module")
-def sipp() -> str:
-    path = shutil.which("sipp")
-    if path is None:
-        if os.environ.get("HOTLINE_REQUIRE_ASTERISK") == "1":
-            pytest.fail("sipp is not installed (Debian package sip-tester; .ci/run installs it)")
-        pytest.skip("sipp is not installed (apt-get install sip-tester)")
-    return path
-
-
 @dataclass
 class Line:
     inst: Instance

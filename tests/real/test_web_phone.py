@@ -57,15 +57,6 @@ def _required(what: str, how: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def sipp() -> str:
-    path = shutil.which("sipp")
-    if path is None:
-        _required("sipp is not installed", "Debian package sip-tester; .ci/run installs it")
-    assert path is not None
-    return path
-
-
-@pytest.fixture(scope="module")
 def chromium() -> str:
     if not os.access(CHROMIUM, os.X_OK):
         _required("chromium is not installed", "Debian package chromium; .ci/run and make "
