@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hotline.ledger.seats import SeatBook
-from hotline.ledger.store import Ledger
+from hotline.ledger.store import CallRow, Ledger
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.gateway import AmiGateway, EventGap
 from hotline.pbx.sandbox import Instance, find_free_port
@@ -153,6 +153,19 @@ class CallTruth:
         found = self.first("AgentConnect")
         return (found[0], found[1].get("MemberName") or "") if found else None
 
+    def expected(self) -> tuple[str, str | None, str | None]:
+        """(outcome, queue, seat) as the call's ledger row should have them: answered in
+        the queue and by the seat of the first AgentConnect; else abandoned (Asterisk said
+        QueueCallerAbandon) or unanswered, in the last queue it joined; else it ended in
+        the IVR."""
+        connect = self.first("AgentConnect")
+        if connect is not None:
+            return "answered", connect[1].get("Queue"), connect[1].get("MemberName")
+        if self.joins:
+            outcome = "abandoned" if self.first("QueueCallerAbandon") else "unanswered"
+            return outcome, self.joins[-1], None
+        return "ended_in_ivr", None, None
+
     @property
     def talk(self) -> float | None:
         """Seconds from the first answer to that seat's AgentComplete (or, when Asterisk
@@ -250,3 +263,50 @@ async def seats_in_centre(inst: Instance, seats: Iterable[str], timeout: float =
         # Polled: no event says the routing loop's QueueAdd took.
         while not devices <= set(await asyncio.to_thread(queue_members, inst, "center")):  # noqa: ASYNC110
             await asyncio.sleep(0.3)
+
+
+SILENCE_MAX = 2.0  # the fault issue's bound: no caller waits longer in silence
+TALK_SLACK = 1.0  # a row's talk within 1 s of Asterisk's
+
+
+def check(calls: Iterable[tuple[str, str]], rows: dict[str, CallRow], truth: AsteriskTruth,
+          since: float) -> list[str]:
+    """One line per call (role, linkedid): what Asterisk says and what the row says; WRONG
+    where the row (outcome, queue, seat, talk within TALK_SLACK), a second queueing of an
+    answered caller, or the caller's longest silence (over SILENCE_MAX) breaks a promise.
+    Times are shown against `since` (the fault)."""
+    out = []
+    for role, lid in calls:
+        told = truth.of(lid)
+        row = rows[lid]
+        want = told.expected()
+        wrong = []
+        if (row.outcome, row.queue, row.seat) != want:
+            wrong.append(f"row {row.outcome}/{row.queue}/{row.seat}, Asterisk "
+                         f"{'/'.join(str(w) for w in want)}")
+        talk = told.talk
+        answered = want[0] == "answered"
+        if answered and (talk is None or row.talk_seconds is None
+                         or abs(row.talk_seconds - talk) > TALK_SLACK):
+            wrong.append(f"talk {row.talk_seconds} s, Asterisk {talk}")
+        if answered and len(told.joins) != 1:
+            wrong.append(f"answered, and queued {len(told.joins)} times: {told.joins}")
+        longest = max(told.silences(), key=lambda s: s[1], default=(0.0, 0.0, "-"))
+        if longest[1] > SILENCE_MAX:
+            wrong.append(f"silent {longest[1]:.2f} s from {longest[0] - since:+.2f} s after "
+                         f"the fault (after {longest[2]})")
+        talk_text = f"{talk:.2f}" if talk is not None else "-"
+        out.append(f"{'WRONG' if wrong else 'ok'} {role}: row {row.outcome}/{row.queue}/"
+                   f"{row.seat} talk {row.talk_seconds} (Asterisk {talk_text}) end "
+                   f"{row.end_reason}/{row.end_by}; joins {told.joins}; longest silence "
+                   f"{longest[1]:.3f} s{'; ' + '; '.join(wrong) if wrong else ''}")
+    return out
+
+
+async def check_only_these_rows(ledger: Path, linkedids: set[str]) -> None:
+    """Exactly one row per call: no row of anything else (a seat's channel, a call
+    written twice under another id)."""
+    async with await Ledger.open(ledger) as book:
+        cursor = await book.db.execute("SELECT linkedid FROM calls")
+        rows = await cursor.fetchall()
+    assert sorted(r[0] for r in rows) == sorted(linkedids)
