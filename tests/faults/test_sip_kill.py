@@ -184,10 +184,15 @@ async def test_kill_9_with_100_sip_calls_in_progress_loses_no_call_and_no_caller
                     for lid in truth.calls]
         for seconds, doing in sorted(slowest, reverse=True)[:3]:
             print(f"  in a queue {seconds:.3f} s after the kill: {doing}")
-        longest = max(((s, lid) for lid in truth.calls for s in truth.of(lid).silences()),
-                      key=lambda found: found[0][1])
-        print(f"  longest silence {longest[0][1]:.3f} s, from {longest[0][0] - killed:+.3f} s "
-              f"after the kill (after {longest[0][2]}), a call {at_kill[longest[1]]} at it")
+        # Asterisk's ANSWER waits up to 500 ms for the caller's first media frame.
+        others = [late for late, doing in slowest if "ANSWER +" not in doing]
+        print(f"  those not answering at the kill: in a queue within "
+              f"{max(others, default=0):.3f} s ({len(others)})")
+        quiet = sorted(((s, lid) for lid in truth.calls for s in truth.of(lid).silences()),
+                       key=lambda found: -found[0][1])
+        for (start, seconds, after), lid in quiet[:3]:
+            print(f"  silent {seconds:.3f} s from {start - killed:+.3f} s after the kill "
+                  f"(after {after}), a call {at_kill[lid]} at the kill")
         log = second.log.read_text()
         print(f"the next run adopted {log.count('calls.adopted_from_earlier_run')} calls and "
               f"completed {log.count('calls.completed_from_asterisk_record')} from Asterisk's "
