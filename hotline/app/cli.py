@@ -22,6 +22,7 @@ from hotline.app.wiring import REPO_ROOT, asterisk_files, instance_from, sandbox
 from hotline.common.errors import ConfigError, HotlineError
 from hotline.core.calendar.schedule import Calendar
 from hotline.core.routing.config import RoutingConfig
+from hotline.features.accounts import cli as accounts_cli
 from hotline.features.calendar import cli as calendar_cli
 from hotline.features.calls import cli as calls_cli
 from hotline.features.cli_support import a_path, a_text
@@ -36,7 +37,7 @@ from hotline.pbx.gateway import AmiGateway, AmiLoginRefused
 
 # The features' commands, in the order `hotline --help` lists them after run and sandbox.
 FEATURES = (calls_cli, ivr_cli, calendar_cli, seats_cli, reports_cli, orders_cli,
-            voicemail_cli)
+            voicemail_cli, accounts_cli)
 
 
 class AppContext:

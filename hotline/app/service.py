@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import os
 import signal
+import sys
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -35,12 +36,14 @@ from hotline.app.wiring import (
     phone_page_from,
     prompts_from,
     spool_from,
+    workbench_from,
 )
 from hotline.common.clock import CHINA, Clock, utc_now
 from hotline.common.errors import DemoSeatsInvalid
 from hotline.core.configuration import Configuration
 from hotline.core.ivr.dialplan import Dialplan
 from hotline.core.routing.config import RoutingConfig
+from hotline.features.accounts.service import Accounts
 from hotline.features.board.web import Sources, Wallboard
 from hotline.features.calls.handling import CallHandling
 from hotline.features.calls.reconcile import Reconciler
@@ -81,6 +84,7 @@ class Service:
         self.voicemail: Voicemail
         self.prompts: PromptStore
         self.web: Wallboard | None = None  # the wallboard, once run() has started it
+        self.accounts: Accounts  # the staff accounts, once run() has opened the ledger
         self._stop = asyncio.Event()
         self._reload_wanted = asyncio.Event()
 
@@ -156,11 +160,15 @@ class Service:
                     for queue in config().calendar.queue_hours})
         if fixed:
             log.warning("service.calendar_time_fixed", calendar_time=fixed.isoformat())
+        self.accounts, workbench = workbench_from(self.settings, ledger,
+                                                  lambda: config().routing)
+        await self._default_admin()
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,
                 lambda: config().calendar, utc_now, clock),
-                pages=[phone_page_from(self.settings, lambda: config().routing).add_routes])
+                pages=[phone_page_from(self.settings, lambda: config().routing).add_routes,
+                       *workbench])
         log.info("service.starting", ami=self.gateway.address, user=self.gateway.username,
                  ledger=str(ledger.path))
         try:
@@ -209,6 +217,20 @@ class Service:
                     await self.gateway.close()
             await ledger.close()
             log.info("service.stopped")
+
+    async def _default_admin(self) -> None:
+        """The first start (a ledger with no account): the default admin, its one-time
+        password printed once to the terminal (stderr), never to the log."""
+        from hotline.features.cli_support import os_account
+
+        login = os_account()
+        password = await self.accounts.ensure_default_admin(login)
+        if password is not None:
+            with contextlib.suppress(OSError, ValueError):
+                print(f"hotline: 默认管理员账号 admin 已创建，一次性密码 {password} "
+                      f"(the default admin 'admin', bound to the OS account {login!r}: "
+                      "log in at /login; the password is shown only this once and must "
+                      "be changed at the first login)", file=sys.stderr, flush=True)
 
     async def _import_fallback_voicemail(self) -> None:
         inbox = fallback_inbox_from(self.settings)

@@ -161,6 +161,12 @@ class WebSettings(_Section):
     # (None: the embedded sandbox's, wss://127.0.0.1:<sandbox.wss_port>/ws).
     phone_library: Path = Path("../build/webphone/jssip.min.js")
     phone_server: str | None = Field(None, pattern=r"^wss://[^\s/?#]+(/[^\s?#]*)?$")
+    # Staff logins (/login): a session ends after this many minutes without a request,
+    # and this many hours after the login whatever happens (a shift). secure_cookies:
+    # the session cookie only over HTTPS (behind a TLS proxy, or served with TLS).
+    session_idle_minutes: float = Field(30, gt=0, le=24 * 60)
+    session_absolute_hours: float = Field(12, gt=0, le=7 * 24)
+    secure_cookies: bool = False
 
 
 class LogSettings(_Section):

@@ -24,8 +24,12 @@ from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance, Sandbox, default_cache_dir
 
 if TYPE_CHECKING:
+    from aiohttp import web
+
+    from hotline.features.accounts.service import Accounts
     from hotline.features.phone.web import PhonePage
     from hotline.features.voicemail.service import Spool
+    from hotline.ledger.store import Ledger
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -73,6 +77,39 @@ def phone_page_from(settings: Settings,
 
     return PhonePage(PhoneSources(seats, lambda: server,
                                   settings.resolve(settings.web.phone_library)))
+
+
+def workbench_from(settings: Settings, ledger: Ledger,
+                   routing: Callable[[], RoutingConfig | None],
+                   ) -> tuple[Accounts, list[Callable[[web.Application], None]]]:
+    """The staff accounts on the service's ledger, and the routes of the login pages and
+    the /api/v1 API (for the web server's `pages`)."""
+    from datetime import timedelta
+
+    from hotline.common.clock import utc_now
+    from hotline.core.accounts import SessionLimits
+    from hotline.features.accounts.passwords import Passwords
+    from hotline.features.accounts.service import Accounts
+    from hotline.features.accounts.web import Api, Pages, api_routes
+
+    def remote() -> set[str]:
+        config = routing()
+        return {g for g, group in config.groups.items() if group.remote} if config else set()
+
+    def places() -> tuple[set[str], dict[str, str]] | None:
+        config = routing()
+        if config is None:
+            return None
+        return set(config.groups), {s: seat.group for s, seat in config.seats.items()}
+
+    web_settings = settings.web
+    limits = SessionLimits(idle=timedelta(minutes=web_settings.session_idle_minutes),
+                           absolute=timedelta(hours=web_settings.session_absolute_hours))
+    accounts = Accounts(ledger, Passwords(), utc_now, limits, remote_bureaus=remote)
+    api = Api(accounts)
+    api_routes(api, places)
+    pages = Pages(accounts, secure_cookies=web_settings.secure_cookies)
+    return accounts, [pages.add_routes, api.add_routes]
 
 
 def ami_secret(settings: Settings) -> str:

@@ -117,3 +117,27 @@ class OrderUnknown(OrderError):
     """No work order with that id."""
 
     code = "order-unknown"
+
+
+class UserUnknown(LedgerError):
+    """No staff account with that user name."""
+
+    code = "user-unknown"
+
+
+class UserExists(LedgerError):
+    """A staff account with that user name exists already."""
+
+    code = "user-exists"
+
+
+class OsLoginTaken(LedgerError):
+    """The OS login is bound to another staff account already (one OS account, one person)."""
+
+    code = "os-login-taken"
+
+
+class TokenUnknown(LedgerError):
+    """No API token with that id (or not one of the person's own)."""
+
+    code = "token-unknown"

@@ -146,6 +146,49 @@ MIGRATIONS: list[str] = [
     ALTER TABLE calls ADD COLUMN recorded_by TEXT;
     ALTER TABLE calls ADD COLUMN end_by TEXT;
     """,
+    # 11: staff accounts (Argon2 hashes), their roles, web sessions and API tokens (only
+    # hashes of the secrets are kept: a copy of the ledger logs nobody in)
+    """
+    CREATE TABLE users (
+        id               INTEGER PRIMARY KEY AUTOINCREMENT,
+        username         TEXT NOT NULL UNIQUE,
+        display_name     TEXT NOT NULL,
+        password_hash    TEXT NOT NULL,
+        must_change      INTEGER NOT NULL DEFAULT 1,
+        seat             TEXT,
+        bureau           TEXT,
+        department       TEXT,
+        os_login         TEXT UNIQUE,
+        disabled         INTEGER NOT NULL DEFAULT 0,
+        created_at       TEXT NOT NULL,
+        updated_at       TEXT NOT NULL
+    );
+    CREATE TABLE user_roles (
+        user_id  INTEGER NOT NULL REFERENCES users (id),
+        role     TEXT NOT NULL,
+        PRIMARY KEY (user_id, role)
+    );
+    CREATE TABLE web_sessions (
+        id_hash       TEXT PRIMARY KEY,
+        user_id       INTEGER NOT NULL REFERENCES users (id),
+        csrf          TEXT NOT NULL,
+        address       TEXT,
+        created_at    TEXT NOT NULL,
+        last_seen_at  TEXT NOT NULL,
+        ended_at      TEXT,
+        end_reason    TEXT
+    );
+    CREATE INDEX web_sessions_user ON web_sessions (user_id, ended_at);
+    CREATE TABLE api_tokens (
+        id            INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id       INTEGER NOT NULL REFERENCES users (id),
+        name          TEXT NOT NULL,
+        token_hash    TEXT NOT NULL UNIQUE,
+        created_at    TEXT NOT NULL,
+        last_used_at  TEXT,
+        revoked_at    TEXT
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -232,7 +232,7 @@ def _no_parameters(request: web.Request, allowed: tuple[str, ...]) -> None:
                      f"given more than once for {request.path}: give each once")
 
 
-PATHS = "/, /api/status, /healthz, /phone/"
+PATHS = "/, /api/status, /healthz, /phone/, /login, /workbench/, /api/v1/openapi.json"
 
 
 @web.middleware

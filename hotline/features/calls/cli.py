@@ -18,7 +18,6 @@ from hotline.features.cli_support import (
     a_limit,
     a_path,
     a_text,
-    actor,
     existing_ledger,
     extension,
     num,
@@ -124,9 +123,11 @@ def cmd_call(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_ledger_list(args: argparse.Namespace, ctx: Context) -> int:
+    from hotline.features.accounts.identity import acting
     from hotline.ledger.access import masked_call
     from hotline.ledger.store import Ledger
 
+    acting(ctx, "ledger.read", "ledger.list")
     path = existing_ledger(ctx)
 
     async def fetch() -> list[dict[str, object]]:
@@ -157,11 +158,13 @@ def cmd_ledger_list(args: argparse.Namespace, ctx: Context) -> int:
 
 def cmd_ledger_show(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.common.clock import utc_now
+    from hotline.features.accounts.identity import acting
     from hotline.ledger.access import Reader, show_call
     from hotline.ledger.orders import OrderBook
     from hotline.ledger.store import Ledger
 
-    reader = Reader(actor(), ctx.unmask_users)
+    who = acting(ctx, "ledger.read", f"call:{args.linkedid}")
+    reader = Reader(who.name, who.unmask_users(ctx.unmask_users))
     path = existing_ledger(ctx)
 
     async def go() -> dict[str, Any]:
@@ -194,8 +197,10 @@ def cmd_ledger_export(args: argparse.Namespace, ctx: Context) -> int:
     fmt = output_format(target, args.format, EXPORT_FORMATS)
     start = iso(datetime.combine(args.start, datetime.min.time(), CHINA)) or ""
     end = iso(datetime.combine(args.end + timedelta(days=1), datetime.min.time(), CHINA)) or ""
+    from hotline.features.accounts.identity import acting
+
     path = existing_ledger(ctx)
-    who = actor()
+    who = acting(ctx, "ledger.export", "ledger.export").name
 
     async def go() -> int:
         async with await Ledger.open(path) as ledger:

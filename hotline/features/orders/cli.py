@@ -14,7 +14,6 @@ from hotline.features.cli_support import (
     Context,
     a_limit,
     a_text,
-    actor,
     existing_ledger,
     free_text,
     positive,
@@ -105,12 +104,16 @@ def _with_orders(ctx: Context, work: Callable[[OrderBook], Awaitable[Any]]) -> A
 
 def cmd_orders(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.common.clock import utc_now
+    from hotline.features.accounts.identity import acting
     from hotline.ledger.access import Reader, order_opened
     from hotline.ledger.orders import KIND_LABELS, STATUS_LABELS, Viewer
 
-    reader = Reader(actor(), ctx.unmask_users)
-    viewer = Viewer(reader.actor, reader.may_unmask)
     action = args.order_action or "list"
+    who = acting(ctx, "orders.read" if action in ("list", "show") else "orders.change",
+                 f"work_order:{getattr(args, 'id', '')}" if action != "list" else
+                 "work_orders")
+    reader = Reader(who.name, who.unmask_users(ctx.unmask_users))
+    viewer = Viewer(reader.actor, reader.may_unmask)
     now = utc_now()
 
     async def work(book: OrderBook) -> Any:
@@ -201,9 +204,10 @@ def cmd_orders_edit(args: argparse.Namespace, ctx: Context) -> int:
 def _order_command(ctx: Context, work: Callable[..., Any], now: datetime) -> dict[str, Any]:
     """Run `work(book, actor, now)` on the ledger's order book; the order it returns as
     the acting user sees it (reporters masked), with the fields it changed."""
+    from hotline.features.accounts.identity import acting
     from hotline.ledger.orders import Viewer
 
-    who = actor()
+    who = acting(ctx, "orders.change", "work_orders").name
 
     async def go(book: OrderBook) -> dict[str, Any]:
         order, changed = await work(book, who, now)

@@ -48,6 +48,9 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
     target = None if args.output is None else output_file(args.output)
     fmt = (args.format or "html") if target is None else output_format(
         target, args.format, REPORT_FORMATS)
+    from hotline.features.accounts.identity import acting
+
+    acting(ctx, "reports.read", "report")
     path = existing_ledger(ctx)
 
     async def go() -> Any:

@@ -13,7 +13,6 @@ from hotline.features.cli_support import (
     Context,
     a_datetime,
     a_text,
-    actor,
     print_table,
     with_gateway,
 )
@@ -67,6 +66,8 @@ def routing_of(ctx: Context) -> RoutingConfig:
 
 def cmd_seats(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.common.clock import utc_now
+    from hotline.features.accounts.errors import StaffNotAllowed
+    from hotline.features.accounts.identity import acting
     from hotline.features.board.board import seat_rows
     from hotline.features.seats.desk import SeatDesk, held
     from hotline.ledger.seats import SeatBook
@@ -74,7 +75,18 @@ def cmd_seats(args: argparse.Namespace, ctx: Context) -> int:
 
     routing = routing_of(ctx)
     action = getattr(args, "seat_action", None)
-    who = actor()
+    if action is None:
+        acting(ctx, "seats.read", "seats")
+        who = ""
+    else:
+        anyone = action in ("move-in", "move-out")
+        person = acting(ctx, "seats.any" if anyone else "seats.own", f"seat:{args.seat}")
+        who = person.name
+        if (not anyone and person.person is not None and not person.may("seats.any")
+                and person.person.seat != args.seat):
+            raise StaffNotAllowed(f"{who} may change only their own seat "
+                                  f"({person.person.seat or 'none'}), not {args.seat}: a "
+                                  "leader changes other seats")
 
     async def go(gateway: Any) -> Any:
         async with await Ledger.open(ctx.ledger_path) as ledger:
@@ -115,12 +127,15 @@ def cmd_queues(args: argparse.Namespace, ctx: Context) -> int:
     from datetime import datetime
 
     from hotline.common.clock import CHINA
+    from hotline.features.accounts.identity import acting
     from hotline.features.board.board import board, member_label
     from hotline.ledger.report import SERVICE_LEVEL_SECONDS, DayFigures, day_figures
     from hotline.ledger.store import Ledger
     from hotline.pbx.queues_conf import render_queues
 
     routing = routing_of(ctx)
+    if not args.asterisk_conf:
+        acting(ctx, "seats.read", "queues")
     if args.asterisk_conf:
         print(render_queues(routing), end="")
         return 0

@@ -16,7 +16,6 @@ from hotline.features.cli_support import (
     a_limit,
     a_path,
     a_text,
-    actor,
     existing_ledger,
     free_text,
     num,
@@ -84,6 +83,9 @@ def _voicemail_view(row: Any) -> dict[str, Any]:
 
 
 def cmd_voicemail_list(args: argparse.Namespace, ctx: Context) -> int:
+    from hotline.features.accounts.identity import acting
+
+    acting(ctx, "voicemail.handle", "voicemail")
     async def work(book: VoicemailBook) -> list[Any]:
         rows: list[Any] = await book.listing(args.status, args.limit)
         return rows
@@ -108,6 +110,9 @@ def cmd_voicemail_list(args: argparse.Namespace, ctx: Context) -> int:
 
 
 def cmd_voicemail_play(args: argparse.Namespace, ctx: Context) -> int:
+    from hotline.features.accounts.identity import acting
+
+    acting(ctx, "voicemail.handle", "voicemail")
     import shutil
     import subprocess
 
@@ -147,9 +152,13 @@ def cmd_voicemail_done(args: argparse.Namespace, ctx: Context) -> int:
     if not note:
         raise VoicemailNoteMissing("--note must say what was done")
 
+    from hotline.features.accounts.identity import acting
+
+    who = acting(ctx, "voicemail.handle", f"voicemail:{args.id}").name
+
     async def work(book: VoicemailBook) -> Any:
         return await book.handle(args.id, at=utc_now(), note=note,
-                                 department=args.department, actor=actor())
+                                 department=args.department, actor=who)
 
     row = _with_book(ctx, work)
     action = f"已转办 {args.department}" if args.department else "已处理"
