@@ -9,7 +9,7 @@ all decide with these functions, so a role means the same everywhere.
 from __future__ import annotations
 
 import re
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -188,7 +188,9 @@ class Throttle:
     before any password is checked. Bounded: it remembers at most `limits.keys` keys."""
 
     limits: ThrottleLimits = field(default_factory=ThrottleLimits)
-    _failures: dict[str, deque[datetime]] = field(default_factory=dict)
+    # Least recently failed first: when full, a key that is not blocked is forgotten
+    # first, so a flood of new names or addresses cannot free a blocked account.
+    _failures: OrderedDict[str, deque[datetime]] = field(default_factory=OrderedDict)
 
     def _key_limit(self, key: str) -> int:
         return self.limits.per_account if key.startswith("user:") else \
@@ -210,13 +212,9 @@ class Throttle:
             times = self._recent(key, now)
             if times is None:
                 if len(self._failures) >= self.limits.keys:
-                    self._prune(now)
-                    if len(self._failures) >= self.limits.keys:
-                        # Full of live keys: forget the oldest (a flood of addresses
-                        # must not grow memory; the account key still counts).
-                        oldest = min(self._failures, key=lambda k: self._failures[k][-1])
-                        del self._failures[oldest]
+                    self._evict()
                 times = self._failures[key] = deque()
+            self._failures.move_to_end(key)
             times.append(now)
             while len(times) > self._key_limit(key):
                 times.popleft()
@@ -238,6 +236,13 @@ class Throttle:
             return None
         return times
 
-    def _prune(self, now: datetime) -> None:
-        for key in list(self._failures):
-            self._recent(key, now)
+    def _evict(self) -> None:
+        """Forget one key: the least recently failed one that is not blocked (looking
+        at the 64 oldest; all blocked: the oldest)."""
+        for checked, (key, times) in enumerate(self._failures.items()):
+            if checked >= 64:
+                break
+            if len(times) < self._key_limit(key):
+                del self._failures[key]
+                return
+        self._failures.popitem(last=False)
