@@ -107,7 +107,8 @@ class Accounts:
             user_name: str | None = username(name)
         except AccountRuleError:
             user_name = None
-        shown = user_name or name[:40]
+        # What the audit and the throttle call a name that is no user name: quoted, cut.
+        shown = user_name or ascii(name[:40])
         keys = [f"user:{shown}", f"addr:{address or '-'}"]
         until = self.throttle.blocked_until(keys, now)
         if until is not None:
