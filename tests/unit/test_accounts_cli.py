@@ -165,3 +165,26 @@ def test_the_environment_cannot_change_who_acts(tmp_path: Path) -> None:
     assert audit(ledger)[-1] == ("admin", "user.add", "user:chief")
     listed = run(ledger, "users", "list", "--json", user=None)
     assert f'"os_login": "{_me()}"' in listed.stdout
+
+
+def test_an_auditor_unmasks_and_a_leader_does_not(tmp_path: Path) -> None:
+    """With accounts, the auditor role is what allows an unmask (audited under the
+    person's name); a leader's unmask is refused (unmask-not-allowed) and audited, and
+    the number stays masked."""
+    from tests.unit.test_actor import NUMBER, _tip_off
+
+    ledger = tmp_path / "ledger.sqlite3"
+    asyncio.run(_tip_off(ledger))
+    init(ledger)
+    assert run(ledger, "users", "add", "shen", "--roles", "auditor",
+               "--os-login", "shenji").returncode == 0
+    refused = run(ledger, "ledger", "show", "a", "--unmask", "--json")
+    assert refused.returncode == 1
+    assert "[unmask-not-allowed]" in refused.stderr
+    assert NUMBER not in refused.stdout
+    shown = run(ledger, "ledger", "show", "a", "--unmask", "--json", user="shenji")
+    assert shown.returncode == 0, shown.stderr
+    assert NUMBER in shown.stdout
+    rows = [a for a in audit(ledger) if a[2] == "call:a"]
+    assert rows == [("admin", "call.unmask_refused", "call:a"),
+                    ("shen", "call.unmask", "call:a")]
