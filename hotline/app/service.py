@@ -162,7 +162,6 @@ class Service:
             log.warning("service.calendar_time_fixed", calendar_time=fixed.isoformat())
         self.accounts, workbench = workbench_from(self.settings, ledger,
                                                   lambda: config().routing)
-        await self._default_admin()
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,
@@ -193,6 +192,9 @@ class Service:
                                            name="record-prune")]
                 if self.routing is not None:
                     tasks.append(group.create_task(self.routing.run(), name="routing"))
+                # After the FastAGI port listens: its Argon2 hash (0.1-0.2 s of CPU, more
+                # on a loaded machine) must not delay the first call.
+                tasks.append(group.create_task(self._default_admin(), name="default-admin"))
                 await self._stop.wait()
                 # The IVR sessions are the call handling's own (one per call, each ending
                 # with its call; a session's failure must not end the service, as a
@@ -224,7 +226,11 @@ class Service:
         from hotline.features.cli_support import os_account
 
         login = os_account()
-        password = await self.accounts.ensure_default_admin(login)
+        try:
+            password = await self.accounts.ensure_default_admin(login)
+        except Exception:  # the line goes on; `hotline users init` can do it later
+            log.exception("accounts.default_admin_failed")
+            return
         if password is not None:
             with contextlib.suppress(OSError, ValueError):
                 print(f"hotline: 默认管理员账号 admin 已创建，一次性密码 {password} "

@@ -66,7 +66,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Started]:
         text = ""
         while time.monotonic() < deadline and proc.poll() is None:
             text = stderr.read_text(encoding="utf-8", errors="replace")
-            if "web.listening" in text:
+            if "web.listening" in text and "一次性密码" in text:
                 break
             time.sleep(0.2)
         assert "web.listening" in text, text[-2000:]
