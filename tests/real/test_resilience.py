@@ -62,7 +62,9 @@ class HotlineProcess:
                                      stdout=subprocess.DEVNULL, stderr=self.log_file,
                                      cwd=REPO)
 
-    async def wait_for(self, needle: str, timeout: float = 15) -> None:
+    async def wait_for(self, needle: str, timeout: float = 30) -> None:
+        """Wait until hotline's log has `needle`. A bound, not a measure: a loaded machine
+        (CI's two cores) once took over 15 s to start the service and resync."""
         async with asyncio.timeout(timeout):
             while needle not in self.log.read_text():
                 assert self.proc.poll() is None, self.log.read_text()
