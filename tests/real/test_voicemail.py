@@ -48,9 +48,11 @@ async def closed_line(own_asterisk: Instance, tmp_path: Path) -> AsyncIterator[H
         "HOTLINE_SERVICE_CALENDAR_TIME": HOLIDAY,
         "HOTLINE_DIALPLANS_PATHS": f"[{REPO / 'dialplans'}, {REPO / 'tests' / 'dialplans'}]",
     })
-    await service.wait_for("calls.resynced")
-    yield service
-    service.stop()
+    try:
+        await service.wait_for("calls.resynced")
+        yield service
+    finally:  # a service that did not start in time still holds the AGI port
+        service.stop()
 
 
 def voicemails(ledger: Path) -> list[dict[str, object]]:
