@@ -173,18 +173,20 @@ async def hotline_service(asterisk: Instance, tmp_path_factory: pytest.TempPathF
     # The seats that answer the tests' calls log in (the sandbox's Local-channel seats).
     service = Service(settings, login_seats=TEST_SEATS)
     task = asyncio.create_task(service.run())
-    async with asyncio.timeout(15):
-        await service.fully_booted.wait()
-        assert service.calls is not None
-        await service.gateway.wait_connected()
-        # The routing loop adds them; Asterisk says when (polled: no event to wait on).
-        while not all(f"Local/{seat}@seats/n" in queue_members(asterisk, "quick")  # noqa: ASYNC110
-                      for seat in TEST_SEATS):
-            await asyncio.sleep(0.2)
-    yield service
-    service.stop()
-    async with asyncio.timeout(10):
-        await task
+    try:
+        async with asyncio.timeout(30):  # a bound, not a measure (a loaded machine)
+            await service.fully_booted.wait()
+            assert service.calls is not None
+            await service.gateway.wait_connected()
+            # The routing loop adds them; Asterisk says when (polled: no event to wait on).
+            while not all(f"Local/{seat}@seats/n" in queue_members(asterisk, "quick")  # noqa: ASYNC110
+                          for seat in TEST_SEATS):
+                await asyncio.sleep(0.2)
+        yield service
+    finally:  # also when it did not start in time: it holds the AGI port
+        service.stop()
+        async with asyncio.timeout(10):
+            await task
 
 
 # A working day at 10:00 Beijing time: the line is open whatever the real clock says.
