@@ -1,7 +1,9 @@
 """Run the benchmarks and rewrite BENCHMARKS.md: `python -m bench [NAME ...]`.
 
-With no NAME every benchmark module of this package runs; with names only those run and
-only their sections of BENCHMARKS.md are replaced (the others are kept as they were).
+With no NAME every benchmark module of this package runs, but those that set
+`MAKE_BENCH = False` (too long for `make bench`: run them by name); with names only those
+run and only their sections of BENCHMARKS.md are replaced (the others are kept as they
+were).
 """
 
 from __future__ import annotations
@@ -102,15 +104,18 @@ def write_report(sections: dict[str, str], order: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     available = discover()
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    default = [name for name, module in available.items()
+               if getattr(module, "MAKE_BENCH", True)]
     parser.add_argument("names", nargs="*", metavar="NAME",
-                        help=f"benchmarks to run (default: all: {', '.join(available)})")
+                        help=f"benchmarks to run (default: {', '.join(default)}; by name "
+                             f"only: {', '.join(sorted(set(available) - set(default)))})")
     parser.add_argument("--no-write", action="store_true",
                         help="print the results without rewriting BENCHMARKS.md")
     args = parser.parse_args(argv)
     unknown = [n for n in args.names if n not in available]
     if unknown:
         parser.error(f"no benchmark {', '.join(unknown)} (have: {', '.join(available)})")
-    selected = args.names or list(available)
+    selected = args.names or default
 
     host = machine()
     cmd = command(args.names)
