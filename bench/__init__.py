@@ -5,7 +5,9 @@ A benchmark is a module of this package that defines
 - `TITLE`: one line, the section heading in BENCHMARKS.md;
 - `MEASURES`: what it measures and how (Markdown), written into BENCHMARKS.md;
 - `run() -> Outcome`: runs it (baseline included, in the same process) and returns its
-  results table.
+  results table;
+- optionally `MAKE_BENCH = False`: too long for `make bench`, which leaves it out; it runs
+  by name (`python -m bench NAME`) and its section of BENCHMARKS.md is kept meanwhile.
 
 Modules without `run` (such as `stream`, the recorded-stream generator) are helpers.
 Results are reported as ratios against a baseline measured in the same run, because
