@@ -144,6 +144,8 @@ class Result:
     # Epoch s (SIPp's clock from `started`) of each call's end (BYE) and answer (200).
     ends: list[float] = field(default_factory=list)
     answer_at: list[float] = field(default_factory=list)
+    # SIPp's statistics of every second: (epoch s, calls that succeeded in it, failed).
+    periods: list[tuple[float, int, int]] = field(default_factory=list)
     # On the AMI link (line runs, AmiCounter): QueueStatus actions sent in the window and
     # the list events of their replies, and the epoch times of the actions.
     status_actions: int = 0
@@ -538,6 +540,24 @@ class Bench:
             time.sleep(0.5)
 
     def _read_sipp(self, work: Path, result: Result) -> None:
+        clock0 = result.started  # SIPp's own start, from its statistics when they say
+        for stat in work.glob("caller_*_.csv"):
+            lines = stat.read_text().splitlines()
+            if len(lines) >= 2:
+                head = lines[0].split(";")
+                values: dict[str, str] = {}
+                for line in lines[1:]:
+                    values = dict(zip(head, line.split(";"), strict=False))
+                    with contextlib.suppress(ValueError, IndexError):
+                        # CurrentTime: "date<TAB>time<TAB>epoch"
+                        result.periods.append((
+                            float(values["CurrentTime"].split("\t")[-1]),
+                            int(values.get("SuccessfulCall(P)", "0") or 0),
+                            int(values.get("FailedCall(P)", "0") or 0)))
+                with contextlib.suppress(ValueError, KeyError):
+                    clock0 = float(values["StartTime"].split("\t")[-1])
+                result.ok = int(values.get("SuccessfulCall(C)", "0") or 0)
+                result.failed = int(values.get("FailedCall(C)", "0") or 0)
         starts = []
         for rtt in work.glob("caller_*_rtt.csv"):
             for line in rtt.read_text().splitlines()[1:]:
@@ -545,8 +565,7 @@ class Bench:
                 if len(parts) < 3:
                     continue
                 value = float(parts[1]) / 1000
-                # SIPp's clock: ms since its start (close to `started`).
-                at = result.started + float(parts[0]) / 1000
+                at = clock0 + float(parts[0]) / 1000  # SIPp's clock: ms since its start
                 if parts[2] == "answer":
                     result.answer.append(value)
                     result.answer_at.append(at)
@@ -556,13 +575,6 @@ class Bench:
                     result.ends.append(at)
         if len(starts) > 1:
             result.placed_rate = (len(starts) - 1) / (max(starts) - min(starts))
-        for stat in work.glob("caller_*_.csv"):
-            lines = stat.read_text().splitlines()
-            if len(lines) >= 2:
-                head, last = lines[0].split(";"), lines[-1].split(";")
-                values = dict(zip(head, last, strict=False))
-                result.ok = int(values.get("SuccessfulCall(C)", "0") or 0)
-                result.failed = int(values.get("FailedCall(C)", "0") or 0)
         for err in work.glob("caller_*_errors.log"):
             result.errors += "\n" + err.read_text(errors="replace")[-1500:]
 

@@ -34,14 +34,17 @@ Whether hotline's cost per call grows with the calls it has seen (bench/sip_load
   bench's own. Not in `make bench`: `python -m bench.sip_load --soak`.
 - Every second, from /proc: Asterisk's and hotline's CPU (utime+stime) and hotline's RSS.
 - Per minute of the run (from SIPp's start): the calls whose middle (their BYE less half
-  their length, from SIPp's RTT trace) falls in that minute, and the CPU spent in it; CPU
-  per call = CPU of the minute / those calls. Answer p50 of the calls answered in it.
+  their length, from SIPp's RTT trace) falls in that minute, plus the calls that failed
+  in it (SIPp's per-second statistics: a failed call has no length), and the CPU spent
+  in it; CPU per call = CPU of the minute / those calls. Answer p50 of the calls
+  answered in it. A minute with failed calls is not comparable with one without (a
+  failed call costs another amount than a whole one): the run then says so.
 - Target (issue 13): hotline's CPU per call the same in the first and the last minute
   (taken as ≤ {TARGET_GROWTH:.2f}x); 0 failed calls; a right ledger row per call (outcome
   `ended_in_ivr`, key `1`, path `main`).
 """
 
-COLUMNS = ["minute", "calls", "hotline CPU ms/call", "Asterisk CPU ms/call",
+COLUMNS = ["minute", "calls (failed)", "hotline CPU ms/call", "Asterisk CPU ms/call",
            "hotline CPU % of a core", "hotline RSS MiB (at its end)", "answer p50 ms"]
 
 
@@ -75,8 +78,9 @@ def measure(rate: float = SOAK_RATE, seconds: float = SOAK_SECONDS,
             shutil.rmtree(folder, ignore_errors=True)
     if r.errors.strip():
         print(f"    {r.errors.strip()[-600:]}", flush=True)
-    # A minute each in the 10-minute run; a tenth of a shorter one (a trial run).
-    window = 60.0 if seconds >= 600 else seconds / 10
+    # A minute each in the 10-minute run; a tenth of a shorter one (a trial run), but
+    # 10 s at least (a window shorter than a call has no call's middle in it at first).
+    window = 60.0 if seconds >= 600 else max(10.0, seconds / 10)
     mids = sorted(end - length / 2 for end, length in zip(r.ends, r.length, strict=True))
     answers = sorted(zip(r.answer_at, r.answer, strict=True))
     rows: list[list[str]] = []
@@ -87,14 +91,16 @@ def measure(rate: float = SOAK_RATE, seconds: float = SOAK_SECONDS,
         # the call, the ramps at both ends are no bias: the calls whose middle falls after
         # the last window spend their CPU after it, mostly).
         t0, t1 = r.started + k * window, r.started + (k + 1) * window
-        count = bisect.bisect_left(mids, t1) - bisect.bisect_left(mids, t0)
+        failed = sum(f for at, _, f in r.periods if t0 <= at < t1)
+        count = bisect.bisect_left(mids, t1) - bisect.bisect_left(mids, t0) + failed
         hot = _at(r.samples, t1, 2) - _at(r.samples, t0, 2)
         ast = _at(r.samples, t1, 1) - _at(r.samples, t0, 1)
         rss = _at(r.samples, t1, 3)
         answered = [a for at, a in answers if t0 <= at < t1]
         h_ms = hot / max(count, 1) * 1000
         per_call.append(h_ms)
-        rows.append([f"{k + 1} ({k * window:.0f}-{(k + 1) * window:.0f} s)", f"{count:,}",
+        rows.append([f"{k + 1} ({k * window:.0f}-{(k + 1) * window:.0f} s)",
+                     f"{count:,} ({failed:,})",
                      f"{h_ms:.2f}", f"{ast / max(count, 1) * 1000:.2f}",
                      f"{hot / (t1 - t0):.0%}", f"{rss / 1024:.1f}",
                      ms(pct(answered, 50))])
@@ -106,6 +112,14 @@ def measure(rate: float = SOAK_RATE, seconds: float = SOAK_SECONDS,
     rows_ok = r.rows == r.rows_right == r.calls
     grew_ok = growth <= TARGET_GROWTH
     unit = "minute" if window == 60 else f"{window:g} s window"
+    if r.failed:
+        notes_failed = [
+            f"**Not a valid soak**: {r.failed:,} calls failed (SIPp placed {r.placed_rate:.1f} "
+            f"calls/s of the {r.rate:g} asked): the machine did not carry the rate, so the "
+            "minutes are not comparable and the first-against-last ratio says nothing about "
+            "growth with history. Run it again on a quieter machine."]
+    else:
+        notes_failed = []
     notes = [
         f"{r.calls:,} calls at {r.rate:g}/s for {seconds:g} s (placed at {r.placed_rate:.1f}/s): "
         f"calls ok {r.ok:,}, failed {r.failed} (target 0: {'met' if ok else 'missed'}); rows "
@@ -119,6 +133,7 @@ def measure(rate: float = SOAK_RATE, seconds: float = SOAK_SECONDS,
         f"(1 s after SIPp exited), {rss_peak:.1f} MiB at most.",
         f"The machine (2 cores) was shared with other agents' work (1-minute load average "
         f"{r.load:.1f} at the run's end); SIPp and Asterisk run on it too.",
+        *notes_failed,
     ]
     return Outcome(COLUMNS, rows, notes, ok and rows_ok and grew_ok)
 
