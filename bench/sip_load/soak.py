@@ -126,7 +126,8 @@ def measure(rate: float = SOAK_RATE, seconds: float = SOAK_SECONDS,
         f"right {r.rows_right:,} of {r.rows:,} ({'all' if rows_ok else 'NOT all'}).",
         f"hotline's CPU per call: first {unit} {per_call[0]:.2f} ms, last {per_call[-1]:.2f} ms "
         f"(**{growth:.2f}x**; target the same, taken as ≤ {TARGET_GROWTH:.2f}x: "
-        f"{'met' if grew_ok else 'missed'}); over the whole run "
+        f"{'not judged: calls failed' if r.failed else 'met' if grew_ok else 'missed'}); "
+        "over the whole run "
         f"{r.hotline_cpu / max(r.calls, 1) * 1000:.2f} ms (Asterisk "
         f"{r.asterisk_cpu / max(r.calls, 1) * 1000:.2f} ms).",
         f"hotline's RSS: {rss_start:.1f} MiB at SIPp's start, {rss_end:.1f} MiB at the end "
