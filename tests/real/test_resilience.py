@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from hotline.app.settings import ENV_PREFIX, RESERVED_ENV
 from hotline.features.calls.testcall import (
     TestCall,
     place_call,
@@ -55,7 +56,10 @@ class HotlineProcess:
                     "HOTLINE_CALENDAR_PATH": str(calendar_for_tests(ledger.parent)),
                     "HOTLINE_WEB_PORT": "0",
                     **(extra or {})}
-        env = {**os.environ, **self.env}
+        # The test run's own HOTLINE_* switches (HOTLINE_LONG_OUTAGES, say) are no
+        # settings of hotline's: it would refuse to start on them.
+        env = {**{k: v for k, v in os.environ.items()
+                  if not k.startswith(ENV_PREFIX) or k in RESERVED_ENV}, **self.env}
         self.log = ledger.with_suffix(f".{os.urandom(3).hex()}.log")
         self.log_file = open(self.log, "w")  # noqa: SIM115 (closed in stop())
         self.proc = subprocess.Popen([sys.executable, "-m", "hotline", "run"], env=env,
