@@ -52,7 +52,10 @@ def event_of(row: Sequence[object]) -> RecordEvent | None:
         number=str(number) if number else None, name=str(name) if name else None,
         on_line=str(context or "") in LINE_CONTEXTS, queue=queue or None,
         voicemail=app_name == "VoiceMail",
-        peer_device=channel_device(peers[0]) if peers else "")
+        peer_device=channel_device(peers[0]) if peers else "",
+        device=channel_device(str(channel or "")),
+        # app_queue names the application of the channels it rings members on so.
+        queue_leg=app_name == "AppQueue")
 
 
 @dataclass(frozen=True)

@@ -33,9 +33,7 @@ def _call(lid: str, *steps: tuple[float, RecordKind, dict[str, object]]) -> list
         rows.append(RecordEvent(0, kind, _at(seconds), lid, str(extra.pop("uniqueid", lid)),
                                 f"Local/s@caller-{lid};1", "13955100001", "纳税人",
                                 **extra))  # type: ignore[arg-type]
-    return [RecordEvent(i + 100 * len(lid), e.kind, e.at, e.linkedid, e.uniqueid, e.channel,
-                        e.number, e.name, e.on_line, e.queue, e.voicemail, e.peer_device)
-            for i, e in enumerate(rows)]
+    return [replace(e, row=i + 100 * len(lid)) for i, e in enumerate(rows)]
 
 
 Q = {"on_line": True, "queue": "center"}
@@ -59,6 +57,29 @@ def voicemail(lid: str = "v") -> list[RecordEvent]:
     return _call(lid, (1, K.APP_START, dict(Q)), (4, K.APP_END, dict(Q)),
                  (4, K.APP_START, {"on_line": True, "voicemail": True}),
                  (9, K.HANGUP, {"on_line": True}))
+
+
+def seat_legs(lid: str, ring: float, bridged: float | None, ended: float,
+              device: str = "Local/8001@seats") -> list[RecordEvent]:
+    """The two halves of the Local channel a queue rang a seat on, under the caller's
+    Linkedid (as Asterisk records them): the seat's side answers at `ring`; the queue's
+    side (`AppQueue`) enters the queue's bridge at `bridged` (None: never)."""
+    name = f"{device}-0000002e"
+    leg, seat_side = f"{lid}-leg", f"{lid}-seat"
+
+    def event(at: float, kind: RecordKind, uniqueid: str, **extra: object) -> RecordEvent:
+        side = ";1" if uniqueid == leg else ";2"
+        return RecordEvent(0, kind, _at(at), lid, uniqueid, name + side, "13955100001",
+                           None, device=device, **extra)  # type: ignore[arg-type]
+
+    events = [event(ring, K.CHANNEL_START, leg, queue_leg=True),
+              event(ring, K.CHANNEL_START, seat_side),
+              event(ring, K.ANSWER, seat_side), event(ring, K.ANSWER, leg, queue_leg=True)]
+    if bridged is not None:
+        events += [event(bridged, K.BRIDGE_ENTER, leg, queue_leg=True),
+                   event(ended, K.BRIDGE_EXIT, leg, queue_leg=True)]
+    events += [event(ended, K.HANGUP, leg, queue_leg=True), event(ended, K.HANGUP, seat_side)]
+    return [replace(e, row=900 + i) for i, e in enumerate(events)]
 
 
 def seat(device: str) -> str | None:
@@ -247,3 +268,65 @@ def test_a_call_lost_with_asterisk_is_marked_so() -> None:
                      {"a", "u"}, _at(3), RecordedBy.PBX_LOST)
     assert ends == {"a": (_at(6), RecordedBy.ASTERISK_RECORD),
                     "u": (_at(3), RecordedBy.PBX_LOST)}
+
+
+def answered_at_the_hang_up(lid: str = "h", peer: str = "") -> list[RecordEvent]:
+    """A seat answered 3 ms after the caller joined the queue, and the caller hung up 10 ms
+    later (seen in the flood test): the seat's leg entered the queue's bridge, then the
+    caller, whose enter Asterisk wrote with no peer (`peer`: as it usually does)."""
+    caller = _call(lid, (1, K.APP_START, dict(Q)),
+                   (1.0045, K.BRIDGE_ENTER, {**Q, "peer_device": peer}),
+                   (1.015, K.BRIDGE_EXIT, dict(Q)), (1.016, K.APP_END, dict(Q)),
+                   (1.016, K.HANGUP, {"on_line": True}), (1.016, K.CHANNEL_END, {}))
+    return [*caller, *seat_legs(lid, 1.003, 1.0035, 1.0155)]
+
+
+def test_a_seat_whose_leg_entered_the_queues_bridge_answered_though_the_caller_has_no_peer(
+        ) -> None:
+    """The caller's bridge enter names no seat, but the queue's leg to seat 8001 entered
+    that bridge: the record says answered by 8001 at that moment, its talk to the caller's
+    exit (no row says abandoned for a call a seat took)."""
+    call = recorded_view(answered_at_the_hang_up(), seat)
+    assert call is not None
+    assert (call.outcome, call.queue, call.seat, call.abandoned) == (
+        Outcome.ANSWERED, "center", "演示座席8001", False)
+    assert call.answered_at == _at(1.0035)
+    assert call.talk_seconds is not None
+    assert abs(call.talk_seconds - 0.0115) < 1e-6
+    with_peer = recorded_view(answered_at_the_hang_up(peer="Local/8001@seats"), seat)
+    assert with_peer is not None
+    assert (with_peer.seat, with_peer.answered_at) == ("演示座席8001", _at(1.0035))
+
+
+def test_a_gap_call_the_tracker_ended_without_the_answer_is_settled_answered() -> None:
+    """The tracker lost the AgentConnect in an event gap and ended the call as vanished
+    (interrupted, queued): settled from the record it is answered by 8001, and the row
+    tells something new (it is rewritten)."""
+    view = recorded_view(answered_at_the_hang_up(), seat)
+    assert view is not None
+    tracked = Call("h", "Local/s@caller-h;1", "h", "13955100001", None, CallState.ENDED,
+                   _at(0), ((CallState.IVR, _at(0)), (CallState.QUEUED, _at(1)),
+                            (CallState.ENDED, _at(1.05))),
+                   queue="center", queued_at=_at(1), ended_at=_at(1.05),
+                   end_reason=EndReason.VANISHED, outcome=Outcome.INTERRUPTED)
+    settled = with_record(tracked, view)
+    assert (settled.outcome, settled.seat, settled.end_reason) == (
+        Outcome.ANSWERED, "演示座席8001", EndReason.HANGUP)
+    assert settled.talk_seconds is not None
+    assert settled.talk_seconds < 0.05
+
+
+def test_a_seat_that_picked_up_after_the_caller_hung_up_did_not_answer() -> None:
+    """The seat's phone answered, but the caller had hung up before the queue connected
+    them (no leg of the queue entered a bridge; Asterisk's queue logs ABANDON, sends no
+    AgentConnect): abandoned, no seat. A bridge the seat's own side entered (its phone's)
+    is no connection to the caller either."""
+    caller = _call("p", (1, K.APP_START, dict(Q)), (3.02, K.APP_END, dict(Q)),
+                   (3.02, K.HANGUP, {"on_line": True}))
+    own = replace(seat_legs("p", 3, None, 3.02)[1], kind=K.BRIDGE_ENTER, row=990,
+                  at=_at(3.001))
+    call = recorded_view([*caller, *seat_legs("p", 3, None, 3.02), own], seat)
+    assert call is not None
+    assert (call.outcome, call.seat, call.answered_at, call.abandoned) == (
+        Outcome.ABANDONED, None, None, True)
+
