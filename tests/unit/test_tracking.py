@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -287,6 +288,45 @@ def test_a_seat_sends_the_caller_back_to_a_queue() -> None:
     assert (call.queue, call.seat, call.queued_at, call.answered_at) == (
         "center", "s1", at(4), at(6))
     assert (call.wait_seconds, call.talk_seconds) == (2.0, 30.0)
+
+
+def resync_found_answered(tracker: CallTracker) -> None:
+    """In the IVR at 0 (its queue join and the answer lost in an event gap); a resync
+    finds it answered by s1 at 4.0025, as Asterisk's record times it (queued at 4.0004)."""
+    entered(tracker)
+    call = tracker.calls[LID]
+    tracker.resynced(replace(
+        call.moved(CallState.QUEUED, at(4.0004)).moved(CallState.CONNECTED, at(4.0025)),
+        queue="center", queued_at=at(4.0004), seat="s1", answered_at=at(4.0025),
+        wait_seconds=0.0021))
+
+
+def test_the_late_join_of_the_entry_a_resync_found_answered_is_no_transfer() -> None:
+    """After a resync found the call answered (the record's time), the AMI's own
+    QueueCallerJoin of that queue entry, stamped 5 ms after the answer, then its
+    AgentConnect: still the first answer, talking, and the talk is the seat's 1.5 s (seen
+    in the flood test: counted a transfer, the talk was 0.005 s)."""
+    tr = CallTracker()
+    resync_found_answered(tr)
+    assert tr.apply(QueueJoined(LID, LID, "c", "center", None, None), at(4.0077)) is None
+    assert tr.apply(SeatConnected(LID, "center", "s1", 0.0), at(4.0095)) is None
+    tr.apply(SeatCompleted(LID, 1.0, whole_seconds=True), at(5.5045))
+    call = tr.apply(ChannelHungUp(LID, LID, "16"), at(5.507))
+    assert call is not None
+    assert (call.transfers, call.seat, call.answered_at) == (0, "s1", at(4.0025))
+    assert call.talk_seconds == pytest.approx(1.502)
+
+
+def test_a_transfer_after_a_resync_found_the_call_answered_is_one() -> None:
+    """Once the answer a resync found is confirmed (its AgentConnect, or the seat's
+    AgentComplete came), a queue join is a seat sending the caller back to a queue."""
+    for confirm in (SeatConnected(LID, "center", "s1", 0.0), SeatCompleted(LID, 30.0)):
+        tr = CallTracker()
+        resync_found_answered(tr)
+        tr.apply(confirm, at(4.01) if isinstance(confirm, SeatConnected) else at(34))
+        back = tr.apply(QueueJoined(LID, LID, "c", "experts", None, None), at(34.5))
+        assert back is not None
+        assert (back.state, back.transfers) == (CallState.QUEUED, 1)
 
 
 def test_a_caller_sent_back_to_a_queue_who_hangs_up_there_was_answered() -> None:

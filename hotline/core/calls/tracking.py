@@ -14,7 +14,9 @@ be answered again, but its row keeps describing its first answer (queue, seat, a
 time, wait and talk of that seat), so the outcome stays `answered` and a second queue's
 wait never counts as the caller's wait for an answer. `transfers` counts such returns.
 An exact replay of a QueueCallerJoin (stamped before the call got to where it is now) is
-not a transfer: it changes nothing.
+not a transfer: it changes nothing. Nor is the join that comes after a resync found the
+call answered and before that answer's AgentConnect or AgentComplete: it is the late
+report of the queue entry the seat answered from.
 """
 
 from __future__ import annotations
@@ -317,6 +319,13 @@ class CallTracker:
     early_hangups: dict[str, datetime] = field(default_factory=dict)
     early_memory: timedelta = timedelta(seconds=30)
     early_kept: int = 1000
+    # Tracked calls a resync found answered, whose AgentConnect has not come since:
+    # Asterisk reports a queue entry's QueueCallerJoin before its AgentConnect, on the
+    # caller's own stream, so a join that comes now is the late report of the entry the
+    # seat answered from, not a transfer. (The answer's time is the record's or the
+    # channel list's, which the AMI's stamp of that join may follow by milliseconds.)
+    _unconfirmed: set[str] = field(default_factory=set, init=False, repr=False,
+                                   compare=False)
 
     def apply(self, fact: Fact, at: datetime) -> Call | None:
         linkedid = fact.linkedid
@@ -396,6 +405,8 @@ class CallTracker:
         if old is None or old == call:
             return None
         self.calls[call.linkedid] = call
+        if call.state == S.CONNECTED and old.state != S.CONNECTED:
+            self._unconfirmed.add(call.linkedid)
         return call
 
     def _start(self, fact: Fact, at: datetime) -> Call | None:
@@ -433,6 +444,8 @@ class CallTracker:
             if (call.state in (S.RINGING, S.CONNECTED) and call.history
                     and at < call.history[-1][1]):
                 return call  # a replay: this join came before the call got where it is
+            if call.state == S.CONNECTED and call.linkedid in self._unconfirmed:
+                return call  # the late join of the entry a resync found answered
             if call.answered_at is not None:
                 return self._transferred(call, at)
             moved = call.moved(S.QUEUED, at)
@@ -451,6 +464,7 @@ class CallTracker:
             return replace(call.moved(S.QUEUED, at),
                            seats_no_answer=(*call.seats_no_answer, fact.seat))
         if isinstance(fact, SeatConnected):
+            self._unconfirmed.discard(call.linkedid)
             if call.state not in (S.QUEUED, S.RINGING):
                 return call
             if call.answered_at is not None:
@@ -465,6 +479,7 @@ class CallTracker:
             return replace(call.moved(S.CONNECTED, at), seat=fact.seat, answered_at=at,
                            wait_seconds=wait, queue=fact.queue or call.queue)
         if isinstance(fact, SeatCompleted):
+            self._unconfirmed.discard(call.linkedid)  # the talk is over: a join now is new
             if call.transfers:
                 return call  # the talk of the first seat was taken at the transfer
             talk = fact.talk_seconds
@@ -545,6 +560,7 @@ class CallTracker:
         return ended
 
     def _remember_end(self, call: Call, at: datetime) -> None:
+        self._unconfirmed.discard(call.linkedid)
         self.ended[call.linkedid] = at
         self.finished[call.linkedid] = call
         expiry = self._expiry
