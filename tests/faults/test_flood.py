@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import os
 import random
 import re
 import sqlite3
@@ -319,13 +318,8 @@ async def read_rows(path: Path, calls: list[TestCall]) -> dict[str, CallRow | No
 
 # With the 50-event queue every resync overflows it again: hundreds of event gaps, whose
 # calls' rows are settled from Asterisk's record about 1 s after they end (at the latest
-# at its next look, PRUNE_INTERVAL later). It runs in `make fuzz`, not in the suite: about
-# one run in 15 has one wrong talk, a call a resync found answered from the record whose
-# late QueueCallerJoin then counts as a transfer (README, failure modes).
-EVENT_QUEUES = [None, 50] if os.environ.get("HOTLINE_FLOOD_SMALL_QUEUE") else [None]
-
-
-@pytest.mark.parametrize("event_queue", EVENT_QUEUES)
+# at its next look, PRUNE_INTERVAL later).
+@pytest.mark.parametrize("event_queue", [None, 50])
 async def test_a_flood_of_junk_loses_no_call_and_memory_stays_bounded(
         gateway: AmiGateway, own_asterisk: Instance, tmp_path: Path,
         event_queue: int | None) -> None:
