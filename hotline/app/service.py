@@ -145,6 +145,9 @@ class Service:
                                   reconciler=reconciler)
         agi = self.settings.agi
         self.lease = Lease(self._refresh_lease, seconds=agi.lease, interval=agi.refresh)
+        # First on every reconnect, before the resync: what a lost link held may still
+        # run, in part (a refresh without the void that followed it).
+        self.gateway.on_connect(self.lease.relinked)
         self.agi_server = FastAgiServer(agi.host, self.settings.agi_port, self.lease,
                                         self.calls.on_agi_call)
         self.calls.agi_server = self.agi_server

@@ -34,7 +34,13 @@ import structlog
 from hotline.core.calls.tracking import caller_id
 from hotline.pbx.agi import AgiCommands, DialOutcome, QueueOutcome, dial_args
 from hotline.pbx.ami.agi import AgiResult, parse_agi_line
-from hotline.pbx.errors import AgiHangup, AgiPortBusy, AgiProtocolError, AmiError
+from hotline.pbx.errors import (
+    AgiHangup,
+    AgiPortBusy,
+    AgiProtocolError,
+    AmiActionFailed,
+    AmiError,
+)
 from hotline.pbx.queues import queue_args
 
 log = structlog.get_logger("hotline.agi")
@@ -140,20 +146,39 @@ class Lease:
 
     One Setvar per held channel per round, at most `parallel` in flight: 500 calls cost
     1,000 Setvars per second. A round that takes longer than `interval` delays the next
-    one (never two rounds at once)."""
+    one (never two rounds at once).
+
+    A refresh that got no answer may still land, late, on a channel that has left AGI (in
+    a queue, talking to a seat), where the re-armed timeout would cut the call `seconds`
+    later: it is voided (a Setvar of 0). On the same link the void lands after it
+    (Asterisk runs one connection's actions in order). But a link that is lost and heals
+    (a half-open route, a middlebox, a stalled Asterisk) can deliver what it held and
+    have only part of it run: the refresh, not the void after it. So the channels with a
+    refresh or a void unanswered when a link is lost are voided again on the next link as
+    soon as it is logged in (`relinked`, before the resync), and every round for `guard`
+    seconds after, while they are out of AGI."""
 
     def __init__(self, setvar: Callable[[str, str, str], object], *, seconds: float = 2.0,
-                 interval: float = 0.5, parallel: int = 100) -> None:
+                 interval: float = 0.5, parallel: int = 100, guard: float = 10.0) -> None:
         self._setvar = setvar  # (channel, variable, value) -> awaitable
         self.seconds = seconds
         self.interval = interval
         self.parallel = parallel
+        self.guard = guard
         self.held: set[str] = set()
         self._inflight: dict[str, asyncio.Task[None]] = {}
         self._voiding: dict[str, asyncio.Task[None]] = {}
         # Channels whose last refresh got no answer (timed out, or its link was lost):
         # written, it may still land.
         self._unanswered: set[str] = set()
+        # Channels being released (waiting for their refresh): a refresh failing then is
+        # unanswered too, though the channel is no longer held.
+        self._releasing: set[str] = set()
+        # Channels out of AGI whose void got no answer: it may not have run.
+        self._unvoided: set[str] = set()
+        # Channels a refresh of a lost link may still reach, and until when (loop time)
+        # they are voided again while out of AGI.
+        self._stale: dict[str, float] = {}
         self.refreshes = 0
         self.failures = 0
         self.voided = 0
@@ -172,8 +197,12 @@ class Lease:
         self.held.discard(channel)
         task = self._inflight.get(channel)
         if task is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(task), 1.0)
+            self._releasing.add(channel)
+            try:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(task), 1.0)
+            finally:
+                self._releasing.discard(channel)
         self.drop(channel)
 
     def drop(self, channel: str) -> None:
@@ -184,21 +213,63 @@ class Lease:
         call 2 s later. Asterisk runs a connection's actions in order: a Setvar of 0 sent
         now lands right after that refresh and voids it. (One refresh per channel is in
         flight at most; one that timed out or lost its link is no longer in flight but
-        may land all the same: it is voided too.)"""
+        may land all the same: it is voided too, and so is a channel a refresh of a lost
+        link may still reach.)"""
         self.held.discard(channel)
-        unanswered = channel in self._inflight or channel in self._unanswered
+        unanswered = (channel in self._inflight or channel in self._unanswered
+                      or channel in self._stale)
         self._unanswered.discard(channel)
-        if unanswered and channel not in self._voiding:
-            task = asyncio.get_running_loop().create_task(self._void(channel))
-            self._voiding[channel] = task
-            task.add_done_callback(lambda _: self._voiding.pop(channel, None))
+        if unanswered:
+            self._start_void(channel)
+
+    def _start_void(self, channel: str) -> None:
+        if channel in self._voiding:
+            return
+        task = asyncio.get_running_loop().create_task(self._void(channel))
+        self._voiding[channel] = task
+        task.add_done_callback(lambda _: self._voiding.pop(channel, None))
 
     async def _void(self, channel: str) -> None:
         self.voided += 1
         try:
             await self._setvar(channel, LEASE_VARIABLE, "0")  # type: ignore[misc]
+            self._unvoided.discard(channel)
+        except AmiActionFailed as exc:
+            # Refused: the channel is gone (hung up), nothing left to protect.
+            self._unvoided.discard(channel)
+            self._stale.pop(channel, None)
+            log.debug("agi.lease_void_refused", channel=channel, error=str(exc))
         except AmiError as exc:
+            if channel not in self.held:
+                self._unvoided.add(channel)
             log.debug("agi.lease_void_failed", channel=channel, error=str(exc))
+
+    async def relinked(self) -> None:
+        """A new AMI link is logged in (the gateway's on_connect, before the resync):
+        what the lost one held may still run, in part. The channels with a refresh or a
+        void of theirs unanswered are guarded for `guard` seconds; those out of AGI are
+        voided now, on this link."""
+        until = asyncio.get_running_loop().time() + self.guard
+        for channel in self._unanswered | self._unvoided:
+            self._stale[channel] = until
+        self._unvoided.clear()
+        if self._stale:
+            log.info("agi.lease_guarded_after_relink", channels=len(self._stale),
+                     out_of_agi=len(set(self._stale) - self.held), guard=self.guard)
+        self._void_stale()
+        pending = [self._voiding[c] for c in self._stale if c in self._voiding]
+        if pending:  # written before the resync's actions
+            await asyncio.wait(pending, timeout=self.seconds)
+
+    def _void_stale(self) -> None:
+        """Void the guarded channels that are out of AGI (and forget those past their
+        guard)."""
+        now = asyncio.get_running_loop().time()
+        for channel, until in list(self._stale.items()):
+            if until <= now:
+                del self._stale[channel]
+            elif channel not in self.held:
+                self._start_void(channel)
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -213,6 +284,8 @@ class Lease:
                 task = loop.create_task(self._refresh(channel, gate))
                 self._inflight[channel] = task
                 tasks.append(task)
+            if self._stale:
+                self._void_stale()
             if tasks:
                 await asyncio.wait(tasks, timeout=self.seconds)
             await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
@@ -225,7 +298,8 @@ class Lease:
                 self._unanswered.discard(channel)
         except AmiError as exc:
             self.failures += 1
-            if channel in self.held:  # timed out or cut off: it may yet land
+            # Timed out or cut off: it may yet land.
+            if channel in self.held or channel in self._releasing:
                 self._unanswered.add(channel)
             log.debug("agi.lease_refresh_failed", channel=channel, error=str(exc))
         finally:

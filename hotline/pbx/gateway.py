@@ -286,7 +286,9 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
         holds to send (actions written while the link was half-open) is thrown away. A
         close would deliver it if the route heals, and a lease refresh arriving late
         re-arms the timeout of a caller who is by then in the fallback's queue: Asterisk
-        hangs that caller up 2 s later."""
+        hangs that caller up 2 s later. (What the other end had already acknowledged, a
+        middlebox or a stalled Asterisk, can still run, in part: fastagi.Lease.relinked
+        voids those channels again on the next link.)"""
         transport = getattr(self, "transport", None)
         if transport is not None and not getattr(self, "closed", False):
             sock = transport.get_extra_info("socket")
@@ -346,8 +348,11 @@ class AmiGateway(AsteriskOperations):
         connect_timeout: float = 5.0,
         watchdog_interval: float = 5.0,
         # Retrying a refused connection costs nothing, and while AMI is down no call's
-        # lease is refreshed (every caller goes to the fallback): back within 2 s.
-        backoff_max: float = 2.0,
+        # lease is refreshed (every caller goes to the fallback). And a link that heals
+        # may run a lease refresh it held on a caller already in the fallback's queue,
+        # who is hung up a lease (1.75 s) later unless the next link voids it first
+        # (fastagi.Lease.relinked): back within 0.5 s of Asterisk answering again.
+        backoff_max: float = 0.5,
         queue_size: int = 10_000,
     ) -> None:
         self.host = host

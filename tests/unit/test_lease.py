@@ -116,3 +116,167 @@ async def test_a_refresh_that_timed_out_is_voided_too() -> None:
         loop.cancel()
     assert written == ["2", "0"]
     assert lease.voided == 1
+
+
+class Links:
+    """AMI links one after another: on the current one a Setvar is answered at once,
+    unless the link is `stall()`ed (written, never answered); `lose()` fails what is
+    unanswered (AmiDisconnected), and until `relink()` every Setvar fails at once."""
+
+    def __init__(self) -> None:
+        self.link = 1
+        self.up = True
+        self.stalled = False
+        self.written: list[tuple[int, str, str]] = []  # (link, channel, value)
+        self.wrote = asyncio.Event()
+        self._lost = asyncio.Event()
+
+    async def setvar(self, channel: str, variable: str, value: str) -> None:
+        from hotline.pbx.errors import AmiDisconnected
+
+        assert variable == LEASE_VARIABLE
+        if not self.up:
+            raise AmiDisconnected("not connected")
+        self.written.append((self.link, channel, value))
+        self.wrote.set()
+        if self.stalled:
+            await self._lost.wait()
+            raise AmiDisconnected("link lost before Setvar was answered")
+
+    def stall(self) -> None:
+        self.stalled = True
+
+    def lose(self) -> None:
+        self.up, self.stalled = False, False
+        self._lost.set()
+
+    def relink(self) -> None:
+        self.link += 1
+        self.up = True
+        self._lost = asyncio.Event()
+
+    def on(self, link: int) -> list[tuple[str, str]]:
+        return [(c, v) for n, c, v in self.written if n == link]
+
+
+async def test_a_refresh_a_lost_link_held_is_voided_again_on_the_next_link() -> None:
+    """The link goes silent with a refresh of the channel written; the lease runs out
+    and the call leaves AGI (the fallback's queue); the void that follows the refresh on
+    that link is never answered; the link is lost. A link that heals may run only the
+    first of the two (the 30 s half-open cut: callers in the fallback's queue hung up
+    1.75 s after it healed), so once the next link is logged in the channel is voided
+    there before `relinked` returns, and again every round for the guard, never after."""
+    links = Links()
+    lease = Lease(links.setvar, seconds=1.75, interval=0.05, guard=0.5)
+    lease.hold(CHANNEL)
+    loop = asyncio.create_task(lease.run())
+    try:
+        await asyncio.wait_for(links.wrote.wait(), 2)
+        links.stall()
+        links.wrote.clear()
+        await asyncio.wait_for(links.wrote.wait(), 2)  # a refresh on the stalled link
+        lease.drop(CHANNEL)  # the lease ran out: the call left AGI
+        await asyncio.sleep(0.05)
+        links.lose()
+        await asyncio.sleep(0.1)
+        links.relink()
+        await lease.relinked()
+        assert links.on(2) == [(CHANNEL, "0")], "voided first thing on the new link"
+        await asyncio.sleep(0.3)
+        again = len(links.on(2))
+        assert again >= 3, f"voided only {again} times within the guard"
+        await asyncio.sleep(0.4)
+        after = len(links.on(2))
+        await asyncio.sleep(0.2)
+    finally:
+        loop.cancel()
+    assert links.on(1)[-2:] == [(CHANNEL, "1.75"), (CHANNEL, "0")]
+    assert set(links.on(2)) == {(CHANNEL, "0")}, "never refreshed once out of AGI"
+    assert len(links.on(2)) == after, "no void past the guard"
+
+
+async def test_a_call_still_in_agi_at_the_relink_is_voided_when_it_leaves() -> None:
+    """A short cut: the call is still in hotline's IVR when the next link comes, its new
+    refreshes are answered; when it leaves AGI within the guard, it is voided though no
+    refresh of its is unanswered now (the lost link's may still land)."""
+    links = Links()
+    lease = Lease(links.setvar, seconds=1.75, interval=0.05, guard=5.0)
+    lease.hold(CHANNEL)
+    loop = asyncio.create_task(lease.run())
+    try:
+        await asyncio.wait_for(links.wrote.wait(), 2)
+        links.stall()
+        links.wrote.clear()
+        await asyncio.wait_for(links.wrote.wait(), 2)
+        links.lose()
+        await asyncio.sleep(0.1)
+        links.relink()
+        await lease.relinked()
+        assert links.on(2) == [], "a call in AGI is not voided"
+        await asyncio.sleep(0.2)  # refreshed on the new link, answered
+        assert (CHANNEL, "1.75") in links.on(2)
+        await lease.release(CHANNEL)  # on to a queue
+        await asyncio.sleep(0.05)
+    finally:
+        loop.cancel()
+    assert links.on(2)[-1] == (CHANNEL, "0")
+
+
+async def test_a_guarded_channel_that_is_gone_is_forgotten() -> None:
+    """A void refused (the channel hung up: Asterisk has no such channel) ends the
+    channel's guard: nothing more is sent for it."""
+    from hotline.pbx.errors import AmiActionFailed
+
+    links = Links()
+    refused: list[str] = []
+
+    async def setvar(channel: str, variable: str, value: str) -> None:
+        if links.link == 2 and value == "0":
+            refused.append(channel)
+            raise AmiActionFailed("Setvar failed: Channel not found")
+        await links.setvar(channel, variable, value)
+
+    lease = Lease(setvar, seconds=1.75, interval=0.05, guard=5.0)
+    lease.hold(CHANNEL)
+    loop = asyncio.create_task(lease.run())
+    try:
+        await asyncio.wait_for(links.wrote.wait(), 2)
+        links.stall()
+        links.wrote.clear()
+        await asyncio.wait_for(links.wrote.wait(), 2)
+        lease.drop(CHANNEL)
+        links.lose()
+        await asyncio.sleep(0.1)
+        links.relink()
+        await lease.relinked()
+        await asyncio.sleep(0.3)
+    finally:
+        loop.cancel()
+    assert refused == [CHANNEL]
+
+
+async def test_a_refresh_failing_while_the_call_is_released_is_voided() -> None:
+    """Leaving AGI on purpose waits for the channel's refresh; one that times out in that
+    wait (no longer in flight when the wait ends) is voided as well."""
+    from hotline.pbx.errors import AmiTimeout
+
+    written: list[str] = []
+    started = asyncio.Event()
+
+    async def setvar(channel: str, variable: str, value: str) -> None:
+        written.append(value)
+        if value != "0":
+            started.set()
+            await asyncio.sleep(0.2)
+            raise AmiTimeout("Setvar got no answer")
+
+    lease = Lease(setvar, seconds=2.0, interval=5.0)
+    lease.hold(CHANNEL)
+    loop = asyncio.create_task(lease.run())
+    try:
+        await asyncio.wait_for(started.wait(), 2)
+        await lease.release(CHANNEL)
+        await asyncio.sleep(0.05)
+    finally:
+        loop.cancel()
+    assert written == ["2", "0"]
