@@ -32,9 +32,11 @@ class AmiProxy:
     `cut("drop")` closes the connections and refuses new ones. `cut("half-open")` is a
     black hole, as a lost route or a dead NAT entry makes it: the connections stay open,
     nothing reaches the other side, and a new connection gets no greeting. `restore()`
-    ends the cut. What a half-open link held is then delivered as TCP would after the
-    route comes back: everything a side sent, unless that side has reset its connection
-    (a closed connection's bytes still arrive, then its end)."""
+    ends the cut. What a half-open link held is then delivered, as a middlebox that
+    buffered it would: everything a side sent, even a side that has reset its connection
+    since (the proxy's kernel had acknowledged those bytes, and Linux still hands over
+    data received before a reset), then its end. Asterisk may run only the first part of
+    what it is handed before it notices the connection is gone."""
 
     def __init__(self, target: int) -> None:
         self.target = target
@@ -89,8 +91,8 @@ class AmiProxy:
                         side.transport.pause_reading()  # the bytes wait in the kernel
 
     async def restore(self) -> None:
-        """The route is back. Half-open: each side's held bytes go on, unless that side
-        reset its connection meanwhile (its reader then fails: nothing is relayed)."""
+        """The route is back. Half-open: each side's held bytes go on (those of a side
+        that reset its connection meanwhile too: read before the reset, then its end)."""
         mode, self.mode = self.mode, None
         if mode == "half-open":
             for writer in self.silent:
@@ -100,7 +102,7 @@ class AmiProxy:
                 for side in (link.client, link.upstream):
                     with contextlib.suppress(Exception):
                         side.transport.resume_reading()
-            await asyncio.sleep(0.1)  # a reset is seen (the reader fails) before relaying
+            await asyncio.sleep(0.1)  # what each kernel held is read before relaying
         self._flowing.set()
 
     def _close_all(self) -> None:

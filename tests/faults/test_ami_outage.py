@@ -114,11 +114,7 @@ class HotlineLog:
                 await asyncio.sleep(0.02)
 
 
-# The 30 s half-open case fails in about one run of three when it follows the other two
-# on the module's Asterisk (a new caller of the cut never rings a seat after the resync;
-# cause not found yet, see the README). It runs in `make fuzz` until that is fixed.
-OUTAGES = [("half-open", 5), ("drop", 15)] + (
-    [("half-open", 30)] if os.environ.get("HOTLINE_LONG_OUTAGES") else [])
+OUTAGES = [("half-open", 5), ("drop", 15), ("half-open", 30)]
 
 
 @pytest.mark.parametrize(("mode", "seconds"), OUTAGES)
@@ -154,7 +150,8 @@ async def test_an_ami_outage_leaves_every_call_one_right_row_and_no_caller_silen
         return call
 
     try:
-        await proc.wait_for("calls.resynced")
+        # Generous: on a loaded machine hotline's start alone took over 15 s.
+        await proc.wait_for("calls.resynced", timeout=60)
         await seats_in_centre(own_asterisk, SEATS)
         # Four callers ring the four seats (ringinuse = no: one caller per seat), two
         # more wait; all placed at once.
@@ -266,4 +263,5 @@ async def test_an_ami_outage_leaves_every_call_one_right_row_and_no_caller_silen
                     for t, event, headers in truth.of(p.call.linkedid).events:
                         detail = headers.get("Command") or headers.get("Queue") or ""
                         out.write(f"  {t - start:+8.3f} {event} {detail[:60]} "
-                                  f"{headers.get('MemberName', '')}\n")
+                                  f"{headers.get('MemberName', '')} "
+                                  f"{headers.get('Cause-txt', '')}\n")
