@@ -189,6 +189,28 @@ MIGRATIONS: list[str] = [
         revoked_at    TEXT
     );
     """,
+    # 12: the 台帐 entry a seat writes for a call it took (one per call, part of the call's
+    # record): category and topic as corrected, question, answer, answered on the spot or
+    # a work order (difficulty, department), callback number; the draft as typed
+    """
+    CREATE TABLE call_entries (
+        linkedid         TEXT PRIMARY KEY,
+        seat             TEXT NOT NULL,
+        category         TEXT,
+        topic            TEXT,
+        question         TEXT NOT NULL DEFAULT '',
+        answer           TEXT NOT NULL DEFAULT '',
+        resolution       TEXT,
+        difficulty       TEXT,
+        department       TEXT,
+        callback_number  TEXT,
+        draft            TEXT,
+        draft_at         TEXT,
+        saved_by         TEXT,
+        saved_at         TEXT
+    );
+    CREATE INDEX call_entries_seat ON call_entries (seat, saved_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -236,6 +236,9 @@ class Call:
     seat_group: str | None = None  # filled in by the adapter from the routing config
     region: str | None = None  # filled in by the adapter from the caller's number
     seats_no_answer: tuple[str, ...] = ()
+    # The seats (MemberName) ringing for the call now: a seat's screen pop shows the call
+    # while it rings there, before anyone answers. Not written to the ledger.
+    ringing: tuple[str, ...] = ()
     answered_at: datetime | None = None
     ended_at: datetime | None = None
     wait_seconds: float | None = None
@@ -457,11 +460,14 @@ class CallTracker:
         if isinstance(fact, SeatRinging):
             if call.state not in (S.QUEUED, S.RINGING):
                 return call
-            return call.moved(S.RINGING, at)
+            ringing = call.ringing if fact.seat in call.ringing else (*call.ringing,
+                                                                          fact.seat)
+            return replace(call.moved(S.RINGING, at), ringing=ringing)
         if isinstance(fact, SeatNoAnswer):
             if call.state != S.RINGING:
                 return call
             return replace(call.moved(S.QUEUED, at),
+                           ringing=tuple(s for s in call.ringing if s != fact.seat),
                            seats_no_answer=(*call.seats_no_answer, fact.seat))
         if isinstance(fact, SeatConnected):
             self._unconfirmed.discard(call.linkedid)
@@ -469,7 +475,7 @@ class CallTracker:
                 return call
             if call.answered_at is not None:
                 # Answered again after a transfer: the first answer stays in the row.
-                return call.moved(S.CONNECTED, at)
+                return replace(call.moved(S.CONNECTED, at), ringing=())
             wait = fact.hold_seconds
             if call.queued_at is not None:
                 # Asterisk's hold time counts this queue only; the caller may have
@@ -477,6 +483,7 @@ class CallTracker:
                 waited = (at - call.queued_at).total_seconds()
                 wait = waited if wait is None else max(wait, waited)
             return replace(call.moved(S.CONNECTED, at), seat=fact.seat, answered_at=at,
+                           ringing=(),
                            wait_seconds=wait, queue=fact.queue or call.queue)
         if isinstance(fact, SeatCompleted):
             self._unconfirmed.discard(call.linkedid)  # the talk is over: a join now is new

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -282,6 +282,9 @@ class CallHandling:
         self.clock = clock
         self.tracker = CallTracker()
         self.writer = LedgerWriter(ledger, clock)
+        # Told of every call snapshot as it is recorded (the seats' pages: screen pop).
+        # A listener must not block nor raise.
+        self.listeners: list[Callable[[Call], None]] = []
         self._background: set[asyncio.Task[None]] = set()
         self._sending_on: set[str] = set()  # channels an earlier run left, being sent on
         self.sessions: dict[str, asyncio.Task[None]] = {}  # channel -> IVR session
@@ -460,6 +463,11 @@ class CallHandling:
         if call.region is None and call.caller_number:
             call = replace(call, region=region_of(call.caller_number))
         self.writer.put(call)
+        for listener in self.listeners:
+            try:
+                listener(call)
+            except Exception:  # a page's bug must not stop the call's recording
+                log.exception("calls.listener_failed")
         if call.state == CallState.ENDED and self.agi_server is not None:
             self.agi_server.caller_gone(call.linkedid)  # nobody comes back from its queue
         if call.state == CallState.ENDED and call.category in ORDER_KINDS:

@@ -1,0 +1,358 @@
+"""The seat's page (座席工作台) behind the API: a seat's state and its actions, the screen
+pop of the call ringing or connected there, and the 台帐 entry of its current or last call.
+
+Everything shown comes from the service's own state: the seats as the ledger records
+them, the call tracker's live calls (hotline.core.calls.tracking: which seat rings, which
+answered), the ledger's rows. A page adds no AMI traffic: actions go through the seats
+feature's desk (hotline.features.seats.desk, the same as `hotline seats`), and a change
+of a call or a seat wakes the pages' streams (`Changes`), each computing its own view.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+
+from hotline.common.clock import CHINA
+from hotline.common.labels import CATEGORIES, OUTCOMES, TOPICS
+from hotline.common.privacy import is_confidential, mask_number
+from hotline.core.calls.tracking import Call, CallState
+from hotline.core.routing.config import RoutingConfig, Seat
+from hotline.features.accounts.errors import ApiBadBody, ApiNotFound, StaffNotAllowed
+from hotline.features.seats.desk import SeatDesk
+from hotline.features.seats.errors import SeatUnknown
+from hotline.features.seats.routing_loop import RoutingLoop
+from hotline.ledger.audit import record as audit_record
+from hotline.ledger.entries import FIELDS, EntryBook
+from hotline.ledger.errors import OrderBadCallback
+from hotline.ledger.orders import callback_number
+from hotline.ledger.region import region_of
+from hotline.ledger.seats import SeatBook, SeatRecord
+from hotline.ledger.store import Ledger
+from hotline.pbx.gateway import AmiGateway
+
+log = structlog.get_logger("hotline.workbench")
+
+ACTIONS = {"login": "login", "logout": "logout", "pause": "pause", "unpause": "unpause"}
+HISTORY_DAYS = 30
+RESOLUTIONS = {"on_the_spot": "当场解答", "work_order": "转工单"}
+DIFFICULTIES = {"ordinary": "一般", "difficult": "疑难"}
+TEXT_LIMIT = 2000  # a question or an answer
+LINE_LIMIT = 200  # every other field: one line
+
+
+class Changes:
+    """Something a page shows changed (a call, a seat): every waiting stream wakes."""
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    def notify(self) -> None:
+        self._event.set()
+        self._event = asyncio.Event()
+
+    async def wait(self, timeout: float) -> None:
+        """Until the next change, at most `timeout` seconds."""
+        event = self._event
+        try:
+            async with asyncio.timeout(timeout):
+                await event.wait()
+        except TimeoutError:
+            pass
+
+
+@dataclass
+class SeatSources:
+    """What the seat's page reads: the running service's parts."""
+
+    gateway: AmiGateway
+    ledger: Ledger
+    routing: Callable[[], RoutingConfig | None]
+    calls: Callable[[], Mapping[str, Call]]  # the tracker's calls in progress
+    loop: Callable[[], RoutingLoop | None] = lambda: None
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(CHINA))
+
+
+class SeatWork:
+    def __init__(self, sources: SeatSources) -> None:
+        self.sources = sources
+        self.changes = Changes()
+        self.entries = EntryBook(sources.ledger)
+        self.seats = SeatBook(sources.ledger)
+        # seat name (Asterisk's MemberName) -> the last call it answered (this run)
+        self.last_call: dict[str, str] = {}
+        # linkedid -> the caller's earlier calls and open orders (read once per call)
+        self._history: dict[str, dict[str, Any]] = {}
+
+    # -- fed by the call handling ---------------------------------------------------------
+
+    def on_call(self, call: Call) -> None:
+        """A call snapshot was recorded (CallHandling.listeners)."""
+        if call.seat is not None and call.answered_at is not None:
+            self.last_call[call.seat] = call.linkedid
+        if call.state == CallState.ENDED:
+            self._history.pop(call.linkedid, None)
+        self.changes.notify()
+
+    # -- which seat -----------------------------------------------------------------------
+
+    def routing(self) -> RoutingConfig:
+        routing = self.sources.routing()
+        if routing is None:
+            raise ApiNotFound("there are no seats: config/routing.yaml is missing")
+        return routing
+
+    def seat(self, seat_id: str) -> Seat:
+        routing = self.routing()
+        found = routing.seats.get(seat_id)
+        if found is None:
+            raise SeatUnknown(f"unknown seat {seat_id!r} (config/routing.yaml has: "
+                              f"{', '.join(sorted(routing.seats)) or 'none'})")
+        return found
+
+    @staticmethod
+    def may_act(username: str, own_seat: str | None, any_seat: bool, seat_id: str) -> None:
+        """A seat acts on its own seat only; a leader (seats.any) on any."""
+        if not any_seat and own_seat != seat_id:
+            raise StaffNotAllowed(f"{username} may act only on their own seat "
+                                  f"({own_seat or 'none'}), not {seat_id}: a leader acts "
+                                  "on other seats")
+
+    # -- the view -------------------------------------------------------------------------
+
+    async def view(self, seat_id: str) -> dict[str, Any]:
+        """The seat's state and since when, its pause reasons, the screen pop of its call
+        (ringing or connected; None: no call), and its current or last call's id."""
+        routing = self.routing()
+        seat = self.seat(seat_id)
+        state = await self.seats.state(seat_id)
+        now = self.sources.clock()
+        pop = self._pop(seat, now)
+        current = pop["linkedid"] if pop is not None else None
+        if pop is not None and pop["linkedid"] not in self._history:
+            self._history[pop["linkedid"]] = await self._earlier(pop["_number"],
+                                                                 pop["linkedid"], now)
+        if pop is not None:
+            pop.update(self._history.get(pop["linkedid"], {}))
+            pop.pop("_number")
+        last = current if pop is not None and pop["state"] == "connected" else None
+        if last is None:
+            last = self.last_call.get(seat.name) or await self._last_answered(seat.name)
+        return {
+            "seat": seat.id, "name": seat.name, "group": seat.group,
+            "group_name": routing.groups[seat.group].name,
+            **self._state(routing, state),
+            "pause_reasons": [{"code": c, "label": label}
+                              for c, label in routing.pause_reasons.items()],
+            "call": pop,
+            "entry_call": last,
+            "at": now.astimezone(CHINA).isoformat(timespec="seconds"),
+        }
+
+    @staticmethod
+    def _state(routing: RoutingConfig, state: SeatRecord) -> dict[str, Any]:
+        if not state.logged_in:
+            label = "未登录"
+        elif state.paused:
+            label = f"暂停（{routing.pause_reasons.get(state.paused, state.paused)}）"
+        else:
+            label = "已登录"
+        return {"logged_in": state.logged_in, "paused": state.paused,
+                "paused_label": routing.pause_reasons.get(state.paused, state.paused)
+                if state.paused else None,
+                "state_label": label, "since": state.updated_at}
+
+    def _pop(self, seat: Seat, now: datetime) -> dict[str, Any] | None:
+        """The call ringing this seat, or connected to it, as the seat may see it."""
+        names = {seat.name, seat.device}
+        found: tuple[str, Call] | None = None
+        for call in self.sources.calls().values():
+            if call.state == CallState.CONNECTED and call.seat in names:
+                found = ("connected", call)
+                break
+            if (call.state in (CallState.RINGING, CallState.QUEUED)
+                    and names.intersection(call.ringing)):
+                found = ("ringing", call)
+        if found is None:
+            return None
+        kind, call = found
+        number = call.caller_number
+        confidential = is_confidential(call.category)
+        if call.wait_seconds is not None and kind == "connected":
+            wait: float | None = call.wait_seconds
+        elif call.queued_at is not None:
+            wait = max(0.0, (now - call.queued_at).total_seconds())
+        else:
+            wait = None
+        return {
+            "linkedid": call.linkedid, "state": kind,
+            "state_label": "振铃" if kind == "ringing" else "通话中",
+            "caller_number": mask_number(number) if confidential else number,
+            "masked": confidential,
+            "region": call.region or region_of(number),
+            "ivr_path": list(call.ivr_path),
+            "category": call.category,
+            "category_label": CATEGORIES.get(call.category or "", "未分类"),
+            "topic": call.topic, "topic_label": TOPICS.get(call.topic or "", call.topic),
+            "digits": call.digits,
+            "queue": call.queue,
+            "wait_seconds": round(wait, 1) if wait is not None else None,
+            "answered_at": call.answered_at.astimezone(CHINA).isoformat(timespec="seconds")
+            if call.answered_at else None,
+            "_number": number,
+        }
+
+    async def _earlier(self, number: str | None, linkedid: str, now: datetime,
+                       ) -> dict[str, Any]:
+        if not number:
+            return {"earlier_calls": [], "open_orders": []}
+        calls = await self.entries.earlier(number, now - timedelta(days=HISTORY_DAYS),
+                                           linkedid)
+        for c in calls:
+            c["category_label"] = CATEGORIES.get(c["category"] or "", "未分类")
+            c["topic_label"] = TOPICS.get(c["topic"] or "", c["topic"])
+            c["outcome_label"] = OUTCOMES.get(c["outcome"] or "", "进行中")
+        orders = await self.entries.open_orders(number)
+        return {"earlier_calls": calls, "open_orders": orders}
+
+    async def _last_answered(self, seat_name: str) -> str | None:
+        async with self.sources.ledger.db.execute(
+                "SELECT linkedid FROM calls WHERE seat = ? AND answered_at IS NOT NULL "
+                "ORDER BY answered_at DESC LIMIT 1", (seat_name,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row is not None else None
+
+    # -- actions --------------------------------------------------------------------------
+
+    async def act(self, seat_id: str, action: str, reason: str | None, *,
+                  actor: str) -> dict[str, Any]:
+        """Log in, pause (with a reason of routing.yaml: code or label), unpause, log
+        out: recorded and applied by the seats feature's desk, as `hotline seats` does,
+        and audited with the person's name."""
+        event = ACTIONS.get(action)
+        if event is None:
+            raise ApiBadBody(f"action {action!r} is not one of {', '.join(ACTIONS)}")
+        if event != "pause" and reason is not None:
+            raise ApiBadBody("a reason goes with pause only")
+        routing = self.routing()
+        desk = SeatDesk(self.sources.gateway, self.sources.ledger, routing,
+                        self.sources.clock)
+        change = await desk.command(seat_id, event, actor=actor, reason=reason)
+        if change.changed:
+            async with self.sources.ledger.transaction() as db:
+                await audit_record(db, at=self.sources.clock(), actor=actor,
+                                   action=f"seat.{event}", target=f"seat:{seat_id}",
+                                   detail=change.record.paused if event == "pause" else None)
+            loop = self.sources.loop()
+            if loop is not None:
+                loop.poke()  # the wallboard's view of the seat, soon
+        self.changes.notify()
+        return {"changed": change.changed, **self._state(routing, change.record)}
+
+    # -- the 台帐 entry -------------------------------------------------------------------
+
+    async def _call_of_seat(self, linkedid: str, seat_id: str, any_seat: bool) -> str:
+        """The seat whose call this is (the seat that answered it, or rings now)."""
+        seat = self.seat(seat_id) if seat_id else None
+        call = self.sources.calls().get(linkedid)
+        if call is not None:
+            owner = call.seat or (call.ringing[0] if call.ringing else None)
+        else:
+            row = await self.sources.ledger.get(linkedid)
+            if row is None:
+                raise ApiNotFound(f"no call {linkedid[:40]!r} in the ledger")
+            owner = row.seat
+        by_name = {s.name: s.id for s in self.routing().seats.values()}
+        by_name.update({s.device: s.id for s in self.routing().seats.values()})
+        owner_id = by_name.get(owner or "")
+        if owner_id is None and not any_seat:
+            raise StaffNotAllowed(f"call {linkedid} was not taken by a seat")
+        if seat is not None and owner_id != seat.id and not any_seat:
+            raise StaffNotAllowed(f"call {linkedid} was taken by seat {owner_id}, not "
+                                  f"{seat.id}: a seat writes the entries of its own calls")
+        return owner_id or (seat.id if seat else "")
+
+    async def entry(self, linkedid: str, seat_id: str, any_seat: bool) -> dict[str, Any]:
+        await self._call_of_seat(linkedid, seat_id, any_seat)
+        found = await self.entries.get(linkedid)
+        row = await self.sources.ledger.get(linkedid)
+        return {"linkedid": linkedid, "entry": found,
+                "call": {"category": row.category, "topic": row.topic} if row else None,
+                "categories": CATEGORIES, "topics": TOPICS, "resolutions": RESOLUTIONS,
+                "difficulties": DIFFICULTIES}
+
+    async def save_draft(self, linkedid: str, seat_id: str, any_seat: bool,
+                         data: Mapping[str, Any]) -> dict[str, Any]:
+        owner = await self._call_of_seat(linkedid, seat_id, any_seat)
+        draft = entry_fields(data, final=False)
+        await self.entries.save_draft(linkedid, owner, draft, self.sources.clock())
+        return {"linkedid": linkedid, "draft": draft}
+
+    async def save(self, linkedid: str, seat_id: str, any_seat: bool,
+                   data: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
+        owner = await self._call_of_seat(linkedid, seat_id, any_seat)
+        fields = entry_fields(data, final=True)
+        await self.entries.save(linkedid, owner, fields, actor=actor,
+                                at=self.sources.clock())
+        log.info("workbench.entry_saved", linkedid=linkedid, seat=owner, actor=actor)
+        self.changes.notify()
+        return {"linkedid": linkedid, "saved": fields}
+
+
+def entry_fields(data: Mapping[str, Any], *, final: bool) -> dict[str, Any]:
+    """A 台帐 entry's fields from a request, each checked (a draft may be incomplete; a
+    saved entry has a category, a question, a resolution and, for a work order, its
+    difficulty and department). Every problem is named."""
+    unknown = sorted(set(data) - set(FIELDS))
+    if unknown:
+        raise ApiBadBody(f"unknown field(s) {', '.join(unknown)} (fields: "
+                         f"{', '.join(FIELDS)})")
+    out: dict[str, Any] = {}
+    for key in FIELDS:
+        value = data.get(key)
+        if value is None or value == "":
+            out[key] = None if key not in ("question", "answer") else ""
+            continue
+        if not isinstance(value, str):
+            raise ApiBadBody(f"{key} must be a string")
+        limit = TEXT_LIMIT if key in ("question", "answer") else LINE_LIMIT
+        if len(value) > limit:
+            raise ApiBadBody(f"{key}: at most {limit} characters")
+        if key not in ("question", "answer") and any(ord(c) < 32 for c in value):
+            raise ApiBadBody(f"{key}: one line, no control characters")
+        if key in ("question", "answer") and any(ord(c) < 32 and c not in "\n\t"
+                                                 for c in value):
+            raise ApiBadBody(f"{key}: no control characters")
+        out[key] = value.strip() if key not in ("question", "answer") else value
+    if not final:
+        return out
+    problems = []
+    if out["category"] not in CATEGORIES:
+        problems.append(f"category must be one of {', '.join(CATEGORIES)}")
+    if not out["question"].strip():
+        problems.append("question: say what the caller asked")
+    if out["resolution"] not in RESOLUTIONS:
+        problems.append(f"resolution must be one of {', '.join(RESOLUTIONS)}")
+    if out["resolution"] == "work_order":
+        if out["difficulty"] not in DIFFICULTIES:
+            problems.append(f"difficulty must be one of {', '.join(DIFFICULTIES)} for a "
+                            "work order")
+        if not out["department"]:
+            problems.append("department: the department the work order goes to")
+    elif out["resolution"] == "on_the_spot":
+        if not out["answer"].strip():
+            problems.append("answer: what was answered on the spot")
+        out["difficulty"] = out["department"] = None
+    if out["callback_number"]:
+        try:
+            out["callback_number"] = callback_number(out["callback_number"])
+        except OrderBadCallback as exc:
+            problems.append(exc.message)
+    if problems:
+        raise ApiBadBody("; ".join(problems))
+    return out
