@@ -51,6 +51,7 @@ from hotline.features.errors import ServiceRunning
 from hotline.features.ivr.prompts import PromptError, PromptStore, prompts_of
 from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.features.voicemail.service import Voicemail
+from hotline.features.workbench.seat import SeatSources, SeatWork
 from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import Ledger
 from hotline.pbx.events import AsteriskBooted, AsteriskShuttingDown, LifecycleEvent
@@ -163,8 +164,13 @@ class Service:
                     for queue in config().calendar.queue_hours})
         if fixed:
             log.warning("service.calendar_time_fixed", calendar_time=fixed.isoformat())
+        calls = self.calls
+        self.seat_work = SeatWork(SeatSources(
+            self.gateway, ledger, lambda: config().routing, lambda: calls.tracker.calls,
+            lambda: self.routing, utc_now))
+        calls.listeners.append(self.seat_work.on_call)
         self.accounts, workbench = workbench_from(self.settings, ledger,
-                                                  lambda: config().routing)
+                                                  lambda: config().routing, self.seat_work)
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,

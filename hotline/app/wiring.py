@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from hotline.features.accounts.service import Accounts
     from hotline.features.phone.web import PhonePage
     from hotline.features.voicemail.service import Spool
+    from hotline.features.workbench.seat import SeatWork
     from hotline.ledger.store import Ledger
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -81,9 +82,10 @@ def phone_page_from(settings: Settings,
 
 def workbench_from(settings: Settings, ledger: Ledger,
                    routing: Callable[[], RoutingConfig | None],
+                   seat_work: SeatWork | None = None,
                    ) -> tuple[Accounts, list[Callable[[web.Application], None]]]:
-    """The staff accounts on the service's ledger, and the routes of the login pages and
-    the /api/v1 API (for the web server's `pages`)."""
+    """The staff accounts on the service's ledger, and the routes of the login pages, the
+    /api/v1 API and (given `seat_work`) the seat's page (for the web server's `pages`)."""
     from datetime import timedelta
 
     from hotline.common.clock import utc_now
@@ -109,7 +111,12 @@ def workbench_from(settings: Settings, ledger: Ledger,
     api = Api(accounts)
     api_routes(api, places)
     pages = Pages(accounts, secure_cookies=web_settings.secure_cookies)
-    return accounts, [pages.add_routes, api.add_routes]
+    added: list[Callable[[web.Application], None]] = [pages.add_routes]
+    if seat_work is not None:
+        from hotline.features.workbench.web import seat_page
+
+        added.append(seat_page(seat_work, api))  # its API routes before api.add_routes
+    return accounts, [*added, api.add_routes]
 
 
 def ami_secret(settings: Settings) -> str:

@@ -125,9 +125,9 @@ class Api:
             app.router.add_route("*", self.PREFIX + path, self._dispatcher(methods))
         app.router.add_route("*", self.PREFIX + "/{tail:.*}", self._unknown)
 
-    def _dispatcher(self, methods: dict[str, Route]) -> Callable[[web.Request],
-                                                                 Awaitable[web.Response]]:
-        async def dispatch(request: web.Request) -> web.Response:
+    def _dispatcher(self, methods: dict[str, Route],
+                    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+        async def dispatch(request: web.Request) -> web.StreamResponse:
             route = methods.get(request.method)
             if route is None:
                 allowed = ", ".join(sorted(methods))
@@ -145,7 +145,7 @@ class Api:
         return error_response(ApiNotFound(f"no API route {request.path} (the routes are "
                                           f"listed in {self.PREFIX}/openapi.json)"))
 
-    async def _call(self, route: Route, request: web.Request) -> web.Response:
+    async def _call(self, route: Route, request: web.Request) -> web.StreamResponse:
         auth = None
         if not route.public:
             auth = await authenticate(self.accounts, request)
@@ -166,6 +166,8 @@ class Api:
                     f"{route.path}: it needs the role "
                     f"{' or '.join(sorted(PERMISSIONS[route.permission]))}")
         result = await route.handler(request, auth)  # type: ignore[arg-type]
+        if isinstance(result, web.StreamResponse):
+            return result  # a stream the handler answered itself (server-sent events)
         status = 200
         if isinstance(result, tuple):
             status, result = result

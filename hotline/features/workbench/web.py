@@ -1,0 +1,240 @@
+"""The seat's page on the web: its /api/v1 routes (on the accounts' `Api`: the same login,
+CSRF check, role check and JSON errors) and the page itself.
+
+    GET  /workbench/seat                 the page (Chinese; plain HTML and a script)
+    GET  /api/v1/seats/me                one's own seat: state, since when, screen pop
+    POST /api/v1/seats/me/action         {"action": login|pause|unpause|logout, "reason"}
+    GET  /api/v1/seats/me/events         server-sent events: the same view on each change
+    GET  /api/v1/seats/{seat}            a seat (one's own; a leader's: any)
+    POST /api/v1/seats/{seat}/action     the same actions on it
+    GET|PUT|POST /api/v1/calls/{linkedid}/entry   the call's 台帐 entry: read, the draft
+                                         as typed (PUT), save it (POST)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from importlib import resources
+from typing import Any
+
+import structlog
+from aiohttp import web
+
+from hotline.features.accounts.errors import ApiBadBody, ApiNotFound, StaffNotAllowed
+from hotline.features.accounts.service import Authenticated
+from hotline.features.accounts.web import HEADERS, Api, Route, authenticate
+from hotline.features.workbench.seat import SeatWork
+from hotline.ledger.entries import FIELDS
+
+log = structlog.get_logger("hotline.workbench")
+
+FILES = resources.files("hotline.features.workbench")
+KEEPALIVE = 15.0  # seconds between a stream's comments when nothing changes
+RECHECK = 30.0  # seconds between checks that a stream's session is still alive
+PAGE_HEADERS = {**HEADERS, "Content-Security-Policy": (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")}
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    if request.content_length is not None and request.content_length > 20_000:
+        raise ApiBadBody("the body is over 20,000 bytes")
+    try:
+        data = await request.json()
+    except (ValueError, UnicodeDecodeError):
+        raise ApiBadBody("the body is not JSON") from None
+    if not isinstance(data, dict):
+        raise ApiBadBody("the body must be a JSON object")
+    return data
+
+
+class SeatPage:
+    def __init__(self, work: SeatWork, api: Api) -> None:
+        self.work = work
+        self.api = api
+        self._closing = asyncio.Event()
+        self._streams = 0
+        self._script = FILES.joinpath("seat.js").read_text(encoding="utf-8")
+        self._css = FILES.joinpath("seat.css").read_text(encoding="utf-8")
+        self._html = FILES.joinpath("seat.html").read_text(encoding="utf-8")
+        for route in self.routes():
+            api.add(route)
+
+    @property
+    def streams(self) -> int:
+        """Streams open now (the test of one stream per page)."""
+        return self._streams
+
+    # -- which seat the request may act on ------------------------------------------------
+
+    @staticmethod
+    def _own(auth: Authenticated) -> str:
+        seat = auth.person.seat
+        if seat is None:
+            raise ApiNotFound(f"{auth.user.username} has no seat of their own (an account's "
+                              "seat is set by the admin: hotline users edit NAME --seat ID)")
+        return seat
+
+    async def _allowed(self, auth: Authenticated, seat_id: str) -> None:
+        try:
+            self.work.may_act(auth.user.username, auth.person.seat,
+                              auth.person.may("seats.any"), seat_id)
+        except StaffNotAllowed:
+            await self.api.accounts.book.audit(auth.user.username, "api.refused",
+                                               f"seat:{seat_id}", "seats.own",
+                                               self.api.accounts.clock())
+            raise
+
+    # -- handlers -------------------------------------------------------------------------
+
+    async def me(self, request: web.Request, auth: Authenticated) -> Any:
+        return await self.work.view(self._own(auth))
+
+    async def one(self, request: web.Request, auth: Authenticated) -> Any:
+        seat = request.match_info["seat"]
+        await self._allowed(auth, seat)
+        return await self.work.view(seat)
+
+    async def _act(self, request: web.Request, auth: Authenticated, seat: str) -> Any:
+        data = await _json(request)
+        unknown = sorted(set(data) - {"action", "reason"})
+        if unknown:
+            raise ApiBadBody(f"unknown field(s) {', '.join(unknown)} (fields: action, "
+                             "reason)")
+        action, reason = data.get("action"), data.get("reason")
+        if not isinstance(action, str):
+            raise ApiBadBody("action must be one of login, pause, unpause, logout")
+        if reason is not None and (not isinstance(reason, str) or len(reason) > 40):
+            raise ApiBadBody("reason must be a pause reason's code or label")
+        return await self.work.act(seat, action, reason, actor=auth.user.username)
+
+    async def act_me(self, request: web.Request, auth: Authenticated) -> Any:
+        return await self._act(request, auth, self._own(auth))
+
+    async def act_one(self, request: web.Request, auth: Authenticated) -> Any:
+        seat = request.match_info["seat"]
+        await self._allowed(auth, seat)
+        return await self._act(request, auth, seat)
+
+    def _linkedid(self, request: web.Request) -> str:
+        linkedid = request.match_info["linkedid"]
+        if len(linkedid) > 64 or not linkedid.isprintable():
+            raise ApiNotFound("no such call")
+        return linkedid
+
+    async def get_entry(self, request: web.Request, auth: Authenticated) -> Any:
+        return await self.work.entry(self._linkedid(request), auth.person.seat or "",
+                                     auth.person.may("seats.any"))
+
+    async def put_draft(self, request: web.Request, auth: Authenticated) -> Any:
+        return await self.work.save_draft(self._linkedid(request), auth.person.seat or "",
+                                          auth.person.may("seats.any"), await _json(request))
+
+    async def save_entry(self, request: web.Request, auth: Authenticated) -> Any:
+        return await self.work.save(self._linkedid(request), auth.person.seat or "",
+                                    auth.person.may("seats.any"), await _json(request),
+                                    actor=auth.user.username)
+
+    async def events(self, request: web.Request, auth: Authenticated) -> web.StreamResponse:
+        """Server-sent events: the seat's view as JSON (event `seat`) at once and on each
+        change of a call or a seat (at most every 2 s otherwise, for the clock); a comment
+        every KEEPALIVE seconds. Ends when the session does."""
+        seat = self._own(auth)
+        first = await self.work.view(seat)
+        response = web.StreamResponse(headers={
+            **HEADERS, "Content-Type": "text/event-stream; charset=utf-8",
+            "X-Accel-Buffering": "no"})
+        await response.prepare(request)
+        self._streams += 1
+        loop = asyncio.get_running_loop()
+        checked = quiet = loop.time()
+        last = None
+        try:
+            view: dict[str, Any] | None = first
+            while not self._closing.is_set():
+                if view is not None:
+                    shown = {k: v for k, v in view.items() if k != "at"}
+                    if shown != last:
+                        await response.write(f"event: seat\ndata: {_dumps(view)}\n\n"
+                                             .encode())
+                        last, quiet = shown, loop.time()
+                if loop.time() - quiet > KEEPALIVE:
+                    await response.write(b": keepalive\n\n")
+                    quiet = loop.time()
+                await self.work.changes.wait(2.0)
+                if loop.time() - checked > RECHECK:
+                    checked = loop.time()
+                    if await authenticate(self.api.accounts, request) is None:
+                        await response.write(b"event: ended\ndata: {}\n\n")
+                        break
+                view = await self.work.view(seat)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            self._streams -= 1
+        return response
+
+    def routes(self) -> list[Route]:
+        action = {"action": "string", "reason": "string"}
+        entry = dict.fromkeys(FIELDS, "string")
+        return [
+            Route("GET", "/seats/me", self.me, "one's own seat: state and since when, "
+                  "pause reasons, the screen pop of its call, its current or last call",
+                  permission="seats.own"),
+            Route("POST", "/seats/me/action", self.act_me, "log one's seat in, pause it "
+                  "(with a reason), unpause it, log it out", permission="seats.own",
+                  body=action),
+            Route("GET", "/seats/me/events", self.events, "server-sent events: one's seat "
+                  "view on each change (text/event-stream)", permission="seats.own"),
+            Route("GET", "/seats/{seat}", self.one, "a seat (one's own; a leader's: any)",
+                  permission="seats.own"),
+            Route("POST", "/seats/{seat}/action", self.act_one, "log a seat in, pause, "
+                  "unpause, log out (one's own; a leader's: any)", permission="seats.own",
+                  body=action),
+            Route("GET", "/calls/{linkedid}/entry", self.get_entry, "a call's 台帐 entry "
+                  "and its draft (the seat that took it; a leader)", permission="seats.own"),
+            Route("PUT", "/calls/{linkedid}/entry", self.put_draft, "the entry's draft, as "
+                  "typed", permission="seats.own", body=entry),
+            Route("POST", "/calls/{linkedid}/entry", self.save_entry, "save the call's 台帐 "
+                  "entry (audited)", permission="seats.own", body=entry),
+        ]
+
+    # -- the page -------------------------------------------------------------------------
+
+    def add_routes(self, app: web.Application) -> None:
+        app.router.add_get("/workbench/seat", self.page)
+        app.router.add_get("/static/workbench-seat.js", self.script)
+        app.router.add_get("/static/workbench-seat.css", self.css)
+        app.on_shutdown.append(self._shutdown)
+
+    async def _shutdown(self, app: web.Application) -> None:
+        self._closing.set()
+        self.work.changes.notify()
+
+    async def page(self, request: web.Request) -> web.StreamResponse:
+        auth = await authenticate(self.api.accounts, request)
+        if auth is None or auth.session is None:
+            return web.Response(status=303, headers={**HEADERS, "Location": "/login"})
+        if auth.must_change:
+            return web.Response(status=303, headers={**HEADERS, "Location": "/password"})
+        return web.Response(text=self._html, content_type="text/html", charset="utf-8",
+                            headers=PAGE_HEADERS)
+
+    async def script(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(text=self._script, content_type="text/javascript",
+                            charset="utf-8", headers=HEADERS)
+
+    async def css(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(text=self._css, content_type="text/css", charset="utf-8",
+                            headers=HEADERS)
+
+
+def seat_page(work: SeatWork, api: Api) -> Callable[[web.Application], None]:
+    """The seat's routes on `api`, and the page's routes for the web server."""
+    return SeatPage(work, api).add_routes
