@@ -19,16 +19,23 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
+from hotline.common.yamlsrc import load_file
+from hotline.core.calls.tracking import Call
+from hotline.core.routing.config import parse_routing
 from hotline.features.accounts.errors import LoginFailed, LoginThrottled
 from hotline.features.accounts.passwords import Passwords
 from hotline.features.accounts.service import Accounts
 from hotline.features.accounts.web import SESSION_COOKIE, Api, Pages, api_routes
+from hotline.features.workbench.web import SeatPage
 from hotline.ledger.store import Ledger
+from hotline.features.workbench.seat import SeatSources, SeatWork
+from tests.unit.test_seat_book import _Gateway
 
 T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 PASSWORD = "correct-horse-7"
 ROLES = ("seat", "expert", "leader", "liaison", "admin", "auditor")
 EVERYONE = frozenset(ROLES)
+SEATS = frozenset({"seat", "expert", "leader"})
 # Who may call each route: written out here, not read from the code, so that a route
 # whose roles change by mistake fails this test. Every registered route must be listed.
 ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
@@ -43,8 +50,20 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/users/{username}"): frozenset({"admin"}),
     ("PATCH", "/users/{username}"): frozenset({"admin"}),
     ("POST", "/users/{username}/password"): frozenset({"admin"}),
+    # the seat's page (hotline/features/workbench): seats, experts, leaders; a seat
+    # acts only on its own seat (tests/unit/test_workbench_seat.py)
+    ("GET", "/seats/me"): SEATS,
+    ("POST", "/seats/me/action"): SEATS,
+    ("GET", "/seats/me/events"): SEATS,
+    ("GET", "/seats/{seat}"): SEATS,
+    ("POST", "/seats/{seat}/action"): SEATS,
+    ("GET", "/calls/{linkedid}/entry"): SEATS,
+    ("PUT", "/calls/{linkedid}/entry"): SEATS,
+    ("POST", "/calls/{linkedid}/entry"): SEATS,
 }
 PUBLIC = {("GET", "/openapi.json")}
+# The sandbox's routing.yaml: seats 8001 and 8002 of the centre, 8101 of Hefei.
+ROUTING = parse_routing(load_file(Path(__file__).parents[2] / "config" / "routing.yaml"))
 
 
 class Clock:
@@ -63,6 +82,9 @@ class Bench:
     ledger: Ledger
     path: Path
     api: Api
+    work: SeatWork
+    gateway: _Gateway  # the AMI actions the seats' actions sent
+    calls: dict[str, Call]  # the call tracker's calls in progress, as the pages see them
 
     async def user(self, name: str, roles: set[str], *, must_change: bool = False,
                    **fields: str) -> None:
@@ -89,6 +111,8 @@ class Bench:
             sent["X-CSRF-Token"] = csrf
         async with self.client.request(method, "/api/v1" + path, json=json,
                                        headers=sent) as res:
+            if res.content_type == "text/event-stream":  # its first event, not its end
+                return res.status, {"event": (await res.content.readline()).decode()}
             return res.status, await res.json()
 
     def audit(self) -> list[tuple[str, str, str]]:
@@ -112,11 +136,16 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
                                                    "8101": "hefei"}))
     app = web.Application()
     Pages(accounts).add_routes(app)
+    gateway = _Gateway()
+    calls: dict[str, Call] = {}
+    work = SeatWork(SeatSources(gateway, ledger, lambda: ROUTING,  # type: ignore[arg-type]
+                                lambda: calls, clock=clock))
+    SeatPage(work, api).add_routes(app)
     api.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:
-        yield Bench(accounts, client, clock, ledger, path, api)
+        yield Bench(accounts, client, clock, ledger, path, api, work, gateway, calls)
     finally:
         await client.close()
         await ledger.close()
@@ -136,8 +165,14 @@ async def people(bench: Bench) -> dict[str, tuple[str, str]]:
     return out
 
 
-def concrete(path: str) -> str:
-    return path.replace("{id}", "999999").replace("{username}", "target")
+OWN_SEAT = {"seat": "8001", "expert": "8002"}
+
+
+def concrete(path: str, role: str = "admin") -> str:
+    """A route's path with its parameters: the caller's own seat (a leader: any)."""
+    return (path.replace("{id}", "999999").replace("{username}", "target")
+            .replace("{seat}", OWN_SEAT.get(role, "8101"))
+            .replace("{linkedid}", "1700000000.1"))
 
 
 BODIES: dict[tuple[str, str], Any] = {
@@ -145,6 +180,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/me/tokens"): {"name": "报表脚本"},
     ("POST", "/users"): {"username": "newcomer", "roles": ["leader"], "display_name": "新人"},
     ("PATCH", "/users/{username}"): {"display_name": "王芳"},
+    ("POST", "/seats/me/action"): {"action": "login"},
+    ("POST", "/seats/{seat}/action"): {"action": "login"},
+    ("PUT", "/calls/{linkedid}/entry"): {"question": "个税怎么报"},
+    ("POST", "/calls/{linkedid}/entry"): {"question": "个税怎么报"},
 }
 
 
@@ -159,7 +198,7 @@ async def test_every_route_by_every_role(bench: Bench) -> None:
     for (method, path), allowed in ROUTE_ROLES.items():
         for role in ROLES:
             cookie, csrf = sessions[role]
-            status, body = await bench.call(method, concrete(path), cookie, csrf,
+            status, body = await bench.call(method, concrete(path, role), cookie, csrf,
                                             json=BODIES.get((method, path)))
             if role in allowed:
                 assert status not in (401, 403), (method, path, role, body)
