@@ -26,9 +26,9 @@ from hotline.features.accounts.errors import LoginFailed, LoginThrottled
 from hotline.features.accounts.passwords import Passwords
 from hotline.features.accounts.service import Accounts
 from hotline.features.accounts.web import SESSION_COOKIE, Api, Pages, api_routes
+from hotline.features.workbench.seat import SeatSources, SeatWork
 from hotline.features.workbench.web import SeatPage
 from hotline.ledger.store import Ledger
-from hotline.features.workbench.seat import SeatSources, SeatWork
 from tests.unit.test_seat_book import _Gateway
 
 T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)

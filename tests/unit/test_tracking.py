@@ -65,6 +65,25 @@ def test_answered_call_walks_every_state_with_its_times() -> None:
     assert LID not in tr.calls
 
 
+def test_the_call_knows_which_seats_ring_for_it() -> None:
+    """The seats ringing for a call (the screen pop's): each AgentCalled adds its seat,
+    a no-answer takes it away, the answer clears them (the answering seat is `seat`)."""
+    tr = CallTracker()
+    entered(tr)
+    tr.apply(QueueJoined(LID, LID, "Local/s@caller-1;1", "center", None, None), at(4))
+    tr.apply(SeatRinging(LID, "center", "s1"), at(5))
+    call = tr.apply(SeatRinging(LID, "center", "s2"), at(5))
+    assert call is not None
+    assert call.ringing == ("s1", "s2")
+    call = tr.apply(SeatNoAnswer(LID, "center", "s1"), at(20))
+    assert call is not None
+    assert call.ringing == ("s2",)
+    tr.apply(SeatRinging(LID, "center", "s2"), at(20))
+    call = tr.apply(SeatConnected(LID, "center", "s2", 16.0), at(21))
+    assert call is not None
+    assert (call.ringing, call.seat, call.state) == ((), "s2", CallState.CONNECTED)
+
+
 def test_abandoned_in_queue() -> None:
     """A caller who hangs up in the queue is abandoned, with the wait and the seats that did
     not answer."""
