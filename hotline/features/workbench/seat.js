@@ -116,7 +116,8 @@
       lists = data;
       const e = data.entry || {};
       const f = e.draft || e.saved || {};
-      const call = data.call || {};
+      // The call's row may not be written yet while it rings: the pop has the same.
+      const call = data.call || (view && view.call) || {};
       const none = [["", "请选择"]];
       fill("e-category", none.concat(Object.entries(data.categories)), f.category || call.category);
       fill("e-topic", none.concat(Object.entries(data.topics)), f.topic || call.topic);
