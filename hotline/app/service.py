@@ -167,7 +167,8 @@ class Service:
         calls = self.calls
         self.seat_work = SeatWork(SeatSources(
             self.gateway, ledger, lambda: config().routing, lambda: calls.tracker.calls,
-            lambda: self.routing, utc_now))
+            lambda: self.routing, utc_now,
+            wrap_up_seconds=self.settings.web.after_call_work_seconds))
         calls.listeners.append(self.seat_work.on_call)
         self.accounts, workbench = workbench_from(self.settings, ledger,
                                                   lambda: config().routing, self.seat_work)

@@ -167,6 +167,10 @@ class WebSettings(_Section):
     session_idle_minutes: float = Field(30, gt=0, le=24 * 60)
     session_absolute_hours: float = Field(12, gt=0, le=7 * 24)
     secure_cookies: bool = False
+    # After-call work (话后处理): a seat working from its page (the page open) is paused
+    # with routing.yaml's reason after_call_work when a call it answered ends, until it
+    # saves the call's 台帐 entry or this many seconds pass (0: no after-call work).
+    after_call_work_seconds: float = Field(120, ge=0, le=3600)
 
 
 class LogSettings(_Section):

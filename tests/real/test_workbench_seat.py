@@ -5,7 +5,7 @@ test Asterisk) walks the shipped 12366 menu to the tip-off queue (key 2) and rin
 8001 (a Local seat that answers and talks 10 s): the page's screen pop, pushed over its
 event stream, shows 涉税举报 and the caller's number masked (never in full anywhere on
 the page); after the call the seat writes the 台帐 entry on the page and it is in the
-ledger beside the call's row."""
+ledger beside the call's row, ending the seat's after-call work."""
 
 from __future__ import annotations
 
@@ -33,14 +33,17 @@ async def test_a_tip_off_pops_on_the_seats_page_and_its_entry_is_saved(
     """Pause (用餐) and unpause from the page change the seat's state shown; a real
     tip-off through the 12366 menu ringing seat 8001 pops on its open page with the
     category 涉税举报 and the number masked as the ledger masks it, the full number
-    nowhere in the page; the 台帐 entry typed and saved on the page is the call's entry
-    in the ledger, saved by the person."""
+    nowhere in the page; after the call the seat is paused in after-call work (话后处理);
+    the 台帐 entry typed during the call survives a reload of the page, and once saved
+    it is the call's entry in the ledger, saved by the person, and the seat is
+    unpaused."""
     if not os.access(CHROMIUM, os.X_OK):
         _required("chromium is not installed (Debian package chromium; make system-deps)")
     from playwright.async_api import async_playwright, expect
 
     service = hotline_service
-    assert service.web is not None and service.web.url is not None
+    assert service.web is not None
+    assert service.web.url is not None
     url = service.web.url.rstrip("/")
     accounts = service.accounts
     if await accounts.book.get("seat8001") is None:
@@ -93,10 +96,16 @@ async def test_a_tip_off_pops_on_the_seats_page_and_its_entry_is_saved(
                     if not placed.done():
                         placed.cancel()
                 await page.wait_for_selector("#pop", state="hidden", timeout=15_000)
+                # After-call work: paused until the entry is saved (its page is open).
+                await expect(page.locator("#state")).to_have_text("暂停（话后处理）")
                 assert await page.input_value("#e-question") == "举报某公司虚开发票"
                 assert await page.input_value("#e-category") == "tip_off"
+                await page.reload()  # the draft typed during the call survives it
+                await expect(page.locator("#e-question")).to_have_value("举报某公司虚开发票")
+                await expect(page.locator("#e-department")).to_have_value("稽查局")
                 await page.click("#e-save")
                 await expect(page.locator("#e-status")).to_have_text("已保存")
+                await expect(page.locator("#state")).to_have_text("已登录")
             finally:
                 await browser.close()
     finally:

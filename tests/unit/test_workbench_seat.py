@@ -251,3 +251,49 @@ async def test_the_entry_draft_survives_a_reload_and_the_entry_is_saved(bench: B
     status, body = await bench.call("GET", path, cookie)
     assert body["entry"]["saved"]["department"] == "稽查局"
     assert body["entry"]["draft"] is None
+
+
+async def _paused(bench: Bench, want: str | None, within: float = 2.0) -> None:
+    async with asyncio.timeout(within):
+        while (await bench.work.seats.state("8001")).paused != want:  # noqa: ASYNC110
+            await asyncio.sleep(0.02)
+
+
+async def test_after_call_work_lasts_until_the_entry_is_saved_or_the_limit(
+        bench: Bench) -> None:
+    """A seat with its page open is paused in after-call work (话后处理) when a call it
+    answered ends; saving the call's entry unpauses it (under the person's name); a
+    second call's after-call work ends by itself at the limit (actor hotline). A seat
+    with no page open is not paused at all."""
+    await bench.user("zhang", {"seat"}, seat="8001", bureau="centre")
+    cookie, csrf = await bench.session("zhang")
+    await bench.call("POST", "/seats/me/action", cookie, csrf, json={"action": "login"})
+    bench.work.sources.wrap_up_seconds = 0.3
+    ended = {"state": CallState.ENDED, "rings": "x", "ringing": (), "seat": "演示座席8001",
+             "answered_at": T0, "ended_at": T0 + timedelta(minutes=2)}
+    first = ringing_call("call.1", "consultation", **ended)
+    bench.work.on_call(first)  # no page open: no after-call work
+    await asyncio.sleep(0.1)
+    assert (await bench.work.seats.state("8001")).paused is None
+    bench.work.watching["8001"] = 1  # the page is open (its event stream counts it)
+    second = ringing_call("call.2", "consultation", **ended)
+    await bench.ledger.upsert_calls([second], T0)
+    bench.work.on_call(second)
+    await _paused(bench, "after_call_work")
+    status, view = await bench.call("GET", "/seats/me", cookie)
+    assert view["state_label"] == "暂停（话后处理）"
+    bench.work.sources.wrap_up_seconds = 30  # the save, not the limit, ends this one
+    status, body = await bench.call("POST", "/calls/call.2/entry", cookie, csrf, json={
+        "category": "consultation", "question": "发票怎么开", "answer": "电子税务局开具",
+        "resolution": "on_the_spot"})
+    assert status == 200, body
+    await _paused(bench, None, 0.2)
+    bench.work.sources.wrap_up_seconds = 0.3
+    third = ringing_call("call.3", "consultation", **ended)
+    bench.work.on_call(third)
+    await _paused(bench, "after_call_work")
+    await _paused(bench, None, 2.0)  # the limit passed, nothing saved
+    assert rows(bench, "SELECT event, reason, actor FROM seat_events ORDER BY id") == [
+        ("login", None, "zhang"), ("pause", "after_call_work", "hotline"),
+        ("unpause", None, "zhang"), ("pause", "after_call_work", "hotline"),
+        ("unpause", None, "hotline")]

@@ -39,6 +39,8 @@ from hotline.pbx.gateway import AmiGateway
 log = structlog.get_logger("hotline.workbench")
 
 ACTIONS = {"login": "login", "logout": "logout", "pause": "pause", "unpause": "unpause"}
+WRAP_UP = "after_call_work"  # routing.yaml's pause reason of after-call work (话后处理)
+WRAP_UP_ACTOR = "hotline"  # who starts and times out after-call work in seat_events
 HISTORY_DAYS = 30
 RESOLUTIONS = {"on_the_spot": "当场解答", "work_order": "转工单"}
 DIFFICULTIES = {"ordinary": "一般", "difficult": "疑难"}
@@ -76,6 +78,8 @@ class SeatSources:
     calls: Callable[[], Mapping[str, Call]]  # the tracker's calls in progress
     loop: Callable[[], RoutingLoop | None] = lambda: None
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(CHINA))
+    # After-call work's limit in seconds (0: none; web.after_call_work_seconds).
+    wrap_up_seconds: float = 0.0
 
 
 class SeatWork:
@@ -88,6 +92,11 @@ class SeatWork:
         self.last_call: dict[str, str] = {}
         # linkedid -> the caller's earlier calls and open orders (read once per call)
         self._history: dict[str, dict[str, Any]] = {}
+        # seat id -> pages open on it now (their streams): after-call work is for seats
+        # that work from the page, not for a seat whose person has no page open
+        self.watching: dict[str, int] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._wrap_up_timers: dict[str, asyncio.TimerHandle] = {}
 
     # -- fed by the call handling ---------------------------------------------------------
 
@@ -97,7 +106,60 @@ class SeatWork:
             self.last_call[call.seat] = call.linkedid
         if call.state == CallState.ENDED:
             self._history.pop(call.linkedid, None)
+            if call.answered_at is not None and call.seat is not None:
+                self._spawn(self._wrap_up(call.seat, call.linkedid))
         self.changes.notify()
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- after-call work -------------------------------------------------------------------
+
+    async def _wrap_up(self, seat_name: str, linkedid: str) -> None:
+        """The seat that answered the call pauses in after-call work (if its page is
+        open, it is logged in and not paused, and routing.yaml has the reason), until
+        the entry is saved or wrap_up_seconds pass."""
+        limit = self.sources.wrap_up_seconds
+        routing = self.sources.routing()
+        if limit <= 0 or routing is None or WRAP_UP not in routing.pause_reasons:
+            return
+        seat = next((s for s in routing.seats.values()
+                     if seat_name in (s.name, s.device)), None)
+        if seat is None or not self.watching.get(seat.id):
+            return
+        try:
+            state = await self.seats.state(seat.id)
+            if not state.logged_in or state.paused:
+                return
+            saved = await self.entries.get(linkedid)
+            if saved is not None and saved["saved_at"]:
+                return  # written during the call: nothing left to do after it
+            await self.act(seat.id, "pause", WRAP_UP, actor=WRAP_UP_ACTOR)
+            log.info("workbench.wrap_up_started", seat=seat.id, linkedid=linkedid,
+                     limit=limit)
+        except Exception:  # the call is over and recorded; the seat just is not paused
+            log.exception("workbench.wrap_up_failed", seat=seat.id)
+            return
+        old = self._wrap_up_timers.pop(seat.id, None)
+        if old is not None:
+            old.cancel()
+        self._wrap_up_timers[seat.id] = asyncio.get_running_loop().call_later(
+            limit, lambda: self._spawn(self._end_wrap_up(seat.id, WRAP_UP_ACTOR,
+                                                         timed_out=True)))
+
+    async def _end_wrap_up(self, seat_id: str, actor: str, *, timed_out: bool) -> None:
+        """Unpause a seat still in after-call work (another pause stays as it is)."""
+        timer = self._wrap_up_timers.pop(seat_id, None)
+        if timer is not None:
+            timer.cancel()
+        try:
+            if (await self.seats.state(seat_id)).paused == WRAP_UP:
+                await self.act(seat_id, "unpause", None, actor=actor)
+                log.info("workbench.wrap_up_ended", seat=seat_id, timed_out=timed_out)
+        except Exception:
+            log.exception("workbench.wrap_up_failed", seat=seat_id)
 
     # -- which seat -----------------------------------------------------------------------
 
@@ -300,6 +362,7 @@ class SeatWork:
         await self.entries.save(linkedid, owner, fields, actor=actor,
                                 at=self.sources.clock())
         log.info("workbench.entry_saved", linkedid=linkedid, seat=owner, actor=actor)
+        await self._end_wrap_up(owner, actor, timed_out=False)
         self.changes.notify()
         return {"linkedid": linkedid, "saved": fields}
 

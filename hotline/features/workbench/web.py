@@ -152,6 +152,8 @@ class SeatPage:
             "X-Accel-Buffering": "no"})
         await response.prepare(request)
         self._streams += 1
+        watching = self.work.watching
+        watching[seat] = watching.get(seat, 0) + 1
         loop = asyncio.get_running_loop()
         checked = quiet = loop.time()
         last = None
@@ -178,6 +180,9 @@ class SeatPage:
             pass
         finally:
             self._streams -= 1
+            watching[seat] -= 1
+            if not watching[seat]:
+                del watching[seat]
         return response
 
     def routes(self) -> list[Route]:
