@@ -85,6 +85,7 @@ class Bench:
     work: SeatWork
     gateway: _Gateway  # the AMI actions the seats' actions sent
     calls: dict[str, Call]  # the call tracker's calls in progress, as the pages see them
+    page: SeatPage
 
     async def user(self, name: str, roles: set[str], *, must_change: bool = False,
                    **fields: str) -> None:
@@ -140,12 +141,13 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     calls: dict[str, Call] = {}
     work = SeatWork(SeatSources(gateway, ledger, lambda: ROUTING,  # type: ignore[arg-type]
                                 lambda: calls, clock=clock))
-    SeatPage(work, api).add_routes(app)
+    page = SeatPage(work, api)
+    page.add_routes(app)
     api.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:
-        yield Bench(accounts, client, clock, ledger, path, api, work, gateway, calls)
+        yield Bench(accounts, client, clock, ledger, path, api, work, gateway, calls, page)
     finally:
         await client.close()
         await ledger.close()

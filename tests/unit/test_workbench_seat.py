@@ -297,3 +297,32 @@ async def test_after_call_work_lasts_until_the_entry_is_saved_or_the_limit(
         ("login", None, "zhang"), ("pause", "after_call_work", "hotline"),
         ("unpause", None, "zhang"), ("pause", "after_call_work", "hotline"),
         ("unpause", None, "hotline")]
+
+
+async def test_an_open_page_keeps_nobody_logged_in(bench: Bench) -> None:
+    """The event stream's checks of its session do not count as the person's requests:
+    once the session is idle past web.session_idle_minutes the stream says `ended` and
+    closes, and the session no longer opens the API."""
+    await bench.user("zhang", {"seat"}, seat="8001", bureau="centre")
+    cookie, _ = await bench.session("zhang")
+    bench.page.recheck = 0.05
+    async with bench.client.get("/api/v1/seats/me/events",
+                                headers={"Cookie": cookie}) as res:
+        assert res.status == 200
+        bench.clock.now = T0 + timedelta(minutes=20)
+        for _ in range(3):  # checked at 20 minutes (a change wakes the stream): alive
+            await asyncio.sleep(0.1)
+            bench.work.changes.notify()
+        assert bench.page.streams == 1
+        # 31 minutes after the last request (11 after the checks: had they counted as
+        # requests, the session would live on)
+        bench.clock.now = T0 + timedelta(minutes=31)
+        seen = []
+        async with asyncio.timeout(5):
+            while "event: ended\n" not in seen:
+                line = (await res.content.readline()).decode()
+                assert line, seen  # the stream closed without saying why
+                seen.append(line)
+    assert (await bench.call("GET", "/seats/me", cookie))[0] == 401
+    await asyncio.sleep(0.05)
+    assert bench.page.streams == 0

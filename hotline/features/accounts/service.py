@@ -132,10 +132,12 @@ class Accounts:
                                      csrf=secrets.token_urlsafe(32), address=address, at=now)
         return session_id, user
 
-    async def by_session(self, session_id: str, address: str | None = None,
-                         ) -> Authenticated | None:
+    async def by_session(self, session_id: str, address: str | None = None, *,
+                         touch: bool = True) -> Authenticated | None:
         """The session's person, or None (unknown, ended, expired: an expiry ends it,
-        audited; a disabled account)."""
+        audited; a disabled account). `touch`: the request is the person's own (an open
+        page's event stream checking it is still alive is not, and keeps no session
+        from its idle expiry)."""
         id_hash = secret_hash(session_id)
         row = await self.book.session(id_hash)
         if row is None or row.ended_at is not None:
@@ -151,7 +153,7 @@ class Accounts:
             await self.book.end_session(id_hash, reason=why, actor=user.username, at=now,
                                         address=address)
             return None
-        if now - row.last_seen_at >= self.limits.touch:
+        if touch and now - row.last_seen_at >= self.limits.touch:
             await self.book.touch_session(id_hash, now)
         return Authenticated(user, self.person(user), session=row)
 

@@ -24,7 +24,13 @@ from aiohttp import web
 
 from hotline.features.accounts.errors import ApiBadBody, ApiNotFound, StaffNotAllowed
 from hotline.features.accounts.service import Authenticated
-from hotline.features.accounts.web import HEADERS, Api, Route, authenticate
+from hotline.features.accounts.web import (
+    HEADERS,
+    SESSION_COOKIE,
+    Api,
+    Route,
+    authenticate,
+)
 from hotline.features.workbench.seat import SeatWork
 from hotline.ledger.entries import FIELDS
 
@@ -60,6 +66,7 @@ class SeatPage:
         self.api = api
         self._closing = asyncio.Event()
         self._streams = 0
+        self.recheck = RECHECK
         self._script = FILES.joinpath("seat.js").read_text(encoding="utf-8")
         self._css = FILES.joinpath("seat.css").read_text(encoding="utf-8")
         self._html = FILES.joinpath("seat.html").read_text(encoding="utf-8")
@@ -170,9 +177,9 @@ class SeatPage:
                     await response.write(b": keepalive\n\n")
                     quiet = loop.time()
                 await self.work.changes.wait(2.0)
-                if loop.time() - checked > RECHECK:
+                if loop.time() - checked > self.recheck:
                     checked = loop.time()
-                    if await authenticate(self.api.accounts, request) is None:
+                    if not await self._alive(auth, request):
                         await response.write(b"event: ended\ndata: {}\n\n")
                         break
                 view = await self.work.view(seat)
@@ -184,6 +191,16 @@ class SeatPage:
             if not watching[seat]:
                 del watching[seat]
         return response
+
+    async def _alive(self, auth: Authenticated, request: web.Request) -> bool:
+        """The stream's login still holds (a session not ended nor expired, not touched
+        by this check: an open page alone keeps nobody logged in; a token not revoked)."""
+        accounts = self.api.accounts
+        session_id = request.cookies.get(SESSION_COOKIE)
+        if auth.session is not None and session_id:
+            return await accounts.by_session(session_id, request.remote, touch=False) \
+                is not None
+        return await authenticate(accounts, request) is not None
 
     def routes(self) -> list[Route]:
         action = {"action": "string", "reason": "string"}
