@@ -210,6 +210,9 @@ MIGRATIONS: list[str] = [
         saved_at         TEXT
     );
     CREATE INDEX call_entries_seat ON call_entries (seat, saved_at);
+    -- the screen pop's earlier calls and open work orders of the caller's number
+    CREATE INDEX calls_caller ON calls (caller_number, started_at);
+    CREATE INDEX work_orders_callback ON work_orders (callback_number, status);
     """,
 ]
 

@@ -232,7 +232,8 @@ def _no_parameters(request: web.Request, allowed: tuple[str, ...]) -> None:
                      f"given more than once for {request.path}: give each once")
 
 
-PATHS = "/, /api/status, /healthz, /phone/, /login, /workbench/, /api/v1/openapi.json"
+PATHS = ("/, /api/status, /healthz, /phone/, /login, /workbench/, /workbench/seat, "
+         "/api/v1/openapi.json")
 
 
 @web.middleware
