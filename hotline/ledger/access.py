@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from hotline.common.privacy import mask_row
+from hotline.common.privacy import is_confidential, mask_number, mask_row
+from hotline.ledger.entries import EntryBook
 from hotline.ledger.errors import CallUnknown as CallUnknown  # importable from here
 from hotline.ledger.errors import UnmaskRefused as UnmaskRefused
 from hotline.ledger.store import Ledger
@@ -61,7 +62,22 @@ async def show_call(ledger: Ledger, reader: Reader, linkedid: str, *, unmask: bo
     if row is None:
         raise CallUnknown(f"no call {linkedid!r} in the ledger")
     await audit(reader.actor, "call.unmask" if unmask else "call.view", target, None, at)
-    return row.as_dict() if unmask else masked_call(row.as_dict())
+    shown = row.as_dict() if unmask else masked_call(row.as_dict())
+    # The seat's 台帐 entry is part of the call's record (its callback number masked
+    # like the caller's).
+    found = await EntryBook(ledger).get(linkedid)
+    entry = None
+    if found is not None and found["saved"] is not None:
+        entry = {**found["saved"], "saved_by": found["saved_by"],
+                 "saved_at": found["saved_at"]}
+        if not unmask and (is_confidential(row.category)
+                           or is_confidential(entry["category"])):
+            # a reporter's, also when the seat corrected the category to a tip-off
+            entry["callback_number"] = mask_number(entry["callback_number"])
+            shown = {**mask_row({**shown, "category": "tip_off"}),
+                     "category": row.category}
+    shown["entry"] = entry
+    return shown
 
 
 async def order_opened(reader: Reader, order_id: int, *, unmask: bool, audit: Audit,

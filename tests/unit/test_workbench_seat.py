@@ -326,3 +326,33 @@ async def test_an_open_page_keeps_nobody_logged_in(bench: Bench) -> None:
     assert (await bench.call("GET", "/seats/me", cookie))[0] == 401
     await asyncio.sleep(0.05)
     assert bench.page.streams == 0
+
+
+async def test_ledger_show_has_the_entry_masked_like_the_call(bench: Bench) -> None:
+    """`hotline ledger show` (show_call) has the saved entry as part of the call's
+    record; when the seat corrected a consultation to a tip-off, the caller's number and
+    the entry's callback number are masked unless unmasked."""
+    from hotline.ledger.access import Reader, show_call
+
+    await bench.user("zhang", {"seat"}, seat="8001", bureau="centre")
+    cookie, csrf = await bench.session("zhang")
+    call = ringing_call("c.9", "consultation", state=CallState.ENDED, ringing=(),
+                        seat="演示座席8001", answered_at=T0, ended_at=T0)
+    await bench.ledger.upsert_calls([call], T0)
+    status, body = await bench.call("POST", "/calls/c.9/entry", cookie, csrf, json={
+        "category": "tip_off", "question": "举报偷税", "answer": "已登记",
+        "resolution": "on_the_spot", "callback_number": "13800001111"})
+    assert status == 200, body
+
+    async def audit(*_: Any) -> None:
+        return None
+
+    shown = await show_call(bench.ledger, Reader("zhang"), "c.9", unmask=False,
+                            audit=audit, at=T0)
+    assert (shown["caller_number"], shown["category"]) == ("139****2345", "consultation")
+    assert shown["entry"]["question"] == "举报偷税"
+    assert shown["entry"]["callback_number"] == "138****1111"
+    full = await show_call(bench.ledger, Reader("a", ("a",)), "c.9", unmask=True,
+                           audit=audit, at=T0)
+    assert (full["caller_number"], full["entry"]["callback_number"]) == (
+        NUMBER, "13800001111")

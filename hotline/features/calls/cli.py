@@ -178,6 +178,11 @@ def cmd_ledger_show(args: argparse.Namespace, ctx: Context) -> int:
         print(json.dumps(data, ensure_ascii=False))
     else:
         for key, value in data.items():
+            if isinstance(value, dict):  # the 台帐 entry
+                print(f"  {key}")
+                for sub, text in value.items():
+                    print(f"    {sub:14} {'' if text is None else text}")
+                continue
             print(f"  {key:16} {'' if value is None else value}")
     return 0
 
