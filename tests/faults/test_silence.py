@@ -96,7 +96,13 @@ async def callers_in_menu(gateway: AmiGateway, count: int,
 
 async def hang_up_all(gateway: AmiGateway, calls: list[TestCall],
                       tasks: list[asyncio.Task[None]]) -> None:
+    """End the test's calls in Asterisk, wherever they are. By the caller's own leg (its
+    Uniqueid, known from the start): a call that never ran hotline's IVR (a new call
+    while hotline was down, straight to the centre's queue) has no IVR channel, and was
+    left waiting in the queue, where the next test's seat answered it first."""
     for call in calls:
+        with contextlib.suppress(Exception):
+            await gateway.hangup(f"{call.linkedid}-caller")
         if call.ivr_channel is not None:
             with contextlib.suppress(Exception):
                 await gateway.hangup(call.ivr_channel)
