@@ -145,7 +145,8 @@ class Service:
                                   service_clock=clock, voicemail=voicemail,
                                   reconciler=reconciler)
         agi = self.settings.agi
-        self.lease = Lease(self._refresh_lease, seconds=agi.lease, interval=agi.refresh)
+        self.lease = Lease(self._refresh_lease, seconds=agi.lease, interval=agi.refresh,
+                           setvar_many=self._refresh_leases)
         # First on every reconnect, before the resync: what a lost link held may still
         # run, in part (a refresh without the void that followed it).
         self.gateway.on_connect(self.lease.relinked)
@@ -372,6 +373,11 @@ class Service:
         # A short timeout: a refresh that has not landed within the lease is useless.
         await self.gateway.set_channel_variable(channel, variable, value,
                                                 timeout=self.settings.agi.lease)
+
+    async def _refresh_leases(self, channels: list[str], variable: str,
+                              value: str) -> list[AmiError | None]:
+        return await self.gateway.set_channel_variables(channels, variable, value,
+                                                        timeout=self.settings.agi.lease)
 
 
 async def serve(settings: Settings, login_seats: Iterable[str] = ()) -> None:

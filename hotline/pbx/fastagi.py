@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -44,6 +44,9 @@ from hotline.pbx.errors import (
 from hotline.pbx.queues import queue_args
 
 log = structlog.get_logger("hotline.agi")
+
+# (channels, variable, value) -> for each channel None (set) or the error its Setvar met.
+SetvarMany = Callable[[list[str], str, str], Awaitable[list[AmiError | None]]]
 
 # The scripts of hotline's dialplan (agi://host:port/<script>).
 IVR_SCRIPT = "ivr"
@@ -146,7 +149,11 @@ class Lease:
 
     One Setvar per held channel per round, at most `parallel` in flight: 500 calls cost
     1,000 Setvars per second. A round that takes longer than `interval` delays the next
-    one (never two rounds at once).
+    one (never two rounds at once). With `setvar_many` ((channels, variable, value) ->
+    awaitable of each channel's error or None) a round sends each `parallel` channels'
+    Setvars together and awaits them at once, instead of a task and a timer per channel
+    (the lease was 7 % of hotline's CPU on real calls, bench/sip_load); `setvar` then
+    only voids.
 
     A refresh that got no answer may still land, late, on a channel that has left AGI (in
     a queue, talking to a seat), where the re-armed timeout would cut the call `seconds`
@@ -159,8 +166,10 @@ class Lease:
     seconds after, while they are out of AGI."""
 
     def __init__(self, setvar: Callable[[str, str, str], object], *, seconds: float = 2.0,
-                 interval: float = 0.5, parallel: int = 100, guard: float = 10.0) -> None:
+                 interval: float = 0.5, parallel: int = 100, guard: float = 10.0,
+                 setvar_many: SetvarMany | None = None) -> None:
         self._setvar = setvar  # (channel, variable, value) -> awaitable
+        self._setvar_many = setvar_many
         self.seconds = seconds
         self.interval = interval
         self.parallel = parallel
@@ -277,6 +286,15 @@ class Lease:
         while True:
             started = loop.time()
             tasks = []
+            if self._setvar_many is not None:
+                due = [c for c in self.held if c not in self._inflight]
+                if due:
+                    task = loop.create_task(self._refresh_many(due))
+                    for channel in due:
+                        self._inflight[channel] = task
+                    await asyncio.wait([task], timeout=self.seconds)
+                await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
+                continue
             for channel in list(self.held):
                 if channel in self._inflight:
                     continue  # its last refresh is still on its way
@@ -289,6 +307,30 @@ class Lease:
             if tasks:
                 await asyncio.wait(tasks, timeout=self.seconds)
             await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
+
+    async def _refresh_many(self, channels: list[str]) -> None:
+        assert self._setvar_many is not None
+        try:
+            for first in range(0, len(channels), self.parallel):
+                # Released meanwhile (left AGI): not refreshed.
+                chunk = [c for c in channels[first:first + self.parallel] if c in self.held]
+                if not chunk:
+                    continue
+                errors = await self._setvar_many(chunk, LEASE_VARIABLE, self.value)
+                for channel, error in zip(chunk, errors, strict=True):
+                    if error is None:
+                        self.refreshes += 1
+                        self._unanswered.discard(channel)
+                        continue
+                    self.failures += 1
+                    if channel in self.held:  # timed out or cut off: it may yet land
+                        self._unanswered.add(channel)
+                    log.debug("agi.lease_refresh_failed", channel=channel, error=str(error))
+        finally:
+            me = asyncio.current_task()
+            for channel in channels:
+                if self._inflight.get(channel) is me:
+                    del self._inflight[channel]
 
     async def _refresh(self, channel: str, gate: asyncio.Semaphore) -> None:
         try:

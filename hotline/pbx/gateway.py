@@ -258,6 +258,9 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
         self.closed_future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.greeted: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.timed_out = False  # the watchdog gave up on it: lost since its last message
+        # Actions written in this turn of the event loop, sent together at its end (one
+        # send for a lease round's hundreds of Setvars, not one each; in order).
+        self._out: list[bytes] | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -323,11 +326,23 @@ class _Protocol(AMIProtocol):  # type: ignore[misc]
     def close(self) -> None:
         # Unlike panoramisk, nothing is kept for re-sending.
         if not self.closed:
+            self._flush()  # what was written before the close goes first
             self.closed = True
             self.transport.close()
 
     def write(self, data: bytes) -> None:
-        self.transport.write(data)
+        if self._out is None:
+            self._out = [data]
+            asyncio.get_running_loop().call_soon(self._flush)
+        else:
+            self._out.append(data)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, None
+        # Dropped (reset, a protocol violation): what was not sent yet is thrown away,
+        # like what the kernel held (see reset).
+        if out and not self.closed:
+            self.transport.write(b"".join(out))
 
 
 class AmiGateway(AsteriskOperations):
@@ -580,6 +595,60 @@ class AmiGateway(AsteriskOperations):
                 response)
         return events
 
+    async def send_many(self, actions: list[dict[str, Any]], *,
+                        timeout: float | None = None) -> list[AmiMessage | AmiError]:
+        """Send actions together (one write) and wait, up to `timeout` for all of them,
+        for their responses: each action's response, or the error it met (AmiTimeout,
+        AmiDisconnected, AmiActionFailed on an Error response). Never re-sent. For the
+        lease's rounds: one await for hundreds of Setvars, not a task and a timer each."""
+        protocol = self._protocol
+        if protocol is None or protocol.closed or not self._logged_in:
+            return [AmiDisconnected(f"not connected to AMI at {self.address}; "
+                                    f"{a.get('Action', '?')} not sent") for a in actions]
+        loop = asyncio.get_running_loop()
+        sent: list[tuple[str, _Pending]] = []
+        for action in actions:
+            action_id, name, fields = self._fields(action)
+            pending = _Pending(name, loop.create_future())
+            self._pending[action_id] = pending
+            sent.append((action_id, pending))
+            protocol.write(serialize_action(fields))
+        limit = self.action_timeout if timeout is None else timeout
+        try:
+            if sent:
+                await asyncio.wait([p.future for _, p in sent], timeout=limit)
+        finally:
+            for action_id, _ in sent:
+                self._pending.pop(action_id, None)
+        results: list[AmiMessage | AmiError] = []
+        for _, pending in sent:
+            name = pending.name
+            failed = pending.future.exception() if pending.future.done() else None
+            if isinstance(failed, AmiError):  # the connection dropped meanwhile
+                results.append(failed)
+            elif pending.response is None:
+                results.append(AmiTimeout(f"{name} got no answer from AMI at {self.address} "
+                                          f"within {limit:g} s"))
+                pending.future.cancel()
+            elif not pending.response.is_success:
+                results.append(AmiActionFailed(
+                    f"{name} failed: {pending.response.get('Message') or 'error'}",
+                    pending.response))
+            else:
+                results.append(pending.response)
+        return results
+
+    def _fields(self, action: dict[str, Any]) -> tuple[str, str, dict[str, str | list[str]]]:
+        """A fresh ActionID, the action's name and its headers."""
+        name = str(action.get("Action", "?"))
+        action_id = self._next_id()
+        fields: dict[str, str | list[str]] = {"Action": name, "ActionID": action_id}
+        for key, value in action.items():
+            if key.lower() in ("action", "actionid"):
+                continue
+            fields[key] = [str(v) for v in value] if isinstance(value, list) else str(value)
+        return action_id, name, fields
+
     async def _send(self, action: dict[str, Any], timeout: float | None,
                     wants_list: bool) -> tuple[AmiMessage, list[AmiMessage]]:
         protocol = self._protocol
@@ -587,12 +656,7 @@ class AmiGateway(AsteriskOperations):
         if protocol is None or protocol.closed or (
                 not self._logged_in and name.lower() != "login"):
             raise AmiDisconnected(f"not connected to AMI at {self.address}; {name} not sent")
-        action_id = self._next_id()
-        fields: dict[str, str | list[str]] = {"Action": name, "ActionID": action_id}
-        for key, value in action.items():
-            if key.lower() in ("action", "actionid"):
-                continue
-            fields[key] = [str(v) for v in value] if isinstance(value, list) else str(value)
+        action_id, name, fields = self._fields(action)
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         pending = _Pending(name, future, wants_list)
         self._pending[action_id] = pending

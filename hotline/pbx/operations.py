@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from hotline.core.calls.live import ChannelInfo, QueueStatus
 from hotline.pbx.ami.message import AmiMessage
 from hotline.pbx.channels import parse_channels
-from hotline.pbx.errors import AmiActionFailed, AmiAlready
+from hotline.pbx.errors import AmiActionFailed, AmiAlready, AmiError
 from hotline.pbx.queues import parse_queue_status
 
 # The channel variable that tells the dialplan (config/asterisk/extensions.conf) hotline
@@ -46,6 +46,9 @@ class AsteriskOperations:
 
         async def send_list(self, action: dict[str, Any], *,
                             timeout: float | None = None) -> list[AmiMessage]: ...
+
+        async def send_many(self, actions: list[dict[str, Any]], *,
+                            timeout: float | None = None) -> list[AmiMessage | AmiError]: ...
 
     # -- queue members ------------------------------------------------------------------
 
@@ -104,6 +107,15 @@ class AsteriskOperations:
                                    timeout: float | None = None) -> None:
         await self.send({"Action": "Setvar", "Channel": channel, "Variable": name,
                          "Value": value}, timeout=timeout)
+
+    async def set_channel_variables(self, channels: list[str], name: str, value: str, *,
+                                    timeout: float | None = None) -> list[AmiError | None]:
+        """The same variable on many channels, sent together: for each channel None (set)
+        or the error its Setvar met."""
+        replies = await self.send_many(
+            [{"Action": "Setvar", "Channel": channel, "Variable": name, "Value": value}
+             for channel in channels], timeout=timeout)
+        return [r if isinstance(r, AmiError) else None for r in replies]
 
     # -- channels -------------------------------------------------------------------------
 

@@ -148,6 +148,38 @@ async def test_an_error_response_raises_action_failed_with_the_response() -> Non
         assert not reply.is_success
 
 
+async def test_send_many_answers_each_action_with_its_response_or_its_error() -> None:
+    """Actions sent together (the lease's Setvars) each get their own outcome: the
+    response, AmiActionFailed for an Error, AmiTimeout for one never answered; all
+    within one timeout, and the connection stays usable."""
+    def setvar(action: Action) -> str | None:
+        if action.name != "Setvar":
+            return None
+        channel = action.get("Channel")
+        if channel == "gone":
+            return response("No such channel", status="Error")
+        return None if channel == "stalled" else response("Variable Set")
+
+    async with FakeAmi() as ami, running(ami) as gateway:
+        ami.handler = setvar
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        results = await gateway.send_many(
+            [{"Action": "Setvar", "Channel": c, "Variable": "V", "Value": "1"}
+             for c in ("ok", "gone", "stalled")], timeout=0.2)
+        assert loop.time() - started < 0.6
+        assert isinstance(results[0], AmiMessage)
+        assert results[0].is_success
+        assert isinstance(results[1], AmiActionFailed)
+        assert "No such channel" in str(results[1])
+        assert isinstance(results[2], AmiTimeout)
+        assert [a.get("Channel") for a in ami.received("Setvar")] == ["ok", "gone", "stalled"]
+        ok, gone = await gateway.set_channel_variables(["ok", "gone"], "V", "1")
+        assert ok is None
+        assert isinstance(gone, AmiActionFailed)
+        assert (await gateway.send({"Action": "Ping"}))["Ping"] == "Pong"
+
+
 async def test_action_values_reach_asterisk_as_sent_and_injection_is_refused() -> None:
     """Action values (Chinese names too) reach Asterisk as sent; a value with a line break
     is refused before sending."""

@@ -280,3 +280,42 @@ async def test_a_refresh_failing_while_the_call_is_released_is_voided() -> None:
     finally:
         loop.cancel()
     assert written == ["2", "0"]
+
+
+async def test_a_batched_round_refreshes_every_held_channel_at_once_and_voids_a_lost_one(
+) -> None:
+    """With setvar_many (the service's way) a round sends every held channel's refresh in
+    one call; a channel whose refresh got no answer is voided when it leaves AGI, one
+    whose refresh was answered is not."""
+    from hotline.pbx.errors import AmiError, AmiTimeout
+
+    other = "PJSIP/trunk-00000002"
+    rounds: list[list[str]] = []
+    voids: list[tuple[str, str]] = []
+    refreshed = asyncio.Event()
+
+    async def setvar(channel: str, variable: str, value: str) -> None:
+        voids.append((channel, value))
+
+    async def setvar_many(channels: list[str], variable: str,
+                          value: str) -> list[AmiError | None]:
+        assert (variable, value) == (LEASE_VARIABLE, "2")
+        rounds.append(sorted(channels))
+        refreshed.set()
+        return [AmiTimeout("no answer") if c == CHANNEL else None for c in channels]
+
+    lease = Lease(setvar, seconds=2.0, interval=5.0, setvar_many=setvar_many)
+    lease.hold(CHANNEL)
+    lease.hold(other)
+    loop = asyncio.create_task(lease.run())
+    try:
+        await asyncio.wait_for(refreshed.wait(), 2)
+        await asyncio.sleep(0.01)
+        lease.drop(other)
+        lease.drop(CHANNEL)
+        await asyncio.sleep(0.05)
+    finally:
+        loop.cancel()
+    assert rounds == [sorted([CHANNEL, other])]
+    assert (lease.refreshes, lease.failures) == (1, 1)
+    assert voids == [(CHANNEL, "0")]
