@@ -492,7 +492,8 @@ class CallHandling:
             self.check_record_soon()  # its events may have been lost: the record tells
         if call.state == CallState.ENDED:
             log.info("call.finished", linkedid=call.linkedid, outcome=call.outcome and
-                     call.outcome.value, digits=call.digits, queue=call.queue, seat=call.seat,
+                     call.outcome.value, dialplan=call.dialplan, digits=call.digits,
+                     queue=call.queue, seat=call.seat,
                      wait=call.wait_seconds, talk=call.talk_seconds,
                      reason=call.end_reason and call.end_reason.value)
 
@@ -579,8 +580,9 @@ class CallHandling:
                                self.prompts.for_dialplan(plan.name), report, answered,
                                link, self.voicemail, config.routing, agi)
             self.runners[channel] = runner
-            log.info("ivr.started", dialplan=plan.name, version=plan.version,
-                     calendar=context.calendar, generation=config.generation)
+            # Debug: call.finished is the call's one info line (dialplan included).
+            log.debug("ivr.started", dialplan=plan.name, version=plan.version,
+                      calendar=context.calendar, generation=config.generation)
             try:
                 await runner.agi.answer()
                 finish = await runner.run()
