@@ -435,12 +435,15 @@ class CallTracker:
             return replace(call, voicemail_id=fact.voicemail_id)
         if isinstance(fact, IvrProgress):
             # The menus' category and topic as they are now: going back undoes them.
-            new = replace(call, digits=fact.pressed, ivr_path=fact.path,
-                          category=fact.category, topic=fact.topic,
-                          dialplan=fact.dialplan or call.dialplan,
-                          self_service=fact.self_service or call.self_service,
-                          after_hours=fact.after_hours or call.after_hours)
-            return call if new == call else new
+            now = (fact.pressed, fact.path, fact.category, fact.topic,
+                   fact.dialplan or call.dialplan, fact.self_service or call.self_service,
+                   fact.after_hours or call.after_hours)
+            if now == (call.digits, call.ivr_path, call.category, call.topic, call.dialplan,
+                       call.self_service, call.after_hours):
+                return call  # nothing new (a step that changed none of them)
+            return replace(call, digits=now[0], ivr_path=now[1], category=now[2],
+                           topic=now[3], dialplan=now[4], self_service=now[5],
+                           after_hours=now[6])
         if isinstance(fact, Referred):
             return replace(call, referred_to=fact.number)
         if isinstance(fact, QueueJoined):

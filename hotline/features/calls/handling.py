@@ -466,16 +466,19 @@ class CallHandling:
 
     def _record(self, call: Call) -> None:
         config = self.config()
+        changes: dict[str, Any] = {}  # one replace for all (a call makes several snapshots)
         if config.routing is not None and call.queue is not None:
             base = config.routing.base_queue(call.queue)
             if base != call.queue:  # a region queue counts as its queue
-                call = replace(call, queue=base)
+                changes["queue"] = base
         if call.seat is not None and call.seat_group is None:
             group = config.seat_groups.get(call.seat)
             if group is not None:
-                call = replace(call, seat_group=group)
+                changes["seat_group"] = group
         if call.region is None and call.caller_number:
-            call = replace(call, region=region_of(call.caller_number))
+            changes["region"] = region_of(call.caller_number)
+        if changes:
+            call = replace(call, **changes)
         self.writer.put(call)
         for listener in self.listeners:
             try:
