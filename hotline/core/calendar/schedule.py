@@ -100,12 +100,20 @@ class Override:
     hours: Hours | None = None  # None with closed=False: open with the usual hours
 
 
+OFFICIAL_CACHE = 4096  # dates a Calendar remembers (more than ten years of days)
+
+
 @dataclass(frozen=True)
 class Calendar:
     hours: Hours = DEFAULT_HOURS
     queue_hours: Mapping[str, Hours] = field(default_factory=dict)
     years: Mapping[int, YearSchedule] = field(default_factory=dict)
     overrides: tuple[Override, ...] = ()
+    # What each date is by the official schedule, once worked out: every call asks it
+    # for the line and each queue with hours of its own (chinese_calendar's look-up was
+    # 2 % of hotline's CPU on real calls, bench/sip_load). Bounded by OFFICIAL_CACHE.
+    _official_days: dict[date, Day] = field(default_factory=dict, init=False,
+                                            compare=False, repr=False)
 
     # -- days -----------------------------------------------------------------------------
 
@@ -126,6 +134,14 @@ class Calendar:
                    hours if base.working else (), base.source)
 
     def _official(self, day: date) -> Day:
+        known = self._official_days.get(day)
+        if known is None:
+            if len(self._official_days) >= OFFICIAL_CACHE:
+                self._official_days.clear()
+            known = self._official_days[day] = self._official_uncached(day)
+        return known
+
+    def _official_uncached(self, day: date) -> Day:
         schedule = self.years.get(day.year)
         if schedule is not None:
             for span in schedule.workdays:
