@@ -319,3 +319,39 @@ async def test_a_batched_round_refreshes_every_held_channel_at_once_and_voids_a_
     assert rounds == [sorted([CHANNEL, other])]
     assert (lease.refreshes, lease.failures) == (1, 1)
     assert voids == [(CHANNEL, "0")]
+
+
+async def test_a_round_sends_every_batch_without_waiting_for_the_answers_of_another() -> None:
+    """More channels than `parallel`: the round's batches all go out at once, so a batch
+    Asterisk is slow to answer holds up no other channel's refresh."""
+    from hotline.pbx.errors import AmiError
+
+    channels = [f"PJSIP/trunk-0000000{n}" for n in range(3)]
+    sent: list[list[str]] = []
+    answer = asyncio.Event()
+
+    async def setvar(channel: str, variable: str, value: str) -> None:
+        return None
+
+    async def setvar_many(batch: list[str], variable: str,
+                          value: str) -> list[AmiError | None]:
+        sent.append(batch)
+        await answer.wait()  # none answered until every batch was sent
+        return [None for _ in batch]
+
+    lease = Lease(setvar, seconds=2.0, interval=5.0, parallel=1, setvar_many=setvar_many)
+    for channel in channels:
+        lease.hold(channel)
+    loop = asyncio.create_task(lease.run())
+    try:
+        for _ in range(100):
+            if len(sent) == 3:
+                break
+            await asyncio.sleep(0.01)
+        assert sorted(c for batch in sent for c in batch) == sorted(channels)
+        assert all(len(batch) == 1 for batch in sent)
+        answer.set()
+        await asyncio.sleep(0.02)
+        assert lease.refreshes == 3
+    finally:
+        loop.cancel()
