@@ -214,6 +214,14 @@ class Lease:
                 self._releasing.discard(channel)
         self.drop(channel)
 
+    def forget(self, channel: str) -> None:
+        """Stop refreshing `channel`, without voiding a refresh in flight: for a call that
+        hangs up now (finished: HOTLINE_DONE set), where a refresh landing late changes
+        nothing. A void per finished call costs a Setvar each, most when Asterisk answers
+        slowly (a round stays in flight longer): load on a loaded Asterisk."""
+        self.held.discard(channel)
+        self._unanswered.discard(channel)
+
     def drop(self, channel: str) -> None:
         """Stop refreshing `channel` now: its call left AGI (the lease ran out, the caller
         hung up, the session ended). A refresh of it still unanswered may yet land (a
@@ -369,6 +377,7 @@ class FastAgiChannel(AgiCommands):
         self.script = connection.script
         # Between two connections: the caller is in a queue of the dialplan.
         self.in_queue = False
+        self.finished = False  # finish() done: HOTLINE_DONE set, the call hangs up
         server.lease.hold(self.channel)
 
     async def command(self, text: str, timeout: float | None = None) -> AgiResult:
@@ -415,11 +424,13 @@ class FastAgiChannel(AgiCommands):
     async def finish(self) -> None:
         """Hotline has finished with the call: the dialplan hangs up, not falls back.
         HOTLINE_DONE set, the connection closes and the dialplan's Hangup() follows at
-        once: no AGI HANGUP (a command, and its two AGIExec events, less per call). Not
-        waiting for a refresh in flight either (release): landing on a channel that
-        hangs up, it changes nothing (and it is voided all the same)."""
+        once: no AGI HANGUP (a command, and its two AGIExec events, less per call). A
+        refresh in flight is neither waited for (release) nor voided (drop): landing on
+        a channel that hangs up, it changes nothing."""
         await self.mark_done()
-        self.close()
+        self.server.lease.forget(self.channel)
+        self.finished = True
+        self.connection.close()
 
     async def send_on(self, *, done: bool = False) -> None:
         """Leave AGI: to the dialplan's fallback (queue, voicemail), or, `done`, to hang up."""
@@ -435,7 +446,8 @@ class FastAgiChannel(AgiCommands):
 
     def close(self) -> None:
         """Close the connection now (the caller goes on in the dialplan); for cleanup."""
-        self.server.lease.drop(self.channel)
+        if not self.finished:  # finish() has seen to the lease: the call hangs up
+            self.server.lease.drop(self.channel)
         self.connection.close()
 
 
