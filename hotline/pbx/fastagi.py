@@ -294,6 +294,8 @@ class Lease:
         while True:
             started = loop.time()
             tasks = []
+            if self._stale:  # guarded after a relink: voided again while out of AGI
+                self._void_stale()
             if self._setvar_many is not None:
                 due = [c for c in self.held if c not in self._inflight]
                 for first in range(0, len(due), self.parallel):
@@ -315,8 +317,6 @@ class Lease:
                 task = loop.create_task(self._refresh(channel, gate))
                 self._inflight[channel] = task
                 tasks.append(task)
-            if self._stale:
-                self._void_stale()
             if tasks:
                 await asyncio.wait(tasks, timeout=self.seconds)
             await asyncio.sleep(max(0.0, self.interval - (loop.time() - started)))
@@ -333,7 +333,8 @@ class Lease:
                     self._unanswered.discard(channel)
                     continue
                 self.failures += 1
-                if channel in self.held:  # timed out or cut off: it may yet land
+                # Timed out or cut off: it may yet land.
+                if channel in self.held or channel in self._releasing:
                     self._unanswered.add(channel)
                 log.debug("agi.lease_refresh_failed", channel=channel, error=str(error))
         finally:

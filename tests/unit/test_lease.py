@@ -4,7 +4,11 @@ timeout of a call that has left hotline's AGI."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 
+import pytest
+
+from hotline.pbx.errors import AmiError
 from hotline.pbx.fastagi import LEASE_VARIABLE, Lease
 
 CHANNEL = "PJSIP/trunk-00000001"
@@ -158,8 +162,27 @@ class Links:
     def on(self, link: int) -> list[tuple[str, str]]:
         return [(c, v) for n, c, v in self.written if n == link]
 
+    async def setvar_many(self, channels: list[str], variable: str,
+                          value: str) -> list[AmiError | None]:
+        """The service's batched refresh: each channel's Setvar on the current link,
+        each one's error or None."""
+        results = await asyncio.gather(*(self.setvar(c, variable, value) for c in channels),
+                                       return_exceptions=True)
+        return [r if isinstance(r, AmiError) else None for r in results]
 
-async def test_a_refresh_a_lost_link_held_is_voided_again_on_the_next_link() -> None:
+
+# The guard tests run with the lease's one-by-one refreshes and with its batched ones
+# (setvar_many: what the service uses).
+BATCHED = pytest.mark.parametrize("batched", [False, True], ids=["single", "batched"])
+
+
+def lease_on(links: Links, setvar: Callable[[str, str, str], Awaitable[None]],
+             batched: bool, **kwargs: float) -> Lease:
+    return Lease(setvar, setvar_many=links.setvar_many if batched else None, **kwargs)
+
+
+@BATCHED
+async def test_a_refresh_a_lost_link_held_is_voided_again_on_the_next_link(batched: bool) -> None:
     """The link goes silent with a refresh of the channel written; the lease runs out
     and the call leaves AGI (the fallback's queue); the void that follows the refresh on
     that link is never answered; the link is lost. A link that heals may run only the
@@ -167,7 +190,7 @@ async def test_a_refresh_a_lost_link_held_is_voided_again_on_the_next_link() -> 
     1.75 s after it healed), so once the next link is logged in the channel is voided
     there before `relinked` returns, and again every round for the guard, never after."""
     links = Links()
-    lease = Lease(links.setvar, seconds=1.75, interval=0.05, guard=0.5)
+    lease = lease_on(links, links.setvar, batched, seconds=1.75, interval=0.05, guard=0.5)
     lease.hold(CHANNEL)
     loop = asyncio.create_task(lease.run())
     try:
@@ -195,12 +218,13 @@ async def test_a_refresh_a_lost_link_held_is_voided_again_on_the_next_link() -> 
     assert len(links.on(2)) == after, "no void past the guard"
 
 
-async def test_a_call_still_in_agi_at_the_relink_is_voided_when_it_leaves() -> None:
+@BATCHED
+async def test_a_call_still_in_agi_at_the_relink_is_voided_when_it_leaves(batched: bool) -> None:
     """A short cut: the call is still in hotline's IVR when the next link comes, its new
     refreshes are answered; when it leaves AGI within the guard, it is voided though no
     refresh of its is unanswered now (the lost link's may still land)."""
     links = Links()
-    lease = Lease(links.setvar, seconds=1.75, interval=0.05, guard=5.0)
+    lease = lease_on(links, links.setvar, batched, seconds=1.75, interval=0.05, guard=5.0)
     lease.hold(CHANNEL)
     loop = asyncio.create_task(lease.run())
     try:
@@ -222,7 +246,8 @@ async def test_a_call_still_in_agi_at_the_relink_is_voided_when_it_leaves() -> N
     assert links.on(2)[-1] == (CHANNEL, "0")
 
 
-async def test_a_guarded_channel_that_is_gone_is_forgotten() -> None:
+@BATCHED
+async def test_a_guarded_channel_that_is_gone_is_forgotten(batched: bool) -> None:
     """A void refused (the channel hung up: Asterisk has no such channel) ends the
     channel's guard: nothing more is sent for it."""
     from hotline.pbx.errors import AmiActionFailed
@@ -236,7 +261,7 @@ async def test_a_guarded_channel_that_is_gone_is_forgotten() -> None:
             raise AmiActionFailed("Setvar failed: Channel not found")
         await links.setvar(channel, variable, value)
 
-    lease = Lease(setvar, seconds=1.75, interval=0.05, guard=5.0)
+    lease = lease_on(links, setvar, batched, seconds=1.75, interval=0.05, guard=5.0)
     lease.hold(CHANNEL)
     loop = asyncio.create_task(lease.run())
     try:
@@ -287,7 +312,7 @@ async def test_a_batched_round_refreshes_every_held_channel_at_once_and_voids_a_
     """With setvar_many (the service's way) a round sends every held channel's refresh in
     one call; a channel whose refresh got no answer is voided when it leaves AGI, one
     whose refresh was answered is not."""
-    from hotline.pbx.errors import AmiError, AmiTimeout
+    from hotline.pbx.errors import AmiTimeout
 
     other = "PJSIP/trunk-00000002"
     rounds: list[list[str]] = []
@@ -324,7 +349,6 @@ async def test_a_batched_round_refreshes_every_held_channel_at_once_and_voids_a_
 async def test_a_round_sends_every_batch_without_waiting_for_the_answers_of_another() -> None:
     """More channels than `parallel`: the round's batches all go out at once, so a batch
     Asterisk is slow to answer holds up no other channel's refresh."""
-    from hotline.pbx.errors import AmiError
 
     channels = [f"PJSIP/trunk-0000000{n}" for n in range(3)]
     sent: list[list[str]] = []
