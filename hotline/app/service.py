@@ -242,12 +242,29 @@ class Service:
         except Exception:  # the line goes on; `hotline users init` can do it later
             log.exception("accounts.default_admin_failed")
             return
-        if password is not None:
+        if password is None:
+            return
+        about = (f"(the default admin 'admin', bound to the OS account {login!r}: log in at "
+                 "/login; the password must be changed at the first login)")
+        if _is_terminal(sys.stderr):
             with contextlib.suppress(OSError, ValueError):
-                print(f"hotline: 默认管理员账号 admin 已创建，一次性密码 {password} "
-                      f"(the default admin 'admin', bound to the OS account {login!r}: "
-                      "log in at /login; the password is shown only this once and must "
-                      "be changed at the first login)", file=sys.stderr, flush=True)
+                print(f"hotline: 默认管理员账号 admin 已创建，一次性密码 {password} {about}",
+                      file=sys.stderr, flush=True)
+            return
+        # stderr is a file or a journal, where the log goes too: the password goes to a
+        # file only its owner may read, beside the ledger, and the log names the file.
+        where = ledger_path(self.settings).parent / ADMIN_PASSWORD_FILE
+        try:
+            await asyncio.to_thread(_write_private, where, f"{password}\n")
+        except OSError as exc:
+            log.error("accounts.default_admin_password_not_written", path=str(where),
+                      error=str(exc), hint="run `hotline users passwd admin` for a new one")
+            return
+        log.warning("accounts.default_admin_password_file", path=str(where),
+                    hint="read it, log in at /login, change it; then delete the file")
+        with contextlib.suppress(OSError, ValueError):
+            print(f"hotline: 默认管理员账号 admin 已创建，一次性密码见文件 {where} {about}",
+                  file=sys.stderr, flush=True)
 
     async def _import_fallback_voicemail(self) -> None:
         inbox = fallback_inbox_from(self.settings)
@@ -452,3 +469,25 @@ def _on_signal(service: Service, sig: signal.Signals) -> None:
     # and the stop must not depend on it.
     service.stop()
     log.info("service.signal", signal=sig.name)
+
+
+# The default admin's one-time password, when stderr is no terminal (beside the ledger).
+ADMIN_PASSWORD_FILE = "admin-one-time-password"
+
+
+def _is_terminal(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):
+        return False
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `text` to a new file `path` that only its owner may read (0600; an older one
+    is replaced, never followed if a link)."""
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as out:
+        out.write(text)
