@@ -159,7 +159,7 @@ class Service:
             self.routing = RoutingLoop(
                 self.gateway, ledger, config,
                 lambda now: config().calendar.state(clock.at(now)) == "open", utc_now,
-                self.settings.routing.interval,
+                self.settings.routing.interval, min_gap=self.settings.routing.min_gap,
                 queue_open=lambda now: {
                     queue: config().calendar.state(clock.at(now), queue) == "open"
                     for queue in config().calendar.queue_hours})
