@@ -44,6 +44,7 @@ class Joins:
         self.seen: dict[str, list[tuple[str, float]]] = {}
         self.completed: dict[str, float] = {}
         self.hung_up: dict[str, float] = {}
+        self.seat_gone: dict[str, list[float]] = {}  # Hangups of seats' legs
         self.changed = asyncio.Event()
 
         def watch(message: AmiMessage | EventGap) -> None:
@@ -57,19 +58,44 @@ class Joins:
                 self.completed[linkedid] = stamp
             elif message.event == "Hangup" and message.get("Uniqueid") == linkedid:
                 self.hung_up[linkedid] = stamp
+            elif message.event == "Hangup" and message.get("Uniqueid") not in (
+                    linkedid, f"{linkedid}-caller"):
+                # Another channel of the call: a seat's leg (the queue's Local channel;
+                # one that rang unanswered too).
+                self.seat_gone.setdefault(linkedid, []).append(stamp)
             self.changed.set()
 
         self.subscription = gateway.subscribe(
             f"joins-{id(self)}", ["QueueCallerJoin", "AgentComplete", "Hangup"], watch)
 
-    async def ended_after_seat(self, linkedid: str, timeout: float = 5) -> float:
-        """Seconds from the seat's AgentComplete to the caller's Hangup (both Asterisk's
-        times; this consumer may hear of them after the test call's own)."""
-        async with asyncio.timeout(timeout):
-            while linkedid not in self.completed or linkedid not in self.hung_up:
-                self.changed.clear()
-                await self.changed.wait()
-        return self.hung_up[linkedid] - self.completed[linkedid]
+    async def ended_after_seat(self, linkedid: str, timeout: float = 15) -> float:
+        """Seconds from the seat's end to the caller's Hangup (Asterisk's times; this
+        consumer may hear of them after the test call's own). The seat's end: its
+        AgentComplete, or, had Asterisk's AgentComplete not come, the last Hangup of a
+        seat's leg before the caller's (the seat that answered hangs up last)."""
+
+        def seat_end() -> float | None:
+            if linkedid in self.completed:
+                return self.completed[linkedid]
+            caller = self.hung_up.get(linkedid)
+            legs = [t for t in self.seat_gone.get(linkedid, [])
+                    if caller is not None and t <= caller]
+            return max(legs) if legs else None
+
+        try:
+            async with asyncio.timeout(timeout):
+                while seat_end() is None or linkedid not in self.hung_up:
+                    self.changed.clear()
+                    await self.changed.wait()
+        except TimeoutError:
+            raise AssertionError(
+                f"{timeout:g} s after the call: AgentComplete "
+                f"{self.completed.get(linkedid)}, seats' legs' Hangups "
+                f"{self.seat_gone.get(linkedid)}, the caller's Hangup "
+                f"{self.hung_up.get(linkedid)}") from None
+        end = seat_end()
+        assert end is not None
+        return self.hung_up[linkedid] - end
 
     async def centre(self, linkedid: str, timeout: float = 10) -> float:
         """Asterisk's time of the call's (first) joining of the centre's queue."""
