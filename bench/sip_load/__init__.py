@@ -36,7 +36,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -787,16 +787,31 @@ def summarise(results: list[Result], search: list[Result]) -> Outcome:
     return Outcome(COLUMNS, rows, notes, all(verdicts))
 
 
+@contextlib.contextmanager
+def bench_in(prefix: str, keep: bool, profile: str | None = None, *,
+             line: bool = False) -> Iterator[Bench]:
+    """A Bench in a new work folder (named from `prefix`): closed after, its folder
+    removed unless `keep` (then its path is printed)."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    bench = Bench(folder, profile, line=line)
+    try:
+        yield bench
+    finally:
+        bench.close()
+        if keep:
+            print(f"  kept {folder}")
+        else:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def measure(size: str, search: bool, profile: str | None = None,
             callers: tuple[str, ...] = ("silent", "audio"),
             raw: Path | None = None, transports: tuple[str, ...] = SIDES[1:],
             sizes: list[tuple[int, float, int]] | None = None, keep: bool = False) -> Outcome:
-    folder = Path(tempfile.mkdtemp(prefix="bench-sip-"))
-    bench = Bench(folder, profile)
     results: list[Result] = []
     found: list[Result] = []
     sizes = sizes or SIZES[size]
-    try:
+    with bench_in("bench-sip-", keep, profile) as bench:
         for calls, rate, limit in sizes:
             for caller in callers:
                 for side in ("native", *transports) * 2:
@@ -818,12 +833,6 @@ def measure(size: str, search: bool, profile: str | None = None,
                         going.discard(side)
                 if not going:
                     break
-    finally:
-        bench.close()
-        if keep:
-            print(f"  kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
     if raw is not None:
         raw.write_text(json.dumps([{k: v for k, v in vars(r).items()}
                                    for r in [*results, *found]], indent=1))

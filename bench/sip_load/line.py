@@ -9,9 +9,7 @@ loop), against Asterisk's on the same calls.
 
 from __future__ import annotations
 
-import shutil
 import statistics
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -112,18 +110,10 @@ COLUMNS = ["run", "calls ok", "failed", "rows right", "seats that answered",
 
 def measure(calls: int = LINE_SIZE[0], rate: float = LINE_SIZE[1],
             keep: bool = False) -> Outcome:
-    from bench.sip_load import Bench, ms, pct
+    from bench.sip_load import bench_in, ms, pct
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-sip-line-"))
-    bench = Bench(folder, line=True)
-    try:
+    with bench_in("bench-sip-line-", keep, line=True) as bench:
         r = bench.run_line(calls, rate)
-    finally:
-        bench.close()
-        if keep:
-            print(f"  kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
     if r.errors.strip():
         print(f"    {r.errors.strip()[-600:]}", flush=True)
     window = r.wall

@@ -10,9 +10,6 @@ in the last should be the same, and its memory should come back to a plateau.
 from __future__ import annotations
 
 import bisect
-import shutil
-import tempfile
-from pathlib import Path
 
 from bench import Outcome
 
@@ -63,19 +60,11 @@ def _at(samples: list[tuple[float, float, float, int]], t: float, index: int) ->
 
 def measure(rate: float = SOAK_RATE, seconds: float = SOAK_SECONDS,
             keep: bool = False) -> Outcome:
-    from bench.sip_load import Bench, ms, pct
+    from bench.sip_load import bench_in, ms, pct
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-sip-soak-"))
-    bench = Bench(folder)
     calls = round(rate * seconds)
-    try:
+    with bench_in("bench-sip-soak-", keep) as bench:
         r = bench.run("hotline", "silent", calls, rate, SOAK_LIMIT, sample=True)
-    finally:
-        bench.close()
-        if keep:
-            print(f"  kept {folder}")
-        else:
-            shutil.rmtree(folder, ignore_errors=True)
     if r.errors.strip():
         print(f"    {r.errors.strip()[-600:]}", flush=True)
     # A minute each in the 10-minute run; a tenth of a shorter one (a trial run), but
