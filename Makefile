@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed-stamp
 WEBPHONE       := build/webphone
 WEBPHONE_STAMP := $(WEBPHONE)/.installed-stamp
 
-.PHONY: run test lint bench fuzz system-deps sandbox webphone clean
+.PHONY: run test lint bench fuzz screenshots system-deps sandbox webphone clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ bench: $(STAMP)
 # in the suite.
 fuzz: $(STAMP)
 	$(BIN)/python -m bench.ami_fuzz --messages 300000
+
+# The README's pictures of the staff pages (docs/screenshots/), taken by a script in
+# Debian's chromium on the embedded Asterisk with a real call; not part of the suite.
+screenshots: sandbox $(WEBPHONE_STAMP)
+	$(BIN)/python -m pytest tests/screenshots.py -q
 
 clean:
 	rm -rf $(VENV) var $(WEBPHONE) .pytest_cache .mypy_cache .ruff_cache
