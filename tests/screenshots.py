@@ -38,6 +38,7 @@ PEOPLE: tuple[tuple[str, str, set[str], str | None, str | None, str | None], ...
     ("leader1", "王立新", {"leader"}, None, "centre", None),
     ("liaison1", "李静", {"liaison"}, None, "centre", "稽查局"),
     ("auditor1", "赵审计", {"auditor"}, None, "centre", None),
+    ("admin1", "周管理", {"admin"}, None, None, None),
 )
 PASSWORD = "Demo-password-2026"
 
@@ -126,6 +127,10 @@ async def test_screenshots(hotline_service: Service, caller: AmiGateway) -> None
                 await expect(seat.locator("#e-status")).to_have_text("已保存")
                 await shots.take(seat, "seat-after-call", full_page=True)
                 await after_call(shots, leader, url)
+                admin = await shots.page_of("admin1")
+                await admin.goto(f"{url}/workbench/admin")
+                await expect(admin.locator("#users tr[data-username=seat8001]")).to_be_visible()
+                await shots.take(admin, "admin", full_page=True)
                 board = await (await browser.new_context(
                     locale="zh-CN", viewport={"width": WIDTH, "height": HEIGHT})).new_page()
                 await board.goto(f"{url}/")

@@ -172,7 +172,8 @@ class Service:
             wrap_up_seconds=self.settings.web.after_call_work_seconds))
         calls.listeners.append(self.seat_work.on_call)
         self.accounts, workbench = workbench_from(self.settings, ledger,
-                                                  lambda: config().routing, self.seat_work)
+                                                  lambda: config().routing, self.seat_work,
+                                                  config)
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,

@@ -26,6 +26,7 @@ from hotline.pbx.sandbox import Instance, Sandbox, default_cache_dir
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from hotline.core.configuration import ConfigAccessor
     from hotline.features.accounts.service import Accounts
     from hotline.features.phone.web import PhonePage
     from hotline.features.voicemail.service import Spool
@@ -83,9 +84,11 @@ def phone_page_from(settings: Settings,
 def workbench_from(settings: Settings, ledger: Ledger,
                    routing: Callable[[], RoutingConfig | None],
                    seat_work: SeatWork | None = None,
+                   config: ConfigAccessor | None = None,
                    ) -> tuple[Accounts, list[Callable[[web.Application], None]]]:
     """The staff accounts on the service's ledger, and the routes of the login pages, the
-    /api/v1 API and (given `seat_work`) the seat's page (for the web server's `pages`)."""
+    /api/v1 API, (given `seat_work`) the seat's page and (given `config`) the admin's
+    page (for the web server's `pages`)."""
     from datetime import timedelta
 
     from hotline.common.clock import utc_now
@@ -116,6 +119,10 @@ def workbench_from(settings: Settings, ledger: Ledger,
         from hotline.features.workbench.web import seat_page
 
         added.append(seat_page(seat_work, api))  # its API routes before api.add_routes
+    if config is not None:
+        from hotline.features.workbench.admin import admin_page
+
+        added.append(admin_page(api, config))
     return accounts, [*added, api.add_routes]
 
 

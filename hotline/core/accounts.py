@@ -40,6 +40,7 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "seats.any": frozenset({"leader"}),  # any seat, moves in and out
     "voicemail.handle": frozenset({"seat", "expert", "leader"}),
     "reports.read": frozenset({"leader", "admin", "auditor"}),
+    "config.read": frozenset({"admin", "leader"}),  # the configuration in force
 }
 
 USERNAME = re.compile(r"[a-z][a-z0-9._-]{0,31}")

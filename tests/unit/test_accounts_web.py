@@ -21,11 +21,13 @@ from argon2 import PasswordHasher
 
 from hotline.common.yamlsrc import load_file
 from hotline.core.calls.tracking import Call
+from hotline.core.configuration import Configuration
 from hotline.core.routing.config import parse_routing
 from hotline.features.accounts.errors import LoginFailed, LoginThrottled
 from hotline.features.accounts.passwords import Passwords
 from hotline.features.accounts.service import Accounts
 from hotline.features.accounts.web import SESSION_COOKIE, Api, Pages, api_routes
+from hotline.features.workbench.admin import AdminPage
 from hotline.features.workbench.seat import SeatSources, SeatWork
 from hotline.features.workbench.web import SeatPage
 from hotline.ledger.store import Ledger
@@ -60,6 +62,8 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/calls/{linkedid}/entry"): SEATS,
     ("PUT", "/calls/{linkedid}/entry"): SEATS,
     ("POST", "/calls/{linkedid}/entry"): SEATS,
+    # the admin's page (hotline/features/workbench/admin.py)
+    ("GET", "/config"): frozenset({"admin", "leader"}),
 }
 PUBLIC = {("GET", "/openapi.json")}
 # The sandbox's routing.yaml: seats 8001 and 8002 of the centre, 8101 of Hefei.
@@ -143,6 +147,7 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
                                 lambda: calls, clock=clock))
     page = SeatPage(work, api)
     page.add_routes(app)
+    AdminPage(api, lambda: Configuration(routing=ROUTING, generation=3)).add_routes(app)
     api.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
@@ -486,3 +491,23 @@ async def test_openapi_matches_the_routes_the_server_answers(bench: Bench) -> No
     status, body = await bench.call("GET", "/nothing-here", cookie)
     assert (status, set(body)) == (404, {"error", "message"})
     assert body["error"] == "api-not-found"
+
+
+async def test_the_home_page_links_only_the_pages_a_role_opens(bench: Bench) -> None:
+    """An admin's home page links 系统管理 and no seat page; a seat's the seat page and no
+    admin page; the admin page itself answers only a logged-in person (others go to the
+    login page)."""
+    await bench.user("boss", {"admin"})
+    await bench.user("s1", {"seat"}, seat="8001", bureau="centre")
+    pages = {}
+    for name in ("boss", "s1"):
+        cookie, _ = await bench.session(name)
+        async with bench.client.get("/workbench/", headers={"Cookie": cookie}) as res:
+            assert res.status == 200
+            pages[name] = await res.text()
+    assert 'href="/workbench/admin"' in pages["boss"]
+    assert 'href="/workbench/seat"' not in pages["boss"]
+    assert 'href="/workbench/seat"' in pages["s1"]
+    assert 'href="/workbench/admin"' not in pages["s1"]
+    async with bench.client.get("/workbench/admin", allow_redirects=False) as res:
+        assert (res.status, res.headers["Location"]) == (303, "/login")

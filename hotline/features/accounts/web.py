@@ -584,13 +584,25 @@ class Pages:
         user = auth.user
         notice = ('<p class="note" id="notice">密码已修改。</p>'
                   if request.query.get("changed") == "1" else "")
-        return self._page("home", name=escape(user.display_name),
+        links = "".join(f'<a href="{path}" id="{anchor}">{label}</a>'
+                        for path, anchor, label, permission in HOME_LINKS
+                        if permission is None or auth.person.may(permission))
+        return self._page("home", name=escape(user.display_name), nav_html=links,
                           username=escape(user.username),
                           roles=escape("、".join(ROLES[r] for r in sorted(user.roles))),
                           seat=escape(user.seat or "-"), bureau=escape(user.bureau or "-"),
                           department=escape(user.department or "-"),
                           csrf=escape(auth.session.csrf if auth.session else ""),
                           notice_html=notice)
+
+
+# The home page's links: (path, element id, label, permission needed; None: everyone).
+HOME_LINKS: tuple[tuple[str, str, str, str | None], ...] = (
+    ("/workbench/seat", "seat-page", "座席工作台", "seats.own"),
+    ("/workbench/admin", "admin-page", "系统管理", "users.manage"),
+    ("/", "wallboard-page", "大屏", None),
+    ("/password", "password-page", "修改密码", None),
+)
 
 
 def _page_errors(handler: Callable[[web.Request], Awaitable[web.Response]],
