@@ -447,7 +447,7 @@ async def test_a_disconnect_fails_the_pending_originate_which_is_never_resent() 
             await gateway.send({"Action": "Originate", "Channel": "Local/s@caller",
                                 "Context": "ivr", "Exten": "12366", "Priority": "1",
                                 "Async": "true"}, timeout=3.0)
-        assert loop.time() - started < 1.0  # at once, not at the timeout
+        assert loop.time() - started < 2.5  # at once, not at the 3 s timeout (a loaded CI machine)
         second = await ami.wait_connections(2)
         await wait_until(lambda: gateway.connections == 2, what="second login")
         await gateway.send({"Action": "Ping"})  # after FullyBooted on the new connection
