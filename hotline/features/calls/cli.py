@@ -192,6 +192,8 @@ EXPORT_FORMATS = {".csv": "csv", ".xlsx": "xlsx"}
 
 def cmd_ledger_export(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.common.clock import CHINA, utc_now
+    from hotline.core.accounts import visible_bureau
+    from hotline.core.routing.config import staff_names
     from hotline.ledger.export import export
     from hotline.ledger.orders import OrderBook
     from hotline.ledger.store import Ledger, iso
@@ -205,12 +207,16 @@ def cmd_ledger_export(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.features.accounts.identity import acting
 
     path = existing_ledger(ctx)
-    who = acting(ctx, "ledger.export", "ledger.export").name
+    acting_as = acting(ctx, "ledger.export", "ledger.export")
+    who = acting_as.name
+    # a city bureau's people export only the calls their bureau's seats answered
+    group = visible_bureau(acting_as.person) if acting_as.person is not None else None
 
     async def go() -> int:
         async with await Ledger.open(path) as ledger:
             try:
-                count = await export(ledger, start, end, target, fmt)
+                count = await export(ledger, start, end, target, fmt,
+                                     staff_names(ctx.routing()), group=group)
             except OSError as exc:
                 raise OutputUnwritable(
                     f"{target}: cannot write it: {exc.strerror or exc}") from None
