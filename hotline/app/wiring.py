@@ -116,6 +116,10 @@ def workbench_from(settings: Settings, ledger: Ledger,
         from hotline.features.workbench.web import seat_page
 
         added.append(seat_page(seat_work, api))  # its API routes before api.add_routes
+    from hotline.features.reports.web import RecordSources, record_pages
+
+    added.append(record_pages(RecordSources(
+        ledger, routing, lambda: set(settings.ledger.unmask_users)), api))
     return accounts, [*added, api.add_routes]
 
 

@@ -79,6 +79,12 @@ HEADERS = {
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
         "base-uri 'none'; frame-ancestors 'none'"),
 }
+# The landing page's links to the pages a person's roles open: (path, label, the
+# permission the page needs, the link's id).
+HOME_LINKS: list[tuple[str, str, str, str]] = [
+    ("/workbench/calls", "来电记录", "ledger.read", "calls-page"),
+    ("/workbench/reports", "季度报表", "reports.read", "reports-page"),
+]
 # HTTP status of the ledger's account errors (the feature's own carry theirs).
 STATUS: Mapping[type[HotlineError], int] = {UserUnknown: 404, TokenUnknown: 404,
                                             UserExists: 409, OsLoginTaken: 409}
@@ -584,7 +590,10 @@ class Pages:
         user = auth.user
         notice = ('<p class="note" id="notice">密码已修改。</p>'
                   if request.query.get("changed") == "1" else "")
-        return self._page("home", name=escape(user.display_name),
+        links = "".join(f'<a href="{path}" id="{anchor}">{label}</a>'
+                        for path, label, permission, anchor in HOME_LINKS
+                        if auth.person.may(permission))
+        return self._page("home", name=escape(user.display_name), links_html=links,
                           username=escape(user.username),
                           roles=escape("、".join(ROLES[r] for r in sorted(user.roles))),
                           seat=escape(user.seat or "-"), bureau=escape(user.bureau or "-"),
