@@ -26,7 +26,7 @@ from hotline.features.accounts.errors import LoginFailed, LoginThrottled
 from hotline.features.accounts.passwords import Passwords
 from hotline.features.accounts.service import Accounts
 from hotline.features.accounts.web import SESSION_COOKIE, Api, Pages, api_routes
-from hotline.features.reports.web import Records, RecordSources
+from hotline.features.reports.web import RecordPages, Records, RecordSources
 from hotline.features.workbench.seat import SeatSources, SeatWork
 from hotline.features.workbench.web import SeatPage
 from hotline.ledger.store import Ledger
@@ -153,6 +153,7 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     page = SeatPage(work, api)
     page.add_routes(app)
     Records(RecordSources(ledger, lambda: ROUTING), api)
+    RecordPages(accounts).add_routes(app)
     api.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
