@@ -40,7 +40,7 @@ def a_call(i: int, **kw: Any) -> Call:
                 DAY + timedelta(minutes=i), ended_at=DAY + timedelta(minutes=i, seconds=90),
                 end_reason=EndReason.HANGUP, outcome=Outcome.ENDED_IN_IVR,
                 region="安徽省合肥市")
-    return replace(base, **kw)  # type: ignore[arg-type]
+    return replace(base, **kw)
 
 
 def answered(i: int, seat: str, queue: str = "iit", wait: float = 10.0, **kw: Any) -> Call:
