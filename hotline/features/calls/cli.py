@@ -138,6 +138,9 @@ def cmd_ledger_list(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
+    from hotline.core.routing.config import staff_names
+
+    names = staff_names(ctx.routing())
     header = ("开始时间", "来电号码", "来电姓名", "按键", "队列", "座席", "等待秒", "通话秒",
               "结果")
     table = [header]
@@ -145,7 +148,8 @@ def cmd_ledger_list(args: argparse.Namespace, ctx: Context) -> int:
         table.append((
             str(row["started_at"])[:19].replace("T", " "),
             str(row["caller_number"] or "-"), str(row["caller_name"] or "-"),
-            str(row["digits"] or "-"), str(row["queue"] or "-"), str(row["seat"] or "-"),
+            str(row["digits"] or "-"), names.queue(row["queue"]) or "-",
+            names.seat(row["seat"]) or "-",
             num(row["wait_seconds"]), num(row["talk_seconds"]),
             OUTCOMES.get(str(row["outcome"]), IN_PROGRESS if row["outcome"] is None
                          else str(row["outcome"])),
