@@ -445,3 +445,14 @@ def test_the_pages_assets_exist() -> None:
     folder = Path(__file__).parents[2] / "hotline" / "features" / "reports"
     for name in ("calls.html", "calls.js", "reports.html", "reports.js", "records.css"):
         assert (folder / name).is_file(), name
+
+
+async def test_the_openapi_document_names_the_query_parameters(bench: Bench) -> None:
+    """The OpenAPI document lists each new route's query parameters (what a script may
+    send), and each is one the route takes (an unknown one is api-bad-query)."""
+    _, doc = await bench.call("GET", "/openapi.json")
+    listed = {p["name"] for p in doc["paths"]["/api/v1/calls"]["get"]["parameters"]}
+    assert listed == {"from", "to", "number", "seat", "queue", "category", "outcome",
+                      "limit", "cursor"}
+    export = doc["paths"]["/api/v1/ledger/export"]["get"]["parameters"]
+    assert {p["name"] for p in export} == {"from", "to", "format"}

@@ -106,6 +106,7 @@ class Route:
     # Allowed while the password is a one-time one (the person must be able to change it).
     before_password_change: bool = False
     body: Mapping[str, str] = field(default_factory=dict)  # field -> JSON type
+    query: tuple[str, ...] = ()  # the query parameters it takes (all optional strings)
 
 
 class Api:
@@ -185,6 +186,8 @@ class Api:
             params = [{"name": p.strip("{}"), "in": "path", "required": True,
                        "schema": {"type": "string"}}
                       for p in route.path.split("/") if p.startswith("{")]
+            params += [{"name": q, "in": "query", "required": False,
+                        "schema": {"type": "string"}} for q in route.query]
             who = ("public" if route.public else "any logged-in user"
                    if route.permission is None else
                    "roles: " + ", ".join(sorted(PERMISSIONS[route.permission])))

@@ -63,6 +63,7 @@ REPORT_HEADERS = {**HEADERS, "X-Frame-Options": "SAMEORIGIN", "Content-Security-
     "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; "
     "form-action 'none'; frame-ancestors 'self'; sandbox")}
 MAX_DAYS = 400  # the longest span a search or an export covers
+SEARCH = ("from", "to", "number", "seat", "queue", "category", "outcome", "limit", "cursor")
 NUMBER = re.compile(r"\+?[0-9]{3,20}")
 SEPARATORS = re.compile(r"[\s\-()（）]")
 
@@ -199,8 +200,7 @@ class Records:
     # -- handlers -------------------------------------------------------------------------
 
     async def search(self, request: web.Request, auth: Authenticated) -> Any:
-        params = _query(request, ("from", "to", "number", "seat", "queue", "category",
-                                  "outcome", "limit", "cursor"))
+        params = _query(request, SEARCH)
         names = self.names()
         start, end = _span(params, required=False)
         own, bureau = self._scope(auth, names)
@@ -387,21 +387,23 @@ class Records:
             Route("GET", "/calls", self.search, "call history: ?from=DATE&to=DATE&number=&"
                   "seat=&queue=&category=&outcome=&limit=&cursor= (newest first; `next` is "
                   "the next page's cursor; reporters masked, never found by number)",
-                  permission="ledger.read"),
+                  permission="ledger.read", query=SEARCH),
             Route("GET", "/calls/names", self.call_names, "the Chinese names of categories, "
                   "topics, outcomes, queues, groups and the seats one sees",
                   permission="ledger.read"),
             Route("GET", "/calls/{linkedid}", self.one, "one call with its 台帐 entry "
                   "(audited; ?unmask=1&reason=TEXT: an auditor's, audited with the reason)",
-                  permission="ledger.read"),
+                  permission="ledger.read", query=("unmask", "reason")),
             Route("GET", "/reports/intervals", self.intervals, "a day's interval figures "
                   "per queue: ?date=DATE&queue=Q&minutes=15|30|60 (offered, answered, "
-                  "abandoned, 接通率, average wait)", permission="reports.read"),
+                  "abandoned, 接通率, average wait)", permission="reports.read",
+                  query=("date", "queue", "minutes")),
             Route("GET", "/reports/quarterly", self.quarterly, "the quarterly report: "
-                  "?quarter=2026Q4&format=html|pdf|csv|xlsx|json", permission="reports.read"),
+                  "?quarter=2026Q4&format=html|pdf|csv|xlsx|json (download=1: html as a "
+                  "file)", permission="reports.read", query=("quarter", "format", "download")),
             Route("GET", "/ledger/export", self.export, "the calls of a period as CSV or "
                   "XLSX: ?from=DATE&to=DATE&format=csv|xlsx (masked; audited)",
-                  permission="ledger.export"),
+                  permission="ledger.export", query=("from", "to", "format")),
         ]
 
 
