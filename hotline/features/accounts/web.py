@@ -81,10 +81,10 @@ HEADERS = {
 }
 # The landing page's links to the pages a person's roles open: (path, label, the
 # permission the page needs, the link's id).
-HOME_LINKS: list[tuple[str, str, str, str]] = [
+HOME_LINKS: tuple[tuple[str, str, str, str], ...] = (
     ("/workbench/calls", "来电记录", "ledger.read", "calls-page"),
     ("/workbench/reports", "季度报表", "reports.read", "reports-page"),
-]
+)
 # HTTP status of the ledger's account errors (the feature's own carry theirs).
 STATUS: Mapping[type[HotlineError], int] = {UserUnknown: 404, TokenUnknown: 404,
                                             UserExists: 409, OsLoginTaken: 409}
