@@ -8,6 +8,7 @@ period."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator, Callable
@@ -166,7 +167,9 @@ async def _xlsx(rows: AsyncIterator[dict[str, Any]], target: IO[bytes], names: N
             cells.append(cell)
         sheet.append(cells)
         count += 1
-    book.save(target)
+    # Writing the zip (compressing every sheet) takes a while for a long period: off the
+    # event loop, which serves the calls (the rows before it came one await at a time).
+    await asyncio.to_thread(book.save, target)
     return count
 
 
