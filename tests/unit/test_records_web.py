@@ -456,3 +456,28 @@ async def test_the_openapi_document_names_the_query_parameters(bench: Bench) -> 
                       "limit", "cursor"}
     export = doc["paths"]["/api/v1/ledger/export"]["get"]["parameters"]
     assert {p["name"] for p in export} == {"from", "to", "format"}
+
+
+async def test_hostile_parameters_never_get_a_500(bench: Bench) -> None:
+    """Control characters, very long values, odd Unicode, percent-encoded NULs and
+    malformed cursors in every new route's parameters: each answer is 4xx JSON with an
+    error id (or a 200 that found nothing), never a 500."""
+    cookie = await as_role(bench, "auditor")
+    nasty = ["%00", "%0a", "x" * 5000, "１３９５５１２５６７８", "\u202e123",
+             "'; DROP TABLE calls;--", "%FF%FE", "-1", "9" * 30, "2026-11-25T00:00",
+             "%E4%B8%AD"]
+    routes = {"/calls": ("from", "to", "number", "seat", "queue", "category", "outcome",
+                         "limit", "cursor"),
+              "/calls/1764000000.001": ("unmask", "reason"),
+              "/reports/intervals": ("date", "queue", "minutes"),
+              "/reports/quarterly": ("quarter", "format"),
+              "/ledger/export": ("from", "to", "format")}
+    for path, keys in routes.items():
+        for key in keys:
+            for value in nasty:
+                async with bench.client.get(f"/api/v1{path}?{key}={value}",
+                                            headers={"Cookie": cookie}) as res:
+                    assert res.status < 500, (path, key, value)
+                    if res.status >= 400:
+                        body = await res.json()
+                        assert body["error"] in ("api-bad-query", "api-not-found"), body
