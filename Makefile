@@ -34,8 +34,12 @@ webphone: $(WEBPHONE_STAMP)
 # recommends) is the seat's SIP phone in the tests, openssl makes the certificate of the
 # browser phones' WebSocket, chromium is the browser phone's browser in the tests. npm
 # (installs the browser phone's SIP library) is needed as a command: a Node.js of
-# another origin may bring its own.
-HOST_PACKAGES := debootstrap espeak-ng sox fonts-wqy-microhei sip-tester baresip-core openssl chromium
+# another origin may bring its own. libpango-1.0-0, libpangoft2-1.0-0 and
+# libharfbuzz-subset0 are what WeasyPrint (the quarterly report's PDF) loads at run time
+# (its documentation's list for Debian); poppler-utils' pdftotext reads the PDF's text in
+# the tests.
+HOST_PACKAGES := debootstrap espeak-ng sox fonts-wqy-microhei sip-tester baresip-core openssl chromium \
+                 libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 poppler-utils
 system-deps:
 	@missing=""; for p in $(HOST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing npm"; \

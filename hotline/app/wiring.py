@@ -123,6 +123,10 @@ def workbench_from(settings: Settings, ledger: Ledger,
         from hotline.features.workbench.admin import admin_page
 
         added.append(admin_page(api, config))
+    from hotline.features.reports.web import RecordSources, record_pages
+
+    added.append(record_pages(RecordSources(
+        ledger, routing, lambda: set(settings.ledger.unmask_users)), api))
     return accounts, [*added, api.add_routes]
 
 

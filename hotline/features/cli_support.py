@@ -345,6 +345,14 @@ def output_format(target: Path, given: str | None, formats: dict[str, str]) -> s
     return given
 
 
+def write_bytes(target: Path, data: bytes) -> None:
+    """Write a binary file a command produced (a PDF, a workbook); a refusal is one line."""
+    try:
+        target.write_bytes(data)
+    except OSError as exc:
+        raise OutputUnwritable(f"{target}: cannot write it: {exc.strerror or exc}") from None
+
+
 def write_text(target: Path, text: str) -> None:
     """Write a file a command produced; a file system refusal is one line, no traceback."""
     try:

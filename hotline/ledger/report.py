@@ -54,6 +54,7 @@ class Report:
     by_region: dict[str, int] = field(default_factory=dict)
     by_hour: dict[int, int] = field(default_factory=dict)
     by_day: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_queue: list[dict[str, Any]] = field(default_factory=list)
     by_seat: list[dict[str, Any]] = field(default_factory=list)
     by_group: list[dict[str, Any]] = field(default_factory=list)
     seat_moves: list[dict[str, Any]] = field(default_factory=list)
@@ -127,6 +128,16 @@ async def quarterly(ledger: Ledger, quarter: str, now: datetime) -> Report:
             f"{SERVICE_LEVEL_SECONDS}) FROM calls WHERE {window} GROUP BY 1 ORDER BY 1"):
         report.by_day[str(day)] = {"calls": count, "offered": offered_d or 0,
                                    "answered": answered_d or 0, "within": within_d or 0}
+    for queue, offered_q, answered_q, abandoned_q, within_q, wait_q in await rows(
+            "SELECT queue, COUNT(*), SUM(answered_at IS NOT NULL), SUM(outcome = 'abandoned'), "
+            f"SUM(answered_at IS NOT NULL AND wait_seconds <= {SERVICE_LEVEL_SECONDS}), "
+            f"AVG(wait_seconds) FROM calls WHERE {window} AND queue IS NOT NULL "
+            "GROUP BY 1 ORDER BY 2 DESC, 1"):
+        report.by_queue.append({
+            "queue": queue, "offered": offered_q, "answered": answered_q or 0,
+            "abandoned": abandoned_q or 0, "within": within_q or 0,
+            "connection_rate": (answered_q or 0) / offered_q if offered_q else None,
+            "avg_wait": round(wait_q, 1) if wait_q is not None else None})
     for seat, group, count, talk in await rows(
             f"SELECT seat, COALESCE(seat_group, '-'), COUNT(*), AVG(talk_seconds) FROM calls "
             f"WHERE {window} AND answered_at IS NOT NULL GROUP BY 1, 2 ORDER BY 3 DESC, 1"):
@@ -216,3 +227,43 @@ async def day_figures(ledger: Ledger, day: date) -> DayFigures:
                                         "avg_talk": round(talk, 1) if talk is not None
                                         else None}
     return figures
+
+
+INTERVALS = (15, 30, 60)  # minutes: the interval figures' lengths
+
+
+async def interval_figures(ledger: Ledger, day: date, minutes: int,
+                           queue: str | None = None) -> list[dict[str, Any]]:
+    """One Beijing-time day in intervals of `minutes` (15, 30, 60), for one queue or all:
+    the calls offered to the queue in each (by the time they joined it), answered by a
+    seat, abandoned, 接通率 (answered / offered) and the average wait. Every interval of
+    the day is listed, the quiet ones with zeros, so a table shows the day whole."""
+    if minutes not in INTERVALS:
+        raise ValueError(f"an interval is {', '.join(map(str, INTERVALS))} minutes")
+    start = datetime.combine(day, datetime.min.time(), CHINA)
+    # the time a call joined the queue (Beijing time text: hours and minutes by position)
+    at = "COALESCE(queued_at, started_at)"
+    where = f"{at} >= ? AND {at} < ? AND queue IS NOT NULL"
+    params: list[Any] = [iso(start), iso(start + timedelta(days=1))]
+    if queue is not None:
+        where += " AND queue = ?"
+        params.append(queue)
+    found: dict[int, tuple[int, int, int, float | None]] = {}
+    async with ledger.db.execute(
+            f"SELECT (CAST(substr({at}, 12, 2) AS INTEGER) * 60 "
+            f"+ CAST(substr({at}, 15, 2) AS INTEGER)) / {minutes}, COUNT(*), "
+            "SUM(answered_at IS NOT NULL), SUM(outcome = 'abandoned'), AVG(wait_seconds) "
+            f"FROM calls WHERE {where} GROUP BY 1", params) as cur:
+        for index, offered, answered, abandoned, wait in await cur.fetchall():
+            found[int(index)] = (offered, answered or 0, abandoned or 0, wait)
+    out = []
+    for index in range(24 * 60 // minutes):
+        offered, answered, abandoned, wait = found.get(index, (0, 0, 0, None))
+        begin = index * minutes
+        end = begin + minutes
+        out.append({"start": f"{begin // 60:02d}:{begin % 60:02d}",
+                    "end": f"{end // 60:02d}:{end % 60:02d}",
+                    "offered": offered, "answered": answered, "abandoned": abandoned,
+                    "connection_rate": answered / offered if offered else None,
+                    "avg_wait": round(wait, 1) if wait is not None else None})
+    return out

@@ -27,6 +27,7 @@ from hotline.features.accounts.errors import LoginFailed, LoginThrottled
 from hotline.features.accounts.passwords import Passwords
 from hotline.features.accounts.service import Accounts
 from hotline.features.accounts.web import SESSION_COOKIE, Api, Pages, api_routes
+from hotline.features.reports.web import RecordPages, Records, RecordSources
 from hotline.features.workbench.admin import AdminPage
 from hotline.features.workbench.seat import SeatSources, SeatWork
 from hotline.features.workbench.web import SeatPage
@@ -64,6 +65,14 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/calls/{linkedid}/entry"): SEATS,
     # the admin's page (hotline/features/workbench/admin.py)
     ("GET", "/config"): frozenset({"admin", "leader"}),
+    # call history, reports and exports (hotline/features/reports/web.py): a seat sees
+    # only its own calls (tests/unit/test_records_web.py)
+    ("GET", "/calls"): frozenset({"seat", "expert", "leader", "auditor"}),
+    ("GET", "/calls/names"): frozenset({"seat", "expert", "leader", "auditor"}),
+    ("GET", "/calls/{linkedid}"): frozenset({"seat", "expert", "leader", "auditor"}),
+    ("GET", "/reports/intervals"): frozenset({"leader", "admin", "auditor"}),
+    ("GET", "/reports/quarterly"): frozenset({"leader", "admin", "auditor"}),
+    ("GET", "/ledger/export"): frozenset({"leader", "auditor"}),
 }
 PUBLIC = {("GET", "/openapi.json")}
 # The sandbox's routing.yaml: seats 8001 and 8002 of the centre, 8101 of Hefei.
@@ -148,6 +157,8 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     page = SeatPage(work, api)
     page.add_routes(app)
     AdminPage(api, lambda: Configuration(routing=ROUTING, generation=3)).add_routes(app)
+    Records(RecordSources(ledger, lambda: ROUTING), api)
+    RecordPages(accounts).add_routes(app)
     api.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()

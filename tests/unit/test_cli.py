@@ -168,25 +168,27 @@ def test_a_bad_output_path_is_one_line_naming_the_problem(
 @pytest.mark.parametrize("command", [EXPORT, REPORT], ids=["export", "report"])
 def test_an_output_extension_naming_no_format_is_refused(tmp_path: Path,
                                                           command: list[str]) -> None:
-    """An --output x.pdf is refused (neither command writes PDF) rather than filled with
-    CSV or HTML."""
-    target = tmp_path / "x.pdf"
+    """An --output x.docx is refused (neither command writes Word files) rather than
+    filled with CSV or HTML."""
+    target = tmp_path / "x.docx"
     res = hotline(*command, str(target), env=empty_ledger(tmp_path))
     assert res.returncode == 1
     assert "[output-bad-extension]" in res.stderr
-    assert "x.pdf: the extension .pdf names no format" in res.stderr
+    assert "x.docx: the extension .docx names no format" in res.stderr
     assert not target.exists()
 
 
 @pytest.mark.parametrize(("name", "starts"), [("r.csv", "指标"), ("r.json", "{"),
-                                              ("r.html", "<!DOCTYPE html>")])
+                                              ("r.html", "<!DOCTYPE html>"),
+                                              ("r.pdf", "%PDF-"), ("r.xlsx", "PK")])
 def test_the_report_is_written_in_the_format_its_file_names(tmp_path: Path, name: str,
                                                             starts: str) -> None:
-    """`report --output r.csv` writes CSV (json, html alike) without --format."""
+    """`report --output r.csv` writes CSV (json, html, pdf, xlsx alike: an XLSX is a
+    zip) without --format."""
     target = tmp_path / name
     res = hotline(*REPORT, str(target), env=empty_ledger(tmp_path))
     assert res.returncode == 0, res.stderr
-    assert target.read_text(encoding="utf-8").lstrip("\ufeff").startswith(starts)
+    assert target.read_bytes().removeprefix("\ufeff".encode()).startswith(starts.encode())
 
 
 def test_a_format_contradicting_the_extension_is_refused(tmp_path: Path) -> None:

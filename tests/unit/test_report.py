@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from hotline.common.labels import Names
 from hotline.core.calls.tracking import Call, CallState, EndReason, Outcome
 from hotline.features.reports.render import to_csv, to_html
 from hotline.ledger.region import region_of
@@ -130,3 +131,97 @@ def test_asterisk_and_the_report_count_the_same_service_level() -> None:
 
     text = render_queues(RoutingConfig({"q": QueueDef("q", "队列")}, {}, {}))
     assert f"servicelevel = {SERVICE_LEVEL_SECONDS}" in text
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The text of a PDF, by poppler-utils' pdftotext (a Debian package of the tests)."""
+    import shutil
+    import subprocess
+
+    tool = shutil.which("pdftotext")
+    assert tool is not None, "poppler-utils is missing: make system-deps"
+    return subprocess.run([tool, "-layout", "-", "-"], input=pdf, capture_output=True,
+                          check=True).stdout.decode()
+
+
+def _names() -> Names:
+    """The sandbox's routing.yaml's names, and the seeded seats' groups."""
+    from hotline.common.yamlsrc import load_file
+    from hotline.core.routing.config import parse_routing, staff_names
+
+    return staff_names(parse_routing(load_file(Path(__file__).parents[2] / "config"
+                                               / "routing.yaml")))
+
+
+async def test_every_section_of_the_json_is_in_the_html_csv_and_xlsx(tmp_path: Path) -> None:
+    """Each breakdown the JSON has (by topic, outcome, queue, seat, group, ...) is a
+    section of the HTML (with the JSON's key as its id), of the CSV (its title) and a
+    sheet of the XLSX; in them queues and groups read as routing.yaml's Chinese names,
+    never as their codes."""
+    import io
+    import json
+    import re
+
+    from openpyxl import load_workbook
+
+    from hotline.features.reports.render import sections, to_json, to_xlsx
+
+    r = await seeded(tmp_path)
+    names = _names()
+    data = json.loads(to_json(r, names))
+    keys = {k for k, v in data.items() if isinstance(v, dict | list)}
+    assert keys == {s.key for s in sections(r, names)}
+    page = to_html(r, names, charts=False)
+    text = to_csv(r, names)
+    book = load_workbook(io.BytesIO(to_xlsx(r, names)))
+    for section in sections(r, names):
+        assert f"<section id='{section.key}'>" in page
+        assert f"\n{section.title}" in text
+        assert section.title in book.sheetnames
+    queue_html = page.split("<section id='by_queue'>")[1].split("</section>")[0]
+    assert "综合咨询" in queue_html
+    cells = re.findall(r"<td>([^<]*)</td>", page)
+    assert {"centre", "hefei", "center", "consultation", "answered"}.isdisjoint(cells)
+    assert {"省局12366中心", "合肥市税务局", "税务咨询", "已接通"} <= set(cells)
+    assert data["by_queue"][0] == {"queue": "center", "offered": 10, "answered": 7,
+                                   "abandoned": 2, "within": 5, "connection_rate": 0.7,
+                                   "avg_wait": 57.4, "queue_name": "综合咨询"}
+    rates = book["各队列"]
+    assert rates.cell(2, 5).value == pytest.approx(0.7)
+    assert rates.cell(2, 5).number_format == "0.0%"
+
+
+async def test_the_pdf_is_the_html_report_printed(tmp_path: Path) -> None:
+    """to_pdf makes an A4 PDF (WeasyPrint) whose text has the report's Chinese title,
+    the assessed figures and the section titles (read back by pdftotext)."""
+    from hotline.features.reports.render import to_pdf
+
+    r = await seeded(tmp_path)
+    pdf = to_pdf(r, _names())
+    assert pdf.startswith(b"%PDF-")
+    text = pdf_text(pdf)
+    for words in ("12366纳税服务热线运行情况（2026Q4）", "接通率", "70.0%", "各队列",
+                  "综合咨询", "远程座席迁入迁出", "第1页/共5页"):
+        assert words in text, words
+    assert "13955112345" not in text
+
+
+def test_the_report_command_writes_a_pdf_and_refuses_one_to_the_terminal(
+        tmp_path: Path) -> None:
+    """`hotline report --output FILE.pdf` writes the PDF; `--format pdf` without
+    --output is refused in one line (a PDF is no terminal's text)."""
+    import asyncio
+
+    from tests.cli import hotline
+
+    path = tmp_path / "ledger.sqlite3"
+
+    asyncio.run(seeded(tmp_path))
+    env = {"HOTLINE_LEDGER_PATH": str(path)}
+    out = tmp_path / "q4.pdf"
+    res = hotline("report", "--quarter", "2026Q4", "--output", str(out), env=env)
+    assert res.returncode == 0, res.stderr
+    assert out.read_bytes().startswith(b"%PDF")
+    res = hotline("report", "--quarter", "2026Q4", "--format", "pdf", env=env)
+    assert res.returncode != 0
+    assert "give --output" in res.stderr

@@ -30,6 +30,7 @@ from typing import Any
 
 # RoutingInvalid stays importable from here.
 from hotline.common.errors import RoutingInvalid as RoutingInvalid
+from hotline.common.labels import Names
 from hotline.common.validate import Checker
 from hotline.common.yamlsrc import PathKey, Sourced
 
@@ -406,3 +407,16 @@ def parse_routing(source: Sourced) -> RoutingConfig:
     config = parser.parse()
     parser.raise_if_errors(RoutingInvalid)
     return config
+
+
+def staff_names(config: RoutingConfig | None) -> Names:
+    """The Chinese names of routing.yaml's queues, groups and seats (a seat by the name
+    Asterisk reports it by, its device and its id), for exports, reports and pages."""
+    if config is None:
+        return Names()
+    seats: dict[str, tuple[str, str]] = {}
+    for seat in config.seats.values():
+        for key in (seat.device, seat.name, seat.id):
+            seats[key] = (seat.id, seat.name)
+    return Names({q.id: q.name for q in config.queues.values()},
+                 {g.id: g.name for g in config.groups.values()}, seats)

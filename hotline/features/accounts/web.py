@@ -100,6 +100,7 @@ class Route:
     # Allowed while the password is a one-time one (the person must be able to change it).
     before_password_change: bool = False
     body: Mapping[str, str] = field(default_factory=dict)  # field -> JSON type
+    query: tuple[str, ...] = ()  # the query parameters it takes (all optional strings)
 
 
 class Api:
@@ -179,6 +180,8 @@ class Api:
             params = [{"name": p.strip("{}"), "in": "path", "required": True,
                        "schema": {"type": "string"}}
                       for p in route.path.split("/") if p.startswith("{")]
+            params += [{"name": q, "in": "query", "required": False,
+                        "schema": {"type": "string"}} for q in route.query]
             who = ("public" if route.public else "any logged-in user"
                    if route.permission is None else
                    "roles: " + ", ".join(sorted(PERMISSIONS[route.permission])))
@@ -599,6 +602,8 @@ class Pages:
 # The home page's links: (path, element id, label, permission needed; None: everyone).
 HOME_LINKS: tuple[tuple[str, str, str, str | None], ...] = (
     ("/workbench/seat", "seat-page", "座席工作台", "seats.own"),
+    ("/workbench/calls", "calls-page", "来电记录", "ledger.read"),
+    ("/workbench/reports", "reports-page", "季度报表", "reports.read"),
     ("/workbench/admin", "admin-page", "系统管理", "users.manage"),
     ("/", "wallboard-page", "大屏", None),
     ("/password", "password-page", "修改密码", None),

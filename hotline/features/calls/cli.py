@@ -138,6 +138,9 @@ def cmd_ledger_list(args: argparse.Namespace, ctx: Context) -> int:
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
+    from hotline.core.routing.config import staff_names
+
+    names = staff_names(ctx.routing())
     header = ("开始时间", "来电号码", "来电姓名", "按键", "队列", "座席", "等待秒", "通话秒",
               "结果")
     table = [header]
@@ -145,7 +148,8 @@ def cmd_ledger_list(args: argparse.Namespace, ctx: Context) -> int:
         table.append((
             str(row["started_at"])[:19].replace("T", " "),
             str(row["caller_number"] or "-"), str(row["caller_name"] or "-"),
-            str(row["digits"] or "-"), str(row["queue"] or "-"), str(row["seat"] or "-"),
+            str(row["digits"] or "-"), names.queue(row["queue"]) or "-",
+            names.seat(row["seat"]) or "-",
             num(row["wait_seconds"]), num(row["talk_seconds"]),
             OUTCOMES.get(str(row["outcome"]), IN_PROGRESS if row["outcome"] is None
                          else str(row["outcome"])),
@@ -192,6 +196,8 @@ EXPORT_FORMATS = {".csv": "csv", ".xlsx": "xlsx"}
 
 def cmd_ledger_export(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.common.clock import CHINA, utc_now
+    from hotline.core.accounts import visible_bureau
+    from hotline.core.routing.config import staff_names
     from hotline.ledger.export import export
     from hotline.ledger.orders import OrderBook
     from hotline.ledger.store import Ledger, iso
@@ -205,12 +211,16 @@ def cmd_ledger_export(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.features.accounts.identity import acting
 
     path = existing_ledger(ctx)
-    who = acting(ctx, "ledger.export", "ledger.export").name
+    acting_as = acting(ctx, "ledger.export", "ledger.export")
+    who = acting_as.name
+    # a city bureau's people export only the calls their bureau's seats answered
+    group = visible_bureau(acting_as.person) if acting_as.person is not None else None
 
     async def go() -> int:
         async with await Ledger.open(path) as ledger:
             try:
-                count = await export(ledger, start, end, target, fmt)
+                count = await export(ledger, start, end, target, fmt,
+                                     staff_names(ctx.routing()), group=group)
             except OSError as exc:
                 raise OutputUnwritable(
                     f"{target}: cannot write it: {exc.strerror or exc}") from None

@@ -1,4 +1,5 @@
-"""`hotline report --quarter 2026Q4`: the quarterly figures as HTML, CSV or JSON."""
+"""`hotline report --quarter 2026Q4`: the quarterly figures as HTML, PDF, CSV, XLSX or
+JSON."""
 
 from __future__ import annotations
 
@@ -14,20 +15,24 @@ from hotline.features.cli_support import (
     existing_ledger,
     output_file,
     output_format,
+    write_bytes,
     write_out,
     write_text,
 )
+from hotline.features.errors import OutputBadExtension
 
 if TYPE_CHECKING:
     from hotline.features.cli_support import Subparsers
 
-REPORT_FORMATS = {".html": "html", ".htm": "html", ".csv": "csv", ".json": "json"}
+REPORT_FORMATS = {".html": "html", ".htm": "html", ".csv": "csv", ".json": "json",
+                  ".pdf": "pdf", ".xlsx": "xlsx"}
+BINARY = frozenset({"pdf", "xlsx"})  # written to a file only, never to a terminal
 
 
 def register(sub: Subparsers) -> None:
     report = sub.add_parser("report", help="the quarterly figures (接通率, work orders, ...)")
     report.add_argument("--quarter", required=True, type=a_quarter, help="e.g. 2026Q4")
-    report.add_argument("--format", choices=["html", "csv", "json"],
+    report.add_argument("--format", choices=["html", "pdf", "csv", "xlsx", "json"],
                         help="default: from the --output file's extension, else html")
     report.add_argument("--output", type=a_path, metavar="FILE",
                         help="write to FILE (default: stdout)")
@@ -36,7 +41,8 @@ def register(sub: Subparsers) -> None:
 
 def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.common.clock import utc_now
-    from hotline.features.reports.render import to_csv, to_html, to_json
+    from hotline.core.routing.config import staff_names
+    from hotline.features.reports.render import render
     from hotline.ledger.report import quarter_bounds, quarterly
     from hotline.ledger.store import Ledger
 
@@ -48,6 +54,9 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
     target = None if args.output is None else output_file(args.output)
     fmt = (args.format or "html") if target is None else output_format(
         target, args.format, REPORT_FORMATS)
+    if target is None and fmt in BINARY:
+        raise OutputBadExtension(f"--format {fmt} is a binary file: give --output "
+                                 f"FILE.{fmt}")
     from hotline.features.accounts.identity import acting
 
     acting(ctx, "reports.read", "report")
@@ -58,10 +67,14 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
             return await quarterly(ledger, args.quarter, utc_now())
 
     report = asyncio.run(go())
-    text = {"json": to_json, "csv": to_csv, "html": to_html}[fmt](report)
+    data = render(report, fmt, staff_names(ctx.routing()))
     if target is not None:
-        write_text(target, text)
+        if isinstance(data, bytes):
+            write_bytes(target, data)
+        else:
+            write_text(target, data)
         print(target)
     else:
-        write_out(text)
+        assert isinstance(data, str)
+        write_out(data)
     return 0
