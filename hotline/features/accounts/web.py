@@ -590,7 +590,9 @@ class Pages:
                           seat=escape(user.seat or "-"), bureau=escape(user.bureau or "-"),
                           department=escape(user.department or "-"),
                           csrf=escape(auth.session.csrf if auth.session else ""),
-                          notice_html=notice)
+                          notice_html=notice,
+                          leader_html='<a href="/workbench/leader" id="leader-page">班长工作台'
+                          '</a>' if auth.person.may("seats.any") else "")
 
 
 def _page_errors(handler: Callable[[web.Request], Awaitable[web.Response]],
