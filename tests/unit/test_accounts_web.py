@@ -20,14 +20,14 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
 from hotline.common.yamlsrc import load_file
+from hotline.core.calendar.schedule import Calendar
 from hotline.core.calls.tracking import Call
+from hotline.core.configuration import Configuration
 from hotline.core.routing.config import parse_routing
 from hotline.features.accounts.errors import LoginFailed, LoginThrottled
 from hotline.features.accounts.passwords import Passwords
 from hotline.features.accounts.service import Accounts
 from hotline.features.accounts.web import SESSION_COOKIE, Api, Pages, api_routes
-from hotline.core.calendar.schedule import Calendar
-from hotline.core.configuration import Configuration
 from hotline.features.board.web import Sources, Wallboard
 from hotline.features.calls.handling import LedgerWriter
 from hotline.features.seats.routing_loop import RoutingLoop
@@ -35,8 +35,8 @@ from hotline.features.workbench.leader import LeaderWork
 from hotline.features.workbench.leader_web import LeaderPage
 from hotline.features.workbench.seat import SeatSources, SeatWork
 from hotline.features.workbench.web import SeatPage
-from hotline.pbx.gateway import AmiGateway
 from hotline.ledger.store import Ledger
+from hotline.pbx.gateway import AmiGateway
 from tests.unit.test_seat_book import _Gateway
 
 T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
