@@ -236,7 +236,7 @@ async def test_spy_originates_the_phone_into_chanspy_on_one_channel() -> None:
                                      ("PJSIP/8101", "PJSIP/8001-0000002a", "shout"),
                                      ("Local/x@y)", "PJSIP/8001-0000002a", "listen"),
                                      ("PJSIP/8101", "PJSIP/8001 ${X}", "barge")):
-            with pytest.raises(ValueError, match="spy mode|not a channel ChanSpy"):
+            with pytest.raises(ValueError, match=r"spy mode|not a channel ChanSpy"):
                 await gateway.spy(phone, channel, mode, caller_name="x")
         [sent] = ami.received("Originate")
     assert {k: v for k, v in headers(sent).items() if k != "CallerID"} == {
