@@ -99,11 +99,9 @@ class LeaderWork:
             return view
 
     async def _day_routing(self) -> RoutingConfig:
-        loop = self.sources.loop()
-        routing = self.work.routing()
-        if loop is not None and loop.routing is routing:
-            return loop.day_routing
-        return with_day_skills(routing, await self.skills.of_day(self._today()))
+        """routing.yaml with today's skill changes, from the ledger (the routing loop
+        follows them within a round; the floor shows them at once)."""
+        return with_day_skills(self.work.routing(), await self.skills.of_day(self._today()))
 
     def _today(self) -> Any:
         return self.sources.clock().astimezone(CHINA).date()
