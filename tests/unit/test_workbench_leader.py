@@ -14,6 +14,7 @@ import asyncio
 import json
 import sqlite3
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 from hotline.core.calls.live import MemberStatus, QueueStatus, WaitingCaller
@@ -342,3 +343,29 @@ async def test_the_page_and_its_link_are_a_leaders(bench: Bench) -> None:
         assert 'href="/workbench/leader"' in await res.text()
     async with bench.client.get("/workbench/", headers={"Cookie": seat_cookie}) as res:
         assert "/workbench/leader" not in await res.text()
+
+
+def test_a_seat_may_not_change_skills_from_the_cli(tmp_path: Path) -> None:
+    """`hotline seats skill-add` is a leader's, like moves: a seat's person is refused
+    (role-required, audited under their name) before anything is asked of Asterisk, and
+    nothing is recorded; a level outside 1-9 is refused by the parser."""
+    from tests.unit.test_accounts_cli import REPO, hotline, init, run
+
+    ledger = tmp_path / "ledger.sqlite3"
+    init(ledger)
+    assert run(ledger, "users", "add", "zhang", "--roles", "seat", "--seat", "8001",
+               "--os-login", "zhangmin").returncode == 0
+    env = {"HOTLINE_LEDGER_PATH": str(ledger),
+           "HOTLINE_ROUTING_PATH": str(REPO / "config" / "routing.yaml")}
+    res = hotline("seats", "skill-add", "8001", "iit", user="zhangmin", env=env)
+    assert res.returncode == 1
+    assert "[role-required]" in res.stderr
+    res = hotline("seats", "skill-add", "8001", "iit", "--level", "10", user="ops", env=env)
+    assert res.returncode == 2
+    con = sqlite3.connect(ledger)
+    try:
+        assert con.execute("SELECT * FROM seat_skill_days").fetchall() == []
+        assert ("zhang", "staff.refused") in con.execute(
+            "SELECT actor, action FROM audit").fetchall()
+    finally:
+        con.close()

@@ -31,21 +31,11 @@ from hotline.common.clock import CHINA
 from hotline.common.labels import CATEGORIES, TOPICS
 from hotline.core.accounts import Person, visible_bureau
 from hotline.core.calls.tracking import Call, CallState
-from hotline.core.routing.config import (
-    RoutingConfig,
-    Seat,
-    region_queue_name,
-    with_day_skills,
-)
+from hotline.core.routing.config import RoutingConfig, Seat, with_day_skills
 from hotline.features.accounts.errors import ApiBadBody
 from hotline.features.board.board import queue_label
 from hotline.features.seats.desk import SeatDesk
-from hotline.features.seats.errors import (
-    SeatBadSkill,
-    SeatBadUntil,
-    SeatOnNoCall,
-    SpyPhoneInvalid,
-)
+from hotline.features.seats.errors import SeatBadUntil, SeatOnNoCall, SpyPhoneInvalid
 from hotline.features.workbench.seat import WRAP_UP, SeatWork
 from hotline.ledger.audit import record as audit_record
 from hotline.ledger.skills import SkillBook
@@ -58,7 +48,6 @@ SPY_MODES = {"listen": "监听", "whisper": "耳语", "barge": "强插"}
 STATE_LABELS = {"logged_out": "未登录", "ready": "空闲", "ringing": "振铃",
                 "on_call": "通话中", "paused": "暂停", "wrap_up": "话后处理",
                 "phone_offline": "话机不在线"}
-DEFAULT_LEVEL = 5  # a skill added for today, unless the leader gives a level
 
 
 def _iso(at: datetime | None) -> str | None:
@@ -255,39 +244,19 @@ class LeaderWork:
 
     async def skill(self, seat_id: str, queue: str, action: str, level: int | None, *,
                     actor: str) -> dict[str, Any]:
-        """Add a skill (queue) for today at `level` (default: routing.yaml's, else 5), or
-        take one away for today; the next day routing.yaml holds again. The routing loop
-        makes the seat a member (or not) within a round."""
-        routing = self.work.routing()
-        seat = self.work.seat(seat_id)
-        if queue not in routing.queues:
-            raise SeatBadSkill(f"unknown queue {queue[:40]!r} (routing.yaml has: "
-                               f"{', '.join(routing.queues)})")
+        """Add a skill (queue) for today, or take one away for today: the seats
+        feature's desk (as `hotline seats skill-add|skill-remove`), audited."""
         if action not in ("add", "remove"):
             raise ApiBadBody("action must be add or remove")
-        if level is not None and (action != "add" or not 1 <= level <= 9):
-            raise SeatBadSkill("level goes with add, from 1 (can answer) to 9 (expert)")
-        base = seat.skills.get(queue)
-        group = routing.groups[seat.group]
-        if (action == "add" and base is None and group.remote and group.area_codes
-                and region_queue_name(queue, group.id) not in routing.region_queues()):
-            raise SeatBadSkill(
-                f"{seat.name} of {group.name} cannot take {routing.queues[queue].name} "
-                "for a day: its bureau has no region queue for it in queues.conf (give "
-                "the seat the skill in routing.yaml and reload)")
-        day = self._today()
-        current = (await self.skills.of_day(day)).get(seat_id, {})
-        now_level = current.get(queue, base)
-        want = (level or base or DEFAULT_LEVEL) if action == "add" else None
-        if want == now_level:
-            return {"changed": False, "seat": seat_id, "queue": queue, "level": want}
-        await self.skills.change(seat_id, day, queue, want, keep=want != base,
-                                 actor=actor, at=self.sources.clock())
-        log.info("seat.skill_changed", seat=seat_id, queue=queue, level=want, actor=actor)
-        self._poke()
-        self.work.changes.notify()
-        return {"changed": True, "seat": seat_id, "queue": queue, "level": want,
-                "day": day.isoformat()}
+        desk = SeatDesk(self.sources.gateway, self.sources.ledger, self.work.routing(),
+                        self.sources.clock)
+        change = await desk.day_skill(seat_id, queue, action == "add", actor=actor,
+                                      level=level)
+        if change.changed:
+            self._poke()
+            self.work.changes.notify()
+        return {"changed": change.changed, "seat": seat_id, "queue": queue,
+                "level": change.level, "day": change.day.isoformat()}
 
     async def spy(self, seat_id: str, mode: str, phone: str | None, person: Person, *,
                   actor: str) -> dict[str, Any]:
