@@ -45,6 +45,9 @@
 
   function fill(id, items) {
     const el = $(id);
+    const wanted = JSON.stringify(items);
+    if (el.dataset.items === wanted) { return; }  // unchanged: an open list stays open
+    el.dataset.items = wanted;
     const kept = el.value;
     el.textContent = "";
     for (const [code, label] of items) {
