@@ -7,7 +7,9 @@ stream, shows 8001 on the call with a running duration; the leader whispers to 8
 the phone of seat 8004 (a Local seat that answers): Asterisk then has a ChanSpy channel
 on that phone spying on 8001's channel with the whisper options; the leader forces a
 pause (用餐): Asterisk's queue member 8001 is paused with that reason, the ledger records
-the pause under the leader's name, and the audit trail has the whisper."""
+the pause under the leader's name, and the audit trail has the whisper. And a skill
+for today (given and taken away over the API) puts seat 8003 in an Asterisk queue and
+takes it out, by the service's routing loop."""
 
 from __future__ import annotations
 
@@ -139,3 +141,52 @@ async def test_a_leader_sees_a_seat_on_a_call_forces_a_pause_and_whispers(
     detail = json.loads(audited[0][2])
     assert (detail["mode"], detail["phone"], detail["call"]) == ("whisper", PHONE,
                                                                  call.linkedid)
+
+
+async def _members(asterisk: Instance, queue: str, present: bool, timeout: float) -> None:
+    """Wait until seat 8003 is (or is not) a member of `queue` in Asterisk."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while True:
+        members = await asyncio.to_thread(queue_members, asterisk, queue)
+        if ("Local/8003@seats/n" in members) == present:
+            return
+        assert loop.time() < end, f"8003 {'not ' if present else ''}in {queue}: {members}"
+        await asyncio.sleep(0.2)
+
+
+async def test_a_skill_for_today_puts_the_seat_in_the_queue_and_taking_it_away_out(
+        hotline_service: Service, asterisk: Instance) -> None:
+    """A leader (an API token) gives seat 8003, logged in with the skill `quick` only,
+    the queue iit for today: the service's routing loop makes it a member of iit in
+    Asterisk within a few seconds; taking iit away again removes it; taking its own
+    `quick` away for today removes it from quick, and giving it back returns it."""
+    import aiohttp
+
+    service = hotline_service
+    assert service.web is not None
+    assert service.web.url is not None
+    accounts = service.accounts
+    if await accounts.book.get("lead") is None:
+        await accounts.book.create(
+            username="lead", display_name="李班长", roles={"leader"}, actor="test",
+            at=datetime.now(UTC), password_hash=await accounts.passwords.hash(PASSWORD),
+            must_change=False, bureau="centre")
+    _, token = await accounts.add_token("lead", "test", "lead")
+    url = service.web.url.rstrip("/") + "/api/v1/leader/seats/8003/skills"
+    await _members(asterisk, "quick", True, 10)
+    await _members(asterisk, "iit", False, 10)
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {token}"}) as http:
+        async def change(queue: str, action: str) -> None:
+            async with http.post(url, json={"queue": queue, "action": action}) as res:
+                body = await res.json()
+                assert (res.status, body["changed"]) == (200, True), body
+
+        await change("iit", "add")
+        await _members(asterisk, "iit", True, 10)
+        await change("iit", "remove")
+        await _members(asterisk, "iit", False, 10)
+        await change("quick", "remove")
+        await _members(asterisk, "quick", False, 10)
+        await change("quick", "add")
+        await _members(asterisk, "quick", True, 10)
