@@ -19,6 +19,7 @@ import os
 import re
 import sqlite3
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,17 @@ NUMBER = "055112345670"
 PASSWORD = "Leader-12366-ok"
 TALK = 25  # seconds seat 8001 talks before it hangs up
 PHONE = "Local/8004@seats/n"  # the leader's phone: seat 8004's Local channel answers
+
+
+async def _leader(service: Service) -> Any:
+    """The service's accounts, with the leader `lead` (李班长) in them."""
+    accounts = service.accounts
+    if await accounts.book.get("lead") is None:
+        await accounts.book.create(
+            username="lead", display_name="李班长", roles={"leader"}, actor="test",
+            at=datetime.now(UTC), password_hash=await accounts.passwords.hash(PASSWORD),
+            must_change=False, bureau="centre")
+    return accounts
 
 
 async def _spy_channel(asterisk: Instance, timeout: float) -> dict[str, str]:
@@ -66,12 +78,7 @@ async def test_a_leader_sees_a_seat_on_a_call_forces_a_pause_and_whispers(
     assert service.web is not None
     assert service.web.url is not None
     url = service.web.url.rstrip("/")
-    accounts = service.accounts
-    if await accounts.book.get("lead") is None:
-        await accounts.book.create(
-            username="lead", display_name="李班长", roles={"leader"}, actor="test",
-            at=datetime.now(UTC), password_hash=await accounts.passwords.hash(PASSWORD),
-            must_change=False, bureau="centre")
+    await _leader(service)
     await caller.set_global("SEAT_TALK_8001", str(TALK))
     await caller.set_global("SEAT_TALK_8004", str(TALK + 10))
     try:
@@ -166,12 +173,7 @@ async def test_a_skill_for_today_puts_the_seat_in_the_queue_and_taking_it_away_o
     service = hotline_service
     assert service.web is not None
     assert service.web.url is not None
-    accounts = service.accounts
-    if await accounts.book.get("lead") is None:
-        await accounts.book.create(
-            username="lead", display_name="李班长", roles={"leader"}, actor="test",
-            at=datetime.now(UTC), password_hash=await accounts.passwords.hash(PASSWORD),
-            must_change=False, bureau="centre")
+    accounts = await _leader(service)
     _, token = await accounts.add_token("lead", "test", "lead")
     url = service.web.url.rstrip("/") + "/api/v1/leader/seats/8003/skills"
     await _members(asterisk, "quick", True, 10)
