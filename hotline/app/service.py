@@ -171,9 +171,9 @@ class Service:
             lambda: self.routing, utc_now,
             wrap_up_seconds=self.settings.web.after_call_work_seconds))
         calls.listeners.append(self.seat_work.on_call)
-        self.accounts, workbench = workbench_from(self.settings, ledger,
-                                                  lambda: config().routing, self.seat_work,
-                                                  config)
+        self.accounts, workbench = workbench_from(
+            self.settings, ledger, lambda: config().routing, self.seat_work, config,
+            board=lambda: self.web.status() if self.web is not None else None)
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Awaitable, Callable, Collection
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from hotline.app.settings import Settings
 from hotline.common.errors import (
@@ -85,10 +85,12 @@ def workbench_from(settings: Settings, ledger: Ledger,
                    routing: Callable[[], RoutingConfig | None],
                    seat_work: SeatWork | None = None,
                    config: ConfigAccessor | None = None,
+                   board: Callable[[], Awaitable[dict[str, Any]] | None] = lambda: None,
                    ) -> tuple[Accounts, list[Callable[[web.Application], None]]]:
     """The staff accounts on the service's ledger, and the routes of the login pages, the
-    /api/v1 API, (given `seat_work`) the seat's page and (given `config`) the admin's
-    page (for the web server's `pages`)."""
+    /api/v1 API, (given `seat_work`) the seat's and the team leader's pages, (given
+    `config`) the admin's page, and the call history and reports pages (for the web
+    server's `pages`; `board`: the wallboard's status, which the leader's floor shows)."""
     from datetime import timedelta
 
     from hotline.common.clock import utc_now
@@ -119,6 +121,10 @@ def workbench_from(settings: Settings, ledger: Ledger,
         from hotline.features.workbench.web import seat_page
 
         added.append(seat_page(seat_work, api))  # its API routes before api.add_routes
+        from hotline.features.workbench.leader import LeaderWork
+        from hotline.features.workbench.leader_web import leader_page
+
+        added.append(leader_page(LeaderWork(seat_work, board), api))
     if config is not None:
         from hotline.features.workbench.admin import admin_page
 

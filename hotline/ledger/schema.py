@@ -214,6 +214,19 @@ MIGRATIONS: list[str] = [
     CREATE INDEX calls_caller ON calls (caller_number, started_at);
     CREATE INDEX work_orders_callback ON work_orders (callback_number, status);
     """,
+    # 13: a seat's skills changed for one day by a team leader (a queue added at a level,
+    # or one of routing.yaml's taken away: level NULL), on top of routing.yaml
+    """
+    CREATE TABLE seat_skill_days (
+        seat   TEXT NOT NULL,
+        day    TEXT NOT NULL,
+        queue  TEXT NOT NULL,
+        level  INTEGER,
+        actor  TEXT NOT NULL,
+        at     TEXT NOT NULL,
+        PRIMARY KEY (day, seat, queue)
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

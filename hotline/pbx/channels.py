@@ -60,3 +60,19 @@ def parse_channel(event: AmiMessage) -> ChannelInfo:
 def parse_channels(events: Iterable[AmiMessage]) -> list[ChannelInfo]:
     """The events of a CoreShowChannels answer."""
     return [parse_channel(e) for e in events if e.event == "CoreShowChannel"]
+
+
+def seat_channel(channels: Iterable[ChannelInfo], device: str) -> ChannelInfo | None:
+    """The channel of a seat's live call that a leader spies on: the one made for the
+    seat's `device` (its queue member interface, Local/8001@seats/n or PJSIP/8001) and in
+    a bridge (talking); of a Local pair, its first half (;1), the one bridged with the
+    caller (whisper goes to the seat through it; on the ;2 half it would reach the
+    caller). None: the seat is on no call."""
+    wanted = device.removesuffix("/n")
+    for info in channels:
+        if info.device != wanted or not info.bridge_id:
+            continue
+        if wanted.startswith("Local/") and not info.channel.endswith(";1"):
+            continue
+        return info
+    return None

@@ -9,6 +9,7 @@ AmiAlready, which an idempotent caller may ignore.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 from hotline.core.calls.live import ChannelInfo, QueueStatus
@@ -25,6 +26,14 @@ DONE_VARIABLE = "HOTLINE_DONE"
 SEND_ON_PREFIX = "hotline-send-on-"
 # Replies to a queue member change that mean "already as you want it".
 _ALREADY = ("already there", "not there", "interface not found")
+# ChanSpy's options per mode of a leader on a seat's call (Asterisk's app_chanspy): q
+# no beep nor channel name read out; w whisper (the leader talks to the seat alone); B
+# barge (the leader talks to both); E leave when the spied channel hangs up; S leave when
+# there is nothing (left) to spy on. No `d`: its keys would switch the mode unaudited.
+SPY_OPTIONS = {"listen": "qES", "whisper": "qwES", "barge": "qBES"}
+# A channel name ChanSpy may be given: no comma, parenthesis, `$` or space, so it cannot
+# carry other options or a second argument into the application's data.
+_SPY_CHANNEL = re.compile(r"[A-Za-z][A-Za-z0-9_]*/[A-Za-z0-9@._+:=-]+(;[12])?")
 
 
 def is_send_on(command_id: str) -> bool:
@@ -144,6 +153,27 @@ class AsteriskOperations:
             action["ChannelId"] = channel_id
         if other_channel_id is not None:
             action["OtherChannelId"] = other_channel_id
+        await self.send(action)
+
+    async def spy(self, phone: str, channel: str, mode: str, *, caller_name: str,
+                  caller_number: str = "12366", channel_id: str | None = None,
+                  ring_timeout: float = 30.0) -> None:
+        """Ring `phone` (a device: PJSIP/8101, Local/8002@seats/n) and, once it answers,
+        spy on `channel` (one channel's full name, PJSIP/8001-0000002a, so ChanSpy's
+        prefix match finds that channel only) in `mode` (listen, whisper, barge), until
+        that channel hangs up. Without waiting for the answer."""
+        options = SPY_OPTIONS.get(mode)
+        if options is None:
+            raise ValueError(f"spy mode {mode!r} is not one of {', '.join(SPY_OPTIONS)}")
+        if not _SPY_CHANNEL.fullmatch(channel) or not _SPY_CHANNEL.fullmatch(
+                phone.removesuffix("/n")):
+            raise ValueError(f"not a channel ChanSpy may be given: {channel!r} / {phone!r}")
+        action = {"Action": "Originate", "Channel": phone, "Application": "ChanSpy",
+                  "Data": f"{channel},{options}",
+                  "CallerID": caller_id_text(caller_number, caller_name), "Async": "true",
+                  "Timeout": str(int(ring_timeout * 1000))}
+        if channel_id is not None:
+            action["ChannelId"] = channel_id
         await self.send(action)
 
     async def play_dtmf(self, channel: str, digit: str, *, received: bool = True) -> None:

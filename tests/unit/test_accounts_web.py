@@ -20,6 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from argon2 import PasswordHasher
 
 from hotline.common.yamlsrc import load_file
+from hotline.core.calendar.schedule import Calendar
 from hotline.core.calls.tracking import Call
 from hotline.core.configuration import Configuration
 from hotline.core.routing.config import parse_routing
@@ -27,11 +28,17 @@ from hotline.features.accounts.errors import LoginFailed, LoginThrottled
 from hotline.features.accounts.passwords import Passwords
 from hotline.features.accounts.service import Accounts
 from hotline.features.accounts.web import SESSION_COOKIE, Api, Pages, api_routes
+from hotline.features.board.web import Sources, Wallboard
+from hotline.features.calls.handling import LedgerWriter
 from hotline.features.reports.web import RecordPages, Records, RecordSources
+from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.features.workbench.admin import AdminPage
+from hotline.features.workbench.leader import LeaderWork
+from hotline.features.workbench.leader_web import LeaderPage
 from hotline.features.workbench.seat import SeatSources, SeatWork
 from hotline.features.workbench.web import SeatPage
 from hotline.ledger.store import Ledger
+from hotline.pbx.gateway import AmiGateway
 from tests.unit.test_seat_book import _Gateway
 
 T0 = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
@@ -39,6 +46,7 @@ PASSWORD = "correct-horse-7"
 ROLES = ("seat", "expert", "leader", "liaison", "admin", "auditor")
 EVERYONE = frozenset(ROLES)
 SEATS = frozenset({"seat", "expert", "leader"})
+LEADERS = frozenset({"leader"})
 # Who may call each route: written out here, not read from the code, so that a route
 # whose roles change by mistake fails this test. Every registered route must be listed.
 ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
@@ -73,6 +81,13 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/reports/intervals"): frozenset({"leader", "admin", "auditor"}),
     ("GET", "/reports/quarterly"): frozenset({"leader", "admin", "auditor"}),
     ("GET", "/ledger/export"): frozenset({"leader", "auditor"}),
+    # the team leader's page (hotline/features/workbench/leader*.py): leaders only
+    # (tests/unit/test_workbench_leader.py)
+    ("GET", "/leader/floor"): LEADERS,
+    ("GET", "/leader/events"): LEADERS,
+    ("POST", "/leader/seats/{seat}/action"): LEADERS,
+    ("POST", "/leader/seats/{seat}/skills"): LEADERS,
+    ("POST", "/leader/seats/{seat}/spy"): LEADERS,
 }
 PUBLIC = {("GET", "/openapi.json")}
 # The sandbox's routing.yaml: seats 8001 and 8002 of the centre, 8101 of Hefei.
@@ -99,6 +114,8 @@ class Bench:
     gateway: _Gateway  # the AMI actions the seats' actions sent
     calls: dict[str, Call]  # the call tracker's calls in progress, as the pages see them
     page: SeatPage
+    leader: LeaderPage
+    loop: RoutingLoop  # its `live` is what the wallboard and the floor show of Asterisk
 
     async def user(self, name: str, roles: set[str], *, must_change: bool = False,
                    **fields: str) -> None:
@@ -152,18 +169,29 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     Pages(accounts).add_routes(app)
     gateway = _Gateway()
     calls: dict[str, Call] = {}
+    config = Configuration(routing=ROUTING)
+    loop = RoutingLoop(gateway, ledger, lambda: config,  # type: ignore[arg-type]
+                       lambda now: True, clock)
     work = SeatWork(SeatSources(gateway, ledger, lambda: ROUTING,  # type: ignore[arg-type]
-                                lambda: calls, clock=clock))
+                                lambda: calls, lambda: loop, clock=clock))
     page = SeatPage(work, api)
     page.add_routes(app)
     AdminPage(api, lambda: Configuration(routing=ROUTING, generation=3)).add_routes(app)
     Records(RecordSources(ledger, lambda: ROUTING), api)
     RecordPages(accounts).add_routes(app)
+    # The wallboard of the service (not connected to any Asterisk here: its problems say
+    # so), whose status the leader's floor shows.
+    wallboard = Wallboard(Sources(AmiGateway("127.0.0.1", 1, "hotline", "x"), ledger,
+                                  LedgerWriter(ledger), lambda: loop, Calendar, clock,
+                                  clock))
+    leader = LeaderPage(LeaderWork(work, wallboard.status), api)
+    leader.add_routes(app)
     api.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:
-        yield Bench(accounts, client, clock, ledger, path, api, work, gateway, calls, page)
+        yield Bench(accounts, client, clock, ledger, path, api, work, gateway, calls, page,
+                    leader, loop)
     finally:
         await client.close()
         await ledger.close()
@@ -202,6 +230,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/seats/{seat}/action"): {"action": "login"},
     ("PUT", "/calls/{linkedid}/entry"): {"question": "个税怎么报"},
     ("POST", "/calls/{linkedid}/entry"): {"question": "个税怎么报"},
+    ("POST", "/leader/seats/{seat}/action"): {"action": "logout"},
+    ("POST", "/leader/seats/{seat}/skills"): {"queue": "iit", "action": "remove"},
+    ("POST", "/leader/seats/{seat}/spy"): {"mode": "listen"},
 }
 
 

@@ -222,3 +222,41 @@ def test_which_agi_commands_read_keys(command: str, reads: bool, capacity: int) 
     command reads."""
     assert reads_keys(command) is reads
     assert reading_capacity(command) == capacity
+
+
+async def test_spy_originates_the_phone_into_chanspy_on_one_channel() -> None:
+    """A leader's whisper is one async Originate of the phone into ChanSpy with the full
+    channel name and q, w, E, S; a mode or a channel name that could carry more into the
+    application's data is refused before anything is sent."""
+    async with FakeAmi() as ami, running(ami) as gateway:
+        ami.reply("Originate", response("Originate successfully queued"))
+        await gateway.spy("PJSIP/8101", "PJSIP/8001-0000002a", "whisper",
+                          caller_name="班长耳语 8001")
+        for phone, channel, mode in (("PJSIP/8101", "PJSIP/8001-0000002a,B", "listen"),
+                                     ("PJSIP/8101", "PJSIP/8001-0000002a", "shout"),
+                                     ("Local/x@y)", "PJSIP/8001-0000002a", "listen"),
+                                     ("PJSIP/8101", "PJSIP/8001 ${X}", "barge")):
+            with pytest.raises(ValueError, match=r"spy mode|not a channel ChanSpy"):
+                await gateway.spy(phone, channel, mode, caller_name="x")
+        [sent] = ami.received("Originate")
+    assert {k: v for k, v in headers(sent).items() if k != "CallerID"} == {
+        "Action": "Originate", "Channel": "PJSIP/8101", "Application": "ChanSpy",
+        "Data": "PJSIP/8001-0000002a,qwES", "Async": "true", "Timeout": "30000"}
+
+
+def test_the_seat_channel_spied_on_is_its_bridged_first_local_half() -> None:
+    """Of a Local seat's pair the ;1 half in the caller's bridge; a PJSIP seat's own
+    bridged channel; none for a seat whose channels are not bridged (ringing)."""
+    from hotline.core.calls.live import ChannelInfo
+    from hotline.pbx.channels import channel_device, seat_channel
+
+    def info(name: str, bridge: str) -> ChannelInfo:
+        return ChannelInfo(name, "u", "l", "AppDial", "", "seats", bridge, timedelta(),
+                           None, None, channel_device(name))
+
+    pair = [info("Local/8001@seats-0000000a;2", ""), info("Local/8001@seats-0000000a;1",
+                                                           "b1")]
+    assert seat_channel(pair, "Local/8001@seats/n") == pair[1]
+    phone = [info("PJSIP/80010-00000003", "b2"), info("PJSIP/8001-00000004", "b3")]
+    assert seat_channel(phone, "PJSIP/8001") == phone[1]
+    assert seat_channel([info("PJSIP/8001-00000005", "")], "PJSIP/8001") is None

@@ -685,3 +685,25 @@ def test_region_queues_render_with_strict_join_and_the_queue_s_settings() -> Non
         in region
     assert "\nannounce-position = no\n" in region
     assert "member =>" not in text  # members are hotline's to add over AMI
+
+
+def test_a_days_skills_change_only_the_seats_named_and_keep_the_rest() -> None:
+    """A day's change adds a queue at a level and takes another away from one seat; the
+    other seats, queues and reasons are routing.yaml's (the same objects); an unknown
+    seat or queue is ignored; no change is the same config, its indexes kept."""
+    from hotline.core.routing.config import with_day_skills
+
+    config = make_config()
+    seat_id, seat = next((i, s) for i, s in config.seats.items()
+                         if 0 < len(s.skills) < len(config.queues))
+    queue = next(iter(seat.skills))
+    other = next(q for q in config.queues if q not in seat.skills)
+    day = with_day_skills(config, {seat_id: {other: 9, queue: None, "nope": 3},
+                                   "ghost": {queue: 1}})
+    assert day.seats[seat_id].skills == {**{q: v for q, v in seat.skills.items()
+                                            if q != queue}, other: 9}
+    assert config.seats[seat_id].skills == seat.skills
+    assert all(day.seats[s] is config.seats[s] for s in config.seats if s != seat_id)
+    assert day.queues is config.queues
+    assert with_day_skills(config, {}) is config
+    assert with_day_skills(config, {seat_id: {queue: seat.skills[queue]}}) is config

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 # RoutingInvalid stays importable from here.
@@ -218,6 +218,31 @@ class RoutingConfig:
                 if number.startswith(code) and len(code) > best_len:
                     best, best_len = group, len(code)
         return best
+
+
+def with_day_skills(routing: RoutingConfig,
+                    day: Mapping[str, Mapping[str, int | None]]) -> RoutingConfig:
+    """routing.yaml with a day's skill changes (seat -> queue -> level, None: taken away
+    that day) applied; seats and queues it does not have are ignored (a reload dropped
+    them). The same object when nothing changes, so its indexes are kept."""
+    seats = dict(routing.seats)
+    changed = False
+    for seat_id, queues in day.items():
+        seat = seats.get(seat_id)
+        if seat is None:
+            continue
+        skills = dict(seat.skills)
+        for queue, level in queues.items():
+            if queue not in routing.queues:
+                continue
+            if level is None:
+                skills.pop(queue, None)
+            else:
+                skills[queue] = level
+        if skills != dict(seat.skills):
+            seats[seat_id] = replace(seat, skills=skills)
+            changed = True
+    return replace(routing, seats=seats) if changed else routing
 
 
 def region_queue_name(queue: str, group: str) -> str:

@@ -602,6 +602,7 @@ class Pages:
 # The home page's links: (path, element id, label, permission needed; None: everyone).
 HOME_LINKS: tuple[tuple[str, str, str, str | None], ...] = (
     ("/workbench/seat", "seat-page", "座席工作台", "seats.own"),
+    ("/workbench/leader", "leader-page", "班长工作台", "seats.any"),
     ("/workbench/calls", "calls-page", "来电记录", "ledger.read"),
     ("/workbench/reports", "reports-page", "季度报表", "reports.read"),
     ("/workbench/admin", "admin-page", "系统管理", "users.manage"),

@@ -46,6 +46,16 @@ def register(sub: Subparsers) -> None:
             cmd.add_argument("--until", type=a_datetime, metavar="TIME",
                              help="planned end of the move-in")
         cmd.set_defaults(handler=cmd_seats)
+    for name, text in (("skill-add", "give a seat a skill (queue) for today (a leader's)"),
+                       ("skill-remove", "take a skill (queue) from a seat for today")):
+        cmd = actions.add_parser(name, help=text)
+        cmd.add_argument("seat", type=a_text)
+        cmd.add_argument("queue", type=a_text, help="a queue of config/routing.yaml")
+        if name == "skill-add":
+            cmd.add_argument("--level", type=int, choices=range(1, 10), metavar="1-9",
+                             help="1 (can answer) .. 9 (expert); default routing.yaml's, "
+                                  "else 5")
+        cmd.set_defaults(handler=cmd_seats)
 
     queues = sub.add_parser("queues", help="live status of the queues, today's figures")
     queues.add_argument("--json", action="store_true")
@@ -79,7 +89,7 @@ def cmd_seats(args: argparse.Namespace, ctx: Context) -> int:
         acting(ctx, "seats.read", "seats")
         who = ""
     else:
-        anyone = action in ("move-in", "move-out")
+        anyone = action in ("move-in", "move-out", "skill-add", "skill-remove")
         person = acting(ctx, "seats.any" if anyone else "seats.own", f"seat:{args.seat}")
         who = person.name
         if (not anyone and person.person is not None and not person.may("seats.any")
@@ -90,6 +100,10 @@ def cmd_seats(args: argparse.Namespace, ctx: Context) -> int:
 
     async def go(gateway: Any) -> Any:
         async with await Ledger.open(ctx.ledger_path) as ledger:
+            if action in ("skill-add", "skill-remove"):
+                desk = SeatDesk(gateway, ledger, routing, utc_now)
+                return await desk.day_skill(args.seat, args.queue, action == "skill-add",
+                                            actor=who, level=getattr(args, "level", None))
             if action is not None:
                 desk = SeatDesk(gateway, ledger, routing, utc_now)
                 return await desk.command(args.seat, SEAT_EVENTS[action], actor=who,
@@ -100,6 +114,16 @@ def cmd_seats(args: argparse.Namespace, ctx: Context) -> int:
             return states, live
 
     result = asyncio.run(with_gateway(ctx, go))
+    if action in ("skill-add", "skill-remove"):
+        queue = routing.queues[result.queue].name
+        if not result.changed:
+            print(f"seat {args.seat}: {queue} already as asked today; nothing recorded")
+        elif result.level is None:
+            print(f"seat {args.seat}: {queue} taken away for {result.day}")
+        else:
+            print(f"seat {args.seat}: {queue} at level {result.level} for {result.day} "
+                  "(the running service applies it within a round)")
+        return 0
     if action is not None:
         if not result.changed:
             print(f"seat {args.seat}: already {held(routing, result.record)}; nothing "

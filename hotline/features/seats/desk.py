@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 
 import structlog
 
-from hotline.core.routing.config import RoutingConfig, Seat, penalty_for
+from hotline.common.clock import CHINA
+from hotline.core.routing.config import RoutingConfig, Seat, penalty_for, region_queue_name
 from hotline.core.routing.policy import pause_code
 from hotline.features.seats.errors import (
     SeatBadReason,
+    SeatBadSkill,
     SeatBadUntil,
     SeatNotLoggedIn,
     SeatNotRemote,
@@ -26,10 +29,24 @@ from hotline.features.seats.errors import (
 )
 from hotline.features.seats.errors import SeatError as SeatError  # importable from here
 from hotline.ledger.seats import SeatBook, SeatChange, SeatRecord
+from hotline.ledger.skills import SkillBook
 from hotline.ledger.store import Ledger
 from hotline.pbx.gateway import AmiAlready, AmiGateway
 
 log = structlog.get_logger("hotline.seats")
+
+DEFAULT_LEVEL = 5  # a skill added for a day, unless a level is given
+
+
+@dataclass(frozen=True)
+class SkillChange:
+    """A seat's skill for a queue on a day, after a change (None: none that day)."""
+
+    seat: str
+    queue: str
+    level: int | None
+    day: date
+    changed: bool = True
 
 
 def held(routing: RoutingConfig, state: SeatRecord) -> str:
@@ -53,6 +70,7 @@ class SeatDesk:
                  clock: Callable[[], datetime]) -> None:
         self.gateway = gateway
         self.book = SeatBook(ledger)
+        self.skills = SkillBook(ledger)
         self.routing = routing
         self.clock = clock
 
@@ -120,3 +138,37 @@ class SeatDesk:
                 await gateway.queue_pause(
                     seat.device, event == "pause",
                     self.routing.pause_reasons.get(record.paused or "", ""))
+
+    async def day_skill(self, seat_id: str, queue: str, add: bool, *, actor: str,
+                        level: int | None = None) -> SkillChange:
+        """Add a skill (queue) to a seat for today (Beijing day) at `level` (default:
+        routing.yaml's, else 5), or take one away for today; recorded with who did it
+        and audited. The routing loop makes the seat a member of the queue, or not,
+        within a round; the next day routing.yaml holds again. Asking for what already
+        holds records nothing."""
+        seat = self.seat(seat_id)
+        routing = self.routing
+        if queue not in routing.queues:
+            raise SeatBadSkill(f"unknown queue {queue[:40]!r} (routing.yaml has: "
+                               f"{', '.join(routing.queues)})")
+        if level is not None and (not add or not 1 <= level <= 9):
+            raise SeatBadSkill("a level goes with adding a skill, from 1 (can answer) to 9 "
+                               "(expert)")
+        base = seat.skills.get(queue)
+        group = routing.groups[seat.group]
+        if (add and base is None and group.remote and group.area_codes
+                and region_queue_name(queue, group.id) not in routing.region_queues()):
+            raise SeatBadSkill(
+                f"{seat.name} of {group.name} cannot take {routing.queues[queue].name} "
+                "for a day: its bureau has no region queue for it in queues.conf (give "
+                "the seat the skill in routing.yaml and reload)")
+        now = self.clock()
+        day = now.astimezone(CHINA).date()
+        current = (await self.skills.of_day(day)).get(seat_id, {})
+        want = (level or base or DEFAULT_LEVEL) if add else None
+        if want == current.get(queue, base):
+            return SkillChange(seat_id, queue, want, day, changed=False)
+        await self.skills.change(seat_id, day, queue, want, keep=want != base, actor=actor,
+                                 at=now)
+        log.info("seat.skill_changed", seat=seat_id, queue=queue, level=want, actor=actor)
+        return SkillChange(seat_id, queue, want, day)

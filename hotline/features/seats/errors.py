@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from hotline.common.errors import HotlineError
 
 
@@ -39,3 +41,25 @@ class SeatBadUntil(SeatError):
     """--until goes with move-in only and must be in the future."""
 
     code = "seat-bad-until"
+
+
+class SeatBadSkill(SeatError):
+    """A skill for today names no queue of routing.yaml, a level outside 1-9, or a queue
+    a remote seat cannot join without a change of routing.yaml (its bureau's region
+    queue for it is not in queues.conf)."""
+
+    code = "seat-bad-skill"
+
+
+class SeatOnNoCall(SeatError):
+    """Listen, whisper or barge: the seat is on no call now (nothing to spy on)."""
+
+    code = "seat-on-no-call"
+    status: ClassVar[int] = 409
+
+
+class SpyPhoneInvalid(SeatError):
+    """Listen, whisper or barge: the leader's phone is missing (no seat of their own and
+    none given), not a device of routing.yaml, or the seat's own."""
+
+    code = "spy-phone-invalid"

@@ -26,9 +26,10 @@ from datetime import datetime
 
 import structlog
 
+from hotline.common.clock import CHINA
 from hotline.core.calls.live import QueueStatus
 from hotline.core.configuration import ConfigAccessor
-from hotline.core.routing.config import RoutingConfig
+from hotline.core.routing.config import RoutingConfig, with_day_skills
 from hotline.core.routing.policy import (
     Alert,
     OverflowState,
@@ -43,6 +44,7 @@ from hotline.core.routing.policy import (
     wrapup_of,
 )
 from hotline.ledger.seats import SeatBook, SeatRecord
+from hotline.ledger.skills import DaySkills, SkillBook
 from hotline.ledger.store import Ledger
 from hotline.pbx.gateway import (
     AmiActionFailed,
@@ -65,6 +67,7 @@ class RoutingLoop:
                  min_gap: float = 0.25) -> None:
         self.gateway = gateway
         self.book = SeatBook(ledger)
+        self.skills = SkillBook(ledger)
         # The live configuration; each round works on the routing.yaml live at its start
         # (`routing`, which the wallboard reads too).
         self.config = config
@@ -83,6 +86,11 @@ class RoutingLoop:
         self.live: dict[str, QueueStatus] = {}
         self.live_at: datetime | None = None
         self.records: dict[str, SeatRecord] = {}  # the seats as the ledger has them
+        # routing.yaml with today's skill changes (a leader's, seat_skill_days): what
+        # the last round decided on
+        self.day_routing = self.routing
+        self._day_skills: DaySkills = {}
+        self._day_base = self.routing  # the routing.yaml day_routing was made from
 
     def _live_routing(self) -> RoutingConfig:
         routing = self.config().routing
@@ -100,6 +108,14 @@ class RoutingLoop:
         self._retired |= {seat.device for seat in self.routing.seats.values()} - kept
         self.overflow = {q: s for q, s in self.overflow.items() if q in routing.queues}
         self.routing = routing
+
+    async def _follow_day_skills(self) -> None:
+        """Today's skill changes (Beijing day) on routing.yaml; the combined config is
+        made again only when they (or routing.yaml) changed, keeping its indexes."""
+        day = await self.skills.of_day(self.clock().astimezone(CHINA).date())
+        if day != self._day_skills or self._day_base is not self.routing:
+            self._day_skills, self._day_base = day, self.routing
+            self.day_routing = with_day_skills(self.routing, day)
 
     def poke(self) -> None:
         """A round soon (a reload changed routing.yaml, a queue event came)."""
@@ -141,6 +157,7 @@ class RoutingLoop:
             log.warning("seat.moved_out_at_until", seat=moved.seat)
         records = await self.book.states()
         self.records = records
+        await self._follow_day_skills()
         device_of = {seat.device: seat.id for seat in self.routing.seats.values()}
         epoch = self.clock().timestamp()
         # Free only if every queue it is in could ring it now (policy.phone_ready).
@@ -176,7 +193,7 @@ class RoutingLoop:
         snap = Snapshot(time.monotonic(), self.is_open(now), seats, _loads(live),
                         dict(self.overflow),
                         self.queue_open(now) if self.queue_open is not None else {})
-        decision = decide(self.routing, snap)
+        decision = decide(self.day_routing, snap)
         for name, state in decision.overflow.items():
             before = self.overflow.get(name, OverflowState())
             if state.active != before.active:

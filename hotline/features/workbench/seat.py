@@ -53,8 +53,10 @@ class Changes:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self.count = 0  # changes so far (a view computed at one count holds until the next)
 
     def notify(self) -> None:
+        self.count += 1
         self._event.set()
         self._event = asyncio.Event()
 
