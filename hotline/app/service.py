@@ -49,6 +49,7 @@ from hotline.features.calls.handling import CallHandling
 from hotline.features.calls.reconcile import Reconciler
 from hotline.features.errors import ServiceRunning
 from hotline.features.ivr.prompts import PromptError, PromptStore, prompts_of
+from hotline.features.orders.service import OrderSources
 from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.features.voicemail.service import Voicemail
 from hotline.features.workbench.seat import SeatSources, SeatWork
@@ -171,8 +172,10 @@ class Service:
             lambda: self.routing, utc_now,
             wrap_up_seconds=self.settings.web.after_call_work_seconds))
         calls.listeners.append(self.seat_work.on_call)
-        self.accounts, workbench = workbench_from(self.settings, ledger,
-                                                  lambda: config().routing, self.seat_work)
+        self.accounts, workbench = workbench_from(
+            self.settings, ledger, lambda: config().routing, self.seat_work,
+            OrderSources(ledger, lambda: config().calendar, lambda: config().routing,
+                         clock, utc_now))
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,

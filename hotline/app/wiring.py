@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from hotline.features.accounts.service import Accounts
+    from hotline.features.orders.service import OrderSources
     from hotline.features.phone.web import PhonePage
     from hotline.features.voicemail.service import Spool
     from hotline.features.workbench.seat import SeatWork
@@ -83,9 +84,11 @@ def phone_page_from(settings: Settings,
 def workbench_from(settings: Settings, ledger: Ledger,
                    routing: Callable[[], RoutingConfig | None],
                    seat_work: SeatWork | None = None,
+                   orders: OrderSources | None = None,
                    ) -> tuple[Accounts, list[Callable[[web.Application], None]]]:
     """The staff accounts on the service's ledger, and the routes of the login pages, the
-    /api/v1 API and (given `seat_work`) the seat's page (for the web server's `pages`)."""
+    /api/v1 API and (given `seat_work`) the seat's page, (given `orders`) the work
+    orders' routes and pages (for the web server's `pages`)."""
     from datetime import timedelta
 
     from hotline.common.clock import utc_now
@@ -116,6 +119,14 @@ def workbench_from(settings: Settings, ledger: Ledger,
         from hotline.features.workbench.web import seat_page
 
         added.append(seat_page(seat_work, api))  # its API routes before api.add_routes
+    if orders is not None:
+        from hotline.features.orders.service import OrderDesk
+        from hotline.features.orders.web import order_pages
+
+        desk = OrderDesk(orders)
+        added.append(order_pages(desk, api))
+        if seat_work is not None:
+            seat_work.entry_order = desk.for_entry  # a 台帐 entry's 转工单 opens the order
     return accounts, [*added, api.add_routes]
 
 

@@ -79,6 +79,12 @@ HEADERS = {
         "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
         "base-uri 'none'; frame-ancestors 'none'"),
 }
+# The landing page's links to the pages of the person's roles: (roles, path, id, label).
+HOME_LINKS: tuple[tuple[frozenset[str], str, str, str], ...] = (
+    (frozenset({"seat", "expert", "leader"}), "/workbench/seat", "seat-page", "座席工作台"),
+    (frozenset({"liaison"}), "/workbench/liaison", "liaison-page", "联络员工作台"),
+    (frozenset({"leader"}), "/workbench/leader/followup", "followup-page", "班长跟进"),
+)
 # HTTP status of the ledger's account errors (the feature's own carry theirs).
 STATUS: Mapping[type[HotlineError], int] = {UserUnknown: 404, TokenUnknown: 404,
                                             UserExists: 409, OsLoginTaken: 409}
@@ -590,7 +596,10 @@ class Pages:
                           seat=escape(user.seat or "-"), bureau=escape(user.bureau or "-"),
                           department=escape(user.department or "-"),
                           csrf=escape(auth.session.csrf if auth.session else ""),
-                          notice_html=notice)
+                          notice_html=notice, links_html="".join(
+                              f'<a href="{path}" id="{id_}">{label}</a>'
+                              for roles_, path, id_, label in HOME_LINKS
+                              if roles_ & user.roles))
 
 
 def _page_errors(handler: Callable[[web.Request], Awaitable[web.Response]],

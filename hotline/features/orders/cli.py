@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 ORDER_CHANGES = {"pass-on": "pass_on", "answer": "answer", "close": "close",
                  "delay": "delay", "difficult": "difficult", "ordinary": "ordinary"}
-STATUSES = ["open", "passed_on", "answered", "closed"]
+STATUSES = ["open", "passed_on", "returned", "answered", "closed"]
+# What a change needs (core.accounts.PERMISSIONS, as the API): a liaison answers and
+# records a delay; opening, editing, passing on and closing are the centre's.
+ANSWERING = ("answer", "delay")
 
 
 def register(sub: Subparsers) -> None:
@@ -109,7 +112,9 @@ def cmd_orders(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.ledger.orders import KIND_LABELS, STATUS_LABELS, Viewer
 
     action = args.order_action or "list"
-    who = acting(ctx, "orders.read" if action in ("list", "show") else "orders.change",
+    permission = ("orders.read" if action in ("list", "show") else
+                  "orders.change" if action in ANSWERING else "orders.manage")
+    who = acting(ctx, permission,
                  f"work_order:{getattr(args, 'id', '')}" if action != "list" else
                  "work_orders")
     reader = Reader(who.name, who.unmask_users(ctx.unmask_users))
@@ -207,7 +212,7 @@ def _order_command(ctx: Context, work: Callable[..., Any], now: datetime) -> dic
     from hotline.features.accounts.identity import acting
     from hotline.ledger.orders import Viewer
 
-    who = acting(ctx, "orders.change", "work_orders").name
+    who = acting(ctx, "orders.manage", "work_orders").name
 
     async def go(book: OrderBook) -> dict[str, Any]:
         order, changed = await work(book, who, now)
