@@ -13,6 +13,7 @@ import asyncio
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -27,7 +28,9 @@ from hotline.core.orders import (
     time_left_label,
     working_time,
 )
+from hotline.ledger.accounts import AccountBook
 from hotline.ledger.orders import OrderBook
+from hotline.ledger.store import Ledger
 from tests.unit import test_accounts_web
 from tests.unit.test_accounts_web import T0, Bench
 
@@ -189,9 +192,11 @@ async def test_a_liaison_works_only_on_the_orders_passed_to_their_department(
     ours = await order_for(bench, "1764000001.1")
     theirs = await order_for(bench, "1764000001.2", department="稽查局")
     await order_for(bench, "1764000001.3", department=None)
-    status, body = await bench.call("GET", "/orders", cookie)
-    assert status == 200, body
+    for _ in range(2):  # a page reading its list again: audited once
+        status, body = await bench.call("GET", "/orders", cookie)
+        assert status == 200, body
     assert ([o["id"] for o in body["orders"]], body["total"]) == ([ours], 1)
+    assert bench.audit().count(("p-liaison", "orders.list", "work_orders")) == 1
     shown = body["orders"][0]
     assert shown["time_left_seconds"] == 14.5 * 3600
     assert shown["time_left_label"] == "剩余 14 工作小时 30 分"
@@ -460,3 +465,71 @@ def test_nearly_due_is_four_working_hours(when: datetime) -> None:
                 datetime(2026, 11, 28, 2, 0, tzinfo=UTC):
                 datetime(2026, 11, 30, 14, 0, tzinfo=CHINA)}
     assert end == expected[when]
+
+
+def test_the_orders_commands_scope_a_liaison_like_the_api(tmp_path: Path) -> None:
+    """`hotline orders list` run by a liaison's OS account lists only the orders passed on
+    to their department; `orders show` of another department's order is refused
+    (role-required, audited as staff.refused); passing on or closing is the centre's
+    (role-required); answering their own works."""
+    from tests.cli import hotline
+
+    path = tmp_path / "ledger.sqlite3"
+
+    async def setup() -> tuple[int, int]:
+        async with await Ledger.open(path) as ledger:
+            book = AccountBook(ledger)
+            for name, roles, fields in (("admin", {"admin"}, {"os_login": "ops"}),
+                                        ("li", {"liaison"}, {"department": "税政科",
+                                                             "os_login": "li-os"})):
+                await book.create(username=name, display_name=name, roles=roles,
+                                  password_hash="x", actor="test", at=T0, **fields)
+            await ledger.upsert_calls([ended_call("L1"), ended_call("L2")], T0)
+            orders = OrderBook(ledger, CALENDAR)
+            ids = []
+            for linkedid, department in (("L1", "税政科"), ("L2", "稽查局")):
+                oid = await orders.create(linkedid=linkedid, kind="consultation",
+                                          actor="zhang", at=T0, content="问题")
+                await orders.change(oid, "pass_on", actor="zhang", at=T0, text=department)
+                ids.append(oid)
+            return ids[0], ids[1]
+
+    ours, theirs = asyncio.run(setup())
+
+    def run(*args: str) -> Any:
+        return hotline(*args, user="li-os", env={"HOTLINE_LEDGER_PATH": str(path)})
+
+    listed = run("orders", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    assert [o["id"] for o in json.loads(listed.stdout)] == [ours]
+    refused = run("orders", "show", str(theirs))
+    assert (refused.returncode, "[role-required]" in refused.stderr) == (1, True), refused
+    assert ("li", "staff.refused", f"work_order:{theirs}") in [
+        r[:3] for r in sqlite3.connect(path).execute(
+            "SELECT actor, action, target FROM audit").fetchall()]
+    for args in (("pass-on", str(ours), "--department", "稽查局"), ("close", str(ours))):
+        res = run("orders", *args)
+        assert "[role-required]" in res.stderr, (args, res)
+    answered = run("orders", "answer", str(ours), "--result", "已答复")
+    assert answered.returncode == 0, answered.stderr
+
+
+async def test_my_orders_are_the_opened_ones_and_an_experts_the_difficult_ones(
+        bench: Bench) -> None:
+    """A seat's 我的工单 are the orders it opened; an expert's also every difficult
+    question not yet done, not an ordinary one of another seat nor an answered one; a
+    liaison's those passed on to them."""
+    sessions = await test_accounts_web.people(bench)
+    book = OrderBook(bench.ledger, CALENDAR)
+    mine = await order_for(bench, "1764000008.1", opened_by="p-seat")
+    hard = await order_for(bench, "1764000008.2", opened_by="zhang")
+    await book.change(hard, "difficult", actor="zhang", at=T0)
+    done = await order_for(bench, "1764000008.3", opened_by="zhang")
+    await book.change(done, "difficult", actor="zhang", at=T0)
+    await book.change(done, "answer", actor="zhang", at=T0, text="已答复")
+    await order_for(bench, "1764000008.4", opened_by="zhang", department="稽查局")
+    expected = {"seat": [mine], "expert": [hard], "liaison": [mine, hard, done]}
+    for role, ids in expected.items():
+        status, body = await bench.call("GET", "/orders/mine", sessions[role][0])
+        assert status == 200, body
+        assert sorted(o["id"] for o in body["orders"]) == sorted(ids), role

@@ -13,6 +13,8 @@ wakes the pages' streams (`changes`).
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -56,6 +58,11 @@ DIFFICULTY_LABELS = {"ordinary": "一般", "difficult": "疑难"}
 # API; a liaison acts only on the orders passed on to them).
 ANSWERING = ("answer", "delay", "extend", "return")  # orders.change: liaisons too
 MANAGING = ("pass_on", "close", "difficult", "ordinary", "edit")  # orders.manage
+# A listing is audited once per person and filters in this many seconds: an open page
+# reads its list again on every change and every minute, and the audit trail should say
+# who looked at what, not count a page's refreshes.
+LIST_AUDIT_EVERY = 600.0
+LIST_AUDIT_KEYS = 5000  # (person, filters) remembered at most
 
 
 @dataclass
@@ -77,6 +84,19 @@ class OrderDesk:
         self.changes = Changes()
         self.version = 0  # one more on each change (the streams tell the pages)
         self.entries = EntryBook(sources.ledger)
+        self._listed: OrderedDict[tuple[str, str, str | None], float] = OrderedDict()
+
+    async def _audit_listing(self, actor: str, action: str, detail: str | None) -> None:
+        """A listing's audit row, unless the same person listed the same just before."""
+        key, tick = (actor, action, detail), time.monotonic()
+        last = self._listed.get(key)
+        if last is not None and tick - last < LIST_AUDIT_EVERY:
+            return
+        self._listed[key] = tick
+        self._listed.move_to_end(key)
+        while len(self._listed) > LIST_AUDIT_KEYS:
+            self._listed.popitem(last=False)
+        await self._audit(actor, action, "work_orders", detail)
 
     def changed(self) -> None:
         self.version += 1
@@ -170,8 +190,8 @@ class OrderDesk:
                                      ("department", department), ("bureau", bureau),
                                      ("overdue", overdue), ("nearly_due", nearly_due),
                                      ("q", text), ("mine", mine)) if v}
-        await self._audit(person.username, "orders.list", "work_orders",
-                          " ".join(f"{k}={v}" for k, v in filters.items()) or None)
+        await self._audit_listing(person.username, "orders.list",
+                                  " ".join(f"{k}={v}" for k, v in filters.items()) or None)
         return {"orders": await self._views(rows, now), "total": total, "limit": limit,
                 "offset": offset, "at": now.astimezone(CHINA).isoformat(timespec="seconds"),
                 "labels": {"status": STATUS_LABELS, "kind": KIND_LABELS,
@@ -294,7 +314,7 @@ class OrderDesk:
         overdue, _ = await self.book.search(scope, now=now, overdue=True, limit=200)
         due_by = after_working_time(self.sources.calendar(), now, NEARLY_DUE)
         nearly, _ = await self.book.search(scope, now=now, due_by=due_by, limit=200)
-        await self._audit(person.username, "orders.followup", "work_orders", None)
+        await self._audit_listing(person.username, "orders.followup", None)
         return {"at": now.astimezone(CHINA).isoformat(timespec="seconds"),
                 "day": today.isoformat(), "abandoned": shown,
                 "overdue": await self._views(overdue, now),
