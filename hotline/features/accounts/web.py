@@ -251,6 +251,17 @@ async def authenticate(accounts: Accounts, request: web.Request) -> Authenticate
     return await accounts.by_session(session_id, request.remote)
 
 
+async def still_logged_in(accounts: Accounts, auth: Authenticated,
+                          request: web.Request) -> bool:
+    """A long request's login still holds (a stream's): a session not ended nor expired,
+    not touched by this check (an open page alone keeps nobody logged in); a token not
+    revoked."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if auth.session is not None and session_id:
+        return await accounts.by_session(session_id, request.remote, touch=False) is not None
+    return await authenticate(accounts, request) is not None
+
+
 def check_csrf(request: web.Request, expected: str, given: str | None) -> None:
     """The session's (or login form's) token, and an Origin of this host if sent."""
     origin = request.headers.get("Origin")

@@ -31,10 +31,10 @@ from hotline.features.accounts.errors import ApiBadBody, ApiBadQuery, ApiNotFoun
 from hotline.features.accounts.service import Authenticated
 from hotline.features.accounts.web import (
     HEADERS,
-    SESSION_COOKIE,
     Api,
     Route,
     authenticate,
+    still_logged_in,
 )
 from hotline.features.orders.service import OrderDesk
 from hotline.ledger.orders import CREATE_KINDS, KIND_LABELS, STATUS_LABELS
@@ -267,22 +267,12 @@ class OrderPages:
                     quiet = now
                 if now - checked > self.recheck:
                     checked = now
-                    if not await self._alive(auth, request):
+                    if not await still_logged_in(self.api.accounts, auth, request):
                         await response.write(b"event: ended\ndata: {}\n\n")
                         break
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         return response
-
-    async def _alive(self, auth: Authenticated, request: web.Request) -> bool:
-        """The stream's login still holds (not touched by this check: an open page alone
-        keeps nobody logged in)."""
-        accounts = self.api.accounts
-        session_id = request.cookies.get(SESSION_COOKIE)
-        if auth.session is not None and session_id:
-            return await accounts.by_session(session_id, request.remote, touch=False) \
-                is not None
-        return await authenticate(accounts, request) is not None
 
     def routes(self) -> list[Route]:
         routes = [
