@@ -49,6 +49,7 @@ from hotline.features.calls.handling import CallHandling
 from hotline.features.calls.reconcile import Reconciler
 from hotline.features.errors import ServiceRunning
 from hotline.features.ivr.prompts import PromptError, PromptStore, prompts_of
+from hotline.features.orders.service import OrderSources
 from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.features.voicemail.service import Voicemail
 from hotline.features.workbench.seat import SeatSources, SeatWork
@@ -173,6 +174,8 @@ class Service:
         calls.listeners.append(self.seat_work.on_call)
         self.accounts, workbench = workbench_from(
             self.settings, ledger, lambda: config().routing, self.seat_work, config,
+            orders=OrderSources(ledger, lambda: config().calendar, lambda: config().routing,
+                                clock, utc_now),
             board=lambda: self.web.status() if self.web is not None else None)
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from hotline.core.configuration import ConfigAccessor
     from hotline.features.accounts.service import Accounts
+    from hotline.features.orders.service import OrderSources
     from hotline.features.phone.web import PhonePage
     from hotline.features.voicemail.service import Spool
     from hotline.features.workbench.seat import SeatWork
@@ -86,11 +87,13 @@ def workbench_from(settings: Settings, ledger: Ledger,
                    seat_work: SeatWork | None = None,
                    config: ConfigAccessor | None = None,
                    board: Callable[[], Awaitable[dict[str, Any]] | None] = lambda: None,
+                   orders: OrderSources | None = None,
                    ) -> tuple[Accounts, list[Callable[[web.Application], None]]]:
     """The staff accounts on the service's ledger, and the routes of the login pages, the
     /api/v1 API, (given `seat_work`) the seat's and the team leader's pages, (given
-    `config`) the admin's page, and the call history and reports pages (for the web
-    server's `pages`; `board`: the wallboard's status, which the leader's floor shows)."""
+    `config`) the admin's page, (given `orders`) the work orders' routes and pages, and
+    the call history and reports pages (for the web server's `pages`; `board`: the
+    wallboard's status, which the leader's floor shows)."""
     from datetime import timedelta
 
     from hotline.common.clock import utc_now
@@ -133,6 +136,14 @@ def workbench_from(settings: Settings, ledger: Ledger,
 
     added.append(record_pages(RecordSources(
         ledger, routing, lambda: set(settings.ledger.unmask_users)), api))
+    if orders is not None:
+        from hotline.features.orders.service import OrderDesk
+        from hotline.features.orders.web import order_pages
+
+        desk = OrderDesk(orders)
+        added.append(order_pages(desk, api))
+        if seat_work is not None:
+            seat_work.entry_order = desk.for_entry  # a 台帐 entry's 转工单 opens the order
     return accounts, [*added, api.add_routes]
 
 

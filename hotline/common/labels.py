@@ -24,8 +24,9 @@ UNCATEGORISED = "未分类"
 # The topics the 12366 menus set (dialplans/12366.yaml); a topic not listed reads as its code.
 TOPICS = {"individual_income_tax": "个人所得税", "social_insurance": "社保费",
           "invoice": "发票", "property_and_land": "财产和行为税", "other": "其他"}
-# A work order's kind: a voicemail, or the category of the call it came from.
-ORDER_KINDS = {"voicemail": "留言", **CATEGORIES}
+# A work order's kind: a voicemail, a call back (回拨) of an abandoned call, or the
+# category of the call it came from.
+ORDER_KINDS = {"voicemail": "留言", "callback": "回拨", **CATEGORIES}
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,11 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "ledger.export": frozenset({"leader", "auditor"}),
     "ledger.unmask": frozenset({"auditor"}),
     "orders.read": frozenset({"seat", "expert", "leader", "liaison", "auditor"}),
-    "orders.change": frozenset({"seat", "expert", "leader", "liaison"}),
+    "orders.change": frozenset({"seat", "expert", "leader", "liaison"}),  # answer, delay
+    # the centre's own work on orders: open, edit, pass on, close, (not) difficult
+    "orders.manage": frozenset({"seat", "expert", "leader"}),
+    "orders.remind": frozenset({"leader"}),  # 催办: remind whoever must answer
+    "orders.callback": frozenset({"leader"}),  # abandoned calls, and their 回拨 orders
     "seats.read": frozenset({"seat", "expert", "leader", "admin"}),
     "seats.own": frozenset({"seat", "expert", "leader"}),  # log in, pause: one's own seat
     "seats.any": frozenset({"leader"}),  # any seat, moves in and out

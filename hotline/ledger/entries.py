@@ -26,16 +26,17 @@ class EntryBook:
         """The entry as saved (its fields, saved_by, saved_at) and its draft (a dict, or
         None), or None when nothing was written for the call."""
         async with self.ledger.db.execute(
-                f"SELECT seat, {', '.join(FIELDS)}, draft, draft_at, saved_by, saved_at "
-                "FROM call_entries WHERE linkedid = ?", (linkedid,)) as cur:
+                f"SELECT seat, {', '.join(FIELDS)}, draft, draft_at, saved_by, saved_at, "
+                "work_order_id FROM call_entries WHERE linkedid = ?", (linkedid,)) as cur:
             row = await cur.fetchone()
         if row is None:
             return None
         saved = dict(zip(FIELDS, row[1:1 + len(FIELDS)], strict=True))
-        draft, draft_at, saved_by, saved_at = row[1 + len(FIELDS):]
+        draft, draft_at, saved_by, saved_at, order_id = row[1 + len(FIELDS):]
         return {"linkedid": linkedid, "seat": row[0], "saved": saved if saved_at else None,
                 "saved_by": saved_by, "saved_at": saved_at,
-                "draft": json.loads(draft) if draft else None, "draft_at": draft_at}
+                "draft": json.loads(draft) if draft else None, "draft_at": draft_at,
+                "work_order_id": order_id}
 
     async def save_draft(self, linkedid: str, seat: str, draft: Mapping[str, Any],
                          at: datetime) -> None:
@@ -48,22 +49,25 @@ class EntryBook:
                 "draft_at = excluded.draft_at", (linkedid, seat, text, iso(at)))
 
     async def save(self, linkedid: str, seat: str, fields: Mapping[str, Any], *,
-                   actor: str, at: datetime) -> None:
-        """The entry itself (the draft is done with), audited as call.entry with who."""
+                   actor: str, at: datetime, work_order_id: int | None = None) -> None:
+        """The entry itself (the draft is done with), audited as call.entry with who;
+        `work_order_id`: the order it opened (转工单)."""
         values = [fields.get(f) for f in FIELDS]
         assignments = ", ".join(f"{f} = excluded.{f}" for f in FIELDS)
         async with self.ledger.transaction() as db:
             await db.execute(
                 f"INSERT INTO call_entries (linkedid, seat, {', '.join(FIELDS)}, saved_by, "
-                f"saved_at, draft, draft_at) VALUES (?, ?, {', '.join('?' for _ in FIELDS)}, "
-                f"?, ?, NULL, NULL) ON CONFLICT (linkedid) DO UPDATE SET {assignments}, "
-                "saved_by = excluded.saved_by, saved_at = excluded.saved_at, draft = NULL, "
-                "draft_at = NULL", (linkedid, seat, *values, actor, iso(at)))
+                f"saved_at, draft, draft_at, work_order_id) VALUES (?, ?, "
+                f"{', '.join('?' for _ in FIELDS)}, ?, ?, NULL, NULL, ?) ON CONFLICT "
+                f"(linkedid) DO UPDATE SET {assignments}, saved_by = excluded.saved_by, "
+                "saved_at = excluded.saved_at, draft = NULL, draft_at = NULL, "
+                "work_order_id = COALESCE(excluded.work_order_id, work_order_id)",
+                (linkedid, seat, *values, actor, iso(at), work_order_id))
             await audit.record(db, at=at, actor=actor, action="call.entry",
                                target=f"call:{linkedid}", detail=json.dumps(
                                    {"seat": seat, "category": fields.get("category"),
-                                    "resolution": fields.get("resolution")},
-                                   ensure_ascii=False))
+                                    "resolution": fields.get("resolution"),
+                                    "work_order": work_order_id}, ensure_ascii=False))
 
     async def earlier(self, number: str, since: datetime, linkedid: str,
                       limit: int = 20) -> list[dict[str, Any]]:

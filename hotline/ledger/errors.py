@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from hotline.common.errors import HotlineError
 
 
@@ -39,12 +41,21 @@ class UnmaskRefused(HotlineError):
     """The user may not unmask reporters' numbers (ledger.unmask_users); the refusal is audited."""
 
     code = "unmask-not-allowed"
+    status: ClassVar[int] = 403
 
 
 class CallUnknown(HotlineError):
     """No call with that linkedid in the ledger."""
 
     code = "call-unknown"
+    status: ClassVar[int] = 404  # (the API's HTTP status)
+
+
+class CallNotAbandoned(HotlineError):
+    """A callback (回拨) order is for a call whose caller hung up waiting (abandoned)."""
+
+    code = "call-not-abandoned"
+    status: ClassVar[int] = 409
 
 
 class OrderError(HotlineError):
@@ -87,6 +98,7 @@ class OrderDuplicate(OrderError):
     """The call already has an open work order of that kind."""
 
     code = "order-duplicate"
+    status: ClassVar[int] = 409
 
 
 class OrderNothingToEdit(OrderError):
@@ -117,6 +129,40 @@ class OrderUnknown(OrderError):
     """No work order with that id."""
 
     code = "order-unknown"
+    status: ClassVar[int] = 404
+
+
+class OrderCallerNotTold(OrderError):
+    """More time (an extension) is given only once the caller was told of the delay:
+    `caller_told` must be true."""
+
+    code = "order-caller-not-told"
+
+
+class OrderNoReason(OrderError):
+    """Asking for more time or sending an order back needs a reason."""
+
+    code = "order-no-reason"
+
+
+class OrderBadExtension(OrderError):
+    """An extension is 1 to 5 working days."""
+
+    code = "order-bad-extension"
+
+
+class OrderDone(OrderError):
+    """The order is answered or closed: there is nothing to remind of or extend."""
+
+    code = "order-done"
+    status: ClassVar[int] = 409
+
+
+class OrderNotPassedOn(OrderError):
+    """Only an order passed on to a department or bureau can be sent back to the centre."""
+
+    code = "order-not-passed-on"
+    status: ClassVar[int] = 409
 
 
 class UserUnknown(LedgerError):

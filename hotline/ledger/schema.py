@@ -227,6 +227,28 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (day, seat, queue)
     );
     """,
+    # 14: work orders on the web: who opened an order (a seat's own orders), the bureau
+    # it was passed to, when it was sent back to the centre; the history of each order
+    # the pages show with who and when (reminders 催办, extensions, answers, returns); the
+    # order a 台帐 entry opened
+    """
+    ALTER TABLE work_orders ADD COLUMN opened_by TEXT;
+    ALTER TABLE work_orders ADD COLUMN bureau TEXT;
+    ALTER TABLE work_orders ADD COLUMN returned_at TEXT;
+    CREATE INDEX work_orders_department ON work_orders (department, status, due_at);
+    CREATE INDEX work_orders_opened_by ON work_orders (opened_by, status);
+    CREATE TABLE work_order_events (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        order_id  INTEGER NOT NULL REFERENCES work_orders (id),
+        at        TEXT NOT NULL,
+        actor     TEXT NOT NULL,
+        action    TEXT NOT NULL,
+        note      TEXT,
+        detail    TEXT
+    );
+    CREATE INDEX work_order_events_order ON work_order_events (order_id, action, at);
+    ALTER TABLE call_entries ADD COLUMN work_order_id INTEGER REFERENCES work_orders (id);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

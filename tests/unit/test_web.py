@@ -163,7 +163,8 @@ async def test_health_follows_the_ami_link(service: _Service,
      "unknown query parameter(s) x for /healthz (expected: none)"),
     ("GET", "/wallboard", 404, "not-found",
      "no such page: /wallboard (there are: /, /api/status, /healthz, /phone/, /login, "
-     "/workbench/, /workbench/seat, /api/v1/openapi.json)"),
+     "/workbench/, /workbench/seat, /workbench/liaison, /workbench/leader/followup, "
+     "/api/v1/openapi.json)"),
     ("POST", "/api/status", 405, "method-not-allowed",
      "POST /api/status: the wallboard is read-only (use GET)"),
     ("DELETE", "/", 405, "method-not-allowed", "DELETE /: the wallboard is read-only (use GET)"),

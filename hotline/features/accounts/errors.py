@@ -103,6 +103,13 @@ class ApiMethodNotAllowed(WebError):
     status = 405
 
 
+class ApiBadQuery(WebError):
+    """A query parameter of an API route is unknown, repeated or not of its form (a
+    number, a status of the list...)."""
+
+    code = "api-bad-query"
+
+
 class ApiBadBody(WebError):
     """The request's body is not the JSON object the route takes (a field missing, of the
     wrong type, or unknown)."""

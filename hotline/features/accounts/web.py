@@ -248,6 +248,17 @@ async def authenticate(accounts: Accounts, request: web.Request) -> Authenticate
     return await accounts.by_session(session_id, request.remote)
 
 
+async def still_logged_in(accounts: Accounts, auth: Authenticated,
+                          request: web.Request) -> bool:
+    """A long request's login still holds (a stream's): a session not ended nor expired,
+    not touched by this check (an open page alone keeps nobody logged in); a token not
+    revoked."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if auth.session is not None and session_id:
+        return await accounts.by_session(session_id, request.remote, touch=False) is not None
+    return await authenticate(accounts, request) is not None
+
+
 def check_csrf(request: web.Request, expected: str, given: str | None) -> None:
     """The session's (or login form's) token, and an Origin of this host if sent."""
     origin = request.headers.get("Origin")
@@ -588,8 +599,9 @@ class Pages:
         notice = ('<p class="note" id="notice">密码已修改。</p>'
                   if request.query.get("changed") == "1" else "")
         links = "".join(f'<a href="{path}" id="{anchor}">{label}</a>'
-                        for path, anchor, label, permission in HOME_LINKS
-                        if permission is None or auth.person.may(permission))
+                        for path, anchor, label, needs in HOME_LINKS
+                        if needs is None or auth.person.may(needs)
+                        or needs.removeprefix("role:") in user.roles)
         return self._page("home", name=escape(user.display_name), nav_html=links,
                           username=escape(user.username),
                           roles=escape("、".join(ROLES[r] for r in sorted(user.roles))),
@@ -599,10 +611,13 @@ class Pages:
                           notice_html=notice)
 
 
-# The home page's links: (path, element id, label, permission needed; None: everyone).
+# The home page's links: (path, element id, label, what it needs: a permission, or
+# "role:NAME" for a page of one role's; None: everyone).
 HOME_LINKS: tuple[tuple[str, str, str, str | None], ...] = (
     ("/workbench/seat", "seat-page", "座席工作台", "seats.own"),
+    ("/workbench/liaison", "liaison-page", "联络员工作台", "role:liaison"),
     ("/workbench/leader", "leader-page", "班长工作台", "seats.any"),
+    ("/workbench/leader/followup", "followup-page", "班长跟进", "orders.remind"),
     ("/workbench/calls", "calls-page", "来电记录", "ledger.read"),
     ("/workbench/reports", "reports-page", "季度报表", "reports.read"),
     ("/workbench/admin", "admin-page", "系统管理", "users.manage"),

@@ -233,6 +233,7 @@ def _no_parameters(request: web.Request, allowed: tuple[str, ...]) -> None:
 
 
 PATHS = ("/, /api/status, /healthz, /phone/, /login, /workbench/, /workbench/seat, "
+         "/workbench/liaison, /workbench/leader/followup, "
          "/api/v1/openapi.json")
 
 

@@ -26,7 +26,10 @@ if TYPE_CHECKING:
 
 ORDER_CHANGES = {"pass-on": "pass_on", "answer": "answer", "close": "close",
                  "delay": "delay", "difficult": "difficult", "ordinary": "ordinary"}
-STATUSES = ["open", "passed_on", "answered", "closed"]
+STATUSES = ["open", "passed_on", "returned", "answered", "closed"]
+# What a change needs (core.accounts.PERMISSIONS, as the API): a liaison answers and
+# records a delay; opening, editing, passing on and closing are the centre's.
+ANSWERING = ("answer", "delay")
 
 
 def register(sub: Subparsers) -> None:
@@ -104,31 +107,57 @@ def _with_orders(ctx: Context, work: Callable[[OrderBook], Awaitable[Any]]) -> A
 
 def cmd_orders(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.common.clock import utc_now
+    from hotline.core.orders import order_scope
+    from hotline.features.accounts.errors import StaffNotAllowed
     from hotline.features.accounts.identity import acting
     from hotline.ledger.access import Reader, order_opened
     from hotline.ledger.orders import KIND_LABELS, STATUS_LABELS, Viewer
 
     action = args.order_action or "list"
-    who = acting(ctx, "orders.read" if action in ("list", "show") else "orders.change",
+    permission = ("orders.read" if action in ("list", "show") else
+                  "orders.change" if action in ANSWERING else "orders.manage")
+    who = acting(ctx, permission,
                  f"work_order:{getattr(args, 'id', '')}" if action != "list" else
                  "work_orders")
     reader = Reader(who.name, who.unmask_users(ctx.unmask_users))
     viewer = Viewer(reader.actor, reader.may_unmask)
     now = utc_now()
 
+    # The orders the person sees (as the API: a liaison those passed on to them, a city
+    # bureau's people their bureau's); a ledger without accounts: every order.
+    scope = order_scope(who.person) if who.person is not None else None
+
     async def work(book: OrderBook) -> Any:
         if action == "list":
-            rows = await book.listing(status=args.status,
-                                      overdue_at=now if args.overdue else None,
-                                      limit=args.limit)
+            if scope is None:
+                rows = await book.listing(status=args.status,
+                                          overdue_at=now if args.overdue else None,
+                                          limit=args.limit)
+            else:
+                rows, _ = await book.search(scope, now=now, status=args.status,
+                                            overdue=args.overdue, limit=args.limit)
+                for row in rows:
+                    row.pop("order_bureau")
             await book.audit(reader.actor, "orders.list", "work_orders",
                              f"status={args.status} overdue={args.overdue}", now)
             return [book.view(r, viewer, False, now) for r in rows]
+
+        async def fetch() -> dict[str, Any]:
+            """The order, if the person sees it (else refused, audited)."""
+            if scope is not None and not scope.allows(await book.scoped(args.id)):
+                await book.audit(reader.actor, "staff.refused", f"work_order:{args.id}",
+                                 "orders.scope", now)
+                raise StaffNotAllowed(
+                    f"{reader.actor} may not see work order {args.id}: a liaison sees the "
+                    "orders passed on to their department or bureau, a city bureau's "
+                    "people their bureau's")
+            return await book.get(args.id)
+
         if action == "show":
             order = await order_opened(reader, args.id, unmask=args.unmask,
-                                       audit=book.audit, at=now,
-                                       fetch=lambda: book.get(args.id))
+                                       audit=book.audit, at=now, fetch=fetch)
             return book.view(order, viewer, args.unmask, now)
+        await fetch()
         text = getattr(args, "text", None)
         return book.view(await book.change(args.id, ORDER_CHANGES[action], actor=reader.actor,
                                            at=now, text=text), viewer, False, now)
@@ -207,7 +236,7 @@ def _order_command(ctx: Context, work: Callable[..., Any], now: datetime) -> dic
     from hotline.features.accounts.identity import acting
     from hotline.ledger.orders import Viewer
 
-    who = acting(ctx, "orders.change", "work_orders").name
+    who = acting(ctx, "orders.manage", "work_orders").name
 
     async def go(book: OrderBook) -> dict[str, Any]:
         order, changed = await work(book, who, now)

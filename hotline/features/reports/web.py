@@ -39,10 +39,9 @@ from hotline.common.labels import CATEGORIES, OUTCOMES, TOPICS, Names
 from hotline.common.privacy import mask_number
 from hotline.core.accounts import visible_bureau
 from hotline.core.routing.config import RoutingConfig, staff_names
-from hotline.features.accounts.errors import ApiNotFound, StaffNotAllowed
+from hotline.features.accounts.errors import ApiBadQuery, ApiNotFound, StaffNotAllowed
 from hotline.features.accounts.service import Accounts, Authenticated
 from hotline.features.accounts.web import HEADERS, Api, Route, authenticate
-from hotline.features.reports.errors import ApiBadQuery
 from hotline.features.reports.render import FORMATS, MEDIA_TYPES, render
 from hotline.ledger.access import Reader, show_call
 from hotline.ledger.export import export, labelled

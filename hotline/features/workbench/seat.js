@@ -132,6 +132,7 @@
         (e.draft ? "草稿已恢复" : "");
       showOrderFields();
       $("entry").hidden = false;
+      document.dispatchEvent(new CustomEvent("hotline:entry-loaded", {detail: data}));
     } catch (err) {
       message("台帐读取失败：" + err.message);
     }
@@ -152,8 +153,9 @@
   async function save() {
     clearTimeout(draftTimer);
     try {
-      await api("POST", "/calls/" + encodeURIComponent(entryCall) + "/entry", form());
+      const saved = await api("POST", "/calls/" + encodeURIComponent(entryCall) + "/entry", form());
       $("e-status").textContent = "已保存";
+      document.dispatchEvent(new CustomEvent("hotline:entry-saved", {detail: saved}));
       message("");
     } catch (err) { message("台帐未保存：" + err.message); }
   }

@@ -11,7 +11,7 @@ of a call or a seat wakes the pages' streams (`Changes`), each computing its own
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -84,9 +84,15 @@ class SeatSources:
     wrap_up_seconds: float = 0.0
 
 
+# (linkedid, seat id, the entry's fields, actor) -> the work order opened (转工单)
+EntryOrder = Callable[[str, str, Mapping[str, Any], str], Awaitable[int]]
+
+
 class SeatWork:
     def __init__(self, sources: SeatSources) -> None:
         self.sources = sources
+        # Opens the work order an entry asks for (the orders feature's, set by the wiring).
+        self.entry_order: EntryOrder | None = None
         self.changes = Changes()
         self.entries = EntryBook(sources.ledger)
         self.seats = SeatBook(sources.ledger)
@@ -361,12 +367,15 @@ class SeatWork:
                    data: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
         owner = await self._call_of_seat(linkedid, seat_id, any_seat)
         fields = entry_fields(data, final=True)
+        order = None  # 转工单: the order first (a second save finds it again)
+        if fields["resolution"] == "work_order" and self.entry_order is not None:
+            order = await self.entry_order(linkedid, owner, fields, actor)
         await self.entries.save(linkedid, owner, fields, actor=actor,
-                                at=self.sources.clock())
+                                at=self.sources.clock(), work_order_id=order)
         log.info("workbench.entry_saved", linkedid=linkedid, seat=owner, actor=actor)
         await self._end_wrap_up(owner, actor, timed_out=False)
         self.changes.notify()
-        return {"linkedid": linkedid, "saved": fields}
+        return {"linkedid": linkedid, "saved": fields, "work_order": order}
 
 
 def entry_fields(data: Mapping[str, Any], *, final: bool) -> dict[str, Any]:
