@@ -169,7 +169,8 @@ class Service:
         self.seat_work = SeatWork(SeatSources(
             self.gateway, ledger, lambda: config().routing, lambda: calls.tracker.calls,
             lambda: self.routing, utc_now,
-            wrap_up_seconds=self.settings.web.after_call_work_seconds))
+            wrap_up_seconds=self.settings.web.after_call_work_seconds,
+            dialplans=lambda: config().dialplans))
         calls.listeners.append(self.seat_work.on_call)
         self.accounts, workbench = workbench_from(self.settings, ledger,
                                                   lambda: config().routing, self.seat_work)

@@ -150,10 +150,11 @@ class SeatPage:
 
     async def events(self, request: web.Request, auth: Authenticated) -> web.StreamResponse:
         """Server-sent events: the seat's view as JSON (event `seat`) at once and on each
-        change of a call or a seat (at most every 2 s otherwise, for the clock); a comment
-        every KEEPALIVE seconds. Ends when the session does."""
+        change of a call or a seat (the view shared by every page of the seat, computed
+        once per change; nothing is read while nothing changes: the page counts its
+        clocks itself); a comment every KEEPALIVE seconds. Ends when the session does."""
         seat = self._own(auth)
-        first = await self.work.view(seat)
+        seen, first = await self.work.shared_view(seat)
         response = web.StreamResponse(headers={
             **HEADERS, "Content-Type": "text/event-stream; charset=utf-8",
             "X-Accel-Buffering": "no"})
@@ -176,13 +177,15 @@ class SeatPage:
                 if loop.time() - quiet > KEEPALIVE:
                     await response.write(b": keepalive\n\n")
                     quiet = loop.time()
-                await self.work.changes.wait(2.0)
+                changed = await self.work.changes.wait(min(KEEPALIVE, self.recheck), seen)
                 if loop.time() - checked > self.recheck:
                     checked = loop.time()
                     if not await self._alive(auth, request):
                         await response.write(b"event: ended\ndata: {}\n\n")
                         break
-                view = await self.work.view(seat)
+                view = None
+                if changed:
+                    seen, view = await self.work.shared_view(seat)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
