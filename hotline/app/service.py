@@ -173,7 +173,8 @@ class Service:
             dialplans=lambda: config().dialplans))
         calls.listeners.append(self.seat_work.on_call)
         self.accounts, workbench = workbench_from(self.settings, ledger,
-                                                  lambda: config().routing, self.seat_work)
+                                                  lambda: config().routing, self.seat_work,
+                                                  lambda: self.routing)
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,

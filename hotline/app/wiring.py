@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from hotline.features.accounts.service import Accounts
     from hotline.features.phone.web import PhonePage
+    from hotline.features.seats.routing_loop import RoutingLoop
     from hotline.features.voicemail.service import Spool
     from hotline.features.workbench.seat import SeatWork
     from hotline.ledger.store import Ledger
@@ -83,9 +84,11 @@ def phone_page_from(settings: Settings,
 def workbench_from(settings: Settings, ledger: Ledger,
                    routing: Callable[[], RoutingConfig | None],
                    seat_work: SeatWork | None = None,
+                   routing_loop: Callable[[], RoutingLoop | None] = lambda: None,
                    ) -> tuple[Accounts, list[Callable[[web.Application], None]]]:
     """The staff accounts on the service's ledger, and the routes of the login pages, the
-    /api/v1 API and (given `seat_work`) the seat's page (for the web server's `pages`)."""
+    /api/v1 API (queues, voicemail, unmasking) and (given `seat_work`) the seat's page
+    (for the web server's `pages`)."""
     from datetime import timedelta
 
     from hotline.common.clock import utc_now
@@ -116,6 +119,13 @@ def workbench_from(settings: Settings, ledger: Ledger,
         from hotline.features.workbench.web import seat_page
 
         added.append(seat_page(seat_work, api))  # its API routes before api.add_routes
+    from hotline.features.board.api import QueuesApi
+    from hotline.features.voicemail.web import VoicemailApi
+    from hotline.features.workbench.unmask import Unmasking
+
+    QueuesApi(ledger, routing_loop, utc_now, api)
+    VoicemailApi(ledger, api)
+    added.append(Unmasking(ledger, api).add_routes)
     return accounts, [*added, api.add_routes]
 
 

@@ -26,7 +26,10 @@ from hotline.features.accounts.errors import LoginFailed, LoginThrottled
 from hotline.features.accounts.passwords import Passwords
 from hotline.features.accounts.service import Accounts
 from hotline.features.accounts.web import SESSION_COOKIE, Api, Pages, api_routes
+from hotline.features.board.api import QueuesApi
+from hotline.features.voicemail.web import VoicemailApi
 from hotline.features.workbench.seat import SeatSources, SeatWork
+from hotline.features.workbench.unmask import Unmasking
 from hotline.features.workbench.web import SeatPage
 from hotline.ledger.store import Ledger
 from tests.unit.test_seat_book import _Gateway
@@ -60,6 +63,16 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/calls/{linkedid}/entry"): SEATS,
     ("PUT", "/calls/{linkedid}/entry"): SEATS,
     ("POST", "/calls/{linkedid}/entry"): SEATS,
+    # queues (hotline/features/board/api.py): seats.read
+    ("GET", "/queues"): frozenset({"seat", "expert", "leader", "admin"}),
+    # voicemail (hotline/features/voicemail/web.py): voicemail.handle, as the CLI
+    ("GET", "/voicemail"): SEATS,
+    ("GET", "/voicemail/{id}"): SEATS,
+    ("GET", "/voicemail/{id}/audio"): SEATS,
+    ("POST", "/voicemail/{id}/done"): SEATS,
+    # unmasking with a reason (hotline/features/workbench/unmask.py): auditors only
+    ("POST", "/calls/{linkedid}/unmask"): frozenset({"auditor"}),
+    ("POST", "/voicemail/{id}/unmask"): frozenset({"auditor"}),
 }
 PUBLIC = {("GET", "/openapi.json")}
 # The sandbox's routing.yaml: seats 8001 and 8002 of the centre, 8101 of Hefei.
@@ -86,6 +99,8 @@ class Bench:
     gateway: _Gateway  # the AMI actions the seats' actions sent
     calls: dict[str, Call]  # the call tracker's calls in progress, as the pages see them
     page: SeatPage
+    # the routing loop as GET /api/v1/queues sees it (None: no routing loop)
+    loop: list[Any]
 
     async def user(self, name: str, roles: set[str], *, must_change: bool = False,
                    **fields: str) -> None:
@@ -143,11 +158,16 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
                                 lambda: calls, clock=clock))
     page = SeatPage(work, api)
     page.add_routes(app)
+    loop: list[Any] = [None]
+    QueuesApi(ledger, lambda: loop[0], clock, api)
+    VoicemailApi(ledger, api)
+    Unmasking(ledger, api).add_routes(app)
     api.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:
-        yield Bench(accounts, client, clock, ledger, path, api, work, gateway, calls, page)
+        yield Bench(accounts, client, clock, ledger, path, api, work, gateway, calls, page,
+                    loop)
     finally:
         await client.close()
         await ledger.close()
@@ -186,6 +206,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/seats/{seat}/action"): {"action": "login"},
     ("PUT", "/calls/{linkedid}/entry"): {"question": "个税怎么报"},
     ("POST", "/calls/{linkedid}/entry"): {"question": "个税怎么报"},
+    ("POST", "/voicemail/{id}/done"): {"note": "已回电答复"},
+    ("POST", "/calls/{linkedid}/unmask"): {"reason": "核查举报线索"},
+    ("POST", "/voicemail/{id}/unmask"): {"reason": "核查举报线索"},
 }
 
 

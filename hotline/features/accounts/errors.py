@@ -108,3 +108,9 @@ class ApiBadBody(WebError):
     wrong type, or unknown)."""
 
     code = "api-bad-body"
+
+
+class ApiBadQuery(WebError):
+    """A query parameter of an API request is unknown or not what it must be."""
+
+    code = "api-bad-query"

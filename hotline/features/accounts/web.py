@@ -60,7 +60,15 @@ from hotline.features.accounts.errors import (
 )
 from hotline.features.accounts.passwords import one_time_password
 from hotline.features.accounts.service import Accounts, Authenticated
-from hotline.ledger.errors import OsLoginTaken, TokenUnknown, UserExists, UserUnknown
+from hotline.ledger.errors import (
+    CallUnknown,
+    OsLoginTaken,
+    TokenUnknown,
+    UserExists,
+    UserUnknown,
+    VoicemailNotNew,
+    VoicemailUnknown,
+)
 
 log = structlog.get_logger("hotline.accounts")
 
@@ -81,7 +89,9 @@ HEADERS = {
 }
 # HTTP status of the ledger's account errors (the feature's own carry theirs).
 STATUS: Mapping[type[HotlineError], int] = {UserUnknown: 404, TokenUnknown: 404,
-                                            UserExists: 409, OsLoginTaken: 409}
+                                            UserExists: 409, OsLoginTaken: 409,
+                                            CallUnknown: 404, VoicemailUnknown: 404,
+                                            VoicemailNotNew: 409}
 
 Handler = Callable[[web.Request, Authenticated], Awaitable[Any]]
 
