@@ -172,15 +172,15 @@ class Service:
             wrap_up_seconds=self.settings.web.after_call_work_seconds,
             dialplans=lambda: config().dialplans))
         calls.listeners.append(self.seat_work.on_call)
+        phone = phone_page_from(self.settings, lambda: config().routing)
         self.accounts, workbench = workbench_from(self.settings, ledger,
                                                   lambda: config().routing, self.seat_work,
-                                                  lambda: self.routing)
+                                                  lambda: self.routing, phone)
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,
                 lambda: config().calendar, utc_now, clock),
-                pages=[phone_page_from(self.settings, lambda: config().routing).add_routes,
-                       *workbench])
+                pages=[phone.add_routes, *workbench])
         log.info("service.starting", ami=self.gateway.address, user=self.gateway.username,
                  ledger=str(ledger.path))
         try:

@@ -85,10 +85,11 @@ def workbench_from(settings: Settings, ledger: Ledger,
                    routing: Callable[[], RoutingConfig | None],
                    seat_work: SeatWork | None = None,
                    routing_loop: Callable[[], RoutingLoop | None] = lambda: None,
+                   phone: PhonePage | None = None,
                    ) -> tuple[Accounts, list[Callable[[web.Application], None]]]:
     """The staff accounts on the service's ledger, and the routes of the login pages, the
     /api/v1 API (queues, voicemail, unmasking) and (given `seat_work`) the seat's page
-    (for the web server's `pages`)."""
+    (for the web server's `pages`; with the browser phone of `phone` in it)."""
     from datetime import timedelta
 
     from hotline.common.clock import utc_now
@@ -118,7 +119,7 @@ def workbench_from(settings: Settings, ledger: Ledger,
     if seat_work is not None:
         from hotline.features.workbench.web import seat_page
 
-        added.append(seat_page(seat_work, api))  # its API routes before api.add_routes
+        added.append(seat_page(seat_work, api, phone))  # its API routes before add_routes
     from hotline.features.board.api import QueuesApi
     from hotline.features.voicemail.web import VoicemailApi
     from hotline.features.workbench.unmask import Unmasking

@@ -58,6 +58,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/seats/me"): SEATS,
     ("POST", "/seats/me/action"): SEATS,
     ("GET", "/seats/me/events"): SEATS,
+    ("GET", "/seats/me/phone"): SEATS,
     ("GET", "/seats/{seat}"): SEATS,
     ("POST", "/seats/{seat}/action"): SEATS,
     ("GET", "/calls/{linkedid}/entry"): SEATS,

@@ -164,3 +164,37 @@ async def test_a_tip_offs_entry_never_sends_its_callback_number_back(bench: Benc
     assert rows(bench, "SELECT callback_number FROM call_entries") == [("13800001111",)]
     status, body = await bench.call("GET", "/calls/t.1/entry", cookie)
     assert body["entry"]["saved"]["callback_number"] == "138****1111"
+
+
+async def test_the_page_carries_the_seats_browser_phone(bench: Bench, tmp_path: Path) -> None:
+    """A seat whose phone is the browser phone gets where it registers and as which SIP
+    user (never a password: the seat types it); a seat on another device gets 404; the
+    page may reach Asterisk's WebSocket and the microphone (its CSP and permissions) and
+    serves the SIP library once built (404 JSON before)."""
+    from hotline.features.phone.web import PhonePage, PhoneSeat, PhoneServer, PhoneSources
+
+    library = tmp_path / "jssip.min.js"
+    bench.page.phone = PhonePage(PhoneSources(
+        lambda: [PhoneSeat("8001", "网页座席8001", "8001")],
+        lambda: PhoneServer("wss://127.0.0.1:5041/ws"), library))
+    await bench.user("zhang", {"seat"}, seat="8001", bureau="centre")
+    await bench.user("li", {"expert"}, seat="8002", bureau="centre")
+    cookie, _ = await bench.session("zhang")
+    other, _ = await bench.session("li")
+    status, body = await bench.call("GET", "/seats/me/phone", cookie)
+    assert (status, body) == (200, {
+        "seat": "8001", "name": "网页座席8001", "user": "8001",
+        "server": "wss://127.0.0.1:5041/ws", "domain": "127.0.0.1",
+        "certificate_page": "https://127.0.0.1:5041/"})
+    status, body = await bench.call("GET", "/seats/me/phone", other)
+    assert (status, body["error"]) == (404, "api-not-found")
+    async with bench.client.get("/workbench/seat", headers={"Cookie": cookie}) as res:
+        assert res.status == 200
+        assert "connect-src 'self' wss:" in res.headers["Content-Security-Policy"]
+        assert res.headers["Permissions-Policy"].startswith("microphone=(self)")
+        assert 'id="phone-register"' in await res.text()
+    async with bench.client.get("/static/workbench-jssip.js") as res:
+        assert (res.status, (await res.json())["error"]) == (404, "phone-library-missing")
+    library.write_text("window.JsSIP = {};", encoding="utf-8")
+    async with bench.client.get("/static/workbench-jssip.js") as res:
+        assert (res.status, await res.text()) == (200, "window.JsSIP = {};")

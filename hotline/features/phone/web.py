@@ -149,6 +149,22 @@ class PhonePage:
                       for s in self.sources.seats()],
         }
 
+    def seat_phone(self, seat_id: str) -> dict[str, Any] | None:
+        """Where seat `seat_id`'s browser phone registers, and as which SIP user (None:
+        its phone is not the browser phone, or no WebSocket is configured). No password:
+        the seat types it (the seat's page, like this one, never gets it)."""
+        server = self.sources.server()
+        found = next((s for s in self.sources.seats() if s.seat == seat_id), None)
+        if server is None or found is None:
+            return None
+        return {"seat": found.seat, "name": found.name, "user": found.user,
+                "server": server.url, "domain": server.domain,
+                "certificate_page": server.certificate_page}
+
+    async def library(self) -> bytes | None:
+        """The bundled SIP library (None: not built, `make webphone`)."""
+        return await self._read_library()
+
     async def _read_library(self) -> bytes | None:
         if self._library is None:
             import asyncio

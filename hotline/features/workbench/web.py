@@ -9,6 +9,13 @@ CSRF check, role check and JSON errors) and the page itself.
     POST /api/v1/seats/{seat}/action     the same actions on it
     GET|PUT|POST /api/v1/calls/{linkedid}/entry   the call's 台帐 entry: read, the draft
                                          as typed (PUT), save it (POST)
+    GET  /api/v1/seats/me/phone          one's browser phone: where it registers, as whom
+                                         (a seat with `webrtc: true`; never the password)
+
+The page has the browser phone in it for a seat whose device is the browser phone
+(hotline.features.phone): the seat types its phone password, registers and logs in to
+its queues in one click, and answers and hangs up in the page (workbench-phone.js, with
+the JsSIP bundle of `make webphone`).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from hotline.features.accounts.web import (
     Route,
     authenticate,
 )
+from hotline.features.phone.web import PhonePage
 from hotline.features.workbench.seat import SeatWork
 from hotline.ledger.entries import FIELDS
 
@@ -40,8 +48,11 @@ FILES = resources.files("hotline.features.workbench")
 KEEPALIVE = 15.0  # seconds between a stream's comments when nothing changes
 RECHECK = 30.0  # seconds between checks that a stream's session is still alive
 PAGE_HEADERS = {**HEADERS, "Content-Security-Policy": (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")}
+    # wss: and media: the browser phone (SIP over Asterisk's WebSocket, WebRTC audio)
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' wss:; "
+    "media-src 'self' blob: mediastream:; img-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"),
+    "Permissions-Policy": "microphone=(self), camera=()"}
 
 
 def _dumps(value: Any) -> str:
@@ -61,15 +72,17 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 
 class SeatPage:
-    def __init__(self, work: SeatWork, api: Api) -> None:
+    def __init__(self, work: SeatWork, api: Api, phone: PhonePage | None = None) -> None:
         self.work = work
         self.api = api
+        self.phone = phone
         self._closing = asyncio.Event()
         self._streams = 0
         self.recheck = RECHECK
         self._script = FILES.joinpath("seat.js").read_text(encoding="utf-8")
         self._css = FILES.joinpath("seat.css").read_text(encoding="utf-8")
         self._html = FILES.joinpath("seat.html").read_text(encoding="utf-8")
+        self._phone_script = FILES.joinpath("seat-phone.js").read_text(encoding="utf-8")
         for route in self.routes():
             api.add(route)
 
@@ -128,6 +141,15 @@ class SeatPage:
         seat = request.match_info["seat"]
         await self._allowed(auth, seat)
         return await self._act(request, auth, seat)
+
+    async def my_phone(self, request: web.Request, auth: Authenticated) -> Any:
+        seat = self._own(auth)
+        found = self.phone.seat_phone(seat) if self.phone is not None else None
+        if found is None:
+            raise ApiNotFound(f"seat {seat} has no browser phone (routing.yaml: its device "
+                              "PJSIP/<name> with webrtc: true, and a WebSocket to register "
+                              "over)")
+        return found
 
     def _linkedid(self, request: web.Request) -> str:
         linkedid = request.match_info["linkedid"]
@@ -217,6 +239,9 @@ class SeatPage:
                   body=action),
             Route("GET", "/seats/me/events", self.events, "server-sent events: one's seat "
                   "view on each change (text/event-stream)", permission="seats.own"),
+            Route("GET", "/seats/me/phone", self.my_phone, "one's browser phone: the "
+                  "WebSocket it registers over and its SIP user (never the password)",
+                  permission="seats.own"),
             Route("GET", "/seats/{seat}", self.one, "a seat (one's own; a leader's: any)",
                   permission="seats.own"),
             Route("POST", "/seats/{seat}/action", self.act_one, "log a seat in, pause, "
@@ -236,6 +261,8 @@ class SeatPage:
         app.router.add_get("/workbench/seat", self.page)
         app.router.add_get("/static/workbench-seat.js", self.script)
         app.router.add_get("/static/workbench-seat.css", self.css)
+        app.router.add_get("/static/workbench-phone.js", self.phone_script)
+        app.router.add_get("/static/workbench-jssip.js", self.phone_library)
         app.on_shutdown.append(self._shutdown)
 
     async def _shutdown(self, app: web.Application) -> None:
@@ -255,11 +282,27 @@ class SeatPage:
         return web.Response(text=self._script, content_type="text/javascript",
                             charset="utf-8", headers=HEADERS)
 
+    async def phone_script(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(text=self._phone_script, content_type="text/javascript",
+                            charset="utf-8", headers=HEADERS)
+
+    async def phone_library(self, request: web.Request) -> web.StreamResponse:
+        """The SIP library for the page's phone (404 JSON when it is not built: the page
+        then says so, and works without its phone)."""
+        library = await self.phone.library() if self.phone is not None else None
+        if library is None:
+            return web.json_response(
+                {"error": "phone-library-missing", "message": "the browser phone's SIP "
+                 "library is not built: run `make webphone`"}, status=404, headers=HEADERS)
+        return web.Response(body=library, content_type="text/javascript", charset="utf-8",
+                            headers=HEADERS)
+
     async def css(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text=self._css, content_type="text/css", charset="utf-8",
                             headers=HEADERS)
 
 
-def seat_page(work: SeatWork, api: Api) -> Callable[[web.Application], None]:
+def seat_page(work: SeatWork, api: Api, phone: PhonePage | None = None,
+              ) -> Callable[[web.Application], None]:
     """The seat's routes on `api`, and the page's routes for the web server."""
-    return SeatPage(work, api).add_routes
+    return SeatPage(work, api, phone).add_routes
