@@ -133,6 +133,13 @@ class SeatBook:
             return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
 
 
+    async def last_event_id(self) -> int:
+        """The newest seat event's id (0: none): a change by another process (`hotline
+        seats pause`) shows as a new id."""
+        async with self.ledger.db.execute("SELECT MAX(id) FROM seat_events") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
     async def answered_between(self, seat_name: str, start: datetime, end: datetime,
                                ) -> tuple[int, float]:
         """Calls the seat (its name, as the calls record it) answered in [start, end),

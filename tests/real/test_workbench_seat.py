@@ -4,8 +4,9 @@ in, opens /workbench/seat, pauses and unpauses; a real caller (a Local channel o
 test Asterisk) walks the shipped 12366 menu to the tip-off queue (key 2) and rings seat
 8001 (a Local seat that answers and talks 10 s): the page's screen pop, pushed over its
 event stream, shows 涉税举报, the menu path by its label (主菜单) and the caller's number
-masked (never in full anywhere on the page); after the call the seat writes the 台帐 entry on the page and it is in the
-ledger beside the call's row, ending the seat's after-call work."""
+masked (never in full anywhere on the page); after the call the seat writes the 台帐
+entry on the page and it is in the ledger beside the call's row, ending the seat's
+after-call work."""
 
 from __future__ import annotations
 

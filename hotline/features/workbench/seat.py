@@ -131,6 +131,11 @@ class SeatWork:
         # stream of the seat shares it (see shared_view)
         self._views: dict[str, tuple[int, asyncio.Future[dict[str, Any]]]] = {}
         self.computed = 0  # views computed (the streams' cost, counted by a test)
+        # While pages are open, one task looks for seat changes made by another process
+        # (`hotline seats pause`) every `external_check` seconds: one small read for all
+        # pages, and a change wakes them.
+        self.external_check = 5.0
+        self._watcher: asyncio.Task[None] | None = None
 
     # -- fed by the call handling ---------------------------------------------------------
 
@@ -143,6 +148,34 @@ class SeatWork:
             if call.answered_at is not None and call.seat is not None:
                 self._spawn(self._wrap_up(call.seat, call.linkedid))
         self.changes.notify()
+
+    def watch(self, seat_id: str) -> None:
+        """A page's stream on `seat_id` opened (`unwatch` when it closes)."""
+        self.watching[seat_id] = self.watching.get(seat_id, 0) + 1
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_ledger())
+
+    def unwatch(self, seat_id: str) -> None:
+        self.watching[seat_id] -= 1
+        if not self.watching[seat_id]:
+            del self.watching[seat_id]
+        if not self.watching and self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+
+    async def _watch_ledger(self) -> None:
+        try:
+            last = await self.seats.last_event_id()
+            while self.watching:
+                await asyncio.sleep(self.external_check)
+                newest = await self.seats.last_event_id()
+                if newest != last:
+                    last = newest
+                    self.changes.notify()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the pages still show the service's own changes
+            log.exception("workbench.watch_failed")
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)

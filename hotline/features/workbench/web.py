@@ -182,8 +182,7 @@ class SeatPage:
             "X-Accel-Buffering": "no"})
         await response.prepare(request)
         self._streams += 1
-        watching = self.work.watching
-        watching[seat] = watching.get(seat, 0) + 1
+        self.work.watch(seat)
         loop = asyncio.get_running_loop()
         checked = quiet = loop.time()
         last = None
@@ -212,9 +211,7 @@ class SeatPage:
             pass
         finally:
             self._streams -= 1
-            watching[seat] -= 1
-            if not watching[seat]:
-                del watching[seat]
+            self.work.unwatch(seat)
         return response
 
     async def _alive(self, auth: Authenticated, request: web.Request) -> bool:
