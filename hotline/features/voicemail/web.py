@@ -28,6 +28,7 @@ from hotline.features.accounts.service import Authenticated
 from hotline.features.accounts.web import HEADERS, Api, Route
 from hotline.features.voicemail.cli import VOICEMAIL_FLAGS, VOICEMAIL_STATUS
 from hotline.features.voicemail.errors import VoicemailFileMissing
+from hotline.features.workbench.web import json_body
 from hotline.ledger.errors import VoicemailUnknown
 from hotline.ledger.store import Ledger
 from hotline.ledger.voicemail import VoicemailBook, VoicemailRow
@@ -48,7 +49,7 @@ def view(row: VoicemailRow) -> dict[str, Any]:
     return shown
 
 
-def _id(request: web.Request) -> int:
+def voicemail_id(request: web.Request) -> int:
     raw = request.match_info["id"]
     if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         raise ApiNotFound(f"no voicemail {raw[:20]!r}")
@@ -77,7 +78,7 @@ class VoicemailApi:
             api.add(route)
 
     async def _row(self, request: web.Request) -> VoicemailRow:
-        found = _id(request)
+        found = voicemail_id(request)
         row = await self.book.get(found)
         if row is None:
             raise VoicemailUnknown(f"no voicemail {found}")
@@ -104,13 +105,8 @@ class VoicemailApi:
             "Content-Disposition": f'attachment; filename="voicemail-{row.id}{path.suffix}"'})
 
     async def done(self, request: web.Request, auth: Authenticated) -> Any:
-        found = _id(request)
-        try:
-            data = await request.json()
-        except (ValueError, UnicodeDecodeError):
-            raise ApiBadBody("the body is not JSON") from None
-        if not isinstance(data, dict):
-            raise ApiBadBody("the body must be a JSON object")
+        found = voicemail_id(request)
+        data = await json_body(request)
         unknown = sorted(set(data) - {"note", "department"})
         if unknown:
             raise ApiBadBody(f"unknown field(s) {', '.join(unknown)} (fields: note, "

@@ -22,7 +22,9 @@ from aiohttp import web
 
 from hotline.features.accounts.errors import ApiBadBody, ApiNotFound
 from hotline.features.accounts.service import Authenticated
-from hotline.features.accounts.web import HEADERS, Api, Route, authenticate
+from hotline.features.accounts.web import HEADERS, Api, Route
+from hotline.features.voicemail.web import voicemail_id
+from hotline.features.workbench.web import json_body, logged_in_page
 from hotline.ledger.access import Reader, show_call
 from hotline.ledger.errors import VoicemailUnknown
 from hotline.ledger.store import Ledger
@@ -30,18 +32,12 @@ from hotline.ledger.voicemail import VoicemailBook
 
 FILES = resources.files("hotline.features.workbench")
 REASON_MIN, REASON_MAX = 4, 200
-PAGE_HEADERS = {**HEADERS, "Content-Security-Policy": (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")}
 
 
 async def reason_of(request: web.Request) -> str:
     """The body's reason: why this record is unmasked (one line, 4 to 200 characters)."""
-    try:
-        data = await request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise ApiBadBody("the body is not JSON") from None
-    if not isinstance(data, dict) or set(data) - {"reason"}:
+    data = await json_body(request)
+    if set(data) - {"reason"}:
         raise ApiBadBody("the body is {\"reason\": TEXT}: why the record is unmasked")
     reason = data.get("reason")
     if not isinstance(reason, str) or not REASON_MIN <= len(reason.strip()) <= REASON_MAX \
@@ -49,18 +45,6 @@ async def reason_of(request: web.Request) -> str:
         raise ApiBadBody(f"reason: say why the record is unmasked, {REASON_MIN} to "
                          f"{REASON_MAX} characters of one line")
     return reason.strip()
-
-
-def voicemail_id(request: web.Request) -> int:
-    raw = request.match_info["id"]
-    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
-        raise ApiNotFound(f"no voicemail {raw[:20]!r}")
-    return int(raw)
-
-
-def voicemail_view(row: dict[str, Any]) -> dict[str, Any]:
-    """A voicemail as the API shows it (its file is the server's: not shown)."""
-    return {k: v for k, v in row.items() if k != "file"}
 
 
 class Unmasking:
@@ -95,7 +79,7 @@ class Unmasking:
         await self._audit(auth.user.username, "voicemail.unmask", f"voicemail:{found}",
                           json.dumps({"reason": reason}, ensure_ascii=False),
                           self.api.accounts.clock())
-        return voicemail_view(row.as_dict())
+        return {k: v for k, v in row.as_dict().items() if k != "file"}  # unmasked
 
     def routes(self) -> list[Route]:
         body = {"reason": "string"}
@@ -115,13 +99,7 @@ class Unmasking:
         app.router.add_get("/static/workbench-unmask.js", self.script)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
-        auth = await authenticate(self.api.accounts, request)
-        if auth is None or auth.session is None:
-            return web.Response(status=303, headers={**HEADERS, "Location": "/login"})
-        if auth.must_change:
-            return web.Response(status=303, headers={**HEADERS, "Location": "/password"})
-        return web.Response(text=self._html, content_type="text/html", charset="utf-8",
-                            headers=PAGE_HEADERS)
+        return await logged_in_page(self.api, request, self._html)
 
     async def script(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text=self._script, content_type="text/javascript",

@@ -59,7 +59,8 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object (at most 20,000 bytes), or ApiBadBody."""
     if request.content_length is not None and request.content_length > 20_000:
         raise ApiBadBody("the body is over 20,000 bytes")
     try:
@@ -122,7 +123,7 @@ class SeatPage:
         return await self.work.view(seat)
 
     async def _act(self, request: web.Request, auth: Authenticated, seat: str) -> Any:
-        data = await _json(request)
+        data = await json_body(request)
         unknown = sorted(set(data) - {"action", "reason"})
         if unknown:
             raise ApiBadBody(f"unknown field(s) {', '.join(unknown)} (fields: action, "
@@ -163,11 +164,11 @@ class SeatPage:
 
     async def put_draft(self, request: web.Request, auth: Authenticated) -> Any:
         return await self.work.save_draft(self._linkedid(request), auth.person.seat or "",
-                                          auth.person.may("seats.any"), await _json(request))
+                                          auth.person.may("seats.any"), await json_body(request))
 
     async def save_entry(self, request: web.Request, auth: Authenticated) -> Any:
         return await self.work.save(self._linkedid(request), auth.person.seat or "",
-                                    auth.person.may("seats.any"), await _json(request),
+                                    auth.person.may("seats.any"), await json_body(request),
                                     actor=auth.user.username)
 
     async def events(self, request: web.Request, auth: Authenticated) -> web.StreamResponse:
@@ -267,13 +268,7 @@ class SeatPage:
         self.work.changes.notify()
 
     async def page(self, request: web.Request) -> web.StreamResponse:
-        auth = await authenticate(self.api.accounts, request)
-        if auth is None or auth.session is None:
-            return web.Response(status=303, headers={**HEADERS, "Location": "/login"})
-        if auth.must_change:
-            return web.Response(status=303, headers={**HEADERS, "Location": "/password"})
-        return web.Response(text=self._html, content_type="text/html", charset="utf-8",
-                            headers=PAGE_HEADERS)
+        return await logged_in_page(self.api, request, self._html)
 
     async def script(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text=self._script, content_type="text/javascript",
@@ -297,6 +292,20 @@ class SeatPage:
     async def css(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text=self._css, content_type="text/css", charset="utf-8",
                             headers=HEADERS)
+
+
+async def logged_in_page(api: Api, request: web.Request, html: str,
+                         ) -> web.StreamResponse:
+    """A page of the workbench: to /login without a session, to /password while the
+    password is a one-time one; else the page (its data comes from the API, which checks
+    the roles)."""
+    auth = await authenticate(api.accounts, request)
+    if auth is None or auth.session is None:
+        return web.Response(status=303, headers={**HEADERS, "Location": "/login"})
+    if auth.must_change:
+        return web.Response(status=303, headers={**HEADERS, "Location": "/password"})
+    return web.Response(text=html, content_type="text/html", charset="utf-8",
+                        headers=PAGE_HEADERS)
 
 
 def seat_page(work: SeatWork, api: Api, phone: PhonePage | None = None,
