@@ -39,6 +39,13 @@ log = structlog.get_logger("hotline.phone")
 
 PAGE = resources.files("hotline.features.phone").joinpath("phone.html")
 SCRIPT = resources.files("hotline.features.phone").joinpath("phone.js")
+# The phone's SIP and WebRTC part, served in front of phone.js and of the seat's page's
+# phone script (hotline.features.workbench): one copy of it for both pages.
+CORE = resources.files("hotline.features.phone").joinpath("phone-core.js")
+
+
+def core_script() -> str:
+    return CORE.read_text(encoding="utf-8")
 # Every answer is the service's own: no caching of a page that a newer library or
 # configuration replaces, no framing by other pages, no referrer to the WebSocket.
 HEADERS = {
@@ -94,7 +101,7 @@ class PhonePage:
         # Read once: no file I/O per request (the library is read at its first request,
         # and again only while it is missing: `make webphone` may come after the start).
         self._page = PAGE.read_text(encoding="utf-8")
-        self._script = SCRIPT.read_text(encoding="utf-8")
+        self._script = core_script() + "\n" + SCRIPT.read_text(encoding="utf-8")
         self._library: bytes | None = None
 
     def add_routes(self, app: web.Application) -> None:

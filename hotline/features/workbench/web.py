@@ -38,7 +38,7 @@ from hotline.features.accounts.web import (
     Route,
     authenticate,
 )
-from hotline.features.phone.web import PhonePage
+from hotline.features.phone.web import PhonePage, core_script
 from hotline.features.workbench.seat import SeatWork
 from hotline.ledger.entries import FIELDS
 
@@ -83,7 +83,8 @@ class SeatPage:
         self._script = FILES.joinpath("seat.js").read_text(encoding="utf-8")
         self._css = FILES.joinpath("seat.css").read_text(encoding="utf-8")
         self._html = FILES.joinpath("seat.html").read_text(encoding="utf-8")
-        self._phone_script = FILES.joinpath("seat-phone.js").read_text(encoding="utf-8")
+        self._phone_script = core_script() + "\n" + FILES.joinpath(
+            "seat-phone.js").read_text(encoding="utf-8")
         for route in self.routes():
             api.add(route)
 
