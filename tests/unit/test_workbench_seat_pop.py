@@ -124,8 +124,8 @@ async def test_a_hundred_open_pages_cost_one_view_per_seat_per_change(
         await asyncio.sleep(1.0)  # nothing changes: nothing is computed, nothing read
         quiet = selects[read:]
         assert bench.work.computed == before
-        assert 1 <= len(quiet) <= 4, quiet
-        assert set(quiet) == {"SELECT MAX(id) FROM seat_events"}, quiet
+        assert len(quiet) <= 5, quiet  # about one look every 0.3 s
+        assert set(quiet) <= {"SELECT MAX(id) FROM seat_events"}, quiet
         read = len(selects)
         call = ringing_call(rings="演示座席8001", ringing=("演示座席8001", "演示座席8002"))
         bench.calls[call.linkedid] = call
