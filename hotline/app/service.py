@@ -170,19 +170,21 @@ class Service:
         self.seat_work = SeatWork(SeatSources(
             self.gateway, ledger, lambda: config().routing, lambda: calls.tracker.calls,
             lambda: self.routing, utc_now,
-            wrap_up_seconds=self.settings.web.after_call_work_seconds))
+            wrap_up_seconds=self.settings.web.after_call_work_seconds,
+            dialplans=lambda: config().dialplans))
         calls.listeners.append(self.seat_work.on_call)
+        phone = phone_page_from(self.settings, lambda: config().routing)
         self.accounts, workbench = workbench_from(
             self.settings, ledger, lambda: config().routing, self.seat_work, config,
             orders=OrderSources(ledger, lambda: config().calendar, lambda: config().routing,
                                 clock, utc_now),
-            board=lambda: self.web.status() if self.web is not None else None)
+            board=lambda: self.web.status() if self.web is not None else None,
+            routing_loop=lambda: self.routing, phone=phone)
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,
                 lambda: config().calendar, utc_now, clock),
-                pages=[phone_page_from(self.settings, lambda: config().routing).add_routes,
-                       *workbench])
+                pages=[phone.add_routes, *workbench])
         log.info("service.starting", ami=self.gateway.address, user=self.gateway.username,
                  ledger=str(ledger.path))
         try:

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from hotline.features.accounts.service import Accounts
     from hotline.features.orders.service import OrderSources
     from hotline.features.phone.web import PhonePage
+    from hotline.features.seats.routing_loop import RoutingLoop
     from hotline.features.voicemail.service import Spool
     from hotline.features.workbench.seat import SeatWork
     from hotline.ledger.store import Ledger
@@ -88,12 +89,15 @@ def workbench_from(settings: Settings, ledger: Ledger,
                    config: ConfigAccessor | None = None,
                    board: Callable[[], Awaitable[dict[str, Any]] | None] = lambda: None,
                    orders: OrderSources | None = None,
+                   routing_loop: Callable[[], RoutingLoop | None] = lambda: None,
+                   phone: PhonePage | None = None,
                    ) -> tuple[Accounts, list[Callable[[web.Application], None]]]:
     """The staff accounts on the service's ledger, and the routes of the login pages, the
-    /api/v1 API, (given `seat_work`) the seat's and the team leader's pages, (given
-    `config`) the admin's page, (given `orders`) the work orders' routes and pages, and
-    the call history and reports pages (for the web server's `pages`; `board`: the
-    wallboard's status, which the leader's floor shows)."""
+    /api/v1 API (queues, voicemail, unmasking), (given `seat_work`) the seat's page (with
+    the browser phone of `phone` in it) and the team leader's, (given `config`) the
+    admin's page, (given `orders`) the work orders' routes and pages, and the call history
+    and reports pages (for the web server's `pages`; `board`: the wallboard's status,
+    which the leader's floor shows)."""
     from datetime import timedelta
 
     from hotline.common.clock import utc_now
@@ -123,7 +127,7 @@ def workbench_from(settings: Settings, ledger: Ledger,
     if seat_work is not None:
         from hotline.features.workbench.web import seat_page
 
-        added.append(seat_page(seat_work, api))  # its API routes before api.add_routes
+        added.append(seat_page(seat_work, api, phone))  # its API routes before add_routes
         from hotline.features.workbench.leader import LeaderWork
         from hotline.features.workbench.leader_web import leader_page
 
@@ -144,6 +148,13 @@ def workbench_from(settings: Settings, ledger: Ledger,
         added.append(order_pages(desk, api))
         if seat_work is not None:
             seat_work.entry_order = desk.for_entry  # a 台帐 entry's 转工单 opens the order
+    from hotline.features.board.api import QueuesApi
+    from hotline.features.voicemail.web import VoicemailApi
+    from hotline.features.workbench.unmask import Unmasking
+
+    QueuesApi(ledger, routing_loop, utc_now, api)
+    VoicemailApi(ledger, api)
+    added.append(Unmasking(ledger, api).add_routes)
     return accounts, [*added, api.add_routes]
 
 

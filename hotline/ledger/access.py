@@ -52,16 +52,19 @@ async def check_unmask(reader: Reader, target: str, refused_action: str, audit: 
 
 
 async def show_call(ledger: Ledger, reader: Reader, linkedid: str, *, unmask: bool,
-                    audit: Audit, at: datetime) -> dict[str, Any]:
+                    audit: Audit, at: datetime, reason: str | None = None,
+                    ) -> dict[str, Any]:
     """One call as `reader` may see it, audited as call.view or call.unmask (a refused
-    unmask as call.unmask_refused, before the call is even looked up)."""
+    unmask as call.unmask_refused, before the call is even looked up); `reason`, why it
+    was unmasked (the web's auditors give one), is the audit row's detail."""
     target = f"call:{linkedid}"
     if unmask:
         await check_unmask(reader, target, "call.unmask_refused", audit, at)
     row = await ledger.get(linkedid)
     if row is None:
         raise CallUnknown(f"no call {linkedid!r} in the ledger")
-    await audit(reader.actor, "call.unmask" if unmask else "call.view", target, None, at)
+    await audit(reader.actor, "call.unmask" if unmask else "call.view", target,
+                reason if unmask else None, at)
     shown = row.as_dict() if unmask else masked_call(row.as_dict())
     # The seat's 台帐 entry is part of the call's record (its callback number masked
     # like the caller's).

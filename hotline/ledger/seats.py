@@ -133,6 +133,24 @@ class SeatBook:
             return [dict(zip(names, r, strict=True)) for r in await cur.fetchall()]
 
 
+    async def last_event_id(self) -> int:
+        """The newest seat event's id (0: none): a change by another process (`hotline
+        seats pause`) shows as a new id."""
+        async with self.ledger.db.execute("SELECT MAX(id) FROM seat_events") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row is not None and row[0] is not None else 0
+
+    async def answered_between(self, seat_name: str, start: datetime, end: datetime,
+                               ) -> tuple[int, float]:
+        """Calls the seat (its name, as the calls record it) answered in [start, end),
+        and their talk seconds (the seat's figures of the day)."""
+        async with self.ledger.db.execute(
+                "SELECT COUNT(*), TOTAL(talk_seconds) FROM calls WHERE seat = ? AND "
+                "answered_at >= ? AND answered_at < ?",
+                (seat_name, iso(start), iso(end))) as cur:
+            row = await cur.fetchone()
+        return (int(row[0]), float(row[1])) if row is not None else (0, 0.0)
+
 async def _state(db: aiosqlite.Connection, seat: str) -> SeatRecord:
     async with db.execute(
             "SELECT seat, logged_in, paused, moved_in, moved_until, updated_at "

@@ -233,7 +233,7 @@ async def test_the_page_registers_the_seat_with_the_typed_password(
     on the WSS transport and the seat is available to its queues. The password is in no
     URL, not in the page (its field is cleared) and not in the service's log."""
     inst = line.inst
-    assert await state(page) == "idle"
+    await until_state(page, "idle", timeout=10)  # the page loads its config first
     options = await page.eval_on_selector_all("#seat option", "os => os.map(o => o.value)")
     assert options == [PHONE]
     secret = inst.sip_secret(PHONE)

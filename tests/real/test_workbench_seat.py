@@ -3,9 +3,10 @@ executable_path; never `playwright install`) with a real call: seat 8001's perso
 in, opens /workbench/seat, pauses and unpauses; a real caller (a Local channel on the
 test Asterisk) walks the shipped 12366 menu to the tip-off queue (key 2) and rings seat
 8001 (a Local seat that answers and talks 10 s): the page's screen pop, pushed over its
-event stream, shows 涉税举报 and the caller's number masked (never in full anywhere on
-the page); after the call the seat writes the 台帐 entry on the page and it is in the
-ledger beside the call's row, ending the seat's after-call work."""
+event stream, shows 涉税举报, the menu path by its label (主菜单) and the caller's number
+masked (never in full anywhere on the page); after the call the seat writes the 台帐
+entry on the page and it is in the ledger beside the call's row, ending the seat's
+after-call work."""
 
 from __future__ import annotations
 
@@ -83,7 +84,7 @@ async def test_a_tip_off_pops_on_the_seats_page_and_its_entry_is_saved(
                     assert shown.startswith("055*****5678"), shown
                     assert "保密" in shown
                     assert NUMBER not in await page.content()
-                    assert await page.inner_text("#pop-path") == "main"
+                    assert await page.inner_text("#pop-path") == "主菜单"  # its label
                     assert await page.inner_text("#pop-digits") == "2"
                     await page.wait_for_selector("#entry", state="visible")
                     await page.fill("#e-question", "举报某公司虚开发票")
@@ -106,6 +107,8 @@ async def test_a_tip_off_pops_on_the_seats_page_and_its_entry_is_saved(
                 await page.click("#e-save")
                 await expect(page.locator("#e-status")).to_have_text("已保存")
                 await expect(page.locator("#state")).to_have_text("已登录")
+                # today's figures: this call among the calls answered
+                assert int(await page.inner_text("#t-answered")) >= 1
             finally:
                 await browser.close()
     finally:

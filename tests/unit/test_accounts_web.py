@@ -28,16 +28,19 @@ from hotline.features.accounts.errors import LoginFailed, LoginThrottled
 from hotline.features.accounts.passwords import Passwords
 from hotline.features.accounts.service import Accounts
 from hotline.features.accounts.web import SESSION_COOKIE, Api, Pages, api_routes
+from hotline.features.board.api import QueuesApi
 from hotline.features.board.web import Sources, Wallboard
 from hotline.features.calls.handling import LedgerWriter
 from hotline.features.orders.service import OrderDesk, OrderSources
 from hotline.features.orders.web import OrderPages
 from hotline.features.reports.web import RecordPages, Records, RecordSources
 from hotline.features.seats.routing_loop import RoutingLoop
+from hotline.features.voicemail.web import VoicemailApi
 from hotline.features.workbench.admin import AdminPage
 from hotline.features.workbench.leader import LeaderWork
 from hotline.features.workbench.leader_web import LeaderPage
 from hotline.features.workbench.seat import SeatSources, SeatWork
+from hotline.features.workbench.unmask import Unmasking
 from hotline.features.workbench.web import SeatPage
 from hotline.ledger.store import Ledger
 from hotline.pbx.gateway import AmiGateway
@@ -70,6 +73,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("GET", "/seats/me"): SEATS,
     ("POST", "/seats/me/action"): SEATS,
     ("GET", "/seats/me/events"): SEATS,
+    ("GET", "/seats/me/phone"): SEATS,
     ("GET", "/seats/{seat}"): SEATS,
     ("POST", "/seats/{seat}/action"): SEATS,
     ("GET", "/calls/{linkedid}/entry"): SEATS,
@@ -113,6 +117,16 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/orders/{id}/remind"): LEADERS,
     ("GET", "/followup"): LEADERS,
     ("POST", "/calls/{linkedid}/callback"): LEADERS,
+    # queues (hotline/features/board/api.py): seats.read
+    ("GET", "/queues"): frozenset({"seat", "expert", "leader", "admin"}),
+    # voicemail (hotline/features/voicemail/web.py): voicemail.handle, as the CLI
+    ("GET", "/voicemail"): SEATS,
+    ("GET", "/voicemail/{id}"): SEATS,
+    ("GET", "/voicemail/{id}/audio"): SEATS,
+    ("POST", "/voicemail/{id}/done"): SEATS,
+    # unmasking with a reason (hotline/features/workbench/unmask.py): auditors only
+    ("POST", "/calls/{linkedid}/unmask"): frozenset({"auditor"}),
+    ("POST", "/voicemail/{id}/unmask"): frozenset({"auditor"}),
 }
 PUBLIC = {("GET", "/openapi.json")}
 # The sandbox's routing.yaml: seats 8001 and 8002 of the centre, 8101 of Hefei.
@@ -143,6 +157,8 @@ class Bench:
     loop: RoutingLoop  # its `live` is what the wallboard and the floor show of Asterisk
     orders: OrderDesk
     order_pages: OrderPages
+    # the routing loop as GET /api/v1/queues sees it (None: no routing loop)
+    queues_loop: list[Any]
 
     async def user(self, name: str, roles: set[str], *, must_change: bool = False,
                    **fields: str) -> None:
@@ -217,12 +233,16 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     work.entry_order = orders.for_entry
     order_pages = OrderPages(orders, api)
     order_pages.add_routes(app)
+    queues_loop: list[Any] = [None]
+    QueuesApi(ledger, lambda: queues_loop[0], clock, api)
+    VoicemailApi(ledger, api)
+    Unmasking(ledger, api).add_routes(app)
     api.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
     try:
         yield Bench(accounts, client, clock, ledger, path, api, work, gateway, calls, page,
-                    leader, loop, orders, order_pages)
+                    leader, loop, orders, order_pages, queues_loop)
     finally:
         await client.close()
         await ledger.close()
@@ -270,6 +290,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/orders/{id}/extend"): {"days": 1, "reason": "需调档", "caller_told": True},
     ("POST", "/orders/{id}/return"): {"reason": "不属本部门"},
     ("POST", "/orders/{id}/pass-on"): {"department": "税政科"},
+    ("POST", "/voicemail/{id}/done"): {"note": "已回电答复"},
+    ("POST", "/calls/{linkedid}/unmask"): {"reason": "核查举报线索"},
+    ("POST", "/voicemail/{id}/unmask"): {"reason": "核查举报线索"},
 }
 
 

@@ -219,8 +219,8 @@ def test_unknown_key_in_a_menu(tmp_path: Path) -> None:
               "1": hangup
         """) == [
         "plan.yaml:6: menus.main.colour: unknown key (expected one of: greeting, "
-        "inter_digit_timeout, invalid, max_attempts, no_input, on_exhausted, options, "
-        "self_service, timeout)"]
+        "inter_digit_timeout, invalid, label, labels, max_attempts, no_input, "
+        "on_exhausted, options, self_service, timeout)"]
 
 
 def test_unknown_action(tmp_path: Path) -> None:
@@ -645,8 +645,8 @@ def test_empty_greeting_is_reported_beside_other_errors(tmp_path: Path) -> None:
               "1": hangup
         """) == [
         "plan.yaml:6: menus.main.colour: unknown key (expected one of: greeting, "
-        "inter_digit_timeout, invalid, max_attempts, no_input, on_exhausted, options, "
-        "self_service, timeout)",
+        "inter_digit_timeout, invalid, label, labels, max_attempts, no_input, "
+        "on_exhausted, options, self_service, timeout)",
         "plan.yaml:10: menus.other.greeting: needs at least one prompt"]
 
 
@@ -980,7 +980,7 @@ def test_shipped_12366_fails_with_an_unknown_queue() -> None:
                                    queues)
     assert plan is None
     assert [str(p) for p in problems] == [
-        "dialplans/12366.yaml:81: menus.consult.options.\"1\"[2].queue: unknown queue 'iit' "
+        "dialplans/12366.yaml:87: menus.consult.options.\"1\"[2].queue: unknown queue 'iit' "
         f"(routing knows: {', '.join(sorted(queues))})"]
 
 
@@ -1026,3 +1026,32 @@ def test_unanswered_cases_are_checked(tmp_path: Path) -> None:
         "callback, hangup, as in routing.yaml's on_no_answer)",
         "plan.yaml:10: unanswered.callback.hangup: unknown prompt 'missing'",
     ]
+
+
+def test_labels_of_menus_options_and_inputs(tmp_path: Path) -> None:
+    """A menu's `label`, its options' `labels` and a collect step's `label` are what staff
+    read (the seat's screen pop): a label for a key that is no option, or one over 40
+    characters, is named with its line; the shipped 12366 plan labels its menus, topics
+    and the taxpayer ID."""
+    assert errors(tmp_path, """\
+        prompts:
+          hi: Hello
+        menus:
+          main:
+            label: 主菜单
+            labels: {"1": 个税, "7": 没有这个}
+            greeting: hi
+            options:
+              "1": [{set: {topic: iit}}, hangup]
+              "2": [{collect: {into: tid, prompt: hi, label: "%s"}}, hangup]
+        """ % ("长" * 41)) == [
+        "plan.yaml:10: menus.main.options.\"2\"[0].collect.label: a label is 1 to 40 "
+        "characters",
+        "plan.yaml:6: menus.main.labels.\"7\": '7' is not an option of this menu"]
+    plan, _ = load_dialplan(REPO / "dialplans" / "12366.yaml")
+    assert plan is not None
+    assert [plan.menu_label(m) for m in ("main", "consult", "nowhere")] == [
+        "主菜单", "税务咨询", "nowhere"]
+    assert (plan.topic_label("individual_income_tax"), plan.topic_label("x")) == (
+        "个人所得税", None)
+    assert plan.input_label("taxpayer_id") == "纳税人识别号"

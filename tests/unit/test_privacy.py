@@ -139,8 +139,13 @@ def test_show_unmasks_only_for_allowed_staff_and_audits(tmp_path: Path) -> None:
     shown = _cli(path, "ledger", "show", "a", "--unmask", "--json", user="chief",
                  unmask="[chief]")
     assert json.loads(shown.stdout)["caller_number"] == "13955125678"
+    _cli(path, "ledger", "show", "a", "--unmask", "--reason", "核实举报人", "--json",
+         user="chief", unmask="[chief]")
     con = sqlite3.connect(path)
-    audit = con.execute("SELECT actor, action, target FROM audit ORDER BY id").fetchall()
+    audit = con.execute("SELECT actor, action, target, detail FROM audit "
+                        "ORDER BY id").fetchall()
     con.close()
-    assert audit == [("clerk", "call.view", "call:a"), ("clerk", "call.unmask_refused", "call:a"),
-                     ("chief", "call.unmask", "call:a")]
+    assert audit == [("clerk", "call.view", "call:a", None),
+                     ("clerk", "call.unmask_refused", "call:a", None),
+                     ("chief", "call.unmask", "call:a", None),
+                     ("chief", "call.unmask", "call:a", '{"reason": "核实举报人"}')]

@@ -403,3 +403,19 @@ def test_ivr_progress_replaces_the_category_and_topic() -> None:
     call = tr.apply(IvrProgress(LID, "1*", ("main", "consult", "main"), None, None), at(2))
     assert call is not None
     assert (call.category, call.topic) == (None, None)
+
+
+def test_ivr_progress_keeps_what_the_caller_typed() -> None:
+    """What the menus' collect steps read (a taxpayer ID) is the call's `inputs` (the
+    seat's screen pop), kept by a later report that has none (a menu after the collect)."""
+    tr = CallTracker()
+    entered(tr)
+    tid = (("taxpayer_id", "913401001234567897"),)
+    call = tr.apply(IvrProgress(LID, "19913401001234567897#", ("main", "consult"),
+                                "consultation", None, variables=tid), at(1))
+    assert call is not None
+    assert call.inputs == tid
+    call = tr.apply(IvrProgress(LID, "19913401001234567897#", ("main", "consult"),
+                                "consultation", "other"), at(2))
+    assert call is not None
+    assert (call.inputs, call.topic) == (tid, "other")

@@ -169,6 +169,8 @@ class IvrProgress:
     dialplan: str | None = None
     self_service: bool = False  # walked a self-service menu (hours, FAQ)
     after_hours: bool = False  # the line was not open when the call came
+    # What the menus' `collect` steps read (taxpayer_id), for the seat's screen pop.
+    variables: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,9 @@ class Call:
     history: tuple[tuple[CallState, datetime], ...] = ()
     digits: str = ""
     ivr_path: tuple[str, ...] = ()
+    # What the caller typed into the menus' `collect` steps (taxpayer_id -> digits): the
+    # seat's screen pop shows it. Not written to the ledger.
+    inputs: tuple[tuple[str, str], ...] = ()
     category: str | None = None
     topic: str | None = None
     dialplan: str | None = None
@@ -437,13 +442,13 @@ class CallTracker:
             # The menus' category and topic as they are now: going back undoes them.
             now = (fact.pressed, fact.path, fact.category, fact.topic,
                    fact.dialplan or call.dialplan, fact.self_service or call.self_service,
-                   fact.after_hours or call.after_hours)
+                   fact.after_hours or call.after_hours, fact.variables or call.inputs)
             if now == (call.digits, call.ivr_path, call.category, call.topic, call.dialplan,
-                       call.self_service, call.after_hours):
+                       call.self_service, call.after_hours, call.inputs):
                 return call  # nothing new (a step that changed none of them)
             return replace(call, digits=now[0], ivr_path=now[1], category=now[2],
                            topic=now[3], dialplan=now[4], self_service=now[5],
-                           after_hours=now[6])
+                           after_hours=now[6], inputs=now[7])
         if isinstance(fact, Referred):
             return replace(call, referred_to=fact.number)
         if isinstance(fact, QueueJoined):

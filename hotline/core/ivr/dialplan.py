@@ -20,6 +20,8 @@ A dialplan file (dialplans/*.yaml):
         no_input: no_input         # prompt after a timeout
         on_exhausted: {queue: center}
         self_service: false        # true: answers by itself (hours, FAQ); see the ledger
+        label: 主菜单              # what staff read for the menu (the seat's screen pop)
+        labels: {"1": 税务咨询}     # what staff read for an option (a topic it sets)
 
 An action is one step or a list of steps run in order. Steps:
 `goto: MENU`, `back`, `repeat`, `play: PROMPT | [PROMPTS]`, `collect: {...}`,
@@ -113,6 +115,7 @@ class Collect:
     attempts: int = 3
     invalid: str | None = None
     on_fail: tuple[Step, ...] = ()
+    label: str | None = None  # what staff read for the value (纳税人识别号)
 
 
 @dataclass(frozen=True)
@@ -195,6 +198,8 @@ class Menu:
     # Self-service answers (自助服务): a call that walked such a menu and ended in the
     # IVR is recorded as served by self-service, not as ended in the menu.
     self_service: bool = False
+    label: str | None = None  # what staff read for the menu (税务咨询): the seat's pop
+    option_labels: Mapping[str, str] = field(default_factory=dict)  # key -> 个人所得税
 
 
 @dataclass(frozen=True)
@@ -209,6 +214,29 @@ class Dialplan:
     # What a caller hears when no seat answered within the queue's max_wait, by the
     # queue's `on_no_answer` of config/routing.yaml: voicemail | callback | hangup.
     unanswered: Mapping[str, tuple[Step, ...]] = field(default_factory=dict)
+
+    def menu_label(self, menu: str) -> str:
+        """What staff read for a menu of the IVR path: its `label`, else its id."""
+        found = self.menus.get(menu)
+        return found.label if found is not None and found.label else menu
+
+    def topic_label(self, topic: str) -> str | None:
+        """The label of the option that sets `topic` (`labels:` of its menu), or None."""
+        for menu in self.menus.values():
+            for key, steps in menu.options.items():
+                if key in menu.option_labels and any(
+                        isinstance(s, SetCall) and s.topic == topic for s in steps):
+                    return menu.option_labels[key]
+        return None
+
+    def input_label(self, name: str) -> str | None:
+        """The `label` of a `collect` step that fills variable `name`, or None."""
+        for menu in self.menus.values():
+            for steps in menu.options.values():
+                for step in steps:
+                    if isinstance(step, Collect) and step.into == name and step.label:
+                        return step.label
+        return None
 
 
 # -- problems -------------------------------------------------------------------------------
@@ -358,7 +386,7 @@ class _Compiler(Checker):
             return None
         self.unknown_keys(data, ("greeting", "options", "timeout", "inter_digit_timeout",
                                  "max_attempts", "invalid", "no_input", "on_exhausted",
-                                 "self_service"), path)
+                                 "self_service", "label", "labels"), path)
         greeting = data.get("greeting")
         first: tuple[str, ...] = ()
         again: tuple[str, ...] = ()
@@ -402,8 +430,27 @@ class _Compiler(Checker):
         exhausted = (self.action(data["on_exhausted"], (*path, "on_exhausted"))
                      if "on_exhausted" in data else (HangUp(),))
         self_service = self.boolean(data.get("self_service", False), (*path, "self_service"))
+        label = self.label(data["label"], (*path, "label")) if "label" in data else None
+        option_labels: dict[str, str] = {}
+        raw_labels = self.mapping(data.get("labels", {}), (*path, "labels"), "labels")
+        for key, text in (raw_labels or {}).items():
+            if key not in options:
+                self.error((*path, "labels", key), f"'{key}' is not an option of this menu")
+                continue
+            shown = self.label(text, (*path, "labels", key))
+            if shown is not None:
+                option_labels[key] = shown
         return Menu(name, first, again, options, timeout or 5.0, inter or 2.0, attempts or 3,
-                    invalid, no_input, exhausted, self_service)
+                    invalid, no_input, exhausted, self_service, label, option_labels)
+
+    def label(self, value: Any, path: PathKey) -> str | None:
+        """What staff read (a menu's, an option's, an input's): one line, 1 to 40
+        characters."""
+        text = self.text(value, path, "a label")
+        if text is not None and not 1 <= len(text.strip()) <= 40:
+            self.error(path, "a label is 1 to 40 characters")
+            return None
+        return text.strip() if text is not None else None
 
     # -- actions ----------------------------------------------------------------------
 
@@ -547,7 +594,8 @@ class _Compiler(Checker):
         if data is None:
             return None
         allowed = ("into", "prompt", "min_length", "max_length", "pattern", "terminator",
-                   "timeout", "inter_digit_timeout", "attempts", "invalid", "on_fail")
+                   "timeout", "inter_digit_timeout", "attempts", "invalid", "on_fail",
+                   "label")
         self.unknown_keys(data, allowed, path)
         for required in ("into", "prompt"):
             if required not in data:
@@ -591,10 +639,11 @@ class _Compiler(Checker):
                    if "invalid" in data else None)
         on_fail = (self.action(data["on_fail"], (*path, "on_fail"))
                    if "on_fail" in data else (Repeat(),))
+        label = self.label(data["label"], (*path, "label")) if "label" in data else None
         if into is None or prompt is None:
             return None
         return Collect(into, prompt, low, high, pattern, terminator, timeout, inter, attempts,
-                       invalid, on_fail)
+                       invalid, on_fail, label)
 
     def _step_when(self, arg: Any, path: PathKey) -> Step | None:
         if not isinstance(arg, list) or not arg:

@@ -60,7 +60,15 @@ from hotline.features.accounts.errors import (
 )
 from hotline.features.accounts.passwords import one_time_password
 from hotline.features.accounts.service import Accounts, Authenticated
-from hotline.ledger.errors import OsLoginTaken, TokenUnknown, UserExists, UserUnknown
+from hotline.ledger.errors import (
+    CallUnknown,
+    OsLoginTaken,
+    TokenUnknown,
+    UserExists,
+    UserUnknown,
+    VoicemailNotNew,
+    VoicemailUnknown,
+)
 
 log = structlog.get_logger("hotline.accounts")
 
@@ -81,7 +89,9 @@ HEADERS = {
 }
 # HTTP status of the ledger's account errors (the feature's own carry theirs).
 STATUS: Mapping[type[HotlineError], int] = {UserUnknown: 404, TokenUnknown: 404,
-                                            UserExists: 409, OsLoginTaken: 409}
+                                            UserExists: 409, OsLoginTaken: 409,
+                                            CallUnknown: 404, VoicemailUnknown: 404,
+                                            VoicemailNotNew: 409}
 
 Handler = Callable[[web.Request, Authenticated], Awaitable[Any]]
 
@@ -620,6 +630,7 @@ HOME_LINKS: tuple[tuple[str, str, str, str | None], ...] = (
     ("/workbench/leader/followup", "followup-page", "班长跟进", "orders.remind"),
     ("/workbench/calls", "calls-page", "来电记录", "ledger.read"),
     ("/workbench/reports", "reports-page", "季度报表", "reports.read"),
+    ("/workbench/unmask", "unmask-page", "查看保密信息（审计员）", "ledger.unmask"),
     ("/workbench/admin", "admin-page", "系统管理", "users.manage"),
     ("/", "wallboard-page", "大屏", None),
     ("/password", "password-page", "修改密码", None),

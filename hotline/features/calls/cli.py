@@ -61,6 +61,8 @@ def register(sub: Subparsers) -> None:
     lshow.add_argument("linkedid", type=a_text)
     lshow.add_argument("--unmask", action="store_true",
                        help="a reporter's number (ledger.unmask_users only; audited)")
+    lshow.add_argument("--reason", type=a_text,
+                       help="why the record is unmasked (kept in the audit trail)")
     lshow.add_argument("--json", action="store_true")
     lshow.set_defaults(handler=cmd_ledger_show)
     lexport = lsub.add_parser("export", help="calls of a period as CSV or XLSX (masked)")
@@ -174,8 +176,10 @@ def cmd_ledger_show(args: argparse.Namespace, ctx: Context) -> int:
     async def go() -> dict[str, Any]:
         async with await Ledger.open(path) as ledger:
             book = OrderBook(ledger, ctx.calendar())
+            reason = (json.dumps({"reason": args.reason}, ensure_ascii=False)
+                      if args.reason else None)
             return await show_call(ledger, reader, args.linkedid, unmask=args.unmask,
-                                   audit=book.audit, at=utc_now())
+                                   audit=book.audit, at=utc_now(), reason=reason)
 
     data = asyncio.run(go())
     if args.json:

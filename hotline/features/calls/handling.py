@@ -569,7 +569,8 @@ class CallHandling:
                                    if m in plan.menus)
                 self._apply(IvrProgress(linkedid, progress.pressed, progress.path,
                                         progress.category, progress.topic, plan.name,
-                                        self_service, progress.after_hours))
+                                        self_service, progress.after_hours,
+                                        progress.variables))
 
             def answered() -> bool:
                 call = self.tracker.calls.get(linkedid)

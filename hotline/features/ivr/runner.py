@@ -52,6 +52,7 @@ class Progress:
     category: str | None
     topic: str | None
     after_hours: bool = False  # the line was closed, or a queue the call came to was
+    variables: tuple[tuple[str, str], ...] = ()  # what `collect` steps read (taxpayer_id)
 
 
 @dataclass
@@ -125,7 +126,7 @@ class IvrRunner:
 
     def _report(self, session: engine.Session) -> None:
         self.report(Progress(session.pressed, session.path, session.category, session.topic,
-                             self.after_hours))
+                             self.after_hours, session.variables))
 
     async def _typed_ahead(self) -> str | None:
         # Let the consumer handle every event received so far, so a key pressed just

@@ -31,22 +31,20 @@
     failed: "注册失败",
     unreachable: "无法连接话机服务器",
   };
-  let config = null, ua = null, session = null, muted = false, ringer = null;
-
-  if (window.JsSIP && JsSIP.debug) JsSIP.debug.disable();  // its log would show SIP traffic
+  let config = null, phone = null, ringer = null;
 
   function show(state, detail) {
     document.body.dataset.state = state;
     statusBox.textContent = detail ? `${STATES[state]}：${detail}` : STATES[state];
-    const registered = ua !== null && ua.isRegistered();
-    seatBox.disabled = passwordBox.disabled = ua !== null || !config || !config.seats.length;
-    buttons.register.disabled = ua !== null || !config || !config.seats.length;
-    buttons.unregister.disabled = ua === null || session !== null;
+    const started = phone !== null && phone.started();
+    const inCall = phone !== null && phone.inCall();
+    seatBox.disabled = passwordBox.disabled = started || !config || !config.seats.length;
+    buttons.register.disabled = started || !config || !config.seats.length;
+    buttons.unregister.disabled = !started || inCall;
     buttons.answer.disabled = state !== "ringing";
     buttons.mute.disabled = state !== "talking";
-    buttons.hangup.disabled = session === null;
-    buttons.mute.textContent = muted ? "取消静音" : "静音";
-    if (state === "registered" && !registered) buttons.unregister.disabled = false;
+    buttons.hangup.disabled = !inCall;
+    buttons.mute.textContent = phone !== null && phone.muted() ? "取消静音" : "静音";
   }
 
   function hint(html) {
@@ -108,6 +106,12 @@
       show("unconfigured", "没有使用浏览器话机的座席（routing.yaml: webrtc: true）");
       return;
     }
+    phone = window.HotlinePhone(config, remoteAudio, {
+      state,
+      registered() {},
+      incoming() { ringer.start(); },
+      ended() { ringer.stop(); },
+    });
     show("idle");
   }
 
@@ -120,114 +124,15 @@
     }
     ringer.prepare();
     hint("");
-    performance.mark("phone:register");
-    ua = new JsSIP.UA({
-      sockets: [new JsSIP.WebSocketInterface(config.server)],
-      uri: `sip:${user}@${config.domain}`,
-      authorization_user: user,
-      password: password,
-      register: true,
-      register_expires: 120,
-      session_timers: false,
-      user_agent: "hotline-webphone",
-      connection_recovery_min_interval: 2,
-      connection_recovery_max_interval: 30,
-    });
-    let everRegistered = false;
-    ua.on("registered", () => {
-      everRegistered = true;
-      performance.mark("phone:registered");
-      if (session === null) show("registered");
-    });
-    ua.on("unregistered", () => { if (ua !== null && session === null) show("idle"); });
-    ua.on("registrationFailed", (event) => {
-      const causes = JsSIP.C.causes;
-      const wrong = event.cause === causes.AUTHENTICATION_ERROR ||
-        event.cause === causes.REJECTED || event.cause === causes.NOT_FOUND;
-      stop();
-      show("failed", wrong ? "密码错误，或该座席没有浏览器话机" : String(event.cause));
-    });
-    ua.on("disconnected", () => {
-      if (everRegistered || ua === null) {
-        if (ua !== null && session === null) show("registering", "连接中断，正在重连");
-        return;
-      }
-      // Never connected: most often the browser does not trust the server's certificate.
-      stop();
-      show("unreachable", config.server);
+    phone.register(user, password);
+  }
+
+  function state(name, detail) {
+    show(name, detail);
+    if (name === "unreachable") {
       const page = escapeHtml(config.certificate_page);
       hint(`若是第一次在这台电脑上使用，请先打开 <a href="${page}" target="_blank" ` +
            `rel="noopener">${page}</a> 并信任该证书，再回到本页重新注册。`);
-    });
-    ua.on("newRTCSession", ({ originator, session: incoming }) => {
-      if (originator !== "remote") return;
-      if (session !== null) {
-        incoming.terminate({ status_code: 486, reason_phrase: "Busy Here" });
-        return;
-      }
-      take(incoming);
-    });
-    show("registering");
-    ua.start();
-  }
-
-  function take(incoming) {
-    session = incoming;
-    muted = false;
-    performance.mark("phone:incoming");
-    incoming.on("peerconnection", ({ peerconnection }) => {
-      peerconnection.addEventListener("track", (event) => {
-        remoteAudio.srcObject = event.streams[0] || new MediaStream([event.track]);
-      });
-      peerconnection.addEventListener("connectionstatechange", () => {
-        if (peerconnection.connectionState === "connected") performance.mark("phone:media");
-      });
-    });
-    // The answer goes out with the first IPv4 UDP candidate instead of once the browser
-    // has gathered them all (its other interfaces, IPv6, TCP: ~190 ms here, seconds on a
-    // machine with a VPN): the server is on this machine, over IPv4 and UDP.
-    incoming.on("icecandidate", ({ candidate, ready }) => {
-      const parts = candidate.candidate.split(" ");
-      if (parts[2] && parts[2].toLowerCase() === "udp" && /^\d+\.\d+\.\d+\.\d+$/.test(parts[4])) {
-        ready();
-      }
-    });
-    incoming.on("confirmed", () => {
-      performance.mark("phone:confirmed");
-      ringer.stop();
-      show("talking");
-    });
-    const ended = () => {
-      ringer.stop();
-      session = null;
-      muted = false;
-      remoteAudio.srcObject = null;
-      show(ua !== null && ua.isRegistered() ? "registered" : "idle");
-    };
-    incoming.on("ended", ended);
-    incoming.on("failed", ended);
-    show("ringing");
-    ringer.start();
-  }
-
-  function answer() {
-    if (session === null) return;
-    performance.mark("phone:answer");
-    ringer.stop();
-    show("connecting");
-    session.answer({
-      mediaConstraints: { audio: true, video: false },
-      // No STUN or TURN: the server is on this machine.
-      pcConfig: { iceServers: [] },
-    });
-  }
-
-  function stop() {
-    if (ua !== null) {
-      const old = ua;
-      ua = null;
-      old.removeAllListeners();
-      try { old.stop(); } catch (e) { /* already stopped */ }
     }
   }
 
@@ -235,17 +140,14 @@
   passwordBox.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !buttons.register.disabled) register();
   });
-  buttons.unregister.addEventListener("click", () => { stop(); show("idle"); });
-  buttons.answer.addEventListener("click", answer);
-  buttons.hangup.addEventListener("click", () => {
-    if (session !== null) session.terminate();
-  });
+  buttons.unregister.addEventListener("click", () => phone.unregister());
+  buttons.answer.addEventListener("click", () => { ringer.stop(); phone.answer(); });
+  buttons.hangup.addEventListener("click", () => phone.hangup());
   buttons.mute.addEventListener("click", () => {
-    if (session === null) return;
-    muted = !muted;
-    if (muted) session.mute({ audio: true }); else session.unmute({ audio: true });
+    if (!phone.inCall()) return;
+    const muted = phone.toggleMute();
     show("talking", muted ? "已静音" : "");
   });
-  window.addEventListener("beforeunload", stop);
+  window.addEventListener("beforeunload", () => { if (phone !== null) phone.stop(); });
   load();
 })();

@@ -39,6 +39,13 @@ log = structlog.get_logger("hotline.phone")
 
 PAGE = resources.files("hotline.features.phone").joinpath("phone.html")
 SCRIPT = resources.files("hotline.features.phone").joinpath("phone.js")
+# The phone's SIP and WebRTC part, served in front of phone.js and of the seat's page's
+# phone script (hotline.features.workbench): one copy of it for both pages.
+CORE = resources.files("hotline.features.phone").joinpath("phone-core.js")
+
+
+def core_script() -> str:
+    return CORE.read_text(encoding="utf-8")
 # Every answer is the service's own: no caching of a page that a newer library or
 # configuration replaces, no framing by other pages, no referrer to the WebSocket.
 HEADERS = {
@@ -94,7 +101,7 @@ class PhonePage:
         # Read once: no file I/O per request (the library is read at its first request,
         # and again only while it is missing: `make webphone` may come after the start).
         self._page = PAGE.read_text(encoding="utf-8")
-        self._script = SCRIPT.read_text(encoding="utf-8")
+        self._script = core_script() + "\n" + SCRIPT.read_text(encoding="utf-8")
         self._library: bytes | None = None
 
     def add_routes(self, app: web.Application) -> None:
@@ -148,6 +155,22 @@ class PhonePage:
             "seats": [{"seat": s.seat, "name": s.name, "user": s.user}
                       for s in self.sources.seats()],
         }
+
+    def seat_phone(self, seat_id: str) -> dict[str, Any] | None:
+        """Where seat `seat_id`'s browser phone registers, and as which SIP user (None:
+        its phone is not the browser phone, or no WebSocket is configured). No password:
+        the seat types it (the seat's page, like this one, never gets it)."""
+        server = self.sources.server()
+        found = next((s for s in self.sources.seats() if s.seat == seat_id), None)
+        if server is None or found is None:
+            return None
+        return {"seat": found.seat, "name": found.name, "user": found.user,
+                "server": server.url, "domain": server.domain,
+                "certificate_page": server.certificate_page}
+
+    async def library(self) -> bytes | None:
+        """The bundled SIP library (None: not built, `make webphone`)."""
+        return await self._read_library()
 
     async def _read_library(self) -> bytes | None:
         if self._library is None:

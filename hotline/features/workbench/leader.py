@@ -78,7 +78,7 @@ class LeaderWork:
 
     async def floor(self, person: Person) -> dict[str, Any]:
         bureau = visible_bureau(person)
-        key = (self.work.changes.count, int(asyncio.get_running_loop().time()))
+        key = (self.work.changes.generation, int(asyncio.get_running_loop().time()))
         async with self._lock:
             cached = self._views.get(bureau)
             if cached is not None and cached[:2] == key:

@@ -22,7 +22,14 @@ from hotline.features.accounts.errors import ApiBadBody
 from hotline.features.accounts.service import Authenticated
 from hotline.features.accounts.web import HEADERS, SESSION_COOKIE, Api, Route, authenticate
 from hotline.features.workbench.leader import LeaderWork
-from hotline.features.workbench.web import FILES, KEEPALIVE, PAGE_HEADERS, RECHECK, _dumps, _json
+from hotline.features.workbench.web import (
+    FILES,
+    KEEPALIVE,
+    PAGE_HEADERS,
+    RECHECK,
+    _dumps,
+    json_body,
+)
 
 PERMISSION = "seats.any"
 FORBIDDEN_PAGE = ("<!doctype html><html lang=\"zh-CN\"><meta charset=\"utf-8\"><title>班长工作台"
@@ -80,21 +87,21 @@ class LeaderPage:
         return await self.leader.floor(auth.person)
 
     async def act(self, request: web.Request, auth: Authenticated) -> Any:
-        data = _fields(await _json(request), {"action": str, "reason": str, "until": str},
+        data = _fields(await json_body(request), {"action": str, "reason": str, "until": str},
                        ("action",))
         return await self.leader.act(request.match_info["seat"], data["action"],
                                      data["reason"], data["until"],
                                      actor=auth.user.username)
 
     async def skill(self, request: web.Request, auth: Authenticated) -> Any:
-        data = _fields(await _json(request), {"queue": str, "action": str, "level": int},
+        data = _fields(await json_body(request), {"queue": str, "action": str, "level": int},
                        ("queue", "action"))
         return await self.leader.skill(request.match_info["seat"], data["queue"],
                                        data["action"], data["level"],
                                        actor=auth.user.username)
 
     async def spy(self, request: web.Request, auth: Authenticated) -> Any:
-        data = _fields(await _json(request), {"mode": str, "phone": str}, ("mode",))
+        data = _fields(await json_body(request), {"mode": str, "phone": str}, ("mode",))
         return await self.leader.spy(request.match_info["seat"], data["mode"],
                                      data["phone"], auth.person, actor=auth.user.username)
 

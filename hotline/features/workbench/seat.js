@@ -31,10 +31,25 @@
     return (h ? h + " 小时 " : "") + (h || m ? m + " 分 " : "") + s + " 秒";
   }
 
+  // The page counts its clocks itself: the server sends a view on a change only.
   function tick() {
     if (view && view.since) {
       $("since").textContent = duration((Date.now() - Date.parse(view.since)) / 1000);
     }
+    const c = view && view.call;
+    if (c && c.queued_at) {
+      $("pop-wait").textContent = duration((Date.now() - Date.parse(c.queued_at)) / 1000);
+    }
+  }
+
+  function figures(t) {
+    if (!t) { return; }
+    $("t-answered").textContent = t.answered;
+    $("t-talk").textContent = duration(t.talk_seconds);
+    $("t-handling").textContent = t.average_handling_seconds === null ? "-" :
+      duration(t.average_handling_seconds);
+    $("t-wrapup").textContent = duration(t.after_call_work_seconds);
+    $("t-pauses").textContent = t.pauses + " 次，共 " + duration(t.pause_seconds);
   }
 
   function fill(list, items, selected) {
@@ -74,8 +89,9 @@
       $("pop-region").textContent = c.region || "-";
       $("pop-category").textContent = c.category_label;
       $("pop-topic").textContent = c.topic_label || "-";
-      $("pop-path").textContent = c.ivr_path.join(" → ") || "-";
+      $("pop-path").textContent = c.ivr_path_labels.join(" → ") || "-";
       $("pop-digits").textContent = c.digits || "-";
+      $("pop-inputs").textContent = c.inputs.map((i) => i.label + " " + i.value).join("，") || "-";
       $("pop-wait").textContent = c.wait_seconds === null ? "-" : duration(c.wait_seconds);
       $("pop-history").textContent = "";
       for (const e of c.earlier_calls || []) {
@@ -91,6 +107,7 @@
       }
       if (!(c.open_orders || []).length) { item("pop-orders", "无"); }
     }
+    figures(v.today);
     const wanted = v.entry_call || (c ? c.linkedid : null);
     if (wanted && wanted !== entryCall) { loadEntry(wanted); }
   }

@@ -5,7 +5,14 @@ Everything shown comes from the service's own state: the seats as the ledger rec
 them, the call tracker's live calls (hotline.core.calls.tracking: which seat rings, which
 answered), the ledger's rows. A page adds no AMI traffic: actions go through the seats
 feature's desk (hotline.features.seats.desk, the same as `hotline seats`), and a change
-of a call or a seat wakes the pages' streams (`Changes`), each computing its own view.
+of a call or a seat wakes the pages' streams (`Changes`). The view of a seat is computed
+once per change (`shared_view`), whatever the number of pages open on it, and not at all
+while nothing changes: a page counts its clocks (state since, wait) itself.
+
+Confidentiality (保密): the number of a tip-off or a complaint is masked in the pop, and
+so is the callback number of its 台帐 entry (a draft sent back with the masked number
+keeps the number stored), what the caller typed (a taxpayer ID names the reporter), and
+the question and content of a number's earlier tip-offs and complaints.
 """
 
 from __future__ import annotations
@@ -22,18 +29,20 @@ from hotline.common.clock import CHINA
 from hotline.common.labels import CATEGORIES, OUTCOMES, TOPICS
 from hotline.common.privacy import is_confidential, mask_number
 from hotline.core.calls.tracking import Call, CallState
+from hotline.core.ivr.dialplan import Dialplan
 from hotline.core.routing.config import RoutingConfig, Seat
 from hotline.features.accounts.errors import ApiBadBody, ApiNotFound, StaffNotAllowed
 from hotline.features.seats.desk import SeatDesk
 from hotline.features.seats.errors import SeatUnknown
 from hotline.features.seats.routing_loop import RoutingLoop
+from hotline.features.workbench.figures import seat_day
 from hotline.ledger.audit import record as audit_record
 from hotline.ledger.entries import FIELDS, EntryBook
 from hotline.ledger.errors import OrderBadCallback
 from hotline.ledger.orders import callback_number
 from hotline.ledger.region import region_of
 from hotline.ledger.seats import SeatBook, SeatRecord
-from hotline.ledger.store import Ledger
+from hotline.ledger.store import Ledger, iso
 from hotline.pbx.gateway import AmiGateway
 
 log = structlog.get_logger("hotline.workbench")
@@ -46,28 +55,45 @@ RESOLUTIONS = {"on_the_spot": "当场解答", "work_order": "转工单"}
 DIFFICULTIES = {"ordinary": "一般", "difficult": "疑难"}
 TEXT_LIMIT = 2000  # a question or an answer
 LINE_LIMIT = 200  # every other field: one line
+# What staff read for a `collect` variable whose step has no label of its own.
+INPUT_LABELS = {"taxpayer_id": "纳税人识别号"}
+
+
+def topic_label(plan: Dialplan | None, topic: str | None) -> str | None:
+    """A topic as staff read it: the label of the dialplan's option that sets it, else
+    the shared label, else its code."""
+    if topic is None:
+        return None
+    return (plan.topic_label(topic) if plan is not None else None) or TOPICS.get(topic, topic)
 
 
 class Changes:
-    """Something a page shows changed (a call, a seat): every waiting stream wakes."""
+    """Something a page shows changed (a call, a seat): every waiting stream wakes.
+    `generation` counts the changes: a view computed at one generation holds until the
+    next."""
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
-        self.count = 0  # changes so far (a view computed at one count holds until the next)
+        self.generation = 0  # changes so far (a view computed at one holds until the next)
 
     def notify(self) -> None:
-        self.count += 1
+        self.generation += 1
         self._event.set()
         self._event = asyncio.Event()
 
-    async def wait(self, timeout: float) -> None:
-        """Until the next change, at most `timeout` seconds."""
+    async def wait(self, timeout: float, seen: int | None = None) -> bool:
+        """Until the next change, at most `timeout` seconds (True: a change came). Given
+        `seen`, a change since that generation returns at once (none is missed while a
+        stream was writing)."""
+        if seen is not None and seen != self.generation:
+            return True
         event = self._event
         try:
             async with asyncio.timeout(timeout):
                 await event.wait()
         except TimeoutError:
-            pass
+            return False
+        return True
 
 
 @dataclass
@@ -82,6 +108,8 @@ class SeatSources:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(CHINA))
     # After-call work's limit in seconds (0: none; web.after_call_work_seconds).
     wrap_up_seconds: float = 0.0
+    # The live dialplans by name: the labels of the menus, options and inputs in the pop.
+    dialplans: Callable[[], Mapping[str, Dialplan]] = field(default=lambda: {})
 
 
 # (linkedid, seat id, the entry's fields, actor) -> the work order opened (转工单)
@@ -105,6 +133,15 @@ class SeatWork:
         self.watching: dict[str, int] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._wrap_up_timers: dict[str, asyncio.TimerHandle] = {}
+        # seat id -> (the change generation, its view being computed or computed): every
+        # stream of the seat shares it (see shared_view)
+        self._views: dict[str, tuple[int, asyncio.Future[dict[str, Any]]]] = {}
+        self.computed = 0  # views computed (the streams' cost, counted by a test)
+        # While pages are open, one task looks for seat changes made by another process
+        # (`hotline seats pause`) every `external_check` seconds: one small read for all
+        # pages, and a change wakes them.
+        self.external_check = 5.0
+        self._watcher: asyncio.Task[None] | None = None
 
     # -- fed by the call handling ---------------------------------------------------------
 
@@ -117,6 +154,34 @@ class SeatWork:
             if call.answered_at is not None and call.seat is not None:
                 self._spawn(self._wrap_up(call.seat, call.linkedid))
         self.changes.notify()
+
+    def watch(self, seat_id: str) -> None:
+        """A page's stream on `seat_id` opened (`unwatch` when it closes)."""
+        self.watching[seat_id] = self.watching.get(seat_id, 0) + 1
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.get_running_loop().create_task(self._watch_ledger())
+
+    def unwatch(self, seat_id: str) -> None:
+        self.watching[seat_id] -= 1
+        if not self.watching[seat_id]:
+            del self.watching[seat_id]
+        if not self.watching and self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
+
+    async def _watch_ledger(self) -> None:
+        try:
+            last = await self.seats.last_event_id()
+            while self.watching:
+                await asyncio.sleep(self.external_check)
+                newest = await self.seats.last_event_id()
+                if newest != last:
+                    last = newest
+                    self.changes.notify()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the pages still show the service's own changes
+            log.exception("workbench.watch_failed")
 
     def _spawn(self, work: Any) -> None:
         task = asyncio.get_running_loop().create_task(work)
@@ -195,9 +260,21 @@ class SeatWork:
 
     # -- the view -------------------------------------------------------------------------
 
+    async def shared_view(self, seat_id: str) -> tuple[int, dict[str, Any]]:
+        """The seat's view as of the latest change, and that change's generation: computed
+        once per change per seat, however many streams ask (those asking while it is
+        being computed wait for the same computation)."""
+        generation = self.changes.generation
+        cached = self._views.get(seat_id)
+        if cached is None or cached[0] != generation:
+            future = asyncio.ensure_future(self.view(seat_id))
+            self._views[seat_id] = cached = (generation, future)
+        return cached[0], await asyncio.shield(cached[1])
+
     async def view(self, seat_id: str) -> dict[str, Any]:
         """The seat's state and since when, its pause reasons, the screen pop of its call
         (ringing or connected; None: no call), and its current or last call's id."""
+        self.computed += 1
         routing = self.routing()
         seat = self.seat(seat_id)
         state = await self.seats.state(seat_id)
@@ -221,8 +298,19 @@ class SeatWork:
                               for c, label in routing.pause_reasons.items()],
             "call": pop,
             "entry_call": last,
+            "today": await self.today(seat, now),
             "at": now.astimezone(CHINA).isoformat(timespec="seconds"),
         }
+
+    async def today(self, seat: Seat, now: datetime) -> dict[str, Any]:
+        """The seat's figures of the (Beijing) day so far, from the ledger."""
+        start = datetime.combine(now.astimezone(CHINA).date(), datetime.min.time(), CHINA)
+        end = start + timedelta(days=1)
+        answered, talk = await self.seats.answered_between(seat.name, start, end)
+        events = await self.seats.events(seat.id, ("login", "logout", "pause", "unpause"),
+                                         since=iso(start - timedelta(days=1)))
+        return {"date": start.date().isoformat(),
+                **seat_day(events, answered, talk, start, end, now)}
 
     @staticmethod
     def _state(routing: RoutingConfig, state: SeatRecord) -> dict[str, Any]:
@@ -253,6 +341,7 @@ class SeatWork:
         kind, call = found
         number = call.caller_number
         confidential = is_confidential(call.category)
+        plan = self.sources.dialplans().get(call.dialplan or "")
         if call.wait_seconds is not None and kind == "connected":
             wait: float | None = call.wait_seconds
         elif call.queued_at is not None:
@@ -266,12 +355,23 @@ class SeatWork:
             "masked": confidential,
             "region": call.region or region_of(number),
             "ivr_path": list(call.ivr_path),
+            "ivr_path_labels": [plan.menu_label(m) if plan is not None else m
+                                for m in call.ivr_path],
             "category": call.category,
             "category_label": CATEGORIES.get(call.category or "", "未分类"),
-            "topic": call.topic, "topic_label": TOPICS.get(call.topic or "", call.topic),
-            "digits": call.digits,
+            "topic": call.topic, "topic_label": topic_label(plan, call.topic),
+            # A reporter's keys and typed digits (a taxpayer ID) would name them.
+            "digits": mask_number(call.digits) if confidential and call.inputs
+            else call.digits,
+            "inputs": [{"name": name, "value": mask_number(value) if confidential
+                        else value,
+                        "label": (plan.input_label(name) if plan is not None else None)
+                        or INPUT_LABELS.get(name, name)} for name, value in call.inputs],
             "queue": call.queue,
             "wait_seconds": round(wait, 1) if wait is not None else None,
+            # While it waits the page counts on from here (no recomputation per second).
+            "queued_at": call.queued_at.astimezone(CHINA).isoformat(timespec="seconds")
+            if call.queued_at is not None and kind == "ringing" else None,
             "answered_at": call.answered_at.astimezone(CHINA).isoformat(timespec="seconds")
             if call.answered_at else None,
             "_number": number,
@@ -287,7 +387,12 @@ class SeatWork:
             c["category_label"] = CATEGORIES.get(c["category"] or "", "未分类")
             c["topic_label"] = TOPICS.get(c["topic"] or "", c["topic"])
             c["outcome_label"] = OUTCOMES.get(c["outcome"] or "", "进行中")
+            if is_confidential(c["category"]):
+                c["question"] = None  # a report's content stays with those handling it
         orders = await self.entries.open_orders(number)
+        for o in orders:
+            if is_confidential(o["kind"]):
+                o["content"] = "（保密）"
         return {"earlier_calls": calls, "open_orders": orders}
 
     async def _last_answered(self, seat_name: str) -> str | None:
@@ -347,26 +452,63 @@ class SeatWork:
                                   f"{seat.id}: a seat writes the entries of its own calls")
         return owner_id or (seat.id if seat else "")
 
+    async def _confidential(self, linkedid: str, found: Mapping[str, Any] | None,
+                            category: str | None = None) -> bool:
+        """A reporter's call: by the live call's or the ledger's category, or the entry's
+        (a seat may correct a consultation to a tip-off), or `category` being typed."""
+        call = self.sources.calls().get(linkedid)
+        row = await self.sources.ledger.get(linkedid) if call is None else None
+        typed = [category, call.category if call else None, row.category if row else None]
+        for part in ("saved", "draft"):
+            if found is not None and found[part]:
+                typed.append(found[part].get("category"))
+        return any(is_confidential(c) for c in typed)
+
     async def entry(self, linkedid: str, seat_id: str, any_seat: bool) -> dict[str, Any]:
         await self._call_of_seat(linkedid, seat_id, any_seat)
         found = await self.entries.get(linkedid)
         row = await self.sources.ledger.get(linkedid)
-        return {"linkedid": linkedid, "entry": found,
+        masked = await self._confidential(linkedid, found)
+        if found is not None and masked:
+            found = {**found, **{part: {**found[part], "callback_number": mask_number(
+                found[part].get("callback_number"))} for part in ("saved", "draft")
+                if found[part]}}
+        return {"linkedid": linkedid, "entry": found, "callback_masked": masked,
                 "call": {"category": row.category, "topic": row.topic} if row else None,
                 "categories": CATEGORIES, "topics": TOPICS, "resolutions": RESOLUTIONS,
                 "difficulties": DIFFICULTIES}
 
+    async def _unmasked(self, linkedid: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """A form sent back with the masked callback number it was shown: the number
+        stored stays (the page never had it)."""
+        given = data.get("callback_number")
+        if not isinstance(given, str) or "*" not in given:
+            return dict(data)
+        found = await self.entries.get(linkedid)
+        for part in ("draft", "saved"):
+            stored = (found or {}).get(part) or {}
+            number = stored.get("callback_number")
+            if number and mask_number(number) == given:
+                return {**data, "callback_number": number}
+        return dict(data)
+
+    def _shown(self, fields: Mapping[str, Any], masked: bool) -> dict[str, Any]:
+        if not masked:
+            return dict(fields)
+        return {**fields, "callback_number": mask_number(fields.get("callback_number"))}
+
     async def save_draft(self, linkedid: str, seat_id: str, any_seat: bool,
                          data: Mapping[str, Any]) -> dict[str, Any]:
         owner = await self._call_of_seat(linkedid, seat_id, any_seat)
-        draft = entry_fields(data, final=False)
+        draft = entry_fields(await self._unmasked(linkedid, data), final=False)
         await self.entries.save_draft(linkedid, owner, draft, self.sources.clock())
-        return {"linkedid": linkedid, "draft": draft}
+        masked = await self._confidential(linkedid, None, draft.get("category"))
+        return {"linkedid": linkedid, "draft": self._shown(draft, masked)}
 
     async def save(self, linkedid: str, seat_id: str, any_seat: bool,
                    data: Mapping[str, Any], *, actor: str) -> dict[str, Any]:
         owner = await self._call_of_seat(linkedid, seat_id, any_seat)
-        fields = entry_fields(data, final=True)
+        fields = entry_fields(await self._unmasked(linkedid, data), final=True)
         order = None  # 转工单: the order first (a second save finds it again)
         if fields["resolution"] == "work_order" and self.entry_order is not None:
             order = await self.entry_order(linkedid, owner, fields, actor)
@@ -375,7 +517,8 @@ class SeatWork:
         log.info("workbench.entry_saved", linkedid=linkedid, seat=owner, actor=actor)
         await self._end_wrap_up(owner, actor, timed_out=False)
         self.changes.notify()
-        return {"linkedid": linkedid, "saved": fields, "work_order": order}
+        masked = await self._confidential(linkedid, None, fields.get("category"))
+        return {"linkedid": linkedid, "saved": self._shown(fields, masked), "work_order": order}
 
 
 def entry_fields(data: Mapping[str, Any], *, final: bool) -> dict[str, Any]:

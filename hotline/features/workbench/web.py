@@ -9,6 +9,13 @@ CSRF check, role check and JSON errors) and the page itself.
     POST /api/v1/seats/{seat}/action     the same actions on it
     GET|PUT|POST /api/v1/calls/{linkedid}/entry   the call's 台帐 entry: read, the draft
                                          as typed (PUT), save it (POST)
+    GET  /api/v1/seats/me/phone          one's browser phone: where it registers, as whom
+                                         (a seat with `webrtc: true`; never the password)
+
+The page has the browser phone in it for a seat whose device is the browser phone
+(hotline.features.phone): the seat types its phone password, registers and logs in to
+its queues in one click, and answers and hangs up in the page (workbench-phone.js, with
+the JsSIP bundle of `make webphone`).
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from hotline.features.accounts.web import (
     Route,
     authenticate,
 )
+from hotline.features.phone.web import PhonePage, core_script
 from hotline.features.workbench.seat import SeatWork
 from hotline.ledger.entries import FIELDS
 
@@ -40,15 +48,19 @@ FILES = resources.files("hotline.features.workbench")
 KEEPALIVE = 15.0  # seconds between a stream's comments when nothing changes
 RECHECK = 30.0  # seconds between checks that a stream's session is still alive
 PAGE_HEADERS = {**HEADERS, "Content-Security-Policy": (
-    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-    "img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'")}
+    # wss: and media: the browser phone (SIP over Asterisk's WebSocket, WebRTC audio)
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self' wss:; "
+    "media-src 'self' blob: mediastream:; img-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"),
+    "Permissions-Policy": "microphone=(self), camera=()"}
 
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-async def _json(request: web.Request) -> dict[str, Any]:
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object (at most 20,000 bytes), or ApiBadBody."""
     if request.content_length is not None and request.content_length > 20_000:
         raise ApiBadBody("the body is over 20,000 bytes")
     try:
@@ -61,15 +73,18 @@ async def _json(request: web.Request) -> dict[str, Any]:
 
 
 class SeatPage:
-    def __init__(self, work: SeatWork, api: Api) -> None:
+    def __init__(self, work: SeatWork, api: Api, phone: PhonePage | None = None) -> None:
         self.work = work
         self.api = api
+        self.phone = phone
         self._closing = asyncio.Event()
         self._streams = 0
         self.recheck = RECHECK
         self._script = FILES.joinpath("seat.js").read_text(encoding="utf-8")
         self._css = FILES.joinpath("seat.css").read_text(encoding="utf-8")
         self._html = FILES.joinpath("seat.html").read_text(encoding="utf-8")
+        self._phone_script = core_script() + "\n" + FILES.joinpath(
+            "seat-phone.js").read_text(encoding="utf-8")
         for route in self.routes():
             api.add(route)
 
@@ -109,7 +124,7 @@ class SeatPage:
         return await self.work.view(seat)
 
     async def _act(self, request: web.Request, auth: Authenticated, seat: str) -> Any:
-        data = await _json(request)
+        data = await json_body(request)
         unknown = sorted(set(data) - {"action", "reason"})
         if unknown:
             raise ApiBadBody(f"unknown field(s) {', '.join(unknown)} (fields: action, "
@@ -129,6 +144,15 @@ class SeatPage:
         await self._allowed(auth, seat)
         return await self._act(request, auth, seat)
 
+    async def my_phone(self, request: web.Request, auth: Authenticated) -> Any:
+        seat = self._own(auth)
+        found = self.phone.seat_phone(seat) if self.phone is not None else None
+        if found is None:
+            raise ApiNotFound(f"seat {seat} has no browser phone (routing.yaml: its device "
+                              "PJSIP/<name> with webrtc: true, and a WebSocket to register "
+                              "over)")
+        return found
+
     def _linkedid(self, request: web.Request) -> str:
         linkedid = request.match_info["linkedid"]
         if len(linkedid) > 64 or not linkedid.isprintable():
@@ -141,26 +165,26 @@ class SeatPage:
 
     async def put_draft(self, request: web.Request, auth: Authenticated) -> Any:
         return await self.work.save_draft(self._linkedid(request), auth.person.seat or "",
-                                          auth.person.may("seats.any"), await _json(request))
+                                          auth.person.may("seats.any"), await json_body(request))
 
     async def save_entry(self, request: web.Request, auth: Authenticated) -> Any:
         return await self.work.save(self._linkedid(request), auth.person.seat or "",
-                                    auth.person.may("seats.any"), await _json(request),
+                                    auth.person.may("seats.any"), await json_body(request),
                                     actor=auth.user.username)
 
     async def events(self, request: web.Request, auth: Authenticated) -> web.StreamResponse:
         """Server-sent events: the seat's view as JSON (event `seat`) at once and on each
-        change of a call or a seat (at most every 2 s otherwise, for the clock); a comment
-        every KEEPALIVE seconds. Ends when the session does."""
+        change of a call or a seat (the view shared by every page of the seat, computed
+        once per change; nothing is read while nothing changes: the page counts its
+        clocks itself); a comment every KEEPALIVE seconds. Ends when the session does."""
         seat = self._own(auth)
-        first = await self.work.view(seat)
+        seen, first = await self.work.shared_view(seat)
         response = web.StreamResponse(headers={
             **HEADERS, "Content-Type": "text/event-stream; charset=utf-8",
             "X-Accel-Buffering": "no"})
         await response.prepare(request)
         self._streams += 1
-        watching = self.work.watching
-        watching[seat] = watching.get(seat, 0) + 1
+        self.work.watch(seat)
         loop = asyncio.get_running_loop()
         checked = quiet = loop.time()
         last = None
@@ -176,20 +200,20 @@ class SeatPage:
                 if loop.time() - quiet > KEEPALIVE:
                     await response.write(b": keepalive\n\n")
                     quiet = loop.time()
-                await self.work.changes.wait(2.0)
+                changed = await self.work.changes.wait(min(KEEPALIVE, self.recheck), seen)
                 if loop.time() - checked > self.recheck:
                     checked = loop.time()
                     if not await self._alive(auth, request):
                         await response.write(b"event: ended\ndata: {}\n\n")
                         break
-                view = await self.work.view(seat)
+                view = None
+                if changed:
+                    seen, view = await self.work.shared_view(seat)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
             self._streams -= 1
-            watching[seat] -= 1
-            if not watching[seat]:
-                del watching[seat]
+            self.work.unwatch(seat)
         return response
 
     async def _alive(self, auth: Authenticated, request: web.Request) -> bool:
@@ -214,6 +238,9 @@ class SeatPage:
                   body=action),
             Route("GET", "/seats/me/events", self.events, "server-sent events: one's seat "
                   "view on each change (text/event-stream)", permission="seats.own"),
+            Route("GET", "/seats/me/phone", self.my_phone, "one's browser phone: the "
+                  "WebSocket it registers over and its SIP user (never the password)",
+                  permission="seats.own"),
             Route("GET", "/seats/{seat}", self.one, "a seat (one's own; a leader's: any)",
                   permission="seats.own"),
             Route("POST", "/seats/{seat}/action", self.act_one, "log a seat in, pause, "
@@ -233,6 +260,8 @@ class SeatPage:
         app.router.add_get("/workbench/seat", self.page)
         app.router.add_get("/static/workbench-seat.js", self.script)
         app.router.add_get("/static/workbench-seat.css", self.css)
+        app.router.add_get("/static/workbench-phone.js", self.phone_script)
+        app.router.add_get("/static/workbench-jssip.js", self.phone_library)
         app.on_shutdown.append(self._shutdown)
 
     async def _shutdown(self, app: web.Application) -> None:
@@ -240,23 +269,47 @@ class SeatPage:
         self.work.changes.notify()
 
     async def page(self, request: web.Request) -> web.StreamResponse:
-        auth = await authenticate(self.api.accounts, request)
-        if auth is None or auth.session is None:
-            return web.Response(status=303, headers={**HEADERS, "Location": "/login"})
-        if auth.must_change:
-            return web.Response(status=303, headers={**HEADERS, "Location": "/password"})
-        return web.Response(text=self._html, content_type="text/html", charset="utf-8",
-                            headers=PAGE_HEADERS)
+        return await logged_in_page(self.api, request, self._html)
 
     async def script(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text=self._script, content_type="text/javascript",
                             charset="utf-8", headers=HEADERS)
+
+    async def phone_script(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(text=self._phone_script, content_type="text/javascript",
+                            charset="utf-8", headers=HEADERS)
+
+    async def phone_library(self, request: web.Request) -> web.StreamResponse:
+        """The SIP library for the page's phone (404 JSON when it is not built: the page
+        then says so, and works without its phone)."""
+        library = await self.phone.library() if self.phone is not None else None
+        if library is None:
+            return web.json_response(
+                {"error": "phone-library-missing", "message": "the browser phone's SIP "
+                 "library is not built: run `make webphone`"}, status=404, headers=HEADERS)
+        return web.Response(body=library, content_type="text/javascript", charset="utf-8",
+                            headers=HEADERS)
 
     async def css(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text=self._css, content_type="text/css", charset="utf-8",
                             headers=HEADERS)
 
 
-def seat_page(work: SeatWork, api: Api) -> Callable[[web.Application], None]:
+async def logged_in_page(api: Api, request: web.Request, html: str,
+                         ) -> web.StreamResponse:
+    """A page of the workbench: to /login without a session, to /password while the
+    password is a one-time one; else the page (its data comes from the API, which checks
+    the roles)."""
+    auth = await authenticate(api.accounts, request)
+    if auth is None or auth.session is None:
+        return web.Response(status=303, headers={**HEADERS, "Location": "/login"})
+    if auth.must_change:
+        return web.Response(status=303, headers={**HEADERS, "Location": "/password"})
+    return web.Response(text=html, content_type="text/html", charset="utf-8",
+                        headers=PAGE_HEADERS)
+
+
+def seat_page(work: SeatWork, api: Api, phone: PhonePage | None = None,
+              ) -> Callable[[web.Application], None]:
     """The seat's routes on `api`, and the page's routes for the web server."""
-    return SeatPage(work, api).add_routes
+    return SeatPage(work, api, phone).add_routes
