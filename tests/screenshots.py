@@ -2,12 +2,12 @@
 `make screenshots` runs it (pytest, for the shared fixtures: the embedded Asterisk, the
 service on a fresh ledger and the tests' caller) and writes docs/screenshots/*.png.
 
-It is not part of the suite (its name does not start with test_): it asserts only what it
-needs to take the pictures (each page shows what the picture is meant to show), and a
-picture of a page that did not show it is not taken. Everything on the pages is the
-sandbox's own: demo people created here, a real call through the shipped 12366 menu to
-the Local seat 8001, in Chinese as staff see it (Debian's chromium with
-fonts-wqy-microhei, zh-CN).
+It is not part of the suite (its name does not start with test_): it checks only that
+each page shows what its picture is meant to show before taking it, and stops (no
+picture) when one does not. Everything on the pages is the
+sandbox's own: demo people created here, a real tip-off through the shipped 12366 menu
+to the Local seat 8001 whose 台帐 entry opens a work order for 稽查局, in Chinese as
+staff see it (Debian's chromium with fonts-wqy-microhei, zh-CN).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from hotline.app.service import Service
+from hotline.common.clock import CHINA
 from hotline.features.calls.testcall import TestCall, place_call
 from hotline.pbx.gateway import AmiGateway
 
@@ -74,7 +75,9 @@ class Shots:
         return page
 
     async def take(self, page: Any, name: str, *, full_page: bool = False) -> None:
-        await page.wait_for_load_state("networkidle")
+        # Not "networkidle": the pages hold their event streams open.
+        await page.wait_for_load_state("load")
+        await asyncio.sleep(0.8)  # the stream's first view drawn
         await page.screenshot(path=str(OUT / f"{name}.png"), full_page=full_page)
         self.taken.append(name)
 
@@ -142,26 +145,37 @@ async def test_screenshots(hotline_service: Service, caller: AmiGateway) -> None
     print("taken:", ", ".join(shots.taken))
 
 
-async def _optional(page: Any, path: str) -> bool:
-    """Opens `path` on `page`; False when this build has no such page (404)."""
-    response = await page.goto(path)
-    return response is not None and response.ok
-
-
 async def during_call(shots: Shots, leader: Any, url: str) -> None:
-    """The pictures taken while seat 8001 is on the call."""
-    if await _optional(leader, f"{url}/workbench/leader"):
-        await shots.take(leader, "leader-floor", full_page=True)
+    """The pictures taken while seat 8001 is on the call: the leader's floor."""
+    from playwright.async_api import expect
+
+    await leader.goto(f"{url}/workbench/leader")
+    await expect(leader.locator("#seats")).to_contain_text("通话中", timeout=15_000)
+    await shots.take(leader, "leader-floor", full_page=True)
 
 
 async def after_call(shots: Shots, leader: Any, url: str) -> None:
-    """The pictures taken after the call: the work order it opened, the figures."""
+    """The pictures taken after the call: the work order its entry opened on the
+    liaison's page, the leader's follow-up, the call history with the day's intervals,
+    the quarterly report."""
+    from playwright.async_api import expect
+
     liaison = await shots.page_of("liaison1")
-    if await _optional(liaison, f"{url}/workbench/liaison"):
-        await shots.take(liaison, "liaison", full_page=True)
-    if await _optional(leader, f"{url}/workbench/leader/followup"):
-        await shots.take(leader, "leader-followup", full_page=True)
-    if await _optional(leader, f"{url}/workbench/calls"):
-        await shots.take(leader, "calls", full_page=True)
-    if await _optional(leader, f"{url}/workbench/reports"):
-        await shots.take(leader, "reports", full_page=True)
+    await liaison.goto(f"{url}/workbench/liaison")
+    await expect(liaison.locator("#orders tbody tr").first).to_be_visible(timeout=15_000)
+    await shots.take(liaison, "liaison", full_page=True)
+    await leader.goto(f"{url}/workbench/leader/followup")
+    await shots.take(leader, "leader-followup", full_page=True)
+    await leader.goto(f"{url}/workbench/calls")
+    day = datetime.now(CHINA).date().isoformat()
+    await leader.fill("#f-from", day)
+    await leader.fill("#f-to", day)
+    await leader.click("#f-go")
+    await expect(leader.locator("#results tbody tr").first).to_be_visible()
+    await leader.fill("#i-date", day)
+    await leader.select_option("#i-minutes", "60")
+    await leader.click("#i-go")
+    await expect(leader.locator("#interval-table tbody tr").first).to_be_visible()
+    await shots.take(leader, "calls", full_page=True)
+    await leader.goto(f"{url}/workbench/reports")
+    await shots.take(leader, "reports", full_page=True)
