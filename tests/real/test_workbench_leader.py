@@ -62,6 +62,16 @@ async def _spy_channel(asterisk: Instance, timeout: float) -> dict[str, str]:
         await asyncio.sleep(0.2)
 
 
+async def _no_spy_channel(asterisk: Instance, timeout: float) -> None:
+    """Waits until Asterisk lists no ChanSpy channel."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while any(c.get("Application") == "ChanSpy"
+              for c in await asyncio.to_thread(live_channels, asterisk)):
+        assert loop.time() < end, "the ChanSpy channel is still up"
+        await asyncio.sleep(0.2)
+
+
 async def test_a_leader_sees_a_seat_on_a_call_forces_a_pause_and_whispers(
         hotline_service: Service, caller: AmiGateway, asterisk: Instance) -> None:
     """Seat 8001 on a real tip-off call shows on the leader's floor as 通话中 with a
@@ -69,7 +79,8 @@ async def test_a_leader_sees_a_seat_on_a_call_forces_a_pause_and_whispers(
     phone into ChanSpy on 8001's bridged channel (options q, w, E, S): the channel is up
     in Asterisk's list while the call lasts; 强制暂停 (用餐) pauses 8001 in Asterisk's
     queues with the reason 用餐 and in the ledger under the leader's name; the audit trail
-    has the whisper with the leader's name."""
+    has the whisper with the leader's name. 结束监听 hangs the leader's phone up (no ChanSpy
+    channel left in Asterisk) while the seat's call goes on, audited as seat.spy_stop."""
     if not os.access(CHROMIUM, os.X_OK):
         _required("chromium is not installed (Debian package chromium; make system-deps)")
     from playwright.async_api import async_playwright, expect
@@ -116,6 +127,13 @@ async def test_a_leader_sees_a_seat_on_a_call_forces_a_pause_and_whispers(
                     spied, options = spy["ApplicationData"].split(",")
                     assert re.fullmatch(r"Local/8001@seats-[0-9a-f]+;1", spied), spy
                     assert options == "qwES"
+                    call_cell = page.locator("#seat-8001 .call")
+                    await expect(call_cell).to_contain_text("耳语中")
+                    await page.click("#spy-stop")  # 结束监听: the leader's phone hangs up
+                    await expect(page.locator("#done")).to_contain_text("已结束监听")
+                    await _no_spy_channel(asterisk, 10)
+                    await expect(call_cell).not_to_contain_text("耳语中")
+                    await expect(state).to_have_text("通话中")  # the seat's call goes on
                     await page.select_option("#reason", "meal")
                     await page.click("#pause")
                     await expect(state).to_have_text("暂停（用餐）")
@@ -143,6 +161,7 @@ async def test_a_leader_sees_a_seat_on_a_call_forces_a_pause_and_whispers(
         con.close()
     assert events == [("pause", "meal", "lead"), ("unpause", None, "lead")]
     assert [(a, t) for a, t, _ in audited] == [("seat.spy", "seat:8001"),
+                                               ("seat.spy_stop", "seat:8001"),
                                                ("seat.pause", "seat:8001"),
                                                ("seat.unpause", "seat:8001")]
     detail = json.loads(audited[0][2])

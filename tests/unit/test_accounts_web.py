@@ -96,6 +96,7 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/leader/seats/{seat}/action"): LEADERS,
     ("POST", "/leader/seats/{seat}/skills"): LEADERS,
     ("POST", "/leader/seats/{seat}/spy"): LEADERS,
+    ("DELETE", "/leader/seats/{seat}/spy"): LEADERS,
     # work orders (hotline/features/orders): the centre's people read every order, a
     # liaison those passed to them (tests/unit/test_orders_web.py); liaisons answer, ask
     # for more time, send back; the centre opens, edits, passes on, closes; leaders remind

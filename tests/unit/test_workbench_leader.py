@@ -22,6 +22,7 @@ from hotline.core.calls.tracking import Call, CallState
 from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import iso
 from hotline.pbx.ami.message import AmiMessage
+from hotline.pbx.errors import AmiActionFailed
 from tests.unit import test_accounts_web
 from tests.unit.test_accounts_web import T0, Bench
 
@@ -286,6 +287,47 @@ async def test_whisper_rings_the_leaders_phone_into_chanspy_on_the_seats_channel
     other, other_csrf = await bench.session("lead2")
     status, body = await bench.call("POST", path, other, other_csrf, json={"mode": "listen"})
     assert (status, body["error"]) == (400, "spy-phone-invalid")
+
+
+async def test_a_leader_ends_a_whisper_from_the_page(bench: Bench) -> None:
+    """结束监听 after a whisper hangs up the leader's phone channel by the id its
+    Originate gave it, audited as seat.spy_stop; a second one is refused
+    spy-not-running (409), as is one on a seat nobody spies on; when Asterisk no longer
+    has that channel (the leader hung up first) the stop still ends it, audited with
+    hung_up false."""
+    bench.gateway.send_list = channels_of(  # type: ignore[attr-defined]
+        channel(SEAT_CHANNEL, "b-1"), channel("Local/caller@x-0001;1", "b-1", "Queue"))
+    cookie, csrf = await leader(bench, seat="8002")
+    path = "/leader/seats/8001/spy"
+    status, body = await bench.call("POST", path, cookie, csrf, json={"mode": "whisper"})
+    assert status == 200, body
+    [originate] = [a for a in bench.gateway.sent if a["Action"] == "Originate"]
+    assert originate["ChannelId"].startswith("hotline-spy-")
+    status, body = await bench.call("DELETE", path, cookie, csrf)
+    assert (status, body["stopped"], body["hung_up"]) == (200, "whisper", True), body
+    assert bench.gateway.sent[-1] == {"Action": "Hangup", "Channel": originate["ChannelId"],
+                                      "Cause": "16"}
+    for seat in ("8001", "8003"):
+        status, body = await bench.call("DELETE", f"/leader/seats/{seat}/spy", cookie, csrf)
+        assert (status, body["error"]) == (409, "spy-not-running"), body
+    status, body = await bench.call("POST", path, cookie, csrf, json={"mode": "listen"})
+    assert status == 200, body
+    sent = bench.gateway.send
+
+    async def no_such_channel(action: dict[str, Any], *, timeout: float | None = None,
+                              check: bool = True) -> AmiMessage:
+        if action["Action"] == "Hangup":
+            raise AmiActionFailed("Hangup: No such channel")
+        return await sent(action, timeout=timeout, check=check)
+
+    bench.gateway.send = no_such_channel  # type: ignore[method-assign]
+    status, body = await bench.call("DELETE", path, cookie, csrf)
+    assert (status, body["hung_up"]) == (200, False), body
+    details = [json.loads(d) for (d,) in rows(
+        bench, "SELECT detail FROM audit WHERE action = 'seat.spy_stop' AND actor = 'boss' "
+               "ORDER BY id")]
+    assert [(d["mode"], d["hung_up"]) for d in details] == [("whisper", True),
+                                                            ("listen", False)]
 
 
 async def test_the_stream_pushes_changes_and_open_pages_send_nothing_to_asterisk(

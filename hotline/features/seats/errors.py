@@ -58,6 +58,14 @@ class SeatOnNoCall(SeatError):
     status: ClassVar[int] = 409
 
 
+class SpyNotRunning(SeatError):
+    """Stop a listen, whisper or barge: none that this service started on the seat is
+    running (it ended with the seat's call, or the leader hung up)."""
+
+    code = "spy-not-running"
+    status: ClassVar[int] = 409
+
+
 class SpyPhoneInvalid(SeatError):
     """Listen, whisper or barge: the leader's phone is missing (no seat of their own and
     none given), not a device of routing.yaml, or the seat's own."""

@@ -115,7 +115,8 @@
       cell(row, s.state_label, "state st-" + s.state);
       cell(row, "", "since");
       const c = s.call;
-      cell(row, c ? c.state_label + " " + (c.queue_name || "") + " " + c.category_label : "-", "call");
+      cell(row, c ? c.state_label + " " + (c.queue_name || "") + " " + c.category_label +
+           (s.spy ? "（" + s.spy.by + " " + s.spy.mode_label + "中）" : "") : "-", "call");
       cell(row, "", "talk");
       cell(row, s.remote ? (s.moved_in ? "已迁入" + (s.moved_until ? "至 " + s.moved_until.slice(5, 16).replace("T", " ") : "") : "未迁入") : "-");
       cell(row, s.queue_names.join("、") || "-", "queues");
@@ -160,13 +161,14 @@
     $("move-out").disabled = !(s && s.remote && s.moved_in);
     const talking = !!(s && s.call && s.call.state === "connected");
     for (const id of ["listen", "whisper", "barge"]) { $(id).disabled = !talking; }
+    $("spy-stop").disabled = !(s && s.spy);
   }
 
-  async function run(path, body, done) {
+  async function run(path, body, done, method) {
     const s = target();
     if (!s) { return; }
     try {
-      await api("POST", "/leader/seats/" + encodeURIComponent(s.seat) + path, body);
+      await api(method || "POST", "/leader/seats/" + encodeURIComponent(s.seat) + path, body);
       message("");
       $("done").textContent = done + "：" + s.seat + " " + s.name;
     } catch (err) { message("操作失败：" + err.message); }
@@ -210,6 +212,7 @@
         run("/spy", body, label + "已发起，请接听班长话机");
       });
     }
+    $("spy-stop").addEventListener("click", () => run("/spy", undefined, "已结束监听", "DELETE"));
     setInterval(tick, 1000);
     listen();
   }

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -35,11 +37,17 @@ from hotline.core.routing.config import RoutingConfig, Seat, with_day_skills
 from hotline.features.accounts.errors import ApiBadBody
 from hotline.features.board.board import queue_label
 from hotline.features.seats.desk import SeatDesk
-from hotline.features.seats.errors import SeatBadUntil, SeatOnNoCall, SpyPhoneInvalid
+from hotline.features.seats.errors import (
+    SeatBadUntil,
+    SeatOnNoCall,
+    SpyNotRunning,
+    SpyPhoneInvalid,
+)
 from hotline.features.workbench.seat import WRAP_UP, SeatWork
 from hotline.ledger.audit import record as audit_record
 from hotline.ledger.skills import SkillBook
 from hotline.pbx.channels import seat_channel
+from hotline.pbx.errors import AmiActionFailed
 
 log = structlog.get_logger("hotline.workbench")
 
@@ -61,6 +69,15 @@ def _stamp(text: str | None) -> str | None:
     return _iso(datetime.fromisoformat(text))
 
 
+@dataclass(frozen=True)
+class Spy:
+    channel_id: str  # the leader's phone channel's id (given at its Originate)
+    mode: str
+    phone: str
+    actor: str
+    linkedid: str  # the seat's call spied on
+
+
 class LeaderWork:
     def __init__(self, work: SeatWork,
                  board: Callable[[], Awaitable[dict[str, Any]] | None]) -> None:
@@ -73,6 +90,8 @@ class LeaderWork:
         # change or per second, however many pages are open
         self._views: dict[str | None, tuple[int, int, dict[str, Any]]] = {}
         self._lock = asyncio.Lock()
+        # seat id -> the listen, whisper or barge started on its call (for 结束)
+        self.spies: dict[str, Spy] = {}
 
     # -- the floor ------------------------------------------------------------------------
 
@@ -177,6 +196,7 @@ class LeaderWork:
             "queues": shown.get("queues", []), "queue_names": shown.get("queue_names", []),
             "skills": skills,
             "call": call,
+            "spy": self._spy_of(seat.id, call),
         }
 
     def _call_of(self, seat: Seat, calls: list[Call]) -> dict[str, Any] | None:
@@ -282,8 +302,13 @@ class LeaderWork:
         target = seat_channel(await self.sources.gateway.channels(), seat.device)
         if target is None:
             raise SeatOnNoCall(f"seat {seat_id} ({seat.name}) is on no call now")
+        # The leader's phone channel gets an id of ours, so that 结束 can hang it up.
+        channel_id = f"hotline-spy-{secrets.token_hex(8)}"
         await self.sources.gateway.spy(phone, target.channel, mode,
-                                       caller_name=f"班长{SPY_MODES[mode]} {seat.id}")
+                                       caller_name=f"班长{SPY_MODES[mode]} {seat.id}",
+                                       channel_id=channel_id)
+        self.spies[seat_id] = Spy(channel_id, mode, phone, actor, target.linkedid)
+        self.work.changes.notify()
         async with self.sources.ledger.transaction() as db:
             await audit_record(db, at=self.sources.clock(), actor=actor,
                                action="seat.spy", target=f"seat:{seat_id}",
@@ -293,6 +318,40 @@ class LeaderWork:
                  linkedid=target.linkedid)
         return {"seat": seat_id, "mode": mode, "mode_label": SPY_MODES[mode],
                 "phone": phone, "linkedid": target.linkedid}
+
+    async def stop_spy(self, seat_id: str, *, actor: str) -> dict[str, Any]:
+        """End the listen, whisper or barge started on the seat's call: hang up the
+        leader's phone channel (by the id given at its Originate). Audited."""
+        self.work.seat(seat_id)
+        spy = self.spies.pop(seat_id, None)
+        if spy is None:
+            raise SpyNotRunning(f"no listen, whisper or barge of seat {seat_id} is running")
+        try:
+            await self.sources.gateway.hangup(spy.channel_id)
+            ended = True
+        except AmiActionFailed:  # gone already: the call ended, or the leader hung up
+            ended = False
+        async with self.sources.ledger.transaction() as db:
+            await audit_record(db, at=self.sources.clock(), actor=actor,
+                               action="seat.spy_stop", target=f"seat:{seat_id}",
+                               detail=json.dumps({"mode": spy.mode, "phone": spy.phone,
+                                                  "call": spy.linkedid,
+                                                  "hung_up": ended}))
+        log.info("seat.spy_stop", seat=seat_id, mode=spy.mode, actor=actor, hung_up=ended)
+        self.work.changes.notify()
+        return {"seat": seat_id, "stopped": spy.mode, "hung_up": ended}
+
+    def _spy_of(self, seat_id: str, call: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """The spy running on the seat's current call, as the floor shows it (one on an
+        earlier call is forgotten: ChanSpy's E option ended it with that call)."""
+        spy = self.spies.get(seat_id)
+        if spy is None:
+            return None
+        if call is None or call["linkedid"] != spy.linkedid:
+            del self.spies[seat_id]
+            return None
+        return {"mode": spy.mode, "mode_label": SPY_MODES[spy.mode], "by": spy.actor,
+                "phone": spy.phone}
 
     def _poke(self) -> None:
         loop = self.sources.loop()

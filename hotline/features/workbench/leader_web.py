@@ -8,6 +8,7 @@ the permission seats.any: leaders) and the page itself.
                                               move_out, "reason", "until"}
     POST /api/v1/leader/seats/{seat}/skills   {"queue", "action": add|remove, "level"}
     POST /api/v1/leader/seats/{seat}/spy      {"mode": listen|whisper|barge, "phone"}
+    DELETE /api/v1/leader/seats/{seat}/spy    end it (the leader's phone hung up)
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ class LeaderPage:
         return await self.leader.spy(request.match_info["seat"], data["mode"],
                                      data["phone"], auth.person, actor=auth.user.username)
 
+    async def stop_spy(self, request: web.Request, auth: Authenticated) -> Any:
+        return await self.leader.stop_spy(request.match_info["seat"],
+                                          actor=auth.user.username)
+
     async def events(self, request: web.Request, auth: Authenticated) -> web.StreamResponse:
         """Server-sent events: the floor as JSON (event `floor`) at once and whenever it
         changed (looked at on each change of a call or a seat, and every 2 s for the
@@ -171,6 +176,9 @@ class LeaderPage:
             Route("POST", "/leader/seats/{seat}/spy", self.spy, "listen to, whisper to or "
                   "barge into a seat's call on the leader's phone (audited)",
                   permission=PERMISSION, body={"mode": "string", "phone": "string"}),
+            Route("DELETE", "/leader/seats/{seat}/spy", self.stop_spy, "end the listen, "
+                  "whisper or barge started on a seat's call: the leader's phone is hung "
+                  "up (audited)", permission=PERMISSION),
         ]
 
     # -- the page -------------------------------------------------------------------------
