@@ -13,8 +13,7 @@ staff see it (Debian's chromium with fonts-wqy-microhei, zh-CN).
 from __future__ import annotations
 
 import asyncio
-import os
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +23,10 @@ from hotline.app.service import Service
 from hotline.common.clock import CHINA
 from hotline.features.calls.testcall import TestCall, place_call
 from hotline.pbx.gateway import AmiGateway
+from tests.real.staff import CHROMIUM, logged_in, need_chromium, person, web_url
 
 pytestmark = pytest.mark.asterisk
 
-CHROMIUM = "/usr/bin/chromium"
 OUT = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
 NUMBER = "13955123456"  # the demo caller (a tip-off: masked on every page)
 TALK = 25  # seconds seat 8001 talks: the pictures of a call in progress are taken in it
@@ -45,14 +44,9 @@ PASSWORD = "Demo-password-2026"
 
 
 async def _people(service: Service) -> None:
-    accounts = service.accounts
     for username, name, roles, seat, bureau, department in PEOPLE:
-        if await accounts.book.get(username) is not None:
-            continue
-        await accounts.book.create(
-            username=username, display_name=name, roles=roles, actor="screenshots",
-            at=datetime.now(UTC), password_hash=await accounts.passwords.hash(PASSWORD),
-            must_change=False, seat=seat, bureau=bureau, department=department)
+        await person(service, username, PASSWORD, name=name, roles=roles, seat=seat,
+                     bureau=bureau, department=department)
 
 
 class Shots:
@@ -64,15 +58,8 @@ class Shots:
         self.taken: list[str] = []
 
     async def page_of(self, username: str) -> Any:
-        context = await self.browser.new_context(
-            locale="zh-CN", viewport={"width": WIDTH, "height": HEIGHT})
-        page = await context.new_page()
-        await page.goto(f"{self.url}/login")
-        await page.fill("#username", username)
-        await page.fill("#password", PASSWORD)
-        await page.click("#login")
-        await page.wait_for_url(f"{self.url}/workbench/")
-        return page
+        return await logged_in(self.browser, self.url, username, PASSWORD,
+                               viewport={"width": WIDTH, "height": HEIGHT})
 
     async def take(self, page: Any, name: str, *, full_page: bool = False) -> None:
         # Not "networkidle": the pages hold their event streams open.
@@ -84,14 +71,11 @@ class Shots:
 
 async def test_screenshots(hotline_service: Service, caller: AmiGateway) -> None:
     """Takes the pictures of the README's workbench section (docs/screenshots/)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        pytest.fail("chromium is not installed (Debian package chromium; make system-deps)")
+    need_chromium()
     from playwright.async_api import async_playwright, expect
 
     service = hotline_service
-    assert service.web is not None
-    assert service.web.url is not None
-    url = service.web.url.rstrip("/")
+    url = web_url(service)
     OUT.mkdir(parents=True, exist_ok=True)
     await _people(service)
     await caller.set_global("SEAT_TALK_8001", str(TALK))

@@ -7,13 +7,13 @@ force, in Chinese."""
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
+import sqlite3
 
 import pytest
 
 from hotline.app.service import Service
-from tests.real.test_workbench_login import CHROMIUM, _required
+from hotline.app.wiring import ledger_path
+from tests.real.staff import CHROMIUM, logged_in, need_chromium, person, web_url
 
 pytestmark = pytest.mark.asterisk
 ADMIN_PASSWORD = "Admin-page-secret-1"
@@ -27,29 +27,16 @@ async def test_an_admin_creates_a_seat_account_in_the_browser(
     as a seat on 8003 shows a one-time password once; with it liwei logs in, is sent to
     change it, and then sees 座席工作台 but not 系统管理; the creation is in the audit
     trail under the admin's name."""
-    if not os.access(CHROMIUM, os.X_OK):
-        _required("chromium is not installed (Debian package chromium; make system-deps)")
+    need_chromium()
     from playwright.async_api import async_playwright, expect
 
     service = hotline_service
-    assert service.web is not None
-    assert service.web.url is not None
-    url = service.web.url.rstrip("/")
-    accounts = service.accounts
-    if await accounts.book.get("admin2") is None:
-        await accounts.book.create(
-            username="admin2", display_name="周管理", roles={"admin"}, actor="test",
-            at=datetime.now(UTC), password_hash=await accounts.passwords.hash(ADMIN_PASSWORD),
-            must_change=False)
+    url = web_url(service)
+    await person(service, "admin2", ADMIN_PASSWORD, name="周管理", roles={"admin"})
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
-            page = await (await browser.new_context(locale="zh-CN")).new_page()
-            await page.goto(f"{url}/login")
-            await page.fill("#username", "admin2")
-            await page.fill("#password", ADMIN_PASSWORD)
-            await page.click("#login")
-            await page.wait_for_url(f"{url}/workbench/")
+            page = await logged_in(browser, url, "admin2", ADMIN_PASSWORD)
             await page.click("#admin-page")
             await page.wait_for_url(f"{url}/workbench/admin")
             await expect(page.locator("#users tr[data-username=admin2]")).to_be_visible()
@@ -90,6 +77,13 @@ async def test_an_admin_creates_a_seat_account_in_the_browser(
                 "无法加载：无权访问（需要管理员角色）")
         finally:
             await browser.close()
-    user = await accounts.book.get("liwei")
+    user = await service.accounts.book.get("liwei")
     assert user is not None
     assert (user.seat, user.roles) == ("8003", frozenset({"seat"}))
+    con = sqlite3.connect(ledger_path(service.settings))
+    try:
+        added = con.execute("SELECT actor FROM audit WHERE action = 'user.add' AND "
+                            "target LIKE '%liwei%'").fetchall()
+    finally:
+        con.close()
+    assert added == [("admin2",)]

@@ -11,8 +11,6 @@ pdftotext)."""
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ from hotline.app.service import Service
 from hotline.app.wiring import ledger_path
 from hotline.features.calls.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.pbx.gateway import AmiGateway
-from tests.real.test_workbench_login import CHROMIUM, _required
+from tests.real.staff import CHROMIUM, logged_in, need_chromium, person, web_url
 from tests.unit.test_report import pdf_text
 
 pytestmark = pytest.mark.asterisk
@@ -38,20 +36,13 @@ async def test_a_leader_searches_calls_and_downloads_the_report_pdf(
     the reporter's number nowhere in the page; the interval table of 个人所得税 counts the
     consultation; the quarterly report's frame shows the report and its PDF link
     downloads a PDF whose text has the title, 接通率 and 个人所得税."""
-    if not os.access(CHROMIUM, os.X_OK):
-        _required("chromium is not installed (Debian package chromium; make system-deps)")
+    need_chromium()
     from playwright.async_api import async_playwright, expect
 
     service = hotline_service
-    assert service.web is not None
-    assert service.web.url is not None
-    url = service.web.url.rstrip("/")
-    accounts = service.accounts
-    if await accounts.book.get("floor") is None:
-        await accounts.book.create(
-            username="floor", display_name="王班长", roles={"leader"}, actor="test",
-            at=datetime.now(UTC), password_hash=await accounts.passwords.hash(PASSWORD),
-            must_change=False, bureau="centre")
+    url = web_url(service)
+    await person(service, "floor", PASSWORD, name="王班长", roles={"leader"},
+                 bureau="centre")
     consult = TestCall(CONSULTING, None, ["1", "1"])
     tip = TestCall(REPORTER, None, ["2"])
     for call in (consult, tip):  # one after the other: seat 8001 answers both
@@ -64,13 +55,7 @@ async def test_a_leader_searches_calls_and_downloads_the_report_pdf(
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
-            context = await browser.new_context(locale="zh-CN", accept_downloads=True)
-            page = await context.new_page()
-            await page.goto(f"{url}/login")
-            await page.fill("#username", "floor")
-            await page.fill("#password", PASSWORD)
-            await page.click("#login")
-            await page.wait_for_url(f"{url}/workbench/")
+            page = await logged_in(browser, url, "floor", PASSWORD, accept_downloads=True)
             await page.click("#calls-page")
             await page.wait_for_url(f"{url}/workbench/calls")
             results = page.locator("#results tbody tr")

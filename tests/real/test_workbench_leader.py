@@ -15,10 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import sqlite3
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -29,7 +27,7 @@ from hotline.features.calls.testcall import TestCall, place_call
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance
 from tests.conftest import live_channels, queue_members
-from tests.real.test_workbench_login import CHROMIUM, _required
+from tests.real.staff import CHROMIUM, logged_in, need_chromium, person, web_url
 
 pytestmark = pytest.mark.asterisk
 NUMBER = "055112345670"
@@ -40,13 +38,8 @@ PHONE = "Local/8004@seats/n"  # the leader's phone: seat 8004's Local channel an
 
 async def _leader(service: Service) -> Any:
     """The service's accounts, with the leader `lead` (李班长) in them."""
-    accounts = service.accounts
-    if await accounts.book.get("lead") is None:
-        await accounts.book.create(
-            username="lead", display_name="李班长", roles={"leader"}, actor="test",
-            at=datetime.now(UTC), password_hash=await accounts.passwords.hash(PASSWORD),
-            must_change=False, bureau="centre")
-    return accounts
+    await person(service, "lead", PASSWORD, name="李班长", roles={"leader"}, bureau="centre")
+    return service.accounts
 
 
 async def _spy_channel(asterisk: Instance, timeout: float) -> dict[str, str]:
@@ -81,14 +74,11 @@ async def test_a_leader_sees_a_seat_on_a_call_forces_a_pause_and_whispers(
     queues with the reason 用餐 and in the ledger under the leader's name; the audit trail
     has the whisper with the leader's name. 结束监听 hangs the leader's phone up (no ChanSpy
     channel left in Asterisk) while the seat's call goes on, audited as seat.spy_stop."""
-    if not os.access(CHROMIUM, os.X_OK):
-        _required("chromium is not installed (Debian package chromium; make system-deps)")
+    need_chromium()
     from playwright.async_api import async_playwright, expect
 
     service = hotline_service
-    assert service.web is not None
-    assert service.web.url is not None
-    url = service.web.url.rstrip("/")
+    url = web_url(service)
     await _leader(service)
     await caller.set_global("SEAT_TALK_8001", str(TALK))
     await caller.set_global("SEAT_TALK_8004", str(TALK + 10))
@@ -97,12 +87,7 @@ async def test_a_leader_sees_a_seat_on_a_call_forces_a_pause_and_whispers(
             browser = await playwright.chromium.launch(executable_path=CHROMIUM,
                                                        headless=True)
             try:
-                page = await (await browser.new_context(locale="zh-CN")).new_page()
-                await page.goto(f"{url}/login")
-                await page.fill("#username", "lead")
-                await page.fill("#password", PASSWORD)
-                await page.click("#login")
-                await page.wait_for_url(f"{url}/workbench/")
+                page = await logged_in(browser, url, "lead", PASSWORD)
                 await page.click("#leader-page")
                 await page.wait_for_url(f"{url}/workbench/leader")
                 state = page.locator("#seat-8001 .state")

@@ -24,8 +24,8 @@ import pytest
 
 from hotline.pbx.sandbox import find_free_port
 from tests.conftest import REPO
+from tests.real.staff import CHROMIUM, need_chromium
 
-CHROMIUM = "/usr/bin/chromium"
 NEW_PASSWORD = "Tax-12366-centre"
 
 
@@ -35,12 +35,6 @@ class Started:
     password: str
     ledger: Path
     stderr: Path
-
-
-def _required(what: str) -> None:
-    if os.environ.get("HOTLINE_REQUIRE_ASTERISK") == "1":
-        pytest.fail(what)
-    pytest.skip(what)
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +89,7 @@ async def test_first_login_with_the_one_time_password(service: Started) -> None:
     the landing page with the admin's name and roles in Chinese; the cookie is HttpOnly
     and SameSite=Strict; logout returns to the login page and the session no longer
     opens the workbench. The password was in no line of hotline's output (its log)."""
-    if not os.access(CHROMIUM, os.X_OK):
-        _required("chromium is not installed (Debian package chromium; make system-deps)")
+    need_chromium()
     from playwright.async_api import async_playwright
 
     async with async_playwright() as playwright:

@@ -11,7 +11,6 @@ opens a call back order from the call's ledger row."""
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import sqlite3
 from datetime import UTC, datetime
@@ -27,7 +26,7 @@ from hotline.ledger.orders import OrderBook, insert_order
 from hotline.pbx.gateway import AmiGateway
 from hotline.pbx.sandbox import Instance
 from tests.conftest import ami_action
-from tests.real.test_workbench_login import CHROMIUM, _required
+from tests.real.staff import CHROMIUM, logged_in, need_chromium, person, web_url
 
 pytestmark = pytest.mark.asterisk
 NUMBER = "13955100777"  # the consultation's caller
@@ -40,27 +39,17 @@ OVERDUE_DUE = datetime.fromisoformat("2026-11-20T17:30:00+08:00")
 
 
 async def _people(service: Service) -> None:
-    accounts = service.accounts
     for name, shown, roles, fields in (
             ("orders8001", "张敏", {"seat"}, {"seat": "8001", "bureau": "centre"}),
             ("liaison-sz", "李联络", {"liaison"}, {"department": "税政科"}),
             ("leader-wang", "王班长", {"leader"}, {})):
-        if await accounts.book.get(name) is None:
-            await accounts.book.create(
-                username=name, display_name=shown, roles=roles, actor="test",
-                at=datetime.now(UTC), password_hash=await accounts.passwords.hash(PASSWORD),
-                must_change=False, **fields)
+        await person(service, name, PASSWORD, name=shown, roles=roles, **fields)
 
 
 async def _login(browser: Any, url: str, name: str, link: str) -> Any:
     """A page of `name`'s own (a browser context each: a session each), logged in and
     on the page the landing page links as `link`."""
-    page = await (await browser.new_context(locale="zh-CN")).new_page()
-    await page.goto(f"{url}/login")
-    await page.fill("#username", name)
-    await page.fill("#password", PASSWORD)
-    await page.click("#login")
-    await page.wait_for_url(f"{url}/workbench/")
+    page = await logged_in(browser, url, name, PASSWORD)
     await page.click(f"#{link}")
     return page
 
@@ -97,14 +86,11 @@ async def test_a_seats_work_order_is_answered_by_the_liaison_and_followed_up(
     overdue order appears on the liaison's open page (live) as 催办：王班长. A real caller
     who hangs up while queued is on the leader's follow-up page; 回拨 opens one call back
     order with the caller's number, opened by the leader."""
-    if not os.access(CHROMIUM, os.X_OK):
-        _required("chromium is not installed (Debian package chromium; make system-deps)")
+    need_chromium()
     from playwright.async_api import async_playwright, expect
 
     service = hotline_service
-    assert service.web is not None
-    assert service.web.url is not None
-    url = service.web.url.rstrip("/")
+    url = web_url(service)
     await _people(service)
     overdue = await _overdue_order(service)
     await caller.set_global("SEAT_TALK_8001", str(TALK))

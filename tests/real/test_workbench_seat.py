@@ -11,9 +11,7 @@ after-call work."""
 from __future__ import annotations
 
 import asyncio
-import os
 import sqlite3
-from datetime import UTC, datetime
 
 import pytest
 
@@ -21,7 +19,7 @@ from hotline.app.service import Service
 from hotline.app.wiring import ledger_path
 from hotline.features.calls.testcall import TestCall, place_call, wait_for_ledger_row
 from hotline.pbx.gateway import AmiGateway
-from tests.real.test_workbench_login import CHROMIUM, _required
+from tests.real.staff import CHROMIUM, logged_in, need_chromium, person, web_url
 
 pytestmark = pytest.mark.asterisk
 NUMBER = "055312345678"
@@ -38,32 +36,20 @@ async def test_a_tip_off_pops_on_the_seats_page_and_its_entry_is_saved(
     the 台帐 entry typed during the call survives a reload of the page, and once saved
     it is the call's entry in the ledger, saved by the person, and the seat is
     unpaused."""
-    if not os.access(CHROMIUM, os.X_OK):
-        _required("chromium is not installed (Debian package chromium; make system-deps)")
+    need_chromium()
     from playwright.async_api import async_playwright, expect
 
     service = hotline_service
-    assert service.web is not None
-    assert service.web.url is not None
-    url = service.web.url.rstrip("/")
-    accounts = service.accounts
-    if await accounts.book.get("seat8001") is None:
-        await accounts.book.create(
-            username="seat8001", display_name="张敏", roles={"seat"}, actor="test",
-            at=datetime.now(UTC), password_hash=await accounts.passwords.hash(PASSWORD),
-            must_change=False, seat="8001", bureau="centre")
+    url = web_url(service)
+    await person(service, "seat8001", PASSWORD, name="张敏", roles={"seat"}, seat="8001",
+                 bureau="centre")
     await caller.set_global("SEAT_TALK_8001", str(TALK))
     try:
         async with async_playwright() as playwright:
             browser = await playwright.chromium.launch(executable_path=CHROMIUM,
                                                        headless=True)
             try:
-                page = await (await browser.new_context(locale="zh-CN")).new_page()
-                await page.goto(f"{url}/login")
-                await page.fill("#username", "seat8001")
-                await page.fill("#password", PASSWORD)
-                await page.click("#login")
-                await page.wait_for_url(f"{url}/workbench/")
+                page = await logged_in(browser, url, "seat8001", PASSWORD)
                 await page.click("#seat-page")
                 await page.wait_for_url(f"{url}/workbench/seat")
                 state = page.locator("#state")

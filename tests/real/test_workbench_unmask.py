@@ -16,7 +16,7 @@ import pytest
 from hotline.app.service import Service
 from hotline.app.wiring import ledger_path
 from hotline.core.calls.tracking import Call, CallState
-from tests.real.test_workbench_login import CHROMIUM, _required
+from tests.real.staff import CHROMIUM, logged_in, need_chromium, person, web_url
 
 pytestmark = pytest.mark.asterisk
 NUMBER = "13955177777"
@@ -28,36 +28,24 @@ async def test_the_auditor_unmasks_a_tip_off_with_a_reason(hotline_service: Serv
     """The page refuses without a reason (the API's message shown, nothing unmasked);
     with a reason it shows the tip-off's number in full, and call.unmask is audited with
     the auditor's name and the reason."""
-    if not os.access(CHROMIUM, os.X_OK):
-        _required("chromium is not installed (Debian package chromium; make system-deps)")
+    need_chromium()
     from playwright.async_api import async_playwright, expect
 
     service = hotline_service
-    assert service.web is not None
-    assert service.web.url is not None
-    url = service.web.url.rstrip("/")
+    url = web_url(service)
     now = datetime.now(UTC)
     linkedid = f"unmask.{os.getpid()}"
     assert service.calls is not None
     await service.calls.ledger.upsert_calls([Call(
         linkedid, "Local/x@y-1;2", linkedid, NUMBER, None, CallState.ENDED,
         now - timedelta(minutes=5), category="tip_off", ended_at=now)], now)
-    accounts = service.accounts
-    if await accounts.book.get("shenji") is None:
-        await accounts.book.create(
-            username="shenji", display_name="审计员李", roles={"auditor"}, actor="test",
-            at=now, password_hash=await accounts.passwords.hash(PASSWORD), must_change=False)
+    await person(service, "shenji", PASSWORD, name="审计员李", roles={"auditor"})
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, headless=True)
         try:
-            page = await (await browser.new_context(locale="zh-CN")).new_page()
+            page = await logged_in(browser, url, "shenji", PASSWORD)
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            await page.goto(f"{url}/login")
-            await page.fill("#username", "shenji")
-            await page.fill("#password", PASSWORD)
-            await page.click("#login")
-            await page.wait_for_url(f"{url}/workbench/")
             await page.click("#unmask-page")
             await page.wait_for_url(f"{url}/workbench/unmask")
             await page.fill("#record", linkedid)
