@@ -307,7 +307,7 @@ async def test_a_leader_ends_a_whisper_from_the_page(bench: Bench) -> None:
     assert (status, body["stopped"], body["hung_up"]) == (200, "whisper", True), body
     assert bench.gateway.sent[-1] == {"Action": "Hangup", "Channel": originate["ChannelId"],
                                       "Cause": "16"}
-    for seat in ("8001", "8003"):
+    for seat in ("8001", "8201"):
         status, body = await bench.call("DELETE", f"/leader/seats/{seat}/spy", cookie, csrf)
         assert (status, body["error"]) == (409, "spy-not-running"), body
     status, body = await bench.call("POST", path, cookie, csrf, json={"mode": "listen"})
