@@ -269,6 +269,20 @@ async def still_logged_in(accounts: Accounts, auth: Authenticated,
     return await authenticate(accounts, request) is not None
 
 
+async def logged_in_page(accounts: Accounts, request: web.Request, html: str,
+                         headers: Mapping[str, str]) -> web.StreamResponse:
+    """A staff page served as it is (its data comes from the API, which checks the
+    roles): to /login without a session, to /password while the password is a one-time
+    one; else `html` with the page's `headers` (its Content-Security-Policy)."""
+    auth = await authenticate(accounts, request)
+    if auth is None or auth.session is None:
+        return web.Response(status=303, headers={**HEADERS, "Location": "/login"})
+    if auth.must_change:
+        return web.Response(status=303, headers={**HEADERS, "Location": "/password"})
+    return web.Response(text=html, content_type="text/html", charset="utf-8",
+                        headers=headers)
+
+
 def check_csrf(request: web.Request, expected: str, given: str | None) -> None:
     """The session's (or login form's) token, and an Origin of this host if sent."""
     origin = request.headers.get("Origin")

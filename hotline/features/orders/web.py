@@ -33,7 +33,7 @@ from hotline.features.accounts.web import (
     HEADERS,
     Api,
     Route,
-    authenticate,
+    logged_in_page,
     still_logged_in,
 )
 from hotline.features.orders.service import OrderDesk
@@ -321,13 +321,8 @@ class OrderPages:
 
     def _page(self, name: str) -> Callable[[web.Request], Any]:
         async def page(request: web.Request) -> web.StreamResponse:
-            auth = await authenticate(self.api.accounts, request)
-            if auth is None or auth.session is None:
-                return web.Response(status=303, headers={**HEADERS, "Location": "/login"})
-            if auth.must_change:
-                return web.Response(status=303, headers={**HEADERS, "Location": "/password"})
-            return web.Response(text=self._files[name], content_type="text/html",
-                                charset="utf-8", headers=PAGE_HEADERS)
+            return await logged_in_page(self.api.accounts, request, self._files[name],
+                                        PAGE_HEADERS)
 
         return page
 

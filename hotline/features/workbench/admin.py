@@ -22,7 +22,7 @@ from aiohttp import web
 from hotline.common.clock import CHINA
 from hotline.core.configuration import ConfigAccessor
 from hotline.features.accounts.service import Authenticated
-from hotline.features.accounts.web import HEADERS, Api, Route, authenticate
+from hotline.features.accounts.web import HEADERS, Api, Route, logged_in_page
 
 FILES = resources.files("hotline.features.workbench")
 CALENDAR_DAYS = 14  # days of the calendar the page shows, from today
@@ -87,13 +87,7 @@ class AdminPage:
         app.router.add_get("/static/workbench-admin.js", self.script)
 
     async def page(self, request: web.Request) -> web.StreamResponse:
-        auth = await authenticate(self.api.accounts, request)
-        if auth is None or auth.session is None:
-            return web.Response(status=303, headers={**HEADERS, "Location": "/login"})
-        if auth.must_change:
-            return web.Response(status=303, headers={**HEADERS, "Location": "/password"})
-        return web.Response(text=self._html, content_type="text/html", charset="utf-8",
-                            headers=PAGE_HEADERS)
+        return await logged_in_page(self.api.accounts, request, self._html, PAGE_HEADERS)
 
     async def script(self, request: web.Request) -> web.StreamResponse:
         return web.Response(text=self._script, content_type="text/javascript",

@@ -38,6 +38,7 @@ from hotline.features.accounts.web import (
     Route,
     authenticate,
 )
+from hotline.features.accounts.web import logged_in_page as page_of_session
 from hotline.features.phone.web import PhonePage, core_script
 from hotline.features.workbench.seat import SeatWork
 from hotline.ledger.entries import FIELDS
@@ -297,16 +298,8 @@ class SeatPage:
 
 async def logged_in_page(api: Api, request: web.Request, html: str,
                          ) -> web.StreamResponse:
-    """A page of the workbench: to /login without a session, to /password while the
-    password is a one-time one; else the page (its data comes from the API, which checks
-    the roles)."""
-    auth = await authenticate(api.accounts, request)
-    if auth is None or auth.session is None:
-        return web.Response(status=303, headers={**HEADERS, "Location": "/login"})
-    if auth.must_change:
-        return web.Response(status=303, headers={**HEADERS, "Location": "/password"})
-    return web.Response(text=html, content_type="text/html", charset="utf-8",
-                        headers=PAGE_HEADERS)
+    """A page of the workbench (the accounts' logged_in_page with this page's headers)."""
+    return await page_of_session(api.accounts, request, html, PAGE_HEADERS)
 
 
 def seat_page(work: SeatWork, api: Api, phone: PhonePage | None = None,
