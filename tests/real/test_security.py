@@ -138,7 +138,10 @@ def _exposed(folder: Path, public: Path) -> list[str]:
             continue
         for name in [*dirs, *names]:
             path = here / name
-            mode = path.lstat().st_mode
+            try:
+                mode = path.lstat().st_mode
+            except FileNotFoundError:  # a journal SQLite removed while the walk ran
+                continue
             if stat.S_ISLNK(mode):
                 continue
             if path != public and mode & 0o077:
