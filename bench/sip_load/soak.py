@@ -1,4 +1,4 @@
-"""The soak run of bench/sip_load: 10 minutes of real SIP calls at 80 calls/s on the
+"""The soak run of bench/sip_load: 10 minutes of real SIP calls at 40 calls/s on the
 12397 menu over FastAGI, hotline's CPU per call minute by minute
 (`python -m bench.sip_load --soak`, or `python -m bench sip_soak`; not in `make bench`:
 about 11 minutes of both cores).
@@ -13,12 +13,14 @@ import bisect
 
 from bench import Outcome
 
-SOAK_RATE = 80.0  # calls/s
+# calls/s: a rate this 2-core machine carries with Asterisk and hotline on it (at 80/s
+# SIPp placed 61/s and 9,310 of 48,000 calls failed: a soak that measures the machine)
+SOAK_RATE = 40.0
 SOAK_SECONDS = 600.0
 SOAK_LIMIT = 950  # calls at once at most (the instance's RTP ports)
 TARGET_GROWTH = 1.15  # last minute's CPU per call / first minute's, at most ("the same")
 
-TITLE = ("Soak: 10 minutes of SIP calls at 80 calls/s, hotline's CPU per call minute by "
+TITLE = (f"Soak: 10 minutes of SIP calls at {SOAK_RATE:g} calls/s, hotline's CPU per call minute by "
          "minute (nothing grows with history)")
 
 MEASURES = f"""
@@ -129,5 +131,5 @@ def measure(rate: float = SOAK_RATE, seconds: float = SOAK_SECONDS,
 
 
 def run() -> Outcome:
-    """`python -m bench sip_soak`: the 10-minute run at 80 calls/s."""
+    """`python -m bench sip_soak`: the 10-minute run at SOAK_RATE calls/s (40)."""
     return measure()

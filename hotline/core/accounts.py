@@ -45,6 +45,12 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "voicemail.handle": frozenset({"seat", "expert", "leader"}),
     "reports.read": frozenset({"leader", "admin", "auditor"}),
     "config.read": frozenset({"admin", "leader"}),  # the configuration in force
+    # the knowledge base: everyone of the centre reads it; seats (and a city bureau's
+    # seats, for their city) draft, experts review, leaders publish and withdraw
+    "kb.read": frozenset({"seat", "expert", "leader", "liaison", "admin", "auditor"}),
+    "kb.draft": frozenset({"seat", "expert", "leader"}),
+    "kb.review": frozenset({"expert"}),
+    "kb.publish": frozenset({"leader"}),
 }
 
 USERNAME = re.compile(r"[a-z][a-z0-9._-]{0,31}")

@@ -187,3 +187,33 @@ class TokenUnknown(LedgerError):
     """No API token with that id (or not one of the person's own)."""
 
     code = "token-unknown"
+
+
+class KbEntryUnknown(LedgerError):
+    """No knowledge-base entry (or no such version of it) with that id."""
+
+    code = "kb-entry-unknown"
+    status: ClassVar[int] = 404
+
+
+class KbInvalid(HotlineError):
+    """A knowledge-base entry's text or facts break the rules (the message lists them)."""
+
+    code = "kb-invalid"
+    status: ClassVar[int] = 400
+
+
+class KbNotAllowed(HotlineError):
+    """The person may not make this change of a knowledge-base entry (review by its own
+    writer, a bureau's entry by another bureau, publish without the leader's role)."""
+
+    code = "kb-not-allowed"
+    status: ClassVar[int] = 403
+
+
+class KbChanged(LedgerError):
+    """The entry changed meanwhile (a newer version, or its status moved on): the change
+    was made against an older state and is refused."""
+
+    code = "kb-changed"
+    status: ClassVar[int] = 409

@@ -249,6 +249,60 @@ MIGRATIONS: list[str] = [
     CREATE INDEX work_order_events_order ON work_order_events (order_id, action, at);
     ALTER TABLE call_entries ADD COLUMN work_order_id INTEGER REFERENCES work_orders (id);
     """,
+    # 15: the knowledge base (知识库): entries and every version of each (a change is a new
+    # version; the old text stays readable with who and when); the live (published)
+    # version's text segmented into words for full-text search (FTS5, the words
+    # space-separated: jieba's segmentation is done in Python on write and on query);
+    # which entry the line played on which call and what the caller pressed after it
+    """
+    CREATE TABLE kb_entries (
+        id          TEXT PRIMARY KEY,
+        latest      INTEGER NOT NULL,
+        live        INTEGER,
+        created_by  TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        updated_at  TEXT NOT NULL
+    );
+    CREATE TABLE kb_versions (
+        entry_id         TEXT NOT NULL REFERENCES kb_entries (id),
+        version          INTEGER NOT NULL,
+        status           TEXT NOT NULL,
+        question         TEXT NOT NULL,
+        phrasings        TEXT NOT NULL DEFAULT '[]',
+        answer           TEXT NOT NULL,
+        spoken           TEXT NOT NULL,
+        topic            TEXT NOT NULL,
+        scope            TEXT NOT NULL,
+        source_number    TEXT,
+        source_date      TEXT,
+        effective_from   TEXT,
+        effective_until  TEXT,
+        written_by       TEXT NOT NULL,
+        written_at       TEXT NOT NULL,
+        note             TEXT,
+        reviewed_by      TEXT,
+        reviewed_at      TEXT,
+        published_by     TEXT,
+        published_at     TEXT,
+        withdrawn_by     TEXT,
+        withdrawn_at     TEXT,
+        PRIMARY KEY (entry_id, version)
+    );
+    CREATE INDEX kb_versions_status ON kb_versions (status, topic);
+    CREATE VIRTUAL TABLE kb_fts USING fts5(
+        entry_id UNINDEXED, question, phrasings, answer, tokenize = 'unicode61');
+    CREATE TABLE call_kb (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        linkedid     TEXT NOT NULL,
+        entry_id     TEXT NOT NULL,
+        version      INTEGER NOT NULL,
+        at           TEXT NOT NULL,
+        feedback     TEXT,
+        feedback_at  TEXT
+    );
+    CREATE INDEX call_kb_call ON call_kb (linkedid);
+    CREATE INDEX call_kb_entry ON call_kb (entry_id, at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
