@@ -20,8 +20,8 @@ SOAK_SECONDS = 600.0
 SOAK_LIMIT = 950  # calls at once at most (the instance's RTP ports)
 TARGET_GROWTH = 1.15  # last minute's CPU per call / first minute's, at most ("the same")
 
-TITLE = (f"Soak: 10 minutes of SIP calls at {SOAK_RATE:g} calls/s, hotline's CPU per call minute by "
-         "minute (nothing grows with history)")
+TITLE = (f"Soak: 10 minutes of SIP calls at {SOAK_RATE:g} calls/s, hotline's CPU per call "
+         "minute by minute (nothing grows with history)")
 
 MEASURES = f"""
 Whether hotline's cost per call grows with the calls it has seen (bench/sip_load/soak.py):
