@@ -235,7 +235,8 @@ def test_unknown_action(tmp_path: Path) -> None:
               "1": {jump: main}
         """) == [
         'plan.yaml:7: menus.main.options."1".jump: unknown action (expected one of: back, '
-        "collect, goto, hangup, play, queue, repeat, set, transfer, voicemail, when)"]
+        "collect, goto, hangup, kb, kb_menu, play, queue, repeat, set, transfer, voicemail, "
+        "when)"]
 
 
 def test_unknown_shorthand_action(tmp_path: Path) -> None:
