@@ -140,6 +140,16 @@ class KnowledgeBase:
         before their dates and scope are applied: hotline.core.kb.offered)."""
         return await self._entries(self.ledger.db, "WHERE live IS NOT NULL")
 
+    async def stamp(self) -> str:
+        """A cheap fingerprint of the knowledge base's state: it changes with every
+        add, edit, review, publish and withdraw (each moves its entry's updated_at, its
+        latest or live version). The line polls it to know when to rebuild."""
+        async with self.ledger.db.execute(
+                "SELECT COUNT(*), MAX(updated_at), TOTAL(latest), TOTAL(COALESCE(live, 0)) "
+                "FROM kb_entries") as cur:
+            row = await cur.fetchone()
+        return "/".join(str(v) for v in (row or ()))
+
     # -- changing --------------------------------------------------------------------
 
     async def add(self, draft: Draft, *, actor: str, at: datetime) -> Entry:

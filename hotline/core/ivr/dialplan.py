@@ -712,12 +712,13 @@ class _Compiler(Checker):
         queue = self.ref("queue", self.text(data.get("queue", "center"), (*path, "queue"),
                                             "a queue name"), (*path, "queue"))
         prompts: dict[str, str | None] = {}
-        for name, default in (("feedback", "kb_feedback"), ("thanks", None),
-                              ("to_seat", None)):
-            value = data.get(name, default)
-            prompts[name] = (self.ref("prompt", self.text(value, (*path, name),
-                                                          "a prompt name"), (*path, name))
-                             if value is not None else None)
+        defaults: tuple[tuple[str, str | None], ...] = (
+            ("feedback", "kb_feedback"), ("thanks", None), ("to_seat", None))
+        for which, fallback in defaults:
+            value = data.get(which, fallback)
+            prompts[which] = (self.ref("prompt", self.text(value, (*path, which),
+                                                           "a prompt name"), (*path, which))
+                              if value is not None else None)
         if queue is None or prompts["feedback"] is None:
             return None
         return KbFeedback(keys["solved"], keys["seat"], queue, prompts["feedback"],
