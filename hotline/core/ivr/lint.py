@@ -20,6 +20,7 @@ from hotline.core.ivr.dialplan import (
     Problem,
     Reference,
     Repeat,
+    SetCall,
     Step,
     When,
 )
@@ -152,11 +153,19 @@ def lint(plan: Dialplan, source: Sourced, refs: list[Reference],
     return problems
 
 
-def kb_problems(plan: Dialplan, kb: KbSnapshot, day: date | None,
+def dialplan_topics(plans: Iterable[Dialplan]) -> set[str]:
+    """The topics the options of `plans` set (`set: {topic: ...}`): the knowledge
+    base's topics."""
+    return {s.topic for plan in plans for name in plan.menus
+            for s in menu_steps(plan, name) if isinstance(s, SetCall) and s.topic}
+
+
+def kb_problems(plan: Dialplan, kb: KbSnapshot | None, day: date | None,
                 topics: Collection[str] | None = None) -> list[Problem]:
     """Warnings (never errors: entries come and go) for the knowledge-base steps of
-    `plan` against the entries offered on `day`: a topic that lists no entry (province
-    or any city's), an entry that is not offered. `topics`: the dialplans' topics."""
+    `plan`: a topic no dialplan sets (`topics`, None: not checked); against the entries
+    of `kb` offered on `day` (None: not checked), a topic that lists no entry (the
+    province's or any city's), an entry that is not offered."""
     problems: list[Problem] = []
     for name in plan.menus:
         for step in menu_steps(plan, name):
@@ -167,12 +176,13 @@ def kb_problems(plan: Dialplan, kb: KbSnapshot, day: date | None,
                                             f"kb_menu: topic '{step.topic}' is set by no "
                                             "dialplan option (topics: "
                                             f"{', '.join(sorted(topics))})", "warning"))
-                elif not any(i.offered(day, i.scope) for i in kb.by_topic.get(step.topic, ())):
+                elif kb is not None and not any(
+                        i.offered(day, i.scope) for i in kb.by_topic.get(step.topic, ())):
                     problems.append(Problem(plan.source, line, ("menus", name),
                                             f"kb_menu: topic '{step.topic}' has no "
                                             "published entry in force: callers hear the "
                                             "menu they came from", "warning"))
-            elif isinstance(step, KbPlay):
+            elif isinstance(step, KbPlay) and kb is not None:
                 item = kb.by_id.get(step.entry_id)
                 if item is None or not item.offered(day, item.scope):
                     problems.append(Problem(plan.source, step.feedback.line, ("menus", name),

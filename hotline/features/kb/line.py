@@ -85,6 +85,21 @@ def item_of(version: Version) -> KbItem:
                   d.effective_from, d.effective_until)
 
 
+async def published(ledger_path: Path) -> KbSnapshot:
+    """The entries the line would offer, read from the ledger at `ledger_path` (for
+    `hotline check` and `hotline simulate`; no prompt is built)."""
+    from hotline.ledger.store import Ledger
+
+    ledger = await Ledger.open(ledger_path)
+    try:
+        kb = KnowledgeBase(ledger)
+        items = [item_of(v) for v in (e.live_version for e in await kb.live())
+                 if v is not None and v.status == "published"]
+        return KbSnapshot.of(items, await kb.stamp())
+    finally:
+        await ledger.close()
+
+
 class KbLine:
     """The live snapshot of the offered entries (call it for the current one), the
     prompt folder they play from, and the call records of what the line answered."""
