@@ -901,7 +901,8 @@ def _backtracks(pattern: str) -> str | None:
 
 def _step_name(step: Step) -> str:
     return {Goto: "goto", Back: "back", Repeat: "repeat", ToQueue: "queue",
-            ToVoicemail: "voicemail", Transfer: "transfer", HangUp: "hangup"}.get(
+            ToVoicemail: "voicemail", Transfer: "transfer", HangUp: "hangup",
+            KbMenu: "kb_menu", KbPlay: "kb"}.get(
                 type(step), type(step).__name__.lower())
 
 
