@@ -74,7 +74,7 @@ class Caller:
             command = message.get("Command") or ""
             self.commands.append(command)
             if "-spoken" in command:
-                self.answer_file = command.split()[2].rsplit("/", 1)[-1]
+                self.answer_file = command.split()[2].strip('"').rsplit("/", 1)[-1]
                 self.answer_started = time.monotonic()
             if self.script and self.script[0][0] in command:
                 _, key = self.script.pop(0)

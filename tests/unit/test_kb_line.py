@@ -299,6 +299,22 @@ def test_an_answer_over_60_seconds_is_refused(tmp_path: Path) -> None:
     assert list(tmp_path.glob("KB-00007*")) == []
 
 
+async def test_the_publication_hook_refuses_an_answer_too_long(tmp_path: Path) -> None:
+    """KbLine.on_publish (the desk's hook) builds the prompts into the line's folder, and
+    raises kb-prompt-too-long for an answer over 60 s."""
+    from hotline.features.ivr.prompts import PromptStore
+
+    ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        line = KbLine(KnowledgeBase(ledger), PromptStore(tmp_path / "kb", "/sounds/kb"))
+        await line.on_publish(version_of("KB-00003", 1, "请登录电子税务局办理。"))
+        assert (tmp_path / "kb" / "KB-00003-v1-spoken.wav").is_file()
+        with pytest.raises(KbPromptTooLong):
+            await line.on_publish(version_of("KB-00004", 1, "请登录电子税务局办理相关业务。" * 30))
+    finally:
+        await ledger.close()
+
+
 async def publish(kb: KnowledgeBase, draft: Draft, entry_id: str | None = None) -> str:
     if entry_id is None:
         entry_id = (await kb.add(draft, actor="li", at=AT)).id

@@ -167,6 +167,12 @@ class KbLine:
                 log.exception("kb.line_reload_failed")
             await asyncio.sleep(self.interval)
 
+    async def on_publish(self, version: Version) -> None:
+        """The desk's publication hook (KbDesk's `on_publish`): the prompts of `version`
+        built, off the event loop, before the ledger publishes it; KbPromptTooLong (or
+        PromptError) refuses the publication."""
+        await asyncio.to_thread(build_spoken, version, self.prompts.host_dir)
+
     # -- the call records ------------------------------------------------------------------
 
     async def answered(self, linkedid: str, item_id: str, version: int, at: datetime) -> int:
