@@ -84,12 +84,13 @@ class Caller:
             self.answer_seconds = time.monotonic() - self.answer_started
 
 
-async def kb_call(service: Service, caller: AmiGateway, key: str) -> tuple[CallRow, Caller]:
+async def kb_call(service: Service, caller: AmiGateway, key: str, feedback: str = "1",
+                  ) -> tuple[CallRow, Caller]:
     """A call to 12366 that walks 5 (self-service), 2 (FAQ), 6 (invoice entries), `key`
-    (the entry), hears the answer whole, then presses 1 (solved) at the feedback."""
+    (the entry), hears the answer whole, then presses `feedback` (1 solved, 2 a seat)."""
     linkedid = f"hotline-call-{uuid.uuid4().hex[:12]}"
     script = [("/welcome", "5"), ("/self_menu", "2"), ("/faq_menu", "6"), ("/kb_intro", key),
-              ("/kb_feedback", "1")]
+              ("/kb_feedback", feedback)]
     watcher = Caller(linkedid, script, caller)
     subscription = caller.subscribe(f"kb-caller-{linkedid}", ("AGIExecStart", "AGIExecEnd"),
                                     watcher.on_message)
@@ -123,6 +124,7 @@ async def test_a_published_entry_is_answered_and_solved_then_an_edit_reaches_the
     assert heard.answer_seconds is not None
     assert abs(heard.answer_seconds - seconds_of(spoken)) < 0.8, heard.answer_seconds
     assert (row.outcome, row.queue, row.seat) == ("self_service", None, None)
+    assert row.self_service
     assert row.ivr_path == "main>self_service>faq>kb:invoice"
     assert row.digits == f"526{key_of(hotline_service, entry)}1"
     answers = await hotline_service.kb_line.store.answers_of(row.linkedid)
@@ -142,3 +144,23 @@ async def test_a_published_entry_is_answered_and_solved_then_an_edit_reaches_the
     assert row2.outcome == "self_service"
     answers2 = await hotline_service.kb_line.store.answers_of(row2.linkedid)
     assert [(a["version"], a["feedback"]) for a in answers2] == [(2, "solved")]
+
+
+async def test_asking_for_a_seat_after_an_answer_is_recorded_and_not_diverted(
+        hotline_service: Service, caller: AmiGateway) -> None:
+    """After an answer, 2 records "seat" and the call goes to the invoice queue, where a
+    seat answers: it walked self-service but is answered, not diverted."""
+    version, _ = await publish(hotline_service, Draft(
+        question="发票怎么查验真伪", answer="登录全国增值税发票查验平台。",
+        spoken="您可以登录全国增值税发票查验平台查验发票。", topic="invoice"))
+    await caller.set_global("SEAT_TALK_8001", "0.5")
+    try:
+        row, heard = await kb_call(hotline_service, caller,
+                                   key_of(hotline_service, version.entry_id), feedback="2")
+    finally:
+        await caller.set_global("SEAT_TALK_8001", "")
+    assert heard.answer_file == f"{version.entry_id}-v1-spoken"
+    assert (row.outcome, row.queue) == ("answered", "invoice")
+    assert row.self_service  # it walked the self-service menus: the flag stays
+    answers = await hotline_service.kb_line.store.answers_of(row.linkedid)
+    assert [(a["entry_id"], a["feedback"]) for a in answers] == [(version.entry_id, "seat")]

@@ -12,10 +12,10 @@ from tests.cli import REPO, hotline
 from tests.conftest import routing_for_tests
 
 
-def test_check_passes_the_shipped_dialplan() -> None:
+def test_check_passes_the_shipped_dialplan(tmp_path: Path) -> None:
     """`hotline check` passes the shipped dialplan with no error, warning only of
     unpublished years."""
-    res = hotline("check")
+    res = hotline("check", env={"HOTLINE_LEDGER_PATH": str(tmp_path / "none.sqlite3")})
     assert res.returncode == 0, res.stdout + res.stderr
     *warnings, note, summary = res.stdout.strip().splitlines()
     assert " 1 dialplan(s): 0 error(s), " in summary
