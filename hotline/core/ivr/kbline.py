@@ -87,17 +87,15 @@ class KbSnapshot:
 
     by_topic: Mapping[str, tuple[KbItem, ...]] = field(default_factory=dict)
     stamp: str = ""
-
-    @property
-    def by_id(self) -> Mapping[str, KbItem]:
-        return {i.entry_id: i for items in self.by_topic.values() for i in items}
+    by_id: Mapping[str, KbItem] = field(default_factory=dict)
 
     @classmethod
     def of(cls, items: list[KbItem], stamp: str = "") -> KbSnapshot:
         topics: dict[str, list[KbItem]] = {}
         for item in sorted(items, key=lambda i: i.entry_id):
             topics.setdefault(item.topic, []).append(item)
-        return cls({t: tuple(v) for t, v in topics.items()}, stamp)
+        return cls({t: tuple(v) for t, v in topics.items()}, stamp,
+                   {i.entry_id: i for i in items})
 
     def offered(self, topic: str, day: date | None, city: str | None,
                 limit: int = MAX_KEYS) -> tuple[KbItem, ...]:
@@ -108,24 +106,21 @@ class KbSnapshot:
         return tuple(found[:limit])
 
     def entry(self, entry_id: str, day: date | None, city: str | None) -> KbItem | None:
-        for items in self.by_topic.values():
-            for item in items:
-                if item.entry_id == entry_id:
-                    return item if item.offered(day, city) else None
-        return None
+        """The entry `entry_id` if it is offered on `day` to a caller of `city`."""
+        item = self.by_id.get(entry_id)
+        return item if item is not None and item.offered(day, city) else None
 
     def text_of(self, prompt: str) -> str | None:
         """What a `kb:` prompt says (for `hotline simulate`)."""
         name = prompt.removeprefix(KB_PROMPT)
-        for key, _ in KEY_WORDS.items():
+        for key in KEY_WORDS:
             if name == key_file(key):
                 return key_text(key)
-        for items in self.by_topic.values():
-            for item in items:
-                if name == question_file(item.entry_id, item.version):
-                    return item.question
-                if name == spoken_file(item.entry_id, item.version):
-                    return item.spoken
+        item = self.by_id.get(name.split("-v", 1)[0])
+        if item is not None and name == question_file(item.entry_id, item.version):
+            return item.question
+        if item is not None and name == spoken_file(item.entry_id, item.version):
+            return item.spoken
         return None
 
 
