@@ -87,7 +87,7 @@ def _text(value: Any, name: str, *, required: bool = False) -> str | None:
         if name != "source_number":
             raise ValueError(f"{name}: must be text, not the number {value!r}")
         value = str(value)
-    return value
+    return str(value)
 
 
 def draft_of(fields: Mapping[str, Any], *, csv_row: bool = False
@@ -167,7 +167,8 @@ def read_yaml(data: bytes, name: str) -> list[Row]:
         raise _refused([f"{doc.where(('entries',))}: entries: a list of entries"])
     if len(items) > MAX_ROWS:
         raise _refused([f"{name}: {len(items)} entries: at most {MAX_ROWS} in one file"])
-    rows, problems = [], []
+    rows: list[Row] = []
+    problems: list[str] = []
     for i, item in enumerate(items):
         line = doc.line_of(("entries", i))
         if not isinstance(item, dict):
@@ -208,7 +209,8 @@ def read_csv(data: bytes, name: str) -> list[Row]:
                 [f"column(s) {', '.join(dup)} twice"] if dup else [])
             raise _refused([f"{name}:1: header: {'; '.join(why)} (fields: "
                             f"{', '.join(FIELDS)})"])
-        rows, problems = [], []
+        rows: list[Row] = []
+        problems: list[str] = []
         start = reader.line_num + 1
         for cells in reader:
             line, start = start, reader.line_num + 1
