@@ -163,10 +163,10 @@ class KbDesk:
 
     async def _version(self, entry: str, version: int | None) -> tuple[Entry, Version]:
         found = await self.store.get(self.entry_id(entry))
-        return found, found.latest if version is None else self._number(found, version)
+        return found, found.latest if version is None else self.version_of(found, version)
 
     @staticmethod
-    def _number(entry: Entry, version: int) -> Version:
+    def version_of(entry: Entry, version: int) -> Version:
         try:
             return entry.version(version)
         except KbRuleError as exc:
