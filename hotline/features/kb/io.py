@@ -246,7 +246,7 @@ def read(data: bytes, name: str, fmt: str | None = None) -> list[Row]:
 # -- export ---------------------------------------------------------------------------
 
 
-def _record(v: Version) -> dict[str, Any]:
+def record(v: Version) -> dict[str, Any]:
     d = v.draft
     out: dict[str, Any] = {"question": d.question, "phrasings": list(d.phrasings),
                            "answer": d.answer, "spoken": d.spoken, "topic": d.topic,
@@ -265,7 +265,7 @@ def chosen(entries: Iterable[Entry], which: str = "latest") -> list[Version]:
 
 
 def to_yaml(versions: Iterable[Version]) -> str:
-    records = [{k: v for k, v in _record(x).items() if v is not None and v != []}
+    records = [{k: v for k, v in record(x).items() if v is not None and v != []}
                for x in versions]
     return yaml.safe_dump({"entries": records}, allow_unicode=True, sort_keys=False,
                           width=1000)
@@ -277,7 +277,7 @@ def to_csv(versions: Iterable[Version]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(FIELDS)
     for v in versions:
-        rec = _record(v)
+        rec = record(v)
         rec["phrasings"] = SEPARATOR.join(rec["phrasings"])
         writer.writerow(["" if rec[f] is None else
                          rec[f].isoformat() if isinstance(rec[f], date) else str(rec[f])
