@@ -41,6 +41,11 @@ async def test_draft_review_publish_and_search(bench: Bench) -> None:  # noqa: F
     assert [f["id"] for f in body["found"]] == ["KB-00001"]
     status, body = await as_(bench, p["liaison"], "GET", "/kb?expiring=1")
     assert [e["id"] for e in body["entries"]] == ["KB-00001"]
+    await as_(bench, p["seat"], "POST", "/kb", {**DRAFT, "question": "发票丢失怎么办"})
+    status, body = await as_(bench, p["seat"], "GET", "/kb?limit=1&offset=1")
+    assert ([e["id"] for e in body["entries"]], body["total"]) == (["KB-00002"], 2)
+    status, body = await as_(bench, p["seat"], "GET", "/kb?limit=501")
+    assert (status, body["error"]) == (400, "api-bad-query")
     status, body = await as_(bench, p["seat"], "POST", "/kb", {**DRAFT, "topic": "tariff"})
     assert (status, body["error"]) == (400, "kb-invalid")
     assert "not a dialplan topic" in body["message"]

@@ -61,7 +61,8 @@
       body.appendChild(row);
     }
     $("entries-empty").hidden = data.entries.length > 0;
-    $("list-count").textContent = "（" + data.entries.length + " 条）";
+    $("list-count").textContent = "（" + data.total + " 条" +
+      (data.total > data.entries.length ? "，显示前 " + data.entries.length + " 条" : "") + "）";
   }
 
   function fillChoices() {

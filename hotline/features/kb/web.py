@@ -48,7 +48,8 @@ WITHDRAW_FIELDS = {"reason": "string"}
 IMPORT_FIELDS = {"format": "string", "text": "string", "name": "string"}
 MAX_BODY = 200_000  # bytes of a draft (an answer is at most 20,000 characters)
 MAX_IMPORT_BODY = kbio.MAX_FILE * 2 + 10_000  # the file as JSON text (escapes)
-LIST_QUERY = ("status", "topic", "scope", "expiring")
+LIST_QUERY = ("status", "topic", "scope", "expiring", "limit", "offset")
+LIST_LIMIT = 500  # entries a page of the list shows at most (default 200)
 TYPES: Mapping[str, type] = {"string": str, "integer": int, "array": list}
 
 
@@ -111,6 +112,16 @@ def _flag(query: Mapping[str, str], key: str) -> bool:
     return value in ("1", "true")
 
 
+def _number(query: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
+    value = query.get(key)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or len(value) > 9 or not (
+            low <= int(value) <= high):
+        raise ApiBadQuery(f"{key} must be a whole number from {low} to {high}")
+    return int(value)
+
+
 def _draft_of(data: Mapping[str, Any]) -> Any:
     fields = {k: v for k, v in data.items() if k != "base"}
     _, draft, problems = kbio.draft_of(fields)
@@ -134,19 +145,21 @@ class KbPages:
 
     async def listing(self, request: web.Request, auth: Authenticated) -> Any:
         query = _query(request, LIST_QUERY)
+        limit = _number(query, "limit", 200, 1, LIST_LIMIT)
+        offset = _number(query, "offset", 0, 0, 10**7)
         entries = await self.desk.listing(
             auth.person, status=query.get("status") or None, topic=query.get("topic") or None,
             scope=query.get("scope") or None, expiring_soon=_flag(query, "expiring"))
-        return {"entries": [entry_view(e, versions=False) for e in entries],
-                "topics": dict(self.desk.topics()), "scopes": sorted(self.desk.scopes())}
+        return {"entries": [entry_view(e, versions=False)
+                            for e in entries[offset:offset + limit]],
+                "total": len(entries), "topics": dict(self.desk.topics()),
+                "scopes": sorted(self.desk.scopes())}
 
     async def search(self, request: web.Request, auth: Authenticated) -> Any:
         query = _query(request, ("q", "city", "limit"))
-        limit = query.get("limit", "10")
-        if not (limit.isascii() and limit.isdigit()) or not 1 <= int(limit) <= 50:
-            raise ApiBadQuery("limit must be a whole number from 1 to 50")
+        limit = _number(query, "limit", 10, 1, 50)
         found = await self.desk.search(auth.person, query.get("q", ""),
-                                       city=query.get("city") or None, limit=int(limit))
+                                       city=query.get("city") or None, limit=limit)
         return {"found": [{**version_view(f.version), "rank": round(f.rank, 3)}
                           for f in found]}
 
@@ -209,7 +222,8 @@ class KbPages:
         return [
             Route("GET", "/kb", self.listing, "knowledge-base entries by their newest "
                   "version: status, topic, scope, expiring=1 (ends by the end of next "
-                  "quarter)", permission="kb.read", query=LIST_QUERY),
+                  "quarter); limit (200, at most 500), offset; total: how many matched",
+                  permission="kb.read", query=LIST_QUERY),
             Route("GET", "/kb/search", self.search, "the published entries offered today "
                   "for q, the person's (or city's) local entries first; not audited",
                   permission="kb.read", query=("q", "city", "limit")),
