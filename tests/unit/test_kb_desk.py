@@ -220,3 +220,28 @@ def test_quarter_end_and_the_dialplans_topics() -> None:
     topics = topics_of(plans)
     assert set(topics) >= {"individual_income_tax", "social_insurance", "invoice",
                            "property_and_land", "other"}
+
+
+async def test_a_search_is_not_audited_and_its_text_is_not_logged(ledger: Ledger) -> None:
+    """A search adds no audit row and logs nothing of what was typed; a search by
+    someone without kb.read is refused."""
+    from structlog.testing import capture_logs
+
+    desk = desk_of(ledger)
+    await published(desk)
+
+    def audit_rows() -> int:
+        con = sqlite3.connect(ledger.path)
+        try:
+            return int(con.execute("SELECT COUNT(*) FROM audit").fetchone()[0])
+        finally:
+            con.close()
+
+    before = audit_rows()
+    with capture_logs() as logs:
+        found = await desk.search(SEAT, "纳税人张三的电子发票")
+    assert [f.version.entry_id for f in found] == ["KB-00001"]
+    assert audit_rows() == before
+    assert "张三" not in repr(logs)
+    with pytest.raises(KbNotAllowed):
+        await desk.search(Person("x", frozenset()), "电子发票")
