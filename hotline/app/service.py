@@ -189,7 +189,8 @@ class Service:
             orders=OrderSources(ledger, lambda: config().calendar, lambda: config().routing,
                                 clock, utc_now),
             board=lambda: self.web.status() if self.web is not None else None,
-            routing_loop=lambda: self.routing, phone=phone)
+            routing_loop=lambda: self.routing, phone=phone,
+            kb_publish=self.kb_line.on_publish)  # the line's spoken prompt, measured
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,

@@ -14,9 +14,12 @@ from tests.unit.test_accounts_cli import init, run
 
 
 def kb(ledger: Path, *args: str, user: str) -> Result:
+    # The line's prompts (built at publication) beside the ledger.
     return hotline("kb", *args, user=user,
                    env={"HOTLINE_LEDGER_PATH": str(ledger),
-                        "HOTLINE_ROUTING_PATH": str(REPO / "config" / "routing.yaml")})
+                        "HOTLINE_ROUTING_PATH": str(REPO / "config" / "routing.yaml"),
+                        "HOTLINE_PROMPTS_HOST_DIR": str(ledger.parent / "sounds"),
+                        "HOTLINE_PROMPTS_ASTERISK_DIR": "/sounds"})
 
 
 def people(tmp_path: Path) -> Path:
@@ -69,6 +72,30 @@ def test_draft_review_publish_search_and_refusals(tmp_path: Path) -> None:
     assert "own city" in res.stderr
     assert kb(ledger, "show", "KB-99999", user="os-li").stderr.startswith(
         "hotline: [kb-entry-unknown]")
+
+
+def test_publish_builds_the_lines_prompt_and_refuses_one_over_60_seconds(
+        tmp_path: Path) -> None:
+    """`kb publish` builds the entry's spoken prompt where the line plays it from; a
+    spoken answer that lasts over 60 s when read is refused (kb-prompt-too-long) and
+    stays reviewed, not published."""
+    ledger = people(tmp_path)
+    assert kb(ledger, *ADD, user="os-li").returncode == 0
+    assert kb(ledger, "review", "KB-00001", user="os-wang").returncode == 0
+    assert kb(ledger, "publish", "KB-00001", user="os-zhao").returncode == 0
+    assert (tmp_path / "sounds" / "_kb" / "KB-00001-v1-spoken.wav").is_file()
+    long_spoken = "纳税人可以登录电子税务局办理相关业务并如实申报。" * 9  # 207 characters
+    res = kb(ledger, "add", "--question", "很长的答复", "--answer", "a", "--spoken",
+             long_spoken, "--topic", "invoice", user="os-li")
+    assert res.returncode == 0, res.stderr
+    assert kb(ledger, "review", "KB-00002", user="os-wang").returncode == 0
+    res = kb(ledger, "publish", "KB-00002", user="os-zhao")
+    assert res.returncode == 1
+    assert "[kb-prompt-too-long]" in res.stderr
+    assert "超过 60 秒" in res.stderr
+    shown = kb(ledger, "show", "KB-00002", user="os-li").stdout
+    assert "已审核" in shown
+    assert "已发布" not in shown
 
 
 def test_edit_keeps_the_old_text_and_a_stale_base_is_refused(tmp_path: Path) -> None:

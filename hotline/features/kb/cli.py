@@ -56,8 +56,17 @@ PERMISSION = {"add": "kb.draft", "edit": "kb.draft", "review": "kb.review",
 
 def publish_hook(ctx: Context) -> OnPublish | None:
     """What `hotline kb publish` awaits before the ledger's publication: the line's spoken
-    prompt (features/kb/line.py's build_spoken, wired by the integrator); None: none."""
-    return None
+    prompt built in the folder the service plays it from (features/kb/line.py's
+    build_spoken), its duration measured: over 60 s refuses the publication."""
+    import asyncio
+
+    from hotline.features.kb.line import KB_FOLDER, build_spoken
+
+    async def build(version: Version) -> None:
+        folder = ctx.prompts().for_dialplan(KB_FOLDER).host_dir
+        await asyncio.to_thread(build_spoken, version, folder)
+
+    return build
 
 
 def _fields(cmd: argparse.ArgumentParser, *, new: bool) -> None:
