@@ -77,7 +77,7 @@ def _fields(cmd: argparse.ArgumentParser, *, new: bool) -> None:
     cmd.add_argument("--answer", required=new, type=free_text, metavar="TEXT",
                      help="the answer for seats")
     cmd.add_argument("--spoken", required=new, type=free_text, metavar="TEXT",
-                     help="the short answer the line reads (at most 220 characters)")
+                     help="the short answer the line reads (at most 170 characters)")
     cmd.add_argument("--topic", required=new, type=a_text,
                      help="a dialplan topic (invoice, individual_income_tax, ...)")
     cmd.add_argument("--scope", type=a_text,
