@@ -148,7 +148,7 @@
     $("d-question").focus();
   }
 
-  function count() { $("d-spoken-count").textContent = $("d-spoken").value.length + " / 220 字"; }
+  function count() { $("d-spoken-count").textContent = $("d-spoken").value.length + " / 170 字"; }
 
   async function save() {
     const body = {
