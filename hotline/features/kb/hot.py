@@ -1,0 +1,257 @@
+"""Hot topics (集中咨询的热点难点问题): the questions callers asked most in a period, from
+the seats' 台帐 entries (the question a seat wrote for each call) and the self-service
+choices (the knowledge-base answers the line played), grouped by the entry that answers
+them, and which of them have no entry yet.
+
+A 台帐 question belongs to an entry when the full-text search (words.match, the store's
+bm25) finds the entry and its score is at least MATCH_SHARE of the score the entry's own
+question gets when searched: bm25 has no absolute scale (it grows with the words of the
+query and shrinks with how common they are), so the threshold is relative to what the
+entry itself would score. The other questions are grouped by their normalised text
+(width folded, punctuation, spaces and a leading 请问 dropped).
+
+The work is one segmentation per distinct text (in a thread: jieba is CPU work, the event
+loop keeps serving) and one search per distinct text; see bench figures in the module's
+test (tests/unit/test_kb_hot.py) and the .DONE report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from hotline.features.kb import words as kb_words
+from hotline.ledger.errors import KbEntryUnknown
+from hotline.ledger.kb import KnowledgeBase
+from hotline.ledger.report import Report, consultation_texts, kb_choices, quarter_bounds
+from hotline.ledger.store import Ledger
+
+if TYPE_CHECKING:
+    from hotline.features.cli_support import Context, Subparsers
+
+MATCH_SHARE = 0.5  # of the entry's own question's bm25 score
+HOT_LIMIT = 20  # topics listed by default
+SEARCH_HITS = 5  # hits looked at per text (the best bm25 of them wins)
+SELF_HITS = 50  # hits looked at to find an entry's score for its own question
+_PUNCT = re.compile(r"[\W_]+", re.UNICODE)
+_COURTESY = ("请问", "你好", "您好", "咨询一下", "问一下")
+
+
+def normalised(text: str) -> str:
+    """The text two callers' questions are compared by: width folded (NFKC), lower case,
+    without punctuation and spaces, without a leading 请问/您好."""
+    out = _PUNCT.sub("", unicodedata.normalize("NFKC", text)).lower()
+    changed = True
+    while changed:
+        changed = False
+        for word in _COURTESY:
+            if out.startswith(word) and len(out) > len(word):
+                out, changed = out[len(word):], True
+    return out
+
+
+@dataclass
+class HotTopic:
+    """One question callers asked: an entry's (entry_id) or a text with no entry."""
+
+    question: str
+    entry_id: str | None
+    seat_entries: int = 0  # 台帐 entries that asked it
+    self_service: int = 0  # the line's answers with the entry
+    examples: list[str] = field(default_factory=list)  # up to 3 texts as the seats typed
+
+    @property
+    def count(self) -> int:
+        return self.seat_entries + self.self_service
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "count": self.count, "has_entry": self.entry_id is not None}
+
+
+@dataclass(frozen=True)
+class HotTopics:
+    start: datetime
+    end: datetime
+    texts: int  # 台帐 questions read
+    choices: int  # self-service answers read
+    topics: list[HotTopic]  # most asked first (all of them; callers cut)
+
+    def top(self, limit: int = HOT_LIMIT) -> list[HotTopic]:
+        return self.topics[:limit]
+
+    def without_entry(self, limit: int = HOT_LIMIT) -> list[HotTopic]:
+        return [t for t in self.topics if t.entry_id is None][:limit]
+
+
+class _Matcher:
+    """Finds the entry a text belongs to (or None), remembering each entry's own score."""
+
+    def __init__(self, kb: KnowledgeBase, share: float) -> None:
+        self.kb = kb
+        self.share = share
+        self.own: dict[str, float | None] = {}
+        self.questions: dict[str, str] = {}
+
+    async def question(self, entry_id: str) -> str | None:
+        if entry_id not in self.questions:
+            try:
+                entry = await self.kb.get(entry_id)
+            except KbEntryUnknown:
+                return None
+            shown = entry.live_version or entry.latest
+            self.questions[entry_id] = shown.draft.question
+        return self.questions[entry_id]
+
+    async def own_score(self, entry_id: str) -> float | None:
+        """The bm25 score of the entry for its own question (negative: lower is better)."""
+        if entry_id not in self.own:
+            question = await self.question(entry_id)
+            score = None
+            if question is not None:
+                query = await asyncio.to_thread(kb_words.match, question)
+                for hit in await self.kb.search(query, limit=SELF_HITS):
+                    if hit.entry_id == entry_id:
+                        score = hit.rank
+                        break
+            self.own[entry_id] = score
+        return self.own[entry_id]
+
+    async def entry_of(self, query: str) -> str | None:
+        hits = await self.kb.search(query, limit=SEARCH_HITS) if query else []
+        if not hits:
+            return None
+        best = min(hits, key=lambda h: h.rank)
+        own = await self.own_score(best.entry_id)
+        if own is None or own >= 0:
+            return None
+        return best.entry_id if best.rank / own >= self.share else None
+
+
+async def hot_topics(ledger: Ledger, start: datetime, end: datetime, *,
+                     share: float = MATCH_SHARE) -> HotTopics:
+    """The questions asked in [start, end), most asked first (ties: by question)."""
+    texts = await consultation_texts(ledger, start, end)
+    choices = await kb_choices(ledger, start, end)
+    counted: Counter[str] = Counter()
+    typed: dict[str, list[str]] = {}
+    for text, _topic in texts:
+        key = normalised(text)
+        if not key:
+            continue
+        counted[key] += 1
+        seen = typed.setdefault(key, [])
+        if len(seen) < 3 and text.strip() not in seen:
+            seen.append(text.strip())
+    distinct = list(counted)
+    queries = await asyncio.to_thread(
+        lambda: [kb_words.match(typed[key][0]) for key in distinct])
+    matcher = _Matcher(KnowledgeBase(ledger), share)
+    topics: dict[str, HotTopic] = {}  # "kb:ID" or "text:NORMALISED"
+    for key, query in zip(distinct, queries, strict=True):
+        entry_id = await matcher.entry_of(query)
+        if entry_id is None:
+            topic = topics.setdefault(f"text:{key}", HotTopic(typed[key][0], None))
+        else:
+            topic = topics.setdefault(f"kb:{entry_id}", HotTopic(
+                await matcher.question(entry_id) or typed[key][0], entry_id))
+        topic.seat_entries += counted[key]
+        for example in typed[key]:
+            if len(topic.examples) < 3 and example not in topic.examples:
+                topic.examples.append(example)
+    for entry_id, answers in choices.items():
+        question = await matcher.question(entry_id)
+        topic = topics.setdefault(f"kb:{entry_id}", HotTopic(question or entry_id,
+                                                              entry_id))
+        topic.self_service += answers
+    ordered = sorted(topics.values(), key=lambda t: (-t.count, t.entry_id is not None,
+                                                      t.question))
+    return HotTopics(start, end, len(texts), sum(choices.values()), ordered)
+
+
+async def fill_report(ledger: Ledger, report: Report, limit: int = HOT_LIMIT) -> Report:
+    """`report` with its hot-topics section (the quarter's most asked questions)."""
+    start, end = quarter_bounds(report.quarter)
+    found = await hot_topics(ledger, start, end)
+    report.hot_topics = [t.as_dict() for t in found.top(limit)]
+    return report
+
+
+# -- `hotline kb hot` ----------------------------------------------------------------
+
+def register(sub: Subparsers) -> None:
+    """`hot` under `hotline kb` (the integrator hangs it there)."""
+    from hotline.features.cli_support import a_date, a_limit, a_quarter
+
+    hot = sub.add_parser("hot", help="集中咨询的热点难点问题: the questions asked most in a "
+                                     "period, and which have no entry yet")
+    when = hot.add_mutually_exclusive_group(required=True)
+    when.add_argument("--quarter", type=a_quarter, help="e.g. 2026Q4")
+    when.add_argument("--from", dest="start", type=a_date, metavar="DATE",
+                      help="first day (Beijing time), with --to")
+    hot.add_argument("--to", dest="end", type=a_date, metavar="DATE",
+                     help="last day, included (with --from)")
+    hot.add_argument("--limit", type=a_limit, default=HOT_LIMIT,
+                     help=f"topics listed (default {HOT_LIMIT})")
+    hot.add_argument("--missing", action="store_true",
+                     help="only the questions no entry answers yet")
+    hot.add_argument("--json", action="store_true", help="JSON instead of a table")
+    hot.set_defaults(handler=cmd_hot)
+
+
+def period(args: argparse.Namespace) -> tuple[datetime, datetime]:
+    from hotline.common.clock import CHINA
+    from hotline.common.errors import BadDates
+
+    if args.quarter is not None:
+        if args.end is not None:
+            raise BadDates(["--to goes with --from, not with --quarter"])
+        return quarter_bounds(args.quarter)
+    if args.end is None:
+        raise BadDates(["--from needs --to (the last day, included)"])
+    if args.end < args.start:
+        raise BadDates([f"--to {args.end} is before --from {args.start}"])
+    start = datetime.combine(args.start, datetime.min.time(), CHINA)
+    end = datetime.combine(args.end, datetime.min.time(), CHINA) + timedelta(days=1)
+    return start, end
+
+
+def cmd_hot(args: argparse.Namespace, ctx: Context) -> int:
+    from hotline.features.accounts.identity import acting
+    from hotline.features.cli_support import existing_ledger, print_table, write_out
+
+    start, end = period(args)
+    acting(ctx, "kb.read", "kb hot")
+    path = existing_ledger(ctx)
+
+    async def go() -> HotTopics:
+        async with await Ledger.open(path) as ledger:
+            return await hot_topics(ledger, start, end)
+
+    found = asyncio.run(go())
+    shown = found.without_entry(args.limit) if args.missing else found.top(args.limit)
+    if args.json:
+        write_out(json.dumps({"from": start.date().isoformat(),
+                              "to": (end - timedelta(days=1)).date().isoformat(),
+                              "texts": found.texts, "choices": found.choices,
+                              "topics": [t.as_dict() for t in shown]},
+                             ensure_ascii=False, indent=2) + "\n")
+        return 0
+    last = (end - timedelta(days=1)).date()
+    print(f"{start.date()} 至 {last}：台帐问题 {found.texts} 条，自助服务选择 "
+          f"{found.choices} 次")
+    if not shown:
+        print("（无）")
+        return 0
+    print_table([("次数", "台帐", "自助", "知识条目", "问题"),
+                 *[(str(t.count), str(t.seat_entries), str(t.self_service),
+                    t.entry_id or "无（待补充）", t.question) for t in shown]])
+    missing = len([t for t in found.topics if t.entry_id is None])
+    print(f"尚无知识条目的问题：{missing} 个")
+    return 0
