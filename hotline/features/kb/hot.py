@@ -3,8 +3,9 @@ the seats' 台帐 entries (the question a seat wrote for each call) and the self
 choices (the knowledge-base answers the line played), grouped by the entry that answers
 them, and which of them have no entry yet.
 
-A 台帐 question belongs to an entry when the full-text search (words.match, the store's
-bm25) finds the entry and its score is at least MATCH_SHARE of the score the entry's own
+A 台帐 question belongs to an entry when the full-text search (words.match, bm25 over
+the index of live entries with the store's field weights, hotline.ledger.report's
+best_entries) finds the entry and its score is at least MATCH_SHARE of the score the entry's own
 question gets when searched: bm25 has no absolute scale (it grows with the words of the
 query and shrinks with how common they are), so the threshold is relative to what the
 entry itself would score. The other questions are grouped by their normalised text
@@ -28,9 +29,15 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from hotline.features.kb import words as kb_words
-from hotline.ledger.errors import KbEntryUnknown
-from hotline.ledger.kb import KnowledgeBase
-from hotline.ledger.report import Report, consultation_texts, kb_choices, quarter_bounds
+from hotline.ledger.report import (
+    Report,
+    best_entries,
+    consultation_texts,
+    kb_choices,
+    kb_questions,
+    own_score,
+    quarter_bounds,
+)
 from hotline.ledger.store import Ledger
 
 if TYPE_CHECKING:
@@ -40,8 +47,7 @@ if TYPE_CHECKING:
 # (0.5 took 发票丢了怎么办 for 电子发票如何开具 on a small set).
 MATCH_SHARE = 0.6
 HOT_LIMIT = 20  # topics listed by default
-SEARCH_HITS = 5  # hits looked at per text (the best bm25 of them wins)
-SELF_HITS = 50  # hits looked at to find an entry's score for its own question
+SEARCH_HITS = 1  # the best bm25 hit is the candidate entry
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 _COURTESY = ("请问", "你好", "您好", "咨询一下", "问一下")
 
@@ -95,45 +101,30 @@ class HotTopics:
 class _Matcher:
     """Finds the entry a text belongs to (or None), remembering each entry's own score."""
 
-    def __init__(self, kb: KnowledgeBase, share: float) -> None:
-        self.kb = kb
+    def __init__(self, ledger: Ledger, share: float) -> None:
+        self.ledger = ledger
         self.share = share
         self.own: dict[str, float | None] = {}
         self.questions: dict[str, str] = {}
 
-    async def question(self, entry_id: str) -> str | None:
-        if entry_id not in self.questions:
-            try:
-                entry = await self.kb.get(entry_id)
-            except KbEntryUnknown:
-                return None
-            shown = entry.live_version or entry.latest
-            self.questions[entry_id] = shown.draft.question
-        return self.questions[entry_id]
-
     async def own_score(self, entry_id: str) -> float | None:
         """The bm25 score of the entry for its own question (negative: lower is better)."""
         if entry_id not in self.own:
-            question = await self.question(entry_id)
-            score = None
-            if question is not None:
-                query = await asyncio.to_thread(kb_words.match, question)
-                for hit in await self.kb.search(query, limit=SELF_HITS):
-                    if hit.entry_id == entry_id:
-                        score = hit.rank
-                        break
-            self.own[entry_id] = score
+            found = await own_score(self.ledger, entry_id)
+            if found is not None:
+                self.questions[entry_id] = found[0]
+            self.own[entry_id] = found[1] if found is not None else None
         return self.own[entry_id]
 
     async def entry_of(self, query: str) -> str | None:
-        hits = await self.kb.search(query, limit=SEARCH_HITS) if query else []
+        hits = await best_entries(self.ledger, query, SEARCH_HITS)
         if not hits:
             return None
-        best = min(hits, key=lambda h: h.rank)
-        own = await self.own_score(best.entry_id)
+        entry_id, rank = hits[0]
+        own = await self.own_score(entry_id)
         if own is None or own >= 0:
             return None
-        return best.entry_id if best.rank / own >= self.share else None
+        return entry_id if rank / own >= self.share else None
 
 
 async def hot_topics(ledger: Ledger, start: datetime, end: datetime, *,
@@ -154,7 +145,7 @@ async def hot_topics(ledger: Ledger, start: datetime, end: datetime, *,
     distinct = list(counted)
     queries = await asyncio.to_thread(
         lambda: [kb_words.match(typed[key][0]) for key in distinct])
-    matcher = _Matcher(KnowledgeBase(ledger), share)
+    matcher = _Matcher(ledger, share)
     topics: dict[str, HotTopic] = {}  # "kb:ID" or "text:NORMALISED"
     for key, query in zip(distinct, queries, strict=True):
         entry_id = await matcher.entry_of(query)
@@ -162,14 +153,15 @@ async def hot_topics(ledger: Ledger, start: datetime, end: datetime, *,
             topic = topics.setdefault(f"text:{key}", HotTopic(typed[key][0], None))
         else:
             topic = topics.setdefault(f"kb:{entry_id}", HotTopic(
-                await matcher.question(entry_id) or typed[key][0], entry_id))
+                matcher.questions.get(entry_id, entry_id), entry_id))
         topic.seat_entries += counted[key]
         for example in typed[key]:
             if len(topic.examples) < 3 and example not in topic.examples:
                 topic.examples.append(example)
+    # the entries answered by the line (a withdrawn one too: it was asked)
+    asked = await kb_questions(ledger, [i for i in choices if f"kb:{i}" not in topics])
     for entry_id, answers in choices.items():
-        question = await matcher.question(entry_id)
-        topic = topics.setdefault(f"kb:{entry_id}", HotTopic(question or entry_id,
+        topic = topics.setdefault(f"kb:{entry_id}", HotTopic(asked.get(entry_id, entry_id),
                                                               entry_id))
         topic.self_service += answers
     ordered = sorted(topics.values(), key=lambda t: (-t.count, t.entry_id is not None,
