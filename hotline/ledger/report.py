@@ -394,41 +394,14 @@ async def interval_figures(ledger: Ledger, day: date, minutes: int,
 
 
 # -- the hot topics' searches (hotline.features.kb.hot) ---------------------------------
-# Plain bm25 over the index of live entries, without the scope ordering and joins of
-# KnowledgeBase.search (5x faster at 10,000 entries: 4.8 ms a query instead of 23.5 ms):
-# a province-wide count wants the best text match whatever the entry's city.
 
-HOT_WEIGHTS = "0, 10, 6, 1"  # entry_id, question, phrasings, answer: the store's search
-
-
-async def best_entries(ledger: Ledger, match: str, limit: int = 5) -> list[tuple[str, float]]:
-    """The live entries matching the FTS5 query `match`, best bm25 first (negative:
-    lower is better): (entry id, score)."""
-    if not match.strip():
-        return []
+async def kb_index(ledger: Ledger) -> list[tuple[str, str, str, str]]:
+    """The full-text index of the live entries: (entry id, the words of its question,
+    of its other phrasings, of its answer), each field's words separated by spaces."""
     async with ledger.db.execute(
-            f"SELECT entry_id, bm25(kb_fts, {HOT_WEIGHTS}) AS r FROM kb_fts WHERE kb_fts "
-            "MATCH ? ORDER BY r LIMIT ?", (match, limit)) as cur:
-        return [(str(i), float(r)) for i, r in await cur.fetchall()]
-
-
-async def own_score(ledger: Ledger, entry_id: str) -> tuple[str, float] | None:
-    """The entry's question (as published) and the bm25 score the entry gets when its
-    own question's indexed words are the query; None: not in the index (not live)."""
-    async with ledger.db.execute(
-            "SELECT f.question, v.question FROM kb_fts f JOIN kb_entries e ON e.id = "
-            "f.entry_id JOIN kb_versions v ON v.entry_id = e.id AND v.version = e.live "
-            "WHERE f.entry_id = ?", (entry_id,)) as cur:
-        row = await cur.fetchone()
-    if row is None or not str(row[0]).split():
-        return None
-    match = " OR ".join('"' + w.replace('"', '""') + '"'
-                        for w in dict.fromkeys(str(row[0]).split()))
-    async with ledger.db.execute(
-            f"SELECT bm25(kb_fts, {HOT_WEIGHTS}) FROM kb_fts WHERE kb_fts MATCH ? AND "
-            "entry_id = ?", (match, entry_id)) as cur:
-        found = await cur.fetchone()
-    return (str(row[1]), float(found[0])) if found is not None else None
+            "SELECT entry_id, question, phrasings, answer FROM kb_fts ORDER BY entry_id") as cur:
+        return [(str(i), str(q or ""), str(p or ""), str(a or ""))
+                for i, q, p, a in await cur.fetchall()]
 
 
 async def kb_questions(ledger: Ledger, ids: list[str]) -> dict[str, str]:

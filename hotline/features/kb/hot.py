@@ -3,17 +3,17 @@ the seats' 台帐 entries (the question a seat wrote for each call) and the self
 choices (the knowledge-base answers the line played), grouped by the entry that answers
 them, and which of them have no entry yet.
 
-A 台帐 question belongs to an entry when the full-text search (words.match, bm25 over
-the index of live entries with the store's field weights, hotline.ledger.report's
-best_entries) finds the entry and its score is at least MATCH_SHARE of the score the entry's own
-question gets when searched: bm25 has no absolute scale (it grows with the words of the
-query and shrinks with how common they are), so the threshold is relative to what the
-entry itself would score. The other questions are grouped by their normalised text
+A 台帐 question belongs to an entry when the search (words.match's words, bm25 over the
+index of live entries as FTS5 scores it, with the store's field weights: `Scorer`) finds
+the entry and its score is at least MATCH_SHARE of the score the entry gets for its own
+question: bm25 has no absolute scale (it grows with the words
+of the query and shrinks with how common they are), so the threshold is relative to what
+the entry itself would score. The other questions are grouped by their normalised text
 (width folded, punctuation, spaces and a leading 请问 dropped).
 
-The work is one segmentation per distinct text (in a thread: jieba is CPU work, the event
-loop keeps serving) and one search per distinct text; see bench figures in the module's
-test (tests/unit/test_kb_hot.py) and the .DONE report.
+The work is one read of the index, then one segmentation and one in-memory bm25 sum per
+distinct text, in a thread (CPU work: the event loop keeps serving); bench/kb_hot.py
+times a quarter of 20,000 texts against 10,000 entries.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import math
 import re
 import unicodedata
 from collections import Counter
@@ -31,11 +32,10 @@ from typing import TYPE_CHECKING, Any
 from hotline.features.kb import words as kb_words
 from hotline.ledger.report import (
     Report,
-    best_entries,
     consultation_texts,
     kb_choices,
+    kb_index,
     kb_questions,
-    own_score,
     quarter_bounds,
 )
 from hotline.ledger.store import Ledger
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 # (0.5 took 发票丢了怎么办 for 电子发票如何开具 on a small set).
 MATCH_SHARE = 0.6
 HOT_LIMIT = 20  # topics listed by default
-SEARCH_HITS = 1  # the best bm25 hit is the candidate entry
 _PUNCT = re.compile(r"[\W_]+", re.UNICODE)
 _COURTESY = ("请问", "你好", "您好", "咨询一下", "问一下")
 
@@ -98,33 +97,80 @@ class HotTopics:
         return [t for t in self.topics if t.entry_id is None][:limit]
 
 
-class _Matcher:
-    """Finds the entry a text belongs to (or None), remembering each entry's own score."""
+class Scorer:
+    """bm25 as FTS5 computes it for the knowledge base's index (k1 1.2, b 0.75, the
+    store's field weights: question 10, phrasings 6, answer 1), over the index's words
+    held in memory: the contribution of each word to each entry's score does not depend
+    on the query, so it is computed once, and a query's score is a sum. (One FTS5 query a
+    text costs 5-30 ms at 10,000 entries, most of it bm25 called for every row that has
+    a common word; a quarter's 10,000 distinct texts took minutes.) Scores here are
+    positive: higher is better."""
 
-    def __init__(self, ledger: Ledger, share: float) -> None:
-        self.ledger = ledger
-        self.share = share
-        self.own: dict[str, float | None] = {}
-        self.questions: dict[str, str] = {}
+    K1 = 1.2
+    B = 0.75
+    WEIGHTS = (10.0, 6.0, 1.0)
 
-    async def own_score(self, entry_id: str) -> float | None:
-        """The bm25 score of the entry for its own question (negative: lower is better)."""
-        if entry_id not in self.own:
-            found = await own_score(self.ledger, entry_id)
-            if found is not None:
-                self.questions[entry_id] = found[0]
-            self.own[entry_id] = found[1] if found is not None else None
-        return self.own[entry_id]
+    def __init__(self, rows: list[tuple[str, str, str, str]]) -> None:
+        count = len(rows)
+        freq: dict[str, dict[str, float]] = {}  # word -> entry -> weighted frequency
+        sizes: dict[str, int] = {}
+        self.questions: dict[str, tuple[str, ...]] = {}
+        for entry_id, *fields in rows:
+            size = 0
+            for weight, text in zip(self.WEIGHTS, fields, strict=True):
+                tokens = text.split()
+                size += len(tokens)
+                for token in tokens:
+                    found = freq.setdefault(token, {})
+                    found[entry_id] = found.get(entry_id, 0.0) + weight
+            sizes[entry_id] = size
+            self.questions[entry_id] = tuple(dict.fromkeys(fields[0].split()))
+        average = sum(sizes.values()) / count if count else 1.0
+        self.part: dict[str, dict[str, float]] = {}
+        for token, entries in freq.items():
+            idf = math.log((count - len(entries) + 0.5) / (len(entries) + 0.5))
+            idf = idf if idf > 0 else 1e-6
+            self.part[token] = {
+                e: idf * f * (self.K1 + 1) / (f + self.K1 * (1 - self.B + self.B * sizes[e]
+                                                             / average))
+                for e, f in entries.items()}
 
-    async def entry_of(self, query: str) -> str | None:
-        hits = await best_entries(self.ledger, query, SEARCH_HITS)
-        if not hits:
+    def best(self, terms: list[str]) -> tuple[str, float] | None:
+        """The entry scoring highest for `terms` (each counted once), and its score."""
+        scores: dict[str, float] = {}
+        for term in dict.fromkeys(terms):
+            for entry_id, part in self.part.get(term, {}).items():
+                scores[entry_id] = scores.get(entry_id, 0.0) + part
+        if not scores:
             return None
-        entry_id, rank = hits[0]
-        own = await self.own_score(entry_id)
-        if own is None or own >= 0:
+        entry_id = min(scores, key=lambda e: (-scores[e], e))
+        return entry_id, scores[entry_id]
+
+    def own(self, entry_id: str) -> float:
+        """The entry's score for its own question."""
+        return sum(self.part[t][entry_id] for t in self.questions.get(entry_id, ()))
+
+    def entry_of(self, terms: list[str], share: float) -> str | None:
+        found = self.best(terms)
+        if found is None:
             return None
-        return entry_id if rank / own >= self.share else None
+        own = self.own(found[0])
+        return found[0] if own > 0 and found[1] / own >= share else None
+
+
+_PHRASE = re.compile(r'"((?:[^"]|"")*)"')
+
+
+def terms_of(query: str) -> list[str]:
+    """The words of an FTS5 query built by words.match (its quoted phrases, synonyms
+    included, whatever the operators between them)."""
+    return [w for phrase in _PHRASE.findall(query) for w in phrase.replace('""', '"').split()]
+
+
+def _entries_of(rows: list[tuple[str, str, str, str]], texts: list[str],
+                share: float) -> list[str | None]:
+    scorer = Scorer(rows)
+    return [scorer.entry_of(terms_of(kb_words.match(t)), share) for t in texts]
 
 
 async def hot_topics(ledger: Ledger, start: datetime, end: datetime, *,
@@ -143,25 +189,26 @@ async def hot_topics(ledger: Ledger, start: datetime, end: datetime, *,
         if len(seen) < 3 and text.strip() not in seen:
             seen.append(text.strip())
     distinct = list(counted)
-    queries = await asyncio.to_thread(
-        lambda: [kb_words.match(typed[key][0]) for key in distinct])
-    matcher = _Matcher(ledger, share)
+    rows = await kb_index(ledger)
+    # jieba and the scoring are CPU work: in a thread, the event loop keeps serving
+    found = await asyncio.to_thread(_entries_of, rows, [typed[k][0] for k in distinct],
+                                    share)
+    questions = await kb_questions(ledger, sorted({e for e in found if e is not None}
+                                                  | set(choices)))
     topics: dict[str, HotTopic] = {}  # "kb:ID" or "text:NORMALISED"
-    for key, query in zip(distinct, queries, strict=True):
-        entry_id = await matcher.entry_of(query)
+    for key, entry_id in zip(distinct, found, strict=True):
         if entry_id is None:
             topic = topics.setdefault(f"text:{key}", HotTopic(typed[key][0], None))
         else:
             topic = topics.setdefault(f"kb:{entry_id}", HotTopic(
-                matcher.questions.get(entry_id, entry_id), entry_id))
+                questions.get(entry_id, entry_id), entry_id))
         topic.seat_entries += counted[key]
         for example in typed[key]:
             if len(topic.examples) < 3 and example not in topic.examples:
                 topic.examples.append(example)
     # the entries answered by the line (a withdrawn one too: it was asked)
-    asked = await kb_questions(ledger, [i for i in choices if f"kb:{i}" not in topics])
     for entry_id, answers in choices.items():
-        topic = topics.setdefault(f"kb:{entry_id}", HotTopic(asked.get(entry_id, entry_id),
+        topic = topics.setdefault(f"kb:{entry_id}", HotTopic(questions.get(entry_id, entry_id),
                                                               entry_id))
         topic.self_service += answers
     ordered = sorted(topics.values(), key=lambda t: (-t.count, t.entry_id is not None,
