@@ -161,3 +161,26 @@ def test_the_hot_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
         ("车船税在哪里交？", 3, False), ("契税减免政策", 1, False)]
     with pytest.raises(BadDates, match="--to 2026-10-01 is before --from 2026-12-31"):
         _hot(ctx, "--from", "2026-12-31", "--to", "2026-10-01")
+
+
+async def test_the_scorer_is_fts5s_bm25(tmp_path: Path) -> None:
+    """The in-memory scorer gives the entries the scores FTS5's bm25 gives them (with the
+    store's weights), so the hot topics match as the search would."""
+    from hotline.features.kb.hot import Scorer, terms_of
+    from hotline.features.kb.words import match
+    from hotline.ledger.report import kb_index
+
+    await seeded(tmp_path / "ledger.sqlite3")
+    ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
+    scorer = Scorer(await kb_index(ledger))
+    for text in ("请问个人所得税汇算在哪里办理？", "电子发票怎么开", "社保费交不上怎么办"):
+        async with ledger.db.execute(
+                "SELECT entry_id, bm25(kb_fts, 0, 10, 6, 1) FROM kb_fts WHERE kb_fts MATCH ? "
+                "ORDER BY 2, 1 LIMIT 1", (match(text),)) as cur:
+            fts = await cur.fetchone()
+        assert fts is not None
+        best = scorer.best(terms_of(match(text)))
+        assert best is not None
+        assert best[0] == fts[0]
+        assert best[1] == pytest.approx(-fts[1], rel=1e-6)
+    await ledger.close()
