@@ -25,9 +25,9 @@ from hotline.core.calls.tracking import Call, CallState, EndReason
 from hotline.core.calls.tracking import Outcome as CallOutcome
 from hotline.core.kb import Draft
 from hotline.features.kb import words
-from hotline.features.kb.hot import hot_topics, normalised
+from hotline.features.kb.hot import MATCH_SHARE, entries_of, hot_topics, normalised
 from hotline.ledger.kb import KnowledgeBase
-from hotline.ledger.report import quarter_bounds
+from hotline.ledger.report import kb_index, quarter_bounds
 from hotline.ledger.store import Ledger, iso
 
 TITLE = "Hot topics over a quarter: 20,000 台帐 questions against 10,000 entries"
@@ -64,27 +64,31 @@ def entry_questions() -> list[str]:
     return found[:ENTRIES]
 
 
-def seat_texts(questions: list[str], rng: random.Random) -> list[str]:
-    out = []
+def labelled_texts(questions: list[str],
+                   rng: random.Random) -> list[tuple[str, int | None]]:
+    """The texts, each with the index of the question it was drawn from (None: none)."""
+    out: list[tuple[str, int | None]] = []
     for _ in range(TEXTS):
         if rng.random() < 1 / 3:
-            out.append(rng.choice(OTHER) + rng.choice(["", "？", "，请问在哪里问", "怎么办"]))
+            out.append((rng.choice(OTHER) + rng.choice(["", "？", "，请问在哪里问", "怎么办"]),
+                        None))
             continue
-        q = rng.choice(questions)
+        index = rng.randrange(len(questions))
+        q = questions[index]
         who, rest = q.split("的", 1)
         form = rng.randrange(4)
         if form == 0:
-            out.append(q)
+            out.append((q, index))
         elif form == 1:
-            out.append(f"请问，{q}？")
+            out.append((f"请问，{q}？", index))
         elif form == 2:
-            out.append(f"{who}{rest}")
+            out.append((f"{who}{rest}", index))
         else:
-            out.append(f"咨询{rest}（{who}）")
+            out.append((f"咨询{rest}（{who}）", index))
     return out
 
 
-async def build(path: Path) -> tuple[Ledger, list[str]]:
+async def build(path: Path) -> tuple[Ledger, list[tuple[str, int | None]], list[str]]:
     ledger = await Ledger.open(path)
     kb = KnowledgeBase(ledger)
     questions = entry_questions()
@@ -96,7 +100,8 @@ async def build(path: Path) -> tuple[Ledger, list[str]]:
         await db.execute("UPDATE kb_entries SET live = 1")
     await kb.reindex({i: words.indexed(d) for i, d in zip(ids, drafts, strict=True)})
     rng = random.Random(12366)
-    texts = seat_texts(questions, rng)
+    labelled = labelled_texts(questions, rng)
+    texts = [t for t, _ in labelled]
     calls = [Call(f"H{i}", "c", f"H{i}", None, None, CallState.ENDED,
                   T0 + timedelta(seconds=i * 300), ended_at=T0 + timedelta(seconds=i * 300
                                                                               + 120),
@@ -115,12 +120,13 @@ async def build(path: Path) -> tuple[Ledger, list[str]]:
             "INSERT INTO call_kb (linkedid, entry_id, version, at) VALUES (?, ?, 1, ?)",
             [(f"H{i}", rng.choice(ids), iso(T0 + timedelta(seconds=i * 300)))
              for i in range(TEXTS)])
-    return ledger, texts
+    return ledger, labelled, ids
 
 
 async def measure() -> Outcome:
     with tempfile.TemporaryDirectory() as folder:
-        ledger, texts = await build(Path(folder) / "ledger.sqlite3")
+        ledger, labelled, ids = await build(Path(folder) / "ledger.sqlite3")
+        texts = [t for t, _ in labelled]
         try:
             words.words("预热")  # jieba's dictionary, loaded once per process
             start = time.perf_counter()
@@ -129,10 +135,16 @@ async def measure() -> Outcome:
             start = time.perf_counter()
             found = await hot_topics(ledger, *quarter_bounds("2026Q4"))
             took = time.perf_counter() - start
+            # how right the grouping is (not timed): each text's entry against its label
+            entries = entries_of(await kb_index(ledger), texts, MATCH_SHARE)
         finally:
             await ledger.close()
     matched = sum(t.seat_entries for t in found.topics if t.entry_id is not None)
     met = took <= TARGET_SECONDS
+    drawn = [(e, ids[i]) for e, (_, i) in zip(entries, labelled, strict=True) if i is not None]
+    right = sum(e == want for e, want in drawn)
+    none_drawn = sum(e is None for e, _ in drawn)
+    outside = [e for e, (_, i) in zip(entries, labelled, strict=True) if i is None]
     rows = [
         [f"hot_topics(), {TEXTS:,} texts, {ENTRIES:,} entries", f"{took:.1f} s",
          f"{baseline * 1000:.0f} ms", ratio(took, baseline), f"≤ {TARGET_SECONDS:g} s",
@@ -142,7 +154,12 @@ async def measure() -> Outcome:
     notes = [f"{baseline_groups:,} distinct normalised texts; {len(found.topics):,} topics; "
              f"{matched:,} of {found.texts:,} texts matched to an entry "
              f"(about {TEXTS * 2 // 3:,} were drawn from entries); "
-             f"{found.choices:,} self-service answers."]
+             f"{found.choices:,} self-service answers.",
+             f"Grouping (MATCH_SHARE {MATCH_SHARE}): of {len(drawn):,} texts drawn from an "
+             f"entry, {right:,} counted for it ({right / len(drawn):.1%}), {none_drawn:,} "
+             f"for none, {len(drawn) - right - none_drawn:,} for another entry; of "
+             f"{len(outside):,} texts from outside the knowledge base, "
+             f"{sum(e is not None for e in outside):,} counted for an entry."]
     return Outcome(["measure", "hotline", "baseline (normalised text only)",
                     "hotline / baseline", "target", "met"], rows, notes, targets_met=met)
 

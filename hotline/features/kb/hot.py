@@ -167,7 +167,7 @@ def terms_of(query: str) -> list[str]:
     return [w for phrase in _PHRASE.findall(query) for w in phrase.replace('""', '"').split()]
 
 
-def _entries_of(rows: list[tuple[str, str, str, str]], texts: list[str],
+def entries_of(rows: list[tuple[str, str, str, str]], texts: list[str],
                 share: float) -> list[str | None]:
     scorer = Scorer(rows)
     return [scorer.entry_of(terms_of(kb_words.match(t)), share) for t in texts]
@@ -191,7 +191,7 @@ async def hot_topics(ledger: Ledger, start: datetime, end: datetime, *,
     distinct = list(counted)
     rows = await kb_index(ledger)
     # jieba and the scoring are CPU work: in a thread, the event loop keeps serving
-    found = await asyncio.to_thread(_entries_of, rows, [typed[k][0] for k in distinct],
+    found = await asyncio.to_thread(entries_of, rows, [typed[k][0] for k in distinct],
                                     share)
     questions = await kb_questions(ledger, sorted({e for e in found if e is not None}
                                                   | set(choices)))
