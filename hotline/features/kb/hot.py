@@ -175,7 +175,8 @@ def entries_of(rows: list[tuple[str, str, str, str]], texts: list[str],
 
 async def hot_topics(ledger: Ledger, start: datetime, end: datetime, *,
                      share: float = MATCH_SHARE) -> HotTopics:
-    """The questions asked in [start, end), most asked first (ties: by question)."""
+    """The questions asked in [start, end), most asked first (at a tie, those without an
+    entry first, then by question)."""
     texts = await consultation_texts(ledger, start, end)
     choices = await kb_choices(ledger, start, end)
     counted: Counter[str] = Counter()
