@@ -139,6 +139,9 @@ def register(sub: Subparsers) -> None:
                      help="only the published versions (default: each entry's newest)")
     for cmd in ksub.choices.values():
         cmd.set_defaults(handler=cmd_kb)
+    from hotline.features.kb import hot
+
+    hot.register(ksub)
 
 
 def _person(ctx: Context, action: str, target: str) -> Person:
