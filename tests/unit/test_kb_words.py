@@ -353,3 +353,19 @@ def test_an_entry_is_indexed_under_every_field(shipped: Words) -> None:
     assert "增值税专用发票" in ix.question.split()
     assert "专票" in ix.phrasings.split()
     assert "记账联" in ix.answer.split()
+
+
+def test_hotline_check_names_a_bad_synonyms_line(tmp_path: Path) -> None:
+    """`hotline check` with a synonyms file whose word is in two groups exits 1 and
+    prints the file and line; the shipped files pass."""
+    from tests.cli import hotline
+
+    bad = _write(tmp_path / "synonyms.yaml",
+                 "synonyms:\n  - [个税, 个人所得税]\n  - [专票, 个税]\n")
+    res = hotline("check", env={"HOTLINE_KB_SYNONYMS": str(bad)})
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert (f"{bad}:3: synonyms[1][1]: '个税' is already in group 1 at line 2: a word is in "
+            "one group only") in res.stdout.splitlines()
+    assert "Traceback" not in res.stderr
+    good = hotline("check")
+    assert "synonyms" not in good.stdout and "tax_terms" not in good.stdout

@@ -382,8 +382,21 @@ _current: Words | None = None
 _configured = False
 
 
-def load(dictionary: Path = SHIPPED_DICTIONARY, synonyms: Path = SHIPPED_SYNONYMS) -> Words:
-    """A Words from the two files (KbWordsInvalid listing every problem of both)."""
+def problems(dictionary: Path = SHIPPED_DICTIONARY,
+             synonyms: Path = SHIPPED_SYNONYMS) -> list[str]:
+    """Every problem of the two files, one a line (`file:line: message`), without
+    building the segmentation (for `hotline check`)."""
+    try:
+        load(dictionary, synonyms, build=False)
+    except KbWordsInvalid as exc:
+        return [str(p) for p in exc.problems]
+    return []
+
+
+def load(dictionary: Path = SHIPPED_DICTIONARY, synonyms: Path = SHIPPED_SYNONYMS, *,
+         build: bool = True) -> Words:
+    """A Words from the two files (KbWordsInvalid listing every problem of both);
+    `build=False` only checks them (and returns a Words without their words)."""
     problems: list[str] = []
     terms: list[Term] = []
     groups: list[tuple[str, ...]] = []
@@ -397,7 +410,7 @@ def load(dictionary: Path = SHIPPED_DICTIONARY, synonyms: Path = SHIPPED_SYNONYM
         problems += exc.problems
     if problems:
         raise KbWordsInvalid(problems, dictionary=str(dictionary), synonyms=str(synonyms))
-    return Words(terms, groups)
+    return Words(terms, groups) if build else Words()
 
 
 def configure(dictionary: Path = SHIPPED_DICTIONARY,
