@@ -368,4 +368,5 @@ def test_hotline_check_names_a_bad_synonyms_line(tmp_path: Path) -> None:
             "one group only") in res.stdout.splitlines()
     assert "Traceback" not in res.stderr
     good = hotline("check")
-    assert "synonyms" not in good.stdout and "tax_terms" not in good.stdout
+    assert "synonyms" not in good.stdout
+    assert "tax_terms" not in good.stdout
