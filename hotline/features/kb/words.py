@@ -26,9 +26,10 @@ jieba's segmentation, done in Python on write (`indexed`) and on query (`match`)
   Question words that tell the kind of answer (多少, 多久, 什么时候, 怎么办) stay too.
 - Nothing typed is FTS5 syntax: punctuation is dropped and every word is quoted.
 
-`configure(dictionary, synonyms)` loads the two files (the service does at start, and
-`hotline check`); a broken file raises KbWordsInvalid naming the file and line, never
-ignored. Used before `configure`, the module loads the shipped files.
+`configure(dictionary, synonyms)` loads the two files (the service, at start);
+`problems()` only checks them (`hotline check`); a broken file raises KbWordsInvalid
+naming the file and line, never ignored. Used before `configure`, the module loads the
+shipped files.
 """
 
 from __future__ import annotations
@@ -482,8 +483,8 @@ def fingerprint() -> str:
 
 def words(text: str) -> list[str]:
     """The words of `text` that say something (search mode: 个人所得税 gives 个人, 所得,
-    所得税, 个人所得税), without punctuation, stop words and single characters that are
-    not terms, in order, repeats kept."""
+    所得税, 个人所得税), without punctuation and stop words, a synonym as its group's
+    first word (个人所得税 is 个税), in order, repeats kept."""
     return current().words(text)
 
 
@@ -493,8 +494,8 @@ def indexed(draft: Draft) -> Indexed:
 
 
 def match(query: str) -> str:
-    """The FTS5 query for what a person or a caller typed: any of its words or their
-    synonyms (each quoted, so nothing typed is read as FTS5 syntax); empty when nothing
-    is left to look for."""
+    """The FTS5 query for what a person or a caller typed: any of its words, a synonym as
+    its group's first word like the index (each quoted, so nothing typed is read as FTS5
+    syntax); empty when nothing is left to look for."""
     return current().match(query)
 
