@@ -400,3 +400,19 @@ def test_an_entry_is_indexed_under_every_field(shipped: Words) -> None:
     assert "专票" in ix.phrasings.split()
     assert "记账联" in ix.answer.split()
     assert ix.answer.split().count("进项税额") == 1
+
+
+async def test_a_changed_dictionary_rebuilds_the_index_once(kb: KnowledgeBase,
+                                                            tmp_path: Path) -> None:
+    """reindex_if_changed rebuilds the index when the words' fingerprint differs from the
+    marker's (a new synonym then finds the entry) and not again while it is the same."""
+    marker = tmp_path / "ledger.kb-words"
+    assert await kb_words.reindex_if_changed(kb, marker) == len(ENTRIES)
+    assert await kb_words.reindex_if_changed(kb, marker) is None
+    assert await kb.search(kb_words.match("jzl")) == []
+    more = Words(read_dictionary(SHIPPED_DICTIONARY),
+                 [*read_synonyms(SHIPPED_SYNONYMS), ("记账联", "jzl")])
+    assert await kb_words.reindex_if_changed(kb, marker, more) == len(ENTRIES)
+    hits = await kb.search(more.match("jzl"))
+    assert [h.entry_id for h in hits] == ["KB-00002"]
+    assert marker.read_text(encoding="utf-8").strip() == more.fingerprint

@@ -47,7 +47,7 @@ from hotline.common.errors import KbWordsInvalid, YamlSyntaxError
 from hotline.common.validate import Checker, syntax_problems
 from hotline.common.yamlsrc import MAX_BYTES, Problem, Sourced, load_file
 from hotline.core.kb import Draft
-from hotline.ledger.kb import Indexed
+from hotline.ledger.kb import Indexed, KnowledgeBase
 
 SHIPPED_DIR = Path(__file__).resolve().parents[3] / "config" / "kb"
 SHIPPED_DICTIONARY = SHIPPED_DIR / "tax_terms.txt"
@@ -499,3 +499,38 @@ def match(query: str) -> str:
     syntax); empty when nothing is left to look for."""
     return current().match(query)
 
+
+async def reindex(store: KnowledgeBase, words: Words | None = None) -> int:
+    """The whole index rebuilt from the live versions with `words` (default: the words in
+    use), in one transaction; how many entries it holds. The segmentation runs in a
+    thread (10,000 entries take seconds), so the loop keeps answering."""
+    import asyncio
+
+    use = words or current()
+    live = [(e.id, v.draft) for e in await store.live() if (v := e.live_version) is not None]
+    index = await asyncio.to_thread(lambda: {i: use.indexed(d) for i, d in live})
+    await store.reindex(index)
+    return len(index)
+
+
+def _built_with(marker: Path) -> str:
+    try:
+        return marker.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+
+
+async def reindex_if_changed(store: KnowledgeBase, marker: Path,
+                             words: Words | None = None) -> int | None:
+    """At start: rebuild the index if the words changed since it was built (`marker`, a
+    small file beside the ledger, holds the fingerprint of the words it was built with;
+    no marker counts as changed); how many entries were indexed, or None if the index
+    was current."""
+    import asyncio
+
+    use = words or current()
+    if await asyncio.to_thread(_built_with, marker) == use.fingerprint:
+        return None
+    count = await reindex(store, use)
+    await asyncio.to_thread(marker.write_text, use.fingerprint + "\n", encoding="utf-8")
+    return count
