@@ -49,10 +49,12 @@ from hotline.features.calls.handling import CallHandling
 from hotline.features.calls.reconcile import Reconciler
 from hotline.features.errors import ServiceRunning
 from hotline.features.ivr.prompts import PromptError, PromptStore, prompts_of
+from hotline.features.kb.line import KB_FOLDER, KbLine
 from hotline.features.orders.service import OrderSources
 from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.features.voicemail.service import Voicemail
 from hotline.features.workbench.seat import SeatSources, SeatWork
+from hotline.ledger.kb import KnowledgeBase
 from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import Ledger
 from hotline.pbx.events import AsteriskBooted, AsteriskShuttingDown, LifecycleEvent
@@ -85,6 +87,7 @@ class Service:
         self.live.applied = self._reloaded
         self.voicemail: Voicemail
         self.prompts: PromptStore
+        self.kb_line: KbLine  # the knowledge base the line offers, once run() opened it
         self.web: Wallboard | None = None  # the wallboard, once run() has started it
         self.accounts: Accounts  # the staff accounts, once run() has opened the ledger
         self._stop = asyncio.Event()
@@ -142,9 +145,16 @@ class Service:
         reconciler = Reconciler(CallRecord(record) if record is not None else None, ledger,
                                 config, lambda: self.gateway.lost_contact_at,
                                 lambda: self.gateway.asterisk_restarted)
+        # The knowledge base the line offers (kb_menu, kb): its snapshot, reloaded when
+        # the ledger's entries change; a first failure leaves the line without entries.
+        self.kb_line = KbLine(KnowledgeBase(ledger), prompts.for_dialplan(KB_FOLDER))
+        try:
+            await self.kb_line.refresh()
+        except Exception as exc:
+            log.error("kb.line_reload_failed", error=str(exc))
         self.calls = CallHandling(self.gateway, ledger, config, prompts,
                                   service_clock=clock, voicemail=voicemail,
-                                  reconciler=reconciler)
+                                  reconciler=reconciler, kb=self.kb_line)
         agi = self.settings.agi
         self.lease = Lease(self._refresh_lease, seconds=agi.lease, interval=agi.refresh,
                            setvar_many=self._refresh_leases)
@@ -179,7 +189,8 @@ class Service:
             orders=OrderSources(ledger, lambda: config().calendar, lambda: config().routing,
                                 clock, utc_now),
             board=lambda: self.web.status() if self.web is not None else None,
-            routing_loop=lambda: self.routing, phone=phone)
+            routing_loop=lambda: self.routing, phone=phone,
+            kb_publish=self.kb_line.on_publish)  # the line's spoken prompt, measured
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,
@@ -206,7 +217,8 @@ class Service:
                          group.create_task(self._reloads(), name="reloads"),
                          group.create_task(self._import_loop(), name="voicemail-import"),
                          group.create_task(self.calls.prune_record_loop(),
-                                           name="record-prune")]
+                                           name="record-prune"),
+                         group.create_task(self.kb_line.run(), name="kb-line")]
                 if self.routing is not None:
                     tasks.append(group.create_task(self.routing.run(), name="routing"))
                 # After the FastAGI port listens: its Argon2 hash (0.1-0.2 s of CPU, more
