@@ -341,6 +341,13 @@ def kb_words_paths(settings: Settings) -> tuple[Path, Path]:
     return paths[0], paths[1]
 
 
+def kb_words_marker(settings: Settings) -> Path:
+    """The file beside the ledger that holds the fingerprint of the words the knowledge
+    base's index was built with (words.reindex_if_changed)."""
+    ledger = ledger_path(settings)
+    return ledger.with_name(ledger.name + ".kb-words")
+
+
 def configure_kb_words(settings: Settings) -> Words:
     """Load the tax terms' dictionary and the synonyms of the settings into the knowledge
     base's search (hotline.features.kb.words), at start and by `hotline check`; a broken

@@ -416,3 +416,21 @@ async def test_a_changed_dictionary_rebuilds_the_index_once(kb: KnowledgeBase,
     hits = await kb.search(more.match("jzl"))
     assert [h.entry_id for h in hits] == ["KB-00002"]
     assert marker.read_text(encoding="utf-8").strip() == more.fingerprint
+
+
+async def test_a_bad_synonyms_file_stops_the_service_start(tmp_path: Path) -> None:
+    """The service refuses to start on a broken synonyms file (kb-words-invalid at its
+    line) before it opens the ledger."""
+    from hotline.app.service import Service
+    from hotline.pbx.gateway import AmiGateway
+
+    bad = _write(tmp_path / "synonyms.yaml", "synonyms:\n  - [个税]\n")
+    ledger = tmp_path / "ledger.sqlite3"
+    settings = load_settings(Path(__file__).resolve().parents[2] / "config" / "hotline.yaml",
+                             {"HOTLINE_LEDGER_PATH": str(ledger),
+                              "HOTLINE_KB_SYNONYMS": str(bad)})
+    service = Service(settings, AmiGateway("127.0.0.1", 1, "nobody", "x"))
+    with pytest.raises(KbWordsInvalid, match=r"synonyms\.yaml:2: .*a group of one word"):
+        await service.run()
+    assert not ledger.exists()
+    kb_words.configure()  # the shipped words again, for the tests after this one
