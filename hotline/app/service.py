@@ -29,9 +29,11 @@ from hotline.app.wiring import (
     asterisk_files,
     build_queue_sounds,
     call_record_from,
+    configure_kb_words,
     fallback_inbox_from,
     gateway_from,
     instance_from,
+    kb_words_marker,
     ledger_path,
     phone_page_from,
     prompts_from,
@@ -49,6 +51,7 @@ from hotline.features.calls.handling import CallHandling
 from hotline.features.calls.reconcile import Reconciler
 from hotline.features.errors import ServiceRunning
 from hotline.features.ivr.prompts import PromptError, PromptStore, prompts_of
+from hotline.features.kb import words as kb_words
 from hotline.features.kb.line import KB_FOLDER, KbLine
 from hotline.features.orders.service import OrderSources
 from hotline.features.seats.routing_loop import RoutingLoop
@@ -123,6 +126,9 @@ class Service:
         private_files()  # also when the service is embedded, not started by `hotline`
         # A bad file stops a cold start (on a reload the last good version stays).
         warnings = self.live.load()
+        # The knowledge base's search words (tax terms, synonyms): a bad file stops the
+        # start too (kb-words-invalid); jieba's dictionary takes about a second.
+        await asyncio.to_thread(configure_kb_words, self.settings)
         config = self.live.current
         routing = config().routing
         self._check_login_seats(routing)
@@ -147,6 +153,11 @@ class Service:
                                 lambda: self.gateway.asterisk_restarted)
         # The knowledge base the line offers (kb_menu, kb): its snapshot, reloaded when
         # the ledger's entries change; a first failure leaves the line without entries.
+        # The index cut again if the search words changed since it was built.
+        reindexed = await kb_words.reindex_if_changed(KnowledgeBase(ledger),
+                                                      kb_words_marker(self.settings))
+        if reindexed is not None:
+            log.info("kb.reindexed", entries=reindexed, words=kb_words.fingerprint())
         self.kb_line = KbLine(KnowledgeBase(ledger), prompts.for_dialplan(KB_FOLDER))
         try:
             await self.kb_line.refresh()

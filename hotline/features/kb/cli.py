@@ -159,11 +159,13 @@ def _person(ctx: Context, action: str, target: str) -> Person:
 def _desk_work(ctx: Context, work: Callable[[KbDesk], Awaitable[Any]]) -> Any:
     from hotline.common.clock import utc_now
     from hotline.features.ivr.registry import load_all
+    from hotline.features.kb import words
     from hotline.features.kb.service import TOPIC_LABELS, KbDesk, topics_of
     from hotline.ledger.kb import KnowledgeBase
     from hotline.ledger.store import Ledger
 
     path = existing_ledger(ctx)
+    words.configure(*ctx.kb_words_paths())  # the configured search words, not the shipped
     topics = topics_of(load_all(ctx.dialplan_paths).plans.values()) or dict(TOPIC_LABELS)
     routing = ctx.routing()
     scopes = {g for g, group in routing.groups.items() if group.remote} if routing else set()
