@@ -48,6 +48,7 @@ from hotline.core.accounts import (
 from hotline.features.accounts.errors import (
     AccountError,
     ApiBadBody,
+    ApiBadQuery,
     ApiMethodNotAllowed,
     ApiNotFound,
     AuthRequired,
@@ -291,6 +292,51 @@ def check_csrf(request: web.Request, expected: str, given: str | None) -> None:
     if not given or not hmac.compare_digest(given.encode(), expected.encode()):
         raise CsrfRejected("the CSRF token is missing or wrong: reload the page")
 
+
+
+# -- query parameters, as the /api/v1 routes of every feature read them ----------------
+
+QUERY_LINE_LIMIT = 200  # a query parameter: one line of at most this many characters
+
+
+def query_of(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
+    """The query parameters, each known, given once, one line of at most
+    QUERY_LINE_LIMIT characters (ApiBadQuery naming the problem)."""
+    unknown = sorted(set(request.query) - set(allowed))
+    if unknown:
+        raise ApiBadQuery(f"unknown query parameter(s) {', '.join(unknown)[:200]} "
+                          f"(parameters: {', '.join(allowed) or 'none'})")
+    repeated = sorted(k for k in set(request.query) if len(request.query.getall(k)) > 1)
+    if repeated:
+        raise ApiBadQuery(f"query parameter(s) {', '.join(repeated)} given more than once")
+    out = {k: v for k, v in request.query.items()}
+    for key, value in out.items():
+        if len(value) > QUERY_LINE_LIMIT or any(ord(c) < 32 for c in value):
+            raise ApiBadQuery(f"{key}: at most {QUERY_LINE_LIMIT} characters of one line")
+    return out
+
+
+def query_flag(query: Mapping[str, str], key: str) -> bool:
+    """A yes/no query parameter (1, 0, true, false; absent: no)."""
+    value = query.get(key)
+    if value is None:
+        return False
+    if value not in ("0", "1", "true", "false"):
+        raise ApiBadQuery(f"{key} must be 1 or 0 (true or false), not {value[:20]!r}")
+    return value in ("1", "true")
+
+
+def query_number(query: Mapping[str, str], key: str, default: int, low: int,
+                 high: int) -> int:
+    """A whole-number query parameter from `low` to `high` (absent: `default`)."""
+    value = query.get(key)
+    if value is None:
+        return default
+    if not (value.isascii() and value.isdigit()) or len(value) > 9 or not (
+            low <= int(value) <= high):
+        raise ApiBadQuery(f"{key} must be a whole number from {low} to {high}, not "
+                          f"{value[:20]!r}")
+    return int(value)
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)

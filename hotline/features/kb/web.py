@@ -29,7 +29,15 @@ from aiohttp import web
 
 from hotline.features.accounts.errors import ApiBadBody, ApiBadQuery
 from hotline.features.accounts.service import Authenticated
-from hotline.features.accounts.web import HEADERS, Api, Route, logged_in_page
+from hotline.features.accounts.web import (
+    HEADERS,
+    Api,
+    Route,
+    logged_in_page,
+    query_flag,
+    query_number,
+    query_of,
+)
 from hotline.features.kb import io as kbio
 from hotline.features.kb.service import KbDesk, entry_view, version_view
 from hotline.ledger.errors import KbInvalid
@@ -88,38 +96,10 @@ async def _body(request: web.Request, fields: Mapping[str, str],
     return data
 
 
-def _query(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
-    unknown = sorted(set(request.query) - set(allowed))
-    if unknown:
-        raise ApiBadQuery(f"unknown query parameter(s) {', '.join(unknown)[:200]} "
-                          f"(parameters: {', '.join(allowed) or 'none'})")
-    for key in request.query:
-        if len(request.query.getall(key)) > 1:
-            raise ApiBadQuery(f"query parameter {key} given more than once")
-    out = dict(request.query)
-    for key, value in out.items():
-        if len(value) > 200 or any(ord(c) < 32 for c in value):
-            raise ApiBadQuery(f"{key}: at most 200 characters of one line")
-    return out
 
 
-def _flag(query: Mapping[str, str], key: str) -> bool:
-    value = query.get(key)
-    if value is None:
-        return False
-    if value not in ("0", "1", "true", "false"):
-        raise ApiBadQuery(f"{key} must be 1 or 0 (true or false)")
-    return value in ("1", "true")
 
 
-def _number(query: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
-    value = query.get(key)
-    if value is None:
-        return default
-    if not (value.isascii() and value.isdigit()) or len(value) > 9 or not (
-            low <= int(value) <= high):
-        raise ApiBadQuery(f"{key} must be a whole number from {low} to {high}")
-    return int(value)
 
 
 def _draft_of(data: Mapping[str, Any]) -> Any:
@@ -144,27 +124,27 @@ class KbPages:
     # -- handlers --------------------------------------------------------------------------
 
     async def listing(self, request: web.Request, auth: Authenticated) -> Any:
-        query = _query(request, LIST_QUERY)
-        limit = _number(query, "limit", 200, 1, LIST_LIMIT)
-        offset = _number(query, "offset", 0, 0, 10**7)
+        query = query_of(request, LIST_QUERY)
+        limit = query_number(query, "limit", 200, 1, LIST_LIMIT)
+        offset = query_number(query, "offset", 0, 0, 10**7)
         entries = await self.desk.listing(
             auth.person, status=query.get("status") or None, topic=query.get("topic") or None,
-            scope=query.get("scope") or None, expiring_soon=_flag(query, "expiring"))
+            scope=query.get("scope") or None, expiring_soon=query_flag(query, "expiring"))
         return {"entries": [entry_view(e, versions=False)
                             for e in entries[offset:offset + limit]],
                 "total": len(entries), "topics": dict(self.desk.topics()),
                 "scopes": sorted(self.desk.scopes())}
 
     async def search(self, request: web.Request, auth: Authenticated) -> Any:
-        query = _query(request, ("q", "city", "limit"))
-        limit = _number(query, "limit", 10, 1, 50)
+        query = query_of(request, ("q", "city", "limit"))
+        limit = query_number(query, "limit", 10, 1, 50)
         found = await self.desk.search(auth.person, query.get("q", ""),
                                        city=query.get("city") or None, limit=limit)
         return {"found": [{**version_view(f.version), "rank": round(f.rank, 3)}
                           for f in found]}
 
     async def one(self, request: web.Request, auth: Authenticated) -> Any:
-        _query(request, ())
+        query_of(request, ())
         return entry_view(await self.desk.show(auth.person, request.match_info["id"]))
 
     async def add(self, request: web.Request, auth: Authenticated) -> Any:
@@ -206,12 +186,12 @@ class KbPages:
         return 201, {"imported": ids}
 
     async def export(self, request: web.Request, auth: Authenticated) -> web.Response:
-        query = _query(request, ("format", "live"))
+        query = query_of(request, ("format", "live"))
         fmt = query.get("format", "yaml")
         if fmt not in ("yaml", "csv"):
             raise ApiBadQuery("format must be yaml or csv")
         versions = kbio.chosen(await self.desk.listing(auth.person),
-                               "live" if _flag(query, "live") else "latest")
+                               "live" if query_flag(query, "live") else "latest")
         text = kbio.to_yaml(versions) if fmt == "yaml" else kbio.to_csv(versions)
         kind = "application/yaml" if fmt == "yaml" else "text/csv"
         day = self.desk.today().isoformat()

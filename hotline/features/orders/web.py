@@ -34,6 +34,9 @@ from hotline.features.accounts.web import (
     Api,
     Route,
     logged_in_page,
+    query_flag,
+    query_number,
+    query_of,
     still_logged_in,
 )
 from hotline.features.orders.service import OrderDesk
@@ -125,39 +128,10 @@ async def body_of(request: web.Request, fields: Mapping[str, str],
     return data
 
 
-def query_of(request: web.Request, allowed: tuple[str, ...]) -> dict[str, str]:
-    """The query parameters, each known and given once."""
-    unknown = sorted(set(request.query) - set(allowed))
-    if unknown:
-        raise ApiBadQuery(f"unknown query parameter(s) {', '.join(unknown)} (parameters: "
-                          f"{', '.join(allowed) or 'none'})")
-    repeated = sorted(k for k in set(request.query) if len(request.query.getall(k)) > 1)
-    if repeated:
-        raise ApiBadQuery(f"query parameter(s) {', '.join(repeated)} given more than once")
-    out = {k: v for k, v in request.query.items()}
-    for key, value in out.items():
-        if len(value) > LINE_LIMIT or any(ord(c) < 32 for c in value):
-            raise ApiBadQuery(f"{key}: at most {LINE_LIMIT} characters of one line")
-    return out
 
 
-def _flag(query: Mapping[str, str], key: str) -> bool:
-    value = query.get(key)
-    if value is None:
-        return False
-    if value not in ("0", "1", "true", "false"):
-        raise ApiBadQuery(f"{key} must be 1 or 0 (true or false), not {value[:20]!r}")
-    return value in ("1", "true")
 
 
-def _number(query: Mapping[str, str], key: str, default: int, low: int, high: int) -> int:
-    value = query.get(key)
-    if value is None:
-        return default
-    if not (value.isascii() and value.isdigit()) or not low <= int(value) <= high:
-        raise ApiBadQuery(f"{key} must be a whole number from {low} to {high}, not "
-                          f"{value[:20]!r}")
-    return int(value)
 
 
 def _order_id(request: web.Request) -> int:
@@ -198,15 +172,15 @@ class OrderPages:
             raise ApiBadQuery(f"kind must be one of {', '.join(KIND_LABELS)}")
         return await self.desk.listing(
             auth.person, status=status, kind=kind, department=query.get("department"),
-            bureau=query.get("bureau"), overdue=_flag(query, "overdue"),
-            nearly_due=_flag(query, "nearly_due"), text=(query.get("q") or "").strip()
-            or None, mine=mine, limit=_number(query, "limit", 50, 1, MAX_LIMIT),
-            offset=_number(query, "offset", 0, 0, 10**9))
+            bureau=query.get("bureau"), overdue=query_flag(query, "overdue"),
+            nearly_due=query_flag(query, "nearly_due"), text=(query.get("q") or "").strip()
+            or None, mine=mine, limit=query_number(query, "limit", 50, 1, MAX_LIMIT),
+            offset=query_number(query, "offset", 0, 0, 10**9))
 
     async def one(self, request: web.Request, auth: Authenticated) -> Any:
         query = query_of(request, ("unmask", "reason"))
         return await self.desk.one(auth.person, _order_id(request),
-                                   unmask=_flag(query, "unmask"), reason=query.get("reason"))
+                                   unmask=query_flag(query, "unmask"), reason=query.get("reason"))
 
     async def create(self, request: web.Request, auth: Authenticated) -> Any:
         data = await body_of(request, CREATE_FIELDS, ("linkedid", "kind"))
