@@ -92,6 +92,11 @@ class AppContext:
 
         return calendar_from(self.settings, queues)
 
+    def kb_words_paths(self) -> tuple[Path, Path]:
+        from hotline.app.wiring import kb_words_paths
+
+        return kb_words_paths(self.settings)
+
     def gateway(self) -> AmiGateway:
         from hotline.app.wiring import gateway_from
 

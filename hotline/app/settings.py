@@ -177,6 +177,13 @@ class WebSettings(_Section):
     after_call_work_seconds: float = Field(120, ge=0, le=3600)
 
 
+class KbSettings(_Section):
+    # The knowledge base's search words (kb_words): the tax terms' user dictionary for
+    # jieba and the synonym groups (config/kb/; see hotline/features/kb/words.py).
+    dictionary: Path = Path("kb/tax_terms.txt")
+    synonyms: Path = Path("kb/synonyms.yaml")
+
+
 class LogSettings(_Section):
     format: Literal["auto", "console", "json"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -233,6 +240,7 @@ class Settings(_Section):
     prompts: PromptSettings = PromptSettings()
     service: ServiceSettings = ServiceSettings()
     web: WebSettings = WebSettings()
+    kb: KbSettings = KbSettings()
     log: LogSettings = LogSettings()
     sandbox: SandboxSettings = SandboxSettings()
     # Relative paths above are resolved against this folder (the config file's folder).

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from hotline.core.configuration import ConfigAccessor
     from hotline.features.accounts.service import Accounts
+    from hotline.features.kb.words import Words
     from hotline.features.orders.service import OrderSources
     from hotline.features.phone.web import PhonePage
     from hotline.features.seats.routing_loop import RoutingLoop
@@ -309,3 +310,29 @@ def fallback_inbox_from(settings: Settings) -> Path | None:
     if vm.host_dir is not None:
         return None  # an Asterisk of its own: say where its fallback box is, or nothing
     return instance_from(settings).dir / "spool" / "voicemail" / "hotline" / "12366" / "INBOX"
+
+
+def kb_words_paths(settings: Settings) -> tuple[Path, Path]:
+    """The knowledge base's words files (kb.dictionary, kb.synonyms): as set, or, when the
+    defaults are not beside the config file (no config/kb/ there), the shipped ones."""
+    from hotline.app.settings import KbSettings
+    from hotline.features.kb.words import SHIPPED_DICTIONARY, SHIPPED_SYNONYMS
+
+    kb, default = settings.kb, KbSettings()
+    paths = []
+    for value, fallback, shipped in ((kb.dictionary, default.dictionary, SHIPPED_DICTIONARY),
+                                     (kb.synonyms, default.synonyms, SHIPPED_SYNONYMS)):
+        path = settings.resolve(value)
+        paths.append(shipped if value == fallback and not path.exists() else path)
+    return paths[0], paths[1]
+
+
+def configure_kb_words(settings: Settings) -> Words:
+    """Load the tax terms' dictionary and the synonyms of the settings into the knowledge
+    base's search (hotline.features.kb.words), at start and by `hotline check`; a broken
+    file raises KbWordsInvalid naming its file and line. About a second (jieba builds its
+    dictionary): from the event loop, run it in a thread."""
+    from hotline.features.kb import words
+
+    dictionary, synonyms = kb_words_paths(settings)
+    return words.configure(dictionary, synonyms)

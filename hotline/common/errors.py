@@ -93,6 +93,13 @@ class CalendarInvalid(ConfigError):
     code = "calendar-invalid"
 
 
+class KbWordsInvalid(ConfigError):
+    """The knowledge base's search words (kb.dictionary: the tax terms' user dictionary,
+    kb.synonyms: the synonym groups) have errors, each at its file and line."""
+
+    code = "kb-words-invalid"
+
+
 class SettingsNotFound(ConfigError):
     """The settings file named by --config or $HOTLINE_CONFIG does not exist."""
 

@@ -66,6 +66,8 @@ class Context(Protocol):
         """routing.yaml's queue names (None: there is no routing file)."""
     def calendar(self, queues: Collection[str] | None = None) -> Calendar:
         """calendar.yaml, validated (its queue_hours against `queues` when given)."""
+    def kb_words_paths(self) -> tuple[Path, Path]:
+        """The knowledge base's search words files (kb.dictionary, kb.synonyms)."""
     def gateway(self) -> AmiGateway:
         """A gateway to the configured Asterisk, not yet connected."""
     def prompts(self) -> PromptStore:

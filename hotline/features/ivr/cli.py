@@ -64,7 +64,7 @@ def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
     warnings = len(result.problems) - errors
     files = len(dialplan_files(paths))
     calendar_errors, calendar_warnings = _check_calendar(ctx, queues)
-    errors += calendar_errors + routing_errors
+    errors += calendar_errors + routing_errors + _check_kb_words(ctx)
     warnings += calendar_warnings
     if queues is not None:
         unchecked = ""
@@ -96,6 +96,17 @@ def _check_calendar(ctx: Context, queues: set[str] | None) -> tuple[int, int]:
               f"and 1-3 Oct as holidays; add years.{item} when the State Council publishes "
               "it")
     return 0, len(missing)
+
+
+def _check_kb_words(ctx: Context) -> int:
+    """Print the problems of the knowledge base's search words (the tax terms'
+    dictionary, the synonyms); their number."""
+    from hotline.features.kb import words
+
+    found = words.problems(*ctx.kb_words_paths())
+    for problem in found:
+        print(problem)
+    return len(found)
 
 
 def load_plan(args: argparse.Namespace, ctx: Context) -> Dialplan:
