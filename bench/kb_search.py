@@ -309,7 +309,9 @@ async def build(path: Path, seed: Sequence[Draft], fill: Sequence[Draft],
                 (entry_id, draft.question, json.dumps(list(draft.phrasings),
                                                       ensure_ascii=False),
                  draft.answer, draft.spoken, draft.topic, draft.scope, at, at, at))
-            await KnowledgeBase._index(db, entry_id, words_of)
+            await db.execute("INSERT INTO kb_fts (entry_id, question, phrasings, answer) "
+                             "VALUES (?, ?, ?, ?)", (entry_id, words_of.question,
+                                                     words_of.phrasings, words_of.answer))
     return ledger, ids
 
 
