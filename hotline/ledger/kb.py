@@ -30,10 +30,12 @@ _VERSION_COLUMNS = (
     "source_number, source_date, effective_from, effective_until, written_by, written_at, "
     "note, reviewed_by, reviewed_at, published_by, published_at, withdrawn_by, withdrawn_at")
 FEEDBACK = ("solved", "seat")  # "this solved my question", "transfer me to a seat"
-# search(): the rows ranked by bm25 before the city's local entries are put first, and
-# the share of the live entries above which a word of the query is left out (see search).
+# search(): the rows ranked by bm25 before the city's local entries are weighed, the share
+# of the live entries above which a word of the query is left out, the local entries'
+# advantage (see search).
 CANDIDATES = 50
 COMMON = 0.5
+LOCAL_BOOST = 1.5
 _OR_OF_WORDS = re.compile(r'"(?:[^"]|"")+"(?: OR "(?:[^"]|"")+")*')
 
 
@@ -291,8 +293,10 @@ class KnowledgeBase:
                      weights: tuple[float, float, float] = (10.0, 6.0, 1.0)) -> list[Hit]:
         """The live entries matching the FTS5 query `match` (built by the kb feature
         from the segmented words), best first by bm25 with the fields weighted
-        question, phrasings, answer; among the best `CANDIDATES` the local entries of
-        `city` come first, then the province's, other cities' local entries last.
+        question, phrasings, answer. Among the best `CANDIDATES`, the local entries of
+        `city` have their bm25 score multiplied by `LOCAL_BOOST` (ahead of the province's
+        at equal footing, not ahead of a much better province answer: a city's seat asks
+        province questions too); other cities' local entries come last.
 
         Speed (issue 15, bench/kb_search.py): bm25 is computed for every row that
         matches, so a word found in most entries (办理, 申报, 纳税人 ...) costs the most
@@ -311,9 +315,10 @@ class KnowledgeBase:
                 "FROM kb_fts WHERE kb_fts MATCH ? ORDER BY rank LIMIT ?) t "
                 "JOIN kb_entries e ON e.id = t.entry_id "
                 "JOIN kb_versions v ON v.entry_id = e.id AND v.version = e.live "
-                "ORDER BY CASE WHEN v.scope = ? THEN 0 WHEN v.scope = ? THEN 1 ELSE 2 END, "
-                "t.rank LIMIT ?",
-                (match, max(limit, CANDIDATES), city or PROVINCE, PROVINCE, limit)) as cur:
+                "ORDER BY v.scope NOT IN (?, ?), "
+                "t.rank * CASE WHEN v.scope = ? THEN ? ELSE 1 END LIMIT ?",
+                (match, max(limit, CANDIDATES), city or PROVINCE, PROVINCE,
+                 city or PROVINCE, LOCAL_BOOST, limit)) as cur:
             rows = await cur.fetchall()
         return [Hit(str(i), int(live), str(scope), float(rank))
                 for i, live, scope, rank in rows]
