@@ -7,15 +7,23 @@ jieba's segmentation, done in Python on write (`indexed`) and on query (`match`)
   汇算, 专票, 数电发票 are kept whole. Search mode also gives each long word's shorter
   words (个人所得税: 个人, 所得, 所得税), and a word of five characters or more also gives
   the dictionary's terms inside it (增值税专用发票: 专用发票), on write and on query alike.
-- Synonyms (kb.synonyms, config/kb/synonyms.yaml) are expanded at query time only: each
-  word of the query OR the other words of its group. Why not at index time: the index
-  then does not depend on the synonym table, so an edited table takes effect at the next
-  start without rebuilding the index, and an entry's bm25 is not inflated by words it
-  does not hold. (A changed dictionary does need the index rebuilt: `fingerprint()`
-  tells when; the words of the published entries are cut again.)
-- The index keeps every word (stop words and single characters too); the query drops
-  words that say nothing (stop words, single characters that are not terms) unless
-  nothing else is left, so a query is never empty for want of meaningful words.
+- Synonyms (kb.synonyms, config/kb/synonyms.yaml) are applied at index time and at
+  query time alike: every word of a group is written as the group's first word (个人所得税
+  and 个税 are both 个税 in the index and in a query). Why not expand the query instead
+  (个税 OR 个人所得税 OR ...): with bm25 the rarest spelling of a group then outweighs the
+  others (an entry that says 个税app won every 个税 question), and an entry is scored
+  by how many spellings it holds; one word per group is one weight. Measured on the
+  benchmark's dev questions (2,000 entries): top-1 130/162 one word per group, 122 with
+  query expansion. (`Words(..., synonyms_at="query")` keeps the other way, to compare.)
+  A changed dictionary or synonym table needs the index rebuilt (the published entries
+  cut again, KnowledgeBase.reindex): `fingerprint()` changes with them.
+- The index keeps every word (stop words too); the query drops the words that say
+  nothing about which question is asked (STOP_WORDS: function words, pronouns, the ways
+  of asking, greetings; a lone Latin letter) unless nothing else is left, so a query is
+  never empty for want of meaningful words. Single Chinese characters stay in the
+  query: 补, 退, 开, 丢, 断 carry the question (社保中间断了能补吗), and dropping those
+  that are not terms cost top-3 148 -> 142 of 162 dev questions at 10,000 entries.
+  Question words that tell the kind of answer (多少, 多久, 什么时候, 怎么办) stay too.
 - Nothing typed is FTS5 syntax: punctuation is dropped and every word is quoted.
 
 `configure(dictionary, synonyms)` loads the two files (the service does at start, and
@@ -62,19 +70,19 @@ _TERM = re.compile(r"^[^\W_]+$", re.UNICODE)
 _BAD_TEXT = re.compile("[\x00-\x08\x0a-\x1f\x7f\ud800-\udfff]")
 _TAG = re.compile(r"^[a-z]{1,4}$")
 
-# Words that say nothing about which question is asked: function words, the ways of
-# asking (怎么, 如何, 请问), pronouns, greetings; the FTS5 operators' English words too.
+# Words that say nothing about which question is asked: function words, pronouns, the
+# ways of asking (怎么, 如何, 请问), greetings; the FTS5 operators' English words too.
+# Not the question words that tell the kind of answer (多少, 多久, 什么时候, 怎么办, 哪些):
+# entries' questions hold them too.
 _STOP_TEXT = """
 的 地 得 了 着 过 吗 呢 啊 吧 呀 哦 嗯 么 嘛 呗 哈 啦 哪 呐
 我 我们 你 您 你们 他 她 它 他们 她们 咱 咱们 自己 大家
 这 那 这个 那个 这些 那些 这样 那样 这种 那种 这边 那边 此
-是 在 有 没有 没 要 想 想要 想问 问 问问 问一下 请问 请 一下 下 麻烦 谢谢 你好 您好
-怎么 怎么样 怎样 怎么办 咋 咋办 啥 如何 什么 什么样 哪里 哪儿 哪些 哪个 为什么 为何
-多少 几 多久 是否 是不是 能否 能不能 可否 可不可以 行不行 对不对
-可以 能 能够 会 需要 需 应该 应当 得到 必须 一定
+是 在 要 想 想要 想问 问 问问 问一下 请问 请 一下 下 麻烦 谢谢 你好 您好
+怎么 怎么样 怎样 咋 啥 如何 什么 什么样 哪里 哪儿 哪个
+是否 是不是 能否 能不能 可否 可不可以 行不行 对不对 能够 需 得到
 和 与 及 以及 或 或者 还是 还 也 都 就 又 再 才 而 但 但是 并 并且 如果 若 因为 所以
-对 把 被 给 让 从 到 向 于 为 以 等 等等 之 其 该 则 即 已 已经 一个 个 些 一些
-现在 时候 什么时候 的话 情况 问题 有关 关于 相关
+对 把 被 给 让 从 到 向 于 为 以 等 等等 之 其 该 则 即 已 已经 一个 个 些 一些 的话
 and or not near the a an of to is are how what
 """
 STOP_WORDS = frozenset(_STOP_TEXT.split())
@@ -300,20 +308,27 @@ class Words:
     swaps in a new one)."""
 
     def __init__(self, terms: Sequence[Term] = (),
-                 synonyms: Sequence[Sequence[str]] = ()) -> None:
+                 synonyms: Sequence[Sequence[str]] = (), *,
+                 synonyms_at: str = "index") -> None:
+        if synonyms_at not in ("index", "query"):
+            raise ValueError(f"synonyms_at {synonyms_at!r} is not 'index' or 'query'")
+        self.synonyms_at = synonyms_at
         self.terms = frozenset([t.word for t in terms] + [w for g in synonyms for w in g])
         group_of: dict[str, tuple[str, ...]] = {}
+        canonical: dict[str, str] = {}
         for group in synonyms:
             for word in group:
                 group_of[word] = tuple(w for w in group if w != word)
+                canonical[word] = group[0]
         self.synonyms: Mapping[str, tuple[str, ...]] = group_of
         self.groups = tuple(tuple(g) for g in synonyms)
-        digest = hashlib.sha256()
+        self._canonical: Mapping[str, str] = canonical if synonyms_at == "index" else {}
+        digest = hashlib.sha256(synonyms_at.encode())
         for t in sorted(terms, key=lambda t: t.word):
             digest.update(f"{t.word}\t{t.freq}\t{t.tag}\n".encode())
         for word in sorted(w for g in synonyms for w in g):  # they are in the tokenizer
-            digest.update(f"{word}\n".encode())
-        # What the index's words depend on (the dictionary, the synonyms' words): when it
+            digest.update(f"{word}\t{self._canonical.get(word, '')}\n".encode())
+        # What the index's words depend on (the dictionary, the synonyms): when it
         # changes, the published entries must be cut again (KnowledgeBase.reindex).
         self.fingerprint = digest.hexdigest()[:16]
         self._tokenizer = _tokenizer(terms, synonyms)
@@ -321,30 +336,46 @@ class Words:
 
     def tokens(self, text: str) -> list[str]:
         """Every word of `text` (search mode, plus the terms inside a long word), in
-        order, repeats kept, without punctuation: what the index holds."""
+        order, repeats kept, without punctuation, a synonym as its group's first word
+        (synonyms_at="index"): what the index holds. A group's word is counted once
+        where its spellings overlap (增值税专用发票 and the 专用发票 in it are one 专票)."""
         out: list[str] = []
-        for token in self._tokenizer.cut_for_search(normalised(text)):
+        canonical = self._canonical
+        spans: dict[str, list[tuple[int, int]]] = {}
+
+        def emit(word: str, start: int, end: int) -> None:
+            word = canonical.get(word, word)
+            seen = spans.setdefault(word, [])
+            if canonical and any(s < end and start < e for s, e in seen):
+                return
+            seen.append((start, end))
+            out.append(word)
+
+        for token, start, end in self._tokenizer.tokenize(normalised(text), mode="search"):
             word = _PUNCT.sub("", token)
             if not word:
                 continue
-            out.append(word)
+            emit(word, start, end)
             if len(word) > _INNER_FROM:
-                out.extend(self._inner_terms(word))
+                for part, offset in self._inner_terms(word):
+                    emit(part, start + offset, start + offset + len(part))
         return out
 
-    def _inner_terms(self, word: str) -> list[str]:
+    def _inner_terms(self, word: str) -> list[tuple[str, int]]:
         found = []
         for size in range(min(len(word) - 1, self._longest), _INNER_FROM - 1, -1):
             for start in range(len(word) - size + 1):
                 part = word[start:start + size]
                 if part in self.terms:
-                    found.append(part)
+                    found.append((part, start))
         return found
 
     def meaningful(self, word: str) -> bool:
-        """Whether a word says something about the question: not a stop word, and not
-        a single character unless it is a term."""
-        return word not in STOP_WORDS and (len(word) > 1 or word in self.terms)
+        """Whether a word says something about the question: not a stop word, not a lone
+        Latin letter (see the module's docstring for why single Chinese characters
+        stay)."""
+        return word not in STOP_WORDS and not (len(word) == 1 and word.isascii()
+                                               and word.isalpha())
 
     def words(self, text: str) -> list[str]:
         """The meaningful words of `text`, in order, repeats kept."""
@@ -358,7 +389,10 @@ class Words:
         return kept[:MAX_QUERY_WORDS]
 
     def expanded(self, query: str) -> list[str]:
-        """The query's words, each followed by its synonyms, distinct."""
+        """The words the query looks for: its words (a synonym already its group's first
+        word), or with synonyms_at="query" each followed by its synonyms; distinct."""
+        if self.synonyms_at == "index":
+            return self.query_words(query)
         return list(dict.fromkeys(
             x for w in self.query_words(query) for x in (w, *self.synonyms.get(w, ()))))
 
