@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -35,7 +36,8 @@ FEEDBACK = ("solved", "seat")  # "this solved my question", "transfer me to a se
 # advantage (see search).
 CANDIDATES = 50
 COMMON = 0.5
-LOCAL_BOOST = 1.5
+LOCAL_BOOST = 1.2
+LIVE_COUNT_SECONDS = 30.0
 _OR_OF_WORDS = re.compile(r'"(?:[^"]|"")+"(?: OR "(?:[^"]|"")+")*')
 
 
@@ -100,6 +102,7 @@ def _detail(**fields: Any) -> str:
 class KnowledgeBase:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        self._live: tuple[int, float] | None = None  # (live entries, when counted)
         self._vocab = False  # kb_vocab (the index's words and their entry counts) made
 
     # -- reading ---------------------------------------------------------------------
@@ -323,6 +326,18 @@ class KnowledgeBase:
         return [Hit(str(i), int(live), str(scope), float(rank))
                 for i, live, scope, rank in rows]
 
+    async def _live_count(self) -> int:
+        """The number of live entries, counted again after LIVE_COUNT_SECONDS (a share
+        of it is a threshold: a count a little old does no harm; counting costs more
+        than the rest of a search's preparation)."""
+        now = time.monotonic()
+        if self._live is None or now - self._live[1] > LIVE_COUNT_SECONDS:
+            async with self.ledger.db.execute(
+                    "SELECT count(*) FROM kb_entries WHERE live IS NOT NULL") as cur:
+                row = await cur.fetchone()
+            self._live = (int(row[0]) if row else 0, now)
+        return self._live[0]
+
     async def _pruned(self, match: str) -> str:
         """`match` without its words found in more than COMMON of the live entries, when
         it is an OR of quoted words; else `match` as it is."""
@@ -332,14 +347,11 @@ class KnowledgeBase:
         if len(quoted) < 2:
             return match
         terms = [q[1:-1].replace('""', '"') for q in quoted]
-        db = self.ledger.db
-        async with db.execute("SELECT count(*) FROM kb_entries WHERE live IS NOT NULL") as cur:
-            row = await cur.fetchone()
-        live = int(row[0]) if row else 0
-        async with db.execute(
+        async with self.ledger.db.execute(
                 f"SELECT term, doc FROM kb_vocab WHERE term IN "
                 f"({', '.join('?' for _ in terms)})", terms) as cur:
             docs = {str(t): int(n) for t, n in await cur.fetchall()}
+        live = await self._live_count()
         kept = [q for q, t in zip(quoted, terms, strict=True)
                 if docs.get(t, 0) <= live * COMMON]
         return " OR ".join(kept) if kept else match
