@@ -306,7 +306,7 @@ class KnowledgeBase:
         and counts for nothing: its inverse document frequency is zero (FTS5's bm25
         floors it) once it is in more than half of the entries. When `match` is an OR of
         quoted words (what words.match builds), the words in more than `COMMON` of the
-        live entries are left out (unless all are). Only the best `CANDIDATES` rows by
+        live entries are left out (unless nothing else is in any entry). Only the best `CANDIDATES` rows by
         bm25 are then joined to the entries."""
         if not match.strip():
             return []
@@ -340,7 +340,8 @@ class KnowledgeBase:
 
     async def _pruned(self, match: str) -> str:
         """`match` without its words found in more than COMMON of the live entries, when
-        it is an OR of quoted words; else `match` as it is."""
+        it is an OR of quoted words and a word that is not common is in an entry; else
+        `match` as it is."""
         if not _OR_OF_WORDS.fullmatch(match):
             return match
         quoted = match.split(" OR ")
@@ -352,9 +353,11 @@ class KnowledgeBase:
                 f"({', '.join('?' for _ in terms)})", terms) as cur:
             docs = {str(t): int(n) for t, n in await cur.fetchall()}
         live = await self._live_count()
-        kept = [q for q, t in zip(quoted, terms, strict=True)
+        kept = [(q, t) for q, t in zip(quoted, terms, strict=True)
                 if docs.get(t, 0) <= live * COMMON]
-        return " OR ".join(kept) if kept else match
+        if not any(docs.get(t, 0) for _, t in kept):  # all that matches is common
+            return match
+        return " OR ".join(q for q, _ in kept)
 
     # -- the line --------------------------------------------------------------------
 
