@@ -29,6 +29,7 @@ from hotline.features.cli_support import a_path, a_text
 from hotline.features.errors import ServiceNotRunning
 from hotline.features.ivr import cli as ivr_cli
 from hotline.features.ivr.prompts import PromptStore
+from hotline.features.kb import cli as kb_cli
 from hotline.features.orders import cli as orders_cli
 from hotline.features.reports import cli as reports_cli
 from hotline.features.seats import cli as seats_cli
@@ -37,7 +38,7 @@ from hotline.pbx.gateway import AmiGateway, AmiLoginRefused
 
 # The features' commands, in the order `hotline --help` lists them after run and sandbox.
 FEATURES = (calls_cli, ivr_cli, calendar_cli, seats_cli, reports_cli, orders_cli,
-            voicemail_cli, accounts_cli)
+            voicemail_cli, kb_cli, accounts_cli)
 
 
 class AppContext:

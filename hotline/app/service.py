@@ -29,9 +29,11 @@ from hotline.app.wiring import (
     asterisk_files,
     build_queue_sounds,
     call_record_from,
+    configure_kb_words,
     fallback_inbox_from,
     gateway_from,
     instance_from,
+    kb_words_marker,
     ledger_path,
     phone_page_from,
     prompts_from,
@@ -49,10 +51,13 @@ from hotline.features.calls.handling import CallHandling
 from hotline.features.calls.reconcile import Reconciler
 from hotline.features.errors import ServiceRunning
 from hotline.features.ivr.prompts import PromptError, PromptStore, prompts_of
+from hotline.features.kb import words as kb_words
+from hotline.features.kb.line import KB_FOLDER, KbLine
 from hotline.features.orders.service import OrderSources
 from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.features.voicemail.service import Voicemail
 from hotline.features.workbench.seat import SeatSources, SeatWork
+from hotline.ledger.kb import KnowledgeBase
 from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import Ledger
 from hotline.pbx.events import AsteriskBooted, AsteriskShuttingDown, LifecycleEvent
@@ -85,6 +90,7 @@ class Service:
         self.live.applied = self._reloaded
         self.voicemail: Voicemail
         self.prompts: PromptStore
+        self.kb_line: KbLine  # the knowledge base the line offers, once run() opened it
         self.web: Wallboard | None = None  # the wallboard, once run() has started it
         self.accounts: Accounts  # the staff accounts, once run() has opened the ledger
         self._stop = asyncio.Event()
@@ -120,6 +126,9 @@ class Service:
         private_files()  # also when the service is embedded, not started by `hotline`
         # A bad file stops a cold start (on a reload the last good version stays).
         warnings = self.live.load()
+        # The knowledge base's search words (tax terms, synonyms): a bad file stops the
+        # start too (kb-words-invalid); jieba's dictionary takes about a second.
+        await asyncio.to_thread(configure_kb_words, self.settings)
         config = self.live.current
         routing = config().routing
         self._check_login_seats(routing)
@@ -142,9 +151,21 @@ class Service:
         reconciler = Reconciler(CallRecord(record) if record is not None else None, ledger,
                                 config, lambda: self.gateway.lost_contact_at,
                                 lambda: self.gateway.asterisk_restarted)
+        # The knowledge base the line offers (kb_menu, kb): its snapshot, reloaded when
+        # the ledger's entries change; a first failure leaves the line without entries.
+        # The index cut again if the search words changed since it was built.
+        reindexed = await kb_words.reindex_if_changed(KnowledgeBase(ledger),
+                                                      kb_words_marker(self.settings))
+        if reindexed is not None:
+            log.info("kb.reindexed", entries=reindexed, words=kb_words.fingerprint())
+        self.kb_line = KbLine(KnowledgeBase(ledger), prompts.for_dialplan(KB_FOLDER))
+        try:
+            await self.kb_line.refresh()
+        except Exception as exc:
+            log.error("kb.line_reload_failed", error=str(exc))
         self.calls = CallHandling(self.gateway, ledger, config, prompts,
                                   service_clock=clock, voicemail=voicemail,
-                                  reconciler=reconciler)
+                                  reconciler=reconciler, kb=self.kb_line)
         agi = self.settings.agi
         self.lease = Lease(self._refresh_lease, seconds=agi.lease, interval=agi.refresh,
                            setvar_many=self._refresh_leases)
@@ -179,7 +200,8 @@ class Service:
             orders=OrderSources(ledger, lambda: config().calendar, lambda: config().routing,
                                 clock, utc_now),
             board=lambda: self.web.status() if self.web is not None else None,
-            routing_loop=lambda: self.routing, phone=phone)
+            routing_loop=lambda: self.routing, phone=phone,
+            kb_publish=self.kb_line.on_publish)  # the line's spoken prompt, measured
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,
@@ -206,7 +228,8 @@ class Service:
                          group.create_task(self._reloads(), name="reloads"),
                          group.create_task(self._import_loop(), name="voicemail-import"),
                          group.create_task(self.calls.prune_record_loop(),
-                                           name="record-prune")]
+                                           name="record-prune"),
+                         group.create_task(self.kb_line.run(), name="kb-line")]
                 if self.routing is not None:
                     tasks.append(group.create_task(self.routing.run(), name="routing"))
                 # After the FastAGI port listens: its Argon2 hash (0.1-0.2 s of CPU, more

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
     from hotline.core.configuration import ConfigAccessor
     from hotline.features.accounts.service import Accounts
+    from hotline.features.kb.service import OnPublish
     from hotline.features.kb.words import Words
     from hotline.features.orders.service import OrderSources
     from hotline.features.phone.web import PhonePage
@@ -92,6 +93,7 @@ def workbench_from(settings: Settings, ledger: Ledger,
                    orders: OrderSources | None = None,
                    routing_loop: Callable[[], RoutingLoop | None] = lambda: None,
                    phone: PhonePage | None = None,
+                   kb_publish: OnPublish | None = None,
                    ) -> tuple[Accounts, list[Callable[[web.Application], None]]]:
     """The staff accounts on the service's ledger, and the routes of the login pages, the
     /api/v1 API (queues, voicemail, unmasking), (given `seat_work`) the seat's page (with
@@ -149,6 +151,18 @@ def workbench_from(settings: Settings, ledger: Ledger,
         added.append(order_pages(desk, api))
         if seat_work is not None:
             seat_work.entry_order = desk.for_entry  # a 台帐 entry's 转工单 opens the order
+    from hotline.features.kb.service import TOPIC_LABELS, KbDesk, topics_of
+    from hotline.features.kb.web import kb_pages
+    from hotline.ledger.kb import KnowledgeBase
+
+    def kb_topics() -> dict[str, str]:
+        return (topics_of(config().dialplans.values()) if config is not None else {}
+                ) or dict(TOPIC_LABELS)
+
+    # The knowledge base (知识库): its API, page and the seat page's search box;
+    # `kb_publish`: the line's spoken prompt, built before a publication.
+    added.append(kb_pages(KbDesk(KnowledgeBase(ledger), kb_topics, remote, utc_now,
+                                 on_publish=kb_publish), api))
     from hotline.features.board.api import QueuesApi
     from hotline.features.voicemail.web import VoicemailApi
     from hotline.features.workbench.unmask import Unmasking
@@ -325,6 +339,13 @@ def kb_words_paths(settings: Settings) -> tuple[Path, Path]:
         path = settings.resolve(value)
         paths.append(shipped if value == fallback and not path.exists() else path)
     return paths[0], paths[1]
+
+
+def kb_words_marker(settings: Settings) -> Path:
+    """The file beside the ledger that holds the fingerprint of the words the knowledge
+    base's index was built with (words.reindex_if_changed)."""
+    ledger = ledger_path(settings)
+    return ledger.with_name(ledger.name + ".kb-words")
 
 
 def configure_kb_words(settings: Settings) -> Words:

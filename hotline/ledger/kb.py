@@ -152,6 +152,16 @@ class KnowledgeBase:
         before their dates and scope are applied: hotline.core.kb.offered)."""
         return await self._entries(self.ledger.db, "WHERE live IS NOT NULL")
 
+    async def stamp(self) -> str:
+        """A cheap fingerprint of the knowledge base's state: it changes with every
+        add, edit, review, publish and withdraw (each moves its entry's updated_at, its
+        latest or live version). The line polls it to know when to rebuild."""
+        async with self.ledger.db.execute(
+                "SELECT COUNT(*), MAX(updated_at), TOTAL(latest), TOTAL(COALESCE(live, 0)) "
+                "FROM kb_entries") as cur:
+            row = await cur.fetchone()
+        return "/".join(str(v) for v in (row or ()))
+
     # -- changing --------------------------------------------------------------------
 
     async def add(self, draft: Draft, *, actor: str, at: datetime) -> Entry:
@@ -175,13 +185,25 @@ class KnowledgeBase:
         return entry_id
 
     async def add_many(self, drafts: Iterable[Draft], *, actor: str, at: datetime,
-                       source: str) -> list[str]:
+                       source: str,
+                       versions: Iterable[tuple[str, Draft]] = ()) -> list[str]:
         """New entries (drafts) all in one transaction: an import is whole or nothing.
-        One audit row names the import's `source` and count beside each entry's own."""
+        `versions` (entry id, draft) are new versions (drafts) of existing entries in the
+        same transaction (an unknown id: KbEntryUnknown, nothing stored). One audit row
+        names the import's `source` and count beside each entry's own."""
         ids = []
         async with self.ledger.transaction() as db:
             for draft in drafts:
                 ids.append(await self._add(db, draft, actor=actor, at=at))
+            for entry_id, draft in versions:
+                number = await self._latest(db, entry_id) + 1
+                await _insert_version(db, entry_id, number, draft, actor, at)
+                await db.execute("UPDATE kb_entries SET latest = ?, updated_at = ? "
+                                 "WHERE id = ?", (number, iso(at), entry_id))
+                await audit.record(db, at=at, actor=actor, action="kb.edit",
+                                   target=f"kb:{entry_id}",
+                                   detail=_detail(version=number, note=draft.note))
+                ids.append(entry_id)
             await audit.record(db, at=at, actor=actor, action="kb.import", target="kb",
                                detail=_detail(source=source, entries=len(ids)))
         return ids

@@ -9,6 +9,18 @@ the number of calls (no row is loaded into Python). Definitions:
 - abandon rate: abandoned in the queue / offered;
 - work orders on time: answered or closed by their deadline; overdue: answered or closed
   after it, or still open past it.
+
+The knowledge base's figures (话务分流量 and 智能咨询 accuracy, issue 15):
+
+- self-service calls: calls that walked a self-service menu or heard a knowledge-base
+  answer (a call_kb row);
+- diverted (话务分流): self-service calls that ended without asking for a seat: no seat
+  queue, no seat answered, no voicemail, not referred elsewhere, and no "transfer me to a
+  seat" pressed after an answer; 话务分流率: diverted / all calls;
+- answers: the knowledge-base answers the line played (call_kb rows, by when played);
+  智能咨询解决率: answers followed by "solved" / answers (the accuracy the line observes);
+- the most used entries, the least helpful (lowest solved share, among entries with at
+  least LEAST_HELPFUL_MIN answers), the live entries whose policy expires next quarter.
 """
 
 from __future__ import annotations
@@ -19,8 +31,13 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from hotline.common.clock import CHINA
+from hotline.core.kb import expiring
 from hotline.core.routing.config import SERVICE_LEVEL_SECONDS as SERVICE_LEVEL_SECONDS
+from hotline.ledger.kb import KnowledgeBase
 from hotline.ledger.store import Ledger, iso
+
+LEAST_HELPFUL_MIN = 5  # answers an entry needs before its solved share is judged
+KB_TOP = 10  # entries listed as most used and as least helpful
 
 
 def quarter_bounds(text: str) -> tuple[datetime, datetime]:
@@ -33,6 +50,12 @@ def quarter_bounds(text: str) -> tuple[datetime, datetime]:
     end = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
     return (datetime.combine(start, datetime.min.time(), CHINA),
             datetime.combine(end, datetime.min.time(), CHINA))
+
+
+def next_quarter(text: str) -> str:
+    """'2026Q4' -> '2027Q1'."""
+    _, end = quarter_bounds(text)
+    return f"{end.year}Q{(end.month - 1) // 3 + 1}"
 
 
 @dataclass
@@ -59,6 +82,27 @@ class Report:
     by_group: list[dict[str, Any]] = field(default_factory=list)
     seat_moves: list[dict[str, Any]] = field(default_factory=list)
     orders: dict[str, int] = field(default_factory=dict)
+    self_service_calls: int = 0
+    diverted: int = 0
+    kb_answers: int = 0
+    kb_solved: int = 0
+    kb_to_seat: int = 0  # answers followed by "transfer me to a seat"
+    kb_top: list[dict[str, Any]] = field(default_factory=list)
+    kb_least: list[dict[str, Any]] = field(default_factory=list)
+    kb_expiring: list[dict[str, Any]] = field(default_factory=list)
+    # 集中咨询的热点难点问题: filled by the kb feature (hotline.features.kb.hot), which
+    # segments the texts; the ledger alone leaves it empty
+    hot_topics: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def diversion_rate(self) -> float | None:
+        """话务分流率: diverted / all calls."""
+        return self.diverted / self.calls if self.calls else None
+
+    @property
+    def kb_solved_rate(self) -> float | None:
+        """智能咨询解决率: answers followed by "solved" / answers played."""
+        return self.kb_solved / self.kb_answers if self.kb_answers else None
 
     @property
     def connection_rate(self) -> float | None:
@@ -77,6 +121,8 @@ class Report:
         data["connection_rate"] = self.connection_rate
         data["service_level"] = self.service_level
         data["abandon_rate"] = self.abandon_rate
+        data["diversion_rate"] = self.diversion_rate
+        data["kb_solved_rate"] = self.kb_solved_rate
         return data
 
 
@@ -167,7 +213,85 @@ async def quarterly(ledger: Ledger, quarter: str, now: datetime) -> Report:
     report.orders = {"total": total or 0, "on_time": on_time or 0,
                      "overdue_done": late_done or 0, "overdue_open": late_open or 0,
                      "open": still_open or 0}
+    await _kb_figures(ledger, report, report.start, report.end)
     return report
+
+
+# A call that heard a knowledge-base answer, and one whose caller then asked for a seat.
+_HEARD = "EXISTS (SELECT 1 FROM call_kb k WHERE k.linkedid = c.linkedid)"
+_ASKED_SEAT = ("EXISTS (SELECT 1 FROM call_kb k WHERE k.linkedid = c.linkedid "
+               "AND k.feedback = 'seat')")
+
+
+async def _kb_figures(ledger: Ledger, report: Report, lo: str, hi: str) -> None:
+    db = ledger.db
+    async with db.execute(
+            "SELECT COUNT(*), SUM(queue IS NULL AND answered_at IS NULL AND voicemail_id IS "
+            "NULL AND referred_to IS NULL AND ended_at IS NOT NULL AND NOT asked) FROM "
+            f"(SELECT c.*, {_ASKED_SEAT} AS asked FROM calls c WHERE c.started_at >= ? AND "
+            f"c.started_at < ? AND (c.self_service = 1 OR {_HEARD}))", (lo, hi)) as cur:
+        row = await cur.fetchone()
+    report.self_service_calls = int(row[0] or 0) if row else 0
+    report.diverted = int(row[1] or 0) if row else 0
+    async with db.execute(
+            "SELECT COUNT(*), SUM(feedback = 'solved'), SUM(feedback = 'seat') FROM call_kb "
+            "WHERE at >= ? AND at < ?", (lo, hi)) as cur:
+        row = await cur.fetchone()
+    if row is not None:
+        report.kb_answers, report.kb_solved, report.kb_to_seat = (
+            int(row[0] or 0), int(row[1] or 0), int(row[2] or 0))
+    per_entry = ("SELECT k.entry_id, COUNT(*) AS n, SUM(k.feedback = 'solved') AS solved, "
+                 "SUM(k.feedback = 'seat'), v.question FROM call_kb k "
+                 "LEFT JOIN kb_entries e ON e.id = k.entry_id "
+                 "LEFT JOIN kb_versions v ON v.entry_id = e.id "
+                 "AND v.version = COALESCE(e.live, e.latest) "
+                 "WHERE k.at >= ? AND k.at < ? GROUP BY k.entry_id ")
+    keys = ("entry_id", "answers", "solved", "seat", "question")
+
+    def entry_row(row: Any) -> dict[str, Any]:
+        found = dict(zip(keys, row, strict=True))
+        found["solved"], found["seat"] = int(found["solved"] or 0), int(found["seat"] or 0)
+        found["question"] = found["question"] or ""
+        found["solved_share"] = found["solved"] / found["answers"]
+        return found
+
+    async with db.execute(per_entry + "ORDER BY n DESC, k.entry_id LIMIT ?",
+                          (lo, hi, KB_TOP)) as cur:
+        report.kb_top = [entry_row(r) for r in await cur.fetchall()]
+    async with db.execute(
+            per_entry + "HAVING n >= ? ORDER BY CAST(solved AS REAL) / n, n DESC, "
+            "k.entry_id LIMIT ?", (lo, hi, LEAST_HELPFUL_MIN, KB_TOP)) as cur:
+        report.kb_least = [entry_row(r) for r in await cur.fetchall()]
+    following = next_quarter(report.quarter)
+    start, end = quarter_bounds(following)
+    ending = expiring(await KnowledgeBase(ledger).live(), start.date(),
+                      (end - timedelta(days=1)).date())
+    report.kb_expiring = [
+        {"entry_id": v.entry_id, "version": v.version, "question": v.draft.question,
+         "topic": v.draft.topic, "scope": v.draft.scope,
+         "effective_until": v.draft.effective_until.isoformat()
+         if v.draft.effective_until else None} for v in ending]
+
+
+async def consultation_texts(ledger: Ledger, start: datetime,
+                             end: datetime) -> list[tuple[str, str | None]]:
+    """The questions the seats wrote in the 台帐 entries they saved for the calls that
+    started in [start, end): (question, topic), the question as typed."""
+    async with ledger.db.execute(
+            "SELECT e.question, COALESCE(e.topic, c.topic) FROM call_entries e "
+            "JOIN calls c ON c.linkedid = e.linkedid WHERE c.started_at >= ? "
+            "AND c.started_at < ? AND e.saved_at IS NOT NULL AND trim(e.question) != ''",
+            (iso(start), iso(end))) as cur:
+        return [(str(q), t) for q, t in await cur.fetchall()]
+
+
+async def kb_choices(ledger: Ledger, start: datetime, end: datetime) -> dict[str, int]:
+    """The knowledge-base entries the line answered with in [start, end) (the callers'
+    self-service choices): entry id -> answers, most first."""
+    async with ledger.db.execute(
+            "SELECT entry_id, COUNT(*) FROM call_kb WHERE at >= ? AND at < ? "
+            "GROUP BY entry_id ORDER BY 2 DESC, 1", (iso(start), iso(end))) as cur:
+        return {str(i): int(n) for i, n in await cur.fetchall()}
 
 
 def days_of(report: Report) -> list[str]:
@@ -266,4 +390,28 @@ async def interval_figures(ledger: Ledger, day: date, minutes: int,
                     "offered": offered, "answered": answered, "abandoned": abandoned,
                     "connection_rate": answered / offered if offered else None,
                     "avg_wait": round(wait, 1) if wait is not None else None})
+    return out
+
+
+# -- the hot topics' searches (hotline.features.kb.hot) ---------------------------------
+
+async def kb_index(ledger: Ledger) -> list[tuple[str, str, str, str]]:
+    """The full-text index of the live entries: (entry id, the words of its question,
+    of its other phrasings, of its answer), each field's words separated by spaces."""
+    async with ledger.db.execute(
+            "SELECT entry_id, question, phrasings, answer FROM kb_fts ORDER BY entry_id") as cur:
+        return [(str(i), str(q or ""), str(p or ""), str(a or ""))
+                for i, q, p, a in await cur.fetchall()]
+
+
+async def kb_questions(ledger: Ledger, ids: list[str]) -> dict[str, str]:
+    """Entry id -> the question of its live version (else its newest)."""
+    out: dict[str, str] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        async with ledger.db.execute(
+                "SELECT e.id, v.question FROM kb_entries e JOIN kb_versions v ON "
+                "v.entry_id = e.id AND v.version = COALESCE(e.live, e.latest) WHERE e.id IN "
+                f"({', '.join('?' for _ in chunk)})", chunk) as cur:
+            out.update({str(i): str(q) for i, q in await cur.fetchall()})
     return out

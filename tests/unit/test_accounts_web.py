@@ -31,6 +31,8 @@ from hotline.features.accounts.web import SESSION_COOKIE, Api, Pages, api_routes
 from hotline.features.board.api import QueuesApi
 from hotline.features.board.web import Sources, Wallboard
 from hotline.features.calls.handling import LedgerWriter
+from hotline.features.kb.service import TOPIC_LABELS, KbDesk
+from hotline.features.kb.web import KbPages
 from hotline.features.orders.service import OrderDesk, OrderSources
 from hotline.features.orders.web import OrderPages
 from hotline.features.reports.web import RecordPages, Records, RecordSources
@@ -42,6 +44,7 @@ from hotline.features.workbench.leader_web import LeaderPage
 from hotline.features.workbench.seat import SeatSources, SeatWork
 from hotline.features.workbench.unmask import Unmasking
 from hotline.features.workbench.web import SeatPage
+from hotline.ledger.kb import KnowledgeBase
 from hotline.ledger.store import Ledger
 from hotline.pbx.gateway import AmiGateway
 from tests.unit.test_seat_book import _Gateway
@@ -128,6 +131,19 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     # unmasking with a reason (hotline/features/workbench/unmask.py): auditors only
     ("POST", "/calls/{linkedid}/unmask"): frozenset({"auditor"}),
     ("POST", "/voicemail/{id}/unmask"): frozenset({"auditor"}),
+    # the knowledge base (hotline/features/kb/web.py): everyone reads and searches; seats,
+    # experts and leaders draft and import; experts review; leaders publish and withdraw
+    # (tests/unit/test_kb_web.py)
+    ("GET", "/kb"): EVERYONE,
+    ("GET", "/kb/search"): EVERYONE,
+    ("GET", "/kb/export"): EVERYONE,
+    ("POST", "/kb/import"): SEATS,
+    ("GET", "/kb/{id}"): EVERYONE,
+    ("POST", "/kb"): SEATS,
+    ("PATCH", "/kb/{id}"): SEATS,
+    ("POST", "/kb/{id}/review"): frozenset({"expert"}),
+    ("POST", "/kb/{id}/publish"): LEADERS,
+    ("POST", "/kb/{id}/withdraw"): LEADERS,
 }
 PUBLIC = {("GET", "/openapi.json")}
 # The sandbox's routing.yaml: seats 8001 and 8002 of the centre, 8101 of Hefei.
@@ -188,6 +204,8 @@ class Bench:
                                        headers=sent) as res:
             if res.content_type == "text/event-stream":  # its first event, not its end
                 return res.status, {"event": (await res.content.readline()).decode()}
+            if res.content_type in ("application/yaml", "text/csv"):  # a file: its text
+                return res.status, {"file": await res.text()}
             return res.status, await res.json()
 
     def audit(self) -> list[tuple[str, str, str]]:
@@ -238,6 +256,8 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     QueuesApi(ledger, lambda: queues_loop[0], clock, api)
     VoicemailApi(ledger, api)
     Unmasking(ledger, api).add_routes(app)
+    KbPages(KbDesk(KnowledgeBase(ledger), TOPIC_LABELS, {"hefei"}, clock), api
+            ).add_routes(app)
     api.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
@@ -294,6 +314,10 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/voicemail/{id}/done"): {"note": "已回电答复"},
     ("POST", "/calls/{linkedid}/unmask"): {"reason": "核查举报线索"},
     ("POST", "/voicemail/{id}/unmask"): {"reason": "核查举报线索"},
+    ("POST", "/kb"): {"question": "q", "answer": "a", "spoken": "s", "topic": "invoice"},
+    ("PATCH", "/kb/{id}"): {"base": 1},
+    ("POST", "/kb/{id}/withdraw"): {"reason": "政策废止"},
+    ("POST", "/kb/import"): {"format": "yaml", "text": "entries: []"},
 }
 
 

@@ -235,7 +235,8 @@ def test_unknown_action(tmp_path: Path) -> None:
               "1": {jump: main}
         """) == [
         'plan.yaml:7: menus.main.options."1".jump: unknown action (expected one of: back, '
-        "collect, goto, hangup, play, queue, repeat, set, transfer, voicemail, when)"]
+        "collect, goto, hangup, kb, kb_menu, play, queue, repeat, set, transfer, voicemail, "
+        "when)"]
 
 
 def test_unknown_shorthand_action(tmp_path: Path) -> None:
@@ -974,13 +975,16 @@ def test_shipped_12366_has_no_problems() -> None:
 
 
 def test_shipped_12366_fails_with_an_unknown_queue() -> None:
-    """Without `iit` in routing, the shipped plan is rejected at the consult option 1."""
+    """Without `iit` in routing, the shipped plan is rejected at the consult option 1 and
+    at the faq's knowledge-base menu of individual income tax."""
     queues = [q for q in routing_queues() if q != "iit"]
     plan, problems = load_dialplan(REPO / "dialplans" / "12366.yaml", "dialplans/12366.yaml",
                                    queues)
     assert plan is None
     assert [str(p) for p in problems] == [
-        "dialplans/12366.yaml:87: menus.consult.options.\"1\"[2].queue: unknown queue 'iit' "
+        "dialplans/12366.yaml:90: menus.consult.options.\"1\"[2].queue: unknown queue 'iit' "
+        f"(routing knows: {', '.join(sorted(queues))})",
+        "dialplans/12366.yaml:137: menus.faq.options.\"4\".kb_menu.queue: unknown queue 'iit' "
         f"(routing knows: {', '.join(sorted(queues))})"]
 
 

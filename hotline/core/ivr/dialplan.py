@@ -31,6 +31,14 @@ with conditions `calendar: open | after_hours | non_working_day` (by the line's 
 with `queue: NAME` by that queue's own `queue_hours` in config/calendar.yaml) and
 `caller_prefix: ["0551", ...]`. A list that ends without leaving the menu returns to it.
 
+The knowledge base (published entries, hotline.core.ivr.kbline):
+`kb_menu: {topic: invoice, max: 8, solved: "1", seat: "2", queue: center}` lists the
+entries of a topic as keys 1..max, each question read; `kb: KB-00012` (or `kb: {entry:
+KB-00012, ...}`) plays one entry. After an answer the caller presses `solved` ("this
+solved my question": the call ends, with the prompt `thanks` if given) or `seat`
+(`to_seat` played, then the `queue`); the prompt `feedback` (default kb_feedback) says
+so. Another key, or none, returns to the menu.
+
 When no seat answers a queue within its `max_wait`, config/routing.yaml's `on_no_answer`
 of the queue says what follows (voicemail, callback or hangup) and the dialplan says how
 it sounds:
@@ -60,6 +68,7 @@ from hotline.common.phone import is_phone_number
 from hotline.common.validate import Checker, syntax_problems
 from hotline.common.yamlsrc import PathKey, Sourced, YamlSyntaxError, load_file
 from hotline.common.yamlsrc import Problem as Problem
+from hotline.core.kb import ENTRY_ID as KB_ENTRY_ID
 
 CATEGORIES = tuple(labels.CATEGORIES)  # the codes a dialplan may set
 CALENDAR_STATES = ("open", "after_hours", "non_working_day")
@@ -77,6 +86,7 @@ MAX_PROMPTS = 1000
 MAX_STEPS = 50  # in one action list, or branches of one `when`
 MAX_PROMPT_TEXT = 2000  # characters: espeak-ng speaks them when the prompt is built
 MAX_FILE_PATH = 1024
+MAX_KB_KEYS = 9  # a generated knowledge-base menu: keys 1 to 9
 
 
 # -- the compiled form -------------------------------------------------------------------
@@ -169,11 +179,48 @@ class When:
     branches: tuple[Branch, ...]
 
 
+@dataclass(frozen=True)
+class KbFeedback:
+    """After a knowledge-base answer: the key for "this solved my question" (the call
+    then ends with `thanks`), the key for "transfer me to a seat" (`queue`), and the
+    prompt that says so (`prompt`). Any other key, or none, returns to the menu."""
+
+    solved: str = "1"
+    seat: str = "2"
+    queue: str = "center"
+    prompt: str = "kb_feedback"
+    thanks: str | None = None
+    to_seat: str | None = None  # played before the queue
+    line: int = field(default=0, compare=False)  # where it is written (hotline check)
+
+
+@dataclass(frozen=True)
+class KbMenu:
+    """A menu generated from the published entries of `topic`: keys 1..max read each
+    entry's question; a key plays that entry's spoken answer, then `feedback`."""
+
+    topic: str
+    max: int
+    feedback: KbFeedback
+    greeting: tuple[str, ...] = ()  # played before the questions
+    empty: str | None = None  # played when the topic offers no entry (back to the menu)
+
+
+@dataclass(frozen=True)
+class KbPlay:
+    """Play one entry's spoken answer, then `feedback`."""
+
+    entry_id: str
+    feedback: KbFeedback
+    missing: str | None = None  # played when the entry is not offered (back to the menu)
+
+
 Step = Goto | Back | Repeat | Play | Collect | SetCall | ToQueue | ToVoicemail | Transfer \
-    | HangUp | When
+    | HangUp | When | KbMenu | KbPlay
 UNANSWERED_MODES = ("voicemail", "callback", "hangup")
 TERMINAL = (ToQueue, ToVoicemail, Transfer, HangUp)
-LEAVES_MENU = (Goto, Back, Repeat, *TERMINAL)
+# A knowledge-base step may end the call (solved, seat) or come back to its menu.
+LEAVES_MENU = (Goto, Back, Repeat, KbMenu, KbPlay, *TERMINAL)
 
 
 @dataclass(frozen=True)
@@ -494,7 +541,7 @@ class _Compiler(Checker):
         handler = getattr(self, f"_step_{kind}", None)
         if handler is None:
             self.error(sub, "unknown action (expected one of: back, collect, goto, hangup, "
-                       "play, queue, repeat, set, transfer, voicemail, when)")
+                       "kb, kb_menu, play, queue, repeat, set, transfer, voicemail, when)")
             return None
         result: Step | None = handler(arg, sub)
         return result
@@ -645,6 +692,89 @@ class _Compiler(Checker):
         return Collect(into, prompt, low, high, pattern, terminator, timeout, inter, attempts,
                        invalid, on_fail, label)
 
+    def kb_feedback(self, data: dict[str, Any], path: PathKey) -> KbFeedback | None:
+        keys = {}
+        for name, default in (("solved", "1"), ("seat", "2")):
+            value = data.get(name, default)
+            text = str(value) if isinstance(value, int) and not isinstance(value, bool) \
+                else value
+            key = self.text(text, (*path, name), "a key")
+            if key is not None and (len(key) != 1 or key not in "0123456789*#"):
+                self.error((*path, name), f"'{key}' is not one key (0-9, * or #)")
+                key = None
+            if key is None:
+                return None
+            keys[name] = key
+        if keys["solved"] == keys["seat"]:
+            self.error((*path, "seat"), f"seat and solved are both '{keys['seat']}': the "
+                       "caller could not say which")
+            return None
+        queue = self.ref("queue", self.text(data.get("queue", "center"), (*path, "queue"),
+                                            "a queue name"), (*path, "queue"))
+        prompts: dict[str, str | None] = {}
+        defaults: tuple[tuple[str, str | None], ...] = (
+            ("feedback", "kb_feedback"), ("thanks", None), ("to_seat", None))
+        for which, fallback in defaults:
+            value = data.get(which, fallback)
+            prompts[which] = (self.ref("prompt", self.text(value, (*path, which),
+                                                           "a prompt name"), (*path, which))
+                              if value is not None else None)
+        if queue is None or prompts["feedback"] is None:
+            return None
+        return KbFeedback(keys["solved"], keys["seat"], queue, prompts["feedback"],
+                          prompts["thanks"], prompts["to_seat"],
+                          line=self.source.line_of(path))
+
+    def _step_kb_menu(self, arg: Any, path: PathKey) -> Step | None:
+        if isinstance(arg, str):
+            arg = {"topic": arg}
+        data = self.mapping(arg, path, "kb_menu")
+        if data is None:
+            return None
+        self.unknown_keys(data, ("topic", "max", "solved", "seat", "queue", "feedback",
+                                 "thanks", "to_seat", "greeting", "empty"), path)
+        if "topic" not in data:
+            self.error(path, "required key 'topic' is missing (the dialplan topic whose "
+                       "entries are listed, e.g. invoice)")
+            return None
+        topic = self.text(data["topic"], (*path, "topic"), "a topic")
+        most = self.integer(data.get("max", 8), (*path, "max"), 1, MAX_KB_KEYS)
+        feedback = self.kb_feedback(data, path)
+        greeting = (self.prompt_list(data["greeting"], (*path, "greeting"))
+                    if "greeting" in data else ())
+        empty = (self.ref("prompt", self.text(data["empty"], (*path, "empty"),
+                                              "a prompt name"), (*path, "empty"))
+                 if "empty" in data else None)
+        if topic is None or most is None or feedback is None:
+            return None
+        return KbMenu(topic, most, feedback, greeting, empty)
+
+    def _step_kb(self, arg: Any, path: PathKey) -> Step | None:
+        if not isinstance(arg, dict):
+            arg = {"entry": arg}
+        data = self.mapping(arg, path, "kb")
+        if data is None:
+            return None
+        self.unknown_keys(data, ("entry", "solved", "seat", "queue", "feedback", "thanks",
+                                 "to_seat", "missing"), path)
+        if "entry" not in data:
+            self.error(path, "required key 'entry' is missing (an entry id, e.g. KB-00012)")
+            return None
+        sub = (*path, "entry") if isinstance(arg, dict) and path[-1:] != ("entry",) else path
+        text = self.text(data["entry"], sub, "an entry id")
+        entry = text.strip().upper() if text is not None else None
+        if entry is not None and not KB_ENTRY_ID.fullmatch(entry):
+            self.error(sub, f"'{text}' is not an entry id (KB- and 5 to 9 digits, e.g. "
+                       "KB-00012)")
+            entry = None
+        feedback = self.kb_feedback(data, path)
+        missing = (self.ref("prompt", self.text(data["missing"], (*path, "missing"),
+                                                "a prompt name"), (*path, "missing"))
+                   if "missing" in data else None)
+        if entry is None or feedback is None:
+            return None
+        return KbPlay(entry, feedback, missing)
+
     def _step_when(self, arg: Any, path: PathKey) -> Step | None:
         if not isinstance(arg, list) or not arg:
             self.error(path, "when is a list of {if: CONDITION, then: ACTION} and an "
@@ -771,7 +901,8 @@ def _backtracks(pattern: str) -> str | None:
 
 def _step_name(step: Step) -> str:
     return {Goto: "goto", Back: "back", Repeat: "repeat", ToQueue: "queue",
-            ToVoicemail: "voicemail", Transfer: "transfer", HangUp: "hangup"}.get(
+            ToVoicemail: "voicemail", Transfer: "transfer", HangUp: "hangup",
+            KbMenu: "kb_menu", KbPlay: "kb"}.get(
                 type(step), type(step).__name__.lower())
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 
 from hotline.core.ivr.dialplan import (
     Back,
@@ -23,6 +24,9 @@ from hotline.core.ivr.dialplan import (
     Dialplan,
     Goto,
     HangUp,
+    KbFeedback,
+    KbMenu,
+    KbPlay,
     Menu,
     Play,
     Repeat,
@@ -33,6 +37,7 @@ from hotline.core.ivr.dialplan import (
     Transfer,
     When,
 )
+from hotline.core.ivr.kbline import EMPTY, KbItem, KbSnapshot, is_kb_menu, kb_menu_name, key_prompt
 
 MAX_TRANSITIONS = 2000  # a runaway dialplan ends the call instead of looping forever
 
@@ -86,7 +91,27 @@ class Finish:
     reason: str = "hangup"
 
 
-Command = PlayPrompts | ReadKey | JoinQueue | LeaveVoicemail | Dial | Finish
+@dataclass(frozen=True)
+class PlayAnswer:
+    """Play a knowledge-base entry's spoken answer (a key stops it and is returned); the
+    adapter records that the line answered the call with this version."""
+
+    entry_id: str
+    version: int
+    prompt: str
+
+
+@dataclass(frozen=True)
+class NoteFeedback:
+    """Record what the caller pressed after the last answer: solved | seat; then Done."""
+
+    entry_id: str
+    version: int
+    feedback: str
+
+
+Command = PlayPrompts | ReadKey | JoinQueue | LeaveVoicemail | Dial | Finish | PlayAnswer \
+    | NoteFeedback
 
 # -- events (adapter -> engine) -------------------------------------------------------------
 
@@ -125,6 +150,11 @@ class CallContext:
     # The state by their own hours of the queues that have them (calendar.yaml's
     # queue_hours); a queue not here follows the line's `calendar`.
     queue_calendar: Mapping[str, str] = field(default_factory=dict)
+    # The knowledge base as the call's start found it, the day its entries are offered
+    # on (Beijing date; None: not checked) and the caller's city bureau (local entries).
+    kb: KbSnapshot = EMPTY
+    day: date | None = None
+    city: str | None = None
 
     def state_of(self, queue: str | None) -> str:
         return self.queue_calendar.get(queue, self.calendar) if queue else self.calendar
@@ -135,6 +165,20 @@ class Collecting:
     step: Collect
     digits: str = ""
     attempts: int = 0
+
+
+@dataclass(frozen=True)
+class Answering:
+    """A knowledge-base answer being played, and the caller's feedback on it."""
+
+    item: KbItem
+    feedback: KbFeedback
+    attempts: int = 0
+    chosen: str | None = None  # solved | seat, being recorded
+
+
+FEEDBACK_TIMEOUT = 6.0  # seconds for the feedback key after its prompt
+FEEDBACK_ATTEMPTS = 2  # a wrong key or none: the prompt once more, then the menu
 
 
 @dataclass(frozen=True)
@@ -161,6 +205,8 @@ class Session:
     pressed: str = ""  # every key the caller pressed, in order
     transitions: int = 0
     finished: bool = False
+    answering: Answering | None = None
+    answered: tuple[str, ...] = ()  # the knowledge-base entries played, in order
 
     def variable(self, name: str) -> str | None:
         return dict(self.variables).get(name)
@@ -203,6 +249,8 @@ def _dispatch(session: Session, event: Event) -> Result:
         return _menu_event(session, event)
     if phase in ("collect_prompt", "collect_first", "collect_next"):
         return _collect_event(session, event)
+    if phase in ("kb_answer", "kb_prompt", "kb_wait", "kb_note"):
+        return _kb_event(session, event)
     if phase == "play":
         if isinstance(event, Key):
             session = _update(session, typeahead=session.typeahead + event.key)
@@ -263,6 +311,17 @@ def _run(s: Session) -> Result:
             return _update(s, phase="dial"), Dial(current.number, current.prompt)
         if isinstance(current, HangUp):
             return _finish(s, current.prompt, "hangup")
+        if isinstance(current, KbMenu):
+            return _kb_menu(s, current)
+        if isinstance(current, KbPlay):
+            item = s.context.kb.entry(current.entry_id, s.context.day, s.context.city)
+            if item is None:
+                # Withdrawn, out of force or another city's: back to the menu.
+                if current.missing:
+                    return _update(s, phase="play", pending=()), PlayPrompts(
+                        (current.missing,))
+                continue
+            return _answer(s, item, current.feedback)
     # The action ended without leaving: back to the menu it was chosen in.
     if s.menu is None:
         return _finish(s, None, "no-menu")
@@ -398,6 +457,94 @@ def _collect_failed(s: Session) -> Result:
     return s, PlayPrompts(prompts)
 
 
+# -- the knowledge base ------------------------------------------------------------------------
+
+
+def _kb_menu(s: Session, step: KbMenu) -> Result:
+    """Enter the menu generated from the offered entries of `step.topic`; with none, play
+    `step.empty` (if any) and return to the menu it was chosen in."""
+    items = s.context.kb.offered(step.topic, s.context.day, s.context.city, step.max)
+    if not items:
+        if step.empty:
+            return _update(s, phase="play", pending=()), PlayPrompts((step.empty,))
+        return _run(_update(s, pending=()))
+    here = s.plan.menus.get(s.menu) if s.menu is not None else None
+    greeting: list[str] = list(step.greeting)
+    options: dict[str, tuple[Step, ...]] = {}
+    for key, item in enumerate(items, 1):
+        greeting.extend((item.question_prompt, key_prompt(key)))
+        options[str(key)] = (KbPlay(item.entry_id, step.feedback),)
+    options["*"] = (Back(),)
+    options["#"] = (Repeat(),)
+    name = kb_menu_name(step.topic)
+    menu = Menu(name, tuple(greeting), tuple(greeting), options,
+                timeout=here.timeout if here else 5.0,
+                max_attempts=here.max_attempts if here else 3,
+                invalid=here.invalid if here else None,
+                no_input=here.no_input if here else None,
+                on_exhausted=(Back(),), self_service=True,
+                label=s.plan.topic_label(step.topic) or step.topic)
+    plan = replace(s.plan, menus={**s.plan.menus, name: menu})
+    if s.menu is not None:
+        s = _update(s, stack=(*s.stack, s.menu), stack_set=(*s.stack_set, s.entered_with))
+    return _enter(_update(s, plan=plan, topic=step.topic), name)
+
+
+def _answer(s: Session, item: KbItem, feedback: KbFeedback) -> Result:
+    # Keys typed ahead of the answer are dropped: it is always played (and recorded), a
+    # key pressed while it plays stops it.
+    s = _update(s, answering=Answering(item, feedback), phase="kb_answer", pending=(),
+                answered=(*s.answered, item.entry_id), topic=s.topic or item.topic,
+                typeahead="")
+    return s, PlayAnswer(item.entry_id, item.version, item.answer_prompt)
+
+
+def _kb_event(s: Session, event: Event) -> Result:
+    answering = s.answering
+    assert answering is not None
+    spec = answering.feedback
+    if s.phase == "kb_note":
+        if answering.chosen == "solved":
+            return _finish(_update(s, answering=None), spec.thanks, "kb-solved")
+        steps: tuple[Step, ...] = ((Play((spec.to_seat,)),) if spec.to_seat else ()) + (
+            ToQueue(spec.queue),)
+        return _run(_update(s, answering=None, phase="steps", pending=steps))
+    if isinstance(event, Key):
+        if event.key in (spec.solved, spec.seat):
+            chosen = "solved" if event.key == spec.solved else "seat"
+            return _update(s, answering=replace(answering, chosen=chosen),
+                           phase="kb_note"), NoteFeedback(
+                answering.item.entry_id, answering.item.version, chosen)
+        return _kb_retry(s)
+    if isinstance(event, PromptsDone):
+        if s.phase == "kb_answer":
+            return _listen(_update(s, phase="kb_prompt"), PlayPrompts((spec.prompt,)))
+        return _listen(_update(s, phase="kb_wait"), ReadKey(FEEDBACK_TIMEOUT))
+    if isinstance(event, NoKey):
+        return _kb_retry(s)
+    raise ValueError(f"unexpected {event!r} after an answer")
+
+
+def _kb_retry(s: Session) -> Result:
+    """A wrong key or none after an answer: its prompt once more, then back to the menu
+    (the caller may choose another question)."""
+    answering = s.answering
+    assert answering is not None
+    attempts = answering.attempts + 1
+    if attempts >= FEEDBACK_ATTEMPTS:
+        return _run(_update(s, answering=None, phase="steps", pending=(), typeahead=""))
+    return _update(s, answering=replace(answering, attempts=attempts), phase="kb_prompt",
+                   typeahead=""), PlayPrompts((answering.feedback.prompt,))
+
+
+def self_served(s: Session) -> bool:
+    """Whether the call was served by self-service answers: it walked a self-service
+    menu (of the dialplan or generated from the knowledge base) or heard an entry."""
+    return bool(s.answered) or any(
+        is_kb_menu(m) or (m in s.plan.menus and s.plan.menus[m].self_service)
+        for m in s.path)
+
+
 # -- offline runs (hotline simulate) ------------------------------------------------------------
 
 
@@ -417,14 +564,18 @@ def simulate(plan: Dialplan, context: CallContext, keys: list[str],
     while True:
         entry: dict[str, object] = {"menu": session.menu, "command": _describe(command)}
         if isinstance(command, PlayPrompts):
-            entry["prompts"] = [_prompt_text(plan, p) for p in command.prompts]
+            entry["prompts"] = [_prompt_text(plan, p, context.kb) for p in command.prompts]
+        elif isinstance(command, PlayAnswer):
+            entry["prompts"] = [_prompt_text(plan, command.prompt, context.kb)]
         trace.steps.append(entry)
         event: Event
-        if isinstance(command, (PlayPrompts, ReadKey)):
+        if isinstance(command, NoteFeedback):
+            event = Done()
+        elif isinstance(command, (PlayPrompts, ReadKey, PlayAnswer)):
             if remaining:
                 event = Key(remaining.pop(0))
             else:
-                event = PromptsDone() if isinstance(command, PlayPrompts) else NoKey()
+                event = NoKey() if isinstance(command, ReadKey) else PromptsDone()
         else:
             # A queue, voicemail, transfer or hang-up: where the caller ends up.
             break
@@ -433,13 +584,17 @@ def simulate(plan: Dialplan, context: CallContext, keys: list[str],
     trace.final = {"action": _describe(command), "path": list(session.path),
                    "pressed": session.pressed, "category": session.category,
                    "topic": session.topic, "variables": dict(session.variables),
-                   "unused_keys": "".join(remaining)}
+                   "unused_keys": "".join(remaining),
+                   "kb_answers": list(session.answered)}
     if isinstance(command, Finish) and command.prompt:
-        trace.final["prompt"] = _prompt_text(plan, command.prompt)
+        trace.final["prompt"] = _prompt_text(plan, command.prompt, context.kb)
     return session, trace
 
 
-def _prompt_text(plan: Dialplan, name: str) -> str:
+def _prompt_text(plan: Dialplan, name: str, kb: KbSnapshot = EMPTY) -> str:
+    said = kb.text_of(name) if name.startswith("kb:") else None
+    if said is not None:
+        return f"{name}: {said}"
     prompt = plan.prompts.get(name)
     return f"{name}: {prompt.text}" if prompt and prompt.text else name
 
@@ -456,6 +611,10 @@ def _describe(item: Command | Event) -> str:
         return f"voicemail {item.box}"
     if isinstance(item, Dial):
         return f"transfer to {item.number}"
+    if isinstance(item, PlayAnswer):
+        return f"answer {item.entry_id} (version {item.version})"
+    if isinstance(item, NoteFeedback):
+        return f"record {item.feedback} for {item.entry_id}"
     if isinstance(item, Finish):
         return "hang up" + (f" after {item.prompt}" if item.prompt else "") + (
             f" ({item.reason})" if item.reason not in ("hangup",) else "")

@@ -3,7 +3,8 @@ way out, options that shadow each other, prompts with nothing to play."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
+from datetime import date
 from functools import partial
 from itertools import takewhile
 
@@ -14,12 +15,16 @@ from hotline.core.ivr.dialplan import (
     Collect,
     Dialplan,
     Goto,
+    KbMenu,
+    KbPlay,
     Problem,
     Reference,
     Repeat,
+    SetCall,
     Step,
     When,
 )
+from hotline.core.ivr.kbline import KbSnapshot
 
 
 def walk(steps: Iterable[Step]) -> Iterator[Step]:
@@ -98,8 +103,9 @@ def lint(plan: Dialplan, source: Sourced, refs: list[Reference],
         for target in targets:
             if target in parents:
                 parents[target].add(name)
+    # A knowledge-base answer offers its seat queue: a way out.
     exits = {name for name, steps in steps_of.items()
-             if any(isinstance(s, TERMINAL) for s in steps)}
+             if any(isinstance(s, (*TERMINAL, KbMenu, KbPlay)) for s in steps)}
     entry_exits = any(isinstance(s, TERMINAL) for s in walk(plan.entry))
     changed = True
     while changed:
@@ -144,6 +150,45 @@ def lint(plan: Dialplan, source: Sourced, refs: list[Reference],
                        f"option '{short}' shadows {', '.join(repr(k) for k in longer)}: "
                        f"callers who press {short} wait {menu.inter_digit_timeout:g} s for "
                        "another key", "warning")
+    return problems
+
+
+def dialplan_topics(plans: Iterable[Dialplan]) -> set[str]:
+    """The topics the options of `plans` set (`set: {topic: ...}`): the knowledge
+    base's topics."""
+    return {s.topic for plan in plans for name in plan.menus
+            for s in menu_steps(plan, name) if isinstance(s, SetCall) and s.topic}
+
+
+def kb_problems(plan: Dialplan, kb: KbSnapshot | None, day: date | None,
+                topics: Collection[str] | None = None) -> list[Problem]:
+    """Warnings (never errors: entries come and go) for the knowledge-base steps of
+    `plan`: a topic no dialplan sets (`topics`, None: not checked); against the entries
+    of `kb` offered on `day` (None: not checked), a topic that lists no entry (the
+    province's or any city's), an entry that is not offered."""
+    problems: list[Problem] = []
+    for name in plan.menus:
+        for step in menu_steps(plan, name):
+            if isinstance(step, KbMenu):
+                line = step.feedback.line
+                if topics is not None and step.topic not in topics:
+                    problems.append(Problem(plan.source, line, ("menus", name),
+                                            f"kb_menu: topic '{step.topic}' is set by no "
+                                            "dialplan option (topics: "
+                                            f"{', '.join(sorted(topics))})", "warning"))
+                elif kb is not None and not any(
+                        i.offered(day, i.scope) for i in kb.by_topic.get(step.topic, ())):
+                    problems.append(Problem(plan.source, line, ("menus", name),
+                                            f"kb_menu: topic '{step.topic}' has no "
+                                            "published entry in force: callers hear the "
+                                            "menu they came from", "warning"))
+            elif isinstance(step, KbPlay) and kb is not None:
+                item = kb.by_id.get(step.entry_id)
+                if item is None or not item.offered(day, item.scope):
+                    problems.append(Problem(plan.source, step.feedback.line, ("menus", name),
+                                            f"kb: entry {step.entry_id} is not published "
+                                            "(or not in force): callers hear the menu "
+                                            "instead", "warning"))
     return problems
 
 

@@ -642,6 +642,7 @@ HOME_LINKS: tuple[tuple[str, str, str, str | None], ...] = (
     ("/workbench/liaison", "liaison-page", "联络员工作台", "role:liaison"),
     ("/workbench/leader", "leader-page", "班长工作台", "seats.any"),
     ("/workbench/leader/followup", "followup-page", "班长跟进", "orders.remind"),
+    ("/workbench/kb", "kb-page", "知识库", "kb.read"),
     ("/workbench/calls", "calls-page", "来电记录", "ledger.read"),
     ("/workbench/reports", "reports-page", "季度报表", "reports.read"),
     ("/workbench/unmask", "unmask-page", "查看保密信息（审计员）", "ledger.unmask"),

@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 
-from hotline.common.clock import Clock, Now, utc_now
+from hotline.common.clock import CHINA, Clock, Now, utc_now
 from hotline.core.calls.adoption import adopted_call
 from hotline.core.calls.live import ChannelInfo, QueueStatus
 from hotline.core.calls.tracking import (
@@ -37,10 +37,12 @@ from hotline.core.calls.tracking import (
 )
 from hotline.core.configuration import ConfigAccessor
 from hotline.core.ivr.engine import CallContext
+from hotline.core.ivr.kbline import EMPTY
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.calls.reconcile import Checked, Reconciler
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.ivr.runner import CallLink, IvrRunner, Progress
+from hotline.features.kb.line import KbLine
 from hotline.features.voicemail.service import Voicemail
 from hotline.ledger.orders import OrderBook
 from hotline.ledger.region import region_of
@@ -279,8 +281,12 @@ class CallHandling:
                  prompts: PromptStore, clock: Now = utc_now,
                  service_clock: Clock | None = None,
                  voicemail: Voicemail | None = None,
-                 reconciler: Reconciler | None = None) -> None:
+                 reconciler: Reconciler | None = None,
+                 kb: KbLine | None = None) -> None:
         self.gateway = gateway
+        # The knowledge base's live snapshot (kb_menu, kb): a session takes the one of
+        # its start, like the configuration.
+        self.kb = kb
         self.reconciler = reconciler  # Asterisk's record of calls, at every resync
         # The live configuration (dialplans, routing, calendar), read when needed: an
         # IVR session takes the snapshot of its start and keeps it to its end.
@@ -561,12 +567,16 @@ class CallHandling:
                 return
             now = self.service_clock.at(self.clock())
             calendar = config.calendar
+            group = (config.routing.group_for_caller(fact.number)
+                     if config.routing is not None else None)
             context = CallContext(fact.number, calendar.state(now), {
-                queue: calendar.state(now, queue) for queue in calendar.queue_hours})
+                queue: calendar.state(now, queue) for queue in calendar.queue_hours},
+                kb=self.kb() if self.kb is not None else EMPTY,
+                day=now.astimezone(CHINA).date(), city=group.id if group else None)
 
             def report(progress: Progress) -> None:
-                self_service = any(plan.menus[m].self_service for m in progress.path
-                                   if m in plan.menus)
+                self_service = progress.self_service or any(
+                    plan.menus[m].self_service for m in progress.path if m in plan.menus)
                 self._apply(IvrProgress(linkedid, progress.pressed, progress.path,
                                         progress.category, progress.topic, plan.name,
                                         self_service, progress.after_hours,
@@ -582,7 +592,7 @@ class CallHandling:
             link = CallLink(linkedid, fact.number, fact.name, self._apply, callback)
             runner = IvrRunner(self.gateway, channel, plan, context,
                                self.prompts.for_dialplan(plan.name), report, answered,
-                               link, self.voicemail, config.routing, agi)
+                               link, self.voicemail, config.routing, agi, self.kb)
             self.runners[channel] = runner
             # Debug: call.finished is the call's one info line (dialplan included).
             log.debug("ivr.started", dialplan=plan.name, version=plan.version,

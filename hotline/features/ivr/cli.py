@@ -14,6 +14,7 @@ from hotline.features.cli_support import Context, a_datetime, a_path, a_text, re
 
 if TYPE_CHECKING:
     from hotline.core.ivr.dialplan import Dialplan
+    from hotline.core.ivr.kbline import KbSnapshot
     from hotline.features.cli_support import Subparsers
 
 
@@ -30,6 +31,9 @@ def register(sub: Subparsers) -> None:
     simulate.add_argument("--at", type=a_datetime, metavar="ISO-DATETIME",
                           help="the moment of the call (default now; no offset: Beijing)")
     simulate.add_argument("--caller", type=a_text, metavar="NUMBER")
+    simulate.add_argument("--city", type=a_text, metavar="BUREAU",
+                          help="the caller's city bureau (routing.yaml's remote group) for "
+                          "local knowledge-base entries; default: by the caller's area code")
     simulate.add_argument("--keys", default="", type=a_text, help='keys pressed, e.g. "1 2 #"')
     simulate.add_argument("--json", action="store_true")
     simulate.set_defaults(handler=cmd_simulate, paths=None)
@@ -72,9 +76,40 @@ def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
         unchecked = f" (queues not checked: {relative(ctx.routing_path)} has errors)"
     else:
         unchecked = " (queues not checked: no routing file)"
+    warnings += _check_kb(ctx, list(result.plans.values()))
     print(f"{files} file(s), {len(result.plans)} dialplan(s): {errors} error(s), "
           f"{warnings} warning(s)" + unchecked)
     return 1 if errors else 0
+
+
+def _knowledge_base(ctx: Context) -> KbSnapshot | None:
+    """The published entries of the ledger's knowledge base (None: no ledger yet)."""
+    import asyncio
+
+    from hotline.features.kb.line import published
+
+    if not ctx.ledger_path.is_file():
+        return None
+    return asyncio.run(published(ctx.ledger_path))
+
+
+def _check_kb(ctx: Context, plans: list[Dialplan]) -> int:
+    """Warnings for the kb_menu and kb steps (topics no dialplan sets; topics with no
+    entry and entries not offered today, by the ledger's knowledge base)."""
+    from hotline.common.clock import CHINA
+    from hotline.core.ivr.lint import dialplan_topics, kb_problems
+
+    kb = _knowledge_base(ctx)
+    today = datetime.now(UTC).astimezone(CHINA).date()
+    topics = dialplan_topics(plans)
+    count = 0
+    for plan in plans:
+        for problem in kb_problems(plan, kb, today, topics):
+            print(problem)
+            count += 1
+    if kb is None:
+        print(f"knowledge-base entries not checked: no ledger at {ctx.ledger_path} yet")
+    return count
 
 
 def _check_calendar(ctx: Context, queues: set[str] | None) -> tuple[int, int]:
@@ -137,7 +172,9 @@ def plans_for(ctx: Context, queues: set[str] | None) -> list[Dialplan]:
 
 
 def cmd_simulate(args: argparse.Namespace, ctx: Context) -> int:
+    from hotline.common.clock import CHINA
     from hotline.core.ivr.engine import CallContext, simulate
+    from hotline.core.ivr.kbline import EMPTY
     from hotline.features.calls.testcall import check_number
 
     plan = load_plan(args, ctx)
@@ -150,16 +187,19 @@ def cmd_simulate(args: argparse.Namespace, ctx: Context) -> int:
     calendar = ctx.calendar()
     state = calendar.state(at)
     queues = {queue: calendar.state(at, queue) for queue in calendar.queue_hours}
-    _, trace = simulate(plan, CallContext(caller, state, queues), keys)
+    city = _city(ctx, args.city, caller)
+    kb = _knowledge_base(ctx) or EMPTY
+    _, trace = simulate(plan, CallContext(caller, state, queues, kb=kb,
+                                          day=at.astimezone(CHINA).date(), city=city), keys)
     if args.json:
         print(json.dumps({"dialplan": plan.name, "version": plan.version,
-                          "at": at.isoformat(), "calendar": state,
+                          "at": at.isoformat(), "calendar": state, "city": city,
                           "queue_calendar": queues, "caller": caller,
                           "steps": trace.steps, "final": trace.final}, ensure_ascii=False))
         return 0
     print(f"dialplan {plan.name} ({plan.source}), {at.isoformat()}: {state}"
           + "".join(f", {queue} {queue_state}" for queue, queue_state in queues.items())
-          + (f", caller {caller}" if caller else ""))
+          + (f", caller {caller}" if caller else "") + (f", city {city}" if city else ""))
     for i, entry in enumerate(trace.steps, 1):
         print(f"{i:3}. [{entry['menu'] or '-'}] {entry['command']}")
         for text in entry.get("prompts", []) or []:  # type: ignore[attr-defined]
@@ -174,9 +214,24 @@ def cmd_simulate(args: argparse.Namespace, ctx: Context) -> int:
             print(f"  {key}: {final[key]}")
     if final.get("variables"):
         print(f"  collected: {final['variables']}")
+    if final.get("kb_answers"):
+        print(f"  knowledge-base answers: {', '.join(final['kb_answers'])}")  # type: ignore[arg-type]
     if final.get("unused_keys"):
         print(f"  keys never used: {final['unused_keys']}")
     return 0
+
+
+def _city(ctx: Context, given: str | None, caller: str | None) -> str | None:
+    """--city (a city bureau of routing.yaml), else the bureau of the caller's area code."""
+    routing = ctx.routing()
+    bureaus = sorted(g.id for g in routing.groups.values() if g.remote) if routing else []
+    if given is not None:
+        if given not in bureaus:
+            raise ConfigError(f"--city: {given!r} is not a city bureau (bureaus: "
+                              f"{', '.join(bureaus) or 'none: no routing file'})")
+        return given
+    group = routing.group_for_caller(caller) if routing is not None else None
+    return group.id if group is not None else None
 
 
 def cmd_prompts_build(args: argparse.Namespace, ctx: Context) -> int:

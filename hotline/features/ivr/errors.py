@@ -27,3 +27,10 @@ class PromptToolMissing(PromptError):
     """espeak-ng or sox, needed to make prompts, is not installed."""
 
     code = "prompt-tool-missing"
+
+
+class KbPromptTooLong(PromptError):
+    """A knowledge-base entry's spoken answer, as synthesised, lasts longer than the line
+    reads an answer (hotline.core.kb.MAX_SPOKEN_SECONDS): it is not published."""
+
+    code = "kb-prompt-too-long"

@@ -19,9 +19,12 @@ import collections
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
 
 import structlog
 
+from hotline.common.clock import utc_now
 from hotline.core.calls.tracking import (
     Fact,
     Referred,
@@ -32,6 +35,7 @@ from hotline.core.calls.tracking import (
 )
 from hotline.core.ivr import engine
 from hotline.core.ivr.dialplan import Dialplan
+from hotline.core.ivr.kbline import KB_PROMPT
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.voicemail.service import Recording, Voicemail, VoicemailError
@@ -53,6 +57,19 @@ class Progress:
     topic: str | None
     after_hours: bool = False  # the line was closed, or a queue the call came to was
     variables: tuple[tuple[str, str], ...] = ()  # what `collect` steps read (taxpayer_id)
+    self_service: bool = False  # served by self-service answers (engine.self_served)
+
+
+class KbCalls(Protocol):
+    """The knowledge base as a call uses it (hotline.features.kb.line.KbLine): where its
+    prompts are, and the records of the answers played and the caller's feedback."""
+
+    prompts: PromptStore
+
+    async def answered(self, linkedid: str, item_id: str, version: int,
+                       at: datetime) -> int: ...
+
+    async def feedback(self, answer_id: int, feedback: str, at: datetime) -> None: ...
 
 
 @dataclass
@@ -75,7 +92,7 @@ class IvrRunner:
                  answered: Callable[[], bool], link: CallLink | None = None,
                  voicemail: Voicemail | None = None,
                  routing: RoutingConfig | None = None,
-                 agi: IvrChannel | None = None) -> None:
+                 agi: IvrChannel | None = None, kb: KbCalls | None = None) -> None:
         self.gateway = gateway
         self.agi: IvrChannel = agi if agi is not None else AgiChannel(gateway, channel)
         self.channel = channel
@@ -92,6 +109,8 @@ class IvrRunner:
         self._consumed = False
         self.session: engine.Session | None = None
         self.after_hours = context.calendar != "open"
+        self.kb = kb
+        self._answer_id: int | None = None  # the call_kb row of the last answer played
 
     # -- events of this channel (from the calls consumer, in AMI order) ----------------
 
@@ -126,7 +145,14 @@ class IvrRunner:
 
     def _report(self, session: engine.Session) -> None:
         self.report(Progress(session.pressed, session.path, session.category, session.topic,
-                             self.after_hours, session.variables))
+                             self.after_hours, session.variables,
+                             engine.self_served(session)))
+
+    def _playable(self, name: str) -> str:
+        """A prompt as Asterisk names it: the knowledge base's (`kb:`) from its folder."""
+        if name.startswith(KB_PROMPT) and self.kb is not None:
+            return self.kb.prompts.playable(name.removeprefix(KB_PROMPT))
+        return self.prompts.playable(name)
 
     async def _typed_ahead(self) -> str | None:
         # Let the consumer handle every event received so far, so a key pressed just
@@ -141,7 +167,7 @@ class IvrRunner:
                 if early is not None:
                     return engine.Key(early)
             for name in command.prompts:
-                key = await self.agi.stream_file(self.prompts.playable(name),
+                key = await self.agi.stream_file(self._playable(name),
                                                  ALL_KEYS if command.interruptible else "")
                 if key:
                     return engine.Key(key)
@@ -152,6 +178,11 @@ class IvrRunner:
                 return engine.Key(early)
             key = await self.agi.wait_for_digit(int(command.timeout * 1000))
             return engine.Key(key) if key else engine.NoKey()
+        if isinstance(command, engine.PlayAnswer):
+            return await self._answer(command)
+        if isinstance(command, engine.NoteFeedback):
+            await self._feedback(command)
+            return engine.Done()
         if isinstance(command, engine.JoinQueue):
             return await self._queue(command)
         if isinstance(command, engine.LeaveVoicemail):
@@ -169,6 +200,31 @@ class IvrRunner:
                             dial_status=dialled.status)
             return engine.Done(answered=answered)
         raise AssertionError(f"unexpected command {command!r}")
+
+    async def _answer(self, command: engine.PlayAnswer) -> engine.Event:
+        """Record that the line answered the call with this entry version, and play it
+        (a key stops it: the caller's feedback)."""
+        self._answer_id = None
+        if self.kb is not None and self.link is not None:
+            try:
+                self._answer_id = await self.kb.answered(
+                    self.link.linkedid, command.entry_id, command.version, utc_now())
+            except Exception as exc:  # the caller hears the answer all the same
+                log.error("kb.answer_not_recorded", entry_id=command.entry_id,
+                          error=str(exc))
+        log.debug("kb.answered", entry_id=command.entry_id, version=command.version)
+        key = await self.agi.stream_file(self._playable(command.prompt), ALL_KEYS)
+        return engine.Key(key) if key else engine.PromptsDone()
+
+    async def _feedback(self, command: engine.NoteFeedback) -> None:
+        if self.kb is None or self._answer_id is None:
+            return
+        try:
+            await self.kb.feedback(self._answer_id, command.feedback, utc_now())
+        except Exception as exc:
+            log.error("kb.feedback_not_recorded", entry_id=command.entry_id,
+                      error=str(exc))
+        log.debug("kb.feedback", entry_id=command.entry_id, feedback=command.feedback)
 
     async def _queue(self, command: engine.JoinQueue) -> engine.Done:
         """Wait in the queue up to its max_wait; a caller whose step prefers the region

@@ -26,9 +26,10 @@ jieba's segmentation, done in Python on write (`indexed`) and on query (`match`)
   Question words that tell the kind of answer (多少, 多久, 什么时候, 怎么办) stay too.
 - Nothing typed is FTS5 syntax: punctuation is dropped and every word is quoted.
 
-`configure(dictionary, synonyms)` loads the two files (the service does at start, and
-`hotline check`); a broken file raises KbWordsInvalid naming the file and line, never
-ignored. Used before `configure`, the module loads the shipped files.
+`configure(dictionary, synonyms)` loads the two files (the service, at start);
+`problems()` only checks them (`hotline check`); a broken file raises KbWordsInvalid
+naming the file and line, never ignored. Used before `configure`, the module loads the
+shipped files.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from hotline.common.errors import KbWordsInvalid, YamlSyntaxError
 from hotline.common.validate import Checker, syntax_problems
 from hotline.common.yamlsrc import MAX_BYTES, Problem, Sourced, load_file
 from hotline.core.kb import Draft
-from hotline.ledger.kb import Indexed
+from hotline.ledger.kb import Indexed, KnowledgeBase
 
 SHIPPED_DIR = Path(__file__).resolve().parents[3] / "config" / "kb"
 SHIPPED_DICTIONARY = SHIPPED_DIR / "tax_terms.txt"
@@ -482,8 +483,8 @@ def fingerprint() -> str:
 
 def words(text: str) -> list[str]:
     """The words of `text` that say something (search mode: 个人所得税 gives 个人, 所得,
-    所得税, 个人所得税), without punctuation, stop words and single characters that are
-    not terms, in order, repeats kept."""
+    所得税, 个人所得税), without punctuation and stop words, a synonym as its group's
+    first word (个人所得税 is 个税), in order, repeats kept."""
     return current().words(text)
 
 
@@ -493,8 +494,43 @@ def indexed(draft: Draft) -> Indexed:
 
 
 def match(query: str) -> str:
-    """The FTS5 query for what a person or a caller typed: any of its words or their
-    synonyms (each quoted, so nothing typed is read as FTS5 syntax); empty when nothing
-    is left to look for."""
+    """The FTS5 query for what a person or a caller typed: any of its words, a synonym as
+    its group's first word like the index (each quoted, so nothing typed is read as FTS5
+    syntax); empty when nothing is left to look for."""
     return current().match(query)
 
+
+async def reindex(store: KnowledgeBase, words: Words | None = None) -> int:
+    """The whole index rebuilt from the live versions with `words` (default: the words in
+    use), in one transaction; how many entries it holds. The segmentation runs in a
+    thread (10,000 entries take seconds), so the loop keeps answering."""
+    import asyncio
+
+    use = words or current()
+    live = [(e.id, v.draft) for e in await store.live() if (v := e.live_version) is not None]
+    index = await asyncio.to_thread(lambda: {i: use.indexed(d) for i, d in live})
+    await store.reindex(index)
+    return len(index)
+
+
+def _built_with(marker: Path) -> str:
+    try:
+        return marker.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return ""
+
+
+async def reindex_if_changed(store: KnowledgeBase, marker: Path,
+                             words: Words | None = None) -> int | None:
+    """At start: rebuild the index if the words changed since it was built (`marker`, a
+    small file beside the ledger, holds the fingerprint of the words it was built with;
+    no marker counts as changed); how many entries were indexed, or None if the index
+    was current."""
+    import asyncio
+
+    use = words or current()
+    if await asyncio.to_thread(_built_with, marker) == use.fingerprint:
+        return None
+    count = await reindex(store, use)
+    await asyncio.to_thread(marker.write_text, use.fingerprint + "\n", encoding="utf-8")
+    return count

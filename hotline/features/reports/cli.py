@@ -62,9 +62,12 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
     acting(ctx, "reports.read", "report")
     path = existing_ledger(ctx)
 
+    from hotline.features.kb.hot import fill_report
+
     async def go() -> Any:
         async with await Ledger.open(path) as ledger:
-            return await quarterly(ledger, args.quarter, utc_now())
+            return await fill_report(ledger, await quarterly(ledger, args.quarter,
+                                                             utc_now()))
 
     report = asyncio.run(go())
     data = render(report, fmt, staff_names(ctx.routing()))

@@ -13,8 +13,9 @@ from typing import Any
 
 from hotline.common import labels
 from hotline.common.labels import Names
+from hotline.core.kb import PROVINCE
 from hotline.core.routing.config import SERVICE_LEVEL_SECONDS
-from hotline.ledger.report import Report, days_of
+from hotline.ledger.report import LEAST_HELPFUL_MIN, Report, days_of
 
 OUTCOMES = {**labels.OUTCOMES, "-": labels.IN_PROGRESS}
 CATEGORIES = {**labels.CATEGORIES, "-": labels.UNCATEGORISED}
@@ -77,7 +78,28 @@ def sections(report: Report, names: Names | None = None) -> list[Section]:
             ("工单总数", orders.get("total", 0)), ("按期办结", orders.get("on_time", 0)),
             ("逾期办结", orders.get("overdue_done", 0)),
             ("逾期未办", orders.get("overdue_open", 0)), ("办理中", orders.get("open", 0))]),
+        Section("kb_top", "最常用的知识条目", KB_HEADER,
+                [_kb_row(r) for r in report.kb_top]),
+        Section("kb_least", f"帮助最少的知识条目（答复满{LEAST_HELPFUL_MIN}次）", KB_HEADER,
+                [_kb_row(r) for r in report.kb_least]),
+        Section("kb_expiring", "下季度到期的知识条目",
+                ("条目编号", "版本", "问题", "咨询主题", "适用范围", "有效期至"),
+                [(r["entry_id"], r["version"], r["question"], n.topic(r["topic"]) or r["topic"],
+                  "全省" if r["scope"] == PROVINCE else (n.group(r["scope"]) or r["scope"]),
+                  dash(r["effective_until"])) for r in report.kb_expiring]),
+        Section("hot_topics", "集中咨询的热点难点问题",
+                ("问题", "知识条目", "咨询次数", "座席台帐", "自助服务选择"),
+                [(r["question"], r["entry_id"] or "无（待补充条目）", r["count"],
+                  r["seat_entries"], r["self_service"]) for r in report.hot_topics]),
     ]
+
+
+KB_HEADER = ("条目编号", "问题", "答复次数", "按已解决", "按转人工", "解决率")
+
+
+def _kb_row(r: dict[str, Any]) -> tuple[Any, ...]:
+    return (r["entry_id"], r["question"] or "-", r["answers"], r["solved"], r["seat"],
+            pct(r["solved_share"]))
 
 
 def dash(value: Any) -> Any:
@@ -154,7 +176,8 @@ def _number(value: Any) -> Any:
     return value
 
 
-RATE_LABELS = frozenset({"接通率", f"服务水平（{SERVICE_LEVEL_SECONDS}秒内接通）", "放弃率"})
+RATE_LABELS = frozenset({"接通率", f"服务水平（{SERVICE_LEVEL_SECONDS}秒内接通）", "放弃率",
+                         "话务分流率", "智能咨询解决率"})
 
 
 def summary(report: Report, *, raw: bool = False) -> list[tuple[str, Any]]:
@@ -179,6 +202,13 @@ def summary(report: Report, *, raw: bool = False) -> list[tuple[str, Any]]:
         ("办理中", orders.get("open", 0)),
         ("远程座席迁入次数", sum(r["moved_in"] for r in report.seat_moves)),
         ("远程座席迁出次数", sum(r["moved_out"] for r in report.seat_moves)),
+        ("自助服务来电", report.self_service_calls),
+        ("话务分流（自助服务办结，未转人工）", report.diverted),
+        ("话务分流率", rate(report.diversion_rate)),
+        ("智能咨询答复次数", report.kb_answers),
+        ("答复后按“已解决”", report.kb_solved),
+        ("答复后按“转人工”", report.kb_to_seat),
+        ("智能咨询解决率", rate(report.kb_solved_rate)),
     ]
 
 

@@ -42,6 +42,7 @@ from hotline.core.routing.config import RoutingConfig, staff_names
 from hotline.features.accounts.errors import ApiBadQuery, ApiNotFound, StaffNotAllowed
 from hotline.features.accounts.service import Accounts, Authenticated
 from hotline.features.accounts.web import HEADERS, Api, Route, authenticate
+from hotline.features.kb.hot import fill_report
 from hotline.features.reports.render import FORMATS, MEDIA_TYPES, render
 from hotline.ledger.access import Reader, show_call
 from hotline.ledger.export import export, labelled
@@ -347,7 +348,8 @@ class Records:
         if fmt not in FORMATS:
             raise ApiBadQuery(f"format: one of {', '.join(FORMATS)}")
         quarter = params["quarter"].upper()
-        report = await quarterly(self.sources.ledger, quarter, self.accounts.clock())
+        report = await fill_report(self.sources.ledger, await quarterly(
+            self.sources.ledger, quarter, self.accounts.clock()))
         names = self.names()
         async with self._render:
             data = await asyncio.to_thread(render, report, fmt, names)
