@@ -18,6 +18,7 @@ from bench.kb_search import (
     topics,
 )
 from hotline.core.kb import MAX_SPOKEN_CHARS, PROVINCE, checked
+from hotline.features.kb.io import read_yaml
 
 
 def test_every_seed_entry_passes_the_rules() -> None:
@@ -76,3 +77,13 @@ def test_the_filler_is_distinct_and_passes_the_rules() -> None:
     known_topics, known_scopes = topics(), scopes()
     for draft in made[:200]:
         checked(draft, topics=known_topics, scopes=known_scopes)
+
+
+def test_the_seed_is_what_hotline_kb_import_reads() -> None:
+    """`hotline kb import config/kb/seed.yaml`'s reader (features/kb/io.py) accepts the
+    whole seed: the same entries, new ones (no id), as the benchmark loads them."""
+    rows = read_yaml(SEED_FILE.read_bytes(), SEED_FILE.name)
+    drafts = load_seed()
+    assert [r.entry_id for r in rows] == [None] * len(drafts)
+    assert [(r.draft.question, r.draft.scope, r.draft.spoken) for r in rows] == [
+        (d.question, d.scope, d.spoken) for d in drafts]
