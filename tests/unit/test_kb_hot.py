@@ -133,6 +133,11 @@ class _Ctx:
     def routing(self) -> None:
         return None
 
+    def kb_words_paths(self) -> tuple[Path, Path]:
+        from hotline.features.kb import words
+
+        return words.SHIPPED_DICTIONARY, words.SHIPPED_SYNONYMS
+
 
 def _hot(ctx: _Ctx, *argv: str) -> int:
     parser = argparse.ArgumentParser()

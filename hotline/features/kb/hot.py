@@ -267,10 +267,12 @@ def period(args: argparse.Namespace) -> tuple[datetime, datetime]:
 def cmd_hot(args: argparse.Namespace, ctx: Context) -> int:
     from hotline.features.accounts.identity import acting
     from hotline.features.cli_support import existing_ledger, print_table, write_out
+    from hotline.features.kb import words
 
     start, end = period(args)
     acting(ctx, "kb.read", "kb hot")
     path = existing_ledger(ctx)
+    words.configure(*ctx.kb_words_paths())  # the configured search words, not the shipped
 
     async def go() -> HotTopics:
         async with await Ledger.open(path) as ledger:

@@ -62,7 +62,10 @@ def cmd_report(args: argparse.Namespace, ctx: Context) -> int:
     acting(ctx, "reports.read", "report")
     path = existing_ledger(ctx)
 
+    from hotline.features.kb import words
     from hotline.features.kb.hot import fill_report
+
+    words.configure(*ctx.kb_words_paths())  # the hot topics match with the configured words
 
     async def go() -> Any:
         async with await Ledger.open(path) as ledger:
