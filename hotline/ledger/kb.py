@@ -328,8 +328,8 @@ class KnowledgeBase:
         and counts for nothing: its inverse document frequency is zero (FTS5's bm25
         floors it) once it is in more than half of the entries. When `match` is an OR of
         quoted words (what words.match builds), the words in more than `COMMON` of the
-        live entries are left out (unless nothing else is in any entry). Only the best `CANDIDATES` rows by
-        bm25 are then joined to the entries."""
+        live entries are left out (unless nothing else is in any entry). Only the best
+        `CANDIDATES` rows by bm25 are then joined to the entries."""
         if not match.strip():
             return []
         wq, wp, wa = weights
