@@ -12,6 +12,8 @@ do what are hotline.core.kb's; this module stores what they allowed.
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -29,6 +31,14 @@ _VERSION_COLUMNS = (
     "source_number, source_date, effective_from, effective_until, written_by, written_at, "
     "note, reviewed_by, reviewed_at, published_by, published_at, withdrawn_by, withdrawn_at")
 FEEDBACK = ("solved", "seat")  # "this solved my question", "transfer me to a seat"
+# search(): the rows ranked by bm25 before the city's local entries are weighed, the share
+# of the live entries above which a word of the query is left out, the local entries'
+# advantage (see search).
+CANDIDATES = 50
+COMMON = 0.5
+LOCAL_BOOST = 1.2
+LIVE_COUNT_SECONDS = 30.0
+_OR_OF_WORDS = re.compile(r'"(?:[^"]|"")+"(?: OR "(?:[^"]|"")+")*')
 
 
 @dataclass(frozen=True)
@@ -92,6 +102,8 @@ def _detail(**fields: Any) -> str:
 class KnowledgeBase:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
+        self._live: tuple[int, float] | None = None  # (live entries, when counted)
+        self._vocab = False  # kb_vocab (the index's words and their entry counts) made
 
     # -- reading ---------------------------------------------------------------------
 
@@ -306,21 +318,68 @@ class KnowledgeBase:
                      weights: tuple[float, float, float] = (10.0, 6.0, 1.0)) -> list[Hit]:
         """The live entries matching the FTS5 query `match` (built by the kb feature
         from the segmented words), best first by bm25 with the fields weighted
-        question, phrasings, answer; the local entries of `city` before the province's
-        at equal footing (they come first), other cities' local entries last."""
+        question, phrasings, answer. Among the best `CANDIDATES`, the local entries of
+        `city` have their bm25 score multiplied by `LOCAL_BOOST` (ahead of the province's
+        at equal footing, not ahead of a much better province answer: a city's seat asks
+        province questions too); other cities' local entries come last.
+
+        Speed (issue 15, bench/kb_search.py): bm25 is computed for every row that
+        matches, so a word found in most entries (办理, 申报, 纳税人 ...) costs the most
+        and counts for nothing: its inverse document frequency is zero (FTS5's bm25
+        floors it) once it is in more than half of the entries. When `match` is an OR of
+        quoted words (what words.match builds), the words in more than `COMMON` of the
+        live entries are left out (unless nothing else is in any entry). Only the best
+        `CANDIDATES` rows by bm25 are then joined to the entries."""
         if not match.strip():
             return []
         wq, wp, wa = weights
+        match = await self._pruned(match)
         async with self.ledger.db.execute(
-                f"SELECT f.entry_id, e.live, v.scope, bm25(kb_fts, 0, {wq:g}, {wp:g}, "
-                f"{wa:g}) AS rank FROM kb_fts f JOIN kb_entries e ON e.id = f.entry_id "
+                "SELECT t.entry_id, e.live, v.scope, t.rank FROM ("
+                f"SELECT entry_id, bm25(kb_fts, 0, {wq:g}, {wp:g}, {wa:g}) AS rank "
+                "FROM kb_fts WHERE kb_fts MATCH ? ORDER BY rank LIMIT ?) t "
+                "JOIN kb_entries e ON e.id = t.entry_id "
                 "JOIN kb_versions v ON v.entry_id = e.id AND v.version = e.live "
-                "WHERE kb_fts MATCH ? ORDER BY CASE WHEN v.scope = ? THEN 0 "
-                "WHEN v.scope = ? THEN 1 ELSE 2 END, rank LIMIT ?",
-                (match, city or PROVINCE, PROVINCE, limit)) as cur:
+                "ORDER BY v.scope NOT IN (?, ?), "
+                "t.rank * CASE WHEN v.scope = ? THEN ? ELSE 1 END LIMIT ?",
+                (match, max(limit, CANDIDATES), city or PROVINCE, PROVINCE,
+                 city or PROVINCE, LOCAL_BOOST, limit)) as cur:
             rows = await cur.fetchall()
         return [Hit(str(i), int(live), str(scope), float(rank))
                 for i, live, scope, rank in rows]
+
+    async def _live_count(self) -> int:
+        """The number of live entries, counted again after LIVE_COUNT_SECONDS (a share
+        of it is a threshold: a count a little old does no harm; counting costs more
+        than the rest of a search's preparation)."""
+        now = time.monotonic()
+        if self._live is None or now - self._live[1] > LIVE_COUNT_SECONDS:
+            async with self.ledger.db.execute(
+                    "SELECT count(*) FROM kb_entries WHERE live IS NOT NULL") as cur:
+                row = await cur.fetchone()
+            self._live = (int(row[0]) if row else 0, now)
+        return self._live[0]
+
+    async def _pruned(self, match: str) -> str:
+        """`match` without its words found in more than COMMON of the live entries, when
+        it is an OR of quoted words and a word that is not common is in an entry; else
+        `match` as it is."""
+        if not _OR_OF_WORDS.fullmatch(match):
+            return match
+        quoted = match.split(" OR ")
+        if len(quoted) < 2:
+            return match
+        terms = [q[1:-1].replace('""', '"') for q in quoted]
+        async with self.ledger.db.execute(
+                f"SELECT term, doc FROM kb_vocab WHERE term IN "
+                f"({', '.join('?' for _ in terms)})", terms) as cur:
+            docs = {str(t): int(n) for t, n in await cur.fetchall()}
+        live = await self._live_count()
+        kept = [(q, t) for q, t in zip(quoted, terms, strict=True)
+                if docs.get(t, 0) <= live * COMMON]
+        if not any(docs.get(t, 0) for _, t in kept):  # all that matches is common
+            return match
+        return " OR ".join(q for q, _ in kept)
 
     # -- the line --------------------------------------------------------------------
 
