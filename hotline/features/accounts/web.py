@@ -294,6 +294,15 @@ def check_csrf(request: web.Request, expected: str, given: str | None) -> None:
 
 
 
+def static_text(text: str, kind: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """A handler that serves `text` (a page's script or style sheet) as `kind`, UTF-8,
+    with the staff pages' security headers."""
+    async def static(request: web.Request) -> web.Response:
+        return web.Response(text=text, content_type=kind, charset="utf-8", headers=HEADERS)
+
+    return static
+
+
 # -- query parameters, as the /api/v1 routes of every feature read them ----------------
 
 QUERY_LINE_LIMIT = 200  # a query parameter: one line of at most this many characters

@@ -37,6 +37,7 @@ from hotline.features.accounts.web import (
     query_flag,
     query_number,
     query_of,
+    static_text,
 )
 from hotline.features.kb import io as kbio
 from hotline.features.kb.service import KbDesk, entry_view, version_view
@@ -237,18 +238,11 @@ class KbPages:
         app.router.add_get("/workbench/kb", self._page)
         for name, kind in (("kb.js", "text/javascript"), ("kb.css", "text/css"),
                            ("kb-search.js", "text/javascript")):
-            app.router.add_get(f"/static/workbench-{name}", self._static(name, kind))
+            app.router.add_get(f"/static/workbench-{name}", static_text(self._files[name], kind))
 
     async def _page(self, request: web.Request) -> web.StreamResponse:
         return await logged_in_page(self.api.accounts, request, self._files["kb.html"],
                                     PAGE_HEADERS)
-
-    def _static(self, name: str, kind: str) -> Callable[[web.Request], Any]:
-        async def static(request: web.Request) -> web.StreamResponse:
-            return web.Response(text=self._files[name], content_type=kind,
-                                charset="utf-8", headers=HEADERS)
-
-        return static
 
 
 def kb_pages(desk: KbDesk, api: Api) -> Callable[[web.Application], None]:

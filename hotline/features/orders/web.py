@@ -37,6 +37,7 @@ from hotline.features.accounts.web import (
     query_flag,
     query_number,
     query_of,
+    static_text,
     still_logged_in,
 )
 from hotline.features.orders.service import OrderDesk
@@ -286,7 +287,7 @@ class OrderPages:
                            ("followup.js", "text/javascript"),
                            ("my-orders.js", "text/javascript"),
                            ("orders-common.js", "text/javascript"), ("orders.css", "text/css")):
-            app.router.add_get(f"/static/workbench-{name}", self._static(name, kind))
+            app.router.add_get(f"/static/workbench-{name}", static_text(self._files[name], kind))
         app.on_shutdown.append(self._shutdown)
 
     async def _shutdown(self, app: web.Application) -> None:
@@ -299,13 +300,6 @@ class OrderPages:
                                         PAGE_HEADERS)
 
         return page
-
-    def _static(self, name: str, kind: str) -> Callable[[web.Request], Any]:
-        async def static(request: web.Request) -> web.StreamResponse:
-            return web.Response(text=self._files[name], content_type=kind,
-                                charset="utf-8", headers=HEADERS)
-
-        return static
 
 
 def order_pages(desk: OrderDesk, api: Api) -> Callable[[web.Application], None]:

@@ -41,7 +41,7 @@ from hotline.core.accounts import visible_bureau
 from hotline.core.routing.config import RoutingConfig, staff_names
 from hotline.features.accounts.errors import ApiBadQuery, ApiNotFound, StaffNotAllowed
 from hotline.features.accounts.service import Accounts, Authenticated
-from hotline.features.accounts.web import HEADERS, Api, Route, authenticate
+from hotline.features.accounts.web import HEADERS, Api, Route, authenticate, static_text
 from hotline.features.kb.hot import fill_report
 from hotline.features.reports.render import FORMATS, MEDIA_TYPES, render
 from hotline.ledger.access import Reader, show_call
@@ -421,7 +421,7 @@ class RecordPages:
         app.router.add_get("/workbench/reports", self._page("reports.html", "reports.read"))
         for name, kind in (("calls.js", "text/javascript"), ("reports.js", "text/javascript"),
                            ("records.css", "text/css")):
-            app.router.add_get(f"/static/workbench-{name}", self._static(name, kind))
+            app.router.add_get(f"/static/workbench-{name}", static_text(self._files[name], kind))
 
     def _page(self, name: str, permission: str,
               ) -> Callable[[web.Request], Any]:
@@ -438,13 +438,6 @@ class RecordPages:
                                 charset="utf-8", headers=PAGE_HEADERS)
 
         return page
-
-    def _static(self, name: str, kind: str) -> Callable[[web.Request], Any]:
-        async def static(request: web.Request) -> web.StreamResponse:
-            return web.Response(text=self._files[name], content_type=kind, charset="utf-8",
-                                headers=HEADERS)
-
-        return static
 
 
 def record_pages(sources: RecordSources, api: Api) -> Callable[[web.Application], None]:
