@@ -385,7 +385,12 @@ class Bench:
     # ---- setup ---------------------------------------------------------------------
 
     async def run(self) -> None:
-        from hotline.pbx.sandbox import Sandbox, default_cache_dir, find_free_port
+        from hotline.pbx.sandbox import (
+            Sandbox,
+            default_cache_dir,
+            find_free_port,
+            find_free_udp_port,
+        )
 
         folder = Path(tempfile.mkdtemp(prefix="bench-agi-"))
         templates = folder / "templates"
@@ -396,7 +401,8 @@ class Bench:
         ext.write_text(ext.read_text() + BENCH_DIALPLAN.replace("@LONG@", LONG_SOUND)
                        .replace("@SHORT@", SHORT_SOUND))
         sandbox = Sandbox(default_cache_dir(), templates)
-        inst = sandbox.instance(f"bench-agi-{os.getpid()}", find_free_port())
+        inst = sandbox.instance(f"bench-agi-{os.getpid()}", find_free_port(), find_free_port(),
+                                find_free_udp_port(), wss_port=find_free_port())
         self.names: dict[str, str] = {}
         started = time.monotonic()
         inst.up(print, generated={"queues.conf": QUEUES_CONF})

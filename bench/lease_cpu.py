@@ -19,7 +19,7 @@ from pathlib import Path
 
 from hotline.features.calls.testcall import TestCall, place_call
 from hotline.pbx.gateway import AmiGateway
-from hotline.pbx.sandbox import Sandbox, default_cache_dir, find_free_port
+from hotline.pbx.sandbox import Sandbox, default_cache_dir, find_free_port, find_free_udp_port
 from tests.real.test_resilience import HotlineProcess, in_menu
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +67,8 @@ async def series(inst, gateway: AmiGateway, folder: Path, calls: int,
 
 async def main(calls: int) -> None:
     sandbox = Sandbox(default_cache_dir(), REPO / "config" / "asterisk")
-    inst = sandbox.instance(f"bench-lease-{os.getpid()}", find_free_port())
+    inst = sandbox.instance(f"bench-lease-{os.getpid()}", find_free_port(), find_free_port(),
+                            find_free_udp_port(), wss_port=find_free_port())
     with tempfile.TemporaryDirectory() as tmp:
         from tests.conftest import queues_conf
 

@@ -88,9 +88,9 @@ def _running(sandbox: Sandbox, name: str,
              tmp_path_factory: pytest.TempPathFactory) -> Iterator[Instance]:
     """An instance on a free port with the tests' queues, up for the fixture's life."""
     # The FastAGI port too: AMI port + 1 may be any program's ephemeral port here.
-    # SIP too (UDP), and the port the tests' carrier (SIPp) sends from.
+    # SIP too (UDP), the port the tests' carrier (SIPp) sends from, and the WSS port.
     inst = sandbox.instance(name, find_free_port(), find_free_port(), find_free_udp_port(),
-                            f"127.0.0.1:{find_free_udp_port()}")
+                            f"127.0.0.1:{find_free_udp_port()}", wss_port=find_free_port())
     try:
         inst.up(generated=queues_conf(inst, tmp_path_factory.mktemp("asterisk")))
     except SandboxError as exc:

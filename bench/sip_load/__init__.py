@@ -398,7 +398,8 @@ class Bench:
         self.trunk_port = find_free_udp_port()
         self.inst = sandbox.instance(f"bench-sip-{os.getpid()}", find_free_port(),
                                      find_free_port(), find_free_udp_port(),
-                                     f"127.0.0.1:{self.trunk_port}")
+                                     f"127.0.0.1:{self.trunk_port}",
+                                     wss_port=find_free_port())
         native_dir = f"{self.inst.chroot_dir}/sounds/bench"
         ext = templates / "extensions.conf"
         ext.write_text(ext.read_text(encoding="utf-8") + "".join(

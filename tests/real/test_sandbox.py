@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from hotline.pbx import sandbox as sandbox_mod
-from hotline.pbx.sandbox import Instance, Sandbox, SandboxError, find_free_port
+from hotline.pbx.sandbox import Instance, Sandbox, SandboxError, find_free_port, find_free_udp_port
 
 pytestmark = pytest.mark.asterisk
 
@@ -55,7 +55,8 @@ def test_running_instance_answers_cli(asterisk: Instance) -> None:
 def test_two_instances_at_once_and_down_leaves_no_process(
         sandbox: Sandbox, asterisk: Instance) -> None:
     """Two instances run at once on their own ports, and down leaves no Asterisk process."""
-    second = sandbox.instance(f"test2-{os.getpid()}", find_free_port())
+    second = sandbox.instance(f"test2-{os.getpid()}", find_free_port(), find_free_port(),
+                              find_free_udp_port(), wss_port=find_free_port())
     second.up()
     try:
         assert second.pid() is not None

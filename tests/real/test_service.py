@@ -18,7 +18,7 @@ from asterisk.ami import AMIClient, SimpleAction
 
 from hotline.app.service import Service
 from hotline.app.settings import load_settings
-from hotline.pbx.sandbox import Instance, Sandbox, find_free_port
+from hotline.pbx.sandbox import Instance, Sandbox, find_free_port, find_free_udp_port
 from tests.real.test_sandbox import asterisk_pids
 
 pytestmark = pytest.mark.asterisk
@@ -33,6 +33,14 @@ def env_for(inst: Instance, folder: Path) -> dict[str, str]:
             "HOTLINE_SANDBOX_INSTANCE": inst.name, "HOTLINE_LOG_FORMAT": "json",
             "HOTLINE_LEDGER_PATH": str(folder / "ledger.sqlite3"),
             "HOTLINE_SERVICE_PID_FILE": str(folder / "hotline.pid"), "HOTLINE_WEB_PORT": "0"}
+
+
+def own_ports() -> dict[str, str]:
+    """Free FastAGI, SIP and WebSocket ports for a sandbox the service starts itself: the
+    defaults (the AMI port + 1, + 2, + 3) may be any program's ephemeral ports here."""
+    return {"HOTLINE_AGI_PORT": str(find_free_port()),
+            "HOTLINE_SANDBOX_SIP_PORT": str(find_free_udp_port()),
+            "HOTLINE_SANDBOX_WSS_PORT": str(find_free_port())}
 
 
 def getvar(inst: Instance, name: str) -> str | None:
@@ -116,7 +124,8 @@ def test_run_with_sandbox_ctrl_c_leaves_no_asterisk(sandbox: Sandbox, tmp_path: 
     process."""
     name, port = f"test-run-{os.getpid()}", find_free_port()
     env = {**os.environ, "HOTLINE_AMI_PORT": str(port), "HOTLINE_SANDBOX_INSTANCE": name,
-           "HOTLINE_LOG_FORMAT": "json", "HOTLINE_LEDGER_PATH": str(tmp_path / "ledger.db"),
+           **own_ports(), "HOTLINE_LOG_FORMAT": "json",
+           "HOTLINE_LEDGER_PATH": str(tmp_path / "ledger.db"),
            "HOTLINE_SERVICE_PID_FILE": str(tmp_path / "hotline.pid"), "HOTLINE_WEB_PORT": "0"}
     proc = subprocess.Popen([sys.executable, "-m", "hotline", "run", "--with-sandbox"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -146,7 +155,8 @@ def test_run_with_sandbox_after_tee_died_still_stops_and_takes_asterisk_down(
     within 5 s of the signal and its Asterisk is down once it has exited."""
     name, port = f"test-tee-{os.getpid()}", find_free_port()
     env = {**os.environ, "HOTLINE_AMI_PORT": str(port), "HOTLINE_SANDBOX_INSTANCE": name,
-           "HOTLINE_LOG_FORMAT": "json", "HOTLINE_LEDGER_PATH": str(tmp_path / "ledger.db"),
+           **own_ports(), "HOTLINE_LOG_FORMAT": "json",
+           "HOTLINE_LEDGER_PATH": str(tmp_path / "ledger.db"),
            "HOTLINE_SERVICE_PID_FILE": str(tmp_path / "hotline.pid"), "HOTLINE_WEB_PORT": "0"}
     # A real pipeline: the service's stdout and stderr into tee, as `2>&1 | tee` does.
     tee = subprocess.Popen(["tee", str(tmp_path / "run.log")], stdin=subprocess.PIPE,

@@ -172,7 +172,8 @@ def phone_asterisk(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory,
     """An Asterisk of this module's own whose routing has a seat on a SIP phone of its own
     (PJSIP/8005, in the tests' queue brief), with the settings that name it."""
     inst = sandbox.instance(f"test-sipphone-{os.getpid()}", find_free_port(), find_free_port(),
-                            find_free_udp_port(), f"127.0.0.1:{find_free_udp_port()}")
+                            find_free_udp_port(), f"127.0.0.1:{find_free_udp_port()}",
+                            wss_port=find_free_port())
     folder = tmp_path_factory.mktemp("sipphone")
     env = service_env(inst, folder / "ledger.sqlite3")
     routing_path = Path(env["HOTLINE_ROUTING_PATH"])

@@ -74,7 +74,8 @@ def phone_instance(sandbox: Sandbox, tmp_path_factory: pytest.TempPathFactory,
     """An Asterisk of this module's own (its FastAGI port serves this module's hotline)
     whose routing has seat 8001 on a SIP phone of its own, the income-tax expert."""
     inst = sandbox.instance(f"test-sipseat-{os.getpid()}", find_free_port(), find_free_port(),
-                            find_free_udp_port(), f"127.0.0.1:{find_free_udp_port()}")
+                            find_free_udp_port(), f"127.0.0.1:{find_free_udp_port()}",
+                            wss_port=find_free_port())
     folder = tmp_path_factory.mktemp("sipseat")
     env = service_env(inst, folder / "ledger.sqlite3")
     routing_path = Path(env["HOTLINE_ROUTING_PATH"])
