@@ -93,19 +93,6 @@ class CalendarInvalid(ConfigError):
     code = "calendar-invalid"
 
 
-class QualityInvalid(ConfigError):
-    """config/quality.yaml (the quality review's sampling plan and form) has errors."""
-
-    code = "quality-invalid"
-
-
-class ReviewScoresInvalid(HotlineError):
-    """A quality review's item scores do not fit its form (an item missing, unknown, or
-    scored outside 0..its maximum); the message names the item."""
-
-    code = "review-scores-invalid"
-
-
 class KbWordsInvalid(ConfigError):
     """The knowledge base's search words (kb.dictionary: the tax terms' user dictionary,
     kb.synonyms: the synonym groups) have errors, each at its file and line."""

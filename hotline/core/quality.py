@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from hotline.common.errors import QualityInvalid, ReviewScoresInvalid
+from hotline.common.errors import ConfigError
 from hotline.common.validate import Checker
 from hotline.common.yamlsrc import PathKey, Sourced
 
@@ -183,7 +183,7 @@ def score_review(form: Sequence[FormItem], scores: Mapping[str, Any]) -> Score:
     """Validate a review's item scores against `form` and add them up.
 
     Every item must be scored, from 0 to its maximum (halves allowed: a number, not
-    true/false); an unknown item is refused. Raises ReviewScoresInvalid naming the item.
+    true/false); an unknown item is refused. Raises ConfigError naming the item.
     """
     known = {item.key: item for item in form}
     problems: list[str] = []
@@ -206,7 +206,7 @@ def score_review(form: Sequence[FormItem], scores: Mapping[str, Any]) -> Score:
         else:
             total += value
     if problems:
-        raise ReviewScoresInvalid("评分有误: " + "; ".join(problems), problems=problems)
+        raise ConfigError([f"评分有误: {p}" for p in problems])
     maximum = sum(item.max_points for item in form)
     return Score(total, maximum, round(100 * total / maximum, 1) if maximum else 0.0)
 
@@ -215,13 +215,13 @@ def score_review(form: Sequence[FormItem], scores: Mapping[str, Any]) -> Score:
 
 
 def parse_quality(source: Sourced, groups: Collection[str] | None = None) -> Plan:
-    """Validate config/quality.yaml into a Plan; raises QualityInvalid listing every
+    """Validate config/quality.yaml into a Plan; raises ConfigError listing every
     problem as `file:line: key.path: message`. `groups`: the seat groups routing.yaml
     knows (a group rate must name one of them); None checks no names."""
     check = Checker(source)
     data = check.mapping(source.data, (), "the quality plan", absent_ok=True)
     if data is None:
-        raise QualityInvalid(check.problems)
+        raise ConfigError(check.problems)
     check.unknown_keys(data, ("rates", "group_rates", "always", "form"), ())
     plan = Plan()
     rates = check.mapping(data.get("rates"), ("rates",), "rates", absent_ok=True) or {}
@@ -243,7 +243,7 @@ def parse_quality(source: Sourced, groups: Collection[str] | None = None) -> Pla
              for key, default in (("unsatisfied", True), ("complaint", True),
                                   ("tip_off", False))}
     form = _form(check, data["form"]) if "form" in data else plan.form
-    check.raise_if_errors(QualityInvalid)
+    check.raise_if_errors(ConfigError)
     return Plan(centre, remote, group_rates, flags["unsatisfied"], flags["complaint"],
                 flags["tip_off"], form)
 

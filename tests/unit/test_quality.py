@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hotline.common.errors import QualityInvalid, ReviewScoresInvalid
+from hotline.common.errors import ConfigError
 from hotline.common.yamlsrc import load_file, load_text
 from hotline.core.quality import (
     AnsweredCall,
@@ -160,7 +160,7 @@ def test_bad_scores_are_refused_naming_the_item(scores: dict[str, object],
                                                 message: str) -> None:
     """A score above the maximum, below 0, missing, not a number or for no item is an
     error that names the item."""
-    with pytest.raises(ReviewScoresInvalid) as info:
+    with pytest.raises(ConfigError) as info:
         score_review(PLAN.form, scores)
     assert message in str(info.value)
 
@@ -169,7 +169,7 @@ def test_bad_scores_are_refused_naming_the_item(scores: dict[str, object],
 
 
 def problems(text: str) -> list[str]:
-    with pytest.raises(QualityInvalid) as info:
+    with pytest.raises(ConfigError) as info:
         parse_quality(load_text(text, FILE), groups={"centre", "hefei"})
     return [str(p) for p in info.value.problems]
 
