@@ -217,3 +217,16 @@ class KbChanged(LedgerError):
 
     code = "kb-changed"
     status: ClassVar[int] = 409
+
+
+class RecordingUnknown(LedgerError):
+    """No recording with that id in the ledger."""
+
+    code = "recording-unknown"
+    status: ClassVar[int] = 404
+
+
+class RecordingNotRecording(LedgerError):
+    """The recording was saved, failed or purged already: its row is not overwritten."""
+
+    code = "recording-not-recording"
