@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -73,7 +74,6 @@ def test_migration_applies_on_an_existing_ledger(tmp_path: Path) -> None:
                                                     category=None, at=NOW)
             assert row.status == "recording"
 
-    import asyncio
     asyncio.run(run())
     con = sqlite3.connect(path)
     assert con.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
@@ -85,7 +85,8 @@ async def test_row_before_audio_then_saved_or_failed_once(tmp_path: Path) -> Non
     async with await Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
         book = RecordingBook(ledger)
         a = await book.begin(linkedid="L1", seat="s1", category="consultation", at=NOW)
-        assert a.file.endswith(f"L1-{a.id}.wav") and a.status == "recording"
+        assert a.file.endswith(f"L1-{a.id}.wav")
+        assert a.status == "recording"
         assert not (tmp_path / a.file).exists()
         await book.failed(a.id, at=NOW, error="MixMonitor refused")
         failed = await book.listing(status="failed")
