@@ -219,14 +219,13 @@ class KbChanged(LedgerError):
     status: ClassVar[int] = 409
 
 
-class RecordingUnknown(LedgerError):
+
+# The recordings' errors are not HotlineErrors yet: their ids (recording-unknown,
+# recording-not-recording) need rows in the README's Errors table first (proposed in
+# /work/wt/recordings.readme.md); the session that adds the CLI makes them HotlineErrors.
+class RecordingUnknown(LookupError):
     """No recording with that id in the ledger."""
 
-    code = "recording-unknown"
-    status: ClassVar[int] = 404
 
-
-class RecordingNotRecording(LedgerError):
+class RecordingNotRecording(ValueError):
     """The recording was saved, failed or purged already: its row is not overwritten."""
-
-    code = "recording-not-recording"
