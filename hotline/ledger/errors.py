@@ -217,3 +217,15 @@ class KbChanged(LedgerError):
 
     code = "kb-changed"
     status: ClassVar[int] = 409
+
+
+
+# The recordings' errors are not HotlineErrors yet: their ids (recording-unknown,
+# recording-not-recording) need rows in the README's Errors table first (proposed in
+# /work/wt/recordings.readme.md); the session that adds the CLI makes them HotlineErrors.
+class RecordingUnknown(LookupError):
+    """No recording with that id in the ledger."""
+
+
+class RecordingNotRecording(ValueError):
+    """The recording was saved, failed or purged already: its row is not overwritten."""

@@ -309,6 +309,28 @@ MIGRATIONS: list[str] = [
     """
     CREATE VIRTUAL TABLE kb_vocab USING fts5vocab(kb_fts, 'row');
     """,
+    # 17: seat conversation recordings: the row is written before the audio (status
+    # recording), then saved or failed (with the error), purged once its category's
+    # retention is past (the file deleted, the row kept with purged_at); the file name
+    # holds the row's id, so no file name is ever reused (hotline.core.recordings)
+    """
+    CREATE TABLE recordings (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        linkedid    TEXT NOT NULL,
+        file        TEXT,
+        seat        TEXT,
+        category    TEXT,
+        status      TEXT NOT NULL DEFAULT 'recording',
+        started_at  TEXT NOT NULL,
+        ended_at    TEXT,
+        seconds     REAL,
+        error       TEXT,
+        purged_at   TEXT
+    );
+    CREATE INDEX recordings_call ON recordings (linkedid);
+    CREATE INDEX recordings_status ON recordings (status, started_at);
+    CREATE UNIQUE INDEX recordings_file ON recordings (file);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
