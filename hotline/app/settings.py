@@ -184,6 +184,31 @@ class KbSettings(_Section):
     synonyms: Path = Path("kb/synonyms.yaml")
 
 
+class RecordingsSettings(_Section):
+    # Seat conversations are recorded (MixMonitor, both parties) when a seat answers.
+    enabled: bool = True
+    # Where recordings go: as hotline sees the folder and as Asterisk does. Both None:
+    # the embedded sandbox instance's spool (spool/hotline-recordings).
+    host_dir: Path | None = None
+    asterisk_dir: str | None = None
+    # Days a recording is kept (hotline.core.recordings.Retention): `default` for an
+    # ordinary call, `confidential` for tip-offs and complaints, `days` per category
+    # (overrides both). The service purges what is due every `purge_interval` seconds.
+    default_days: int = Field(180, ge=1, le=3650)
+    confidential_days: int = Field(730, ge=1, le=3650)
+    days: dict[str, int] = Field(default_factory=dict)
+    purge_interval: float = Field(3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _both_or_neither(self) -> RecordingsSettings:
+        if (self.host_dir is None) != (self.asterisk_dir is None):
+            raise ValueError("recordings.host_dir and recordings.asterisk_dir go together")
+        for category, value in self.days.items():
+            if not 1 <= value <= 3650:
+                raise ValueError(f"recordings.days.{category}: {value} is not 1..3650")
+        return self
+
+
 class LogSettings(_Section):
     format: Literal["auto", "console", "json"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -241,6 +266,7 @@ class Settings(_Section):
     service: ServiceSettings = ServiceSettings()
     web: WebSettings = WebSettings()
     kb: KbSettings = KbSettings()
+    recordings: RecordingsSettings = RecordingsSettings()
     log: LogSettings = LogSettings()
     sandbox: SandboxSettings = SandboxSettings()
     # Relative paths above are resolved against this folder (the config file's folder).

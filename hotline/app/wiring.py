@@ -17,6 +17,7 @@ from hotline.common.errors import (
 from hotline.common.validate import syntax_problems
 from hotline.common.yamlsrc import Problem, Sourced, load_file
 from hotline.core.calendar.schedule import Calendar, parse_calendar
+from hotline.core.recordings import Retention
 from hotline.core.routing.config import RoutingConfig, parse_routing
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.ivr.registry import DialplanFiles
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
     from hotline.features.orders.service import OrderSources
     from hotline.features.phone.web import PhonePage
     from hotline.features.seats.routing_loop import RoutingLoop
-    from hotline.features.voicemail.service import Spool
+    from hotline.features.spool import Spool
     from hotline.features.workbench.seat import SeatWork
     from hotline.ledger.store import Ledger
 
@@ -297,7 +298,7 @@ def calendar_from(settings: Settings, queues: Collection[str] | None = None) -> 
 
 def spool_from(settings: Settings) -> Spool:
     """Voicemail recordings: the configured folders, or the sandbox instance's spool."""
-    from hotline.features.voicemail.service import Spool
+    from hotline.features.spool import Spool
 
     vm = settings.voicemail
     if vm.host_dir is not None and vm.asterisk_dir is not None:
@@ -305,6 +306,26 @@ def spool_from(settings: Settings) -> Spool:
     inst = instance_from(settings)
     return Spool(inst.dir / "spool" / "hotline-voicemail",
                  f"{inst.chroot_dir}/spool/hotline-voicemail")
+
+
+def recordings_spool_from(settings: Settings) -> Spool:
+    """Seat conversation recordings: the configured folders, or the sandbox instance's
+    spool/hotline-recordings."""
+    from hotline.features.spool import Spool
+
+    rec = settings.recordings
+    if rec.host_dir is not None and rec.asterisk_dir is not None:
+        return Spool(settings.resolve(rec.host_dir), rec.asterisk_dir)
+    inst = instance_from(settings)
+    return Spool(inst.dir / "spool" / "hotline-recordings",
+                 f"{inst.chroot_dir}/spool/hotline-recordings")
+
+
+def retention_from(settings: Settings) -> Retention:
+    """recordings' retention periods (a bad one is a settings error)."""
+    rec = settings.recordings
+    return Retention(default=rec.default_days, confidential=rec.confidential_days,
+                     days=dict(rec.days))
 
 
 def call_record_from(settings: Settings) -> Path | None:

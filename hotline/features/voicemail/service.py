@@ -18,12 +18,9 @@ a new name, and a re-recording a new file (the earlier one is kept, `discarded`)
 
 from __future__ import annotations
 
-import array
 import asyncio
 import contextlib
-import math
 import uuid
-import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -34,6 +31,10 @@ import structlog
 from hotline.common.clock import CHINA, Clock
 from hotline.common.labels import CATEGORIES
 from hotline.core.calendar.schedule import Calendar
+from hotline.features.spool import Audio as Audio  # importable
+from hotline.features.spool import Spool as Spool  # importable
+from hotline.features.spool import analyse as analyse  # importable
+from hotline.features.spool import spool_folder as _spool_folder
 from hotline.features.voicemail.errors import VoicemailError as VoicemailError  # importable
 from hotline.features.voicemail.errors import VoicemailNoAudio, VoicemailSpoolUnwritable
 from hotline.ledger.store import Ledger
@@ -43,14 +44,6 @@ log = structlog.get_logger("hotline.voicemail")
 
 MIN_SECONDS = 2.0  # shorter recordings are kept but flagged `short`
 SILENCE_DBFS = -50.0  # quieter recordings are kept but flagged `silent`
-
-
-@dataclass(frozen=True)
-class Spool:
-    """Where recordings go: `host_dir` as hotline sees it, `asterisk_dir` as Asterisk does."""
-
-    host_dir: Path
-    asterisk_dir: str
 
 
 @dataclass
@@ -63,32 +56,6 @@ class Recording:
     @property
     def wav(self) -> Path:
         return self.host_path.with_suffix(".wav")
-
-
-@dataclass(frozen=True)
-class Audio:
-    seconds: float
-    dbfs: float  # RMS level; -inf for digital silence
-
-
-def analyse(path: Path) -> Audio:
-    """Duration and RMS level of a 16-bit WAV file."""
-    with wave.open(str(path)) as wav:
-        frames = wav.getnframes()
-        rate = wav.getframerate()
-        width = wav.getsampwidth()
-        data = wav.readframes(frames)
-    seconds = frames / rate if rate else 0.0
-    if width != 2 or not data:
-        return Audio(seconds, float("-inf"))
-    samples = array.array("h")
-    samples.frombytes(data[: len(data) - len(data) % 2])
-    if not samples:
-        return Audio(seconds, float("-inf"))
-    mean_square = sum(s * s for s in samples) / len(samples)
-    if mean_square == 0:
-        return Audio(seconds, float("-inf"))
-    return Audio(seconds, 20 * math.log10(math.sqrt(mean_square) / 32768))
 
 
 class Voicemail:
@@ -242,23 +209,6 @@ def _caller_id(text: str) -> tuple[str | None, str | None]:
         raw_name, _, number = text[:-1].partition("<")
         return (number.strip() or None), (raw_name.strip().strip('"') or None)
     return (text or None), None
-
-
-def _spool_folder(folder: Path) -> None:
-    """Make `folder` and its missing parents, each like the folder it is made in: Asterisk
-    (another account) writes recordings into them, and nobody else may look. A new
-    folder gets its parent's owner (when hotline runs as root, as with the sandbox, whose
-    spool is Asterisk's) and its parent's mode without the bits for others."""
-    import os
-    import stat
-
-    missing = [p for p in (folder, *folder.parents) if not p.exists()]
-    for path in reversed(missing):
-        parent = path.parent.stat()
-        path.mkdir(mode=0o700, exist_ok=True)
-        if os.geteuid() == 0:
-            os.chown(path, parent.st_uid, parent.st_gid)
-        path.chmod(stat.S_IMODE(parent.st_mode) & 0o7770)
 
 
 def _copy_atomic(source: Path, target: Path) -> None:
