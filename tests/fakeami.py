@@ -192,6 +192,7 @@ class FakeAmi:
         # does past its `authlimit` of unauthenticated sessions).
         self.close_on_accept = 0
         self.port = 0
+        self.agi_port = 0  # a FastAGI port for a service under test, when a test sets one
         self.connections: list[FakeConnection] = []
         self.actions: list[Action] = []
         self._replies: dict[str, deque[str | bytes]] = defaultdict(deque)

@@ -37,6 +37,7 @@ from hotline.app.wiring import (
     ledger_path,
     phone_page_from,
     prompts_from,
+    recordings_spool_from,
     spool_from,
     workbench_from,
 )
@@ -54,6 +55,7 @@ from hotline.features.ivr.prompts import PromptError, PromptStore, prompts_of
 from hotline.features.kb import words as kb_words
 from hotline.features.kb.line import KB_FOLDER, KbLine
 from hotline.features.orders.service import OrderSources
+from hotline.features.recordings.recorder import SeatRecorder
 from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.features.voicemail.service import Voicemail
 from hotline.features.workbench.seat import SeatSources, SeatWork
@@ -194,6 +196,14 @@ class Service:
             wrap_up_seconds=self.settings.web.after_call_work_seconds,
             dialplans=lambda: config().dialplans))
         calls.listeners.append(self.seat_work.on_call)
+        # Seat conversations recorded (MixMonitor when a seat answers), each with its row.
+        self.recorder: SeatRecorder | None = None
+        if self.settings.recordings.enabled:
+            # The seat as the calls' rows name it (the queue member's name).
+            self.recorder = SeatRecorder(ledger, recordings_spool_from(self.settings),
+                                         lambda: calls.tracker.calls)
+            calls.recorder = self.recorder
+            calls.listeners.append(self.recorder.on_call)
         phone = phone_page_from(self.settings, lambda: config().routing)
         self.accounts, workbench = workbench_from(
             self.settings, ledger, lambda: config().routing, self.seat_work, config,
@@ -232,6 +242,8 @@ class Service:
                          group.create_task(self.kb_line.run(), name="kb-line")]
                 if self.routing is not None:
                     tasks.append(group.create_task(self.routing.run(), name="routing"))
+                if self.recorder is not None:
+                    tasks.append(group.create_task(self.recorder.run(), name="recordings"))
                 # After the FastAGI port listens: its Argon2 hash (0.1-0.2 s of CPU, more
                 # on a loaded machine) must not delay the first call.
                 tasks.append(group.create_task(self._default_admin(), name="default-admin"))
@@ -242,6 +254,9 @@ class Service:
                 with contextlib.suppress(Exception):
                     async with asyncio.timeout(3.0):
                         await self.calls.shutdown()
+                if self.recorder is not None:
+                    with contextlib.suppress(Exception):
+                        await self.recorder.drain()
                 for subscription in subscriptions:
                     subscription.unsubscribe()
                 for task in tasks:

@@ -63,13 +63,14 @@ class RecordingBook:
         return await self.require(row_id)
 
     async def _finish(self, row_id: int, status: str, at: datetime,
-                      seconds: float | None, error: str | None) -> RecordingRow:
+                      seconds: float | None, error: str | None,
+                      seat: str | None = None) -> RecordingRow:
         async with self.ledger.transaction() as db:
             cur = await db.execute(
-                "UPDATE recordings SET status = ?, ended_at = ?, seconds = ?, error = ? "
-                "WHERE id = ? AND status = 'recording'",
+                "UPDATE recordings SET status = ?, ended_at = ?, seconds = ?, error = ?, "
+                "seat = COALESCE(?, seat) WHERE id = ? AND status = 'recording'",
                 (status, iso(at), None if seconds is None else round(seconds, 3), error,
-                 row_id))
+                 seat, row_id))
             changed = cur.rowcount
         if changed == 0:
             row = await self.require(row_id)
@@ -78,8 +79,37 @@ class RecordingBook:
                 f"(录音 {row_id} 已是 {row.status} 状态)")
         return await self.require(row_id)
 
-    async def saved(self, row_id: int, *, at: datetime, seconds: float) -> RecordingRow:
-        return await self._finish(row_id, "saved", at, seconds, None)
+    async def saved(self, row_id: int, *, at: datetime, seconds: float,
+                    seat: str | None = None) -> RecordingRow:
+        """The recording is complete: `seconds` long, of `seat`'s conversation (if the
+        row did not know its seat yet: a recording is armed before anyone answers)."""
+        return await self._finish(row_id, "saved", at, seconds, None, seat)
+
+    async def withdraw(self, row_id: int) -> None:
+        """A recording armed for a queue nobody answered: no audio exists, so its row is
+        deleted (its id, and so its file name, is never used again)."""
+        async with self.ledger.transaction() as db:
+            cur = await db.execute(
+                "DELETE FROM recordings WHERE id = ? AND status = 'recording'", (row_id,))
+            if cur.rowcount == 0:
+                row = await self.require(row_id)
+                raise RecordingNotRecording(
+                    f"recording {row_id} is {row.status}: only one still being written "
+                    f"is withdrawn (录音 {row_id} 为 {row.status} 状态)")
+
+    async def call_answered(self, linkedid: str) -> bool:
+        """Whether the ledger's row of the call says a seat answered it."""
+        async with self.ledger.db.execute(
+                "SELECT 1 FROM calls WHERE linkedid = ? AND answered_at IS NOT NULL",
+                (linkedid,)) as cur:
+            return await cur.fetchone() is not None
+
+    async def call_seat(self, linkedid: str) -> str | None:
+        """The seat the ledger's row of the call names (None if none or no row)."""
+        async with self.ledger.db.execute(
+                "SELECT seat FROM calls WHERE linkedid = ?", (linkedid,)) as cur:
+            row = await cur.fetchone()
+        return str(row[0]) if row is not None and row[0] is not None else None
 
     async def failed(self, row_id: int, *, at: datetime, error: str) -> RecordingRow:
         """The recording failed (MixMonitor refused, no file, ...): kept and listed as
@@ -111,6 +141,15 @@ class RecordingBook:
         text = ("WHERE " + " AND ".join(where)) if where else ""
         return await self._select(f"{text} ORDER BY started_at DESC, id DESC LIMIT ?",
                                   [*args, limit])
+
+    async def open_for(self, linkedid: str) -> list[RecordingRow]:
+        """The call's recordings still being written (status recording), oldest first."""
+        return await self._select("WHERE linkedid = ? AND status = 'recording' ORDER BY id",
+                                  [linkedid])
+
+    async def open_rows(self) -> list[RecordingRow]:
+        """Every recording still being written, oldest first."""
+        return await self._select("WHERE status = 'recording' ORDER BY id", [])
 
     async def due(self, retention: Retention, now: datetime) -> list[RecordingRow]:
         """The saved recordings whose category's retention is past at `now`, oldest

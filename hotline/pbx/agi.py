@@ -11,7 +11,7 @@ from hotline.pbx.ami.agi import AgiResult, quote_agi_arg
 from hotline.pbx.errors import AgiHangup
 from hotline.pbx.events import reads_keys as reads_keys  # importable here as before
 from hotline.pbx.gateway import AmiGateway
-from hotline.pbx.operations import DONE_VARIABLE
+from hotline.pbx.operations import DONE_VARIABLE, MONITOR_ID_VARIABLE, mix_monitor_args
 from hotline.pbx.queues import queue_args
 
 # The outbound context of hotline's dialplan (config/asterisk/extensions.conf): a number
@@ -59,7 +59,8 @@ class IvrChannel(Protocol):
     async def record_file(self, path: str, *, max_seconds: float, silence_seconds: float,
                           ) -> AgiResult: ...
 
-    async def queue(self, queue: str, timeout: int) -> QueueOutcome: ...
+    async def queue(self, queue: str, timeout: int,
+                    recording: str | None = None) -> QueueOutcome: ...
 
     async def dial_out(self, number: str, timeout: int = 60) -> DialOutcome: ...
 
@@ -151,11 +152,18 @@ class AgiChannel(AgiCommands):
             raise AgiHangup(f"{self.channel} hung up during {text!r}")
         return result
 
-    async def queue(self, queue: str, timeout: int) -> QueueOutcome:
+    async def queue(self, queue: str, timeout: int,
+                    recording: str | None = None) -> QueueOutcome:
         """Wait in `queue` (ringing, not music) for up to `timeout` seconds, or until a seat
-        answered and the call with it ended; what happened, as the channel says."""
+        answered and the call with it ended; what happened, as the channel says.
+        `recording`: the file (as Asterisk sees it) the conversation with the seat is
+        recorded into (MixMonitor, bridged audio only), closed when the queue returns."""
         await self.set_variable("MEMBERINTERFACE", "")
+        if recording is not None:
+            await self.exec("MixMonitor", mix_monitor_args(recording))
         await self.exec("Queue", queue_args(queue, timeout))
+        if recording is not None:
+            await self.exec("StopMixMonitor", f"${{{MONITOR_ID_VARIABLE}}}")
         return await self.queue_outcome(queue)
 
     async def dial_out(self, number: str, timeout: int = 60) -> DialOutcome:

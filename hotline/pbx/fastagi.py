@@ -41,6 +41,7 @@ from hotline.pbx.errors import (
     AmiActionFailed,
     AmiError,
 )
+from hotline.pbx.operations import check_monitor_file
 from hotline.pbx.queues import queue_args
 
 log = structlog.get_logger("hotline.agi")
@@ -54,6 +55,8 @@ AFTER_QUEUE_SCRIPT = "after-queue"
 # The channel variables the dialplan reads when hotline leaves AGI to queue a caller.
 NEXT_VARIABLE = "HOTLINE_NEXT"
 QUEUE_ARGS_VARIABLE = "HOTLINE_QUEUE_ARGS"
+# The file the dialplan's MixMonitor records the queue's conversation into (empty: none).
+RECORDING_VARIABLE = "HOTLINE_RECORDING"
 LEASE_VARIABLE = "TIMEOUT(absolute)"
 MAX_LINE = 8192  # bytes of one line from Asterisk
 MAX_ENV_LINES = 200  # agi_* lines of one connection (Asterisk sends about 25)
@@ -401,10 +404,15 @@ class FastAgiChannel(AgiCommands):
                 self.server.lease.hold(self.channel)
         return await self.dial_status()
 
-    async def queue(self, queue: str, timeout: int) -> QueueOutcome:
+    async def queue(self, queue: str, timeout: int,
+                    recording: str | None = None) -> QueueOutcome:
         """Wait in `queue` up to `timeout` seconds: the dialplan runs Queue (outside AGI,
         without the lease) and comes back on a new connection; what happened is read
-        there from the channel."""
+        there from the channel. `recording`: the file (as Asterisk sees it) the
+        dialplan's MixMonitor records the conversation with the seat into (bridged audio
+        only), stopped when the queue returns; None: not recorded."""
+        await self.set_variable(RECORDING_VARIABLE,
+                                check_monitor_file(recording) if recording else "")
         await self.set_variable(QUEUE_ARGS_VARIABLE, queue_args(queue, timeout))
         await self.set_variable(NEXT_VARIABLE, "queue")
         back = self.server.expect(self.linkedid)

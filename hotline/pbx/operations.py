@@ -34,6 +34,29 @@ SPY_OPTIONS = {"listen": "qES", "whisper": "qwES", "barge": "qBES"}
 # A channel name ChanSpy may be given: no comma, parenthesis, `$` or space, so it cannot
 # carry other options or a second argument into the application's data.
 _SPY_CHANNEL = re.compile(r"[A-Za-z][A-Za-z0-9_]*/[A-Za-z0-9@._+:=-]+(;[12])?")
+# A file MixMonitor may be given: the dialplan passes it as the application's first
+# argument, so a comma (or a parenthesis, `$`) would smuggle options or a command
+# (MixMonitor runs it when the recording ends) in. Why the dialplan and not AMI's
+# MixMonitor action: that action needs the `system` write class, which hotline's AMI
+# account never has (config/asterisk/manager.conf).
+_MONITOR_FILE = re.compile(r"/[A-Za-z0-9/._-]+\.wav")
+# The channel variable MixMonitor stores its ID in (option i): StopMixMonitor by ID stops
+# that recording only (not a leader's ChanSpy, not another recording).
+MONITOR_ID_VARIABLE = "HOTLINE_RECORDING_ID"
+
+
+def check_monitor_file(file: str) -> str:
+    """`file` if MixMonitor may be given it (an absolute .wav path of letters, digits and
+    . _ - /, no `..`); ValueError otherwise."""
+    if not _MONITOR_FILE.fullmatch(file) or "/../" in file:
+        raise ValueError(f"not a file MixMonitor may be given: {file!r}")
+    return file
+
+
+def mix_monitor_args(file: str) -> str:
+    """MixMonitor's data: `file`, bridged audio only (b: the conversation with the seat,
+    not the queue's ringing nor what follows), its ID kept in MONITOR_ID_VARIABLE."""
+    return f"{check_monitor_file(file)},bi({MONITOR_ID_VARIABLE})"
 
 
 def is_send_on(command_id: str) -> bool:

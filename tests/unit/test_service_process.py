@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from hotline.pbx.sandbox import find_free_port
 from tests.fakeami import Action, FakeAmi, response
 from tests.unit.test_service_replay import Asterisk
 
@@ -32,6 +33,7 @@ async def ami() -> AsyncIterator[FakeAmi]:
             return await asterisk.answer(action) or response("Success")
 
         fake.handler = answer
+        fake.agi_port = find_free_port()  # not the AMI port + 1, which may be taken
         yield fake
 
 
@@ -40,6 +42,7 @@ def service_env(ami: FakeAmi, folder: Path, pid_file: Path) -> dict[str, str]:
     tests' small dialplan, no routing file."""
     folder.mkdir(parents=True, exist_ok=True)
     return {**os.environ, "HOTLINE_AMI_PORT": str(ami.port),
+            "HOTLINE_AGI_PORT": str(ami.agi_port),
             "HOTLINE_AMI_SECRET": ami.secret, "HOTLINE_LOG_FORMAT": "json",
             "HOTLINE_LEDGER_PATH": str(folder / "ledger.sqlite3"),
             "HOTLINE_SERVICE_PID_FILE": str(pid_file),
@@ -137,8 +140,8 @@ async def test_a_second_service_on_a_taken_fastagi_port_says_so_and_does_not_sta
         out = await wait_for_line(second, "agi-port-busy")
         assert await asyncio.to_thread(second.wait, 10) == 1
         assert "Traceback" not in out
-        port = ami.port + 1  # the FastAGI port beside the AMI port
-        assert f"hotline: [agi-port-busy] cannot listen for FastAGI on 127.0.0.1:{port}" in out
+        assert ("hotline: [agi-port-busy] cannot listen for FastAGI on "
+                f"127.0.0.1:{ami.agi_port}") in out
         assert first.poll() is None
     finally:
         stop(first)

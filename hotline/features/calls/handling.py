@@ -41,7 +41,7 @@ from hotline.core.ivr.kbline import EMPTY
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.calls.reconcile import Checked, Reconciler
 from hotline.features.ivr.prompts import PromptStore
-from hotline.features.ivr.runner import CallLink, IvrRunner, Progress
+from hotline.features.ivr.runner import CallLink, IvrRunner, Progress, QueueRecorder
 from hotline.features.kb.line import KbLine
 from hotline.features.voicemail.service import Voicemail
 from hotline.ledger.orders import OrderBook
@@ -301,6 +301,8 @@ class CallHandling:
         self.prompts = prompts
         self.clock = clock
         self.tracker = CallTracker()
+        # Records each queue attempt's seat conversation (set by the service when on).
+        self.recorder: QueueRecorder | None = None
         self.writer = LedgerWriter(ledger, clock)
         # Told of every call snapshot as it is recorded (the seats' pages: screen pop).
         # A listener must not block nor raise.
@@ -589,7 +591,8 @@ class CallHandling:
             async def callback(queue: str, closed: bool) -> None:
                 await self._callback_order(linkedid, fact.number, fact.name, queue, closed)
 
-            link = CallLink(linkedid, fact.number, fact.name, self._apply, callback)
+            link = CallLink(linkedid, fact.number, fact.name, self._apply, callback,
+                            recorder=self.recorder)
             runner = IvrRunner(self.gateway, channel, plan, context,
                                self.prompts.for_dialplan(plan.name), report, answered,
                                link, self.voicemail, config.routing, agi, self.kb)

@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -83,6 +83,16 @@ class CallLink:
     # Registers a callback work order when nobody answered `queue` (on_no_answer), or
     # (True) the queue was closed by its own hours.
     callback: Callable[[str, bool], Awaitable[None]] | None = None
+    # Records the conversation with the seat of each queue attempt (recordings feature).
+    recorder: QueueRecorder | None = None
+
+
+class QueueRecorder(Protocol):
+    """Seat conversations recorded (hotline.features.recordings.recorder.SeatRecorder)."""
+
+    async def arm(self, linkedid: str, category: str | None) -> Any: ...
+
+    async def after_queue(self, armed: Any, *, answered: bool, seat: str | None) -> None: ...
 
 
 class IvrRunner:
@@ -246,19 +256,34 @@ class IvrRunner:
         if command.prefer_region and routing is not None and spec is not None:
             region = routing.region_for(command.queue, self.link.number if self.link else None)
             if region is not None:
-                outcome = await self.agi.queue(region, min(spec.region_wait, max_wait))
+                outcome = await self._queue_in(region, min(spec.region_wait, max_wait))
                 if outcome.answered:
                     self._answered_in(region, outcome)
                     return engine.Done(answered=True)
                 log.info("ivr.region_queue_unanswered", queue=region, status=outcome.status)
         remaining = max(1, round(max_wait - (time.monotonic() - started)))
-        outcome = await self.agi.queue(command.queue, remaining)
+        outcome = await self._queue_in(command.queue, remaining)
         if outcome.answered:
             self._answered_in(command.queue, outcome)
             return engine.Done(answered=True)
         log.warning("ivr.queue_unanswered", queue=command.queue, status=outcome.status,
                     then=mode)
         return await self._unanswered(command.queue, mode)
+
+    async def _queue_in(self, queue: str, wait: int) -> QueueOutcome:
+        """One queue attempt, its conversation with a seat recorded when a recorder is
+        wired (the row first; without a row, queued unrecorded rather than not at all)."""
+        recorder = self.link.recorder if self.link is not None else None
+        if recorder is None or self.link is None:
+            return await self.agi.queue(queue, wait)
+        category = self.session.category if self.session is not None else None
+        armed = await recorder.arm(self.link.linkedid, category)
+        if armed is None:
+            return await self.agi.queue(queue, wait)
+        outcome = await self.agi.queue(queue, wait, recording=armed.asterisk_file)
+        await recorder.after_queue(armed, answered=outcome.answered,
+                                   seat=outcome.member_name or outcome.member)
+        return outcome
 
     def _answered_in(self, queue: str, outcome: QueueOutcome) -> None:
         """A seat answered (the channel says so): if hotline missed it (AMI was cut
