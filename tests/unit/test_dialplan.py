@@ -982,9 +982,9 @@ def test_shipped_12366_fails_with_an_unknown_queue() -> None:
                                    queues)
     assert plan is None
     assert [str(p) for p in problems] == [
-        "dialplans/12366.yaml:90: menus.consult.options.\"1\"[2].queue: unknown queue 'iit' "
+        "dialplans/12366.yaml:93: menus.consult.options.\"1\"[2].queue: unknown queue 'iit' "
         f"(routing knows: {', '.join(sorted(queues))})",
-        "dialplans/12366.yaml:137: menus.faq.options.\"4\".kb_menu.queue: unknown queue 'iit' "
+        "dialplans/12366.yaml:140: menus.faq.options.\"4\".kb_menu.queue: unknown queue 'iit' "
         f"(routing knows: {', '.join(sorted(queues))})"]
 
 
