@@ -15,7 +15,6 @@ answer shows the server's file path or a caller's number.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -105,8 +104,3 @@ class RecordingsApi:
                   permission="recordings.read", query=("reason",)),
         ]
 
-
-def recordings_api(desk: RecordingDesk, api: Api) -> Callable[[web.Application], None]:
-    """The recordings' routes on `api` (they need no page routes of their own)."""
-    RecordingsApi(desk, api)
-    return lambda app: None
