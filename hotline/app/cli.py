@@ -21,6 +21,7 @@ from hotline.app.settings import Settings, default_config_path, load_settings
 from hotline.app.wiring import REPO_ROOT, asterisk_files, instance_from, sandbox_from
 from hotline.common.errors import ConfigError, HotlineError
 from hotline.core.calendar.schedule import Calendar
+from hotline.core.recordings import Retention
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.accounts import cli as accounts_cli
 from hotline.features.calendar import cli as calendar_cli
@@ -31,14 +32,16 @@ from hotline.features.ivr import cli as ivr_cli
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.kb import cli as kb_cli
 from hotline.features.orders import cli as orders_cli
+from hotline.features.recordings import cli as recordings_cli
 from hotline.features.reports import cli as reports_cli
 from hotline.features.seats import cli as seats_cli
+from hotline.features.spool import Spool
 from hotline.features.voicemail import cli as voicemail_cli
 from hotline.pbx.gateway import AmiGateway, AmiLoginRefused
 
 # The features' commands, in the order `hotline --help` lists them after run and sandbox.
 FEATURES = (calls_cli, ivr_cli, calendar_cli, seats_cli, reports_cli, orders_cli,
-            voicemail_cli, kb_cli, accounts_cli)
+            voicemail_cli, kb_cli, recordings_cli, accounts_cli)
 
 
 class AppContext:
@@ -117,6 +120,11 @@ class AppContext:
         from hotline.app.wiring import build_queue_sounds
 
         return build_queue_sounds(self.settings)
+
+    def recordings(self) -> tuple[Spool, Retention]:
+        from hotline.app.wiring import recordings_spool_from, retention_from
+
+        return recordings_spool_from(self.settings), retention_from(self.settings)
 
 
 Handler = Callable[[argparse.Namespace, AppContext], int]

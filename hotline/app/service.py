@@ -37,6 +37,7 @@ from hotline.app.wiring import (
     ledger_path,
     phone_page_from,
     prompts_from,
+    recordings_desk_from,
     recordings_spool_from,
     spool_from,
     workbench_from,
@@ -205,13 +206,15 @@ class Service:
             calls.recorder = self.recorder
             calls.listeners.append(self.recorder.on_call)
         phone = phone_page_from(self.settings, lambda: config().routing)
+        recordings = recordings_desk_from(self.settings, ledger)  # list, play, purge
         self.accounts, workbench = workbench_from(
             self.settings, ledger, lambda: config().routing, self.seat_work, config,
             orders=OrderSources(ledger, lambda: config().calendar, lambda: config().routing,
                                 clock, utc_now),
             board=lambda: self.web.status() if self.web is not None else None,
             routing_loop=lambda: self.routing, phone=phone,
-            kb_publish=self.kb_line.on_publish)  # the line's spoken prompt, measured
+            kb_publish=self.kb_line.on_publish,  # the line's spoken prompt, measured
+            recordings=recordings)
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,
@@ -239,7 +242,9 @@ class Service:
                          group.create_task(self._import_loop(), name="voicemail-import"),
                          group.create_task(self.calls.prune_record_loop(),
                                            name="record-prune"),
-                         group.create_task(self.kb_line.run(), name="kb-line")]
+                         group.create_task(self.kb_line.run(), name="kb-line"),
+                         group.create_task(recordings.purge_loop(),
+                                           name="recordings-purge")]
                 if self.routing is not None:
                     tasks.append(group.create_task(self.routing.run(), name="routing"))
                 if self.recorder is not None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from hotline.features.kb.words import Words
     from hotline.features.orders.service import OrderSources
     from hotline.features.phone.web import PhonePage
+    from hotline.features.recordings.desk import RecordingDesk
     from hotline.features.seats.routing_loop import RoutingLoop
     from hotline.features.spool import Spool
     from hotline.features.workbench.seat import SeatWork
@@ -95,6 +96,7 @@ def workbench_from(settings: Settings, ledger: Ledger,
                    routing_loop: Callable[[], RoutingLoop | None] = lambda: None,
                    phone: PhonePage | None = None,
                    kb_publish: OnPublish | None = None,
+                   recordings: RecordingDesk | None = None,
                    ) -> tuple[Accounts, list[Callable[[web.Application], None]]]:
     """The staff accounts on the service's ledger, and the routes of the login pages, the
     /api/v1 API (queues, voicemail, unmasking), (given `seat_work`) the seat's page (with
@@ -170,6 +172,10 @@ def workbench_from(settings: Settings, ledger: Ledger,
 
     QueuesApi(ledger, routing_loop, utc_now, api)
     VoicemailApi(ledger, api)
+    if recordings is not None:  # seat conversation recordings: list, play (audited)
+        from hotline.features.recordings.web import RecordingsApi
+
+        RecordingsApi(recordings, api)
     added.append(Unmasking(ledger, api).add_routes)
     return accounts, [*added, api.add_routes]
 
@@ -326,6 +332,16 @@ def retention_from(settings: Settings) -> Retention:
     rec = settings.recordings
     return Retention(default=rec.default_days, confidential=rec.confidential_days,
                      days=dict(rec.days))
+
+
+def recordings_desk_from(settings: Settings, ledger: Ledger) -> RecordingDesk:
+    """The recordings desk on the service's ledger: its folder, retention and purge
+    interval as configured."""
+    from hotline.common.clock import utc_now
+    from hotline.features.recordings.desk import RecordingDesk
+
+    return RecordingDesk(ledger, recordings_spool_from(settings), retention_from(settings),
+                         utc_now, purge_interval=settings.recordings.purge_interval)
 
 
 def call_record_from(settings: Settings) -> Path | None:

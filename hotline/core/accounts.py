@@ -51,6 +51,11 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "kb.draft": frozenset({"seat", "expert", "leader"}),
     "kb.review": frozenset({"expert"}),
     "kb.publish": frozenset({"leader"}),
+    # seat conversation recordings: leaders, auditors and experts list and play them, a
+    # seat its own seat's (core.recordings.may_play decides each play: tip-offs and
+    # complaints only leaders and auditors); admins and leaders purge what is due
+    "recordings.read": frozenset({"seat", "expert", "leader", "auditor"}),
+    "recordings.purge": frozenset({"admin", "leader"}),
 }
 
 USERNAME = re.compile(r"[a-z][a-z0-9._-]{0,31}")

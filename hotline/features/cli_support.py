@@ -28,8 +28,10 @@ from hotline.features.errors import (
 
 if TYPE_CHECKING:
     from hotline.core.calendar.schedule import Calendar
+    from hotline.core.recordings import Retention
     from hotline.core.routing.config import RoutingConfig
     from hotline.features.ivr.prompts import PromptStore
+    from hotline.features.spool import Spool
     from hotline.pbx.gateway import AmiGateway
 
 T = TypeVar("T")
@@ -76,6 +78,8 @@ class Context(Protocol):
         """Where the queue announcements go (phrases, numbers)."""
     def build_queue_sounds(self) -> list[str]:
         """Make the queue announcements playable; what was built."""
+    def recordings(self) -> tuple[Spool, Retention]:
+        """Seat conversation recordings: their folders and their retention periods."""
 
 
 def actor() -> str:

@@ -219,13 +219,16 @@ class KbChanged(LedgerError):
     status: ClassVar[int] = 409
 
 
+class RecordingUnknown(LedgerError):
+    """No seat conversation recording with that id in the ledger."""
 
-# The recordings' errors are not HotlineErrors yet: their ids (recording-unknown,
-# recording-not-recording) need rows in the README's Errors table first (proposed in
-# /work/wt/recordings.readme.md); the session that adds the CLI makes them HotlineErrors.
-class RecordingUnknown(LookupError):
-    """No recording with that id in the ledger."""
+    code = "recording-unknown"
+    status: ClassVar[int] = 404
 
 
-class RecordingNotRecording(ValueError):
-    """The recording was saved, failed or purged already: its row is not overwritten."""
+class RecordingNotRecording(LedgerError):
+    """The recording was saved, failed or purged already: its row is not overwritten
+    (a second save or fail, a purge of one that is not saved)."""
+
+    code = "recording-not-recording"
+    status: ClassVar[int] = 409

@@ -23,6 +23,7 @@ from hotline.common.yamlsrc import load_file
 from hotline.core.calendar.schedule import Calendar
 from hotline.core.calls.tracking import Call
 from hotline.core.configuration import Configuration
+from hotline.core.recordings import Retention
 from hotline.core.routing.config import parse_routing
 from hotline.features.accounts.errors import LoginFailed, LoginThrottled
 from hotline.features.accounts.passwords import Passwords
@@ -35,8 +36,11 @@ from hotline.features.kb.service import TOPIC_LABELS, KbDesk
 from hotline.features.kb.web import KbPages
 from hotline.features.orders.service import OrderDesk, OrderSources
 from hotline.features.orders.web import OrderPages
+from hotline.features.recordings.desk import RecordingDesk
+from hotline.features.recordings.web import RecordingsApi
 from hotline.features.reports.web import RecordPages, Records, RecordSources
 from hotline.features.seats.routing_loop import RoutingLoop
+from hotline.features.spool import Spool
 from hotline.features.voicemail.web import VoicemailApi
 from hotline.features.workbench.admin import AdminPage
 from hotline.features.workbench.leader import LeaderWork
@@ -144,6 +148,10 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     ("POST", "/kb/{id}/review"): frozenset({"expert"}),
     ("POST", "/kb/{id}/publish"): LEADERS,
     ("POST", "/kb/{id}/withdraw"): LEADERS,
+    # seat conversation recordings (hotline/features/recordings/web.py): recordings.read
+    # (the desk limits a seat to its own seat's; tests/unit/test_recordings_web.py)
+    ("GET", "/recordings"): frozenset({"seat", "expert", "leader", "auditor"}),
+    ("GET", "/recordings/{id}/audio"): frozenset({"seat", "expert", "leader", "auditor"}),
 }
 PUBLIC = {("GET", "/openapi.json")}
 # The sandbox's routing.yaml: seats 8001 and 8002 of the centre, 8101 of Hefei.
@@ -258,6 +266,9 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     Unmasking(ledger, api).add_routes(app)
     KbPages(KbDesk(KnowledgeBase(ledger), TOPIC_LABELS, {"hefei"}, clock), api
             ).add_routes(app)
+    # recordings in tmp_path/recordings (tests/unit/test_recordings_web.py writes there)
+    RecordingsApi(RecordingDesk(ledger, Spool(tmp_path / "recordings", "/rec"), Retention(),
+                                clock), api)
     api.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import wave
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import structlog
 
 from hotline.common.clock import utc_now
 from hotline.core.calls.tracking import Call, CallState
+from hotline.features.recordings.desk import secure
 from hotline.features.spool import Spool, spool_folder
 from hotline.ledger.recordings import RecordingBook, RecordingRow
 from hotline.ledger.store import Ledger
@@ -43,7 +43,6 @@ from hotline.ledger.store import Ledger
 log = structlog.get_logger("hotline.recordings")
 
 WAV_HEADER = 44  # bytes of the RIFF/WAVE header MixMonitor's wav format writes
-FILE_MODE = 0o640  # recordings are not world-readable
 SETTLE_TIMEOUT = 5.0  # seconds a closed call's file is waited for (MixMonitor closes it)
 SWEEP_AGE = timedelta(seconds=30)  # an open row this old, of no live call, is settled
 
@@ -238,9 +237,8 @@ def _wav_state(path: Path) -> tuple[bool, float] | None:
 
 
 def _private(path: Path) -> None:
-    """Nobody but the owner and its group may read a recording."""
-    if path.stat().st_mode & 0o007:
-        try:
-            os.chmod(path, FILE_MODE)
-        except PermissionError:
-            log.warning("recording.mode_not_set", file=path.name)
+    """Nobody but the owner and its group may read a recording (the desk's `secure`)."""
+    try:
+        secure(path)
+    except PermissionError:
+        log.warning("recording.mode_not_set", file=path.name)
