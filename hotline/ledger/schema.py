@@ -331,6 +331,84 @@ MIGRATIONS: list[str] = [
     CREATE INDEX recordings_status ON recordings (status, started_at);
     CREATE UNIQUE INDEX recordings_file ON recordings (file);
     """,
+    # 18: the caller's satisfaction rating (满意度评价) on the call: satisfied, fairly
+    # (基本满意), unsatisfied, or none (asked, the caller hung up or pressed nothing);
+    # NULL when the caller was never asked. A follow-up (回访) a leader owes a caller who
+    # rated the call unsatisfied, opened and closed by a named person
+    """
+    ALTER TABLE calls ADD COLUMN rating TEXT;
+    ALTER TABLE calls ADD COLUMN rated_at TEXT;
+    CREATE INDEX calls_rating ON calls (rating, started_at) WHERE rating IS NOT NULL;
+    CREATE TABLE follow_ups (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        linkedid    TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        seat        TEXT,
+        opened_at   TEXT NOT NULL,
+        status      TEXT NOT NULL DEFAULT 'open',
+        closed_by   TEXT,
+        closed_at   TEXT,
+        note        TEXT
+    );
+    CREATE UNIQUE INDEX follow_ups_call ON follow_ups (linkedid, reason);
+    CREATE INDEX follow_ups_open ON follow_ups (status, opened_at);
+    """,
+    # 19: quality review (质检): the calls drawn for review (by the sampling plan, or
+    # picked by a leader, who is named) and the reviews written for them, each review's
+    # item scores kept as JSON with its total and percentage (hotline.core.quality)
+    """
+    CREATE TABLE review_draws (
+        linkedid    TEXT PRIMARY KEY,
+        seat        TEXT NOT NULL,
+        day         TEXT NOT NULL,
+        reason      TEXT NOT NULL,
+        drawn_by    TEXT NOT NULL,
+        drawn_at    TEXT NOT NULL
+    );
+    CREATE INDEX review_draws_day ON review_draws (day, seat);
+    CREATE TABLE reviews (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        linkedid    TEXT NOT NULL REFERENCES review_draws (linkedid),
+        seat        TEXT NOT NULL,
+        reviewer    TEXT NOT NULL,
+        at          TEXT NOT NULL,
+        scores      TEXT NOT NULL,
+        total       REAL NOT NULL,
+        maximum     INTEGER NOT NULL,
+        percent     REAL NOT NULL,
+        comment     TEXT
+    );
+    CREATE INDEX reviews_call ON reviews (linkedid, at);
+    CREATE INDEX reviews_seat ON reviews (seat, at);
+    """,
+    # 20: callbacks that keep the caller's place (回拨): the caller's place in the queue
+    # (joined_at), the number to call, the state (waiting, calling, connected, failed,
+    # order) and every attempt with its result
+    """
+    CREATE TABLE callbacks (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        linkedid    TEXT NOT NULL UNIQUE,
+        queue       TEXT NOT NULL,
+        number      TEXT NOT NULL,
+        joined_at   TEXT NOT NULL,
+        asked_at    TEXT NOT NULL,
+        state       TEXT NOT NULL DEFAULT 'waiting',
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        next_at     TEXT,
+        done_at     TEXT,
+        work_order_id INTEGER REFERENCES work_orders (id)
+    );
+    CREATE INDEX callbacks_waiting ON callbacks (state, queue, joined_at);
+    CREATE TABLE callback_attempts (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        callback_id INTEGER NOT NULL REFERENCES callbacks (id),
+        at          TEXT NOT NULL,
+        channel     TEXT,
+        result      TEXT,
+        ended_at    TEXT
+    );
+    CREATE INDEX callback_attempts_callback ON callback_attempts (callback_id, at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
