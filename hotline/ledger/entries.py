@@ -12,6 +12,7 @@ from typing import Any
 
 from hotline.ledger import audit
 from hotline.ledger.orders import OPEN_STATUSES
+from hotline.ledger.recordings import recategorise
 from hotline.ledger.store import Ledger, iso
 
 FIELDS = ("category", "topic", "question", "answer", "resolution", "difficulty",
@@ -63,6 +64,7 @@ class EntryBook:
                 "saved_at = excluded.saved_at, draft = NULL, draft_at = NULL, "
                 "work_order_id = COALESCE(excluded.work_order_id, work_order_id)",
                 (linkedid, seat, *values, actor, iso(at), work_order_id))
+            await recategorise(db, linkedid, fields.get("category"))
             await audit.record(db, at=at, actor=actor, action="call.entry",
                                target=f"call:{linkedid}", detail=json.dumps(
                                    {"seat": seat, "category": fields.get("category"),

@@ -12,6 +12,9 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
+import aiosqlite
+
+from hotline.common.privacy import CONFIDENTIAL_CATEGORIES, is_confidential
 from hotline.core.recordings import Retention, file_name
 from hotline.ledger import audit
 from hotline.ledger.errors import RecordingNotRecording, RecordingUnknown
@@ -28,7 +31,7 @@ class RecordingRow:
     linkedid: str
     file: str  # relative to the recordings folder (core.recordings.file_name)
     seat: str | None
-    category: str | None  # the call's category when the recording began
+    category: str | None  # the call's category (as its 台帐 entry corrected it)
     status: str  # recording | saved | failed | purged
     started_at: str
     ended_at: str | None
@@ -42,6 +45,24 @@ class RecordingRow:
     def end(self) -> datetime:
         """When the recording ended (its start if it never did: a crash)."""
         return datetime.fromisoformat(self.ended_at or self.started_at)
+
+
+async def recategorise(db: aiosqlite.Connection, linkedid: str, category: str | None) -> None:
+    """A call's recordings take the category its 台帐 entry gives (the seat corrected what
+    the menus guessed: a consultation that was a tip-off), in the caller's transaction,
+    so its retention and who may play it follow the call as it is now known. A
+    confidential recording stays confidential: an entry that calls it ordinary does not
+    open it to experts and seats (a leader's matter, not a seat's)."""
+    if not category:
+        return
+    if is_confidential(category):
+        await db.execute("UPDATE recordings SET category = ? WHERE linkedid = ?",
+                         (category, linkedid))
+        return
+    secret = sorted(CONFIDENTIAL_CATEGORIES)
+    await db.execute(
+        f"UPDATE recordings SET category = ? WHERE linkedid = ? AND (category IS NULL OR "
+        f"category NOT IN ({', '.join('?' for _ in secret)}))", (category, linkedid, *secret))
 
 
 class RecordingBook:
@@ -60,6 +81,11 @@ class RecordingBook:
             row_id = cur.lastrowid
             await db.execute("UPDATE recordings SET file = ? WHERE id = ?",
                              (file_name(linkedid, row_id, at), row_id))
+            async with db.execute("SELECT category FROM call_entries WHERE linkedid = ? "
+                                  "AND saved_at IS NOT NULL", (linkedid,)) as cur:
+                entry = await cur.fetchone()
+            if entry is not None:
+                await recategorise(db, linkedid, entry[0])
         return await self.require(row_id)
 
     async def _finish(self, row_id: int, status: str, at: datetime,

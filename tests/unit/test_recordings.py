@@ -18,6 +18,7 @@ from hotline.core.recordings import (
     may_play,
     reason_text,
 )
+from hotline.ledger.entries import EntryBook
 from hotline.ledger.errors import RecordingNotRecording
 from hotline.ledger.recordings import RecordingBook
 from hotline.ledger.schema import MIGRATIONS, SCHEMA_VERSION
@@ -93,6 +94,32 @@ async def test_row_before_audio_then_saved_or_failed_once(tmp_path: Path) -> Non
         assert [(r.id, r.error) for r in failed] == [(a.id, "MixMonitor refused")]
         with pytest.raises(RecordingNotRecording):
             await book.saved(a.id, at=NOW, seconds=3.0)
+
+
+async def _entry(entries: EntryBook, linkedid: str, category: str) -> None:
+    fields = {"category": category, "question": "问题", "answer": "答复",
+              "resolution": "answered"}
+    await entries.save(linkedid, "s1", fields, actor="seat1", at=NOW)
+
+
+async def test_a_recording_follows_the_category_its_entry_gives(tmp_path: Path) -> None:
+    """A call the menus took for a consultation that the seat's 台帐 entry calls a tip-off:
+    its recording becomes the tip-off's (kept 730 days, leaders and auditors only), and
+    so does the recording of a later queue attempt of that call; an entry calling a
+    complaint's recording a consultation leaves it confidential."""
+    async with await Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
+        book, entries = RecordingBook(ledger), EntryBook(ledger)
+        first = await book.begin(linkedid="L1", seat=None, category="consultation", at=NOW)
+        await _entry(entries, "L1", "tip_off")
+        later = await book.begin(linkedid="L1", seat=None, category="consultation", at=NOW)
+        assert [(await book.require(r.id)).category for r in (first, later)] == [
+            "tip_off", "tip_off"]
+        kept = await book.begin(linkedid="L2", seat=None, category="complaint", at=NOW)
+        await _entry(entries, "L2", "consultation")
+        assert (await book.require(kept.id)).category == "complaint"
+        plain = await book.begin(linkedid="L3", seat=None, category=None, at=NOW)
+        await _entry(entries, "L3", "consultation")
+        assert (await book.require(plain.id)).category == "consultation"
 
 
 async def test_purge_marks_exactly_the_due_ones_with_an_audit_row_each(
