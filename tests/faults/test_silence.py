@@ -290,7 +290,9 @@ async def test_a_caller_whose_seat_hangs_up_while_hotline_is_dead_is_not_left_si
     try:
         await first.wait_for("calls.resynced")
         await seat_in_centre(own_asterisk)
-        placed = asyncio.create_task(place_call(gateway, call, timeout=30))
+        # 60 s: the menus and the recording notice (12 s), the seat's first ring that is
+        # not answered (15 s), the retry, 3 s of talk.
+        placed = asyncio.create_task(place_call(gateway, call, timeout=60))
         await row_in_state(ledger, call.linkedid, "queued", "ringing")
         first.kill()
         await gateway.set_global(f"SEAT_MODE_{SEAT}", "")
