@@ -33,10 +33,12 @@ _VERSION_COLUMNS = (
 FEEDBACK = ("solved", "seat")  # "this solved my question", "transfer me to a seat"
 # search(): the rows ranked by bm25 before the city's local entries are weighed, the share
 # of the live entries above which a word of the query is left out, the local entries'
-# advantage (see search).
+# advantage, the weight of the share of the query's words an entry's question holds
+# (see search).
 CANDIDATES = 50
 COMMON = 0.5
 LOCAL_BOOST = 1.2
+COVERAGE = 0.75
 LIVE_COUNT_SECONDS = 30.0
 _OR_OF_WORDS = re.compile(r'"(?:[^"]|"")+"(?: OR "(?:[^"]|"")+")*')
 
@@ -57,6 +59,14 @@ class Hit:
     version: int
     scope: str
     rank: float  # bm25: lower is better
+
+
+def _terms(match: str) -> set[str]:
+    """The words of an OR of quoted words (what search weighs coverage by); none for any
+    other FTS5 query."""
+    if not _OR_OF_WORDS.fullmatch(match):
+        return set()
+    return {q[1:-1].replace('""', '"') for q in match.split(" OR ")}
 
 
 def _day(value: date | None) -> str | None:
@@ -315,13 +325,22 @@ class KnowledgeBase:
                 await self._index(db, entry_id, w)
 
     async def search(self, match: str, *, city: str | None = None, limit: int = 10,
-                     weights: tuple[float, float, float] = (10.0, 6.0, 1.0)) -> list[Hit]:
+                     weights: tuple[float, float, float] = (10.0, 6.0, 1.0),
+                     coverage: float | None = None) -> list[Hit]:
         """The live entries matching the FTS5 query `match` (built by the kb feature
         from the segmented words), best first by bm25 with the fields weighted
-        question, phrasings, answer. Among the best `CANDIDATES`, the local entries of
-        `city` have their bm25 score multiplied by `LOCAL_BOOST` (ahead of the province's
-        at equal footing, not ahead of a much better province answer: a city's seat asks
-        province questions too); other cities' local entries come last.
+        question, phrasings, answer. Among the best `CANDIDATES`, the score is weighed
+        by how many of the query's words the entry's question and phrasings hold
+        (`coverage`, default COVERAGE: score x (1 + coverage x share of the words)), and
+        the local entries of `city` have it multiplied by `LOCAL_BOOST` (ahead of the
+        province's at equal footing, not ahead of a much better province answer: a
+        city's seat asks province questions too); other cities' local entries come last.
+        A hit's `rank` is that weighed score (lower is better).
+
+        Why the coverage: bm25 adds up each word's weight, so an entry whose question
+        holds one rare word of the query (often, in a short question) can beat the entry
+        whose question holds all of its words. The weight was chosen on the benchmark's
+        tuning questions (bench/kb_tune.py); the fresh ones measure it.
 
         Speed (issue 15, bench/kb_search.py): bm25 is computed for every row that
         matches, so a word found in most entries (办理, 申报, 纳税人 ...) costs the most
@@ -337,21 +356,28 @@ class KnowledgeBase:
         if not match.strip():
             return []
         wq, wp, wa = weights
+        weigh = COVERAGE if coverage is None else coverage
         match = await self._pruned(match)
+        terms = _terms(match) if weigh else set()
         async with self.ledger.db.execute(
-                "SELECT t.entry_id, e.live, v.scope, t.rank FROM ("
-                "SELECT entry_id, rank FROM kb_fts WHERE kb_fts MATCH ? AND rank MATCH ? "
-                "ORDER BY rank LIMIT ?) t "
+                "SELECT t.entry_id, e.live, v.scope, t.rank, t.question, t.phrasings FROM ("
+                "SELECT entry_id, rank, question, phrasings FROM kb_fts "
+                "WHERE kb_fts MATCH ? AND rank MATCH ? ORDER BY rank LIMIT ?) t "
                 "JOIN kb_entries e ON e.id = t.entry_id "
-                "JOIN kb_versions v ON v.entry_id = e.id AND v.version = e.live "
-                "ORDER BY v.scope NOT IN (?, ?), "
-                "t.rank * CASE WHEN v.scope = ? THEN ? ELSE 1 END LIMIT ?",
-                (match, f"bm25(0, {wq:g}, {wp:g}, {wa:g})", max(limit, CANDIDATES),
-                 city or PROVINCE, PROVINCE, city or PROVINCE, LOCAL_BOOST,
-                 limit)) as cur:
+                "JOIN kb_versions v ON v.entry_id = e.id AND v.version = e.live",
+                (match, f"bm25(0, {wq:g}, {wp:g}, {wa:g})", max(limit, CANDIDATES))) as cur:
             rows = await cur.fetchall()
-        return [Hit(str(i), int(live), str(scope), float(rank))
-                for i, live, scope, rank in rows]
+        ours = city or PROVINCE
+        scored: list[tuple[bool, float, Hit]] = []
+        for entry_id, live, scope, rank, question, phrasings in rows:
+            score = float(rank) * (LOCAL_BOOST if scope == ours else 1.0)
+            if terms:
+                held = set(str(question).split()) | set(str(phrasings).split())
+                score *= 1.0 + weigh * len(terms & held) / len(terms)
+            scored.append((scope not in (ours, PROVINCE), score,
+                           Hit(str(entry_id), int(live), str(scope), score)))
+        scored.sort(key=lambda s: (s[0], s[1]))
+        return [hit for _, _, hit in scored[:limit]]
 
     async def _live_count(self) -> int:
         """The number of live entries, counted again after LIVE_COUNT_SECONDS (a share

@@ -62,3 +62,27 @@ async def test_local_entries_are_weighed_up_not_put_first(tmp_path: Path) -> Non
         assert [h.entry_id for h in hits] == [better, weak]
     finally:
         await ledger.close()
+
+
+async def test_an_entry_holding_all_the_words_beats_one_rare_word(tmp_path: Path) -> None:
+    """For 在职 OR 研究生 OR 扣除, plain bm25 puts first a short entry that holds only the
+    rarest word (研究生, three times); weighed by coverage, the long question holding all
+    three words comes first, and the same entries are found."""
+    ledger = await Ledger.open(tmp_path / "ledger.sqlite3")
+    try:
+        kb = KnowledgeBase(ledger)
+        common = [("province", Indexed(f"在职 扣除 职工 {n} 工资 薪金 申报 标准 说明", "", ""))
+                  for n in ("一", "二", "三", "四")]
+        whole = ("在职 研究生 继续 教育 专项 附加 扣除 享受 条件 有 哪些 规定 需要 什么 资料 "
+                 "怎么 办理 个人 所得税 年度 汇算 时候 填报")
+        rows = [*common, ("province", Indexed("研究生", "研究生 研究生", "")),
+                ("province", Indexed(whole, "", ""))]
+        ids = await _published(kb, rows + [("province", Indexed("其他 问题", "", ""))] * 5)
+        query = '"在职" OR "研究生" OR "扣除"'
+        plain = [h.entry_id for h in await kb.search(query, coverage=0.0)]
+        weighed = [h.entry_id for h in await kb.search(query)]
+        assert plain[:2] == [ids[4], ids[5]]
+        assert weighed[:2] == [ids[5], ids[4]]
+        assert set(weighed) == set(plain)
+    finally:
+        await ledger.close()
