@@ -5,9 +5,13 @@ the store (`add_many`, `review`, `publish` with hotline's words), then filler en
 10,000 live entries in all: generated (seed 12366) from the same tax vocabulary (taxpayer
 kinds x business x aspect, the five topics, about 10% local entries of the city bureaus),
 so that the common words (发票, 申报, 个体工商户, 社保费 ...) match thousands of entries
-as they would in a grown knowledge base. The questions are bench/kb_questions.yaml's, as
-callers and seats ask them, each labelled with the seed entry that answers it, split dev
-(what the words and the weights were tuned on) and held_out (never looked at while tuning).
+as they would in a grown knowledge base. The questions, as callers and seats ask them,
+each labelled with the seed entry that answers it, come in three splits:
+bench/kb_questions.yaml's dev and held_out, which the words, the synonyms, the seed's
+phrasings and the weights have been tuned on (held_out was set aside until 2026-12-05,
+then tuned on as well: its misses had been read), and bench/kb_questions_fresh.yaml's
+fresh, one question per seed entry written on 2026-12-05 by a writer who read only the
+seed, never tuned on: the measure.
 
 - A question is answered at top-1 when the labelled entry is the first hit of
   `KnowledgeBase.search(words.match(question), city=...)`, at top-3 when it is among the
@@ -21,9 +25,9 @@ callers and seats ask them, each labelled with the seed entry that answers it, s
   A middle row: hotline's words with the first query, to separate the query's gain; a
   floor row: a one-word lookup of 3 rows through the same connection, no ranking (what
   the machine's load and aiosqlite's thread hop cost any search).
-- Also scored: the held_out province questions asked as a hefei seat's (hefei's local
+- Also scored: the fresh province questions asked as a hefei seat's (hefei's local
   entries weighed up, none of them the answer).
-- Targets: top-3 at least 90% on held_out; p99 at most 20 ms.
+- Targets: top-3 at least 90% on fresh; p99 at most 20 ms.
 """
 
 from __future__ import annotations
@@ -55,6 +59,11 @@ MEASURES = __doc__.split("\n\n", 1)[1] if __doc__ else ""
 ROOT = Path(__file__).resolve().parents[1]
 SEED_FILE = ROOT / "config" / "kb" / "seed.yaml"
 QUESTIONS_FILE = ROOT / "bench" / "kb_questions.yaml"
+FRESH_FILE = ROOT / "bench" / "kb_questions_fresh.yaml"
+# The splits the search may be tuned on, and the one that measures it (see the files).
+TUNING = ("dev", "held_out")
+MEASURE = "fresh"
+SPLITS = (*TUNING, MEASURE)
 DIALPLANS = ROOT / "dialplans"
 ROUTING = ROOT / "config" / "routing.yaml"
 SEED = 12366
@@ -158,22 +167,28 @@ def load_seed(path: Path = SEED_FILE, *, topic_names: set[str] | None = None,
 class Question:
     text: str
     entry: int  # index into the seed's drafts
-    split: str  # dev | held_out
+    split: str  # dev | held_out | fresh
     city: str | None = None
 
 
-def load_questions(drafts: Sequence[Draft], path: Path = QUESTIONS_FILE) -> list[Question]:
-    """The labelled questions; each group names its entry by the entry's question text."""
+def load_questions(drafts: Sequence[Draft], path: Path = QUESTIONS_FILE,
+                   fresh: Path | None = FRESH_FILE) -> list[Question]:
+    """The labelled questions of `path` and of `fresh` (None: not those); each group names
+    its entry by the entry's question text."""
     by_question = {d.question: i for i, d in enumerate(drafts)}
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
     out = []
-    for n, group in enumerate(data.get("groups") or [], 1):
-        entry = group.get("entry")
-        if entry not in by_question:
-            raise SeedError(f"{path.name} group {n}: {entry!r} is not a seed question")
-        for split in ("dev", "held_out"):
-            for text in group.get(split) or []:
-                out.append(Question(str(text), by_question[entry], split, group.get("city")))
+    for file in (path, fresh):
+        if file is None:
+            continue
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        for n, group in enumerate(data.get("groups") or [], 1):
+            entry = group.get("entry")
+            if entry not in by_question:
+                raise SeedError(f"{file.name} group {n}: {entry!r} is not a seed question")
+            for split in SPLITS:
+                for text in group.get(split) or []:
+                    out.append(Question(str(text), by_question[entry], split,
+                                        group.get("city")))
     return out
 
 
@@ -336,7 +351,7 @@ class Side:
     top1: dict[str, int]
     top3: dict[str, int]
     misses: list[tuple[Question, list[str]]]
-    as_city: dict[str, int] | None = None  # held_out province questions asked as hefei's
+    as_city: dict[str, int] | None = None  # fresh province questions asked as hefei's
 
     def pct(self, p: float) -> float:
         ordered = sorted(self.times)
@@ -358,7 +373,7 @@ async def _ask(side: Side, questions: Sequence[Question], *, score: bool) -> Non
 
 
 def _side(name: str, search: Search, ids: list[str]) -> Side:
-    return Side(name, search, ids, [], {"dev": 0, "held_out": 0}, {"dev": 0, "held_out": 0},
+    return Side(name, search, ids, [], dict.fromkeys(SPLITS, 0), dict.fromkeys(SPLITS, 0),
                 [])
 
 
@@ -400,7 +415,7 @@ async def measure(seed: Sequence[Draft], questions: Sequence[Question], *,
             for side in sides[:3]:  # a city's seat asks the province's questions too
                 side.as_city = {"top3": 0, "asked": 0}
                 for q in questions:
-                    if q.split == "held_out" and q.city is None:
+                    if q.split == MEASURE and q.city is None:
                         hits = await side.search(q.text, CITY_SEAT)
                         side.as_city["asked"] += 1
                         side.as_city["top3"] += side.ids[q.entry] in [
@@ -422,32 +437,32 @@ def run() -> Outcome:
     seed = load_seed()
     questions = load_questions(seed)
     sides = asyncio.run(measure(seed, questions, entries=ENTRIES, rounds=ROUNDS))
-    count = {s: sum(q.split == s for q in questions) for s in ("dev", "held_out")}
+    count = {s: sum(q.split == s for q in questions) for s in SPLITS}
     base = sides[0]
     rows = []
     for side in sides:
         scored = side.name != FLOOR
         rows.append([
             side.name,
-            *([_pct(side.top1["dev"], count["dev"]), _pct(side.top3["dev"], count["dev"]),
-               _pct(side.top1["held_out"], count["held_out"]),
-               _pct(side.top3["held_out"], count["held_out"])] if scored else ["n/a"] * 4),
+            *([_pct(getattr(side, top)[split], count[split]) for split in SPLITS
+               for top in ("top1", "top3")] if scored else ["n/a"] * 2 * len(SPLITS)),
             f"{side.pct(50):.2f}", f"{side.pct(99):.2f}",
             f"{side.pct(99) / base.pct(99):.2f}x",
             f"{statistics.fmean(side.times) * 1000:.2f}"])
     hot, floor = sides[2], sides[3]
-    top3 = hot.top3["held_out"] / count["held_out"]
+    top3 = hot.top3[MEASURE] / count[MEASURE]
     p99 = hot.pct(99)
     met3, met99 = top3 >= TARGET_TOP3, p99 <= TARGET_P99_MS
     local = sum(d.scope != PROVINCE for d in seed)
     notes = [
         f"entries: {ENTRIES:,} live ({len(seed)} from the seed, {local} of them local; "
-        f"{ENTRIES - len(seed):,} filler); questions: {count['dev']} dev, "
-        f"{count['held_out']} held_out ({sum(q.city is not None for q in questions)} asked "
+        f"{ENTRIES - len(seed):,} filler); questions: {count['dev']} dev and "
+        f"{count['held_out']} held_out (tuned on), {count[MEASURE]} {MEASURE} (the "
+        f"measure; {sum(q.city is not None for q in questions)} questions in all asked "
         f"as a city bureau's); {len(questions) * ROUNDS:,} timed searches a side.",
-        f"held_out top-3: {top3:.1%} (target ≥ {TARGET_TOP3:.0%}: "
+        f"{MEASURE} top-3: {top3:.1%} (target ≥ {TARGET_TOP3:.0%}: "
         f"{'met' if met3 else f'NOT met, {TARGET_TOP3 - top3:.1%} short'}), baseline "
-        f"{base.top3['held_out'] / count['held_out']:.1%}; p99 {p99:.2f} ms (target ≤ "
+        f"{base.top3[MEASURE] / count[MEASURE]:.1%}; p99 {p99:.2f} ms (target ≤ "
         f"{TARGET_P99_MS:g} ms: {'met' if met99 else 'NOT met'}), "
         f"{p99 / base.pct(99):.2f}x the baseline's; the floor's p99 (the machine and the "
         f"connection, no search work) {floor.pct(99):.2f} ms.",
@@ -455,14 +470,17 @@ def run() -> Outcome:
     city = [f"{s.as_city['top3'] / s.as_city['asked']:.1%}" for s in sides[:3]
             if s.as_city]
     if len(city) == 3:
-        notes.append(f"held_out province questions asked as a {CITY_SEAT} seat's (its local "
-                     f"entries weighed up): top-3 {city[-1]} (baseline {city[0]}, the first "
-                     f"query put every local match first).")
-    held = [(q, got) for q, got in hot.misses if q.split == "held_out"][:5]
+        notes.append(f"{MEASURE} province questions asked as a {CITY_SEAT} seat's (its "
+                     f"local entries weighed up): top-3 {city[-1]} (baseline {city[0]}, "
+                     f"the first query put every local match first).")
+    # Only the tuning questions' misses are shown: a fresh question read here would be
+    # spent (the next change could be made for it).
+    held = [(q, got) for q, got in hot.misses if q.split in TUNING][:5]
     if held:
-        notes.append("held_out misses, e.g.: " + "; ".join(
+        notes.append("tuning misses, e.g. (the fresh ones are not shown): " + "; ".join(
             f"{q.text!r} (wanted {hot.ids[q.entry]}, got {', '.join(got) or 'nothing'})"
             for q, got in held))
-    return Outcome(["search", "dev top-1", "dev top-3", "held_out top-1", "held_out top-3",
+    return Outcome(["search", *(f"{split} {top}" for split in SPLITS
+                                for top in ("top-1", "top-3")),
                     "p50 (ms)", "p99 (ms)", "p99 vs baseline", "mean (ms)"], rows, notes,
                    targets_met=met3 and met99)

@@ -57,13 +57,17 @@ def test_a_bad_seed_entry_is_named(tmp_path: Path) -> None:
 
 def test_the_questions_name_seed_entries() -> None:
     """At least 200 labelled questions, each resolved to a seed entry, split into dev and
-    held_out; the city questions are asked for a city's own local entry."""
+    held_out (tuned on) and fresh (the measure: one for every seed entry); the city
+    questions are asked for a city's own local entry."""
     drafts = load_seed(SEED_FILE)
     questions = load_questions(drafts)
     assert len(questions) >= 200
     splits = Counter(q.split for q in questions)
     assert splits["dev"] >= 100
     assert splits["held_out"] >= 100
+    fresh = Counter(q.entry for q in questions if q.split == "fresh")
+    assert sorted(fresh) == list(range(len(drafts)))
+    assert set(fresh.values()) == {1}
     for q in questions:
         if q.city is not None:
             assert drafts[q.entry].scope == q.city
