@@ -166,6 +166,7 @@ class QualityDesk:
         drawn calls (`pending`: those not reviewed yet); a seat only its own seat's
         reviewed calls (another seat's, or the pending ones, are refused)."""
         limit = max(1, min(limit, MAX_LIMIT))
+        seat = self.seat_name(seat)
         if person.roles & READERS:
             return await self.book.queue(seat=seat, pending=pending, limit=limit)
         own = self._own_seat(person)
@@ -196,7 +197,7 @@ class QualityDesk:
             raise QualityNotDrawn(f"call {linkedid} is not drawn for review: a leader adds "
                                   f"it first (`hotline quality pick {linkedid}`) "
                                   "(该通话不在质检队列中)")
-        if person.seat is not None and person.seat == drawn.seat:
+        if person.seat is not None and self.seat_name(person.seat) == drawn.seat:
             await self._refused(person, f"call:{linkedid}", "review own seat")
             raise QualityNotAllowed(f"{person.username} is seat {drawn.seat}: nobody reviews "
                                     "a call of their own seat (不能质检本人的通话)")
@@ -230,6 +231,7 @@ class QualityDesk:
                       limit: int = 200) -> list[ReviewRow]:
         """Reviews newest first: reviewers and auditors any seat's; a seat its own."""
         limit = max(1, min(limit, MAX_LIMIT))
+        seat = self.seat_name(seat)
         if person.roles & READERS:
             return await self.book.reviews(seat=seat, limit=limit)
         own = self._own_seat(person)
@@ -240,9 +242,18 @@ class QualityDesk:
 
     # -- helpers ---------------------------------------------------------------------------
 
-    @staticmethod
-    def _own_seat(person: Person) -> str | None:
-        return person.seat if "seat" in person.roles else None
+    def seat_name(self, seat: str | None) -> str | None:
+        """A seat as the ledger's calls name it (Asterisk's MemberName: routing.yaml's
+        seat name) from its id (accounts and `--seat` give ids; a name stays as it is)."""
+        if seat is None:
+            return None
+        config = self.routing()
+        if config is not None and seat in config.seats:
+            return config.seats[seat].name
+        return seat
+
+    def _own_seat(self, person: Person) -> str | None:
+        return self.seat_name(person.seat) if "seat" in person.roles else None
 
     @staticmethod
     def _only_own(person: Person, seat: str | None) -> str:
