@@ -115,3 +115,19 @@ def test_a_bad_score_argument_is_refused_in_one_line(tmp_path: Path) -> None:
     res = quality(ledger, "review", "L1", *SCORES, "--score", "accuracy=1", user="os-qian")
     assert res.stderr.startswith("hotline: [quality-bad-score]")
     assert "accuracy given more than once" in res.stderr
+
+
+def test_a_broken_plan_is_named_at_its_line(tmp_path: Path) -> None:
+    """A quality.yaml with a rate of 3 (not 0.03) is refused at its line by `hotline
+    check` (counted as an error) and by `hotline quality form` (exit 2, the problem
+    named, quality-plan-invalid's rule)."""
+    ledger = people(tmp_path)
+    plan = tmp_path / "quality.yaml"
+    plan.write_text("rates:\n  centre: 3\n", encoding="utf-8")
+    env = {"HOTLINE_LEDGER_PATH": str(ledger), "HOTLINE_QUALITY_PATH": str(plan)}
+    res = hotline("check", env=env)
+    assert res.returncode == 1
+    assert f"{plan}:2: rates.centre: must be a number" in res.stdout
+    res = hotline("quality", "form", env=env, user="os-qian")
+    assert res.returncode == 2
+    assert f"{plan}:2: rates.centre" in res.stderr
