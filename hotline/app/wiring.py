@@ -180,9 +180,9 @@ def workbench_from(settings: Settings, ledger: Ledger,
 
         RecordingsApi(recordings, api)
     if quality is not None:  # quality review: the queue, the form, reviews (audited)
-        from hotline.features.quality.web import QualityApi
+        from hotline.features.quality.web import quality_pages
 
-        QualityApi(quality, api)
+        added.append(quality_pages(quality, api))  # its API, and /workbench/quality
     added.append(Unmasking(ledger, api).add_routes)
     return accounts, [*added, api.add_routes]
 

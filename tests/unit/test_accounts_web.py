@@ -280,7 +280,7 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     # recordings in tmp_path/recordings (tests/unit/test_recordings_web.py writes there)
     RecordingsApi(RecordingDesk(ledger, Spool(tmp_path / "recordings", "/rec"), Retention(),
                                 clock), api)
-    QualityApi(QualityDesk(ledger, Plan, lambda: ROUTING, clock), api)
+    QualityApi(QualityDesk(ledger, Plan, lambda: ROUTING, clock), api).add_routes(app)
     api.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()

@@ -113,3 +113,24 @@ async def test_bad_reviews_are_refused_by_name(bench: Bench) -> None:  # noqa: F
     assert (status, body["error"]) == (403, "quality-not-allowed")
     status, body = await bench.call("GET", "/quality/reviews/4242", *p["leader"])
     assert (status, body["error"]) == (404, "quality-review-unknown")
+
+
+async def test_the_page_is_served_to_people_logged_in(bench: Bench) -> None:  # noqa: F811
+    """/workbench/quality sends a visitor without a session to /login; a logged-in seat
+    gets the page (Chinese, its script, a policy letting it play this origin's audio);
+    the home page links to it for a seat and not for a liaison."""
+    p = await people(bench)
+    async with bench.client.get("/workbench/quality", allow_redirects=False) as res:
+        assert (res.status, res.headers["Location"]) == (303, "/login")
+    async with bench.client.get("/workbench/quality",
+                                headers={"Cookie": p["seat"][0]}) as res:
+        assert res.status == 200
+        text = await res.text()
+        assert "<title>质检 - 12366 热线</title>" in text
+        assert "media-src 'self'" in res.headers["Content-Security-Policy"]
+    async with bench.client.get("/static/workbench-quality.js") as res:
+        assert res.status == 200
+        assert "/quality/queue" in await res.text()
+    for role, linked in (("seat", True), ("liaison", False)):
+        async with bench.client.get("/workbench/", headers={"Cookie": p[role][0]}) as res:
+            assert ('id="quality-page"' in await res.text()) is linked, role

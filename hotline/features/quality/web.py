@@ -11,19 +11,34 @@
     GET  /api/v1/quality/reviews    reviews newest first: seat, limit (a seat: its own)
     GET  /api/v1/quality/reviews/{id}  one review with its items' labels
 
+    GET  /workbench/quality         the page (Chinese): for leaders, experts and
+                                    auditors the queue, the recording's player and the
+                                    form; for a seat its own reviews
+
 No answer has a caller's number: the rows hold only linkedids.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from importlib import resources
 from typing import Any
 
 from aiohttp import web
 
 from hotline.features.accounts.errors import ApiBadBody, ApiNotFound
 from hotline.features.accounts.service import Authenticated
-from hotline.features.accounts.web import Api, Route, query_flag, query_number, query_of
+from hotline.features.accounts.web import (
+    HEADERS,
+    Api,
+    Route,
+    logged_in_page,
+    query_flag,
+    query_number,
+    query_of,
+    static_text,
+)
 from hotline.features.quality.desk import (
     MAX_LIMIT,
     QualityDesk,
@@ -32,6 +47,12 @@ from hotline.features.quality.desk import (
     review_view,
 )
 
+FILES = resources.files("hotline.features.quality")
+# The page plays recordings from this origin (<audio>, media-src 'self').
+PAGE_HEADERS = {**HEADERS, "Content-Security-Policy": (
+    "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+    "media-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; "
+    "frame-ancestors 'none'")}
 QUEUE_QUERY = ("seat", "pending", "limit")
 REVIEWS_QUERY = ("seat", "limit")
 MAX_BODY = 20_000
@@ -78,13 +99,26 @@ def review_id(request: web.Request) -> int:
 
 
 class QualityApi:
-    """The quality review's routes on `api`."""
+    """The quality review's routes on `api`, and its page (add_routes)."""
 
     def __init__(self, desk: QualityDesk, api: Api) -> None:
         self.desk = desk
         self.api = api
+        self._files = {name: FILES.joinpath(name).read_text(encoding="utf-8")
+                       for name in ("quality.html", "quality.js", "quality.css")}
         for route in self.routes():
             api.add(route)
+
+    def add_routes(self, app: web.Application) -> None:
+        """The page and its script and style sheet (the API's routes are the Api's)."""
+        app.router.add_get("/workbench/quality", self._page)
+        for name, kind in (("quality.js", "text/javascript"), ("quality.css", "text/css")):
+            app.router.add_get(f"/static/workbench-{name}",
+                               static_text(self._files[name], kind))
+
+    async def _page(self, request: web.Request) -> web.StreamResponse:
+        return await logged_in_page(self.api.accounts, request, self._files["quality.html"],
+                                    PAGE_HEADERS)
 
     async def queue(self, request: web.Request, auth: Authenticated) -> Any:
         query = query_of(request, QUEUE_QUERY)
@@ -143,3 +177,8 @@ class QualityApi:
             Route("GET", "/quality/reviews/{id}", self.review, "one review with its items "
                   "(a seat: its own seat's)", permission="quality.read"),
         ]
+
+
+def quality_pages(desk: QualityDesk, api: Api) -> Callable[[web.Application], None]:
+    """The quality review's routes on `api`, and its page's routes for the web server."""
+    return QualityApi(desk, api).add_routes
