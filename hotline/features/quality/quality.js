@@ -30,7 +30,7 @@
   const reviewer = () => has("leader") || has("expert");
   const reader = () => reviewer() || has("auditor");
   const when = (t) => t ? t.slice(0, 16).replace("T", " ") : "-";
-  const percent = (p) => p === null || p === undefined ? "-" : p + "%";
+  const percent = (p) => p === null || p === undefined ? "-" : Number(p).toFixed(1) + "%";
 
   function cell(row, text, cls) {
     const td = document.createElement("td");
@@ -82,22 +82,43 @@
     if (row) { row.classList.add("selected"); }
   }
 
+  // The recording is fetched only when the reviewer presses 播放录音: each fetch is a
+  // play the recordings desk audits (with the reason 质检).
   function player(c) {
     const audio = $("c-audio");
     const hint = $("c-audio-note");
     audio.pause();
     audio.removeAttribute("src");
+    $("c-player").hidden = true;
     hint.hidden = true;
-    if (c.recording_id === null || c.recording_id === undefined) {
-      $("c-audio-row").hidden = true;
+    const none = c.recording_id === null || c.recording_id === undefined;
+    $("c-audio-row").hidden = none;
+    if (none) {
       hint.textContent = "该通话没有可播放的录音。";
       hint.hidden = false;
-      return;
     }
-    $("c-audio-row").hidden = false;
-    // each play is audited by the recordings desk with this reason
-    audio.src = "/api/v1/recordings/" + c.recording_id + "/audio?reason=" + encodeURIComponent("质检");
-    audio.load();
+  }
+
+  function play() {
+    if (!current || current.recording_id === null || current.recording_id === undefined) { return; }
+    const audio = $("c-audio");
+    audio.src = "/api/v1/recordings/" + current.recording_id + "/audio?reason=" + encodeURIComponent("质检");
+    $("c-player").hidden = false;
+    audio.play().catch(() => {});
+  }
+
+  async function playError() {
+    const audio = $("c-audio");
+    const src = audio.getAttribute("src");
+    if (!src) { return; }
+    let why = "";
+    try {
+      const res = await fetch(src, {credentials: "same-origin"});
+      if (!res.ok) { why = "：" + ((await res.json()).message || res.status); }
+    } catch (err) { why = ""; }
+    const hint = $("c-audio-note");
+    hint.textContent = "无法播放该录音" + why;
+    hint.hidden = false;
   }
 
   function showCall(c) {
@@ -228,12 +249,8 @@
     $("pick-go").addEventListener("click", () => run(pick));
     $("f-save").addEventListener("click", () => run(save));
     $("f-cancel").addEventListener("click", () => { $("call").hidden = true; $("c-audio").pause(); select(null); });
-    $("c-audio").addEventListener("error", () => {
-      if (!$("c-audio").getAttribute("src")) { return; }
-      const hint = $("c-audio-note");
-      hint.textContent = "无法播放该录音（举报、投诉录音仅限班长和审计员播放）。";
-      hint.hidden = false;
-    });
+    $("c-play").addEventListener("click", play);
+    $("c-audio").addEventListener("error", () => { playError(); });
     run(start);
   });
 })();
