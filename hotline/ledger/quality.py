@@ -162,7 +162,8 @@ class QualityBook:
                     await audit.record(db, at=at, actor=drawn_by, action="quality.draw",
                                        target=f"call:{d.linkedid}",
                                        detail=json.dumps({"seat": d.seat, "reason": d.reason,
-                                                          "day": d.day.isoformat()}))
+                                                          "day": d.day.isoformat()},
+                                                         ensure_ascii=False))
         return stored
 
     async def draw_of(self, linkedid: str) -> DrawRow | None:
@@ -217,7 +218,8 @@ class QualityBook:
             await audit.record(db, at=at, actor=reviewer, action="quality.review",
                                target=f"review:{review_id}",
                                detail=json.dumps({"linkedid": linkedid, "seat": seat,
-                                                  "percent": score.percent}))
+                                                  "percent": score.percent},
+                                                 ensure_ascii=False))
         assert review_id is not None
         found = await self.review(review_id)
         assert found is not None

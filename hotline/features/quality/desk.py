@@ -268,4 +268,5 @@ class QualityDesk:
             await audit.record(db, at=self.clock(), actor=person.username,
                                action="quality.refused", target=target,
                                detail=json.dumps({"action": what,
-                                                  "roles": sorted(person.roles)}))
+                                                  "roles": sorted(person.roles)},
+                                                 ensure_ascii=False))
