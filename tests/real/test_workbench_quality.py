@@ -7,6 +7,7 @@ its own page, which shows no queue."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 import sqlite3
 import struct
@@ -61,11 +62,16 @@ async def test_a_leader_picks_an_expert_listens_and_scores_the_seat_reads_it(
     player loads the call's recording (about 2 s long); the form's four items scored
     36/26/18/9 total 89 live and the review is saved (得分率 89.0%, 已质检); the seat's
     page lists its review with the items and shows no queue; the play is audited with
-    the reason 质检 by the expert."""
+    the reason 质检 by the expert (opening a review plays nothing). The service's daily
+    draw loop is running."""
     need_chromium()
     from playwright.async_api import async_playwright, expect
 
     service = hotline_service
+    # the service's daily draw runs (it drew yesterday and today at start, and waits)
+    loops = [t for t in asyncio.all_tasks() if t.get_name() == "quality-draw"]
+    assert len(loops) == 1
+    assert not loops[0].done()
     url = web_url(service)
     for name, shown, roles, fields in (
             ("qa-leader", "赵班长", {"leader"}, {}),
