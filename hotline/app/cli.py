@@ -21,6 +21,7 @@ from hotline.app.settings import Settings, default_config_path, load_settings
 from hotline.app.wiring import REPO_ROOT, asterisk_files, instance_from, sandbox_from
 from hotline.common.errors import ConfigError, HotlineError
 from hotline.core.calendar.schedule import Calendar
+from hotline.core.quality import Plan
 from hotline.core.recordings import Retention
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.accounts import cli as accounts_cli
@@ -32,6 +33,7 @@ from hotline.features.ivr import cli as ivr_cli
 from hotline.features.ivr.prompts import PromptStore
 from hotline.features.kb import cli as kb_cli
 from hotline.features.orders import cli as orders_cli
+from hotline.features.quality import cli as quality_cli
 from hotline.features.recordings import cli as recordings_cli
 from hotline.features.reports import cli as reports_cli
 from hotline.features.seats import cli as seats_cli
@@ -41,7 +43,7 @@ from hotline.pbx.gateway import AmiGateway, AmiLoginRefused
 
 # The features' commands, in the order `hotline --help` lists them after run and sandbox.
 FEATURES = (calls_cli, ivr_cli, calendar_cli, seats_cli, reports_cli, orders_cli,
-            voicemail_cli, kb_cli, recordings_cli, accounts_cli)
+            voicemail_cli, kb_cli, recordings_cli, quality_cli, accounts_cli)
 
 
 class AppContext:
@@ -125,6 +127,11 @@ class AppContext:
         from hotline.app.wiring import recordings_spool_from, retention_from
 
         return recordings_spool_from(self.settings), retention_from(self.settings)
+
+    def quality_plan(self) -> Plan:
+        from hotline.app.wiring import quality_plan_from
+
+        return quality_plan_from(self.settings)
 
 
 Handler = Callable[[argparse.Namespace, AppContext], int]

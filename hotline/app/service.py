@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Iterable
 from datetime import datetime
+from datetime import time as dt_time
 from pathlib import Path
 
 import structlog
@@ -37,6 +38,7 @@ from hotline.app.wiring import (
     ledger_path,
     phone_page_from,
     prompts_from,
+    quality_desk_from,
     recordings_desk_from,
     recordings_spool_from,
     spool_from,
@@ -207,6 +209,7 @@ class Service:
             calls.listeners.append(self.recorder.on_call)
         phone = phone_page_from(self.settings, lambda: config().routing)
         recordings = recordings_desk_from(self.settings, ledger)  # list, play, purge
+        quality = quality_desk_from(self.settings, ledger, lambda: config().routing)
         self.accounts, workbench = workbench_from(
             self.settings, ledger, lambda: config().routing, self.seat_work, config,
             orders=OrderSources(ledger, lambda: config().calendar, lambda: config().routing,
@@ -214,7 +217,7 @@ class Service:
             board=lambda: self.web.status() if self.web is not None else None,
             routing_loop=lambda: self.routing, phone=phone,
             kb_publish=self.kb_line.on_publish,  # the line's spoken prompt, measured
-            recordings=recordings)
+            recordings=recordings, quality=quality)
         if self.settings.web.enabled:
             self.web = Wallboard(Sources(
                 self.gateway, ledger, self.calls.writer, lambda: self.routing,
@@ -247,6 +250,10 @@ class Service:
                                            name="recordings-purge")]
                 if self.routing is not None:
                     tasks.append(group.create_task(self.routing.run(), name="routing"))
+                if self.settings.quality.enabled:  # the daily draw for quality review
+                    hour, minute = map(int, self.settings.quality.draw_at.split(":"))
+                    tasks.append(group.create_task(
+                        quality.draw_loop(dt_time(hour, minute)), name="quality-draw"))
                 if self.recorder is not None:
                     tasks.append(group.create_task(self.recorder.run(), name="recordings"))
                 # After the FastAGI port listens: its Argon2 hash (0.1-0.2 s of CPU, more

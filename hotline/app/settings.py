@@ -209,6 +209,16 @@ class RecordingsSettings(_Section):
         return self
 
 
+class QualitySettings(_Section):
+    # Quality review (质检): the sampling plan and the review form (config/quality.yaml).
+    path: Path = Path("quality.yaml")
+    # The service draws the day's calls for review once a day at this Beijing time
+    # (HH:MM), after the working day; a start later that day draws at once (a rerun
+    # draws nothing twice). enabled false: no daily draw (`hotline quality draw` still).
+    draw_at: str = Field("18:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    enabled: bool = True
+
+
 class LogSettings(_Section):
     format: Literal["auto", "console", "json"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -267,6 +277,7 @@ class Settings(_Section):
     web: WebSettings = WebSettings()
     kb: KbSettings = KbSettings()
     recordings: RecordingsSettings = RecordingsSettings()
+    quality: QualitySettings = QualitySettings()
     log: LogSettings = LogSettings()
     sandbox: SandboxSettings = SandboxSettings()
     # Relative paths above are resolved against this folder (the config file's folder).

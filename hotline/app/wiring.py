@@ -28,11 +28,13 @@ if TYPE_CHECKING:
     from aiohttp import web
 
     from hotline.core.configuration import ConfigAccessor
+    from hotline.core.quality import Plan
     from hotline.features.accounts.service import Accounts
     from hotline.features.kb.service import OnPublish
     from hotline.features.kb.words import Words
     from hotline.features.orders.service import OrderSources
     from hotline.features.phone.web import PhonePage
+    from hotline.features.quality.desk import QualityDesk
     from hotline.features.recordings.desk import RecordingDesk
     from hotline.features.seats.routing_loop import RoutingLoop
     from hotline.features.spool import Spool
@@ -97,6 +99,7 @@ def workbench_from(settings: Settings, ledger: Ledger,
                    phone: PhonePage | None = None,
                    kb_publish: OnPublish | None = None,
                    recordings: RecordingDesk | None = None,
+                   quality: QualityDesk | None = None,
                    ) -> tuple[Accounts, list[Callable[[web.Application], None]]]:
     """The staff accounts on the service's ledger, and the routes of the login pages, the
     /api/v1 API (queues, voicemail, unmasking), (given `seat_work`) the seat's page (with
@@ -176,6 +179,10 @@ def workbench_from(settings: Settings, ledger: Ledger,
         from hotline.features.recordings.web import RecordingsApi
 
         RecordingsApi(recordings, api)
+    if quality is not None:  # quality review: the queue, the form, reviews (audited)
+        from hotline.features.quality.web import quality_pages
+
+        added.append(quality_pages(quality, api))  # its API, and /workbench/quality
     added.append(Unmasking(ledger, api).add_routes)
     return accounts, [*added, api.add_routes]
 
@@ -332,6 +339,53 @@ def retention_from(settings: Settings) -> Retention:
     rec = settings.recordings
     return Retention(default=rec.default_days, confidential=rec.confidential_days,
                      days=dict(rec.days))
+
+
+def quality_plan_from(settings: Settings) -> Plan:
+    """config/quality.yaml, validated against routing.yaml's seat groups (the default
+    plan, 3 % centre and 6 % remote, if there is no file)."""
+    from hotline.common.errors import QualityPlanInvalid
+    from hotline.core.quality import parse_quality
+
+    routing = routing_from(settings)
+    groups = set(routing.groups) if routing is not None else None
+
+    def parse(source: Sourced) -> Plan:
+        try:
+            return parse_quality(source, groups)
+        except QualityPlanInvalid:
+            raise
+        except ConfigError as exc:
+            raise QualityPlanInvalid(exc.problems) from None
+
+    from hotline.core.quality import Plan as DefaultPlan
+
+    plan = _config_file(settings.resolve(settings.quality.path), parse, QualityPlanInvalid)
+    return plan if plan is not None else DefaultPlan()
+
+
+def quality_desk_from(settings: Settings, ledger: Ledger,
+                      routing: Callable[[], RoutingConfig | None]) -> QualityDesk:
+    """The quality review desk on the service's ledger. Its plan is config/quality.yaml,
+    read when the desk needs it (a draw, a review's form): an edit is in force at once;
+    a broken edit is logged and the last good plan stays (checked at start: a broken file
+    stops the start, as the other files do)."""
+    import structlog
+
+    from hotline.common.clock import utc_now
+    from hotline.features.quality.desk import QualityDesk
+
+    good = [quality_plan_from(settings)]
+
+    def plan() -> Plan:
+        try:
+            good[0] = quality_plan_from(settings)
+        except ConfigError as exc:
+            structlog.get_logger("hotline.quality").error(
+                "quality.plan_invalid", problems=[str(p) for p in exc.problems])
+        return good[0]
+
+    return QualityDesk(ledger, plan, routing, utc_now)
 
 
 def recordings_desk_from(settings: Settings, ledger: Ledger) -> RecordingDesk:

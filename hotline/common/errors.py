@@ -93,6 +93,12 @@ class CalendarInvalid(ConfigError):
     code = "calendar-invalid"
 
 
+class QualityPlanInvalid(ConfigError):
+    """config/quality.yaml (the quality review's sampling plan and form) has errors."""
+
+    code = "quality-plan-invalid"
+
+
 class KbWordsInvalid(ConfigError):
     """The knowledge base's search words (kb.dictionary: the tax terms' user dictionary,
     kb.synonyms: the synonym groups) have errors, each at its file and line."""

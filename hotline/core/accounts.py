@@ -56,6 +56,13 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     # complaints only leaders and auditors); admins and leaders purge what is due
     "recordings.read": frozenset({"seat", "expert", "leader", "auditor"}),
     "recordings.purge": frozenset({"admin", "leader"}),
+    # quality review (质检): leaders and experts review the drawn calls (and read every
+    # review); leaders add any call to the queue and run a day's draw; a seat reads its
+    # own seat's reviews (the quality desk limits it); auditors read them all
+    "quality.read": frozenset({"seat", "expert", "leader", "auditor"}),
+    "quality.review": frozenset({"expert", "leader"}),
+    "quality.pick": frozenset({"leader"}),
+    "quality.draw": frozenset({"leader", "admin"}),
 }
 
 USERNAME = re.compile(r"[a-z][a-z0-9._-]{0,31}")

@@ -28,6 +28,7 @@ from hotline.features.errors import (
 
 if TYPE_CHECKING:
     from hotline.core.calendar.schedule import Calendar
+    from hotline.core.quality import Plan
     from hotline.core.recordings import Retention
     from hotline.core.routing.config import RoutingConfig
     from hotline.features.ivr.prompts import PromptStore
@@ -80,6 +81,8 @@ class Context(Protocol):
         """Make the queue announcements playable; what was built."""
     def recordings(self) -> tuple[Spool, Retention]:
         """Seat conversation recordings: their folders and their retention periods."""
+    def quality_plan(self) -> Plan:
+        """config/quality.yaml, validated: the quality review's sampling plan and form."""
 
 
 def actor() -> str:

@@ -232,3 +232,11 @@ class RecordingNotRecording(LedgerError):
 
     code = "recording-not-recording"
     status: ClassVar[int] = 409
+
+
+class QualityReviewed(LedgerError):
+    """The drawn call has a review already: each drawn call is reviewed once (two
+    reviewers at once: the second is refused)."""
+
+    code = "quality-reviewed"
+    status: ClassVar[int] = 409

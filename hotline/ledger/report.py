@@ -21,6 +21,11 @@ The knowledge base's figures (话务分流量 and 智能咨询 accuracy, issue 1
   智能咨询解决率: answers followed by "solved" / answers (the accuracy the line observes);
 - the most used entries, the least helpful (lowest solved share, among entries with at
   least LEAST_HELPFUL_MIN answers), the live entries whose policy expires next quarter.
+
+答复质量 (quality review, issue 16), of the calls a seat answered that started in the
+quarter, for the line, each seat and each group: reviewed (calls with a review) and their
+share of the answered calls, the average review percentage and its distribution (<60,
+60-79, 80-89, >=90 %), and the calls the caller rated unsatisfied (calls.rating).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from hotline.common.clock import CHINA
 from hotline.core.kb import expiring
 from hotline.core.routing.config import SERVICE_LEVEL_SECONDS as SERVICE_LEVEL_SECONDS
 from hotline.ledger.kb import KnowledgeBase
+from hotline.ledger.quality import quality_figures
 from hotline.ledger.store import Ledger, iso
 
 LEAST_HELPFUL_MIN = 5  # answers an entry needs before its solved share is judged
@@ -93,6 +99,10 @@ class Report:
     # 集中咨询的热点难点问题: filled by the kb feature (hotline.features.kb.hot), which
     # segments the texts; the ledger alone leaves it empty
     hot_topics: list[dict[str, Any]] = field(default_factory=list)
+    # 答复质量 (issue 16): hotline.ledger.quality.quality_figures of the quarter's answered
+    # calls: total, by_seat, by_group (answered, reviewed, reviewed_share, avg_percent,
+    # bands, unsatisfied)
+    quality: dict[str, Any] = field(default_factory=dict)
 
     @property
     def diversion_rate(self) -> float | None:
@@ -214,6 +224,7 @@ async def quarterly(ledger: Ledger, quarter: str, now: datetime) -> Report:
                      "overdue_done": late_done or 0, "overdue_open": late_open or 0,
                      "open": still_open or 0}
     await _kb_figures(ledger, report, report.start, report.end)
+    report.quality = await quality_figures(ledger, report.start, report.end)
     return report
 
 

@@ -23,6 +23,7 @@ from hotline.common.yamlsrc import load_file
 from hotline.core.calendar.schedule import Calendar
 from hotline.core.calls.tracking import Call
 from hotline.core.configuration import Configuration
+from hotline.core.quality import Plan
 from hotline.core.recordings import Retention
 from hotline.core.routing.config import parse_routing
 from hotline.features.accounts.errors import LoginFailed, LoginThrottled
@@ -36,6 +37,8 @@ from hotline.features.kb.service import TOPIC_LABELS, KbDesk
 from hotline.features.kb.web import KbPages
 from hotline.features.orders.service import OrderDesk, OrderSources
 from hotline.features.orders.web import OrderPages
+from hotline.features.quality.desk import QualityDesk
+from hotline.features.quality.web import QualityApi
 from hotline.features.recordings.desk import RecordingDesk
 from hotline.features.recordings.web import RecordingsApi
 from hotline.features.reports.web import RecordPages, Records, RecordSources
@@ -152,6 +155,14 @@ ROUTE_ROLES: dict[tuple[str, str], frozenset[str]] = {
     # (the desk limits a seat to its own seat's; tests/unit/test_recordings_web.py)
     ("GET", "/recordings"): frozenset({"seat", "expert", "leader", "auditor"}),
     ("GET", "/recordings/{id}/audio"): frozenset({"seat", "expert", "leader", "auditor"}),
+    # quality review (hotline/features/quality/web.py): leaders and experts review, a
+    # leader adds calls, a seat reads its own reviews (tests/unit/test_quality_web.py)
+    ("GET", "/quality/queue"): frozenset({"seat", "expert", "leader", "auditor"}),
+    ("POST", "/quality/queue"): LEADERS,
+    ("GET", "/quality/form"): frozenset({"expert", "leader"}),
+    ("POST", "/quality/reviews"): frozenset({"expert", "leader"}),
+    ("GET", "/quality/reviews"): frozenset({"seat", "expert", "leader", "auditor"}),
+    ("GET", "/quality/reviews/{id}"): frozenset({"seat", "expert", "leader", "auditor"}),
 }
 PUBLIC = {("GET", "/openapi.json")}
 # The sandbox's routing.yaml: seats 8001 and 8002 of the centre, 8101 of Hefei.
@@ -269,6 +280,7 @@ async def bench(tmp_path: Path) -> AsyncIterator[Bench]:
     # recordings in tmp_path/recordings (tests/unit/test_recordings_web.py writes there)
     RecordingsApi(RecordingDesk(ledger, Spool(tmp_path / "recordings", "/rec"), Retention(),
                                 clock), api)
+    QualityApi(QualityDesk(ledger, Plan, lambda: ROUTING, clock), api).add_routes(app)
     api.add_routes(app)
     client: TestClient[Any, Any] = TestClient(TestServer(app))
     await client.start_server()
@@ -329,6 +341,8 @@ BODIES: dict[tuple[str, str], Any] = {
     ("PATCH", "/kb/{id}"): {"base": 1},
     ("POST", "/kb/{id}/withdraw"): {"reason": "政策废止"},
     ("POST", "/kb/import"): {"format": "yaml", "text": "entries: []"},
+    ("POST", "/quality/queue"): {"linkedid": "1700000000.1"},
+    ("POST", "/quality/reviews"): {"linkedid": "1700000000.1", "scores": {}},
 }
 
 

@@ -201,7 +201,7 @@ async def test_the_pdf_is_the_html_report_printed(tmp_path: Path) -> None:
     assert pdf.startswith(b"%PDF-")
     text = pdf_text(pdf)
     for words in ("12366纳税服务热线运行情况（2026Q4）", "接通率", "70.0%", "各队列",
-                  "综合咨询", "远程座席迁入迁出", "第1页/共5页"):
+                  "综合咨询", "远程座席迁入迁出", "答复质量（各座席）", "第1页/共6页"):
         assert words in text, words
     assert "13955112345" not in text
 

@@ -698,6 +698,7 @@ HOME_LINKS: tuple[tuple[str, str, str, str | None], ...] = (
     ("/workbench/leader", "leader-page", "班长工作台", "seats.any"),
     ("/workbench/leader/followup", "followup-page", "班长跟进", "orders.remind"),
     ("/workbench/kb", "kb-page", "知识库", "kb.read"),
+    ("/workbench/quality", "quality-page", "质检", "quality.read"),
     ("/workbench/calls", "calls-page", "来电记录", "ledger.read"),
     ("/workbench/reports", "reports-page", "季度报表", "reports.read"),
     ("/workbench/unmask", "unmask-page", "查看保密信息（审计员）", "ledger.unmask"),

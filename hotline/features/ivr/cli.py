@@ -68,7 +68,7 @@ def cmd_check(args: argparse.Namespace, ctx: Context) -> int:
     warnings = len(result.problems) - errors
     files = len(dialplan_files(paths))
     calendar_errors, calendar_warnings = _check_calendar(ctx, queues)
-    errors += calendar_errors + routing_errors + _check_kb_words(ctx)
+    errors += calendar_errors + routing_errors + _check_kb_words(ctx) + _check_quality(ctx)
     warnings += calendar_warnings
     if queues is not None:
         unchecked = ""
@@ -142,6 +142,22 @@ def _check_kb_words(ctx: Context) -> int:
     for problem in found:
         print(problem)
     return len(found)
+
+
+def _check_quality(ctx: Context) -> int:
+    """Print the problems of config/quality.yaml (the quality review's plan and form);
+    their number. A broken routing.yaml is reported by the routing check, not here."""
+    from hotline.common.errors import QualityPlanInvalid
+
+    try:
+        ctx.quality_plan()
+    except QualityPlanInvalid as exc:
+        for problem in exc.problems:
+            print(problem)
+        return len(exc.problems)
+    except ConfigError:
+        return 0
+    return 0
 
 
 def load_plan(args: argparse.Namespace, ctx: Context) -> Dialplan:

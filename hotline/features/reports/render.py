@@ -87,6 +87,16 @@ def sections(report: Report, names: Names | None = None) -> list[Section]:
                 [(r["entry_id"], r["version"], r["question"], n.topic(r["topic"]) or r["topic"],
                   "全省" if r["scope"] == PROVINCE else (n.group(r["scope"]) or r["scope"]),
                   dash(r["effective_until"])) for r in report.kb_expiring]),
+        Section("quality", "答复质量（全热线）", QUALITY_HEADER,
+                [_quality_row(report.quality["total"])] if report.quality.get("total")
+                else []),
+        Section("quality_by_seat", "答复质量（各座席）", ("座席工号", "座席", "所属",
+                                                          *QUALITY_HEADER),
+                [(n.seat_id(r["seat"]), n.seat(r["seat"]), n.group(r["group"]) or "-",
+                  *_quality_row(r)) for r in report.quality.get("by_seat", [])]),
+        Section("quality_by_group", "答复质量（中心与远程座席）", ("所属", *QUALITY_HEADER),
+                [(n.group(r["group"]) or "-", *_quality_row(r))
+                 for r in report.quality.get("by_group", [])]),
         Section("hot_topics", "集中咨询的热点难点问题",
                 ("问题", "知识条目", "咨询次数", "座席台帐", "自助服务选择"),
                 [(r["question"], r["entry_id"] or "无（待补充条目）", r["count"],
@@ -95,6 +105,20 @@ def sections(report: Report, names: Names | None = None) -> list[Section]:
 
 
 KB_HEADER = ("条目编号", "问题", "答复次数", "按已解决", "按转人工", "解决率")
+QUALITY_HEADER = ("人工接通", "质检通话", "质检覆盖率", "平均得分率", "不足60分", "60-79分",
+                  "80-89分", "90分以上", "不满意评价")
+
+
+def score_pct(value: float | None) -> str:
+    """A review percentage (0 to 100) as text: '85.0%'."""
+    return "-" if value is None else f"{value:.1f}%"
+
+
+def _quality_row(r: dict[str, Any]) -> tuple[Any, ...]:
+    bands = r["bands"]
+    return (r["answered"], r["reviewed"], pct(r["reviewed_share"]),
+            score_pct(r["avg_percent"]), bands.get("<60", 0), bands.get("60-79", 0),
+            bands.get("80-89", 0), bands.get(">=90", 0), r["unsatisfied"])
 
 
 def _kb_row(r: dict[str, Any]) -> tuple[Any, ...]:
@@ -115,6 +139,13 @@ def to_json(report: Report, names: Names | None = None) -> str:
     data["by_seat"] = [{**r, "seat_id": n.seat_id(r["seat"]), "seat_name": n.seat(r["seat"]),
                         "group_name": n.group(r["group"])} for r in report.by_seat]
     data["by_group"] = [{**r, "group_name": n.group(r["group"])} for r in report.by_group]
+    # 答复质量: the line's figures, and per seat and per group (each a section)
+    data["quality"] = report.quality.get("total", {})
+    data["quality_by_seat"] = [
+        {**r, "seat_id": n.seat_id(r["seat"]), "seat_name": n.seat(r["seat"]),
+         "group_name": n.group(r["group"])} for r in report.quality.get("by_seat", [])]
+    data["quality_by_group"] = [{**r, "group_name": n.group(r["group"])}
+                                for r in report.quality.get("by_group", [])]
     data["seat_moves"] = [{**r, "seat_id": n.seat_id(r["seat"]),
                            "seat_name": n.seat(r["seat"])} for r in report.seat_moves]
     return json.dumps(data, ensure_ascii=False, indent=2)
@@ -177,12 +208,14 @@ def _number(value: Any) -> Any:
 
 
 RATE_LABELS = frozenset({"接通率", f"服务水平（{SERVICE_LEVEL_SECONDS}秒内接通）", "放弃率",
-                         "话务分流率", "智能咨询解决率"})
+                         "话务分流率", "智能咨询解决率", "质检覆盖率", "质检平均得分率"})
 
 
 def summary(report: Report, *, raw: bool = False) -> list[tuple[str, Any]]:
     """The assessed figures (rates as text, '70.0%'; `raw`: as fractions, None unknown)."""
     orders = report.orders
+    quality = report.quality.get("total", {})
+    avg = quality.get("avg_percent")
     rate: Any = (lambda v: v) if raw else pct
     return [
         ("季度", report.quarter),
@@ -209,6 +242,10 @@ def summary(report: Report, *, raw: bool = False) -> list[tuple[str, Any]]:
         ("答复后按“已解决”", report.kb_solved),
         ("答复后按“转人工”", report.kb_to_seat),
         ("智能咨询解决率", rate(report.kb_solved_rate)),
+        ("质检通话", quality.get("reviewed", 0)),
+        ("质检覆盖率", rate(quality.get("reviewed_share"))),
+        ("质检平均得分率", (None if avg is None else avg / 100) if raw else score_pct(avg)),
+        ("不满意评价", quality.get("unsatisfied", 0)),
     ]
 
 
