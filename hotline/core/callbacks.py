@@ -240,7 +240,7 @@ def validate_rules(data: Mapping[str, object]) -> list[tuple[str, str]]:
     if not (isinstance(digit, str | int) and not isinstance(digit, bool)
             and len(str(digit)) == 1 and str(digit) in "0123456789"):
         problems.append(("key", "the callback key is one digit, 0-9 (quote it: \"1\")"))
-    for name, low, high in (("offer_after", 0, 3600), ("retries", 0, 10),
+    for name, low, high in (("offer_after", 5, 3600), ("retries", 0, 10),
                             ("interval", 30, 86400), ("ring", 5, 120)):
         value = data.get(name)
         if value is None:

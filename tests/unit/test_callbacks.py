@@ -243,3 +243,97 @@ def test_a_bad_callback_block_is_refused_at_its_line(block: str, message: str) -
         parse_routing(load_text(text, "routing.yaml"))
     assert message in str(caught.value)
     assert "routing.yaml:4" in str(caught.value)
+
+
+def test_a_queue_offering_callbacks_exits_on_its_key_with_a_periodic_offer() -> None:
+    """queues.conf: a queue with a callback block leaves the queue on its key (the key's
+    context) and offers it every offer_after seconds; a queue without one offers none."""
+    from hotline.pbx.queues_conf import render_queues
+
+    config = parse_routing(load_text(ROUTING, "routing.yaml"))
+    text = render_queues(config, "/prompts/_queues")
+    sections = {block.split("]", 1)[0]: block for block in text.split("\n[")[1:]}
+    center = sections["center"]
+    assert "\ncontext = hotline-callback-1\n" in center
+    assert "\nperiodic-announce = /prompts/_queues/callback_offer_1\n" in center
+    assert "\nperiodic-announce-frequency = 45\n" in center
+    assert center.count("periodic-announce-frequency") == 1
+    assert "context =" not in sections["iit"]
+    assert "\nperiodic-announce-frequency = 0\n" in sections["iit"]
+
+
+def test_the_dialplan_has_an_exit_for_every_key_and_the_connect_context() -> None:
+    """extensions.conf holds the ten one-key exit contexts queues.conf names, the
+    callback context that tells hotline, and the context an answered callback runs."""
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "config/asterisk/extensions.conf").read_text()
+    for key in "0123456789":
+        assert f"[hotline-callback-{key}]\nexten => {key},1,Goto(hotline-callback,s,1)" in text
+    assert "Set(HOTLINE_CALLBACK=1)" in text
+    assert "[hotline-callback-connect]" in text
+    assert "[callback-phone]" in text
+
+
+def test_the_call_that_asked_for_a_callback_says_so_on_its_row() -> None:
+    """A caller who left the queue with the callback key ends with outcome callback (预约
+    回拨), its wait up to the key, not abandoned nor unanswered."""
+    from datetime import UTC
+
+    from hotline.common.labels import OUTCOMES
+    from hotline.core.calls.tracking import (
+        CallbackAsked,
+        CallTracker,
+        ChannelHungUp,
+        IvrEntered,
+        Outcome,
+        QueueJoined,
+        QueueLeft,
+    )
+
+    t0 = datetime(2026, 11, 27, 1, 0, tzinfo=UTC)
+    tr = CallTracker()
+    tr.apply(IvrEntered("L1", "L1", "Local/s@caller-1;1", "055112345678", None), t0)
+    tr.apply(QueueJoined("L1", "L1", "c", "center", None, None), t0 + timedelta(seconds=5))
+    tr.apply(QueueLeft("L1", "center"), t0 + timedelta(seconds=65))
+    tr.apply(CallbackAsked("L1", "center"), t0 + timedelta(seconds=66))
+    call = tr.apply(ChannelHungUp("L1", "L1", "16"), t0 + timedelta(seconds=70))
+    assert call is not None
+    assert call.outcome == Outcome.CALLBACK
+    assert call.wait_seconds == 60.0
+    assert OUTCOMES[call.outcome.value] == "预约回拨"
+
+
+async def test_the_ledger_keeps_the_place_and_every_attempt(tmp_path: object) -> None:
+    """A callback's row keeps the first place asked (asking again changes nothing); an
+    attempt makes it calling, its end moves it on, and the attempts are listed."""
+    from pathlib import Path
+
+    from hotline.ledger.callbacks import CallbackBook
+    from hotline.ledger.store import Ledger
+
+    assert isinstance(tmp_path, Path)
+    async with await Ledger.open(tmp_path / "ledger.sqlite3") as ledger:
+        book = CallbackBook(ledger)
+        row = await book.ask(linkedid="L1", queue="center", number="055112345678",
+                             joined_at=ago(120), asked_at=NOW)
+        again = await book.ask(linkedid="L1", queue="center", number="055112345678",
+                               joined_at=ago(10), asked_at=NOW)
+        assert again == row
+        assert (row.state, row.attempts) == ("waiting", 0)
+        attempt = await book.start_attempt(row.id, at=NOW, channel="c1")
+        assert (await book.open())[0].state == "calling"
+        with pytest.raises(ValueError, match="not waiting"):
+            await book.start_attempt(row.id, at=NOW, channel="c2")
+        later = NOW + timedelta(seconds=300)
+        await book.end_attempt(attempt, result="no_answer", at=NOW, state="waiting",
+                               next_at=later)
+        found = await book.get(row.id)
+        assert found is not None
+        assert (found.state, found.attempts) == ("waiting", 1)
+        assert found.next_at is not None
+        assert datetime.fromisoformat(found.next_at) == later
+        second = await book.start_attempt(row.id, at=later, channel="c3")
+        await book.end_attempt(second, result="connected", at=later, state="connected")
+        assert [a.result for a in await book.attempts(row.id)] == ["no_answer", "connected"]
+        assert await book.open() == []
