@@ -6,8 +6,9 @@ in the sandbox a Local channel, Local/{number}@callback-phone/n, stands for it) 
 `[hotline-callback-connect]` (config/asterisk/extensions.conf): once the caller
 answers, a UserEvent HotlineCallback (State: answered) is sent, the caller hears that
 the seat is being connected and enters the queue with QUEUE_PRIO, ahead of later
-callers; when the queue returns, a second UserEvent says connected (a seat answered) or
-unanswered. An attempt the phone does not answer ends in a failed OriginateResponse.
+callers; when the call ends (its `h` extension), a second UserEvent says connected (a
+seat answered) or unanswered. An attempt the phone does not answer ends in a failed
+OriginateResponse.
 """
 
 from __future__ import annotations

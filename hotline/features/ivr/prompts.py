@@ -140,7 +140,7 @@ QUEUE_PHRASES = {
     # periodic offer, one per key, and the confirmation once the place is kept.
     **{f"callback_offer_{d}": f"如需回拨请按{_d}。" for d, _d in enumerate("零一二三四五六七八九")},
     "callback_confirm": "我们将按您的排队顺序回拨，请保持电话畅通。再见。",
-    "callback_hello": "您好，这里是12366纳税服务热线，您预约的回拨现在为您接通座席，请稍候。",
+    "callback_hello": "您好，这里是12366，现在为您接通座席。",
 }
 _DIGITS = "零一二三四五六七八九"
 NUMBER_WORDS = {
