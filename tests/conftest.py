@@ -246,7 +246,8 @@ def routing_for_tests(folder: Path) -> Path:
     # Callbacks that keep the caller's place (tests/real/test_callbacks.py): offered after
     # 5 s; its seat 8005 serves nothing else.
     routing["queues"]["cbq"] = {"name": "测试回拨", "max_wait": 180,
-                                "callback": {"offer_after": 5, "retries": 1, "interval": 30}}
+                                "callback": {"offer_after": 5, "retries": 1, "interval": 30,
+                                             "ring": 5}}
     routing["seats"]["8005"] = {"name": "演示座席8005", "group": "centre",
                                 "device": "Local/8005@seats/n", "skills": {"cbq": 5}}
     routing["seats"]["8001"]["skills"]["quick"] = 5

@@ -139,3 +139,63 @@ async def _true(value: bool) -> bool:
 def _t(stamp: str | None) -> datetime:
     assert stamp is not None
     return datetime.fromisoformat(stamp)
+
+
+async def test_an_unanswered_callback_is_retried_then_becomes_a_work_order(
+        own_asterisk: Instance, tmp_path: Path) -> None:
+    """The caller's phone rings unanswered (5 s): tried again after the queue's interval
+    (30 s), then, the retries spent, a callback work order with the number to call; each
+    attempt is in the ledger with its result."""
+    ledger_path = tmp_path / "ledger.sqlite3"
+    code, _, err = await hotline(own_asterisk, ledger_path, "seats", "login", "8005")
+    assert code == 0, err
+    gateway = AmiGateway("127.0.0.1", own_asterisk.ami_port, "hotline", own_asterisk.secret())
+    runner = asyncio.create_task(gateway.run())
+    service = HotlineProcess(own_asterisk, ledger_path, {
+        "HOTLINE_DIALPLANS_PATHS": f"[{REPO / 'tests' / 'dialplans'}]",
+        "HOTLINE_CALLBACKS_INTERVAL": "0.5"})
+    try:
+        await gateway.wait_connected(5)
+        await service.wait_for("calls.resynced")
+        await until(lambda: asyncio.to_thread(
+            lambda: SEAT in queue_members(own_asterisk, "cbq")))
+        # The seat is busy, so the caller waits and can ask; their phone will not answer.
+        await gateway.set_global("SEAT_TALK_8005", "6")
+        await gateway.set_global("CALLBACK_MODE_055100000007", "noanswer")
+        busy = TestCall("055100000009", None, TO_CBQ, extension="12399")
+        talking = asyncio.create_task(place_call(gateway, busy, timeout=60))
+        await until(lambda: _true(busy.answered))
+        asker = TestCall("055100000007", None, TO_CBQ, extension="12399")
+        asking = asyncio.create_task(place_call(gateway, asker, timeout=60))
+        await until(lambda: _true(asker.queued))
+        assert asker.ivr_channel is not None
+        await testline.press(gateway, asker.ivr_channel, "1")
+        await asyncio.wait_for(asking, 30)
+        await asyncio.wait_for(talking, 30)
+        async with await Ledger.open(ledger_path) as ledger:
+            book = CallbackBook(ledger)
+
+            async def ordered() -> bool:
+                found = await book.by_call(asker.linkedid)
+                return found is not None and found.state == "order"
+
+            await until(ordered, timeout=120)
+            callback = await book.by_call(asker.linkedid)
+            assert callback is not None
+            attempts = await book.attempts(callback.id)
+            async with ledger.db.execute(
+                    "SELECT kind, callback_number, status FROM work_orders WHERE id = ?",
+                    (callback.work_order_id,)) as cur:
+                order = await cur.fetchone()
+        assert [a.result for a in attempts] == ["no_answer", "no_answer"]
+        gap = (_t(attempts[1].at) - _t(attempts[0].ended_at)).total_seconds()
+        assert 29 <= gap <= 40  # the queue's interval, 30 s
+        assert order == ("callback", "055100000007", "open")
+        # The seat held for the attempts is free again (no pause left).
+        members = await gateway.queue_status("cbq")
+        member = next(m for m in members["cbq"].members if m.interface == SEAT)
+        assert not member.paused
+    finally:
+        service.stop()
+        await hotline(own_asterisk, ledger_path, "seats", "logout", "8005")
+        runner.cancel()

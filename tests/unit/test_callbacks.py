@@ -337,3 +337,52 @@ async def test_the_ledger_keeps_the_place_and_every_attempt(tmp_path: object) ->
         await book.end_attempt(second, result="connected", at=later, state="connected")
         assert [a.result for a in await book.attempts(row.id)] == ["no_answer", "connected"]
         assert await book.open() == []
+
+
+def test_asterisk_s_word_on_an_attempt_is_read_and_nothing_else_is() -> None:
+    """A failed OriginateResponse of a callback channel is an ended attempt with its
+    reason; a successful one, another program's, or a stranger's UserEvent is nothing;
+    the dialplan's HotlineCallback UserEvent is the callback's progress."""
+    from hotline.pbx.ami.message import parse_frame
+    from hotline.pbx.callbacks import AttemptEnded, CallbackProgress, callback_event
+
+    def event(text: str) -> object:
+        message = parse_frame(text.replace("\n", "\r\n"))
+        assert message is not None
+        return callback_event(message)
+
+    assert event("Event: OriginateResponse\nResponse: Failure\nReason: 3\n"
+                 "Uniqueid: hotline-callback-4-9") == AttemptEnded("hotline-callback-4-9",
+                                                                   "no_answer")
+    assert event("Event: OriginateResponse\nResponse: Failure\nReason: 5\n"
+                 "Uniqueid: hotline-callback-4-9") == AttemptEnded("hotline-callback-4-9",
+                                                                   "busy")
+    assert event("Event: OriginateResponse\nResponse: Success\nReason: 4\n"
+                 "Uniqueid: hotline-callback-4-9") is None
+    assert event("Event: OriginateResponse\nResponse: Failure\nReason: 3\n"
+                 "Uniqueid: 1700000000.12") is None
+    assert event("Event: UserEvent\nUserEvent: HotlineCallback\nId: 4\nState: answered"
+                 ) == CallbackProgress(4, "answered")
+    assert event("Event: UserEvent\nUserEvent: CallerSpoke\nId: 4") is None
+    assert event("Event: UserEvent\nUserEvent: HotlineCallback\nId: x\nState: answered"
+                 ) is None
+
+
+def test_a_seat_s_pause_reason_names_the_callback_it_is_held_for() -> None:
+    """回拨保留#12 holds the seat for callback 12; an ordinary pause holds it for none."""
+    from hotline.features.callbacks.loop import held_for, hold_reason
+
+    assert held_for(hold_reason(12)) == 12
+    assert held_for("用餐") is None
+    assert held_for("回拨保留#x") is None
+
+
+def test_a_callback_dials_only_a_number() -> None:
+    """The caller's number goes into the dial string only if it is digits: nothing else
+    can reach the Originate's channel."""
+    from hotline.pbx.callbacks import dial_channel
+
+    assert dial_channel("PJSIP/{number}@carrier", "055112345678") == (
+        "PJSIP/055112345678@carrier")
+    with pytest.raises(ValueError, match="not a number"):
+        dial_channel("PJSIP/{number}@carrier", "0551&Local/x")

@@ -50,6 +50,9 @@ log = structlog.get_logger("hotline.callbacks")
 # An attempt Asterisk says nothing of for this long past its ring time is ended
 # (no_response) and counts as unanswered.
 SILENT_AFTER = 60.0
+# A callback is not placed within this many seconds of the ask: the caller is still on
+# the line hearing the confirmation (the seat held for them stays held).
+ASK_GRACE = 10.0
 # An answered caller may wait this long in the queue before it counts as unanswered.
 QUEUE_WAIT = 600
 
@@ -164,6 +167,8 @@ class CallbackLoop:
         rows_by_id = {row.id: row for row in rows}
         for place in decided.place:
             row = rows_by_id[place.callback]
+            if (now - datetime.fromisoformat(row.asked_at)).total_seconds() < ASK_GRACE:
+                continue  # still hearing the confirmation: its seat stays held meanwhile
             await self._place(row, rules_of(routing, row.queue))
 
     def _view(self, routing: RoutingConfig, live: Mapping[str, QueueStatus],
