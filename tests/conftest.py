@@ -222,8 +222,7 @@ def queue_members(inst: Instance, queue: str) -> dict[str, dict[str, str]]:
 
 def routing_for_tests(folder: Path) -> Path:
     """The shipped routing plus the tests' queues: `quick` (linear, 2 s per seat) with
-    its seat 8003, `cbq` (callbacks offered) with its seat 8005, and `brief` and
-    `brief_cb` that nobody answers; no wrap-up time, so
+    its seat 8003, and `brief` and `brief_cb` that nobody answers; no wrap-up time, so
     one test's call does not hold a seat for the next."""
     import yaml
 
@@ -243,13 +242,6 @@ def routing_for_tests(folder: Path) -> Path:
     routing["seats"]["8004"] = {"name": "演示座席8004", "group": "centre",
                                 "device": "Local/8004@seats/n",
                                 "skills": {"brief": 5, "brief_cb": 5, "late": 5}}
-    # Callbacks that keep the caller's place (tests/real/test_callbacks.py): offered after
-    # 5 s; its seat 8005 serves nothing else.
-    routing["queues"]["cbq"] = {"name": "测试回拨", "max_wait": 180,
-                                "callback": {"offer_after": 5, "retries": 1, "interval": 30,
-                                             "ring": 5}}
-    routing["seats"]["8005"] = {"name": "演示座席8005", "group": "centre",
-                                "device": "Local/8005@seats/n", "skills": {"cbq": 5}}
     routing["seats"]["8001"]["skills"]["quick"] = 5
     routing["seats"]["8003"] = {"name": "演示座席8003", "group": "centre",
                                 "device": "Local/8003@seats/n", "skills": {"quick": 5}}

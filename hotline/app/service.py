@@ -51,11 +51,10 @@ from hotline.core.ivr.dialplan import Dialplan
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.accounts.service import Accounts
 from hotline.features.board.web import Sources, Wallboard
-from hotline.features.callbacks.loop import CallbackLoop
 from hotline.features.calls.handling import CallHandling
 from hotline.features.calls.reconcile import Reconciler
 from hotline.features.errors import ServiceRunning
-from hotline.features.ivr.prompts import QUEUE_FOLDER, PromptError, PromptStore, prompts_of
+from hotline.features.ivr.prompts import PromptError, PromptStore, prompts_of
 from hotline.features.kb import words as kb_words
 from hotline.features.kb.line import KB_FOLDER, KbLine
 from hotline.features.orders.service import OrderSources
@@ -63,9 +62,7 @@ from hotline.features.recordings.recorder import SeatRecorder
 from hotline.features.seats.routing_loop import RoutingLoop
 from hotline.features.voicemail.service import Voicemail
 from hotline.features.workbench.seat import SeatSources, SeatWork
-from hotline.ledger.callbacks import CallbackBook
 from hotline.ledger.kb import KnowledgeBase
-from hotline.ledger.orders import OrderBook
 from hotline.ledger.seats import SeatBook
 from hotline.ledger.store import Ledger
 from hotline.pbx.events import AsteriskBooted, AsteriskShuttingDown, LifecycleEvent
@@ -210,16 +207,6 @@ class Service:
                                          lambda: calls.tracker.calls)
             calls.recorder = self.recorder
             calls.listeners.append(self.recorder.on_call)
-        # Callbacks that keep the caller's place: placed as seats free up (a queue's
-        # `callback:` in routing.yaml offers them).
-        self.callbacks: CallbackLoop | None = None
-        if self.settings.callbacks.enabled and routing is not None:
-            self.callbacks = CallbackLoop(
-                self.gateway, CallbackBook(ledger), OrderBook(ledger, config().calendar),
-                config, utc_now, clock, dial=self.settings.callbacks.dial,
-                hello=prompts.for_dialplan(QUEUE_FOLDER).playable("callback_hello"),
-                interval=self.settings.callbacks.interval)
-            calls.callbacks_changed = self.callbacks.poke
         phone = phone_page_from(self.settings, lambda: config().routing)
         recordings = recordings_desk_from(self.settings, ledger)  # list, play, purge
         quality = quality_desk_from(self.settings, ledger, lambda: config().routing)
@@ -250,8 +237,6 @@ class Service:
                     self._on_lifecycle, spawn=spawn)]
                 if self.routing is not None:
                     subscriptions.append(self.routing.attach(spawn))
-                if self.callbacks is not None:
-                    subscriptions.append(self.callbacks.attach())
                 tasks = [group.create_task(self.gateway.run(), name="ami-gateway"),
                          group.create_task(self.agi_server.run(), name="fastagi"),
                          group.create_task(self.lease.run(), name="agi-lease"),
@@ -271,8 +256,6 @@ class Service:
                         quality.draw_loop(dt_time(hour, minute)), name="quality-draw"))
                 if self.recorder is not None:
                     tasks.append(group.create_task(self.recorder.run(), name="recordings"))
-                if self.callbacks is not None:
-                    tasks.append(group.create_task(self.callbacks.run(), name="callbacks"))
                 # After the FastAGI port listens: its Argon2 hash (0.1-0.2 s of CPU, more
                 # on a loaded machine) must not delay the first call.
                 tasks.append(group.create_task(self._default_admin(), name="default-admin"))

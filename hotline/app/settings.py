@@ -219,18 +219,6 @@ class QualitySettings(_Section):
     enabled: bool = True
 
 
-class CallbacksSettings(_Section):
-    # Callbacks that keep the caller's place (a queue's `callback:` in routing.yaml): the
-    # callback loop places them (features/callbacks/).
-    enabled: bool = True
-    # The channel that rings the caller's phone, {number} their number: a trunk, e.g.
-    # PJSIP/{number}@carrier. The sandbox's Local channel stands for the caller's phone
-    # (extensions.conf [callback-phone]).
-    dial: str = Field("Local/{number}@callback-phone/n", pattern=r"^[A-Za-z0-9]+/\S*\{number\}\S*$")
-    # Seconds between two looks at the queues (and at once when a caller asks).
-    interval: float = Field(2.0, gt=0, le=60)
-
-
 class LogSettings(_Section):
     format: Literal["auto", "console", "json"] = "auto"
     level: Literal["debug", "info", "warning", "error"] = "info"
@@ -290,7 +278,6 @@ class Settings(_Section):
     kb: KbSettings = KbSettings()
     recordings: RecordingsSettings = RecordingsSettings()
     quality: QualitySettings = QualitySettings()
-    callbacks: CallbacksSettings = CallbacksSettings()
     log: LogSettings = LogSettings()
     sandbox: SandboxSettings = SandboxSettings()
     # Relative paths above are resolved against this folder (the config file's folder).

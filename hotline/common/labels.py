@@ -10,7 +10,6 @@ OUTCOMES = {
     "answered": "已接通",
     "abandoned": "排队放弃",
     "unanswered": "无人接听",
-    "callback": "预约回拨",
     "voicemail": "留言",
     "self_service": "自助服务",
     "after_hours": "非工作时间",

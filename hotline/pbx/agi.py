@@ -17,9 +17,6 @@ from hotline.pbx.queues import queue_args
 # The outbound context of hotline's dialplan (config/asterisk/extensions.conf): a number
 # the menu transfers to is dialled there.
 OUTBOUND = "Local/{number}@outbound/n"
-# Set by the dialplan's [hotline-callback] when a caller leaves a queue with its callback
-# key (queues.conf `context = hotline-callback-<key>`).
-CALLBACK_VARIABLE = "HOTLINE_CALLBACK"
 
 
 @dataclass(frozen=True)
@@ -38,9 +35,6 @@ class QueueOutcome:
     member_name: str | None
     talk_seconds: float | None  # ANSWEREDTIME_MS / 1000
     wait_seconds: float | None  # QUEUEWAIT
-    # The caller left the queue with its callback key (queues.conf context=, the
-    # dialplan's [hotline-callback] sets HOTLINE_CALLBACK): their place is to be kept.
-    callback: bool = False
 
     @property
     def answered(self) -> bool:
@@ -120,9 +114,8 @@ class AgiCommands:
         member_name = await self.get_variable("MEMBERNAME")
         answered_ms = await self.get_variable("ANSWEREDTIME_MS")
         wait = await self.get_variable("QUEUEWAIT")
-        callback = not member and await self.get_variable(CALLBACK_VARIABLE) == "1"
         return QueueOutcome(queue, status, member or None, member_name or None,
-                            _float(answered_ms, 1000.0), _float(wait, 1.0), callback)
+                            _float(answered_ms, 1000.0), _float(wait, 1.0))
 
     async def dial_status(self) -> DialOutcome:
         """How the last Dial went (DIALSTATUS)."""

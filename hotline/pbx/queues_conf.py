@@ -15,7 +15,6 @@ them over AMI as seats log in and out and overflow moves remote seats in and out
 
 from __future__ import annotations
 
-from hotline.core.callbacks import CallbackRules
 from hotline.core.routing.config import SERVICE_LEVEL_SECONDS, QueueDef, RoutingConfig
 
 ANNOUNCE_EVERY = 30  # seconds between position / expected-wait announcements
@@ -46,8 +45,6 @@ def render_queues(config: RoutingConfig, phrases: str | None = None) -> str:
         if phrases and (queue.announce_position or queue.announce_wait):
             base = phrases.rstrip("/")
             text += "".join(f"{key} = {base}/{name}\n" for key, name in SOUNDS.items())
-        if queue.callback is not None:
-            text += _callback(queue.callback, phrases)
         parts.append(text)
     for name, (queue_id, group_id) in config.region_queues().items():
         queue = config.queues[queue_id]
@@ -60,24 +57,6 @@ def render_queues(config: RoutingConfig, phrases: str | None = None) -> str:
 # go on to the queue when its seats leave; a busy local seat is waited for (region_wait).
 REGION_JOIN = "paused,penalty,inuse,ringing,unavailable,invalid,unknown,wrapup"
 REGION_LEAVE = "paused,unavailable,invalid,unknown"
-
-
-# The dialplan context a caller who presses a queue's callback key leaves the queue to
-# (config/asterisk/extensions.conf: one per key, as app_queue exits on any one-digit
-# extension of its `context`).
-CALLBACK_CONTEXT = "hotline-callback-{key}"
-
-
-def _callback(rules: CallbackRules, phrases: str | None) -> str:
-    """A queue that offers callbacks: its key leaves the queue to hotline's callback
-    context; the offer (如需回拨请按1) is the periodic announcement, first after
-    `offer_after` seconds of waiting, then as often."""
-    lines = ["; Callbacks that keep the caller's place: the key leaves the queue",
-             f"context = {CALLBACK_CONTEXT.format(key=rules.key)}"]
-    if phrases:
-        lines += [f"periodic-announce = {phrases.rstrip('/')}/callback_offer_{rules.key}",
-                  f"periodic-announce-frequency = {rules.offer_after}"]
-    return "\n".join(lines) + "\n"
 
 
 def _queue(name: str, queue: QueueDef, comment: str, *, region: bool) -> str:
@@ -100,8 +79,7 @@ def _queue(name: str, queue: QueueDef, comment: str, *, region: bool) -> str:
         f"announce-frequency = {ANNOUNCE_EVERY if announce else 0}",
         f"announce-position = {'yes' if queue.announce_position and not region else 'no'}",
         f"announce-holdtime = {'yes' if queue.announce_wait and not region else 'no'}",
-        *([] if queue.callback is not None and not region
-          else ["periodic-announce-frequency = 0"]),
+        "periodic-announce-frequency = 0",
         "reportholdtime = no",
         # MEMBERINTERFACE and MEMBERNAME on the caller's channel once a seat answers:
         # after Queue returns, hotline reads from the channel who answered.

@@ -58,7 +58,6 @@ class Outcome(enum.Enum):
     AFTER_HOURS = "after_hours"  # called when the line was closed, no message left
     ENDED_IN_IVR = "ended_in_ivr"
     UNANSWERED = "unanswered"  # left the queue with nobody answering (timeout)
-    CALLBACK = "callback"  # left the queue asking to be called back, keeping the place
     INTERRUPTED = "interrupted"  # vanished while hotline was not watching
 
 
@@ -144,15 +143,6 @@ class QueueLeft:
 
 
 @dataclass(frozen=True)
-class CallbackAsked:
-    """Reported by the IVR: the caller left the queue with the callback key, their place
-    kept (a `callbacks` row)."""
-
-    linkedid: str
-    queue: str
-
-
-@dataclass(frozen=True)
 class ChannelHungUp:
     linkedid: str
     uniqueid: str
@@ -203,8 +193,8 @@ class VoicemailSaved:
 
 
 Fact = (IvrEntered | QueueJoined | SeatRinging | SeatNoAnswer | SeatConnected | SeatCompleted
-        | QueueAbandoned | QueueLeft | CallbackAsked | ChannelHungUp | DigitsPressed
-        | IvrProgress | VoicemailStarted | VoicemailSaved | Referred)
+        | QueueAbandoned | QueueLeft | ChannelHungUp | DigitsPressed | IvrProgress
+        | VoicemailStarted | VoicemailSaved | Referred)
 
 # What stands in for a caller ID that is not there: Asterisk's <unknown>, and what a
 # carrier sends for a caller who withholds it (RFC 3323's "Anonymous"
@@ -260,7 +250,6 @@ class Call:
     talk_seconds: float | None = None
     abandoned: bool = False
     left_queue: bool = False
-    callback: bool = False  # left the queue asking to be called back (CallbackAsked)
     voicemail_id: int | None = None
     transfers: int = 0  # times a seat sent the answered caller back to a queue
     self_service: bool = False
@@ -305,8 +294,6 @@ def outcome_of(call: Call) -> Outcome:
         return Outcome.VOICEMAIL
     if call.referred_to is not None:
         return Outcome.REFERRED
-    if call.callback:
-        return Outcome.CALLBACK
     if call.abandoned or (call.state in (S.QUEUED, S.RINGING) and not call.left_queue):
         return Outcome.ABANDONED
     if call.queue is not None:
@@ -532,12 +519,6 @@ class CallTracker:
                 return call
             wait = (at - call.queued_at).total_seconds() if call.queued_at else None
             return replace(call, left_queue=True, wait_seconds=wait)
-        if isinstance(fact, CallbackAsked):
-            if call.callback or call.answered_at is not None:
-                return call
-            wait = (at - call.queued_at).total_seconds() if call.queued_at else None
-            return replace(call, callback=True, left_queue=True,
-                           wait_seconds=call.wait_seconds if call.left_queue else wait)
         if isinstance(fact, ChannelHungUp):
             if fact.uniqueid != call.caller_uniqueid:
                 return call

@@ -33,7 +33,6 @@ from hotline.common.errors import RoutingInvalid as RoutingInvalid
 from hotline.common.labels import Names
 from hotline.common.validate import Checker
 from hotline.common.yamlsrc import PathKey, Sourced
-from hotline.core.callbacks import CallbackRules, rules_from, validate_rules
 
 STRATEGIES = ("ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear",
               "wrandom", "rrordered")
@@ -74,8 +73,6 @@ class QueueDef:
     announce_wait: bool = False
     on_no_answer: str = "voicemail"
     region_wait: int = 20  # seconds a caller waits for the seats of their city first
-    # Callbacks that keep the caller's place (core/callbacks.py); None: not offered.
-    callback: CallbackRules | None = None
 
 
 @dataclass(frozen=True)
@@ -296,8 +293,7 @@ class _Parser(Checker):
                            "with a letter (it is the Asterisk queue's name)")
             body = self.section(spec, path, "a queue")
             self.keys(body, ("name", "strategy", "ring_timeout", "wrapup", "max_wait",
-                             "announce", "on_no_answer", "region_wait", "callback"),
-                      path)
+                             "announce", "on_no_answer", "region_wait"), path)
             strategy = str(body.get("strategy", "rrmemory"))
             if strategy not in STRATEGIES:
                 self.error((*path, "strategy"), f"unknown strategy '{strategy}' (expected "
@@ -314,8 +310,7 @@ class _Parser(Checker):
                 self.whole(body, "max_wait", 300, 10, 3600, path),
                 bool(announce.get("position", False)),
                 bool(announce.get("expected_wait", False)), on_no_answer,
-                self.whole(body, "region_wait", 20, 5, 600, path),
-                self._callback(body.get("callback"), (*path, "callback")))
+                self.whole(body, "region_wait", 20, 5, 600, path))
         if not queues:
             self.error(("queues",), "at least one queue is needed")
         groups: dict[str, Group] = {}
@@ -407,21 +402,6 @@ class _Parser(Checker):
                        "bureau with area codes and a seat skilled for the queue): at most "
                        f"{MAX_REGION_QUEUES}")
         return config
-
-    def _callback(self, value: Any, path: PathKey) -> CallbackRules | None:
-        """A queue's `callback:` block: true (the defaults), false or absent (none), or
-        a mapping of offer_after, key, retries, interval, ring."""
-        if value is None or value is False:
-            return None
-        if value is True:
-            return CallbackRules()
-        data = self.mapping(value, path, "a callback block")
-        if data is None:
-            return None
-        problems = validate_rules(data)
-        for key, message in problems:
-            self.error((*path, key), message)
-        return None if problems else rules_from(data)
 
     def _overflow(self, data: dict[str, Any]) -> OverflowPolicy:
         self.keys(data, ("enter", "leave", "remote_penalty"), ("overflow",))

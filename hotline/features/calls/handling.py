@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -24,7 +24,6 @@ from hotline.core.calls.adoption import adopted_call
 from hotline.core.calls.live import ChannelInfo, QueueStatus
 from hotline.core.calls.tracking import (
     Call,
-    CallbackAsked,
     CallState,
     CallTracker,
     ChannelHungUp,
@@ -41,11 +40,10 @@ from hotline.core.ivr.engine import CallContext
 from hotline.core.ivr.kbline import EMPTY
 from hotline.core.routing.config import RoutingConfig
 from hotline.features.calls.reconcile import Checked, Reconciler
-from hotline.features.ivr.prompts import QUEUE_FOLDER, PromptStore
+from hotline.features.ivr.prompts import PromptStore
 from hotline.features.ivr.runner import CallLink, IvrRunner, Progress, QueueRecorder
 from hotline.features.kb.line import KbLine
 from hotline.features.voicemail.service import Voicemail
-from hotline.ledger.callbacks import CallbackBook
 from hotline.ledger.orders import OrderBook
 from hotline.ledger.region import region_of
 from hotline.ledger.store import Ledger, call_from_row
@@ -305,8 +303,6 @@ class CallHandling:
         self.tracker = CallTracker()
         # Records each queue attempt's seat conversation (set by the service when on).
         self.recorder: QueueRecorder | None = None
-        # Told when a caller asked for a callback (the callback loop looks at once).
-        self.callbacks_changed: Callable[[], None] | None = None
         self.writer = LedgerWriter(ledger, clock)
         # Told of every call snapshot as it is recorded (the seats' pages: screen pop).
         # A listener must not block nor raise.
@@ -476,28 +472,6 @@ class CallHandling:
         except Exception:
             log.exception("ledger.work_order_failed", linkedid=linkedid)
 
-    async def _ask_callback(self, linkedid: str, number: str | None, queue: str,
-                            waited: float) -> str | None:
-        """The caller left `queue` with its callback key after `waited` seconds: the
-        place they joined at is kept in the ledger (callbacks), the call's row says so
-        (outcome callback), and the confirmation to play is returned. None when it
-        cannot be kept (no number to call, the ledger refused)."""
-        if not number:
-            log.warning("ivr.callback_without_number", queue=queue)
-            return None
-        now = self.clock()
-        try:
-            await CallbackBook(self.ledger).ask(
-                linkedid=linkedid, queue=queue, number=number,
-                joined_at=now - timedelta(seconds=max(0.0, waited)), asked_at=now)
-        except Exception as exc:
-            log.error("ledger.callback_not_recorded", queue=queue, error=str(exc))
-            return None
-        self._apply(CallbackAsked(linkedid, queue))
-        if self.callbacks_changed is not None:
-            self.callbacks_changed()
-        return self.prompts.for_dialplan(QUEUE_FOLDER).playable("callback_confirm")
-
     def _record(self, call: Call) -> None:
         config = self.config()
         changes: dict[str, Any] = {}  # one replace for all (a call makes several snapshots)
@@ -617,11 +591,8 @@ class CallHandling:
             async def callback(queue: str, closed: bool) -> None:
                 await self._callback_order(linkedid, fact.number, fact.name, queue, closed)
 
-            async def ask_callback(queue: str, waited: float) -> str | None:
-                return await self._ask_callback(linkedid, fact.number, queue, waited)
-
             link = CallLink(linkedid, fact.number, fact.name, self._apply, callback,
-                            recorder=self.recorder, ask_callback=ask_callback)
+                            recorder=self.recorder)
             runner = IvrRunner(self.gateway, channel, plan, context,
                                self.prompts.for_dialplan(plan.name), report, answered,
                                link, self.voicemail, config.routing, agi, self.kb)

@@ -136,11 +136,6 @@ QUEUE_PHRASES = {
     "minutes": "分钟。",
     "seconds": "秒。",
     "thankyou": "感谢您的耐心等待。",
-    # Callbacks that keep the caller's place (a queue's `callback:` in routing.yaml): the
-    # periodic offer, one per key, and the confirmation once the place is kept.
-    **{f"callback_offer_{d}": f"如需回拨请按{_d}。" for d, _d in enumerate("零一二三四五六七八九")},
-    "callback_confirm": "我们将按您的排队顺序回拨，请保持电话畅通。再见。",
-    "callback_hello": "您好，这里是12366，现在为您接通座席。",
 }
 _DIGITS = "零一二三四五六七八九"
 NUMBER_WORDS = {

@@ -85,10 +85,6 @@ class CallLink:
     callback: Callable[[str, bool], Awaitable[None]] | None = None
     # Records the conversation with the seat of each queue attempt (recordings feature).
     recorder: QueueRecorder | None = None
-    # The caller left `queue` with its callback key after waiting so many seconds: keeps
-    # their place (a `callbacks` row) and returns the confirmation to play (None: it
-    # could not be recorded; the apology is the caller's).
-    ask_callback: Callable[[str, float], Awaitable[str | None]] | None = None
 
 
 class QueueRecorder(Protocol):
@@ -270,8 +266,6 @@ class IvrRunner:
         if outcome.answered:
             self._answered_in(command.queue, outcome)
             return engine.Done(answered=True)
-        if outcome.callback:
-            return await self._callback(command.queue, time.monotonic() - started)
         log.warning("ivr.queue_unanswered", queue=command.queue, status=outcome.status,
                     then=mode)
         return await self._unanswered(command.queue, mode)
@@ -301,21 +295,6 @@ class IvrRunner:
                                       outcome.member_name or outcome.member or "",
                                       outcome.wait_seconds))
         self.link.apply(SeatCompleted(self.link.linkedid, outcome.talk_seconds))
-
-    async def _callback(self, queue: str, waited: float) -> engine.Done:
-        """The caller pressed the callback key in the queue: their place is kept (the
-        ledger's row), they hear the confirmation and the call ends."""
-        confirm = None
-        if self.link is not None and self.link.ask_callback is not None:
-            confirm = await self.link.ask_callback(queue, waited)
-        log.info("ivr.callback_asked", queue=queue, kept=confirm is not None)
-        if confirm is not None:
-            await self.agi.stream_file(confirm)
-            return engine.Done(answered=False)
-        # Not recorded (the ledger refused): the queue's unanswered case, as if nobody
-        # had answered, so the caller is not promised what will not happen.
-        spec = self.routing.queues.get(queue) if self.routing is not None else None
-        return await self._unanswered(queue, spec.on_no_answer if spec else "voicemail")
 
     async def _unanswered(self, queue: str, mode: str, closed: bool = False) -> engine.Done:
         if mode == "callback" and self.link is not None and self.link.callback is not None:

@@ -27,7 +27,6 @@ from datetime import datetime
 import structlog
 
 from hotline.common.clock import CHINA
-from hotline.core.callbacks import HOLD_REASON
 from hotline.core.calls.live import QueueStatus
 from hotline.core.configuration import ConfigAccessor
 from hotline.core.routing.config import RoutingConfig, with_day_skills
@@ -185,10 +184,7 @@ class RoutingLoop:
                     unreachable.add(seat_id)
                 if member.dynamic and queue.queue in current:
                     current[queue.queue][seat_id] = member.penalty
-                    # A seat held for a callback (core.callbacks) is the callback loop's
-                    # to let go: not a pause that drifted.
-                    if not (member.paused and member.paused_reason.startswith(HOLD_REASON)):
-                        paused_live[seat_id] = member.paused
+                    paused_live[seat_id] = member.paused
         seats = {sid: SeatState(r.logged_in, r.paused, r.moved_in,
                                 busy=sid in busy or sid not in ready,
                                 reachable=sid not in unreachable)
