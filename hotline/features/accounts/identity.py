@@ -48,6 +48,16 @@ def acting(ctx: Context, permission: str, target: str = "") -> Acting:
     return asyncio.run(_acting(ctx, login, permission, target))
 
 
+def acting_person(ctx: Context, permission: str, target: str, needs: str) -> Person:
+    """The person running this command, allowed `permission`, for a command that cannot
+    run without staff accounts: StaffUnbound saying so when the ledger has none yet
+    (`needs`: what needs them and why, e.g. "recordings need staff accounts (...)")."""
+    who = acting(ctx, permission, target)
+    if who.person is None:
+        raise StaffUnbound(f"{needs}: an admin starts them with `hotline users init`")
+    return who.person
+
+
 async def _acting(ctx: Context, login: str, permission: str, target: str) -> Acting:
     from hotline.common.clock import utc_now
     from hotline.features.accounts.service import person_of

@@ -73,15 +73,11 @@ def register(sub: Subparsers) -> None:
 
 
 def _person(ctx: Context, action: str, target: str) -> Person:
-    from hotline.features.accounts.errors import StaffUnbound
-    from hotline.features.accounts.identity import acting
+    from hotline.features.accounts.identity import acting_person
 
-    who = acting(ctx, PERMISSION[action], target)
-    if who.person is None:
-        raise StaffUnbound("recordings need staff accounts (roles decide who lists, plays "
-                           "and purges them): an admin starts them with "
-                           "`hotline users init`")
-    return who.person
+    return acting_person(ctx, PERMISSION[action], target,
+                         "recordings need staff accounts (roles decide who lists, plays "
+                         "and purges them)")
 
 
 def _desk_work(ctx: Context, work: Callable[[RecordingDesk], Awaitable[Any]]) -> Any:
